@@ -1,0 +1,113 @@
+"""Import a grid operator's master data from CSV and publish it on the master-data topic.
+
+One row per partner of a meter (a meter with consumption and feed-in has two rows). Columns:
+meter_number, malo_id, connection_street, connection_house_number, connection_postcode,
+connection_city, partner_number, role (consumption|feed_in), name, street, house_number, postcode, city
+
+    plusportal-masterdata --tenant 000328 deploy/demo/masterdata-000328.csv
+
+Every row is checked before anything is published: errors name the line and column.
+"""
+
+import argparse
+import asyncio
+import csv
+import os
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
+
+from contracts.masterdata import MeterPointRecorded
+from contracts.topics import MASTER_DATA
+from kit.events import encode, envelope_for
+
+
+class ImportProblem(Exception):
+    pass
+
+
+def _address(row: dict[str, str], prefix: str = "") -> dict[str, str]:
+    return {
+        "street": row[f"{prefix}street"],
+        "house_number": row[f"{prefix}house_number"],
+        "postcode": row[f"{prefix}postcode"],
+        "city": row[f"{prefix}city"],
+    }
+
+
+def read_meter_points(path: Path) -> list[MeterPointRecorded]:
+    """Group the CSV rows by meter and validate each meter point; collect every problem first."""
+    rows_by_meter: dict[str, list[tuple[int, dict[str, str]]]] = defaultdict(list)
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        for line, row in enumerate(csv.DictReader(file), start=2):
+            rows_by_meter[row["meter_number"].replace(" ", "").upper()].append((line, row))
+    now = datetime.now(UTC)
+    points, problems = [], []
+    for meter_number, rows in rows_by_meter.items():
+        first_line, first = rows[0]
+        try:
+            points.append(
+                MeterPointRecorded(
+                    meter_number=meter_number,
+                    malo_id=first.get("malo_id") or None,
+                    connection_address=_address(first, "connection_"),  # type: ignore[arg-type]
+                    partners=tuple(
+                        {
+                            "partner_number": r["partner_number"],
+                            "role": r["role"],
+                            "name": r["name"],  # type: ignore[misc]
+                            "postal_address": _address(r),
+                        }
+                        for _, r in rows
+                    ),
+                    recorded_at=now,
+                )
+            )
+        except (ValidationError, KeyError) as error:
+            if isinstance(error, KeyError):
+                problems.append(f"Zeile {first_line}: Spalte {error} fehlt")
+                continue
+            for item in error.errors():
+                where = ".".join(str(part) for part in item["loc"])
+                problems.append(f"Zeile {first_line} (Zähler {meter_number}): {where}: {item['msg']}")
+    if problems:
+        raise ImportProblem("\n".join(problems))
+    return points
+
+
+async def publish_meter_points(bootstrap: str, tenant: str, points: list[MeterPointRecorded]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        correlation_id = uuid4()  # one import = one correlation id
+        for point in points:
+            envelope = envelope_for(point, tenant=tenant, correlation_id=correlation_id)
+            await producer.send(
+                MASTER_DATA.name, encode(envelope), key=f"{tenant}/{point.meter_number}".encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="plusportal-masterdata", description=__doc__.split("\n")[0])
+    parser.add_argument("--tenant", required=True, help="portal number of the grid operator, e.g. 000328")
+    parser.add_argument("csv", type=Path)
+    parser.add_argument("--kafka", default=os.environ.get("PLUSPORTAL_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
+    args = parser.parse_args(argv)
+    try:
+        points = read_meter_points(args.csv)
+    except ImportProblem as problem:
+        sys.exit(f"Nichts veröffentlicht – bitte die CSV-Datei korrigieren:\n{problem}")
+    asyncio.run(publish_meter_points(args.kafka, args.tenant, points))
+    print(f"{len(points)} Zähler für Netzbetreiber {args.tenant} veröffentlicht.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Reference print/mail house: takes dispatch jobs from the letter queue and reports their status.
+
+Runs as a consumer group (start several to share the work). Each job's PDF is "printed" into a
+folder (``<out>/<tenant>/<reference>.pdf`` plus the address data as JSON); then it reports picked
+up → printed → handed to carrier. A job seen again (redelivery) is not printed twice: the
+idempotency key names the file. Returns come later, by hand: ``plusportal-printhouse report``.
+
+    plusportal-printhouse run --out var/letters/printed
+    plusportal-printhouse report --tenant 000328 --job <job id> \
+        --status returned --reason "Empfänger unbekannt"
+"""
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import os
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID, uuid4
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
+
+from contracts.envelope import Envelope
+from contracts.letters import DispatchStatus, DispatchStatusReported, LetterDispatchRequested
+from contracts.topics import LETTER_DISPATCH_STATUS, LETTER_QUEUE
+from kit.deadletter import dead_letter
+from kit.events import encode, envelope_for
+from kit.logging import bind_correlation, configure_logging, get_logger
+
+log = get_logger(__name__)
+NAME = "printhouse"
+HAPPY_PATH = (DispatchStatus.PICKED_UP, DispatchStatus.PRINTED, DispatchStatus.HANDED_TO_CARRIER)
+
+
+async def report(
+    broker: KafkaBroker,
+    tenant: str,
+    job_id: UUID,
+    status: DispatchStatus,
+    *,
+    correlation_id: UUID,
+    causation_id: UUID | None = None,
+    reason: str | None = None,
+) -> None:
+    payload = DispatchStatusReported(
+        job_id=job_id, status=status, reason=reason, reported_by=NAME, happened_at=datetime.now(UTC)
+    )
+    envelope = envelope_for(payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id)
+    await broker.publish(encode(envelope), LETTER_DISPATCH_STATUS.name, key=str(job_id).encode())
+
+
+def print_job(out: Path, tenant: str, job: LetterDispatchRequested) -> Path:
+    """Write the PDF and its address data; the idempotency key makes a second delivery a no-op."""
+    pdf = base64.b64decode(job.pdf_base64, validate=True)
+    if hashlib.sha256(pdf).hexdigest() != job.pdf_sha256:
+        raise ValueError("PDF checksum does not match")
+    folder = out / tenant
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{job.reference}.pdf"
+    if not target.exists():
+        partial = target.with_suffix(".part")
+        partial.write_bytes(pdf)
+        os.replace(partial, target)  # atomic: a reader never sees half a letter
+        meta = job.model_dump(mode="json", exclude={"pdf_base64"})
+        target.with_suffix(".json").write_text(
+            json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+    return target
+
+
+def build_broker(bootstrap: str, out: Path, group: str = NAME) -> KafkaBroker:
+    broker = KafkaBroker(bootstrap, client_id=NAME, enable_idempotence=True, log_level=logging.DEBUG)
+
+    @broker.subscriber(
+        LETTER_QUEUE.name,
+        group_id=group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="printhouse",
+        description="Takes postal dispatch jobs, prints them, reports their status",
+    )
+    async def on_job(message: KafkaMessage) -> None:
+        record = message.raw_message
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+            job = LetterDispatchRequested.model_validate(envelope.payload)
+        except ValidationError as error:
+            await dead_letter(broker, record, f"dispatch job: {error.error_count()} validation errors", NAME)
+            return
+        with bind_correlation(envelope.correlation_id, tenant=envelope.tenant):
+            ids = {"correlation_id": envelope.correlation_id, "causation_id": envelope.event_id}
+            await report(broker, envelope.tenant, job.job_id, DispatchStatus.PICKED_UP, **ids)
+            try:
+                print_job(out, envelope.tenant, job)
+            except ValueError as error:
+                await report(
+                    broker, envelope.tenant, job.job_id, DispatchStatus.FAILED, reason=str(error), **ids
+                )
+                return
+            for status in HAPPY_PATH[1:]:
+                await report(broker, envelope.tenant, job.job_id, status, **ids)
+            log.info("job_printed", job_id=str(job.job_id))
+
+    broker.publisher(LETTER_DISPATCH_STATUS.name, schema=DispatchStatusReported, title="dispatch status")
+    return broker
+
+
+async def _run(bootstrap: str, out: Path) -> None:
+    broker = build_broker(bootstrap, out)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await broker.start()
+    print(f"Druckerei läuft: Briefe landen in {out}/<Netzbetreiber>/", flush=True)
+    await stop.wait()
+    await broker.stop()
+
+
+async def _report_once(
+    bootstrap: str, tenant: str, job_id: UUID, status: DispatchStatus, reason: str | None
+) -> None:
+    broker = KafkaBroker(bootstrap, client_id=NAME)
+    await broker.start()
+    try:
+        await report(broker, tenant, job_id, status, correlation_id=uuid4(), reason=reason)
+    finally:
+        await broker.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="plusportal-printhouse", description=__doc__.split("\n")[0])
+    parser.add_argument("--kafka", default=os.environ.get("PLUSPORTAL_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="take jobs from the letter queue until Ctrl-C")
+    run.add_argument("--out", type=Path, default=Path("var/letters/printed"))
+    rep = commands.add_parser("report", help="report a status by hand, e.g. a returned letter")
+    rep.add_argument("--tenant", required=True)
+    rep.add_argument("--job", type=UUID, required=True)
+    rep.add_argument("--status", type=DispatchStatus, choices=list(DispatchStatus), required=True)
+    rep.add_argument("--reason")
+    args = parser.parse_args(argv)
+    configure_logging(NAME)
+    if args.command == "run":
+        asyncio.run(_run(args.kafka, args.out.resolve()))
+    else:
+        asyncio.run(_report_once(args.kafka, args.tenant, args.job, args.status, args.reason))
+        print(f"Gemeldet: Auftrag {args.job} → {args.status.value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Value types shared by several events."""
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MeterNumber = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9][A-Z]{3}[0-9]{10}$",
+        description="Zählernummer per DIN 43863-5, normalised: no spaces, upper case, 14 characters",
+        examples=["1EMH0005939068"],
+    ),
+]
+PartnerNumber = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{4,20}$", description="Geschäftspartner-Nr. Netz from the operator's billing system"
+    ),
+]
+MaLoId = Annotated[str, Field(pattern=r"^[1-9][0-9]{10}$", description="Marktlokations-ID")]
+Postcode = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
+
+
+class PartnerRole(StrEnum):
+    CONSUMPTION = "consumption"  # Bezug
+    FEED_IN = "feed_in"  # Einspeisung
+
+
+class PostalAddress(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    street: str = Field(min_length=1, max_length=100)
+    house_number: str = Field(min_length=1, max_length=20)
+    postcode: Postcode
+    city: str = Field(min_length=1, max_length=100)
+    addition: str | None = Field(default=None, max_length=100, description="c/o, Hinterhaus, …")
+    country: str = Field(default="DE", pattern=r"^[A-Z]{2}$")
+
+
+class PartnerNumberGrant(BaseModel):
+    """A partner number and what it is for."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    partner_number: PartnerNumber
+    role: PartnerRole

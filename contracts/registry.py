@@ -1,0 +1,26 @@
+"""Which event types travel on which topic. Readers ignore types they do not know."""
+
+from contracts import letters, masterdata, onboarding, topics
+from contracts.envelope import EventPayload
+
+EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
+    topics.MASTER_DATA.name: (masterdata.MeterPointRecorded,),
+    topics.ONBOARDING_REQUESTS.name: (
+        onboarding.PartnerNumberRequested,
+        onboarding.PartnerNumberRequestMatched,
+        onboarding.PartnerNumberRequestSentToReview,
+        onboarding.PartnerNumberRequestRejected,
+    ),
+    topics.LETTER_QUEUE.name: (letters.LetterDispatchRequested,),
+    topics.LETTER_DISPATCH_STATUS.name: (letters.DispatchStatusReported,),
+    topics.LETTERS.name: (
+        letters.LetterQueued,
+        letters.LetterDispatched,
+        letters.LetterReturned,
+        letters.LetterFailed,
+    ),
+}
+
+ALL_EVENTS: tuple[type[EventPayload], ...] = tuple(
+    event for events in EVENTS_BY_TOPIC.values() for event in events
+)

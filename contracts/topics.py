@@ -1,0 +1,71 @@
+"""Every Kafka topic of the platform, in one place, with its partitions and retention.
+
+The project creates these topics itself (`plusportal-stack topics`); the broker never auto-creates.
+Keys: the aggregate each topic is about, so that order holds per aggregate.
+"""
+
+from dataclasses import dataclass
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    key: str  # what the message key is, for people reading this file and the AsyncAPI document
+    purpose: str
+
+
+MASTER_DATA = TopicSpec(
+    "plusportal.masterdata.v1",
+    3,
+    -1,
+    "tenant/meter number",
+    "Master data from each grid operator's billing system: meter → partner numbers, address of record.",
+)
+ONBOARDING_REQUESTS = TopicSpec(
+    "plusportal.onboarding.requests.v1",
+    3,
+    30 * DAY_MS,
+    "request id",
+    "What happens to a customer's request for their partner number.",
+)
+LETTER_QUEUE = TopicSpec(
+    "plusportal.letters.queue.v1",
+    3,
+    14 * DAY_MS,
+    "job id",
+    "Postal dispatch jobs for print/mail houses (the PDF travels inline: short retention).",
+)
+LETTER_DISPATCH_STATUS = TopicSpec(
+    "plusportal.letters.dispatch-status.v1",
+    3,
+    90 * DAY_MS,
+    "job id",
+    "Status reports of print/mail houses about dispatch jobs.",
+)
+LETTERS = TopicSpec(
+    "plusportal.letters.events.v1",
+    3,
+    90 * DAY_MS,
+    "request id",
+    "What the letters service did with a request's letter (queued, dispatched, returned).",
+)
+DEAD_LETTER = TopicSpec(
+    "plusportal.dead-letter.v1",
+    1,
+    90 * DAY_MS,
+    "original key",
+    "Messages no consumer could parse or process, with error and source topic/partition/offset headers.",
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    MASTER_DATA,
+    ONBOARDING_REQUESTS,
+    LETTER_QUEUE,
+    LETTER_DISPATCH_STATUS,
+    LETTERS,
+    DEAD_LETTER,
+)

@@ -1,0 +1,129 @@
+"""Consuming events: decode, dead-letter what cannot be handled, de-duplicate, handle in one transaction.
+
+A service registers one handler per event type it cares about; event types it does not know are
+skipped (other consumers' events share the topic; newer producers may add types). Subscribers stay
+thin: they hand the raw Kafka message to ``EventConsumer.handle``.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.envelope import Envelope, EventPayload
+from kit import inbox
+from kit.db import Database
+from kit.deadletter import dead_letter
+from kit.logging import bind_correlation, get_logger
+from kit.tenants import TenantDirectory, UnknownTenant
+
+log = get_logger(__name__)
+
+P = TypeVar("P", bound=EventPayload)
+
+
+@dataclass(frozen=True)
+class Delivered(Generic[P]):
+    """An event as a handler receives it: the envelope's metadata and the typed payload."""
+
+    envelope: Envelope
+    payload: P
+
+
+class RefusedEvent(Exception):
+    """A handler's verdict that this event can never be handled (dead-lettered at once, no retries).
+
+    Its message goes into the dead-letter headers: keep personal data out of it.
+    """
+
+
+Handler = Callable[[Delivered[Any], AsyncSession], Awaitable[None]]
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        name: str,
+        db: Database,
+        broker: KafkaBroker,
+        tenants: TenantDirectory,
+        *,
+        after_commit: Callable[[], None] = lambda: None,
+        attempts: int = 3,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self.name = name
+        self._db = db
+        self._broker = broker
+        self._tenants = tenants
+        self._after_commit = after_commit
+        self._attempts = attempts
+        self._retry_delay = retry_delay
+        self._handlers: dict[str, tuple[type[EventPayload], Handler]] = {}
+
+    def on(
+        self, payload_type: type[P], handler: Callable[[Delivered[P], AsyncSession], Awaitable[None]]
+    ) -> None:
+        self._handlers[payload_type.EVENT_TYPE] = (payload_type, handler)  # type: ignore[assignment]
+
+    async def handle(self, message: KafkaMessage) -> None:
+        record: Any = message.raw_message
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+            self._tenants.get(envelope.tenant)
+        except (ValidationError, UnknownTenant) as error:
+            await self._dead_letter(record, f"envelope: {_describe(error)}")
+            return
+        registered = self._handlers.get(envelope.event_type)
+        if registered is None:
+            return
+        payload_type, handler = registered
+        try:
+            payload = payload_type.model_validate(envelope.payload)
+        except ValidationError as error:
+            await self._dead_letter(record, f"{envelope.event_type} payload: {_describe(error)}")
+            return
+        with bind_correlation(
+            envelope.correlation_id, tenant=envelope.tenant, event_type=envelope.event_type
+        ):
+            await self._handle_with_retries(record, Delivered(envelope, payload), handler)
+
+    async def _handle_with_retries(self, record: Any, delivered: Delivered[Any], handler: Handler) -> None:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                async with self._db.transaction() as session:
+                    if not await inbox.first_delivery(session, self.name, delivered.envelope.event_id):
+                        log.info("event_already_handled", event_id=str(delivered.envelope.event_id))
+                        return
+                    await handler(delivered, session)
+            except RefusedEvent as refusal:
+                await self._dead_letter(record, f"handler {self.name} refused: {refusal}")
+                return
+            except Exception as error:
+                if attempt == self._attempts:
+                    log.error("event_handling_failed", consumer=self.name, error=type(error).__name__)
+                    await self._dead_letter(
+                        record, f"handler {self.name} failed {attempt} times: {type(error).__name__}"
+                    )
+                    return
+                await asyncio.sleep(self._retry_delay * attempt)
+            else:
+                self._after_commit()
+                log.info("event_handled", consumer=self.name)
+                return
+
+    async def _dead_letter(self, record: Any, reason: str) -> None:
+        await dead_letter(self._broker, record, reason, self.name)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        # Field locations and messages only: the input values may hold personal data.
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in error.errors())[
+            :1500
+        ]
+    return f"unknown tenant {error}"

@@ -1,0 +1,53 @@
+"""Database access: one async engine per service, transactions as units of work, and migrations.
+
+Every service owns its own database; its schema changes are Alembic migrations kept in
+``services/<service>/migrations`` and run through the one shared ``kit/alembic/env.py``.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+_ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits when the block ends normally, rolls back otherwise."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _alembic_config(url: str, versions_dir: Path) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_ALEMBIC_DIR))
+    config.set_main_option("version_locations", str(versions_dir))
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def upgrade_database(url: str, versions_dir: Path) -> None:
+    """Bring the service's database to the newest migration (blocking; runs its own event loop)."""
+    command.upgrade(_alembic_config(url, versions_dir), "head")
+
+
+async def migrate(url: str, versions_dir: Path) -> None:
+    # Alembic's async env runs its own event loop, so it gets a thread of its own.
+    await asyncio.to_thread(upgrade_database, url, versions_dir)

@@ -1,0 +1,101 @@
+"""HTTP plumbing every service's API shares: tenant from the host name, rate limits, staff access,
+errors that say what is wrong without echoing personal data, and the health endpoint."""
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from kit.tenants import Tenant, TenantDirectory, UnknownTenant
+
+
+def tenant_from_host(tenants: TenantDirectory) -> Callable[[Request], Tenant]:
+    """The portal number in the host name (``000328.plusportal.de``) names the grid operator."""
+
+    def resolve(request: Request) -> Tenant:
+        try:
+            return tenants.from_host(request.headers.get("host", ""))
+        except UnknownTenant:
+            raise HTTPException(404, "Dieses Portal gibt es nicht. Bitte prüfen Sie die Adresse.") from None
+
+    return resolve
+
+
+class RateLimit:
+    """A moving-window limit per key (client address, recipient e-mail, …), answered with 429."""
+
+    def __init__(self, spec: str) -> None:
+        self._item = parse(spec)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def check(self, *key: str) -> None:
+        if await self._limiter.hit(self._item, *key):
+            return
+        reset_at, _ = await self._limiter.get_window_stats(self._item, *key)
+        import time
+
+        retry_after = max(1, int(reset_at - time.time()) + 1)
+        raise HTTPException(
+            429,
+            f"Zu viele Anfragen. Bitte versuchen Sie es in {retry_after} Sekunden erneut.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def staff_only(token: str) -> Callable[[Request], Awaitable[None]]:
+    async def check(request: Request) -> None:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                401, "Anmeldung für Mitarbeitende erforderlich.", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    return check
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+_MESSAGES_DE = {
+    "missing": "Pflichtfeld: bitte ausfüllen.",
+    "string_too_short": "Bitte ausfüllen.",
+    "string_too_long": "Zu lang.",
+    "string_pattern_mismatch": "Ungültiges Format.",
+    "value_error": "Ungültiger Wert.",
+    "json_invalid": "Die Anfrage ist kein gültiges JSON.",
+}
+
+
+async def _validation_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    fields = []
+    for item in error.errors():
+        location = [str(part) for part in item["loc"] if part not in ("body",)]
+        message = item.get("ctx", {}).get("reason") or _MESSAGES_DE.get(item["type"], item["msg"])
+        if item["type"] == "value_error" and "error" in item.get("ctx", {}):
+            message = str(item["ctx"]["error"])
+        # No "input": it would echo what the customer typed (personal data) into responses and logs.
+        fields.append({"field": ".".join(location) or "body", "message": message, "type": item["type"]})
+    return JSONResponse(
+        {"detail": "Bitte prüfen Sie die markierten Angaben.", "errors": fields}, status_code=422
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+def add_health_route(app: FastAPI, health: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    @app.get("/health", tags=["operations"], summary="Liveness and dependencies")
+    async def health_endpoint() -> dict[str, Any]:
+        return await health()
+
+
+TenantDep = Annotated[Tenant, Depends]

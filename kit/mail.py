@@ -1,0 +1,145 @@
+"""Outgoing e-mail, reliably: mails are stored in the sender's transaction and sent by a relay.
+
+SMTP down or a 4xx answer → retried with growing waits; a 5xx answer (e.g. unknown mailbox) →
+recorded as failed permanently, not retried. After sending, the body is deleted (data minimisation):
+the row keeps who/when/what subject for the record.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from uuid import UUID, uuid4
+
+import aiosmtplib
+from sqlalchemy import Column, DateTime, Text, select
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from kit.db import Database
+from kit.logging import get_logger
+from kit.worker import PollingWorker
+
+log = get_logger(__name__)
+
+MAX_ATTEMPTS = 12  # with the waits below: about a day of retrying
+
+
+class OutgoingMail(SQLModel, table=True):
+    __tablename__ = "mail_outbox"
+
+    id: UUID = Field(primary_key=True)
+    tenant: str
+    correlation_id: UUID
+    purpose: str
+    sender: str
+    recipient: str
+    subject: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    next_attempt_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    attempts: int = 0
+    sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    failed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Mail:
+    sender_name: str
+    sender_address: str
+    recipient: str
+    subject: str
+    text: str
+    purpose: str
+
+
+def enqueue_mail(session: AsyncSession, mail: Mail, *, tenant: str, correlation_id: UUID) -> UUID:
+    now = datetime.now(UTC)
+    mail_id = uuid4()
+    session.add(
+        OutgoingMail(
+            id=mail_id,
+            tenant=tenant,
+            correlation_id=correlation_id,
+            purpose=mail.purpose,
+            sender=formataddr((mail.sender_name, mail.sender_address)),
+            recipient=mail.recipient,
+            subject=mail.subject,
+            text=mail.text,
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+    return mail_id
+
+
+def _retry_wait(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2**attempts, 3600))
+
+
+class MailRelay(PollingWorker):
+    name = "mail-relay"
+
+    def __init__(self, db: Database, smtp_host: str, smtp_port: int, **kwargs: float) -> None:
+        super().__init__(**kwargs)
+        self._db = db
+        self._smtp_host = smtp_host
+        self._smtp_port = smtp_port
+
+    async def run_once(self) -> int:
+        async with self._db.transaction() as session:
+            now = datetime.now(UTC)
+            rows = (
+                await session.exec(
+                    select(OutgoingMail)  # type: ignore[arg-type]
+                    .where(OutgoingMail.sent_at.is_(None), OutgoingMail.failed_at.is_(None))  # type: ignore[union-attr]
+                    .where(OutgoingMail.next_attempt_at <= now)  # type: ignore[arg-type]
+                    .order_by(OutgoingMail.created_at)  # type: ignore[arg-type]
+                    .limit(50)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for (mail,) in rows:
+                await self._send(mail)
+            return len(rows)
+
+    async def _send(self, mail: OutgoingMail) -> None:
+        message = EmailMessage()
+        message["From"] = mail.sender
+        message["To"] = mail.recipient
+        message["Subject"] = mail.subject
+        message["Message-ID"] = make_msgid(domain="plusportal.de")
+        message.set_content(mail.text)
+        mail.attempts += 1
+        try:
+            await aiosmtplib.send(message, hostname=self._smtp_host, port=self._smtp_port, timeout=10)
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as error:
+            code = getattr(error, "code", 0) or _first_code(error)
+            if 500 <= code < 600:
+                mail.failed_at = datetime.now(UTC)
+                mail.last_error = f"permanent SMTP failure {code}"
+                log.error("mail_failed_permanently", mail_id=str(mail.id), purpose=mail.purpose, code=code)
+                return
+            self._schedule_retry(mail, f"SMTP {code}")
+        except (OSError, aiosmtplib.SMTPException) as error:
+            self._schedule_retry(mail, type(error).__name__)
+        else:
+            mail.sent_at = datetime.now(UTC)
+            mail.text = ""  # sent: the body is not needed any more
+            log.info("mail_sent", mail_id=str(mail.id), purpose=mail.purpose)
+
+    @staticmethod
+    def _schedule_retry(mail: OutgoingMail, reason: str) -> None:
+        mail.last_error = reason
+        if mail.attempts >= MAX_ATTEMPTS:
+            mail.failed_at = datetime.now(UTC)
+            log.error("mail_gave_up", mail_id=str(mail.id), purpose=mail.purpose, reason=reason)
+            return
+        mail.next_attempt_at = datetime.now(UTC) + _retry_wait(mail.attempts)
+        log.warning("mail_retry_scheduled", mail_id=str(mail.id), reason=reason, attempts=mail.attempts)
+
+
+def _first_code(error: Exception) -> int:
+    recipients = getattr(error, "recipients", [])
+    return int(getattr(recipients[0], "code", 0)) if recipients else 0

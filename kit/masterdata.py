@@ -1,0 +1,59 @@
+"""A service's own read model of the operators' master data, fed from the master-data topic.
+
+Each service that needs master data subscribes with its own consumer group and keeps this table in
+its own database; nobody asks another service. A record replaces an older one of the same meter,
+never a newer one (events of one meter arrive in order, but a re-import may resend old states).
+"""
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.masterdata import MeterPointRecorded
+from kit.consumer import Delivered
+
+
+class MeterPointRow(SQLModel, table=True):
+    __tablename__ = "meter_points"
+
+    tenant: str = Field(primary_key=True)
+    meter_number: str = Field(primary_key=True)
+    recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    record: dict = Field(sa_column=Column(JSONB, nullable=False))  # type: ignore[type-arg]
+
+
+async def record_meter_point(event: Delivered[MeterPointRecorded], session: AsyncSession) -> None:
+    point = event.payload
+    values = {
+        "tenant": event.envelope.tenant,
+        "meter_number": point.meter_number,
+        "recorded_at": point.recorded_at,
+        "record": point.model_dump(mode="json"),
+    }
+    statement = insert(MeterPointRow).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["tenant", "meter_number"],
+        set_={"recorded_at": statement.excluded.recorded_at, "record": statement.excluded.record},
+        where=MeterPointRow.recorded_at <= statement.excluded.recorded_at,  # type: ignore[arg-type,operator]
+    )
+    await session.execute(statement)
+
+
+async def find_meter_point(
+    session: AsyncSession, tenant: str, meter_number: str
+) -> MeterPointRecorded | None:
+    row = await session.get(MeterPointRow, (tenant, meter_number))
+    return MeterPointRecorded.model_validate(row.record) if row else None
+
+
+async def meter_points_of(session: AsyncSession, tenant: str, limit: int = 500) -> list[MeterPointRecorded]:
+    rows = await session.exec(
+        select(MeterPointRow)
+        .where(MeterPointRow.tenant == tenant)
+        .order_by(MeterPointRow.meter_number)
+        .limit(limit)  # type: ignore[arg-type]
+    )
+    return [MeterPointRecorded.model_validate(row.record) for row in rows]

@@ -1,0 +1,106 @@
+"""Transactional outbox: events are stored with the state change and published after commit.
+
+``add_event`` writes the event into the caller's transaction. ``OutboxRelay`` publishes unpublished
+rows in insertion order and marks them; if the process dies between Kafka's ack and the mark, the
+event goes out again and the consumers' inbox drops the duplicate (at-least-once + idempotent readers).
+"""
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from faststream.kafka import KafkaBroker
+from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary, select
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.envelope import HEADER_CORRELATION_ID, HEADER_EVENT_TYPE, HEADER_TENANT, EventPayload
+from contracts.topics import TopicSpec
+from kit.db import Database
+from kit.events import encode, envelope_for
+from kit.worker import PollingWorker
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+
+    seq: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    event_id: UUID = Field(unique=True)
+    topic: str
+    message_key: str
+    event_type: str
+    tenant: str
+    correlation_id: UUID
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+def add_event(
+    session: AsyncSession,
+    topic: TopicSpec,
+    key: str,
+    payload: EventPayload,
+    *,
+    tenant: str,
+    correlation_id: UUID,
+    causation_id: UUID | None = None,
+) -> UUID:
+    envelope = envelope_for(payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id)
+    session.add(
+        OutboxMessage(
+            event_id=envelope.event_id,
+            topic=topic.name,
+            message_key=key,
+            event_type=envelope.event_type,
+            tenant=tenant,
+            correlation_id=correlation_id,
+            body=encode(envelope),
+            created_at=envelope.occurred_at,
+        )
+    )
+    return envelope.event_id
+
+
+class OutboxRelay(PollingWorker):
+    name = "outbox-relay"
+
+    def __init__(self, db: Database, broker: KafkaBroker, *, batch_size: int = 200, **kwargs: float) -> None:
+        super().__init__(**kwargs)
+        self._db = db
+        self._broker = broker
+        self._batch_size = batch_size
+
+    async def run_once(self) -> int:
+        async with self._db.transaction() as session:
+            # SKIP LOCKED lets several replicas share the table without publishing a row twice at once.
+            rows = (
+                await session.exec(
+                    select(OutboxMessage)  # type: ignore[arg-type]
+                    .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+                    .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            futures = [
+                await self._broker.publish(
+                    row[0].body,
+                    row[0].topic,
+                    key=row[0].message_key.encode(),
+                    headers={
+                        HEADER_EVENT_TYPE: row[0].event_type,
+                        HEADER_TENANT: row[0].tenant,
+                        HEADER_CORRELATION_ID: str(row[0].correlation_id),
+                    },
+                    no_confirm=True,
+                )
+                for row in rows
+            ]
+            for future in futures:
+                await future  # raises if Kafka did not take it: the transaction rolls back, rows stay
+            now = datetime.now(UTC)
+            for row in rows:
+                row[0].published_at = now
+            return len(rows)

@@ -1,0 +1,123 @@
+"""What every service process runs besides its own code: database, Kafka broker, relays, lifecycle.
+
+Kafka may be down when a service starts or while it runs: HTTP keeps working, events wait in the
+outbox, and the broker connection is retried until it succeeds.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from faststream.kafka import KafkaBroker, KafkaRouter
+from sqlalchemy import text
+
+from kit.consumer import EventConsumer
+from kit.db import Database, migrate
+from kit.logging import configure_logging, get_logger
+from kit.mail import MailRelay
+from kit.outbox import OutboxRelay
+from kit.settings import ServiceSettings
+from kit.tenants import load_tenants
+
+log = get_logger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        database_url: str,
+        migrations: Path,
+        *,
+        sends_mail: bool = True,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.tenants = load_tenants(settings.tenants_file)
+        self.db = Database(database_url)
+        self._migrations = migrations
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap,
+            client_id=f"plusportal-{name}",
+            enable_idempotence=True,  # broker-side de-duplication of the relay's retries
+            acks="all",
+            log_level=logging.DEBUG,
+        )
+        self.outbox_relay = OutboxRelay(self.db, self.broker, poll_interval=1.0)
+        self.mail_relay = MailRelay(self.db, settings.smtp_host, settings.smtp_port, poll_interval=1.0)
+        self._sends_mail = sends_mail
+        self.kafka_connected = asyncio.Event()
+        self._connect_task: asyncio.Task[None] | None = None
+
+    def consumer(self, group: str | None = None) -> EventConsumer:
+        return EventConsumer(
+            group or self.name, self.db, self.broker, self.tenants, after_commit=self.wake_relays
+        )
+
+    def include(self, router: KafkaRouter) -> None:
+        self.broker.include_router(router)
+
+    def wake_relays(self) -> None:
+        self.outbox_relay.wake()
+        self.mail_relay.wake()
+
+    async def start(self) -> None:
+        await migrate(self.db.url, self._migrations)
+        if self._sends_mail:
+            self.mail_relay.start()
+        self._connect_task = asyncio.create_task(self._connect_kafka(), name="kafka-connect")
+        log.info("service_started", service=self.name)
+
+    async def _connect_kafka(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.start()
+            except Exception as error:
+                log.warning(
+                    "kafka_unavailable", error=f"{type(error).__name__}: {error}"[:200], retry_in_s=delay
+                )
+                await self.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.kafka_connected.set()
+            if self.settings.outbox_relay_enabled:
+                self.outbox_relay.start()
+            log.info("kafka_connected")
+            return
+
+    async def stop(self) -> None:
+        if self._connect_task:
+            self._connect_task.cancel()
+            await asyncio.gather(self._connect_task, return_exceptions=True)
+        await self.outbox_relay.stop()
+        await self.mail_relay.stop()
+        await self.broker.stop()
+        await self.db.dispose()
+        log.info("service_stopped", service=self.name)
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Any) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def health(self) -> dict[str, Any]:
+        database = "ok"
+        try:
+            async with self.db.transaction() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            database = "unavailable"
+        return {"service": self.name, "kafka": self.kafka_connected.is_set(), "database": database}
+
+
+def setup_process_logging(name: str, settings: ServiceSettings) -> None:
+    configure_logging(name, json=settings.log_json)

@@ -1,0 +1,22 @@
+"""Settings every service shares, from environment variables prefixed ``PLUSPORTAL_``."""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kit.tenants import DEFAULT_TENANTS_FILE
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLUSPORTAL_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    tenants_file: Path = DEFAULT_TENANTS_FILE
+    http_host: str = "127.0.0.1"
+    log_json: bool | None = None  # None: JSON unless stderr is a terminal
+    # Switched off only to run an API-only replica (or to hold events back in a test of the outbox).
+    outbox_relay_enabled: bool = True
+    # Staff access to back-office endpoints until the staff login exists (issue 4 of 4).
+    backoffice_token: str = "dev-backoffice-token"

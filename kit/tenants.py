@@ -1,0 +1,65 @@
+"""The grid operators (tenants) this installation serves, read once at start from a TOML file."""
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_TENANTS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "tenants.toml"
+_HOST_PORTAL_NUMBER = re.compile(r"^(\d{6})\.")
+
+
+class Tenant(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    portal_number: str = Field(pattern=r"^\d{6}$")
+    name: str
+    short_name: str
+    market_partner_id: str = Field(pattern=r"^\d{13}$")
+    portal_host: str
+    sender_email: str
+    sender_name: str
+    service_phone: str
+    service_email: str
+    service_hours: str
+    return_address: str
+    letterhead: tuple[str, ...]
+    primary_color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
+
+    @property
+    def portal_url(self) -> str:
+        return f"https://{self.portal_host}"
+
+
+class UnknownTenant(LookupError):
+    pass
+
+
+class TenantDirectory:
+    def __init__(self, tenants: list[Tenant]) -> None:
+        self._by_number = {tenant.portal_number: tenant for tenant in tenants}
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._by_number.values())
+
+    def get(self, portal_number: str) -> Tenant:
+        try:
+            return self._by_number[portal_number]
+        except KeyError:
+            raise UnknownTenant(portal_number) from None
+
+    def from_host(self, host: str) -> Tenant:
+        """``000328.plusportal.de``, ``000328.localhost:8080`` → tenant 000328."""
+        match = _HOST_PORTAL_NUMBER.match(host.strip().lower())
+        if not match:
+            raise UnknownTenant(host)
+        return self.get(match.group(1))
+
+
+def load_tenants(path: Path | None = None) -> TenantDirectory:
+    path = path or Path(os.environ.get("PLUSPORTAL_TENANTS_FILE", DEFAULT_TENANTS_FILE))
+    with path.open("rb") as file:
+        data = tomllib.load(file)
+    return TenantDirectory([Tenant.model_validate(entry) for entry in data.get("tenant", [])])

@@ -1,0 +1,1 @@
+"""Onboarding: the request form for the partner number, matching against master data, back-office review."""

@@ -1,0 +1,235 @@
+"""Onboarding's HTTP API: the public request form and the back-office review. Routes stay thin."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from contracts.common import PostalAddress
+from contracts.masterdata import MeterPointRecorded
+from contracts.onboarding import RequestingCustomer
+from kit.db import Database
+from kit.http import RateLimit, client_address, staff_only, tenant_from_host
+from kit.masterdata import find_meter_point
+from kit.tenants import Tenant, TenantDirectory
+from services.onboarding import handlers, store
+from services.onboarding.domain import (
+    RequestStatus,
+    StatusConflict,
+    meter_number_problem,
+    normalise_meter_number,
+)
+from services.onboarding.settings import OnboardingSettings
+
+
+class AddressForm(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    street: str = Field(min_length=1, max_length=100, description="Straße")
+    house_number: str = Field(min_length=1, max_length=20, description="Hausnummer")
+    postcode: str = Field(description="Postleitzahl (5 Ziffern)")
+    city: str = Field(min_length=1, max_length=100, description="Ort")
+
+    @field_validator("postcode")
+    @classmethod
+    def german_postcode(cls, value: str) -> str:
+        if len(value) != 5 or not value.isdigit() or value.startswith("00"):
+            raise ValueError("Bitte eine deutsche Postleitzahl mit 5 Ziffern angeben, zum Beispiel 12345.")
+        return value
+
+    def to_contract(self) -> PostalAddress:
+        return PostalAddress(
+            street=self.street, house_number=self.house_number, postcode=self.postcode, city=self.city
+        )
+
+
+class RequestForm(BaseModel):
+    """The request form for the Geschäftspartner-Nr. Netz."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    submission_id: UUID = Field(
+        description="Chosen by the client once per form; a repeated submit returns the same request"
+    )
+    first_name: str = Field(min_length=1, max_length=100, description="Vorname")
+    last_name: str = Field(min_length=1, max_length=100, description="Nachname")
+    postal_address: AddressForm = Field(description="Postanschrift")
+    connection_address: AddressForm | None = Field(
+        default=None, description="Anschlussobjekt, falls abweichend"
+    )
+    meter_number: str = Field(
+        max_length=40, description="Zählernummer, z. B. 1EMH0005939068 (Leerzeichen erlaubt)"
+    )
+    email: EmailStr = Field(description="E-Mail-Adresse")
+    phone: str | None = Field(default=None, max_length=40, description="Telefon (freiwillig)")
+    website: str = Field(
+        default="", max_length=200, description="Leave empty (spam trap, hidden in the form)"
+    )
+
+    @field_validator("meter_number")
+    @classmethod
+    def din_43863_5(cls, value: str) -> str:
+        normalised = normalise_meter_number(value)
+        problem = meter_number_problem(normalised)
+        if problem:
+            raise ValueError(problem)
+        return normalised
+
+    def customer(self) -> RequestingCustomer:
+        return RequestingCustomer(
+            first_name=self.first_name,
+            last_name=self.last_name,
+            email=self.email,
+            phone=self.phone or None,
+            postal_address=self.postal_address.to_contract(),
+            connection_address=self.connection_address.to_contract() if self.connection_address else None,
+        )
+
+
+class Accepted(BaseModel):
+    request_id: UUID
+    message: str = (
+        "Vielen Dank. Sie erhalten gleich eine Kopie Ihrer Nachricht per E-Mail. "
+        "Ihre Geschäftspartner-Nr. Netz schicken wir Ihnen per Post."
+    )
+
+
+class RequestView(BaseModel):
+    request_id: UUID
+    status: RequestStatus
+    meter_number: str
+    customer: dict[str, Any]
+    partner_numbers: list[dict[str, Any]]
+    note: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, row: store.RequestRow) -> "RequestView":
+        return cls(
+            request_id=row.id,
+            status=RequestStatus(row.status),
+            meter_number=row.meter_number,
+            customer=row.customer,
+            partner_numbers=row.grants,
+            note=row.note,
+            created_at=row.created_at.isoformat(),
+            updated_at=row.updated_at.isoformat(),
+        )
+
+
+class Approval(BaseModel):
+    meter_number: str = Field(description="The master-data record the clerk picked")
+    partner_numbers: list[str] | None = Field(
+        default=None, description="Default: every partner of that meter"
+    )
+
+
+class Rejection(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+def build_api(
+    db: Database, tenants: TenantDirectory, settings: OnboardingSettings, wake_relays: Any
+) -> APIRouter:
+    router = APIRouter()
+    current_tenant = tenant_from_host(tenants)
+    per_client = RateLimit(settings.limit_per_client)
+    per_email = RateLimit(settings.limit_per_email)
+    TenantDep = Annotated[Tenant, Depends(current_tenant)]
+
+    @router.post(
+        "/requests",
+        status_code=202,
+        response_model=Accepted,
+        tags=["customer"],
+        summary="Submit the request form for the partner number",
+    )
+    async def submit(form: RequestForm, tenant: TenantDep, request: Request) -> Accepted:
+        await per_client.check(tenant.portal_number, client_address(request))
+        if form.website:  # filled only by bots: answer like a success, keep nothing
+            return Accepted(request_id=form.submission_id)
+        await per_email.check(tenant.portal_number, str(form.email).lower())
+        command = handlers.SubmitRequest(form.submission_id, form.meter_number, form.customer())
+        async with db.transaction() as session:
+            submitted = await handlers.submit_request(command, tenant, session)
+        wake_relays()
+        return Accepted(request_id=submitted.request_id)
+
+    staff = [Depends(staff_only(settings.backoffice_token))]
+
+    @router.get(
+        "/backoffice/requests", dependencies=staff, tags=["back-office"], response_model=list[RequestView]
+    )
+    async def list_requests(
+        tenant: TenantDep,
+        status: RequestStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[RequestView]:
+        async with db.transaction() as session:
+            rows = await store.list_requests(session, tenant.portal_number, status, limit, offset)
+        return [RequestView.of(row) for row in rows]
+
+    @router.get("/backoffice/requests/{request_id}", dependencies=staff, tags=["back-office"])
+    async def get_request(tenant: TenantDep, request_id: UUID) -> RequestView:
+        async with db.transaction() as session:
+            row = await store.get_for_update(session, tenant.portal_number, request_id)
+        if row is None:
+            raise HTTPException(404, "Antrag nicht gefunden.")
+        return RequestView.of(row)
+
+    @router.get(
+        "/backoffice/meter-points/{meter_number}",
+        dependencies=staff,
+        tags=["back-office"],
+        summary="This operator's master-data record of a meter (to pick when approving)",
+    )
+    async def get_meter_point(tenant: TenantDep, meter_number: str) -> MeterPointRecorded:
+        async with db.transaction() as session:
+            record = await find_meter_point(
+                session, tenant.portal_number, normalise_meter_number(meter_number)
+            )
+        if record is None:
+            raise HTTPException(404, "Zählernummer nicht in den Stammdaten dieses Netzbetreibers.")
+        return record
+
+    @router.post(
+        "/backoffice/requests/{request_id}/approve",
+        dependencies=staff,
+        tags=["back-office"],
+        status_code=204,
+        summary="Approve a request in review with a master-data record",
+    )
+    async def approve(tenant: TenantDep, request_id: UUID, approval: Approval) -> None:
+        meter_number = normalise_meter_number(approval.meter_number)
+        try:
+            async with db.transaction() as session:
+                await handlers.approve_request(
+                    tenant, request_id, meter_number, approval.partner_numbers, session
+                )
+        except handlers.NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        except StatusConflict as error:
+            raise HTTPException(409, str(error)) from None
+        wake_relays()
+
+    @router.post(
+        "/backoffice/requests/{request_id}/reject",
+        dependencies=staff,
+        tags=["back-office"],
+        status_code=204,
+        summary="Reject a request in review, with a reason",
+    )
+    async def reject(tenant: TenantDep, request_id: UUID, rejection: Rejection) -> None:
+        try:
+            async with db.transaction() as session:
+                await handlers.reject_request(tenant, request_id, rejection.reason, session)
+        except handlers.NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        except StatusConflict as error:
+            raise HTTPException(409, str(error)) from None
+        wake_relays()
+
+    return router

@@ -1,0 +1,44 @@
+"""Onboarding's composition root: wires settings, runtime, Kafka router and HTTP API into one process."""
+
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from kit.http import add_health_route, install_error_handlers
+from kit.runtime import ServiceRuntime, setup_process_logging
+from services.onboarding.api import build_api
+from services.onboarding.messaging import build_router
+from services.onboarding.settings import OnboardingSettings
+
+NAME = "onboarding"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def bootstrap(settings: OnboardingSettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
+    settings = settings or OnboardingSettings()
+    runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS)
+    runtime.include(build_router(runtime.consumer(), runtime.tenants))
+    app = FastAPI(
+        title="Plusportal Onboarding",
+        version="1.0.0",
+        description="Request form for the Geschäftspartner-Nr. Netz and the back-office review. "
+        "The tenant (grid operator) is named by the host: <portal number>.plusportal.de.",
+        lifespan=runtime.lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(build_api(runtime.db, runtime.tenants, settings, runtime.wake_relays))
+    add_health_route(app, runtime.health)
+    return app, runtime
+
+
+def main() -> None:
+    settings = OnboardingSettings()
+    setup_process_logging(NAME, settings)
+    app, _ = bootstrap(settings)
+    # Uvicorn handles SIGTERM/SIGINT: the lifespan then stops relays and the broker cleanly.
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Onboarding's Kafka side: thin subscribers that hand each message to the event consumer."""
+
+from functools import partial
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage, KafkaRouter
+
+from contracts import letters, masterdata, onboarding, topics
+from kit.consumer import EventConsumer
+from kit.masterdata import record_meter_point
+from kit.tenants import TenantDirectory
+from services.onboarding import handlers
+
+GROUP = "onboarding"
+
+
+def build_router(consumer: EventConsumer, tenants: TenantDirectory) -> KafkaRouter:
+    consumer.on(masterdata.MeterPointRecorded, record_meter_point)
+    consumer.on(onboarding.PartnerNumberRequested, partial(handlers.send_copy_of_message, tenants=tenants))
+    for letter_event in (
+        letters.LetterQueued,
+        letters.LetterDispatched,
+        letters.LetterReturned,
+        letters.LetterFailed,
+    ):
+        consumer.on(letter_event, handlers.record_letter_progress)
+
+    router = KafkaRouter()
+
+    @router.subscriber(
+        topics.MASTER_DATA.name,
+        topics.ONBOARDING_REQUESTS.name,
+        topics.LETTERS.name,
+        group_id=GROUP,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="onboarding",
+        description="Master data, own request events (copy e-mail), letter progress",
+    )
+    async def on_event(message: KafkaMessage) -> None:
+        await consumer.handle(message)
+
+    for spec, events in (
+        (
+            topics.ONBOARDING_REQUESTS,
+            (
+                onboarding.PartnerNumberRequested,
+                onboarding.PartnerNumberRequestMatched,
+                onboarding.PartnerNumberRequestSentToReview,
+                onboarding.PartnerNumberRequestRejected,
+            ),
+        ),
+    ):
+        for event in events:
+            router.publisher(
+                spec.name,
+                schema=event,
+                title=f"{spec.name}:{event.EVENT_TYPE}",
+                description=event.__doc__ or "",
+                include_in_schema=True,
+            )
+    return router

@@ -1,0 +1,192 @@
+"""`plusportal-stack`: start, stop and inspect the local Kafka and PostgreSQL, create the Kafka topics.
+
+    plusportal-stack kafka start|stop|wipe|status [--port 19092] [--controller-port 19093]
+    plusportal-stack postgres start|stop|wipe|status [--port 55432]
+    plusportal-stack topics [--bootstrap 127.0.0.1:19092]
+
+Servers run in the background until stopped; their files live in the var dir (--var, $PLUSPORTAL_VAR,
+default <repo>/var). `status` exits 0 when the server runs and 3 when not (as pg_ctl and init scripts do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from contracts.topics import ALL_TOPICS, DAY_MS, TopicSpec
+from stack import StackError, run_sync
+from stack.kafka import KafkaServer
+from stack.paths import var_dir
+from stack.postgres import PostgresServer
+from stack.topics import create_topics, wait_for_kafka
+
+EXIT_ERROR = 1
+EXIT_NOT_RUNNING = 3
+ACTIONS = ("start", "stop", "wipe", "status")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except StackError as exc:
+        print(f"Fehler: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("Abgebrochen.", file=sys.stderr)
+        return 130
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plusportal-stack", description="Lokales Kafka und PostgreSQL für Plusportal (ohne Docker)."
+    )
+    parser.add_argument(
+        "--var", type=Path, default=None, help="var-Ordner (Standard: $PLUSPORTAL_VAR oder <repo>/var)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    kafka = commands.add_parser("kafka", help="Kafka (KRaft, ein Knoten)")
+    kafka.add_argument("action", choices=ACTIONS)
+    kafka.add_argument("--port", type=int, default=19092, help="Client-Port (Standard 19092)")
+    kafka.add_argument("--controller-port", type=int, default=19093, help="Controller-Port (Standard 19093)")
+    kafka.add_argument("--timeout", type=float, default=60, help="Sekunden bis zum Aufgeben beim Start")
+    kafka.set_defaults(handler=_kafka)
+
+    postgres = commands.add_parser("postgres", help="PostgreSQL")
+    postgres.add_argument("action", choices=ACTIONS)
+    postgres.add_argument("--port", type=int, default=55432, help="Port (Standard 55432)")
+    postgres.add_argument("--timeout", type=float, default=30, help="Sekunden bis zum Aufgeben beim Start")
+    postgres.set_defaults(handler=_postgres)
+
+    topics = commands.add_parser("topics", help="alle Kafka-Topics aus contracts/topics.py anlegen")
+    topics.add_argument(
+        "--bootstrap", default="127.0.0.1:19092", help="Kafka-Adresse (Standard 127.0.0.1:19092)"
+    )
+    topics.set_defaults(handler=_topics)
+    return parser
+
+
+def _var(args: argparse.Namespace) -> Path:
+    return args.var.resolve() if args.var is not None else var_dir()
+
+
+# --- kafka ------------------------------------------------------------------------------------------
+
+
+def _kafka(args: argparse.Namespace) -> int:
+    server = KafkaServer(_var(args), args.port, args.controller_port)
+    actions: dict[str, Callable[[], int]] = {
+        "start": lambda: _kafka_start(server, args.timeout),
+        "stop": lambda: _kafka_stop(server),
+        "wipe": lambda: _kafka_wipe(server),
+        "status": lambda: _kafka_status(server),
+    }
+    return actions[args.action]()
+
+
+def _kafka_start(server: KafkaServer, timeout: float) -> int:
+    server.start(timeout)
+    print(f"Kafka läuft: bootstrap {server.bootstrap_servers}, Controller 127.0.0.1:{server.controller_port}")
+    print(f"  pid {server.pid()}, Daten {server.data_dir}")
+    print(f"  Log {server.server_log} (Konsole: {server.console_log})")
+    print("  Topics anlegen: plusportal-stack topics")
+    return 0
+
+
+def _kafka_stop(server: KafkaServer) -> int:
+    print("Kafka gestoppt." if server.stop() else f"Kafka lief nicht ({server.root}).")
+    return 0
+
+
+def _kafka_wipe(server: KafkaServer) -> int:
+    server.wipe()
+    print(f"Kafka-Daten gelöscht: {server.data_dir} (Jars in {server.libs_dir} bleiben).")
+    return 0
+
+
+def _kafka_status(server: KafkaServer) -> int:
+    pid = server.pid()
+    if pid is None:
+        print(f"Kafka läuft nicht ({server.root}).")
+        return EXIT_NOT_RUNNING
+    print(f"Kafka läuft: pid {pid}, bootstrap {server.bootstrap_servers}, Log {server.server_log}")
+    return 0
+
+
+# --- postgres ---------------------------------------------------------------------------------------
+
+
+def _postgres(args: argparse.Namespace) -> int:
+    server = PostgresServer(_var(args), args.port)
+    actions: dict[str, Callable[[], int]] = {
+        "start": lambda: _postgres_start(server, args.timeout),
+        "stop": lambda: _postgres_stop(server),
+        "wipe": lambda: _postgres_wipe(server),
+        "status": lambda: _postgres_status(server),
+    }
+    return actions[args.action]()
+
+
+def _postgres_start(server: PostgresServer, timeout: float) -> int:
+    server.start(timeout)
+    print(f"PostgreSQL läuft: 127.0.0.1:{server.port}, Benutzer plusportal (ohne Passwort, nur lokal)")
+    print(f"  pid {server.pid()}, Daten {server.data_dir}")
+    print(f"  Log {server.log_file}")
+    print(f"  URL-Muster {server.url('<datenbank>')}")
+    return 0
+
+
+def _postgres_stop(server: PostgresServer) -> int:
+    print("PostgreSQL gestoppt." if server.stop() else f"PostgreSQL lief nicht ({server.data_dir}).")
+    return 0
+
+
+def _postgres_wipe(server: PostgresServer) -> int:
+    server.wipe()
+    print(f"PostgreSQL-Daten gelöscht: {server.data_dir}")
+    return 0
+
+
+def _postgres_status(server: PostgresServer) -> int:
+    pid = server.pid()
+    if pid is None:
+        print(f"PostgreSQL läuft nicht ({server.data_dir}).")
+        return EXIT_NOT_RUNNING
+    print(f"PostgreSQL läuft: pid {pid}, 127.0.0.1:{server.port}, Log {server.log_file}")
+    return 0
+
+
+# --- topics -----------------------------------------------------------------------------------------
+
+
+def _topics(args: argparse.Namespace) -> int:
+    try:
+        run_sync(wait_for_kafka(args.bootstrap, timeout=5))
+    except StackError as exc:
+        raise StackError(f"{exc}\nLäuft Kafka? Zuerst: plusportal-stack kafka start") from None
+    result = run_sync(create_topics(args.bootstrap))
+    specs = {spec.name: spec for spec in ALL_TOPICS}
+    print(f"Kafka-Topics auf {args.bootstrap}:")
+    for name in result.created:
+        print(f"  angelegt    {_describe(specs[name])}")
+    for name in result.existing:
+        print(f"  vorhanden   {_describe(specs[name])}")
+    for name, (wanted, actual) in result.partition_mismatches.items():
+        print(
+            f"  WARNUNG: {name} hat {actual} Partitionen, contracts/topics.py sagt {wanted} (nicht geändert)."
+        )
+    return 0
+
+
+def _describe(spec: TopicSpec) -> str:
+    retention = "unbegrenzt" if spec.retention_ms < 0 else f"{spec.retention_ms / DAY_MS:g} Tage"
+    partitions = "1 Partition" if spec.partitions == 1 else f"{spec.partitions} Partitionen"
+    return f"{spec.name} ({partitions}, Aufbewahrung {retention})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+"""A real single-node Apache Kafka (KRaft: broker and controller in one JVM), run from Maven-fetched jars.
+
+Layout below `<var>/kafka/`:
+    libs/               Kafka's jars (deploy/kafka/pom.xml, fetched once, shared by test brokers)
+    server.properties   rendered from deploy/kafka/server.properties
+    data/               log.dirs: the topics and the KRaft metadata log
+    logs/server.log     the broker's log; logs/kafka.out its console (warnings, JVM crashes)
+    kafka.pid           pid of the running broker
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from string import Template
+
+from stack import Reporter, StackError, Stage, port_open, run_sync, say, tail, tail_file
+from stack.paths import KAFKA_DEPLOY_DIR, kafka_libs_dir
+from stack.topics import wait_for_kafka
+
+POM = KAFKA_DEPLOY_DIR / "pom.xml"
+PROPERTIES_TEMPLATE = KAFKA_DEPLOY_DIR / "server.properties"
+LOG4J_CONFIG = KAFKA_DEPLOY_DIR / "log4j2.properties"
+
+STARTED_LINE = "Kafka Server started"
+MIN_JAVA = 17  # Kafka 4 brokers need Java 17
+JVM_OPTIONS = (
+    "-Xms256m",
+    "-Xmx768m",
+    "-XX:+UseG1GC",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+)
+# Written into libs/ after a complete download: a half-copied folder (Ctrl-C during mvn) or a
+# changed pom (new Kafka version) must lead to a fresh fetch.
+JARS_STAMP = ".pom-sha256"
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+INSTALL_JAVA = "Java 17 fehlt: apt-get install -y openjdk-17-jre-headless"
+INSTALL_MAVEN = "Maven fehlt: apt-get install -y maven"
+
+
+class KafkaServer:
+    """One local Kafka broker; the CLI and the test fixtures drive it through this class."""
+
+    def __init__(
+        self,
+        var_dir: Path,
+        port: int = 19092,
+        controller_port: int = 19093,
+        *,
+        libs_dir: Path | None = None,
+        detach: bool = True,
+        report: Reporter = say,
+    ) -> None:
+        self.root = Path(var_dir) / "kafka"
+        self.port = port
+        self.controller_port = controller_port
+        # Test brokers live in temporary var dirs but reuse the repo's jars instead of copying 43 MB.
+        self.libs_dir = libs_dir if libs_dir is not None else kafka_libs_dir(Path(var_dir))
+        self.data_dir = self.root / "data"
+        self.logs_dir = self.root / "logs"
+        self.properties_file = self.root / "server.properties"
+        self.pid_file = self.root / "kafka.pid"
+        self.server_log = self.logs_dir / "server.log"
+        self.console_log = self.logs_dir / "kafka.out"
+        # Detached (CLI): the broker outlives the command that started it. Attached (tests): it shares
+        # our process group and dies with us, so a killed test run cannot leave a JVM behind.
+        self._detach = detach
+        self._report = report
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0  # where server.log ended before our launch; older lines are stale
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    # --- jars -------------------------------------------------------------------------------------
+
+    def ensure_jars(self) -> Path:
+        """Fetches Kafka's jars into libs_dir with Maven unless a complete copy is already there."""
+        if self._jars_complete():
+            return self.libs_dir
+        maven = shutil.which("mvn")
+        if maven is None:
+            raise StackError(INSTALL_MAVEN)
+        # Download next to the target and rename, so a concurrent start never sees half a folder.
+        staging = self.libs_dir.with_name(f"{self.libs_dir.name}.tmp-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        with Stage(self._report, f"Kafka: Jars werden mit Maven geladen nach {self.libs_dir}"):
+            self._run_maven(maven, staging)
+            (staging / JARS_STAMP).write_text(_pom_digest())
+            self._install_jars(staging)
+        return self.libs_dir
+
+    def _jars_complete(self) -> bool:
+        stamp = self.libs_dir / JARS_STAMP
+        return stamp.is_file() and stamp.read_text().strip() == _pom_digest()
+
+    @staticmethod
+    def _run_maven(maven: str, target: Path) -> None:
+        command = [
+            maven, "-q", "-B", "-f", str(POM),
+            "dependency:copy-dependencies", f"-DoutputDirectory={target}",
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            output = tail(done.stdout + done.stderr, 20)
+            raise StackError(
+                f"Maven konnte die Kafka-Jars nicht laden (Exit {done.returncode}):\n{output}\n"
+                "Ist Maven Central erreichbar (Proxy in ~/.m2/settings.xml)? Danach erneut starten."
+            )
+
+    def _install_jars(self, staging: Path) -> None:
+        if self._jars_complete():  # another process finished first
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+        shutil.rmtree(self.libs_dir, ignore_errors=True)
+        self.libs_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(self.libs_dir)
+        except OSError:
+            # Another process renamed its copy in between: theirs is as good as ours.
+            shutil.rmtree(staging, ignore_errors=True)
+            if not self._jars_complete():
+                raise
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def pid(self) -> int | None:
+        """The pid of this var dir's broker if it runs (pid file checked against the process)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        # A stale pid file may name an unrelated process that reused the pid: check its command line.
+        if _pid_alive(pid) and str(self.properties_file) in _cmdline(pid):
+            return pid
+        return None
+
+    def start(self, timeout: float = 60) -> None:
+        """Starts the broker (formatting the storage on first start) and waits until clients connect.
+
+        Idempotent: if this var dir's broker already runs, only waits for it to answer.
+        """
+        if self.is_running():
+            self._check_running_port()
+            self._report(f"Kafka läuft bereits (pid {self.pid()}, {self.bootstrap_servers}).")
+            run_sync(wait_for_kafka(self.bootstrap_servers, timeout))
+            return
+        self._check_ports_free()
+        java = _find_java()
+        self.ensure_jars()
+        self._render_properties()
+        if not (self.data_dir / "meta.properties").exists():
+            self._format(java)
+        with Stage(self._report, f"Kafka: Start auf {self.bootstrap_servers}"):
+            self._launch(java)
+            self._wait_until_ready(timeout)
+        self._report(f"Kafka bereit: {self.bootstrap_servers}, Log {self.server_log}")
+
+    def stop(self, timeout: float = 30) -> bool:
+        """Stops the broker: SIGTERM (clean shutdown), SIGKILL after `timeout` s. False if it did not run."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        with Stage(self._report, f"Kafka: Stopp (pid {pid})"):
+            self._terminate(pid, timeout)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def wipe(self) -> None:
+        """Stops the broker and deletes its data and logs (topics, offsets); the jars stay."""
+        self.stop()
+        for path in (self.data_dir, self.logs_dir):
+            shutil.rmtree(path, ignore_errors=True)
+        self.properties_file.unlink(missing_ok=True)
+
+    # --- start helpers ----------------------------------------------------------------------------
+
+    def _check_running_port(self) -> None:
+        """The running broker was started from the rendered properties: do they name our port?"""
+        rendered = self.properties_file.read_text()
+        match = re.search(r"^listeners=PLAINTEXT://[^:]+:(\d+)", rendered, re.MULTILINE)
+        if match and int(match.group(1)) != self.port:
+            raise StackError(
+                f"Kafka aus {self.root} läuft schon, aber auf Port {match.group(1)}, nicht {self.port}. "
+                "Erst `plusportal-stack kafka stop`, dann mit dem neuen Port starten."
+            )
+
+    def _check_ports_free(self) -> None:
+        for port in (self.port, self.controller_port):
+            if port_open(port):
+                raise StackError(
+                    f"Port {port} ist schon belegt, aber nicht von Kafka aus {self.root}. "
+                    f"Den anderen Prozess beenden (ss -ltnp 'sport = :{port}') oder andere Ports wählen."
+                )
+
+    def _render_properties(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        text = Template(PROPERTIES_TEMPLATE.read_text()).substitute(
+            PORT=self.port, CONTROLLER_PORT=self.controller_port, LOG_DIRS=self.data_dir
+        )
+        self.properties_file.write_text(text)
+
+    def _format(self, java: str) -> None:
+        """Formats the storage as a one-voter dynamic quorum; happens once per data dir."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            java, *self._jvm_base(), "kafka.tools.StorageTool", "format", "--standalone",
+            "-t", new_cluster_id(), "-c", str(self.properties_file),
+        ]  # fmt: skip
+        with Stage(self._report, f"Kafka: Speicher wird formatiert in {self.data_dir}"):
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise StackError(
+                f"Kafka-Speicher konnte nicht formatiert werden:\n{tail(done.stdout + done.stderr, 20)}\n"
+                "Mit `plusportal-stack kafka wipe` neu beginnen."
+            )
+
+    def _jvm_base(self) -> list[str]:
+        return [
+            *JVM_OPTIONS,
+            f"-Dkafka.logs.dir={self.logs_dir}",
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            "-cp", f"{self.libs_dir}/*",  # java expands the wildcard itself
+        ]  # fmt: skip
+
+    def _launch(self, java: str) -> None:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._log_offset = self.server_log.stat().st_size if self.server_log.exists() else 0
+        command = [java, *self._jvm_base(), "kafka.Kafka", str(self.properties_file)]
+        with self.console_log.open("wb") as console:
+            # Own session when detached: Ctrl-C in the terminal that ran `kafka start` must not kill it.
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                cwd=self.root, start_new_session=self._detach,
+                preexec_fn=None if self._detach else _die_with_parent(),
+            )  # fmt: skip
+        self.pid_file.write_text(f"{self._process.pid}\n")
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._started_line_logged():
+            if self._process is not None and self._process.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise StackError(
+                    self._crash_message(f"Kafka ist beim Start beendet (Exit {self._process.returncode})")
+                )
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise StackError(self._crash_message(f"Kafka war nach {timeout:.0f} s nicht gestartet"))
+            time.sleep(0.2)
+        run_sync(wait_for_kafka(self.bootstrap_servers, max(deadline - time.monotonic(), 5.0)))
+
+    def _started_line_logged(self) -> bool:
+        try:
+            with self.server_log.open("rb") as log:
+                if log.seek(0, os.SEEK_END) >= self._log_offset:  # smaller: the log was rolled over
+                    log.seek(self._log_offset)
+                else:
+                    log.seek(0)
+                return STARTED_LINE.encode() in log.read()
+        except FileNotFoundError:
+            return False
+
+    def _crash_message(self, headline: str) -> str:
+        console = tail_file(self.console_log, 15)
+        server = tail_file(self.server_log, 15)
+        return (
+            f"{headline}.\n--- {self.console_log} ---\n{console}\n--- {self.server_log} ---\n{server}\n"
+            "Bei kaputten Daten hilft `plusportal-stack kafka wipe`."
+        )
+
+    def _terminate(self, pid: int, timeout: float) -> None:
+        _signal(pid, signal.SIGTERM)
+        if self._wait_for_exit(pid, timeout):
+            return
+        self._report(f"Kafka reagiert nicht auf SIGTERM nach {timeout:.0f} s, SIGKILL.")
+        _signal(pid, signal.SIGKILL)
+        self._wait_for_exit(pid, 10)
+
+    def _wait_for_exit(self, pid: int, timeout: float) -> bool:
+        if self._process is not None and self._process.pid == pid:
+            try:
+                self._process.wait(timeout)  # reaps our own child, or it would linger as a zombie
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (like StorageTool random-uuid)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):  # Kafka avoids these too: they look like command-line options
+            return cluster_id
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when we die (prctl PR_SET_PDEATHSIG), if available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None  # not Linux: the fixtures' atexit hook still stops the broker on a normal exit
+
+    def set_parent_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return set_parent_death_signal
+
+
+def _find_java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise StackError(INSTALL_JAVA)
+    done = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', done.stderr + done.stdout)
+    if match is None:
+        raise StackError(f"`{java} -version` meldet keine Version. {INSTALL_JAVA}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8" style
+        major = int(match.group(2))
+    if major < MIN_JAVA:
+        raise StackError(f"Java {major} ist zu alt für Kafka 4 ({java}). {INSTALL_JAVA}")
+    return java
+
+
+def _pom_digest() -> str:
+    return hashlib.sha256(POM.read_bytes()).hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        # Reap it first if it is our exited child; otherwise it stays a zombie that "exists".
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _proc_state(pid) != "Z"
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # Format: "pid (comm) S ..."; comm may contain spaces and parentheses, so split after the last ")".
+    return stat.rsplit(")", 1)[-1].split()[0]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it may exit on its own meanwhile
+        os.kill(pid, signum)

@@ -1,0 +1,167 @@
+"""Creates the platform's Kafka topics (contracts.topics) and waits for a broker to answer.
+
+The broker never auto-creates topics (auto.create.topics.enable=false), so this is the only place
+topics come from, in development, tests and production alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from contracts.topics import ALL_TOPICS, TopicSpec
+from stack import StackError
+
+# Kafka protocol error code: another client created the topic between our list and our create.
+TOPIC_ALREADY_EXISTS = 36
+# Sent while a freshly created partition has no leader yet; producing then would fail.
+LEADER_NOT_AVAILABLE = 5
+
+REPLICATION_FACTOR = 1  # the local and test brokers are single nodes
+CREATE_TIMEOUT_S = 30.0  # for the broker to create topics and elect their leaders
+
+
+@dataclass
+class TopicsResult:
+    """What create_topics did, so callers (the CLI) can tell the operator."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    # Existing topics whose partition count differs from contracts.topics; left alone on purpose
+    # (shrinking is impossible, growing reshuffles keys), but worth a warning.
+    partition_mismatches: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def new_topic(spec: TopicSpec) -> NewTopic:
+    """The admin request for one topic; retention -1 keeps messages forever."""
+    return NewTopic(
+        name=spec.name,
+        num_partitions=spec.partitions,
+        replication_factor=REPLICATION_FACTOR,
+        topic_configs={"retention.ms": str(spec.retention_ms)},
+    )
+
+
+def _admin(bootstrap: str, request_timeout_ms: int = 30_000) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="plusportal-stack",
+        request_timeout_ms=request_timeout_ms,
+    )
+
+
+# A timeout parameter (not asyncio.timeout around the call): the error then names the last failure.
+async def wait_for_kafka(bootstrap: str, timeout: float = 30.0) -> None:
+    """Returns once a client can fetch cluster metadata from `bootstrap`; StackError after `timeout` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last_error: BaseException | None = None
+    # aiokafka logs every refused connection at ERROR; while we are expecting those, they are noise.
+    with _quiet_aiokafka():
+        while loop.time() < deadline:
+            try:
+                await _fetch_metadata(bootstrap, remaining=deadline - loop.time())
+                return
+            except (KafkaError, OSError, TimeoutError) as exc:
+                last_error = exc
+            await asyncio.sleep(0.3)
+    raise StackError(f"Kafka unter {bootstrap} antwortet nicht nach {timeout:.0f} s ({last_error!r}).")
+
+
+async def _fetch_metadata(bootstrap: str, remaining: float) -> None:
+    request_timeout_ms = max(1_000, min(5_000, int(remaining * 1000)))
+    admin = _admin(bootstrap, request_timeout_ms)
+    try:
+        async with asyncio.timeout(max(remaining, 1.0)):
+            await admin.start()
+            await admin.describe_cluster()
+    finally:
+        await admin.close()
+
+
+@contextmanager
+def _quiet_aiokafka() -> Iterator[None]:
+    """Raises aiokafka's log threshold while connection failures are expected."""
+    logger = logging.getLogger("aiokafka")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+async def create_topics(
+    bootstrap: str,
+    topics: Iterable[TopicSpec] = ALL_TOPICS,
+) -> TopicsResult:
+    """Creates every topic of `topics` that does not exist yet; existing topics are left alone.
+
+    Idempotent. Returns only after each new partition has a leader, so producers can send right away.
+    """
+    specs = list(topics)
+    admin = _admin(bootstrap)
+    await admin.start()
+    try:
+        described = {t["topic"]: t for t in await admin.describe_topics()}
+        result = _classify(specs, described)
+        missing = [spec for spec in specs if spec.name in result.created]
+        if missing:
+            await _create(admin, missing)
+            await _wait_for_leaders(admin, [spec.name for spec in missing])
+        return result
+    finally:
+        await admin.close()
+
+
+def _classify(specs: list[TopicSpec], described: dict[str, dict]) -> TopicsResult:
+    result = TopicsResult()
+    for spec in specs:
+        topic = described.get(spec.name)
+        if topic is None:
+            result.created.append(spec.name)
+            continue
+        result.existing.append(spec.name)
+        actual = len(topic["partitions"])
+        if actual != spec.partitions:
+            result.partition_mismatches[spec.name] = (spec.partitions, actual)
+    return result
+
+
+async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
+    response = await admin.create_topics(
+        [new_topic(spec) for spec in specs], timeout_ms=int(CREATE_TIMEOUT_S * 1000)
+    )
+    failures = [
+        f"{error['topic']}: Fehler {error['error_code']} {error.get('error_message') or ''}".strip()
+        for error in response.to_object()["topic_errors"]
+        if error["error_code"] not in (0, TOPIC_ALREADY_EXISTS)
+    ]
+    if failures:
+        raise StackError("Kafka-Topics konnten nicht angelegt werden: " + "; ".join(failures))
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CREATE_TIMEOUT_S
+    while True:
+        described = await admin.describe_topics(names)
+        if all(_has_leaders(topic) for topic in described):
+            return
+        if loop.time() >= deadline:
+            raise StackError(
+                f"Neue Kafka-Topics haben nach {CREATE_TIMEOUT_S:.0f} s noch keine Leader: {names}"
+            )
+        await asyncio.sleep(0.1)
+
+
+def _has_leaders(topic: dict) -> bool:
+    if topic["error_code"] != 0 or not topic["partitions"]:
+        return False
+    return all(p["error_code"] != LEADER_NOT_AVAILABLE and p["leader"] >= 0 for p in topic["partitions"])

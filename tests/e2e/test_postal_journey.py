@@ -1,0 +1,120 @@
+"""The postal half of the journey across services, on real Kafka, PostgreSQL and SMTP:
+form → copy e-mail → letter at the address of record → dispatch status back to onboarding."""
+
+import httpx
+import pytest
+
+from contracts.common import PartnerRole
+from tests.conftest import System
+from tests.journeys import (
+    STAFF,
+    address,
+    eventually,
+    form,
+    host,
+    meter_point,
+    pdf_text,
+    printed_letters_mentioning,
+    publish_master_data,
+    random_meter_number,
+    wait_for_meter_point,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.stack
+TENANT = "000328"
+
+
+async def test_consumption_and_feed_in_customer_gets_one_letter_with_both_numbers(system: System) -> None:
+    meter = random_meter_number()
+    record_address = address("Postweg", "1", "12345", "Musterstadt")
+    point = meter_point(
+        meter,
+        "Erika Beispiel",
+        record_address,
+        address("Lindenweg", "4", "12345", "Musterstadt"),
+        roles=(PartnerRole.CONSUMPTION, PartnerRole.FEED_IN),
+    )
+    consumption, feed_in = (p.partner_number for p in point.partners)
+    await publish_master_data(system.kafka, TENANT, point)
+    email = f"erika.{meter.lower()}@example.org"
+
+    async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding:
+        await wait_for_meter_point(onboarding, TENANT, meter)
+        typed = {"street": "Lindenweg", "house_number": "4", "postcode": "12345", "city": "Musterstadt"}
+        response = await onboarding.post(
+            "/requests",
+            headers=host(TENANT),
+            json=form(meter[:4].lower() + " " + meter[4:], "Erika", "Beispiel", typed, email),
+        )
+        assert response.status_code == 202, response.text
+        request_id = response.json()["request_id"]
+
+        copy = await system.mail.wait_for(lambda m: email in m.envelope_to, timeout=20)
+        assert "Kopie" in copy.subject
+        assert meter in copy.text and "Lindenweg 4" in copy.text
+        assert consumption not in copy.text and feed_in not in copy.text  # the number only goes by post
+        assert "netzportal@swm-netz.example" in copy.sender  # the operator's own sender
+
+        await wait_for_status(onboarding, TENANT, request_id, "letter_dispatched")
+
+    letters = await eventually(
+        lambda: _async(printed_letters_mentioning(system.printed / TENANT, meter)), what="the printed letter"
+    )
+    assert len(letters) == 1
+    text = pdf_text(letters[0])
+    assert consumption in text and feed_in in text
+    assert "Bezug" in text and "Einspeisung" in text
+    assert "Postweg 1" in text and "Lindenweg" not in text  # the address of record, not the typed one
+
+    async with httpx.AsyncClient(base_url=system.letters.url, timeout=10) as letters_api:
+        listed = (await letters_api.get("/backoffice/letters", headers={**host(TENANT), **STAFF})).json()
+        letter = next(item for item in listed if item["request_id"] == request_id)
+        assert letter["status"] == "handed_to_carrier"
+        assert letter["recipient"]["lines"][1] == "Postweg 1"
+        pdf = await letters_api.get(
+            f"/backoffice/letters/{letter['letter_id']}/pdf", headers={**host(TENANT), **STAFF}
+        )
+        assert pdf.status_code == 410  # deleted once with the carrier: the letter is a credential
+
+
+async def test_unmatched_request_goes_to_review_and_approval_sends_the_letter(system: System) -> None:
+    meter = random_meter_number()
+    point = meter_point(
+        meter,
+        "Karl Prüfer",
+        address("Amtsweg", "9", "12345", "Musterstadt"),
+        address("Amtsweg", "9", "12345", "Musterstadt"),
+    )
+    await publish_master_data(system.kafka, TENANT, point)
+    email = f"karl.{meter.lower()}@example.org"
+    async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding:
+        await wait_for_meter_point(onboarding, TENANT, meter)
+        typed = {"street": "Neue Straße", "house_number": "2", "postcode": "54321", "city": "Anderswo"}
+        response = await onboarding.post(
+            "/requests", headers=host(TENANT), json=form(meter, "Karl", "Pruefer", typed, email)
+        )
+        request_id = response.json()["request_id"]
+        view = await wait_for_status(onboarding, TENANT, request_id, "in_review")
+        assert view["note"] == "Postleitzahl passt nicht zu den Stammdaten"
+
+        in_review = (
+            await onboarding.get(
+                "/backoffice/requests", params={"status": "in_review"}, headers={**host(TENANT), **STAFF}
+            )
+        ).json()
+        assert request_id in {item["request_id"] for item in in_review}
+
+        approved = await onboarding.post(
+            f"/backoffice/requests/{request_id}/approve",
+            json={"meter_number": meter},
+            headers={**host(TENANT), **STAFF},
+        )
+        assert approved.status_code == 204, approved.text
+        await wait_for_status(onboarding, TENANT, request_id, "letter_dispatched")
+    letters = printed_letters_mentioning(system.printed / TENANT, meter)
+    assert len(letters) == 1 and point.partners[0].partner_number in pdf_text(letters[0])
+
+
+async def _async(value: object) -> object:
+    return value
