@@ -87,9 +87,7 @@ async def publish_meter_points(bootstrap: str, tenant: str, points: list[MeterPo
         correlation_id = uuid4()  # one import = one correlation id
         for point in points:
             envelope = envelope_for(point, tenant=tenant, correlation_id=correlation_id)
-            await producer.send(
-                MASTER_DATA.name, encode(envelope), key=f"{tenant}/{point.meter_number}".encode()
-            )
+            await producer.send(MASTER_DATA.name, encode(envelope), key=f"{tenant}/{point.meter_number}".encode())
         await producer.flush()
     finally:
         await producer.stop()

@@ -68,9 +68,7 @@ def print_job(out: Path, tenant: str, job: LetterDispatchRequested) -> Path:
         partial.write_bytes(pdf)
         os.replace(partial, target)  # atomic: a reader never sees half a letter
         meta = job.model_dump(mode="json", exclude={"pdf_base64"})
-        target.with_suffix(".json").write_text(
-            json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
-        )
+        target.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     return target
 
 
@@ -94,17 +92,26 @@ def build_broker(bootstrap: str, out: Path, group: str = NAME) -> KafkaBroker:
             await dead_letter(broker, record, f"dispatch job: {error.error_count()} validation errors", NAME)
             return
         with bind_correlation(envelope.correlation_id, tenant=envelope.tenant):
-            ids = {"correlation_id": envelope.correlation_id, "causation_id": envelope.event_id}
-            await report(broker, envelope.tenant, job.job_id, DispatchStatus.PICKED_UP, **ids)
+
+            async def tell(status: DispatchStatus, reason: str | None = None) -> None:
+                await report(
+                    broker,
+                    envelope.tenant,
+                    job.job_id,
+                    status,
+                    reason=reason,
+                    correlation_id=envelope.correlation_id,
+                    causation_id=envelope.event_id,
+                )
+
+            await tell(DispatchStatus.PICKED_UP)
             try:
                 print_job(out, envelope.tenant, job)
             except ValueError as error:
-                await report(
-                    broker, envelope.tenant, job.job_id, DispatchStatus.FAILED, reason=str(error), **ids
-                )
+                await tell(DispatchStatus.FAILED, str(error))
                 return
             for status in HAPPY_PATH[1:]:
-                await report(broker, envelope.tenant, job.job_id, status, **ids)
+                await tell(status)
             log.info("job_printed", job_id=str(job.job_id))
 
     broker.publisher(LETTER_DISPATCH_STATUS.name, schema=DispatchStatusReported, title="dispatch status")
@@ -123,9 +130,7 @@ async def _run(bootstrap: str, out: Path) -> None:
     await broker.stop()
 
 
-async def _report_once(
-    bootstrap: str, tenant: str, job_id: UUID, status: DispatchStatus, reason: str | None
-) -> None:
+async def _report_once(bootstrap: str, tenant: str, job_id: UUID, status: DispatchStatus, reason: str | None) -> None:
     broker = KafkaBroker(bootstrap, client_id=NAME)
     await broker.start()
     try:

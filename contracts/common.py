@@ -15,9 +15,7 @@ MeterNumber = Annotated[
 ]
 PartnerNumber = Annotated[
     str,
-    Field(
-        pattern=r"^[0-9]{4,20}$", description="Geschäftspartner-Nr. Netz from the operator's billing system"
-    ),
+    Field(pattern=r"^[0-9]{4,20}$", description="Geschäftspartner-Nr. Netz from the operator's billing system"),
 ]
 MaLoId = Annotated[str, Field(pattern=r"^[1-9][0-9]{10}$", description="Marktlokations-ID")]
 Postcode = Annotated[str, Field(pattern=r"^[0-9]{5}$")]

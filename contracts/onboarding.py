@@ -17,9 +17,7 @@ class RequestingCustomer(BaseModel):
     email: EmailStr
     phone: str | None = Field(default=None, max_length=40)
     postal_address: PostalAddress = Field(description="As typed into the form; letters never go there")
-    connection_address: PostalAddress | None = Field(
-        default=None, description="Anschlussobjekt, if different"
-    )
+    connection_address: PostalAddress | None = Field(default=None, description="Anschlussobjekt, if different")
 
 
 class PartnerNumberRequested(EventPayload):

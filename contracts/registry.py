@@ -21,6 +21,4 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
     ),
 }
 
-ALL_EVENTS: tuple[type[EventPayload], ...] = tuple(
-    event for events in EVENTS_BY_TOPIC.values() for event in events
-)
+ALL_EVENTS: tuple[type[EventPayload], ...] = tuple(event for events in EVENTS_BY_TOPIC.values() for event in events)

@@ -65,10 +65,8 @@ class EventConsumer:
         self._retry_delay = retry_delay
         self._handlers: dict[str, tuple[type[EventPayload], Handler]] = {}
 
-    def on(
-        self, payload_type: type[P], handler: Callable[[Delivered[P], AsyncSession], Awaitable[None]]
-    ) -> None:
-        self._handlers[payload_type.EVENT_TYPE] = (payload_type, handler)  # type: ignore[assignment]
+    def on(self, payload_type: type[P], handler: Callable[[Delivered[P], AsyncSession], Awaitable[None]]) -> None:
+        self._handlers[payload_type.EVENT_TYPE] = (payload_type, handler)
 
     async def handle(self, message: KafkaMessage) -> None:
         record: Any = message.raw_message
@@ -87,9 +85,7 @@ class EventConsumer:
         except ValidationError as error:
             await self._dead_letter(record, f"{envelope.event_type} payload: {_describe(error)}")
             return
-        with bind_correlation(
-            envelope.correlation_id, tenant=envelope.tenant, event_type=envelope.event_type
-        ):
+        with bind_correlation(envelope.correlation_id, tenant=envelope.tenant, event_type=envelope.event_type):
             await self._handle_with_retries(record, Delivered(envelope, payload), handler)
 
     async def _handle_with_retries(self, record: Any, delivered: Delivered[Any], handler: Handler) -> None:
@@ -123,7 +119,5 @@ class EventConsumer:
 def _describe(error: Exception) -> str:
     if isinstance(error, ValidationError):
         # Field locations and messages only: the input values may hold personal data.
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in error.errors())[
-            :1500
-        ]
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in error.errors())[:1500]
     return f"unknown tenant {error}"

@@ -20,9 +20,7 @@ _ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
-        self.engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-        )
+        self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager

@@ -83,9 +83,7 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
             message = str(item["ctx"]["error"])
         # No "input": it would echo what the customer typed (personal data) into responses and logs.
         fields.append({"field": ".".join(location) or "body", "message": message, "type": item["type"]})
-    return JSONResponse(
-        {"detail": "Bitte prüfen Sie die markierten Angaben.", "errors": fields}, status_code=422
-    )
+    return JSONResponse({"detail": "Bitte prüfen Sie die markierten Angaben.", "errors": fields}, status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:

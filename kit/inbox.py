@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import Column, DateTime
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -26,7 +26,7 @@ async def first_delivery(session: AsyncSession, consumer: str, event_id: UUID) -
         insert(InboxEntry)
         .values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
         .on_conflict_do_nothing()
-        .returning(InboxEntry.event_id)  # type: ignore[arg-type]
+        .returning(col(InboxEntry.event_id))
     )
     result = await session.execute(statement)
     return result.first() is not None

@@ -69,4 +69,4 @@ def bind_correlation(correlation_id: object, **more: object) -> Iterator[None]:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.get_logger(name)

@@ -12,8 +12,8 @@ from email.utils import formataddr, make_msgid
 from uuid import UUID, uuid4
 
 import aiosmtplib
-from sqlalchemy import Column, DateTime, Text, select
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, DateTime, Text
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.db import Database
@@ -92,15 +92,15 @@ class MailRelay(PollingWorker):
             now = datetime.now(UTC)
             rows = (
                 await session.exec(
-                    select(OutgoingMail)  # type: ignore[arg-type]
-                    .where(OutgoingMail.sent_at.is_(None), OutgoingMail.failed_at.is_(None))  # type: ignore[union-attr]
-                    .where(OutgoingMail.next_attempt_at <= now)  # type: ignore[arg-type]
-                    .order_by(OutgoingMail.created_at)  # type: ignore[arg-type]
+                    select(OutgoingMail)
+                    .where(col(OutgoingMail.sent_at).is_(None), col(OutgoingMail.failed_at).is_(None))
+                    .where(col(OutgoingMail.next_attempt_at) <= now)
+                    .order_by(col(OutgoingMail.created_at))
                     .limit(50)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            for (mail,) in rows:
+            for mail in rows:
                 await self._send(mail)
             return len(rows)
 

@@ -22,7 +22,7 @@ class MeterPointRow(SQLModel, table=True):
     tenant: str = Field(primary_key=True)
     meter_number: str = Field(primary_key=True)
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    record: dict = Field(sa_column=Column(JSONB, nullable=False))  # type: ignore[type-arg]
+    record: dict = Field(sa_column=Column(JSONB, nullable=False))
 
 
 async def record_meter_point(event: Delivered[MeterPointRecorded], session: AsyncSession) -> None:
@@ -37,23 +37,18 @@ async def record_meter_point(event: Delivered[MeterPointRecorded], session: Asyn
     statement = statement.on_conflict_do_update(
         index_elements=["tenant", "meter_number"],
         set_={"recorded_at": statement.excluded.recorded_at, "record": statement.excluded.record},
-        where=MeterPointRow.recorded_at <= statement.excluded.recorded_at,  # type: ignore[arg-type,operator]
+        where=MeterPointRow.recorded_at <= statement.excluded.recorded_at,
     )
     await session.execute(statement)
 
 
-async def find_meter_point(
-    session: AsyncSession, tenant: str, meter_number: str
-) -> MeterPointRecorded | None:
+async def find_meter_point(session: AsyncSession, tenant: str, meter_number: str) -> MeterPointRecorded | None:
     row = await session.get(MeterPointRow, (tenant, meter_number))
     return MeterPointRecorded.model_validate(row.record) if row else None
 
 
 async def meter_points_of(session: AsyncSession, tenant: str, limit: int = 500) -> list[MeterPointRecorded]:
     rows = await session.exec(
-        select(MeterPointRow)
-        .where(MeterPointRow.tenant == tenant)
-        .order_by(MeterPointRow.meter_number)
-        .limit(limit)  # type: ignore[arg-type]
+        select(MeterPointRow).where(MeterPointRow.tenant == tenant).order_by(MeterPointRow.meter_number).limit(limit)
     )
     return [MeterPointRecorded.model_validate(row.record) for row in rows]

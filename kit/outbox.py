@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary, select
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import HEADER_CORRELATION_ID, HEADER_EVENT_TYPE, HEADER_TENANT, EventPayload
@@ -75,9 +75,9 @@ class OutboxRelay(PollingWorker):
             # SKIP LOCKED lets several replicas share the table without publishing a row twice at once.
             rows = (
                 await session.exec(
-                    select(OutboxMessage)  # type: ignore[arg-type]
-                    .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
-                    .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
+                    select(OutboxMessage)
+                    .where(col(OutboxMessage.published_at).is_(None))
+                    .order_by(col(OutboxMessage.seq))
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
                 )
@@ -86,13 +86,13 @@ class OutboxRelay(PollingWorker):
                 return 0
             futures = [
                 await self._broker.publish(
-                    row[0].body,
-                    row[0].topic,
-                    key=row[0].message_key.encode(),
+                    row.body,
+                    row.topic,
+                    key=row.message_key.encode(),
                     headers={
-                        HEADER_EVENT_TYPE: row[0].event_type,
-                        HEADER_TENANT: row[0].tenant,
-                        HEADER_CORRELATION_ID: str(row[0].correlation_id),
+                        HEADER_EVENT_TYPE: row.event_type,
+                        HEADER_TENANT: row.tenant,
+                        HEADER_CORRELATION_ID: str(row.correlation_id),
                     },
                     no_confirm=True,
                 )
@@ -102,5 +102,5 @@ class OutboxRelay(PollingWorker):
                 await future  # raises if Kafka did not take it: the transaction rolls back, rows stay
             now = datetime.now(UTC)
             for row in rows:
-                row[0].published_at = now
+                row.published_at = now
             return len(rows)

@@ -54,9 +54,7 @@ class ServiceRuntime:
         self._connect_task: asyncio.Task[None] | None = None
 
     def consumer(self, group: str | None = None) -> EventConsumer:
-        return EventConsumer(
-            group or self.name, self.db, self.broker, self.tenants, after_commit=self.wake_relays
-        )
+        return EventConsumer(group or self.name, self.db, self.broker, self.tenants, after_commit=self.wake_relays)
 
     def include(self, router: KafkaRouter) -> None:
         self.broker.include_router(router)
@@ -78,9 +76,7 @@ class ServiceRuntime:
             try:
                 await self.broker.start()
             except Exception as error:
-                log.warning(
-                    "kafka_unavailable", error=f"{type(error).__name__}: {error}"[:200], retry_in_s=delay
-                )
+                log.warning("kafka_unavailable", error=f"{type(error).__name__}: {error}"[:200], retry_in_s=delay)
                 await self.broker.stop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

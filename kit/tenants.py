@@ -41,7 +41,7 @@ class TenantDirectory:
     def __init__(self, tenants: list[Tenant]) -> None:
         self._by_number = {tenant.portal_number: tenant for tenant in tenants}
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         return iter(self._by_number.values())
 
     def get(self, portal_number: str) -> Tenant:

@@ -48,9 +48,7 @@ class PollingWorker(ABC):
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning(
-                    "worker_batch_failed", worker=self.name, error=type(error).__name__, retry_in_s=backoff
-                )
+                log.warning("worker_batch_failed", worker=self.name, error=type(error).__name__, retry_in_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue

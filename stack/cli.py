@@ -44,9 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plusportal-stack", description="Lokales Kafka und PostgreSQL für Plusportal (ohne Docker)."
     )
-    parser.add_argument(
-        "--var", type=Path, default=None, help="var-Ordner (Standard: $PLUSPORTAL_VAR oder <repo>/var)"
-    )
+    parser.add_argument("--var", type=Path, default=None, help="var-Ordner (Standard: $PLUSPORTAL_VAR oder <repo>/var)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     kafka = commands.add_parser("kafka", help="Kafka (KRaft, ein Knoten)")
@@ -63,9 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     postgres.set_defaults(handler=_postgres)
 
     topics = commands.add_parser("topics", help="alle Kafka-Topics aus contracts/topics.py anlegen")
-    topics.add_argument(
-        "--bootstrap", default="127.0.0.1:19092", help="Kafka-Adresse (Standard 127.0.0.1:19092)"
-    )
+    topics.add_argument("--bootstrap", default="127.0.0.1:19092", help="Kafka-Adresse (Standard 127.0.0.1:19092)")
     topics.set_defaults(handler=_topics)
     return parser
 
@@ -176,9 +172,7 @@ def _topics(args: argparse.Namespace) -> int:
     for name in result.existing:
         print(f"  vorhanden   {_describe(specs[name])}")
     for name, (wanted, actual) in result.partition_mismatches.items():
-        print(
-            f"  WARNUNG: {name} hat {actual} Partitionen, contracts/topics.py sagt {wanted} (nicht geändert)."
-        )
+        print(f"  WARNUNG: {name} hat {actual} Partitionen, contracts/topics.py sagt {wanted} (nicht geändert).")
     return 0
 
 

@@ -259,9 +259,7 @@ class KafkaServer:
         while not self._started_line_logged():
             if self._process is not None and self._process.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
-                raise StackError(
-                    self._crash_message(f"Kafka ist beim Start beendet (Exit {self._process.returncode})")
-                )
+                raise StackError(self._crash_message(f"Kafka ist beim Start beendet (Exit {self._process.returncode})"))
             if time.monotonic() >= deadline:
                 self.stop()
                 raise StackError(self._crash_message(f"Kafka war nach {timeout:.0f} s nicht gestartet"))

@@ -226,9 +226,7 @@ class MailSink:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         port = self._requested_smtp_port or _free_port(self.smtp_host)
         _check_bindable(self.smtp_host, port, "SMTP")
-        controller = Controller(
-            _Handler(self), hostname=self.smtp_host, port=port, server_hostname=_SMTP_HOSTNAME
-        )
+        controller = Controller(_Handler(self), hostname=self.smtp_host, port=port, server_hostname=_SMTP_HOSTNAME)
         try:
             controller.start()
         except BaseException:
@@ -504,9 +502,7 @@ def _render_mail(mail: StoredMail) -> bytes:
 class _WebServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sink: MailSink
-    ) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sink: MailSink) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.sink = sink
@@ -527,9 +523,7 @@ class _WebHandler(BaseHTTPRequestHandler):
         # Quiet by default: request logs would drown test output; the CLI prints what matters.
         pass
 
-    def _send(
-        self, status: HTTPStatus, body: bytes, content_type: str, extra: dict[str, str] | None = None
-    ) -> None:
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

@@ -218,8 +218,7 @@ class PostgresServer:
         )
         if check and done.returncode != 0:
             raise StackError(
-                f"`{' '.join(command)}` ist fehlgeschlagen (Exit {done.returncode}):\n"
-                f"{tail(done.stdout + done.stderr)}"
+                f"`{' '.join(command)}` ist fehlgeschlagen (Exit {done.returncode}):\n{tail(done.stdout + done.stderr)}"
             )
         return done
 

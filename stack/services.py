@@ -29,9 +29,7 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(
-        self, *, extra_env: dict[str, str] | None = None, wait: bool = True, timeout: float = 60
-    ) -> None:
+    def start(self, *, extra_env: dict[str, str] | None = None, wait: bool = True, timeout: float = 60) -> None:
         env = {**os.environ, **self.env, **(extra_env or {})}
         if self.port is not None:
             env["PLUSPORTAL_HTTP_PORT"] = str(self.port)

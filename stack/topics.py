@@ -135,9 +135,7 @@ def _classify(specs: list[TopicSpec], described: dict[str, dict]) -> TopicsResul
 
 
 async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
-    response = await admin.create_topics(
-        [new_topic(spec) for spec in specs], timeout_ms=int(CREATE_TIMEOUT_S * 1000)
-    )
+    response = await admin.create_topics([new_topic(spec) for spec in specs], timeout_ms=int(CREATE_TIMEOUT_S * 1000))
     failures = [
         f"{error['topic']}: Fehler {error['error_code']} {error.get('error_message') or ''}".strip()
         for error in response.to_object()["topic_errors"]
@@ -155,9 +153,7 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> Non
         if all(_has_leaders(topic) for topic in described):
             return
         if loop.time() >= deadline:
-            raise StackError(
-                f"Neue Kafka-Topics haben nach {CREATE_TIMEOUT_S:.0f} s noch keine Leader: {names}"
-            )
+            raise StackError(f"Neue Kafka-Topics haben nach {CREATE_TIMEOUT_S:.0f} s noch keine Leader: {names}")
         await asyncio.sleep(0.1)
 
 

@@ -56,9 +56,7 @@ async def publish_master_data(kafka: str, tenant: str, *points: MeterPointRecord
     await publish_meter_points(kafka, tenant, list(points))
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], timeout: float = 20, what: str = "condition"
-) -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 20, what: str = "condition") -> T:
     """Poll until ``probe`` returns something truthy; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -74,9 +72,7 @@ def host(tenant: str) -> dict[str, str]:
     return {"Host": f"{tenant}.localhost"}
 
 
-def form(
-    meter_number: str, first: str, last: str, postal: dict[str, str], email: str, **more: Any
-) -> dict[str, Any]:
+def form(meter_number: str, first: str, last: str, postal: dict[str, str], email: str, **more: Any) -> dict[str, Any]:
     return {
         "submission_id": str(uuid4()),
         "first_name": first,
@@ -92,9 +88,7 @@ async def wait_for_meter_point(client: httpx.AsyncClient, tenant: str, meter_num
     """Onboarding's read model has the record (it is fed asynchronously from the topic)."""
 
     async def known() -> bool:
-        response = await client.get(
-            f"/backoffice/meter-points/{meter_number}", headers={**host(tenant), **STAFF}
-        )
+        response = await client.get(f"/backoffice/meter-points/{meter_number}", headers={**host(tenant), **STAFF})
         return response.status_code == 200
 
     await eventually(known, what=f"master data of {meter_number} in onboarding")
@@ -103,12 +97,10 @@ async def wait_for_meter_point(client: httpx.AsyncClient, tenant: str, meter_num
 async def request_status(client: httpx.AsyncClient, tenant: str, request_id: str) -> dict[str, Any]:
     response = await client.get(f"/backoffice/requests/{request_id}", headers={**host(tenant), **STAFF})
     response.raise_for_status()
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
-async def wait_for_status(
-    client: httpx.AsyncClient, tenant: str, request_id: str, status: str
-) -> dict[str, Any]:
+async def wait_for_status(client: httpx.AsyncClient, tenant: str, request_id: str, status: str) -> dict[str, Any]:
     async def reached() -> dict[str, Any] | None:
         view = await request_status(client, tenant, request_id)
         return view if view["status"] == status else None

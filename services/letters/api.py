@@ -72,9 +72,7 @@ def build_api(db: Database, tenants: TenantDirectory, settings: LettersSettings)
     router = APIRouter(dependencies=[Depends(staff_only(settings.backoffice_token))], tags=["back-office"])
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
-    @router.get(
-        "/backoffice/letters", response_model=list[LetterView], summary="Letter jobs and their status"
-    )
+    @router.get("/backoffice/letters", response_model=list[LetterView], summary="Letter jobs and their status")
     async def list_letters(
         tenant: TenantDep,
         status: LetterStatus | None = None,
@@ -107,9 +105,7 @@ def build_api(db: Database, tenants: TenantDirectory, settings: LettersSettings)
             raise HTTPException(410, "Das PDF wurde nach der Übergabe an die Post gelöscht.")
         return Response(row.pdf, media_type="application/pdf", headers={"Cache-Control": "no-store"})
 
-    @router.get(
-        "/backoffice/tasks", response_model=list[TaskView], summary="Returned or failed letters to look at"
-    )
+    @router.get("/backoffice/tasks", response_model=list[TaskView], summary="Returned or failed letters to look at")
     async def list_tasks(tenant: TenantDep) -> list[TaskView]:
         async with db.transaction() as session:
             rows = await store.open_tasks(session, tenant.portal_number)

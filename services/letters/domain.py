@@ -119,9 +119,7 @@ def letter_content(
         meter_number=meter_number,
         portal_url=portal_url,
         partners=tuple(
-            PartnerLine(
-                g.partner_number, g.role.value, access_link(portal_url, meter_number, g.partner_number)
-            )  # type: ignore[arg-type]
+            PartnerLine(g.partner_number, g.role.value, access_link(portal_url, meter_number, g.partner_number))
             for g in ordered
         ),
     )

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.common import PartnerNumberGrant
+from contracts.envelope import EventPayload
 from contracts.letters import (
     DispatchStatusReported,
     LetterDispatched,
@@ -18,7 +19,7 @@ from contracts.letters import (
 )
 from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import PartnerNumberRequestMatched
-from contracts.topics import LETTER_QUEUE, LETTERS
+from contracts.topics import LETTER_QUEUE, LETTERS, TopicSpec
 from kit.consumer import Delivered, RefusedEvent
 from kit.masterdata import find_meter_point, record_meter_point
 from kit.outbox import add_event
@@ -37,10 +38,14 @@ from services.letters.render import render_letter
 from services.letters.settings import LettersSettings
 
 
+def _emit(
+    session: AsyncSession, topic: TopicSpec, key: str, event: EventPayload, row: store.LetterRow, cause: UUID
+) -> None:
+    add_event(session, topic, key, event, tenant=row.tenant, correlation_id=row.correlation_id, causation_id=cause)
+
+
 def portal_url(tenant: Tenant, settings: LettersSettings) -> str:
-    return settings.portal_url_template.format(
-        portal_host=tenant.portal_host, portal_number=tenant.portal_number
-    )
+    return settings.portal_url_template.format(portal_host=tenant.portal_host, portal_number=tenant.portal_number)
 
 
 async def queue_letter(
@@ -117,19 +122,10 @@ def _prepare_and_queue(
         pdf_sha256=row.pdf_sha256,
         pages=page_count(pdf),
     )
-    common = {
-        "tenant": tenant.portal_number,
-        "correlation_id": row.correlation_id,
-        "causation_id": causation_id,
-    }
-    add_event(session, LETTER_QUEUE, str(row.id), job, **common)  # type: ignore[arg-type]
-    add_event(
-        session,
-        LETTERS,
-        str(row.request_id),
-        LetterQueued(request_id=row.request_id, job_id=row.id),
-        **common,
-    )  # type: ignore[arg-type]
+    _emit(session, LETTER_QUEUE, str(row.id), job, row, causation_id)
+    _emit(
+        session, LETTERS, str(row.request_id), LetterQueued(request_id=row.request_id, job_id=row.id), row, causation_id
+    )
 
 
 async def record_master_data(
@@ -165,20 +161,17 @@ async def record_dispatch_status(event: Delivered[DispatchStatusReported], sessi
     row.status = new
     row.status_reason = report.reason
     row.updated_at = store._now()
-    common = {
-        "tenant": row.tenant,
-        "correlation_id": row.correlation_id,
-        "causation_id": event.envelope.event_id,
-    }
+    cause = event.envelope.event_id
     if new == LetterStatus.HANDED_TO_CARRIER:
         row.pdf = None  # the letter carries a credential: keep the PDF only as long as it is needed
-        add_event(
+        _emit(
             session,
             LETTERS,
             str(row.request_id),
             LetterDispatched(request_id=row.request_id, job_id=row.id, handed_over_at=report.happened_at),
-            **common,
-        )  # type: ignore[arg-type]
+            row,
+            cause,
+        )
     elif new in (LetterStatus.RETURNED, LetterStatus.FAILED):
         reason = report.reason or ("unzustellbar" if new == LetterStatus.RETURNED else "Fehler beim Druck")
         session.add(
@@ -194,4 +187,4 @@ async def record_dispatch_status(event: Delivered[DispatchStatusReported], sessi
         outcome = (LetterReturned if new == LetterStatus.RETURNED else LetterFailed)(
             request_id=row.request_id, job_id=row.id, reason=reason
         )
-        add_event(session, LETTERS, str(row.request_id), outcome, **common)  # type: ignore[arg-type]
+        _emit(session, LETTERS, str(row.request_id), outcome, row, cause)

@@ -276,9 +276,7 @@ class _LetterPDF(FPDF):
     def font(self, size: float, bold: bool = False) -> None:
         self.set_font(FONT_FAMILY, "B" if bold else "", size)
 
-    def shrink_to_fit(
-        self, text: str, max_w: float, size: float, min_size: float, bold: bool = False
-    ) -> float:
+    def shrink_to_fit(self, text: str, max_w: float, size: float, min_size: float, bold: bool = False) -> float:
         """Select the largest font size (down to ``min_size``) at which ``text`` fits ``max_w``."""
         self.font(size, bold)
         while size > min_size and self.get_string_width(text) > max_w:
@@ -465,10 +463,8 @@ def _draw_steps(pdf: _LetterPDF) -> None:
     steps = [
         f"Portal öffnen: {zugang} – oder den QR-Code unten scannen; Zählernummer und "
         "Geschäftspartner-Nr. sind dann bereits eingetragen.",
-        "„Zugang beantragen“ wählen und Zählernummer, Geschäftspartner-Nr. Netz und Ihre "
-        "E-Mail-Adresse eingeben.",
-        "Den Bestätigungslink in der E-Mail öffnen, die Sie daraufhin von uns erhalten, "
-        "und ein Passwort vergeben.",
+        "„Zugang beantragen“ wählen und Zählernummer, Geschäftspartner-Nr. Netz und Ihre E-Mail-Adresse eingeben.",
+        "Den Bestätigungslink in der E-Mail öffnen, die Sie daraufhin von uns erhalten, und ein Passwort vergeben.",
         "Anmelden mit Ihrer E-Mail-Adresse und Ihrem Passwort.",
     ]
     _paragraph(pdf, "So richten Sie Ihren Zugang ein:", bold=True)
@@ -529,9 +525,7 @@ def _draw_qr_blocks(pdf: _LetterPDF) -> None:
         pdf.cell(tw, 4.4, ROLE_LABELS[p.role], new_x=XPos.LEFT, new_y=YPos.NEXT)
         pdf.font(8.0)
         pdf.set_text_color(*_BLACK)
-        pdf.cell(
-            tw, 4.0, f"Geschäftspartner-Nr. {pdf.clean(p.partner_number)}", new_x=XPos.LEFT, new_y=YPos.NEXT
-        )
+        pdf.cell(tw, 4.0, f"Geschäftspartner-Nr. {pdf.clean(p.partner_number)}", new_x=XPos.LEFT, new_y=YPos.NEXT)
         pdf.set_y(pdf.get_y() + 1.0)
         pdf.set_x(tx)
         pdf.font(6.5)
@@ -617,9 +611,7 @@ def render_letter(content: LetterContent) -> bytes:
     pdf.set_author(content.operator_name)
     pdf.set_creator("Plusportal")
     pdf.set_lang("de-DE")
-    pdf.set_creation_date(
-        datetime.datetime.combine(content.letter_date, datetime.time(8, 0), tzinfo=datetime.UTC)
-    )
+    pdf.set_creation_date(datetime.datetime.combine(content.letter_date, datetime.time(8, 0), tzinfo=datetime.UTC))
     pdf.add_page()
     _draw_letterhead(pdf)
     _draw_address(pdf)

@@ -31,9 +31,7 @@ class LetterRow(SQLModel, table=True):
     grants: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
     reference: str
     recipient: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
-    pdf: bytes | None = Field(
-        default=None, sa_column=Column(LargeBinary)
-    )  # deleted once handed to the carrier
+    pdf: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # deleted once handed to the carrier
     pdf_sha256: str | None = None
     status_reason: str | None = None
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -66,9 +64,7 @@ class TaskRow(SQLModel, table=True):
 
 
 async def letter_of_request(session: AsyncSession, tenant: str, request_id: UUID) -> LetterRow | None:
-    result = await session.exec(
-        select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.request_id == request_id)
-    )
+    result = await session.exec(select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.request_id == request_id))
     return result.first()
 
 

@@ -39,9 +39,7 @@ class AddressForm(BaseModel):
         return value
 
     def to_contract(self) -> PostalAddress:
-        return PostalAddress(
-            street=self.street, house_number=self.house_number, postcode=self.postcode, city=self.city
-        )
+        return PostalAddress(street=self.street, house_number=self.house_number, postcode=self.postcode, city=self.city)
 
 
 class RequestForm(BaseModel):
@@ -55,17 +53,11 @@ class RequestForm(BaseModel):
     first_name: str = Field(min_length=1, max_length=100, description="Vorname")
     last_name: str = Field(min_length=1, max_length=100, description="Nachname")
     postal_address: AddressForm = Field(description="Postanschrift")
-    connection_address: AddressForm | None = Field(
-        default=None, description="Anschlussobjekt, falls abweichend"
-    )
-    meter_number: str = Field(
-        max_length=40, description="Zählernummer, z. B. 1EMH0005939068 (Leerzeichen erlaubt)"
-    )
+    connection_address: AddressForm | None = Field(default=None, description="Anschlussobjekt, falls abweichend")
+    meter_number: str = Field(max_length=40, description="Zählernummer, z. B. 1EMH0005939068 (Leerzeichen erlaubt)")
     email: EmailStr = Field(description="E-Mail-Adresse")
     phone: str | None = Field(default=None, max_length=40, description="Telefon (freiwillig)")
-    website: str = Field(
-        default="", max_length=200, description="Leave empty (spam trap, hidden in the form)"
-    )
+    website: str = Field(default="", max_length=200, description="Leave empty (spam trap, hidden in the form)")
 
     @field_validator("meter_number")
     @classmethod
@@ -121,18 +113,14 @@ class RequestView(BaseModel):
 
 class Approval(BaseModel):
     meter_number: str = Field(description="The master-data record the clerk picked")
-    partner_numbers: list[str] | None = Field(
-        default=None, description="Default: every partner of that meter"
-    )
+    partner_numbers: list[str] | None = Field(default=None, description="Default: every partner of that meter")
 
 
 class Rejection(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
-def build_api(
-    db: Database, tenants: TenantDirectory, settings: OnboardingSettings, wake_relays: Any
-) -> APIRouter:
+def build_api(db: Database, tenants: TenantDirectory, settings: OnboardingSettings, wake_relays: Any) -> APIRouter:
     router = APIRouter()
     current_tenant = tenant_from_host(tenants)
     per_client = RateLimit(settings.limit_per_client)
@@ -159,9 +147,7 @@ def build_api(
 
     staff = [Depends(staff_only(settings.backoffice_token))]
 
-    @router.get(
-        "/backoffice/requests", dependencies=staff, tags=["back-office"], response_model=list[RequestView]
-    )
+    @router.get("/backoffice/requests", dependencies=staff, tags=["back-office"], response_model=list[RequestView])
     async def list_requests(
         tenant: TenantDep,
         status: RequestStatus | None = None,
@@ -188,9 +174,7 @@ def build_api(
     )
     async def get_meter_point(tenant: TenantDep, meter_number: str) -> MeterPointRecorded:
         async with db.transaction() as session:
-            record = await find_meter_point(
-                session, tenant.portal_number, normalise_meter_number(meter_number)
-            )
+            record = await find_meter_point(session, tenant.portal_number, normalise_meter_number(meter_number))
         if record is None:
             raise HTTPException(404, "Zählernummer nicht in den Stammdaten dieses Netzbetreibers.")
         return record
@@ -206,9 +190,7 @@ def build_api(
         meter_number = normalise_meter_number(approval.meter_number)
         try:
             async with db.transaction() as session:
-                await handlers.approve_request(
-                    tenant, request_id, meter_number, approval.partner_numbers, session
-                )
+                await handlers.approve_request(tenant, request_id, meter_number, approval.partner_numbers, session)
         except handlers.NotFound as error:
             raise HTTPException(404, str(error)) from None
         except StatusConflict as error:

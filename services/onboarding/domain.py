@@ -33,9 +33,7 @@ def meter_number_problem(normalised: str) -> str | None:
     if len(normalised) != 14:
         return "Die Zählernummer hat 14 Zeichen, zum Beispiel 1EMH0005939068."
     if not _METER_NUMBER.match(normalised):
-        return (
-            "Die Zählernummer besteht aus 1 Ziffer, 3 Buchstaben und 10 Ziffern, zum Beispiel 1EMH0005939068."
-        )
+        return "Die Zählernummer besteht aus 1 Ziffer, 3 Buchstaben und 10 Ziffern, zum Beispiel 1EMH0005939068."
     return None
 
 
@@ -81,15 +79,11 @@ def match_request(customer: RequestingCustomer, record: MeterPointRecorded | Non
     named = [p for p in record.partners if surname and surname <= _name_tokens(p.name)]
     if not named:
         return MatchOutcome((), "Name passt nicht zu den Stammdaten")
-    fitting = [
-        p for p in named if typed_postcodes & {record.connection_address.postcode, p.postal_address.postcode}
-    ]
+    fitting = [p for p in named if typed_postcodes & {record.connection_address.postcode, p.postal_address.postcode}]
     if not fitting:
         return MatchOutcome((), "Postleitzahl passt nicht zu den Stammdaten")
     ordered = sorted(fitting, key=lambda p: p.role != PartnerRole.CONSUMPTION)
-    return MatchOutcome(
-        tuple(PartnerNumberGrant(partner_number=p.partner_number, role=p.role) for p in ordered), None
-    )
+    return MatchOutcome(tuple(PartnerNumberGrant(partner_number=p.partner_number, role=p.role) for p in ordered), None)
 
 
 _LETTER_PROGRESS = {
@@ -128,9 +122,7 @@ class PartnerNumberRequest:
         else:
             self.status = RequestStatus.IN_REVIEW
             self.note = outcome.review_reason
-            self.events.append(
-                PartnerNumberRequestSentToReview(request_id=self.id, reason=outcome.review_reason or "")
-            )
+            self.events.append(PartnerNumberRequestSentToReview(request_id=self.id, reason=outcome.review_reason or ""))
 
     def approve(self, meter_number: str, grants: tuple[PartnerNumberGrant, ...]) -> None:
         """A clerk picked the master-data record (which may fix a mistyped meter number)."""
@@ -179,9 +171,7 @@ def _plain(value: str) -> str:
 
 
 def _one_line(address: PostalAddress) -> str:
-    return (
-        f"{_plain(address.street)} {_plain(address.house_number)}, {address.postcode} {_plain(address.city)}"
-    )
+    return f"{_plain(address.street)} {_plain(address.house_number)}, {address.postcode} {_plain(address.city)}"
 
 
 def copy_of_message(operator_name: str, service_phone: str, request: PartnerNumberRequest) -> tuple[str, str]:

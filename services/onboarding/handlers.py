@@ -52,9 +52,7 @@ async def submit_request(command: SubmitRequest, tenant: Tenant, session: AsyncS
     existing = await store.find_by_submission(session, tenant.portal_number, command.submission_id)
     if existing:  # a double submit (reload, double click) gets the same request back
         return Submitted(existing.id, first_time=False)
-    request = PartnerNumberRequest.submit(
-        uuid4(), tenant.portal_number, command.meter_number, command.customer
-    )
+    request = PartnerNumberRequest.submit(uuid4(), tenant.portal_number, command.meter_number, command.customer)
     record = await find_meter_point(session, tenant.portal_number, command.meter_number)
     request.decide(match_request(command.customer, record))
     correlation_id = uuid4()  # the customer journey starts here
@@ -68,13 +66,9 @@ async def send_copy_of_message(
 ) -> None:
     tenant = tenants.get(event.envelope.tenant)
     payload = event.payload
-    request = PartnerNumberRequest(
-        payload.request_id, tenant.portal_number, payload.meter_number, payload.customer
-    )
+    request = PartnerNumberRequest(payload.request_id, tenant.portal_number, payload.meter_number, payload.customer)
     subject, text = copy_of_message(tenant.name, tenant.service_phone, request)
-    mail = Mail(
-        tenant.sender_name, tenant.sender_email, str(payload.customer.email), subject, text, "request-copy"
-    )
+    mail = Mail(tenant.sender_name, tenant.sender_email, str(payload.customer.email), subject, text, "request-copy")
     enqueue_mail(session, mail, tenant=tenant.portal_number, correlation_id=event.envelope.correlation_id)
 
 
@@ -113,7 +107,7 @@ async def reject_request(tenant: Tenant, request_id: UUID, reason: str, session:
     _save_events(session, request, row.correlation_id)
 
 
-async def record_letter_progress(event: Delivered, session: AsyncSession) -> None:  # type: ignore[type-arg]
+async def record_letter_progress(event: Delivered, session: AsyncSession) -> None:
     """Letters tells us what happened to the request's letter: the back-office sees it as status."""
     row = await store.get_for_update(session, event.envelope.tenant, event.payload.request_id)
     if row is None:

@@ -9,7 +9,6 @@ from tests.conftest import System
 from tests.journeys import (
     STAFF,
     address,
-    eventually,
     form,
     host,
     meter_point,
@@ -58,9 +57,7 @@ async def test_consumption_and_feed_in_customer_gets_one_letter_with_both_number
 
         await wait_for_status(onboarding, TENANT, request_id, "letter_dispatched")
 
-    letters = await eventually(
-        lambda: _async(printed_letters_mentioning(system.printed / TENANT, meter)), what="the printed letter"
-    )
+    letters = printed_letters_mentioning(system.printed / TENANT, meter)
     assert len(letters) == 1
     text = pdf_text(letters[0])
     assert consumption in text and feed_in in text
@@ -72,9 +69,7 @@ async def test_consumption_and_feed_in_customer_gets_one_letter_with_both_number
         letter = next(item for item in listed if item["request_id"] == request_id)
         assert letter["status"] == "handed_to_carrier"
         assert letter["recipient"]["lines"][1] == "Postweg 1"
-        pdf = await letters_api.get(
-            f"/backoffice/letters/{letter['letter_id']}/pdf", headers={**host(TENANT), **STAFF}
-        )
+        pdf = await letters_api.get(f"/backoffice/letters/{letter['letter_id']}/pdf", headers={**host(TENANT), **STAFF})
         assert pdf.status_code == 410  # deleted once with the carrier: the letter is a credential
 
 
@@ -114,7 +109,3 @@ async def test_unmatched_request_goes_to_review_and_approval_sends_the_letter(sy
         await wait_for_status(onboarding, TENANT, request_id, "letter_dispatched")
     letters = printed_letters_mentioning(system.printed / TENANT, meter)
     assert len(letters) == 1 and point.partners[0].partner_number in pdf_text(letters[0])
-
-
-async def _async(value: object) -> object:
-    return value

@@ -273,9 +273,7 @@ def test_long_name_wraps_when_the_window_has_room() -> None:
 
 
 def test_blank_recipient_lines_are_dropped() -> None:
-    pdf = render_letter(
-        make_content(recipient_lines=("Frau Erika Mustermann", "  ", "Hauptstraße 5", "12345 X"))
-    )
+    pdf = render_letter(make_content(recipient_lines=("Frau Erika Mustermann", "  ", "Hauptstraße 5", "12345 X")))
     assert recipient_lines_of(pdf) == ["Frau Erika Mustermann", "Hauptstraße 5", "12345 X"]
 
 

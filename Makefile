@@ -1,0 +1,20 @@
+# The two commands of README.md: `make up` runs the whole system, `make test` runs every check.
+.PHONY: install up test lint specs
+
+install:
+	@bash deploy/bootstrap.sh
+
+up: install
+	@.venv/bin/python -m stack.up
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+test: lint
+	.venv/bin/python -m pytest
+
+specs: install
+	.venv/bin/python -m stack.specs --write
