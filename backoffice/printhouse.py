@@ -3,7 +3,8 @@
 Runs as a consumer group (start several to share the work). Each job's PDF is "printed" into a
 folder (``<out>/<tenant>/<reference>.pdf`` plus the address data as JSON); then it reports picked
 up → printed → handed to carrier. A job seen again (redelivery) is not printed twice: the
-idempotency key names the file. Returns come later, by hand: ``plusportal-printhouse report``.
+reference names the file, and a marker file records that the job was reported. Returns come
+later, by hand: ``plusportal-printhouse report``.
 
     plusportal-printhouse run --out var/letters/printed
     plusportal-printhouse report --tenant 000328 --job <job id> \
@@ -56,7 +57,7 @@ async def report(
 
 
 def print_job(out: Path, tenant: str, job: LetterDispatchRequested) -> Path:
-    """Write the PDF and its address data; the idempotency key makes a second delivery a no-op."""
+    """Write the PDF and its address data; a second delivery of the same job writes nothing."""
     pdf = base64.b64decode(job.pdf_base64, validate=True)
     if hashlib.sha256(pdf).hexdigest() != job.pdf_sha256:
         raise ValueError("PDF checksum does not match")
@@ -92,6 +93,9 @@ def build_broker(bootstrap: str, out: Path, group: str = NAME) -> KafkaBroker:
             await dead_letter(broker, record, f"dispatch job: {error.error_count()} validation errors", NAME)
             return
         with bind_correlation(envelope.correlation_id, tenant=envelope.tenant):
+            done_marker = out / envelope.tenant / f"{job.reference}.reported"
+            if done_marker.exists():
+                return  # a redelivered job we printed and reported already
 
             async def tell(status: DispatchStatus, reason: str | None = None) -> None:
                 await report(
@@ -112,6 +116,9 @@ def build_broker(bootstrap: str, out: Path, group: str = NAME) -> KafkaBroker:
                 return
             for status in HAPPY_PATH[1:]:
                 await tell(status)
+            # Only now: a crash before this line makes the redelivered job report again (letters
+            # ignores repeated statuses), never stay unreported.
+            done_marker.touch()
             log.info("job_printed", job_id=str(job.job_id))
 
     broker.publisher(LETTER_DISPATCH_STATUS.name, schema=DispatchStatusReported, title="dispatch status")

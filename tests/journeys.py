@@ -10,7 +10,10 @@ from typing import Any, TypeVar
 from uuid import uuid4
 
 import httpx
+import orjson
 import pdfplumber
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from backoffice.masterdata_import import publish_meter_points
 from contracts.common import PartnerRole, PostalAddress
@@ -115,3 +118,105 @@ def pdf_text(path: Path) -> str:
 
 def printed_letters_mentioning(folder: Path, needle: str) -> list[Path]:
     return [p for p in sorted(folder.glob("*.pdf")) if needle in pdf_text(p)]
+
+
+async def read_topic(kafka: str, topic: str) -> list[Any]:
+    """Every record on ``topic`` right now, from the beginning (no consumer group, nothing committed)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await eventually(_async(consumer.assignment), what=f"partitions of {topic}")
+        ends = await consumer.end_offsets(list(partitions))
+        records: list[Any] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(timeout_ms=500)
+            for items in batch.values():
+                records.extend(items)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def _async(function: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    async def call() -> T:
+        return function()
+
+    return call
+
+
+async def produce(kafka: str, topic: str, value: bytes, key: bytes | None = None, headers: Any = None) -> Any:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka)
+    await producer.start()
+    try:
+        return await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def wait_until_consumed(kafka: str, groups: dict[str, tuple[str, ...]], timeout: float = 30) -> None:
+    """Each consumer group has committed up to the end of each of its topics: all it was sent is handled."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+
+        async def caught_up() -> bool:
+            for group, topics in groups.items():
+                committed = await admin.list_consumer_group_offsets(group)
+                partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+                ends = await consumer.end_offsets(partitions)
+                for tp, end in ends.items():
+                    done = committed.get(tp)
+                    if end > 0 and (done is None or done.offset < end):
+                        return False
+            return True
+
+        await consumer.topics()
+        await eventually(caught_up, timeout=timeout, what=f"consumer groups {sorted(groups)} to catch up")
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def envelopes(records: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """(record, decoded envelope) for the records that are JSON envelopes."""
+    decoded = []
+    for record in records:
+        try:
+            decoded.append((record, orjson.loads(record.value)))
+        except orjson.JSONDecodeError:
+            continue
+    return decoded
+
+
+async def submit_matching_request(
+    kafka: str,
+    onboarding_url: str,
+    tenant: str,
+    *,
+    first: str = "Erika",
+    last: str = "Beispiel",
+    roles: tuple[PartnerRole, ...] = (PartnerRole.CONSUMPTION,),
+    point: MeterPointRecorded | None = None,
+) -> tuple[str, MeterPointRecorded, str]:
+    """Publish master data for a new meter, submit a fitting request; return (request id, record, e-mail)."""
+    if point is None:
+        home = address("Postweg", "1", "12345", "Musterstadt")
+        point = meter_point(random_meter_number(), f"{first} {last}", home, home, roles=roles)
+    await publish_master_data(kafka, tenant, point)
+    email = f"{first.lower()}.{uuid4().hex[:10]}@example.org"
+    record_address = point.partners[0].postal_address
+    typed = {
+        "street": record_address.street,
+        "house_number": record_address.house_number,
+        "postcode": record_address.postcode,
+        "city": record_address.city,
+    }
+    async with httpx.AsyncClient(base_url=onboarding_url, timeout=10) as client:
+        await wait_for_meter_point(client, tenant, point.meter_number)
+        response = await client.post(
+            "/requests", headers=host(tenant), json=form(point.meter_number, first, last, typed, email)
+        )
+        assert response.status_code == 202, response.text
+        return response.json()["request_id"], point, email
