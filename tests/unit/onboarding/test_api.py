@@ -1,0 +1,108 @@
+"""The request form's HTTP contract with the database replaced by a fake (unit level)."""
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from kit.http import install_error_handlers
+from kit.tenants import load_tenants
+from services.onboarding import handlers
+from services.onboarding.api import build_api
+from services.onboarding.settings import OnboardingSettings
+
+HOST = {"Host": "000328.localhost"}
+
+
+class FakeDatabase:
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[object]:
+        yield object()
+
+
+@pytest.fixture
+def submitted(monkeypatch: pytest.MonkeyPatch) -> list[handlers.SubmitRequest]:
+    calls: list[handlers.SubmitRequest] = []
+
+    async def fake_submit(command: handlers.SubmitRequest, tenant: Any, session: Any) -> handlers.Submitted:
+        calls.append(command)
+        return handlers.Submitted(uuid4(), first_time=True)
+
+    monkeypatch.setattr(handlers, "submit_request", fake_submit)
+    return calls
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    app = FastAPI()
+    install_error_handlers(app)
+    settings = OnboardingSettings(limit_per_client="100/minute", limit_per_email="2/minute")
+    app.include_router(build_api(FakeDatabase(), load_tenants(), settings, lambda: None))  # type: ignore[arg-type]
+    yield TestClient(app)
+
+
+def valid_form(**changes: Any) -> dict[str, Any]:
+    form = {
+        "submission_id": str(uuid4()),
+        "first_name": "Erika",
+        "last_name": "Mustermann",
+        "postal_address": {"street": "Lindenweg", "house_number": "4", "postcode": "12345", "city": "Musterstadt"},
+        "meter_number": "1 emh 0005939068",
+        "email": "erika@example.org",
+    }
+    return {**form, **changes}
+
+
+def test_a_valid_form_is_accepted_with_the_meter_number_normalised(client: TestClient, submitted: list) -> None:  # type: ignore[type-arg]
+    response = client.post("/requests", json=valid_form(), headers=HOST)
+    assert response.status_code == 202
+    assert "per Post" in response.json()["message"]
+    assert submitted[0].meter_number == "1EMH0005939068"
+
+
+def test_each_wrong_field_gets_its_own_german_reason_without_echoing_the_input(client: TestClient) -> None:
+    bad = valid_form(
+        meter_number="12345",
+        email="erika@",
+        postal_address={"street": "", "house_number": "4", "postcode": "00123", "city": "X"},
+    )
+    del bad["last_name"]
+    response = client.post("/requests", json=bad, headers=HOST)
+    assert response.status_code == 422
+    errors = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert set(errors) == {"meter_number", "email", "postal_address.street", "postal_address.postcode", "last_name"}
+    assert "14 Zeichen" in errors["meter_number"]
+    assert "Postleitzahl" in errors["postal_address.postcode"]
+    assert "erika@" not in response.text and "00123" not in response.text
+
+
+def test_malformed_json_is_a_422_with_a_reason(client: TestClient) -> None:
+    response = client.post("/requests", content=b"{not json", headers={**HOST, "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["type"] == "json_invalid"
+
+
+def test_an_unknown_portal_is_a_plain_404(client: TestClient) -> None:
+    response = client.post("/requests", json=valid_form(), headers={"Host": "999999.localhost"})
+    assert response.status_code == 404
+
+
+def test_the_honeypot_answers_like_success_and_keeps_nothing(client: TestClient, submitted: list) -> None:  # type: ignore[type-arg]
+    response = client.post("/requests", json=valid_form(website="http://spam.example"), headers=HOST)
+    assert response.status_code == 202
+    assert submitted == []
+
+
+def test_too_many_requests_for_one_email_get_429_with_retry_after(client: TestClient, submitted: list) -> None:  # type: ignore[type-arg]
+    answers = [client.post("/requests", json=valid_form(), headers=HOST) for _ in range(3)]
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert int(answers[2].headers["Retry-After"]) >= 1
+    assert len(submitted) == 2
+
+
+def test_back_office_needs_the_staff_token(client: TestClient) -> None:
+    assert client.get("/backoffice/requests", headers=HOST).status_code == 401

@@ -1,0 +1,54 @@
+"""The event consumer's wiring on FastStream's in-memory TestKafkaBroker: bad messages are dead-lettered
+before any database work, with the reason and the source as headers."""
+
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+
+from contracts import envelope as headers
+from contracts.masterdata import MeterPointRecorded
+from contracts.topics import DEAD_LETTER, MASTER_DATA
+from kit.consumer import EventConsumer
+from kit.tenants import load_tenants
+
+
+class NoDatabase:
+    def transaction(self) -> Any:
+        raise AssertionError("a malformed message must not reach the database")
+
+
+async def test_malformed_and_invalid_messages_are_dead_lettered_with_reason_and_source() -> None:
+    broker = KafkaBroker()
+    consumer = EventConsumer("test", NoDatabase(), broker, load_tenants())  # type: ignore[arg-type]
+
+    async def never(*_: Any) -> None:
+        raise AssertionError("handler must not run")
+
+    consumer.on(MeterPointRecorded, never)
+    dead: list[KafkaMessage] = []
+
+    @broker.subscriber(MASTER_DATA.name, group_id="test", ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def on_event(message: KafkaMessage) -> None:
+        await consumer.handle(message)
+
+    @broker.subscriber(DEAD_LETTER.name)
+    async def on_dead(message: KafkaMessage) -> None:
+        dead.append(message)
+
+    unknown_tenant = (
+        b'{"event_id":"5b0f1f9e-58a4-4bd6-9a0e-8e1b6f3f2a10","event_type":"MeterPointRecorded",'
+        b'"schema_version":1,"tenant":"999999","occurred_at":"2026-11-25T08:00:00Z",'
+        b'"correlation_id":"5b0f1f9e-58a4-4bd6-9a0e-8e1b6f3f2a11","payload":{}}'
+    )
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(b"{not json", MASTER_DATA.name, key=b"k1")
+        await test_broker.publish(unknown_tenant, MASTER_DATA.name, key=b"k2")
+
+    assert len(dead) == 2
+    first = dead[0].headers
+    assert first[headers.HEADER_DLT_SOURCE_TOPIC] == MASTER_DATA.name
+    assert first[headers.HEADER_DLT_CONSUMER] == "test"
+    assert "envelope" in first[headers.HEADER_DLT_ERROR]
+    assert "unknown tenant" in dead[1].headers[headers.HEADER_DLT_ERROR]
+    assert dead[0].body == b"{not json"
