@@ -137,7 +137,7 @@ async def _run(bootstrap: str, out: Path) -> None:
     await broker.stop()
 
 
-async def _report_once(bootstrap: str, tenant: str, job_id: UUID, status: DispatchStatus, reason: str | None) -> None:
+async def report_by_hand(bootstrap: str, tenant: str, job_id: UUID, status: DispatchStatus, reason: str | None) -> None:
     broker = KafkaBroker(bootstrap, client_id=NAME)
     await broker.start()
     try:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "run":
         asyncio.run(_run(args.kafka, args.out.resolve()))
     else:
-        asyncio.run(_report_once(args.kafka, args.tenant, args.job, args.status, args.reason))
+        asyncio.run(report_by_hand(args.kafka, args.tenant, args.job, args.status, args.reason))
         print(f"Gemeldet: Auftrag {args.job} → {args.status.value}")
 
 

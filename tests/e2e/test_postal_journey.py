@@ -1,10 +1,14 @@
 """The postal half of the journey across services, on real Kafka, PostgreSQL and SMTP:
 form → copy e-mail → letter at the address of record → dispatch status back to onboarding."""
 
+from uuid import UUID
+
 import httpx
 import pytest
 
+from backoffice.printhouse import report_by_hand
 from contracts.common import PartnerRole
+from contracts.letters import DispatchStatus
 from tests.conftest import System
 from tests.journeys import (
     STAFF,
@@ -16,6 +20,7 @@ from tests.journeys import (
     printed_letters_mentioning,
     publish_master_data,
     random_meter_number,
+    submit_matching_request,
     wait_for_meter_point,
     wait_for_status,
 )
@@ -109,3 +114,21 @@ async def test_unmatched_request_goes_to_review_and_approval_sends_the_letter(sy
         await wait_for_status(onboarding, TENANT, request_id, "letter_dispatched")
     letters = printed_letters_mentioning(system.printed / TENANT, meter)
     assert len(letters) == 1 and point.partners[0].partner_number in pdf_text(letters[0])
+
+
+async def test_a_returned_letter_becomes_a_back_office_task_and_shows_in_the_request(system: System) -> None:
+    request_id, _, _ = await submit_matching_request(system.kafka, system.onboarding.url, TENANT)
+    async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding:
+        await wait_for_status(onboarding, TENANT, request_id, "letter_dispatched")
+        async with httpx.AsyncClient(base_url=system.letters.url, timeout=10) as letters_api:
+            listed = (await letters_api.get("/backoffice/letters", headers={**host(TENANT), **STAFF})).json()
+            job_id = next(item["job_id"] for item in listed if item["request_id"] == request_id)
+            await report_by_hand(system.kafka, TENANT, UUID(job_id), DispatchStatus.RETURNED, "Empfänger unbekannt")
+            view = await wait_for_status(onboarding, TENANT, request_id, "letter_returned")
+            assert view["note"] == "Empfänger unbekannt"
+            tasks = (await letters_api.get("/backoffice/tasks", headers={**host(TENANT), **STAFF})).json()
+            assert {"letter_id": job_id, "kind": "returned", "reason": "Empfänger unbekannt"}.items() <= next(
+                t for t in tasks if t["letter_id"] == job_id
+            ).items()
+            other = (await letters_api.get("/backoffice/tasks", headers={**host("000512"), **STAFF})).json()
+            assert job_id not in {t["letter_id"] for t in other}
