@@ -45,14 +45,14 @@ CONSUMERS = {
 }
 
 
-async def _letter_of(system: System, tenant: str, request_id: str) -> dict:  # type: ignore[type-arg]
+async def _letter_of(system: System, tenant: str, request_id: str) -> dict:
     async with httpx.AsyncClient(base_url=system.letters.url, timeout=10) as client:
         listed = (await client.get("/backoffice/letters", headers={**host(tenant), **STAFF})).json()
         matches = [item for item in listed if item["request_id"] == request_id]
         assert len(matches) == 1, f"expected exactly one letter, found {len(matches)}"
         return (
             await client.get(f"/backoffice/letters/{matches[0]['letter_id']}", headers={**host(tenant), **STAFF})
-        ).json()  # type: ignore[no-any-return]
+        ).json()
 
 
 async def test_every_event_delivered_twice_gives_one_mail_one_letter_one_dispatch_job(system: System) -> None:

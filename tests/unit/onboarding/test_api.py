@@ -57,7 +57,7 @@ def valid_form(**changes: Any) -> dict[str, Any]:
     return {**form, **changes}
 
 
-def test_a_valid_form_is_accepted_with_the_meter_number_normalised(client: TestClient, submitted: list) -> None:  # type: ignore[type-arg]
+def test_a_valid_form_is_accepted_with_the_meter_number_normalised(client: TestClient, submitted: list) -> None:
     response = client.post("/requests", json=valid_form(), headers=HOST)
     assert response.status_code == 202
     assert "per Post" in response.json()["message"]
@@ -91,13 +91,13 @@ def test_an_unknown_portal_is_a_plain_404(client: TestClient) -> None:
     assert response.status_code == 404
 
 
-def test_the_honeypot_answers_like_success_and_keeps_nothing(client: TestClient, submitted: list) -> None:  # type: ignore[type-arg]
+def test_the_honeypot_answers_like_success_and_keeps_nothing(client: TestClient, submitted: list) -> None:
     response = client.post("/requests", json=valid_form(website="http://spam.example"), headers=HOST)
     assert response.status_code == 202
     assert submitted == []
 
 
-def test_too_many_requests_for_one_email_get_429_with_retry_after(client: TestClient, submitted: list) -> None:  # type: ignore[type-arg]
+def test_too_many_requests_for_one_email_get_429_with_retry_after(client: TestClient, submitted: list) -> None:
     answers = [client.post("/requests", json=valid_form(), headers=HOST) for _ in range(3)]
     assert [a.status_code for a in answers] == [202, 202, 429]
     assert int(answers[2].headers["Retry-After"]) >= 1

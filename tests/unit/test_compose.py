@@ -1,0 +1,247 @@
+"""docker-compose.yml is valid per the compose spec and runs the same system as `make up` (stack/up.py).
+
+No Docker needed: the file is validated with check-jsonschema's bundled compose schema and compared with
+the process specs of stack/up.py (commands, environment, ports, databases, demo data).
+"""
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from stack import up
+from stack.paths import REPO_ROOT
+
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+POSTGRES_INIT = REPO_ROOT / "deploy" / "postgres-init.sql"
+DATA = Path("/data")  # the containers' var dir: /data/mail, /data/letters/printed
+OUR_IMAGE = "plusportal:dev"
+ONE_SHOT = {"topics", "seed"}
+# What containers need beyond `make up`'s settings: listen on all interfaces inside the container.
+CONTAINER_ONLY_ENV = {"PLUSPORTAL_HTTP_HOST": "0.0.0.0"}
+PYTHON_SPECS = [up.mailsink_spec(DATA), *up.service_specs(DATA)]
+
+
+def load_compose() -> dict[str, Any]:
+    loaded = YAML(typ="safe", pure=True).load(COMPOSE_FILE.read_text())  # resolves anchors and `<<` merges
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return load_compose()
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = compose["services"]
+    return services
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    environment = service.get("environment") or {}
+    assert isinstance(environment, dict), "environment as a mapping, please (easier to read and to diff)"
+    return {key: str(value) for key, value in environment.items()}
+
+
+def published(service: dict[str, Any]) -> set[str]:
+    return {str(port) for port in service.get("ports", [])}
+
+
+def python_commands(services: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """(service, argv) of every `python -m ...` our image runs; `sh -c "a && b"` counts as a and b."""
+    found = []
+    for name, service in services.items():
+        command = [str(part) for part in service.get("command", [])]
+        if command[:2] == ["sh", "-c"]:
+            found += [(name, shlex.split(part)) for part in command[2].split("&&")]
+        elif command[:1] == ["python"]:
+            found.append((name, command))
+    return found
+
+
+# --- the file itself -------------------------------------------------------------------------------------
+
+
+def test_compose_file_is_valid_per_the_compose_spec() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "No module named check_jsonschema" in done.stderr:
+        pytest.fail("check-jsonschema fehlt: .venv/bin/pip install check-jsonschema (gehört in die dev-Extras)")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_defines_every_process_of_make_up(services: dict[str, dict[str, Any]]) -> None:
+    expected = {"kafka", "postgres", "topics", "seed", *(spec.name for spec in PYTHON_SPECS)}
+    assert expected <= services.keys()
+
+
+# --- same processes as `make up` -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", PYTHON_SPECS, ids=lambda spec: spec.name)
+def test_same_command_as_make_up(services: dict[str, dict[str, Any]], spec: up.ProcessSpec) -> None:
+    service = services[spec.name]
+    assert service["image"] == OUR_IMAGE
+    assert service["build"]["dockerfile"] == "deploy/Dockerfile"
+    expected = ["python", *spec.argv]
+    if spec.name == "mailsink":
+        expected += ["--host", "0.0.0.0"]  # reachable from the other containers
+    assert [str(part) for part in service["command"]] == expected
+
+
+@pytest.mark.parametrize("spec", [s for s in PYTHON_SPECS if s.platform_env], ids=lambda spec: spec.name)
+def test_same_settings_as_make_up(
+    services: dict[str, dict[str, Any]], compose: dict[str, Any], spec: up.ProcessSpec
+) -> None:
+    postgres = env_of(services["postgres"])
+    credentials = f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+    expected = up.process_environment(
+        spec,
+        kafka="kafka:9092",
+        smtp_host="mailsink",
+        database_url=lambda db: f"postgresql+asyncpg://{credentials}@postgres:5432/{db}",
+    )
+    expected = {key: value for key, value in expected.items() if key.startswith("PLUSPORTAL_")}
+    if spec.port is not None:
+        expected |= CONTAINER_ONLY_ENV
+    assert env_of(services[spec.name]) == expected
+
+
+@pytest.mark.parametrize("spec", [s for s in PYTHON_SPECS if s.port], ids=lambda spec: spec.name)
+def test_http_services_are_published_and_health_checked(
+    services: dict[str, dict[str, Any]], spec: up.ProcessSpec
+) -> None:
+    service = services[spec.name]
+    assert f"127.0.0.1:{spec.port}:{spec.port}" in published(service)
+    assert f"http://127.0.0.1:{spec.port}/health" in " ".join(service["healthcheck"]["test"])
+
+
+def test_mail_sink_ports_and_store(services: dict[str, dict[str, Any]]) -> None:
+    mailsink = services["mailsink"]
+    assert published(mailsink) == {
+        f"127.0.0.1:{up.MAIL_WEB_PORT}:{up.MAIL_WEB_PORT}",
+        f"127.0.0.1:{up.SMTP_PORT}:{up.SMTP_PORT}",
+    }
+    assert any(volume.endswith(f":{up.mail_store(DATA)}") for volume in mailsink["volumes"])
+    assert "healthcheck" in mailsink
+
+
+def test_print_house_writes_into_a_volume(services: dict[str, dict[str, Any]]) -> None:
+    targets = [Path(volume.split(":")[1]) for volume in services["printhouse"]["volumes"]]
+    assert any(up.printed_dir(DATA).is_relative_to(target) for target in targets)
+
+
+def test_kafka_like_the_local_broker(services: dict[str, dict[str, Any]]) -> None:
+    kafka = services["kafka"]
+    env = env_of(kafka)
+    assert kafka["image"] == "apache/kafka:4.1.1"
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    # Tools on the host reach it where they reach `make up`'s broker.
+    assert f"HOST://127.0.0.1:{up.KAFKA_PORT}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert f"127.0.0.1:{up.KAFKA_PORT}:{up.KAFKA_PORT}" in published(kafka)
+    assert "healthcheck" in kafka
+
+
+def test_postgres_creates_the_databases_of_make_up(services: dict[str, dict[str, Any]]) -> None:
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:15"
+    assert f"127.0.0.1:{up.POSTGRES_PORT}:5432" in published(postgres)
+    assert any(
+        volume.startswith("./deploy/postgres-init.sql:/docker-entrypoint-initdb.d/") for volume in postgres["volumes"]
+    )
+    created = re.findall(r"^CREATE DATABASE (\w+);", POSTGRES_INIT.read_text(), re.MULTILINE)
+    assert sorted(created) == sorted(up.DATABASES)
+
+
+def test_topics_job_uses_the_stack_cli(services: dict[str, dict[str, Any]]) -> None:
+    assert services["topics"]["command"] == ["python", "-m", "stack.cli", "topics", "--bootstrap", "kafka:9092"]
+
+
+def test_seed_imports_every_demo_file(services: dict[str, dict[str, Any]]) -> None:
+    imports = [argv for name, argv in python_commands(services) if name == "seed"]
+    expected = [
+        ["python", "-m", "backoffice.masterdata_import", "--tenant", tenant, str(path.relative_to(REPO_ROOT))]
+        for tenant, path in up.demo_files()
+    ]
+    assert expected, "no demo master data found"
+    assert imports == expected
+    assert env_of(services["seed"]) == {"PLUSPORTAL_KAFKA_BOOTSTRAP": "kafka:9092"}
+
+
+def test_command_line_flags_exist(services: dict[str, dict[str, Any]]) -> None:
+    """Every --flag compose passes is one the program knows (asked with --help, nothing is started)."""
+    seen: set[tuple[str, ...]] = set()
+    for name, argv in python_commands(services):
+        flags = [part for part in argv if part.startswith("--")]
+        if not flags:
+            continue  # the services take their settings from the environment only
+        first_flag = argv.index(flags[0])
+        program = tuple(argv[1:first_flag])  # "-m module [subcommand]"
+        if program in seen:
+            continue
+        seen.add(program)
+        done = subprocess.run(
+            [sys.executable, *program, "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, f"{name}: {done.stderr}"
+        known = set(re.findall(r"--[A-Za-z0-9][\w-]*", done.stdout))
+        unknown = [flag for flag in flags if flag not in known]
+        assert not unknown, f"{name}: {' '.join(program)} kennt {unknown} nicht"
+
+
+# --- start order -----------------------------------------------------------------------------------------
+
+
+def test_dependencies_wait_for_health_or_completion(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for target, condition in (service.get("depends_on") or {}).items():
+            assert target in services, f"{name} hängt von unbekanntem {target} ab"
+            wanted = condition["condition"]
+            if target in ONE_SHOT:
+                assert wanted == "service_completed_successfully", f"{name} → {target}"
+            else:
+                assert wanted == "service_healthy", f"{name} → {target}"
+                assert "healthcheck" in services[target], f"{name} wartet auf {target}, das keinen healthcheck hat"
+
+
+def test_one_shot_jobs_do_not_restart(services: dict[str, dict[str, Any]]) -> None:
+    for name in ONE_SHOT:
+        assert services[name]["restart"] == "no"
+    for name in services.keys() - ONE_SHOT:
+        assert services[name]["restart"] == "unless-stopped", name
+
+
+def test_platform_processes_start_after_their_infrastructure(services: dict[str, dict[str, Any]]) -> None:
+    for spec in up.service_specs(DATA):
+        needs = set(services[spec.name]["depends_on"])
+        assert {"kafka", "topics"} <= needs, spec.name
+        if spec.database:
+            assert "postgres" in needs, spec.name
+
+
+# --- the image -------------------------------------------------------------------------------------------
+
+
+def test_image_is_slim_pinned_and_not_root() -> None:
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
+    assert "pip install -c constraints.txt ." in text
+    users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
+    assert users and users[-1] not in {"root", "0"}
+    ignored = DOCKERIGNORE.read_text().split()
+    assert {".venv", "var", ".git"} <= set(ignored)
