@@ -5,7 +5,7 @@ install:
 	@bash deploy/bootstrap.sh
 
 up: install
-	@.venv/bin/python -m stack.up
+	@.venv/bin/python -m stack.up $(ARGS)   # e.g. make up ARGS=--fresh
 
 lint: install
 	.venv/bin/ruff check .

@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     rep.add_argument("--status", type=DispatchStatus, choices=list(DispatchStatus), required=True)
     rep.add_argument("--reason")
     args = parser.parse_args(argv)
-    configure_logging(NAME)
+    log_json = os.environ.get("PLUSPORTAL_LOG_JSON")  # same switch as the services
+    configure_logging(NAME, json=None if log_json is None else log_json.lower() in ("1", "true"))
     if args.command == "run":
         asyncio.run(_run(args.kafka, args.out.resolve()))
     else:

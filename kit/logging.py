@@ -42,7 +42,9 @@ def _mask_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]) -
 
 def configure_logging(service: str, *, json: bool | None = None, level: int = logging.INFO) -> None:
     use_json = (not sys.stderr.isatty()) if json is None else json
-    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -250,7 +250,7 @@ class KafkaServer:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
                 cwd=self.root, start_new_session=self._detach,
-                preexec_fn=None if self._detach else _die_with_parent(),
+                preexec_fn=None if self._detach else die_with_parent(),
             )  # fmt: skip
         self.pid_file.write_text(f"{self._process.pid}\n")
 
@@ -316,7 +316,7 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn asking Linux to SIGTERM the child when we die (prctl PR_SET_PDEATHSIG), if available."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)

@@ -5,24 +5,31 @@ variables, with its output in a log file. ``kill()`` is SIGKILL, for crash tests
 """
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from stack.kafka import die_with_parent
 from stack.paths import REPO_ROOT
+
+START_MARKER = "===== Start"  # written into the log before each start, so a reader can take this run's lines
 
 
 @dataclass
 class ServiceProcess:
     name: str
-    module: str
+    command: str | tuple[str, ...]  # Python arguments: "-m services.onboarding.app" or a tuple of them
     env: dict[str, str]
     log_path: Path
     port: int | None = None
+    # Own session: Ctrl-C in a terminal reaches only the runner, which then stops processes in order.
+    own_session: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -34,15 +41,20 @@ class ServiceProcess:
         if self.port is not None:
             env["PLUSPORTAL_HTTP_PORT"] = str(self.port)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, *self.module.split()],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        argv = shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+        with self.log_path.open("ab") as log:
+            log.write(f"\n{START_MARKER} {datetime.now().isoformat(timespec='seconds')} =====\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, *argv],
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.own_session,
+                preexec_fn=die_with_parent(),  # a killed runner leaves no service behind
+            )
         if wait and self.port is not None:
             self.wait_healthy(timeout)
 

@@ -66,7 +66,7 @@ def system(
         )
         printhouse = ServiceProcess(
             "printhouse",
-            f"-m backoffice.printhouse run --out {root / 'printed'}",
+            ("-m", "backoffice.printhouse", "run", "--out", str(root / "printed")),
             env,
             root / "logs" / "printhouse.log",
         )

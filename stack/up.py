@@ -1,0 +1,542 @@
+"""`make up` (`python -m stack.up`): the whole Plusportal system on this machine, for trying it out.
+
+Starts PostgreSQL and Kafka (stack.postgres, stack.kafka), creates the databases and topics, starts the
+mail sink, onboarding, letters and the reference print house as processes, seeds the demo master data
+and prints where to click. Strg+C (or SIGTERM) stops everything it started, in reverse order.
+
+    python -m stack.up [--fresh] [--no-seed]
+
+Everything lives below the var dir (`$PLUSPORTAL_VAR`, default <repo>/var): kafka/, postgres/, mail/,
+letters/printed/, logs/<process>.log. docker-compose.yml runs the same processes in containers;
+tests/unit/test_compose.py keeps the two in step, using the specs defined here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import shlex
+import shutil
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from uuid import uuid4
+
+import httpx
+
+from backoffice.masterdata_import import ImportProblem, publish_meter_points, read_meter_points
+from kit.settings import ServiceSettings
+from stack import StackError, Stage, port_open, run_sync, say, tail
+from stack.kafka import KafkaServer
+from stack.paths import DEPLOY_DIR, var_dir
+from stack.postgres import PostgresServer
+from stack.services import START_MARKER, ServiceProcess, service_env
+from stack.topics import create_topics
+
+# --- what runs where (docker-compose.yml mirrors this; tests/unit/test_compose.py compares) ------------
+
+KAFKA_PORT = 19092
+KAFKA_CONTROLLER_PORT = 19093
+POSTGRES_PORT = 55432
+SMTP_PORT = 2525
+MAIL_WEB_PORT = 8025
+ONBOARDING_PORT = 8101
+LETTERS_PORT = 8102
+DATABASES = ("onboarding", "letters")
+# The letter's link points at the gateway (a later issue) on port 8080.
+PORTAL_URL_TEMPLATE = "http://{portal_number}.localhost:8080"
+DEMO_DIR = DEPLOY_DIR / "demo"
+DEMO_TENANT = "000328"
+STARTUP_TIMEOUT_S = 90.0
+PRINTHOUSE_READY_LINE = "Druckerei läuft"
+
+STATE_FILE = "up.json"  # <var>/up.json: pid of the running `make up`
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process of the system: `python -m <module> <args>`, in `make up` and in docker-compose.yml."""
+
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+    port: int | None = None  # HTTP port with /health (sets PLUSPORTAL_HTTP_PORT)
+    database: str | None = None  # sets PLUSPORTAL_DATABASE_URL
+    env: Mapping[str, str] = field(default_factory=dict)
+    platform_env: bool = True  # gets Kafka/SMTP/logging settings (PLUSPORTAL_*)
+    ready_line: str | None = None  # without an HTTP port: ready once the log shows this line
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return ("-m", self.module, *self.args)
+
+
+def mail_store(var: Path) -> Path:
+    return var / "mail"
+
+
+def printed_dir(var: Path) -> Path:
+    return var / "letters" / "printed"
+
+
+def mailsink_spec(var: Path) -> ProcessSpec:
+    args = ("--store", str(mail_store(var)), "--smtp-port", str(SMTP_PORT), "--web-port", str(MAIL_WEB_PORT))
+    return ProcessSpec("mailsink", "stack.mailsink", args, env={"PYTHONUNBUFFERED": "1"}, platform_env=False)
+
+
+def service_specs(var: Path) -> tuple[ProcessSpec, ...]:
+    """The platform's processes, in start order."""
+    return (
+        ProcessSpec("onboarding", "services.onboarding.app", port=ONBOARDING_PORT, database="onboarding"),
+        ProcessSpec(
+            "letters",
+            "services.letters.app",
+            port=LETTERS_PORT,
+            database="letters",
+            env={"PLUSPORTAL_PORTAL_URL_TEMPLATE": PORTAL_URL_TEMPLATE},
+        ),
+        ProcessSpec(
+            "printhouse",
+            "backoffice.printhouse",
+            ("run", "--out", str(printed_dir(var))),
+            ready_line=PRINTHOUSE_READY_LINE,
+        ),
+    )
+
+
+def process_environment(
+    spec: ProcessSpec, *, kafka: str, smtp_host: str, database_url: Callable[[str], str]
+) -> dict[str, str]:
+    """The environment `spec`'s process gets (besides the caller's own environment)."""
+    if not spec.platform_env:
+        return dict(spec.env)
+    env = service_env(
+        kafka=kafka,
+        database_url=database_url(spec.database) if spec.database else None,
+        smtp_port=SMTP_PORT,
+        # Human-readable logs: people read var/logs/*.log (and `docker compose logs`) directly.
+        extra={"PLUSPORTAL_SMTP_HOST": smtp_host, "PLUSPORTAL_LOG_JSON": "false", **spec.env},
+    )
+    if spec.port is not None:
+        env["PLUSPORTAL_HTTP_PORT"] = str(spec.port)
+    return env
+
+
+def demo_files() -> list[tuple[str, Path]]:
+    """(tenant, CSV) of every demo master-data file: deploy/demo/masterdata-<portal number>.csv."""
+    return [(path.stem.removeprefix("masterdata-"), path) for path in sorted(DEMO_DIR.glob("masterdata-*.csv"))]
+
+
+# --- processes ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Up:
+    """Starts the system step by step and remembers how to stop each part again."""
+
+    def __init__(self, var: Path, *, fresh: bool, seed: bool, report: Callable[[str], None] = say) -> None:
+        self.var = var
+        self.fresh = fresh
+        self.seed = seed
+        self.report = report
+        self.logs = var / "logs"
+        self.postgres = PostgresServer(var, POSTGRES_PORT, report=report)
+        # Detached: the broker has its own session, so Strg+C reaches only us and we stop it last.
+        self.kafka = KafkaServer(var, KAFKA_PORT, KAFKA_CONTROLLER_PORT, detach=True, report=report)
+        self.processes: list[ServiceProcess] = []
+        self._stops: list[tuple[str, Callable[[], object]]] = []  # in start order; run in reverse
+        self._state_file = var / STATE_FILE
+        self._adopt_servers = False  # Kafka/PostgreSQL left running by a `make up` that was killed
+        self._claimed = False  # we wrote the state file (and remove it at the end)
+        self.started_at = time.monotonic()
+
+    # --- start ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.var.mkdir(parents=True, exist_ok=True)
+        self._claim()
+        if self.fresh:
+            self._wipe()
+        self._check_ports()
+        self._start_server("PostgreSQL", self.postgres.is_running, self.postgres.start, self.postgres.stop)
+        with Stage(self.report, f"PostgreSQL: Datenbanken {', '.join(DATABASES)}"):
+            for name in DATABASES:
+                run_sync(self.postgres.create_database(name))
+        self._start_server("Kafka", self.kafka.is_running, self.kafka.start, self.kafka.stop)
+        with Stage(self.report, "Kafka: Topics anlegen"):
+            result = run_sync(create_topics(self.kafka.bootstrap_servers))
+        self.report(f"Kafka-Topics: {len(result.created)} angelegt, {len(result.existing)} vorhanden.")
+        self._start_mailsink()
+        self._start_services()
+        if self.seed:
+            self._seed()
+
+    def _claim(self) -> None:
+        """Refuses a second `make up` on the same var dir; notices one that was killed."""
+        previous = _read_state(self._state_file)
+        if previous is not None:
+            pid = previous.get("pid")
+            if isinstance(pid, int) and pid != os.getpid() and _is_up_process(pid):
+                raise StackError(
+                    f"`make up` läuft schon (pid {pid}) – in einem anderen Terminal? Dort mit Strg+C beenden "
+                    f"oder `kill {pid}`, dann erneut starten."
+                )
+            # A previous run was killed outright: its Kafka/PostgreSQL may still run; we take them over.
+            self._adopt_servers = True
+            self.report("Hinweis: Der letzte `make up` wurde nicht sauber beendet; übrig Gebliebenes wird übernommen.")
+        self._state_file.write_text(json.dumps({"pid": os.getpid(), "var": str(self.var)}) + "\n")
+        self._claimed = True
+
+    def _wipe(self) -> None:
+        with Stage(self.report, "--fresh: Daten löschen (Kafka, PostgreSQL, Mails, Briefe, Logs)"):
+            self.kafka.wipe()  # the jars stay
+            self.postgres.wipe()
+            for folder in (mail_store(self.var), self.var / "letters", self.logs):
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _check_ports(self) -> None:
+        """All ports up front: fail before Kafka took its 10 s, and say what to do."""
+        ours = {
+            SMTP_PORT: "Mail-Sink (SMTP)",
+            MAIL_WEB_PORT: "Mail-Sink (Web)",
+            ONBOARDING_PORT: "Onboarding",
+            LETTERS_PORT: "Letters",
+        }
+        if not self.postgres.is_running():
+            ours[POSTGRES_PORT] = "PostgreSQL"
+        if not self.kafka.is_running():
+            ours[KAFKA_PORT] = "Kafka"
+            ours[KAFKA_CONTROLLER_PORT] = "Kafka-Controller"
+        for port, what in ours.items():
+            if port_open(port):
+                raise StackError(
+                    f"Port {port} ({what}) ist belegt – läuft `make up` schon in einem anderen Terminal? "
+                    f"Sonst zeigt `ss -ltnp 'sport = :{port}'`, welcher Prozess ihn hat; den beenden, "
+                    "dann erneut `make up`."
+                )
+
+    def _start_server(
+        self, label: str, running: Callable[[], bool], start: Callable[[], None], stop: Callable[[], object]
+    ) -> None:
+        was_running = running()
+        if was_running and not self._adopt_servers:
+            # Started by hand (plusportal-stack): used, and left running afterwards.
+            start()
+            self.report(f"{label} lief schon vor `make up` und läuft danach weiter.")
+            return
+        # Registered before start(): a start that fails halfway (or Strg+C during it) is cleaned up too.
+        self._stops.append((label, stop))
+        start()
+
+    def _start_mailsink(self) -> None:
+        spec = mailsink_spec(self.var)
+        process = self._spawn(spec)
+        with Stage(self.report, f"Mail-Sink: Start (SMTP {SMTP_PORT}, Web {MAIL_WEB_PORT})"):
+            self._wait_until(process, lambda: port_open(SMTP_PORT) and port_open(MAIL_WEB_PORT), 20)
+
+    def _start_services(self) -> None:
+        specs = service_specs(self.var)
+        started = [self._spawn(spec) for spec in specs]  # together: their start-up overlaps
+        with Stage(self.report, f"Dienste: Start ({', '.join(spec.name for spec in specs)})"):
+            for spec, process in zip(specs, started, strict=True):
+                if spec.port is not None:
+                    self._wait_healthy(process)
+                if spec.ready_line is not None:
+                    self._wait_until(process, functools.partial(_logged_since_start, process, spec.ready_line), 60)
+        for spec in specs:
+            where = f"http://127.0.0.1:{spec.port}" if spec.port else "ohne HTTP"
+            self.report(f"  {spec.name:<11} bereit ({where}), Log {_show(self.logs / f'{spec.name}.log')}")
+
+    def _spawn(self, spec: ProcessSpec) -> ServiceProcess:
+        env = process_environment(
+            spec, kafka=self.kafka.bootstrap_servers, smtp_host="127.0.0.1", database_url=self.postgres.url
+        )
+        process = ServiceProcess(
+            spec.name, tuple(spec.argv), env, self.logs / f"{spec.name}.log", port=spec.port, own_session=True
+        )
+        self._stops.append((spec.name, process.stop))
+        process.start(wait=False)
+        self.processes.append(process)
+        return process
+
+    def _wait_healthy(self, process: ServiceProcess) -> None:
+        try:
+            process.wait_healthy(STARTUP_TIMEOUT_S)
+        except RuntimeError:  # exited
+            code = process.process.returncode if process.process else None
+            headline = f"{process.name} ist beim Start beendet ({_exit_text(code)})"
+            raise StackError(_process_failure(process, headline)) from None
+        except TimeoutError:
+            headline = f"{process.name} war nach {STARTUP_TIMEOUT_S:.0f} s nicht bereit ({process.url}/health)"
+            raise StackError(_process_failure(process, headline)) from None
+
+    def _wait_until(self, process: ServiceProcess, ready: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process.process is not None and process.process.poll() is not None:
+                raise StackError(_process_failure(process, f"{process.name} ist beim Start beendet"))
+            if time.monotonic() >= deadline:
+                raise StackError(_process_failure(process, f"{process.name} war nach {timeout:.0f} s nicht bereit"))
+            time.sleep(0.2)
+
+    # --- demo data ------------------------------------------------------------------------------------
+
+    def _seed(self) -> None:
+        expected: list[tuple[str, str]] = []
+        with Stage(self.report, "Demo-Stammdaten veröffentlichen"):
+            for tenant, path in demo_files():
+                try:
+                    points = read_meter_points(path)
+                except ImportProblem as problem:
+                    raise StackError(f"Demo-Stammdaten {_show(path)} sind fehlerhaft:\n{problem}") from None
+                run_sync(publish_meter_points(self.kafka.bootstrap_servers, tenant, points))
+                expected += [(tenant, point.meter_number) for point in points]
+                self.report(f"  Netzbetreiber {tenant}: {len(points)} Zähler aus {_show(path)}")
+        with Stage(self.report, "Demo-Stammdaten kommen bei Onboarding an"):
+            self._wait_for_master_data(expected, timeout=60)
+
+    def _wait_for_master_data(self, expected: list[tuple[str, str]], timeout: float) -> None:
+        token = ServiceSettings().backoffice_token
+        deadline = time.monotonic() + timeout
+        missing = list(expected)
+        with httpx.Client(base_url=f"http://127.0.0.1:{ONBOARDING_PORT}", timeout=5) as client:
+            while missing:
+                missing = [(tenant, meter) for tenant, meter in missing if not _known(client, token, tenant, meter)]
+                if missing and time.monotonic() >= deadline:
+                    names = ", ".join(f"{tenant}/{meter}" for tenant, meter in missing)
+                    raise StackError(
+                        f"Onboarding kennt nach {timeout:.0f} s diese Demo-Zähler noch nicht: {names}. "
+                        f"Siehe {_show(self.logs / 'onboarding.log')}."
+                    )
+                if missing:
+                    time.sleep(0.3)
+
+    # --- running and stopping -------------------------------------------------------------------------
+
+    def watch(self) -> None:
+        """Returns only by exception: Strg+C/SIGTERM (KeyboardInterrupt) or a part that died (StackError)."""
+        while True:
+            time.sleep(1)
+            for process in self.processes:
+                code = process.process.poll() if process.process is not None else None
+                if code is not None:
+                    headline = f"{process.name} ist unerwartet beendet ({_exit_text(code)})"
+                    raise StackError(_process_failure(process, headline))
+            if not self.kafka.is_running():
+                raise StackError(f"Kafka ist unerwartet beendet. Log: {_show(self.kafka.server_log)}")
+            if not port_open(POSTGRES_PORT):
+                raise StackError(f"PostgreSQL antwortet nicht mehr. Log: {_show(self.postgres.log_file)}")
+
+    def stop_all(self) -> None:
+        """Stops what we started, newest first; goes on past failures."""
+        if self._stops:
+            self._stop_started()
+        if self._claimed:
+            self._state_file.unlink(missing_ok=True)
+            self._claimed = False
+
+    def _stop_started(self) -> None:
+        self.report("Alles wird beendet …")
+        while self._stops:
+            label, stop = self._stops.pop()
+            try:
+                if label in {p.name for p in self.processes}:
+                    with Stage(self.report, f"{label}: Stopp"):
+                        stop()
+                else:
+                    stop()  # Kafka and PostgreSQL report their own stop
+            except Exception as exc:
+                self.report(f"{label}: Stopp fehlgeschlagen ({exc}); bitte von Hand prüfen.")
+        self.report("Alles beendet.")
+
+    # --- summary --------------------------------------------------------------------------------------
+
+    def summary(self) -> str:
+        token = ServiceSettings().backoffice_token
+        tenants = [tenant for tenant, _ in demo_files()] or [DEMO_TENANT]
+        onboarding = f"http://127.0.0.1:{ONBOARDING_PORT}"
+        mail_web = f"http://127.0.0.1:{MAIL_WEB_PORT}"
+        printed = printed_dir(self.var)
+        rule = "═" * 96
+        lines = [
+            rule,
+            f"  Plusportal läuft (bereit nach {time.monotonic() - self.started_at:.0f} s)",
+            rule,
+            "  1. Antragsformular (Swagger UI) im Browser öffnen – der Netzbetreiber steht im Hostnamen:",
+            *(f"       http://{tenant}.localhost:{ONBOARDING_PORT}/docs" for tenant in tenants),
+            f"     Briefe (Back-Office):      http://{DEMO_TENANT}.localhost:{LETTERS_PORT}/docs",
+            f"     Back-Office-Token:         {token}   (Header „Authorization: Bearer {token}“)",
+            "",
+            "  2. Demo-Antrag abschicken: Erika Mustermann, Zähler 1EMH0005939068, Lindenweg 4, 12345 Musterstadt,",
+            f"     Netzbetreiber {DEMO_TENANT} – passt zu den Demo-Stammdaten, also wird ein Brief gedruckt.",
+            "     In ein zweites Terminal kopieren:",
+            "",
+            demo_curl(onboarding),
+            "",
+            "  3. Ergebnis ansehen (nach wenigen Sekunden):",
+            f"     Mails (Kopie an Erika)     {mail_web}   JSON: {mail_web}/api/mails",
+            f"                                Dateien: {_show(mail_store(self.var))}/*.eml",
+            f"     Gedruckte Briefe           {_show(printed)}/<Netzbetreiber>/*.pdf   "
+            f"(Demo: {_show(printed / DEMO_TENANT)}/)",
+            "     Antragsstatus (Back-Office):",
+            "",
+            f"curl -sS {onboarding}/backoffice/requests -H 'Host: {DEMO_TENANT}.localhost' "
+            f"-H 'Authorization: Bearer {token}'",
+            "",
+            f"     Logs                       {_show(self.logs)}/  (onboarding, letters, printhouse, mailsink), "
+            f"mitlesen: tail -f {_show(self.logs)}/*.log",
+            "",
+            "  Strg+C beendet alles.",
+            rule,
+        ]
+        return "\n".join(lines)
+
+
+def demo_curl(onboarding_url: str) -> str:
+    """The ready-to-copy request of the demo customer (a new submission id per run: a repeat is a new form)."""
+    form = {
+        "submission_id": str(uuid4()),
+        "first_name": "Erika",
+        "last_name": "Mustermann",
+        "postal_address": {"street": "Lindenweg", "house_number": "4", "postcode": "12345", "city": "Musterstadt"},
+        "meter_number": "1EMH0005939068",
+        "email": "erika.mustermann@example.org",
+    }
+    body = shlex.quote(json.dumps(form, ensure_ascii=False))
+    return (
+        f"curl -sS -X POST {onboarding_url}/requests \\\n"
+        f"  -H 'Host: {DEMO_TENANT}.localhost' -H 'Content-Type: application/json' \\\n"
+        f"  -d {body}"
+    )
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def _known(client: httpx.Client, token: str, tenant: str, meter: str) -> bool:
+    """Onboarding's read model has the meter of `tenant` (it is fed from the master-data topic)."""
+    headers = {"Host": f"{tenant}.localhost", "Authorization": f"Bearer {token}"}
+    try:
+        return client.get(f"/backoffice/meter-points/{meter}", headers=headers).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _show(path: Path) -> str:
+    """`path` relative to the working directory when below it (shorter, and what people type)."""
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    return str(path)
+
+
+def _process_failure(process: ServiceProcess, headline: str) -> str:
+    return (
+        f"{headline}.\n--- {_show(process.log_path)} (Ende) ---\n{_log_tail(process, 25)}\n"
+        f"Das ganze Log: {_show(process.log_path)}. Nach dem Beheben erneut `make up`."
+    )
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"Signal {signal.Signals(-code).name}"
+    return f"Exit {code}"
+
+
+def _log_since_start(process: ServiceProcess) -> str:
+    """What the process logged since our last start marker (the log file is appended to across runs)."""
+    try:
+        text = process.log_path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return text.rsplit(START_MARKER, 1)[-1].split("\n", 1)[-1]
+
+
+def _log_tail(process: ServiceProcess, lines: int) -> str:
+    return tail(_log_since_start(process), lines) or "(noch nichts geloggt)"
+
+
+def _logged_since_start(process: ServiceProcess, needle: str) -> bool:
+    """True once `needle` appears in the log after our last start marker."""
+    return needle in _log_since_start(process)
+
+
+def _read_state(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_up_process(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return "stack.up" in cmdline
+
+
+class _Shutdown:
+    """Signal handling: the first Strg+C/SIGTERM interrupts, later ones only ask for patience."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping:
+            say("Wird schon beendet – bitte kurz warten …")
+            return
+        self.stopping = True
+        name = "Strg+C" if signum == signal.SIGINT else signal.Signals(signum).name
+        say(f"\n{name}: Plusportal wird beendet.")
+        raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="make up", description="Startet das ganze Plusportal lokal (Kafka, PostgreSQL, Mail-Sink, Dienste)."
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="vorher alle Daten löschen (Kafka, PostgreSQL, Mails, Briefe, Logs)"
+    )
+    parser.add_argument("--no-seed", action="store_true", help="keine Demo-Stammdaten veröffentlichen")
+    args = parser.parse_args(argv)
+
+    shutdown = _Shutdown()
+    shutdown.install()
+    up = Up(var_dir(), fresh=args.fresh, seed=not args.no_seed)
+    exit_code = 0
+    try:
+        up.start()
+        say(up.summary())
+        up.watch()
+    except KeyboardInterrupt:
+        pass
+    except (StackError, ImportProblem) as exc:
+        say(f"\nFehler: {exc}")
+        exit_code = 1
+    except Exception as exc:  # unexpected: the traceback helps whoever fixes it
+        traceback.print_exc()
+        say(f"\nFehler: {type(exc).__name__}: {exc}\nDie Logs liegen in {_show(up.logs)}/.")
+        exit_code = 1
+    finally:
+        shutdown.stopping = True  # from here on, signals must not interrupt the clean-up
+        up.stop_all()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
