@@ -77,6 +77,12 @@ async def test_consumption_and_feed_in_customer_gets_one_letter_with_both_number
         pdf = await letters_api.get(f"/backoffice/letters/{letter['letter_id']}/pdf", headers={**host(TENANT), **STAFF})
         assert pdf.status_code == 410  # deleted once with the carrier: the letter is a credential
 
+    # Partner numbers, letter contents and personal data never reach a log line.
+    for process in (system.onboarding, system.letters, system.printhouse):
+        log = process.log_path.read_text(encoding="utf-8")
+        for secret in (consumption, feed_in, email, "Erika", "Postweg", "Lindenweg"):
+            assert secret not in log, f"{secret!r} in the log of {process.name}"
+
 
 async def test_unmatched_request_goes_to_review_and_approval_sends_the_letter(system: System) -> None:
     meter = random_meter_number()

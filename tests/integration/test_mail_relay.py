@@ -1,0 +1,72 @@
+"""The mail relay against a real SMTP server that refuses some recipients, on a real database."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from kit.db import Database, migrate
+from kit.mail import Mail, MailRelay, OutgoingMail, enqueue_mail
+from services.onboarding.app import MIGRATIONS
+from stack.fixtures import DatabaseServer
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.stack
+
+
+class PickyServer:
+    """Accepts mail, except 550 for unknown@ (permanent) and 451 for busy@ (try again later)."""
+
+    def __init__(self) -> None:
+        self.received: list[Envelope] = []
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("unknown@"):
+            return "550 5.1.1 No such mailbox"
+        if address.startswith("busy@"):
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.received.append(envelope)
+        return "250 OK"
+
+
+async def test_sent_failed_permanently_and_retried_later(postgres_server: DatabaseServer, tmp_path: Path) -> None:
+    url = await postgres_server.fresh_database("mail_relay")
+    await migrate(url, MIGRATIONS)
+    db = Database(url)
+    server = PickyServer()
+    port = free_port()
+    controller = Controller(server, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        async with db.transaction() as session:
+            ids = {
+                who: enqueue_mail(
+                    session,
+                    Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test"),
+                    tenant="000328",
+                    correlation_id=uuid4(),
+                )
+                for who in ("ok", "unknown", "busy")
+            }
+        relay = MailRelay(db, "127.0.0.1", port)
+        assert await relay.run_once() == 3
+        async with db.transaction() as session:
+            ok, unknown, busy = [await session.get(OutgoingMail, ids[who]) for who in ("ok", "unknown", "busy")]
+        assert ok and ok.sent_at and ok.text == ""  # body gone once sent
+        assert unknown and unknown.failed_at and unknown.last_error == "permanent SMTP failure 550"
+        assert busy and busy.sent_at is None and busy.failed_at is None and busy.attempts == 1
+        assert busy.next_attempt_at > datetime.now(UTC)  # retried later, not lost
+        assert [e.rcpt_tos for e in server.received] == [["ok@example.org"]]
+        assert await relay.run_once() == 0  # nothing due right now
+    finally:
+        controller.stop()
+        await db.dispose()
