@@ -1,6 +1,6 @@
 """Which event types travel on which topic. Readers ignore types they do not know."""
 
-from contracts import letters, masterdata, onboarding, topics
+from contracts import identity, letters, masterdata, onboarding, topics
 from contracts.envelope import EventPayload
 
 EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
@@ -19,6 +19,14 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
         letters.LetterReturned,
         letters.LetterFailed,
     ),
+    topics.IDENTITY_REQUESTS.name: (identity.AccessRequested, identity.PasswordResetRequested),
+    topics.IDENTITY.name: (
+        identity.EmailConfirmed,
+        identity.PartnerLinked,
+        identity.PasswordChanged,
+        identity.AccountDeleted,
+    ),
+    topics.IDENTITY_KEYS.name: (identity.SigningKeyPublished,),
 }
 
 ALL_EVENTS: tuple[type[EventPayload], ...] = tuple(event for events in EVENTS_BY_TOPIC.values() for event in events)

@@ -53,6 +53,27 @@ LETTERS = TopicSpec(
     "request id",
     "What the letters service did with a request's letter (queued, dispatched, returned).",
 )
+IDENTITY_REQUESTS = TopicSpec(
+    "plusportal.identity.requests.v1",
+    3,
+    7 * DAY_MS,
+    "tenant/partner number or tenant/e-mail hash",
+    "Access and reset requests, handled after the HTTP answer (same answer and timing for every outcome).",
+)
+IDENTITY = TopicSpec(
+    "plusportal.identity.v1",
+    3,
+    90 * DAY_MS,
+    "account id",
+    "What happened to customer accounts: e-mail confirmed, partner linked, password changed, deleted.",
+)
+IDENTITY_KEYS = TopicSpec(
+    "plusportal.identity.keys.v1",
+    1,
+    -1,
+    "key id",
+    "Public keys that verify identity's access tokens (JWKS entries): other services verify without calling.",
+)
 DEAD_LETTER = TopicSpec(
     "plusportal.dead-letter.v1",
     1,
@@ -67,5 +88,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     LETTER_QUEUE,
     LETTER_DISPATCH_STATUS,
     LETTERS,
+    IDENTITY_REQUESTS,
+    IDENTITY,
+    IDENTITY_KEYS,
     DEAD_LETTER,
 )

@@ -6,7 +6,7 @@ outbox, and the broker connection is retried until it succeeds.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ class ServiceRuntime:
         self._sends_mail = sends_mail
         self.kafka_connected = asyncio.Event()
         self._connect_task: asyncio.Task[None] | None = None
+        self._on_started: list[Callable[[], Awaitable[None]]] = []
 
     def consumer(self, group: str | None = None) -> EventConsumer:
         return EventConsumer(group or self.name, self.db, self.broker, self.tenants, after_commit=self.wake_relays)
@@ -59,12 +60,18 @@ class ServiceRuntime:
     def include(self, router: KafkaRouter) -> None:
         self.broker.include_router(router)
 
+    def on_started(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``step`` after the migrations, before requests are served (e.g. to publish a key)."""
+        self._on_started.append(step)
+
     def wake_relays(self) -> None:
         self.outbox_relay.wake()
         self.mail_relay.wake()
 
     async def start(self) -> None:
         await migrate(self.db.url, self._migrations)
+        for step in self._on_started:
+            await step()
         if self._sends_mail:
             self.mail_relay.start()
         self._connect_task = asyncio.create_task(self._connect_kafka(), name="kafka-connect")

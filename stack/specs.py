@@ -8,8 +8,8 @@ What is written (sorted keys, 2-space indent, UTF-8, trailing newline, so diffs 
 - ``contracts/schemas/<EventType>.v<SCHEMA_VERSION>.json`` for every event of ``contracts.registry``, and
   ``contracts/schemas/Envelope.v1.json``. Files of older schema versions are never touched or deleted: the
   unit tests compare them with today's models (additive evolution only).
-- ``docs/asyncapi/{onboarding,letters,printhouse}.json`` from the FastStream brokers (AsyncAPI 3.0.0).
-- ``docs/openapi/{onboarding,letters}.json`` from the FastAPI apps.
+- ``docs/asyncapi/{onboarding,letters,identity,printhouse}.json`` from the FastStream brokers (AsyncAPI 3.0.0).
+- ``docs/openapi/{onboarding,letters,identity}.json`` from the FastAPI apps.
 
 ``contracts/examples/`` holds hand-written example messages; this module never writes there.
 
@@ -210,6 +210,19 @@ def _letters() -> tuple[Any, KafkaBroker]:
     return app, runtime.broker
 
 
+def _identity() -> tuple[Any, KafkaBroker]:
+    import tempfile
+
+    from services.identity.app import bootstrap
+    from services.identity.settings import IdentitySettings
+
+    # A throwaway signing key: the documents do not depend on it, and no key file is left in the tree.
+    key_file = Path(tempfile.mkdtemp(prefix="plusportal-specs-")) / "signing-key.pem"
+    settings = IdentitySettings.model_construct(kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP, signing_key_file=key_file)
+    app, runtime = bootstrap(settings)
+    return app, runtime.broker
+
+
 def _printhouse_broker() -> KafkaBroker:
     from backoffice.printhouse import build_broker
 
@@ -222,6 +235,7 @@ def service_documents() -> dict[Path, Document]:
     services: Sequence[tuple[str, Callable[[], tuple[Any, KafkaBroker]]]] = (
         ("onboarding", _onboarding),
         ("letters", _letters),
+        ("identity", _identity),
     )
     for name, build in services:
         app, broker = build()

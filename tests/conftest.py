@@ -31,8 +31,10 @@ class System:
     onboarding: ServiceProcess
     letters: ServiceProcess
     printhouse: ServiceProcess
+    identity: ServiceProcess
     onboarding_db: str
     letters_db: str
+    identity_db: str
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +45,7 @@ def system(
     root = tmp_path_factory.mktemp("system")
     onboarding_db = asyncio.run(postgres_server.fresh_database("onboarding"))
     letters_db = asyncio.run(postgres_server.fresh_database("letters"))
+    identity_db = asyncio.run(postgres_server.fresh_database("identity"))
     with MailSink(root / "mail") as mail:
         env = service_env(kafka=kafka_bootstrap, database_url=None, smtp_port=mail.smtp_port)
         onboarding = ServiceProcess(
@@ -70,12 +73,27 @@ def system(
             env,
             root / "logs" / "printhouse.log",
         )
-        processes = (onboarding, letters, printhouse)
+        identity = ServiceProcess(
+            "identity",
+            "-m services.identity.app",
+            {
+                **env,
+                "PLUSPORTAL_DATABASE_URL": identity_db,
+                "PLUSPORTAL_SIGNING_KEY_FILE": str(root / "identity-signing-key.pem"),
+                "PLUSPORTAL_PORTAL_URL_TEMPLATE": "http://{portal_number}.localhost:8080",
+                "PLUSPORTAL_LIMIT_LOGIN_PER_CLIENT": "100000/minute",
+                "PLUSPORTAL_LIMIT_REQUESTS_PER_CLIENT": "100000/minute",
+            },
+            root / "logs" / "identity.log",
+            port=free_port(),
+        )
+        processes = (onboarding, letters, printhouse, identity)
         try:
             for process in processes:
                 process.start(wait=False)
             onboarding.wait_healthy()
             letters.wait_healthy()
+            identity.wait_healthy()
             yield System(
                 kafka_bootstrap,
                 mail,
@@ -83,8 +101,10 @@ def system(
                 onboarding,
                 letters,
                 printhouse,
+                identity,
                 onboarding_db,
                 letters_db,
+                identity_db,
             )
         finally:
             for process in processes:

@@ -220,3 +220,44 @@ async def submit_matching_request(
         )
         assert response.status_code == 202, response.text
         return response.json()["request_id"], point, email
+
+
+class PortalClient:
+    """A browser stand-in for identity's cookie API: keeps the __Host- cookies itself (httpx does not send
+    Secure cookies over plain HTTP) and sends the CSRF header on state changes."""
+
+    def __init__(self, base_url: str, tenant: str) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=30)
+        self.tenant = tenant
+        self.cookies: dict[str, str] = {}
+        self.csrf: str | None = None
+
+    async def __aenter__(self) -> "PortalClient":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.http.aclose()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**host(self.tenant), **kwargs.pop("headers", {})}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if self.csrf and method != "GET":
+            headers["X-CSRF-Token"] = self.csrf
+        response = await self.http.request(method, path, headers=headers, **kwargs)
+        for name, value in response.cookies.items():
+            self.cookies[name] = value
+        for raw in response.headers.get_list("set-cookie"):
+            if "Max-Age=0" in raw or "expires=Thu, 01 Jan 1970" in raw:
+                self.cookies.pop(raw.split("=", 1)[0], None)
+        if response.status_code == 200 and "csrf_token" in response.text:
+            self.csrf = response.json().get("csrf_token", self.csrf)
+        return response
+
+    @property
+    def session_id(self) -> str | None:
+        return self.cookies.get("__Host-plusportal-session")
+
+
+def token_from(link: str) -> str:
+    return link.split("#token=", 1)[1]

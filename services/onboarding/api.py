@@ -11,15 +11,11 @@ from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import RequestingCustomer
 from kit.db import Database
 from kit.http import RateLimit, client_address, staff_only, tenant_from_host
+from kit.identifiers import meter_number_problem, normalise_meter_number
 from kit.masterdata import find_meter_point
 from kit.tenants import Tenant, TenantDirectory
 from services.onboarding import handlers, store
-from services.onboarding.domain import (
-    RequestStatus,
-    StatusConflict,
-    meter_number_problem,
-    normalise_meter_number,
-)
+from services.onboarding.domain import RequestStatus, StatusConflict
 from services.onboarding.settings import OnboardingSettings
 
 

@@ -5,14 +5,13 @@ import pytest
 from contracts.common import PartnerRole, PostalAddress
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.onboarding import RequestingCustomer
+from kit.identifiers import meter_number_problem, normalise_meter_number
 from services.onboarding.domain import (
     PartnerNumberRequest,
     RequestStatus,
     StatusConflict,
     copy_of_message,
     match_request,
-    meter_number_problem,
-    normalise_meter_number,
 )
 
 HOME = PostalAddress(street="Postweg", house_number="1", postcode="12345", city="Musterstadt")

@@ -1,0 +1,65 @@
+"""Identity's composition root: wires settings, runtime, keys, Kafka router and HTTP API into one process."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from kit.http import add_health_route, install_error_handlers
+from kit.runtime import ServiceRuntime, setup_process_logging
+from services.identity import crypto, handlers
+from services.identity.api import build_api
+from services.identity.handlers import Clock, Deps
+from services.identity.messaging import build_router
+from services.identity.settings import IdentitySettings
+
+NAME = "identity"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_clock) -> tuple[FastAPI, ServiceRuntime]:
+    settings = settings or IdentitySettings()
+    runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS)
+    deps = Deps(
+        runtime.tenants,
+        settings,
+        crypto.TokenSigner(settings.signing_key_file),
+        crypto.DeviceCookies(settings.device_cookie_secret),
+        clock,
+    )
+    runtime.include(build_router(runtime.consumer(), deps))
+
+    async def publish_key() -> None:
+        async with runtime.db.transaction() as session:
+            handlers.publish_signing_key(session, deps)
+
+    runtime.on_started(publish_key)
+    app = FastAPI(
+        title="Plusportal Identity",
+        version="1.0.0",
+        description="Zugang beantragen (meter + partner number + e-mail), confirmation link, password, login per "
+        "partner number, reset, account data. The tenant is named by the host: <portal number>.plusportal.de. "
+        "Sessions are cookies (__Host-, Secure, HttpOnly, SameSite=Strict); state changes need the X-CSRF-Token "
+        "header; other services accept short-lived ES256 access tokens verified with the published keys.",
+        lifespan=runtime.lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(build_api(runtime.db, deps, runtime.wake_relays))
+    add_health_route(app, runtime.health)
+    return app, runtime
+
+
+def main() -> None:
+    settings = IdentitySettings()
+    setup_process_logging(NAME, settings)
+    app, _ = bootstrap(settings)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Identity's Kafka side: thin subscribers that hand each message to the event consumer."""
+
+from functools import partial
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage, KafkaRouter
+
+from contracts import identity, masterdata, topics
+from kit.consumer import EventConsumer
+from kit.masterdata import record_meter_point
+from services.identity import handlers
+from services.identity.handlers import Deps
+
+GROUP = "identity"
+
+
+def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
+    consumer.on(masterdata.MeterPointRecorded, record_meter_point)
+    consumer.on(identity.AccessRequested, partial(handlers.handle_access_request, deps=deps))
+    consumer.on(identity.PasswordResetRequested, partial(handlers.handle_reset_request, deps=deps))
+
+    router = KafkaRouter()
+
+    @router.subscriber(
+        topics.MASTER_DATA.name,
+        topics.IDENTITY_REQUESTS.name,
+        group_id=GROUP,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="identity",
+        description="Master data (valid meter/partner pairs), own access and reset requests",
+    )
+    async def on_event(message: KafkaMessage) -> None:
+        await consumer.handle(message)
+
+    for spec, event in (
+        (topics.IDENTITY_REQUESTS, identity.AccessRequested),
+        (topics.IDENTITY_REQUESTS, identity.PasswordResetRequested),
+        (topics.IDENTITY, identity.EmailConfirmed),
+        (topics.IDENTITY, identity.PartnerLinked),
+        (topics.IDENTITY, identity.PasswordChanged),
+        (topics.IDENTITY, identity.AccountDeleted),
+        (topics.IDENTITY_KEYS, identity.SigningKeyPublished),
+    ):
+        router.publisher(
+            spec.name, schema=event, title=f"{spec.name}:{event.EVENT_TYPE}", description=event.__doc__ or ""
+        )
+    return router
