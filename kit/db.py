@@ -38,6 +38,7 @@ def _alembic_config(url: str, versions_dir: Path) -> Config:
     config.set_main_option("script_location", str(_ALEMBIC_DIR))
     config.set_main_option("version_locations", str(versions_dir))
     config.set_main_option("sqlalchemy.url", url)
+    config.set_main_option("path_separator", "os")
     return config
 
 

@@ -28,5 +28,5 @@ async def first_delivery(session: AsyncSession, consumer: str, event_id: UUID) -
         .on_conflict_do_nothing()
         .returning(col(InboxEntry.event_id))
     )
-    result = await session.execute(statement)
+    result = await session.exec(statement)
     return result.first() is not None

@@ -39,7 +39,7 @@ async def record_meter_point(event: Delivered[MeterPointRecorded], session: Asyn
         set_={"recorded_at": statement.excluded.recorded_at, "record": statement.excluded.record},
         where=MeterPointRow.recorded_at <= statement.excluded.recorded_at,
     )
-    await session.execute(statement)
+    await session.exec(statement)
 
 
 async def find_meter_point(session: AsyncSession, tenant: str, meter_number: str) -> MeterPointRecorded | None:

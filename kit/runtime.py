@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from faststream.kafka import KafkaBroker, KafkaRouter
-from sqlalchemy import text
+from sqlalchemy import literal
+from sqlmodel import select
 
 from kit.consumer import EventConsumer
 from kit.db import Database, migrate
@@ -116,7 +117,7 @@ class ServiceRuntime:
         database = "ok"
         try:
             async with self.db.transaction() as session:
-                await session.execute(text("SELECT 1"))
+                await session.exec(select(literal(1)))
         except Exception:
             database = "unavailable"
         return {"service": self.name, "kafka": self.kafka_connected.is_set(), "database": database}

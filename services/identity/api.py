@@ -219,21 +219,20 @@ def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIR
         device: Annotated[str | None, Cookie(alias=DEVICE_COOKIE)] = None,
     ) -> SessionView:
         await per_client_login.check(tenant.portal_number, client_address(request))
-        try:
-            async with db.transaction() as session:
-                new = await handlers.login(
-                    session, tenant, str(form.email), form.password, device, request.headers.get("user-agent"), deps
-                )
-        except handlers.WrongCredentials:
-            raise HTTPException(401, WRONG_LOGIN) from None
-        except handlers.WaitBeforeRetry as wait:
-            minutes = max(1, round(wait.seconds / 60))
+        async with db.transaction() as session:
+            new = await handlers.login(
+                session, tenant, str(form.email), form.password, device, request.headers.get("user-agent"), deps
+            )
+        if isinstance(new, handlers.LoginRefused):
+            if new.retry_after is None:
+                raise HTTPException(401, WRONG_LOGIN)
+            minutes = max(1, round(new.retry_after / 60))
             raise HTTPException(
                 429,
                 f"Zu viele Fehlversuche für diese E-Mail-Adresse. Bitte warten Sie {minutes} Minute(n) – "
                 "oder setzen Sie Ihr Passwort zurück.",
-                headers={"Retry-After": str(wait.seconds)},
-            ) from None
+                headers={"Retry-After": str(new.retry_after)},
+            )
         _set_cookie(response, SESSION_COOKIE, new.token, None)
         if new.device_cookie:
             _set_cookie(response, DEVICE_COOKIE, new.device_cookie, 365 * 24 * 3600)

@@ -1,5 +1,6 @@
 """Identity's use cases. Each takes what it needs; ``now`` comes from an injected clock."""
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,10 +61,11 @@ class WrongCredentials(Exception):
     pass
 
 
-class WaitBeforeRetry(Exception):
-    def __init__(self, seconds: int) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
+@dataclass(frozen=True)
+class LoginRefused:
+    """Wrong e-mail or password (retry_after None), or wait this many seconds before trying again."""
+
+    retry_after: int | None
 
 
 class NotAllowed(Exception):
@@ -387,7 +389,8 @@ async def login(
     device_cookie: str | None,
     user_agent: str | None,
     deps: Deps,
-) -> NewSession:
+) -> "NewSession | LoginRefused":
+    """Refusals are returned, not raised: the failure count they record must be committed."""
     now = deps.clock()
     email = domain.normalise_email(email)
     throttle = await store.throttle_for_update(
@@ -397,7 +400,7 @@ async def login(
     device_row = await session.get(store.DeviceFailureRow, device) if device else None
     trusted_device = device is not None and (device_row is None or device_row.failures < domain.DEVICE_FAILURES_ALLOWED)
     if not trusted_device and throttle.wait_until and throttle.wait_until > now:
-        raise WaitBeforeRetry(int((throttle.wait_until - now).total_seconds()) + 1)
+        return LoginRefused(retry_after=math.ceil((throttle.wait_until - now).total_seconds()))
     account = await store.account_by_email(session, tenant.portal_number, email)
     if not await crypto.verify_password(account.password_hash if account else None, password) or account is None:
         if trusted_device:
@@ -409,7 +412,7 @@ async def login(
             throttle.failures += 1
             wait = domain.login_wait(throttle.failures)
             throttle.wait_until = now + wait if wait else None
-        raise WrongCredentials
+        return LoginRefused(retry_after=None)
     throttle.failures, throttle.wait_until = 0, None
     if device_row is not None:
         device_row.failures = 0

@@ -140,7 +140,7 @@ async def retire_open_tokens(
     statement = statement.where(
         col(TokenRow.partner_number) == partner_number if partner_number else col(TokenRow.email) == email
     )
-    await session.execute(statement.values(used_at=now))
+    await session.exec(statement.values(used_at=now))
 
 
 async def use_token(session: AsyncSession, tenant: str, hashed: str, purpose: str, now: datetime) -> TokenRow | None:
@@ -157,7 +157,7 @@ async def use_token(session: AsyncSession, tenant: str, hashed: str, purpose: st
         .values(used_at=now)
         .returning(TokenRow)
     )
-    row = (await session.execute(statement)).scalars().first()
+    row = (await session.exec(statement)).scalars().first()
     return row
 
 
@@ -205,4 +205,4 @@ async def end_sessions(session: AsyncSession, tenant: str, account_id: UUID, kee
     statement = delete(SessionRow).where(col(SessionRow.tenant) == tenant, col(SessionRow.account_id) == account_id)
     if keep:
         statement = statement.where(col(SessionRow.id_hash) != keep)
-    await session.execute(statement)
+    await session.exec(statement)

@@ -30,6 +30,7 @@ class RequestStatus(StrEnum):
     LETTER_DISPATCHED = "letter_dispatched"
     LETTER_RETURNED = "letter_returned"
     LETTER_FAILED = "letter_failed"
+    REGISTERED = "registered"  # the customer linked the partner number to a login
 
 
 class StatusConflict(Exception):
@@ -124,7 +125,13 @@ class PartnerNumberRequest:
         self.note = reason
         self.events.append(PartnerNumberRequestRejected(request_id=self.id, reason=reason))
 
+    def partner_registered(self) -> None:
+        self.status = RequestStatus.REGISTERED
+        self.note = None
+
     def letter_progressed(self, event_type: str, reason: str | None = None) -> None:
+        if self.status == RequestStatus.REGISTERED:
+            return  # the letter arrived and was used: later letter news change nothing
         new = _LETTER_PROGRESS[event_type]
         # Letter events may arrive out of order across topics; never step back along the happy path.
         if new in _ORDER and self.status in _ORDER and _ORDER.index(new) <= _ORDER.index(self.status):

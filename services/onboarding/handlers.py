@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.common import PartnerNumberGrant
+from contracts.identity import PartnerLinked
 from contracts.letters import LetterFailed, LetterReturned
 from contracts.onboarding import PartnerNumberRequested, RequestingCustomer
 from contracts.topics import ONBOARDING_REQUESTS
@@ -105,6 +106,14 @@ async def reject_request(tenant: Tenant, request_id: UUID, reason: str, session:
     request.reject(reason)
     store.apply(request, row)
     _save_events(session, request, row.correlation_id)
+
+
+async def record_registration(event: Delivered[PartnerLinked], session: AsyncSession) -> None:
+    """Identity linked the partner number to a login: the requests that granted it are done."""
+    for row in await store.requests_granting(session, event.envelope.tenant, event.payload.partner_number):
+        request = store.to_domain(row)
+        request.partner_registered()
+        store.apply(request, row)
 
 
 async def record_letter_progress(event: Delivered, session: AsyncSession) -> None:

@@ -5,7 +5,7 @@ from functools import partial
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
 
-from contracts import letters, masterdata, onboarding, topics
+from contracts import identity, letters, masterdata, onboarding, topics
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
 from kit.tenants import TenantDirectory
@@ -24,6 +24,7 @@ def build_router(consumer: EventConsumer, tenants: TenantDirectory) -> KafkaRout
         letters.LetterFailed,
     ):
         consumer.on(letter_event, handlers.record_letter_progress)
+    consumer.on(identity.PartnerLinked, handlers.record_registration)
 
     router = KafkaRouter()
 
@@ -31,11 +32,12 @@ def build_router(consumer: EventConsumer, tenants: TenantDirectory) -> KafkaRout
         topics.MASTER_DATA.name,
         topics.ONBOARDING_REQUESTS.name,
         topics.LETTERS.name,
+        topics.IDENTITY.name,
         group_id=GROUP,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="onboarding",
-        description="Master data, own request events (copy e-mail), letter progress",
+        description="Master data, own request events (copy e-mail), letter progress, registrations",
     )
     async def on_event(message: KafkaMessage) -> None:
         await consumer.handle(message)

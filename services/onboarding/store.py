@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.common import PartnerNumberGrant
@@ -81,6 +81,15 @@ async def get_for_update(session: AsyncSession, tenant: str, request_id: UUID) -
         select(RequestRow).where(RequestRow.tenant == tenant, RequestRow.id == request_id).with_for_update()
     )
     return result.first()
+
+
+async def requests_granting(session: AsyncSession, tenant: str, partner_number: str) -> list[RequestRow]:
+    result = await session.exec(
+        select(RequestRow)
+        .where(RequestRow.tenant == tenant, col(RequestRow.grants).contains([{"partner_number": partner_number}]))
+        .with_for_update()
+    )
+    return list(result.all())
 
 
 async def list_requests(

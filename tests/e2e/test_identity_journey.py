@@ -12,10 +12,15 @@ from tests.conftest import System
 from tests.journeys import (
     PortalClient,
     address,
+    envelopes,
     meter_point,
+    produce,
     publish_master_data,
     random_meter_number,
+    read_topic,
+    submit_matching_request,
     token_from,
+    wait_for_status,
     wait_until_consumed,
 )
 
@@ -85,8 +90,8 @@ async def test_two_partner_customer_links_both_to_one_login_and_switches(system:
     async with PortalClient(system.identity.url, TENANT) as browser:
         await _register(browser, system, meter, consumption, email, 1)
         await _register(browser, system, meter, feed_in, email, 2)  # same e-mail, proves the same password
-        added = [m for m in system.mail.messages() if email in m.envelope_to and "hinzugefügt" in m.subject]
-        assert len(added) == 1
+        added = await system.mail.wait_for(lambda m: email in m.envelope_to and "hinzugefügt" in m.subject)
+        assert feed_in[-4:] in added.text and "Einspeisung" in added.text
 
         login = (await browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})).json()
         assert login["choose_partner"] is True and login["partner_number"] is None
@@ -122,3 +127,75 @@ async def test_a_session_acts_for_its_own_partner_and_tenant_only(system: System
         assert (await browser.call("GET", "/session")).status_code == 401
         login_there = await browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})
         assert login_there.status_code == 401  # accounts live within one tenant
+
+
+async def test_answers_do_not_tell_known_from_unknown(system: System) -> None:
+    meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
+    email = f"known.{meter.lower()}@example.org"
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        await _register(browser, system, meter, partner, email, 1)
+
+        async def answer(method: str, path: str, body: dict[str, str]) -> tuple[int, bytes]:
+            response = await browser.call(method, path, json=body)
+            return response.status_code, response.content
+
+        valid = await answer(
+            "POST", "/access-requests", {"meter_number": meter, "partner_number": partner, "email": email}
+        )
+        invalid = await answer(
+            "POST",
+            "/access-requests",
+            {"meter_number": meter, "partner_number": "999999999", "email": "nobody@example.org"},
+        )
+        assert valid == invalid and valid[0] == 202
+        known = await answer("POST", "/sessions", {"email": email, "password": "ganz sicher falsch 1"})
+        unknown = await answer("POST", "/sessions", {"email": f"x{email}", "password": "ganz sicher falsch 1"})
+        assert known == unknown and known[0] == 401
+        reset_known = await answer("POST", "/password-resets", {"email": email})
+        reset_unknown = await answer("POST", "/password-resets", {"email": f"x{email}"})
+        assert reset_known == reset_unknown and reset_known[0] == 202
+
+
+async def test_a_second_delivery_of_a_request_sends_no_second_mail(system: System) -> None:
+    meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
+    email = f"twice.{meter.lower()}@example.org"
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        await browser.call(
+            "POST", "/access-requests", json={"meter_number": meter, "partner_number": partner, "email": email}
+        )
+        await _confirmation_link(system, email, 1)
+    replayed = 0
+    for record, envelope in envelopes(await read_topic(system.kafka, topics.IDENTITY_REQUESTS.name)):
+        if envelope["payload"].get("email") == email:
+            await produce(system.kafka, topics.IDENTITY_REQUESTS.name, record.value, key=record.key)
+            replayed += 1
+    assert replayed == 1
+    await wait_until_consumed(system.kafka, {"identity": (topics.IDENTITY_REQUESTS.name,)})
+    await asyncio.sleep(1.5)  # the mail relay's poll interval: a second mail would be out by now
+    assert len([m for m in system.mail.messages() if email in m.envelope_to]) == 1
+
+
+async def test_bad_input_gets_a_reason_never_a_server_error(system: System) -> None:
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        bad = await browser.call(
+            "POST", "/access-requests", json={"meter_number": "12", "partner_number": "abc", "email": "kein-at-zeichen"}
+        )
+        assert bad.status_code == 422
+        assert {e["field"] for e in bad.json()["errors"]} == {"meter_number", "partner_number", "email"}
+        not_json = await browser.call("POST", "/sessions", content=b"{", headers={"Content-Type": "application/json"})
+        assert not_json.status_code == 422
+        short = await browser.call("POST", "/access-requests/complete", json={"token": "x" * 43, "password": "kurz"})
+        assert short.status_code == 410  # an unknown link is refused before the password is looked at
+        no_session = await browser.call("POST", "/session/token")
+        assert no_session.status_code == 401
+
+
+async def test_onboarding_shows_the_request_as_registered_once_the_partner_is_linked(system: System) -> None:
+    request_id, point, email = await submit_matching_request(system.kafka, system.onboarding.url, TENANT)
+    partner = point.partners[0].partner_number
+    async with httpx.AsyncClient(base_url=system.onboarding.url) as onboarding:
+        await wait_for_status(onboarding, TENANT, request_id, "letter_dispatched")
+        await wait_until_consumed(system.kafka, {"identity": (topics.MASTER_DATA.name,)})
+        async with PortalClient(system.identity.url, TENANT) as browser:
+            await _register(browser, system, point.meter_number, partner, email, 2)  # mail 1 is the form's copy
+        await wait_for_status(onboarding, TENANT, request_id, "registered")

@@ -1,0 +1,204 @@
+"""Identity's time-dependent rules on the real database, with an injected clock instead of sleeps."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from kit.db import Database, migrate
+from kit.tenants import Tenant, load_tenants
+from services.identity import crypto, handlers, store
+from services.identity.app import MIGRATIONS
+from services.identity.handlers import Deps, LoginRefused, NewSession
+from services.identity.settings import IdentitySettings
+from stack.fixtures import DatabaseServer
+
+pytestmark = pytest.mark.stack
+PASSWORD = "Sonnenblumen am Deich 2026"
+
+
+@dataclass
+class FakeClock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@dataclass
+class World:
+    db: Database
+    deps: Deps
+    clock: FakeClock
+    tenant: Tenant
+
+
+@pytest.fixture
+async def world(postgres_server: DatabaseServer, tmp_path: Path) -> AsyncIterator[World]:
+    url = await postgres_server.fresh_database("identity_rules")
+    await migrate(url, MIGRATIONS)
+    db = Database(url)
+    clock = FakeClock()
+    tenants = load_tenants()
+    settings = IdentitySettings.model_construct(signing_key_file=tmp_path / "key.pem")
+    deps = Deps(tenants, settings, crypto.TokenSigner(tmp_path / "key.pem"), crypto.DeviceCookies("test"), clock)
+    yield World(db, deps, clock, tenants.get("000328"))
+    await db.dispose()
+
+
+async def _account(world: World, email: str) -> None:
+    async with world.db.transaction() as session:
+        account_id = uuid4()
+        session.add(
+            store.AccountRow(
+                id=account_id,
+                tenant="000328",
+                email=email,
+                password_hash=await crypto.hash_password(PASSWORD),
+                created_at=world.clock(),
+                password_changed_at=world.clock(),
+            )
+        )
+        session.add(
+            store.PartnerLinkRow(
+                tenant="000328",
+                partner_number="4711000001",
+                account_id=account_id,
+                meter_number="1EMH0005939068",
+                role="consumption",
+                linked_at=world.clock(),
+            )
+        )
+
+
+async def _token(world: World, purpose: str, email: str, valid: timedelta) -> str:
+    token = crypto.new_token()
+    async with world.db.transaction() as session:
+        session.add(
+            store.TokenRow(
+                hash=crypto.token_hash(token),
+                tenant="000328",
+                purpose=purpose,
+                email=email,
+                meter_number="1EMH0005939069",
+                partner_number="4711000002",
+                role="feed_in",
+                created_at=world.clock(),
+                expires_at=world.clock() + valid,
+            )
+        )
+    return token
+
+
+async def _login(world: World, email: str, password: str, device: str | None = None) -> NewSession | LoginRefused:
+    async with world.db.transaction() as session:
+        return await handlers.login(session, world.tenant, email, password, device, "test", world.deps)
+
+
+async def test_an_expired_confirmation_link_is_refused(world: World) -> None:
+    token = await _token(world, "access", "neu@example.org", timedelta(hours=24))
+    world.clock.advance(timedelta(hours=24, seconds=1))
+    with pytest.raises(handlers.InvalidLink):
+        async with world.db.transaction() as session:
+            await handlers.complete_access(session, world.tenant, token, PASSWORD, world.deps)
+    fresh = await _token(world, "access", "neu@example.org", timedelta(hours=24))
+    world.clock.advance(timedelta(hours=23, minutes=59))
+    async with world.db.transaction() as session:
+        await handlers.complete_access(session, world.tenant, fresh, PASSWORD, world.deps)
+
+
+async def test_fifty_parallel_uses_of_one_link_make_exactly_one_login(world: World) -> None:
+    import asyncio
+
+    token = await _token(world, "access", "parallel@example.org", timedelta(hours=24))
+
+    async def use() -> bool:
+        try:
+            async with world.db.transaction() as session:
+                await handlers.complete_access(session, world.tenant, token, PASSWORD, world.deps)
+        except handlers.InvalidLink:
+            return False
+        return True
+
+    results = await asyncio.gather(*(use() for _ in range(50)))
+    assert results.count(True) == 1
+    async with world.db.transaction() as session:
+        assert await store.account_by_email(session, "000328", "parallel@example.org") is not None
+
+
+async def test_a_thousand_wrong_passwords_slow_down_but_never_lock_out(world: World) -> None:
+    email = "erika@example.org"
+    await _account(world, email)
+    known_browser = await _login(world, email, PASSWORD)
+    assert isinstance(known_browser, NewSession) and known_browser.device_cookie
+
+    waits = []
+    for _ in range(1000):
+        outcome = await _login(world, email, "falsch-falsch-falsch")
+        assert isinstance(outcome, LoginRefused)
+        if outcome.retry_after:
+            waits.append(outcome.retry_after)
+            world.clock.advance(timedelta(seconds=outcome.retry_after // 4 + 1))  # an attacker retrying
+    assert waits and max(waits) <= 15 * 60  # the back-off engaged, growing to at most 15 minutes
+
+    # The customer's own browser is not slowed by the failures from elsewhere.
+    at_once = await _login(world, email, PASSWORD, device=known_browser.device_cookie)
+    assert isinstance(at_once, NewSession)
+
+    # A new browser waits — then the right password works again (no permanent lock).
+    refused = await _login(world, email, PASSWORD)
+    if isinstance(refused, LoginRefused):
+        assert refused.retry_after
+        world.clock.advance(timedelta(seconds=refused.retry_after))
+    assert isinstance(await _login(world, email, PASSWORD), NewSession)
+
+
+async def test_a_reset_works_during_the_back_off_and_ends_it(world: World) -> None:
+    email = "reset@example.org"
+    await _account(world, email)
+    for _ in range(8):
+        await _login(world, email, "falsch-falsch-falsch")
+    assert isinstance(await _login(world, email, PASSWORD), LoginRefused)
+    token = await _token(world, "reset", email, timedelta(hours=1))
+    async with world.db.transaction() as session:
+        await handlers.complete_reset(session, world.tenant, token, "Ein ganz neues Passwort 77", world.deps)
+    assert isinstance(await _login(world, email, "Ein ganz neues Passwort 77"), NewSession)
+
+
+async def test_an_expired_reset_link_is_refused(world: World) -> None:
+    email = "late@example.org"
+    await _account(world, email)
+    token = await _token(world, "reset", email, timedelta(hours=1))
+    world.clock.advance(timedelta(hours=1, seconds=1))
+    with pytest.raises(handlers.InvalidLink):
+        async with world.db.transaction() as session:
+            await handlers.complete_reset(session, world.tenant, token, "Ein ganz neues Passwort 77", world.deps)
+
+
+async def test_sessions_end_after_30_minutes_idle_and_12_hours_in_all(world: World) -> None:
+    email = "idle@example.org"
+    await _account(world, email)
+    new = await _login(world, email, PASSWORD)
+    assert isinstance(new, NewSession)
+    for _ in range(30):  # active every 25 minutes: fine until the absolute limit
+        world.clock.advance(timedelta(minutes=25))
+        async with world.db.transaction() as session:
+            if world.clock.now - new.row.created_at > timedelta(hours=12):
+                with pytest.raises(handlers.NotAllowed):
+                    await handlers.current_session(session, world.tenant, new.token, world.clock())
+                break
+            await handlers.current_session(session, world.tenant, new.token, world.clock())
+    else:
+        pytest.fail("the absolute limit never ended the session")
+    again = await _login(world, email, PASSWORD)
+    assert isinstance(again, NewSession)
+    world.clock.advance(timedelta(minutes=31))
+    with pytest.raises(handlers.NotAllowed):
+        async with world.db.transaction() as session:
+            await handlers.current_session(session, world.tenant, again.token, world.clock())
