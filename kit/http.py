@@ -2,12 +2,14 @@
 errors that say what is wrong without echoing personal data, and the health endpoint."""
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -38,8 +40,6 @@ class RateLimit:
         if await self._limiter.hit(self._item, *key):
             return
         reset_at, _ = await self._limiter.get_window_stats(self._item, *key)
-        import time
-
         retry_after = max(1, int(reset_at - time.time()) + 1)
         raise HTTPException(
             429,
@@ -48,9 +48,14 @@ class RateLimit:
         )
 
 
-def staff_only(token: str) -> Callable[[Request], Awaitable[None]]:
-    async def check(request: Request) -> None:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+_BEARER = HTTPBearer(auto_error=False, description="Staff token (development: dev-backoffice-token)")
+
+
+def staff_only(token: str) -> Callable[..., Awaitable[None]]:
+    """Back-office access; HTTPBearer also gives Swagger UI its "Authorize" button."""
+
+    async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+        given = credentials.credentials if credentials else ""
         if not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(
                 401, "Anmeldung für Mitarbeitende erforderlich.", headers={"WWW-Authenticate": "Bearer"}
@@ -95,5 +100,3 @@ def add_health_route(app: FastAPI, health: Callable[[], Awaitable[dict[str, Any]
     async def health_endpoint() -> dict[str, Any]:
         return await health()
 
-
-TenantDep = Annotated[Tenant, Depends]

@@ -80,6 +80,8 @@ async def test_one_partner_customer_registers_and_logs_in(system: System) -> Non
     key = jwt.PyJWK(jwks["keys"][0])
     claims = jwt.decode(token, key.key, algorithms=["ES256"], audience="plusportal")
     assert (claims["tenant"], claims["partner"], claims["role"]) == (TENANT, partner, "consumption")
+    log = system.identity.log_path.read_text(encoding="utf-8")
+    assert email not in log and partner not in log and PASSWORD not in log  # no personal data in logs
 
 
 async def test_two_partner_customer_links_both_to_one_login_and_switches(system: System) -> None:
