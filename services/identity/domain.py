@@ -40,12 +40,27 @@ def password_problem(password: str, email: str) -> str | None:
     # A common word with a few digits or symbols around it, or repeated, is still a common password.
     core = re.sub(r"^[\d\W_]+|[\d\W_]+$", "", folded)
     words = common_passwords()
-    if folded in words or core in words or _repeats_common(core, words) or len(set(folded)) <= 3:
+    if (
+        folded in words
+        or core in words
+        or _repeats_common(core, words)
+        or len(set(folded)) <= 3
+        or _keyboard_walk(core)
+    ):
         return "Dieses Passwort ist zu verbreitet und leicht zu erraten. Bitte wählen Sie ein anderes."
     local = email.casefold().split("@")[0]
-    if len(local) >= 4 and (local in folded or folded in email.casefold()):
-        return "Das Passwort darf Ihre E-Mail-Adresse nicht enthalten."
+    parts = [part for part in re.split(r"[._+\-]", local) if len(part) >= 5]
+    if (len(local) >= 4 and local in folded) or folded in email.casefold() or any(p in folded for p in parts):
+        return "Das Passwort darf Ihre E-Mail-Adresse oder Teile davon nicht enthalten."
     return None
+
+
+_KEYBOARD_ROWS = ("qwertzuiopüasdfghjklöäyxcvbnm", "qwertyuiopasdfghjklzxcvbnm", "1234567890ß")
+
+
+def _keyboard_walk(core: str) -> bool:
+    """A run along the keyboard ("qwertzuiopasdf", "1234567890") — however long, it is guessed first."""
+    return len(core) >= 8 and any(core in row or core in row[::-1] for row in _KEYBOARD_ROWS)
 
 
 def _repeats_common(core: str, words: frozenset[str]) -> bool:

@@ -201,3 +201,87 @@ async def test_onboarding_shows_the_request_as_registered_once_the_partner_is_li
         async with PortalClient(system.identity.url, TENANT) as browser:
             await _register(browser, system, point.meter_number, partner, email, 2)  # mail 1 is the form's copy
         await wait_for_status(onboarding, TENANT, request_id, "registered")
+
+
+async def test_a_resend_retires_the_earlier_link(system: System) -> None:
+    meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
+    email = f"resend.{meter.lower()}@example.org"
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        body = {"meter_number": meter, "partner_number": partner, "email": email}
+        await browser.call("POST", "/access-requests", json=body)
+        first = token_from(await _confirmation_link(system, email, 1))
+        await browser.call("POST", "/access-requests", json=body)
+        second = token_from(await _confirmation_link(system, email, 2))
+        assert (await browser.call("POST", "/links/inspect", json={"token": first})).status_code == 410
+        assert (await browser.call("POST", "/links/inspect", json={"token": second})).status_code == 200
+
+
+async def test_someone_elses_partner_number_gets_a_neutral_mail_and_the_owner_is_told(system: System) -> None:
+    meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
+    owner, intruder = f"owner.{meter.lower()}@example.org", f"intruder.{meter.lower()}@example.org"
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        await _register(browser, system, meter, partner, owner, 1)
+        asked = await browser.call(
+            "POST", "/access-requests", json={"meter_number": meter, "partner_number": partner, "email": intruder}
+        )
+        assert asked.status_code == 202
+    neutral = await system.mail.wait_for(lambda m: intruder in m.envelope_to)
+    assert "#token=" not in neutral.text and "rufen Sie uns an" in neutral.text
+    warning = await system.mail.wait_for(lambda m: owner in m.envelope_to and "Hinweis" in m.subject)
+    assert intruder not in warning.text  # the owner learns that it happened, not who
+
+
+async def test_after_five_invalid_pairs_a_partner_number_gets_no_link_for_a_day(system: System) -> None:
+    meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
+    email = f"guess.{meter.lower()}@example.org"
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        for guess in range(5):  # wrong meter numbers for this partner number
+            await browser.call(
+                "POST",
+                "/access-requests",
+                json={"meter_number": f"1ABC{guess:010d}", "partner_number": partner, "email": f"g{guess}@example.org"},
+            )
+        answer = await browser.call(
+            "POST", "/access-requests", json={"meter_number": meter, "partner_number": partner, "email": email}
+        )
+        assert answer.status_code == 202
+    await wait_until_consumed(system.kafka, {"identity": (topics.IDENTITY_REQUESTS.name,)})
+    await asyncio.sleep(1.5)  # the mail relay's poll interval
+    assert [m for m in system.mail.messages() if email in m.envelope_to] == []
+
+
+async def test_reset_ends_every_session_and_tells_the_customer(system: System) -> None:
+    meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
+    email = f"reset.{meter.lower()}@example.org"
+    async with (
+        PortalClient(system.identity.url, TENANT) as browser,
+        PortalClient(system.identity.url, TENANT) as other_browser,
+    ):
+        await _register(browser, system, meter, partner, email, 1)
+        assert (await other_browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})).is_success
+        await browser.call("POST", "/password-resets", json={"email": email})
+        token = token_from(await _confirmation_link(system, email, 2))
+        new_password = "Ein völlig anderes Passwort 42"
+        done = await browser.call("POST", "/password-resets/complete", json={"token": token, "password": new_password})
+        assert done.status_code == 204
+        assert (await other_browser.call("GET", "/session")).status_code == 401
+        await system.mail.wait_for(lambda m: email in m.envelope_to and "geändert" in m.subject)
+        assert (await browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})).status_code == 401
+        assert (await browser.call("POST", "/sessions", json={"email": email, "password": new_password})).is_success
+
+
+async def test_a_customer_downloads_their_data_logs_out_and_deletes_the_login(system: System) -> None:
+    meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
+    email = f"gdpr.{meter.lower()}@example.org"
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        await _register(browser, system, meter, partner, email, 1)
+        await browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})
+        export = (await browser.call("GET", "/account/export")).json()
+        assert export["email"] == email and export["partner_numbers"][0]["partner_number"] == partner
+        assert (await browser.call("DELETE", "/session")).status_code == 204
+        assert (await browser.call("GET", "/session")).status_code == 401
+        await browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})
+        assert (await browser.call("POST", "/account/delete", json={"password": PASSWORD})).status_code == 204
+        assert (await browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})).status_code == 401
+        # The partner number is free again: its owner can register anew.
+        await _register(browser, system, meter, partner, email, 2)

@@ -202,3 +202,25 @@ async def test_sessions_end_after_30_minutes_idle_and_12_hours_in_all(world: Wor
     with pytest.raises(handlers.NotAllowed):
         async with world.db.transaction() as session:
             await handlers.current_session(session, world.tenant, again.token, world.clock())
+
+
+async def test_a_weaker_hash_is_upgraded_at_login(world: World) -> None:
+    from argon2 import PasswordHasher
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    async with world.db.transaction() as session:
+        session.add(
+            store.AccountRow(
+                id=uuid4(),
+                tenant="000328",
+                email="old@example.org",
+                password_hash=weak,
+                created_at=world.clock(),
+                password_changed_at=world.clock(),
+            )
+        )
+    assert isinstance(await _login(world, "old@example.org", PASSWORD), NewSession)
+    async with world.db.transaction() as session:
+        account = await store.account_by_email(session, "000328", "old@example.org")
+    assert account and account.password_hash != weak and not crypto.needs_rehash(account.password_hash)
+    assert "m=19456,t=2" in account.password_hash
