@@ -2,3 +2,4 @@
 -- `make up` creates the same databases with stack.postgres; stack/up.py DATABASES names them.
 CREATE DATABASE onboarding;
 CREATE DATABASE letters;
+CREATE DATABASE identity;

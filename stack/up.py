@@ -1,14 +1,14 @@
 """`make up` (`python -m stack.up`): the whole Plusportal system on this machine, for trying it out.
 
 Starts PostgreSQL and Kafka (stack.postgres, stack.kafka), creates the databases and topics, starts the
-mail sink, onboarding, letters and the reference print house as processes, seeds the demo master data
-and prints where to click. Strg+C (or SIGTERM) stops everything it started, in reverse order.
+mail sink, onboarding, letters, identity and the reference print house as processes, seeds the demo master
+data and prints where to click. Strg+C (or SIGTERM) stops everything it started, in reverse order.
 
     python -m stack.up [--fresh] [--no-seed]
 
 Everything lives below the var dir (`$PLUSPORTAL_VAR`, default <repo>/var): kafka/, postgres/, mail/,
-letters/printed/, logs/<process>.log. docker-compose.yml runs the same processes in containers;
-tests/unit/test_compose.py keeps the two in step, using the specs defined here.
+letters/printed/, identity/signing-key.pem, logs/<process>.log. docker-compose.yml runs the same processes
+in containers; tests/unit/test_compose.py keeps the two in step, using the specs defined here.
 """
 
 from __future__ import annotations
@@ -31,8 +31,12 @@ from types import FrameType
 from uuid import uuid4
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import select
 
 from backoffice.masterdata_import import ImportProblem, publish_meter_points, read_meter_points
+from kit.db import Database
+from kit.masterdata import MeterPointRow
 from kit.settings import ServiceSettings
 from stack import StackError, Stage, port_open, run_sync, say, tail
 from stack.kafka import KafkaServer
@@ -50,11 +54,19 @@ SMTP_PORT = 2525
 MAIL_WEB_PORT = 8025
 ONBOARDING_PORT = 8101
 LETTERS_PORT = 8102
-DATABASES = ("onboarding", "letters")
-# The letter's link points at the gateway (a later issue) on port 8080.
+IDENTITY_PORT = 8103
+DATABASES = ("onboarding", "letters", "identity")
+# The links in letters and e-mails point at the gateway (a later issue) on port 8080.
 PORTAL_URL_TEMPLATE = "http://{portal_number}.localhost:8080"
+# Development only (also in docker-compose.yml): a production installation sets its own secret.
+DEV_DEVICE_COOKIE_SECRET = "dev-only-device-cookie-secret"
 DEMO_DIR = DEPLOY_DIR / "demo"
 DEMO_TENANT = "000328"
+# Erika Mustermann in deploy/demo/masterdata-000328.csv (her partner number is printed in her letter).
+DEMO_METER = "1EMH0005939068"
+DEMO_PARTNER = "4711000001"
+DEMO_EMAIL = "erika.mustermann@example.org"
+DEMO_PASSWORD = "Sommerwiese am Lindenweg"  # passes identity's password rules
 STARTUP_TIMEOUT_S = 90.0
 PRINTHOUSE_READY_LINE = "Druckerei läuft"
 
@@ -87,6 +99,11 @@ def printed_dir(var: Path) -> Path:
     return var / "letters" / "printed"
 
 
+def signing_key_file(var: Path) -> Path:
+    """Identity's ES256 key (created by identity on its first start)."""
+    return var / "identity" / "signing-key.pem"
+
+
 def mailsink_spec(var: Path) -> ProcessSpec:
     args = ("--store", str(mail_store(var)), "--smtp-port", str(SMTP_PORT), "--web-port", str(MAIL_WEB_PORT))
     return ProcessSpec("mailsink", "stack.mailsink", args, env={"PYTHONUNBUFFERED": "1"}, platform_env=False)
@@ -102,6 +119,17 @@ def service_specs(var: Path) -> tuple[ProcessSpec, ...]:
             port=LETTERS_PORT,
             database="letters",
             env={"PLUSPORTAL_PORTAL_URL_TEMPLATE": PORTAL_URL_TEMPLATE},
+        ),
+        ProcessSpec(
+            "identity",
+            "services.identity.app",
+            port=IDENTITY_PORT,
+            database="identity",
+            env={
+                "PLUSPORTAL_PORTAL_URL_TEMPLATE": PORTAL_URL_TEMPLATE,
+                "PLUSPORTAL_SIGNING_KEY_FILE": str(signing_key_file(var)),
+                "PLUSPORTAL_DEVICE_COOKIE_SECRET": DEV_DEVICE_COOKIE_SECRET,
+            },
         ),
         ProcessSpec(
             "printhouse",
@@ -209,6 +237,7 @@ class Up:
             MAIL_WEB_PORT: "Mail-Sink (Web)",
             ONBOARDING_PORT: "Onboarding",
             LETTERS_PORT: "Letters",
+            IDENTITY_PORT: "Identity",
         }
         if not self.postgres.is_running():
             ours[POSTGRES_PORT] = "PostgreSQL"
@@ -300,24 +329,31 @@ class Up:
                 run_sync(publish_meter_points(self.kafka.bootstrap_servers, tenant, points))
                 expected += [(tenant, point.meter_number) for point in points]
                 self.report(f"  Netzbetreiber {tenant}: {len(points)} Zähler aus {_show(path)}")
-        with Stage(self.report, "Demo-Stammdaten kommen bei Onboarding an"):
+        with Stage(self.report, "Demo-Stammdaten kommen bei Onboarding und Identity an"):
             self._wait_for_master_data(expected, timeout=60)
 
     def _wait_for_master_data(self, expected: list[tuple[str, str]], timeout: float) -> None:
+        """Onboarding (asked over HTTP) and identity (its read model, in its database) know every demo meter."""
         token = ServiceSettings().backoffice_token
         deadline = time.monotonic() + timeout
-        missing = list(expected)
+        missing = {"onboarding": list(expected), "identity": list(expected)}
         with httpx.Client(base_url=f"http://127.0.0.1:{ONBOARDING_PORT}", timeout=5) as client:
-            while missing:
-                missing = [(tenant, meter) for tenant, meter in missing if not _known(client, token, tenant, meter)]
-                if missing and time.monotonic() >= deadline:
-                    names = ", ".join(f"{tenant}/{meter}" for tenant, meter in missing)
+            while True:
+                missing["onboarding"] = [pair for pair in missing["onboarding"] if not _known(client, token, *pair)]
+                if missing["identity"]:
+                    known = run_sync(_meter_points_in(self.postgres.url("identity")))
+                    missing["identity"] = [pair for pair in missing["identity"] if pair not in known]
+                late = [(name, pairs) for name, pairs in missing.items() if pairs]
+                if not late:
+                    return
+                if time.monotonic() >= deadline:
+                    name, pairs = late[0]
+                    names = ", ".join(f"{tenant}/{meter}" for tenant, meter in pairs)
                     raise StackError(
-                        f"Onboarding kennt nach {timeout:.0f} s diese Demo-Zähler noch nicht: {names}. "
-                        f"Siehe {_show(self.logs / 'onboarding.log')}."
+                        f"{name.capitalize()} kennt nach {timeout:.0f} s diese Demo-Zähler noch nicht: {names}. "
+                        f"Siehe {_show(self.logs / f'{name}.log')}."
                     )
-                if missing:
-                    time.sleep(0.3)
+                time.sleep(0.3)
 
     # --- running and stopping -------------------------------------------------------------------------
 
@@ -363,19 +399,27 @@ class Up:
         token = ServiceSettings().backoffice_token
         tenants = [tenant for tenant, _ in demo_files()] or [DEMO_TENANT]
         onboarding = f"http://127.0.0.1:{ONBOARDING_PORT}"
+        identity = f"http://127.0.0.1:{IDENTITY_PORT}"
         mail_web = f"http://127.0.0.1:{MAIL_WEB_PORT}"
         printed = printed_dir(self.var)
+        names = ", ".join(spec.name for spec in (mailsink_spec(self.var), *service_specs(self.var)))
         rule = "═" * 96
+
+        def per_tenant(label: str, port: int) -> list[str]:
+            urls = [f"http://{tenant}.localhost:{port}/docs" for tenant in tenants]
+            return [f"     {label if i == 0 else '':<27}{url}" for i, url in enumerate(urls)]
+
         lines = [
             rule,
             f"  Plusportal läuft (bereit nach {time.monotonic() - self.started_at:.0f} s)",
             rule,
-            "  1. Antragsformular (Swagger UI) im Browser öffnen – der Netzbetreiber steht im Hostnamen:",
-            *(f"       http://{tenant}.localhost:{ONBOARDING_PORT}/docs" for tenant in tenants),
+            "  1. Swagger UI im Browser öffnen – der Netzbetreiber steht im Hostnamen:",
+            *per_tenant("Antragsformular:", ONBOARDING_PORT),
+            *per_tenant("Zugang (Identity):", IDENTITY_PORT),
             f"     Briefe (Back-Office):      http://{DEMO_TENANT}.localhost:{LETTERS_PORT}/docs",
             f"     Back-Office-Token:         {token}   (Header „Authorization: Bearer {token}“)",
             "",
-            "  2. Demo-Antrag abschicken: Erika Mustermann, Zähler 1EMH0005939068, Lindenweg 4, 12345 Musterstadt,",
+            f"  2. Demo-Antrag abschicken: Erika Mustermann, Zähler {DEMO_METER}, Lindenweg 4, 12345 Musterstadt,",
             f"     Netzbetreiber {DEMO_TENANT} – passt zu den Demo-Stammdaten, also wird ein Brief gedruckt.",
             "     In ein zweites Terminal kopieren:",
             "",
@@ -391,8 +435,20 @@ class Up:
             f"curl -sS {onboarding}/backoffice/requests -H 'Host: {DEMO_TENANT}.localhost' "
             f"-H 'Authorization: Bearer {token}'",
             "",
-            f"     Logs                       {_show(self.logs)}/  (onboarding, letters, printhouse, mailsink), "
-            f"mitlesen: tail -f {_show(self.logs)}/*.log",
+            "  4. Zugang beantragen, wenn der Brief da ist – mit Zähler- und Geschäftspartner-Nr. aus dem PDF",
+            f"     (bei Erika {DEMO_PARTNER}):",
+            "",
+            access_request_curl(identity),
+            "",
+            f"     Dann im Postfach ({mail_web}) die Mail „Bitte bestätigen Sie Ihre E-Mail-Adresse“ öffnen.",
+            "     Ihr Link führt zum Portal (Gateway :8080, kommt mit einem späteren Issue); bis dahin das Token",
+            "     hinter „#token=“ nehmen und damit das Passwort setzen – hier oder in der Swagger UI von Identity",
+            "     (POST /access-requests/complete):",
+            "",
+            access_complete_curl(identity),
+            "",
+            f"     Logs                       {_show(self.logs)}/  ({names})",
+            f"                                mitlesen: tail -f {_show(self.logs)}/*.log",
             "",
             "  Strg+C beendet alles.",
             rule,
@@ -407,14 +463,31 @@ def demo_curl(onboarding_url: str) -> str:
         "first_name": "Erika",
         "last_name": "Mustermann",
         "postal_address": {"street": "Lindenweg", "house_number": "4", "postcode": "12345", "city": "Musterstadt"},
-        "meter_number": "1EMH0005939068",
-        "email": "erika.mustermann@example.org",
+        "meter_number": DEMO_METER,
+        "email": DEMO_EMAIL,
     }
-    body = shlex.quote(json.dumps(form, ensure_ascii=False))
+    return _post_curl(f"{onboarding_url}/requests", form)
+
+
+def access_request_curl(identity_url: str) -> str:
+    """Zugang beantragen as the demo customer, with the partner number of her letter."""
+    form = {"meter_number": DEMO_METER, "partner_number": DEMO_PARTNER, "email": DEMO_EMAIL}
+    return _post_curl(f"{identity_url}/access-requests", form)
+
+
+def access_complete_curl(identity_url: str) -> str:
+    """The confirmation link's step until the portal exists: the token from the mail and a new password."""
+    body = {"token": "<TOKEN>", "password": DEMO_PASSWORD}
+    # 204 without a body: -w shows the status.
+    return _post_curl(f"{identity_url}/access-requests/complete", body, "-w '%{http_code}\\n' ")
+
+
+def _post_curl(url: str, body: Mapping[str, object], options: str = "") -> str:
+    data = shlex.quote(json.dumps(body, ensure_ascii=False))
     return (
-        f"curl -sS -X POST {onboarding_url}/requests \\\n"
+        f"curl -sS {options}-X POST {url} \\\n"
         f"  -H 'Host: {DEMO_TENANT}.localhost' -H 'Content-Type: application/json' \\\n"
-        f"  -d {body}"
+        f"  -d {data}"
     )
 
 
@@ -428,6 +501,19 @@ def _known(client: httpx.Client, token: str, tenant: str, meter: str) -> bool:
         return client.get(f"/backoffice/meter-points/{meter}", headers=headers).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def _meter_points_in(database_url: str) -> set[tuple[str, str]]:
+    """(tenant, meter) of every meter point in a service's read model of the master data (kit.masterdata)."""
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            rows = await session.exec(select(MeterPointRow.tenant, MeterPointRow.meter_number))
+            return {(tenant, meter) for tenant, meter in rows}
+    except (OSError, SQLAlchemyError):  # not reachable or not migrated yet: ask again
+        return set()
+    finally:
+        await db.dispose()
 
 
 def _show(path: Path) -> str:

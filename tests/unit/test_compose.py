@@ -21,7 +21,7 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 POSTGRES_INIT = REPO_ROOT / "deploy" / "postgres-init.sql"
-DATA = Path("/data")  # the containers' var dir: /data/mail, /data/letters/printed
+DATA = Path("/data")  # the containers' var dir: /data/mail, /data/letters/printed, /data/identity
 OUR_IMAGE = "plusportal:dev"
 ONE_SHOT = {"topics", "seed"}
 # What containers need beyond `make up`'s settings: listen on all interfaces inside the container.
@@ -142,6 +142,33 @@ def test_mail_sink_ports_and_store(services: dict[str, dict[str, Any]]) -> None:
 def test_print_house_writes_into_a_volume(services: dict[str, dict[str, Any]]) -> None:
     targets = [Path(volume.split(":")[1]) for volume in services["printhouse"]["volumes"]]
     assert any(up.printed_dir(DATA).is_relative_to(target) for target in targets)
+
+
+def test_identity_keeps_its_signing_key_in_a_volume(services: dict[str, dict[str, Any]]) -> None:
+    spec = next(spec for spec in up.service_specs(DATA) if spec.name == "identity")
+    key = Path(spec.env["PLUSPORTAL_SIGNING_KEY_FILE"])
+    assert key == up.signing_key_file(DATA)
+    targets = [Path(volume.split(":")[1]) for volume in services["identity"]["volumes"]]
+    assert any(key.is_relative_to(target) for target in targets)
+
+
+def test_named_volumes_are_declared_and_writable_for_the_service_user(
+    services: dict[str, dict[str, Any]], compose: dict[str, Any]
+) -> None:
+    """A new named volume takes owner and content from the image's directory; on a path the image lacks
+    it would belong to root, and the (non-root) service could not write there."""
+    created = re.findall(r"mkdir -p ([^&\\]+)", DOCKERFILE.read_text())
+    writable = {DATA}
+    for path in (Path(part) for line in created for part in line.split()):
+        writable |= {path, *(parent for parent in path.parents if parent.is_relative_to(DATA))}
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source.startswith((".", "/")):
+                continue  # a bind mount
+            assert source in (compose.get("volumes") or {}), f"{name}: Volume {source} fehlt unter volumes:"
+            if service.get("image") == OUR_IMAGE:
+                assert Path(target) in writable, f"{name}: {target} legt deploy/Dockerfile nicht an"
 
 
 def test_kafka_like_the_local_broker(services: dict[str, dict[str, Any]]) -> None:
