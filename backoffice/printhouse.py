@@ -2,7 +2,10 @@
 
 Runs as a consumer group (start several to share the work). Each job's PDF is "printed" into a
 folder (``<out>/<tenant>/<reference>.pdf`` plus the address data as JSON); then it reports picked
-up → printed → handed to carrier. A job seen again (redelivery) is not printed twice: the
+up → printed → handed to carrier. A job carries its PDF inline (v1) or names it by ``pdf_url``
+(v2): then the PDF is fetched from letters with the print-house token (env
+``PLUSPORTAL_PRINTHOUSE_TOKEN``), retried while letters is unreachable, and checked against the
+``X-Content-SHA256`` header. A job seen again (redelivery) is not printed twice: the
 reference names the file, and a marker file records that the job was reported. Returns come
 later, by hand: ``plusportal-printhouse report``.
 
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
+import httpx
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
@@ -37,6 +41,16 @@ from kit.logging import bind_correlation, configure_logging, get_logger
 log = get_logger(__name__)
 NAME = "printhouse"
 HAPPY_PATH = (DispatchStatus.PICKED_UP, DispatchStatus.PRINTED, DispatchStatus.HANDED_TO_CARRIER)
+TOKEN_ENV = "PLUSPORTAL_PRINTHOUSE_TOKEN"
+DEFAULT_TOKEN = "dev-printhouse-token"  # letters' development default (LettersSettings.printhouse_token)
+SHA256_HEADER = "X-Content-SHA256"
+
+
+class PdfNotFetched(Exception):
+    """Letters could not hand out the PDF for now (down, 5xx, or our token refused): try the job again later.
+
+    Not a ValueError on purpose: the job is not failed; the message is redelivered instead.
+    """
 
 
 async def report(
@@ -56,15 +70,69 @@ async def report(
     await broker.publish(encode(envelope), LETTER_DISPATCH_STATUS.name, key=str(job_id).encode())
 
 
-def print_job(out: Path, tenant: str, job: LetterDispatchRequested) -> Path:
-    """Write the PDF and its address data; a second delivery of the same job writes nothing."""
+def inline_pdf(job: LetterDispatchRequested) -> bytes:
+    if job.pdf_base64 is None:
+        raise ValueError("the job carries no inline PDF")
     pdf = base64.b64decode(job.pdf_base64, validate=True)
     if hashlib.sha256(pdf).hexdigest() != job.pdf_sha256:
         raise ValueError("PDF checksum does not match")
-    folder = out / tenant
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{job.reference}.pdf"
+    return pdf
+
+
+async def fetch_pdf(
+    url: str,
+    token: str,
+    *,
+    attempts: int = 6,
+    first_delay: float = 0.5,
+    transport: httpx.AsyncBaseTransport | None = None,  # tests answer without a server
+) -> bytes:
+    """GET the job's PDF from letters; retries connection errors and 5xx with backoff (~15 s in all).
+
+    Raises ValueError when the letter will never be printable (gone, unknown, checksum wrong): the job failed.
+    Raises PdfNotFetched when letters may answer later: the job stays and is tried again.
+    """
+    delay = first_delay
+    async with httpx.AsyncClient(timeout=30.0, transport=transport) as client:
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+            except httpx.TransportError as error:
+                problem = type(error).__name__
+            else:
+                if response.status_code < 500:
+                    break
+                problem = f"HTTP {response.status_code}"
+            if attempt == attempts:
+                raise PdfNotFetched(problem)
+            log.warning("pdf_fetch_retry", problem=problem, attempt=attempt, retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 8.0)
+    if response.status_code in (401, 403):
+        # Our token is wrong: a matter of configuration, not of this letter. Fail no letter over it.
+        raise PdfNotFetched(f"HTTP {response.status_code}: print-house token refused")
+    if response.status_code != 200:
+        raise ValueError(f"PDF not available: HTTP {response.status_code}")
+    expected = response.headers.get(SHA256_HEADER, "").strip().lower()
+    if not expected:
+        raise ValueError(f"PDF without {SHA256_HEADER} header")
+    if hashlib.sha256(response.content).hexdigest() != expected:
+        raise ValueError("PDF checksum does not match")
+    return response.content
+
+
+def printed_path(out: Path, tenant: str, job: LetterDispatchRequested) -> Path:
+    return out / tenant / f"{job.reference}.pdf"
+
+
+def print_job(out: Path, tenant: str, job: LetterDispatchRequested, pdf: bytes | None = None) -> Path:
+    """Write the PDF (the fetched one, else the inline one) and its address data; a second delivery of the
+    same job writes nothing."""
+    target = printed_path(out, tenant, job)
+    target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
+        if pdf is None:
+            pdf = inline_pdf(job)
         partial = target.with_suffix(".part")
         partial.write_bytes(pdf)
         os.replace(partial, target)  # atomic: a reader never sees half a letter
@@ -73,7 +141,8 @@ def print_job(out: Path, tenant: str, job: LetterDispatchRequested) -> Path:
     return target
 
 
-def build_broker(bootstrap: str, out: Path, group: str = NAME) -> KafkaBroker:
+def build_broker(bootstrap: str, out: Path, group: str = NAME, token: str | None = None) -> KafkaBroker:
+    token = token or os.environ.get(TOKEN_ENV, DEFAULT_TOKEN)
     broker = KafkaBroker(bootstrap, client_id=NAME, enable_idempotence=True, log_level=logging.DEBUG)
 
     @broker.subscriber(
@@ -108,9 +177,22 @@ def build_broker(bootstrap: str, out: Path, group: str = NAME) -> KafkaBroker:
                     causation_id=envelope.event_id,
                 )
 
+            fetched: bytes | ValueError | None = None
+            # Printed before a crash: nothing to fetch (after the handover letters has deleted it anyway).
+            if job.pdf_url is not None and not printed_path(out, envelope.tenant, job).exists():
+                # Before "picked up": while letters cannot hand the PDF out, the job is retried without reports.
+                try:
+                    fetched = await fetch_pdf(job.pdf_url, token)
+                except PdfNotFetched as error:
+                    log.error("pdf_not_fetched", job_id=str(job.job_id), problem=str(error))
+                    raise  # the message is redelivered (NACK_ON_ERROR): the job is neither lost nor failed
+                except ValueError as error:
+                    fetched = error
             await tell(DispatchStatus.PICKED_UP)
             try:
-                print_job(out, envelope.tenant, job)
+                if isinstance(fetched, ValueError):
+                    raise fetched
+                print_job(out, envelope.tenant, job, fetched)
             except ValueError as error:
                 await tell(DispatchStatus.FAILED, str(error))
                 return

@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.envelope import EventPayload
 
@@ -23,23 +23,51 @@ class RecipientAddress(BaseModel):
 
 
 class LetterDispatchRequested(EventPayload):
-    """A dispatch job on the letter queue: print this PDF and post it."""
+    """A dispatch job on the letter queue: print this PDF and post it.
+
+    The PDF travels inline (``pdf_base64``, v1) or by reference (``pdf_url``, since v2): a job by reference
+    goes out as soon as the letter is decided and the PDF is rendered right after, off the critical path
+    (as Lob or Pingen accept a job at once and render later). The print house then fetches ``pdf_url``
+    with its Bearer token and checks the body against the ``X-Content-SHA256`` response header.
+    """
 
     EVENT_TYPE = "LetterDispatchRequested"
+    # v2: pdf_url added; pdf_base64, pdf_sha256 and pages optional (None when the PDF is by reference).
+    SCHEMA_VERSION = 2
 
     job_id: UUID
     idempotency_key: str = Field(description="Same key = same job; print houses must not print twice")
     reference: str = Field(description="Printed on the letter; quoted in returns")
     recipient: RecipientAddress
     sender: str = Field(description="Return address line")
-    pdf_base64: str = Field(description="Print-ready A4 PDF, fonts embedded")
-    pdf_sha256: str
-    pages: int = Field(ge=1)
+    pdf_base64: str | None = Field(
+        default=None, description="Print-ready A4 PDF, fonts embedded; None when the PDF is by reference"
+    )
+    pdf_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the inline PDF; by reference it comes as the X-Content-SHA256 header",
+    )
+    pdf_url: str | None = Field(
+        default=None,
+        description="Where the print house fetches the print-ready PDF (GET, Bearer token); None when inline",
+    )
+    pages: int | None = Field(
+        default=None, ge=1, description="Pages of the inline PDF; by reference the fetched PDF tells"
+    )
     postal_product: Literal["standard", "registered"] = "standard"
     color: bool = False
     duplex: bool = False
     envelope: Literal["DL", "C5", "C4"] = "DL"
     window: Literal["left", "right"] = "left"
+
+    @model_validator(mode="after")
+    def _one_pdf(self) -> "LetterDispatchRequested":
+        # Exactly one way to the PDF, and an inline one with its checksum: a print house must never guess.
+        if (self.pdf_base64 is None) == (self.pdf_url is None):
+            raise ValueError("a dispatch job carries either pdf_base64 or pdf_url")
+        if self.pdf_base64 is not None and self.pdf_sha256 is None:
+            raise ValueError("an inline PDF comes with its pdf_sha256")
+        return self
 
 
 class DispatchStatus(StrEnum):

@@ -1,6 +1,6 @@
 """Which event types travel on which topic. Readers ignore types they do not know."""
 
-from contracts import identity, letters, masterdata, onboarding, topics
+from contracts import identity, letters, masterdata, meterdata, onboarding, topics
 from contracts.envelope import EventPayload
 
 EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
@@ -27,6 +27,7 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
         identity.AccountDeleted,
     ),
     topics.IDENTITY_KEYS.name: (identity.SigningKeyPublished,),
+    topics.METER_READINGS.name: (meterdata.LoadProfileDay, meterdata.RegisterReadings),
 }
 
 ALL_EVENTS: tuple[type[EventPayload], ...] = tuple(event for events in EVENTS_BY_TOPIC.values() for event in events)

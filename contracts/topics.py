@@ -74,6 +74,20 @@ IDENTITY_KEYS = TopicSpec(
     "key id",
     "Public keys that verify identity's access tokens (JWKS entries): other services verify without calling.",
 )
+METER_READINGS = TopicSpec(
+    "plusportal.meterdata.readings.v1",
+    6,
+    30 * DAY_MS,
+    "tenant/meter number",
+    "Readings from the SMGW administrator: load-profile days and register readings (JSON envelopes).",
+)
+METER_MSCONS = TopicSpec(
+    "plusportal.meterdata.mscons.v1",
+    3,
+    30 * DAY_MS,
+    "file name",
+    "Raw EDIFACT MSCONS interchanges (bytes as received); header tenant names the grid operator.",
+)
 DEAD_LETTER = TopicSpec(
     "plusportal.dead-letter.v1",
     1,
@@ -91,5 +105,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     IDENTITY_REQUESTS,
     IDENTITY,
     IDENTITY_KEYS,
+    METER_READINGS,
+    METER_MSCONS,
     DEAD_LETTER,
 )

@@ -99,4 +99,3 @@ def add_health_route(app: FastAPI, health: Callable[[], Awaitable[dict[str, Any]
     @app.get("/health", tags=["operations"], summary="Liveness and dependencies")
     async def health_endpoint() -> dict[str, Any]:
         return await health()
-

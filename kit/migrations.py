@@ -62,3 +62,13 @@ def create_meter_points_table_v1() -> None:
         sa.Column("recorded_at", _TS, nullable=False),
         sa.Column("record", JSONB, nullable=False),
     )
+
+
+def create_signing_keys_table_v1() -> None:
+    op.create_table(
+        "signing_keys",
+        sa.Column("tenant", sa.String, primary_key=True),
+        sa.Column("kid", sa.String, primary_key=True),
+        sa.Column("jwk", JSONB, nullable=False),
+        sa.Column("published_at", _TS, nullable=False),
+    )

@@ -8,8 +8,9 @@ What is written (sorted keys, 2-space indent, UTF-8, trailing newline, so diffs 
 - ``contracts/schemas/<EventType>.v<SCHEMA_VERSION>.json`` for every event of ``contracts.registry``, and
   ``contracts/schemas/Envelope.v1.json``. Files of older schema versions are never touched or deleted: the
   unit tests compare them with today's models (additive evolution only).
-- ``docs/asyncapi/{onboarding,letters,identity,printhouse}.json`` from the FastStream brokers (AsyncAPI 3.0.0).
-- ``docs/openapi/{onboarding,letters,identity}.json`` from the FastAPI apps.
+- ``docs/asyncapi/{onboarding,letters,identity,meterdata,printhouse}.json`` from the FastStream brokers
+  (AsyncAPI 3.0.0).
+- ``docs/openapi/{onboarding,letters,identity,meterdata}.json`` from the FastAPI apps.
 
 ``contracts/examples/`` holds hand-written example messages; this module never writes there.
 
@@ -223,6 +224,14 @@ def _identity() -> tuple[Any, KafkaBroker]:
     return app, runtime.broker
 
 
+def _meterdata() -> tuple[Any, KafkaBroker]:
+    from services.meterdata.app import bootstrap
+    from services.meterdata.settings import MeterdataSettings
+
+    app, runtime = bootstrap(MeterdataSettings.model_construct(kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP))
+    return app, runtime.broker
+
+
 def _printhouse_broker() -> KafkaBroker:
     from backoffice.printhouse import build_broker
 
@@ -236,6 +245,7 @@ def service_documents() -> dict[Path, Document]:
         ("onboarding", _onboarding),
         ("letters", _letters),
         ("identity", _identity),
+        ("meterdata", _meterdata),
     )
     for name, build in services:
         app, broker = build()

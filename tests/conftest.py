@@ -32,9 +32,12 @@ class System:
     letters: ServiceProcess
     printhouse: ServiceProcess
     identity: ServiceProcess
+    meterdata: ServiceProcess
     onboarding_db: str
     letters_db: str
     identity_db: str
+    meterdata_db: str
+    signing_key: Path
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +49,7 @@ def system(
     onboarding_db = asyncio.run(postgres_server.fresh_database("onboarding"))
     letters_db = asyncio.run(postgres_server.fresh_database("letters"))
     identity_db = asyncio.run(postgres_server.fresh_database("identity"))
+    meterdata_db = asyncio.run(postgres_server.fresh_database("meterdata"))
     with MailSink(root / "mail") as mail:
         env = service_env(kafka=kafka_bootstrap, database_url=None, smtp_port=mail.smtp_port)
         onboarding = ServiceProcess(
@@ -60,17 +64,24 @@ def system(
             root / "logs" / "onboarding.log",
             port=free_port(),
         )
+        letters_port = free_port()
         letters = ServiceProcess(
             "letters",
             "-m services.letters.app",
-            {**env, "PLUSPORTAL_DATABASE_URL": letters_db},
+            {
+                **env,
+                "PLUSPORTAL_DATABASE_URL": letters_db,
+                # Dispatch jobs name their PDF under this address; the print house fetches it with the token.
+                "PLUSPORTAL_PUBLIC_URL": f"http://127.0.0.1:{letters_port}",
+                "PLUSPORTAL_PRINTHOUSE_TOKEN": "test-printhouse-token",  # not the default: both sides read it
+            },
             root / "logs" / "letters.log",
-            port=free_port(),
+            port=letters_port,
         )
         printhouse = ServiceProcess(
             "printhouse",
             ("-m", "backoffice.printhouse", "run", "--out", str(root / "printed")),
-            env,
+            {**env, "PLUSPORTAL_PRINTHOUSE_TOKEN": "test-printhouse-token"},
             root / "logs" / "printhouse.log",
         )
         identity = ServiceProcess(
@@ -87,13 +98,21 @@ def system(
             root / "logs" / "identity.log",
             port=free_port(),
         )
-        processes = (onboarding, letters, printhouse, identity)
+        meterdata = ServiceProcess(
+            "meterdata",
+            "-m services.meterdata.app",
+            {**env, "PLUSPORTAL_DATABASE_URL": meterdata_db},
+            root / "logs" / "meterdata.log",
+            port=free_port(),
+        )
+        processes = (onboarding, letters, printhouse, identity, meterdata)
         try:
             for process in processes:
                 process.start(wait=False)
             onboarding.wait_healthy()
             letters.wait_healthy()
             identity.wait_healthy()
+            meterdata.wait_healthy()
             yield System(
                 kafka_bootstrap,
                 mail,
@@ -102,9 +121,12 @@ def system(
                 letters,
                 printhouse,
                 identity,
+                meterdata,
                 onboarding_db,
                 letters_db,
                 identity_db,
+                meterdata_db,
+                root / "identity-signing-key.pem",
             )
         finally:
             for process in processes:

@@ -160,19 +160,23 @@ async def wait_until_consumed(kafka: str, groups: dict[str, tuple[str, ...]], ti
     await admin.start()
     await consumer.start()
     try:
+        names = sorted({topic for topics in groups.values() for topic in topics})
+        described = await admin.describe_topics(names)
+        partitions = {
+            d["topic"]: [TopicPartition(d["topic"], p["partition"]) for p in d["partitions"]] for d in described
+        }
+        assert all(partitions.get(name) for name in names), f"unknown topics among {names}"
 
         async def caught_up() -> bool:
             for group, topics in groups.items():
                 committed = await admin.list_consumer_group_offsets(group)
-                partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-                ends = await consumer.end_offsets(partitions)
+                ends = await consumer.end_offsets([tp for topic in topics for tp in partitions[topic]])
                 for tp, end in ends.items():
                     done = committed.get(tp)
                     if end > 0 and (done is None or done.offset < end):
                         return False
             return True
 
-        await consumer.topics()
         await eventually(caught_up, timeout=timeout, what=f"consumer groups {sorted(groups)} to catch up")
     finally:
         await consumer.stop()

@@ -1,5 +1,7 @@
-"""Letters' HTTP API for the back-office: letter jobs, their dispatch status, returned letters."""
+"""Letters' HTTP API: for the back-office letter jobs, their dispatch status and returned letters; for the
+print house the PDFs its dispatch jobs name."""
 
+import hashlib
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -9,10 +11,20 @@ from pydantic import BaseModel
 
 from kit.db import Database
 from kit.http import staff_only, tenant_from_host
-from kit.tenants import Tenant, TenantDirectory
+from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from services.letters import store
-from services.letters.domain import LetterStatus
+from services.letters.domain import LetterStatus, needs_render
+from services.letters.rendering import Renderer
 from services.letters.settings import LettersSettings
+
+_PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/pdf": {}},
+        "headers": {"X-Content-SHA256": {"description": "SHA-256 (hex) of the PDF", "schema": {"type": "string"}}},
+    },
+    404: {"description": "No such letter (for this tenant), or its job is not out yet"},
+    410: {"description": "Deleted: the letter is with the carrier"},
+}
 
 
 class StatusReportView(BaseModel):
@@ -45,7 +57,7 @@ class LetterView(BaseModel):
             status=LetterStatus(row.status),
             status_reason=row.status_reason,
             recipient=row.recipient,
-            pdf_available=row.pdf is not None,
+            pdf_available=row.pdf is not None or needs_render(row.status, row.pdf_sha256),  # rendered on a fetch
             created_at=row.created_at.isoformat(),
             updated_at=row.updated_at.isoformat(),
             reports=[
@@ -68,7 +80,43 @@ class TaskView(BaseModel):
     created_at: str
 
 
-def build_api(db: Database, tenants: TenantDirectory, settings: LettersSettings) -> APIRouter:
+async def _pdf(db: Database, renderer: Renderer, tenant: str, letter_id: UUID) -> Response:
+    """The letter's PDF, rendered now if its job is out and the render worker has not got to it yet."""
+    async with db.transaction() as session:
+        # No lock: a fetch must not wait behind a status report; Renderer stores one PDF per letter.
+        row = await store.letter(session, tenant, letter_id)
+    if row is None or row.status == LetterStatus.AWAITING_MASTER_DATA:
+        raise HTTPException(404, "Brief nicht gefunden.")
+    pdf = row.pdf
+    if pdf is None and needs_render(row.status, row.pdf_sha256):
+        pdf = await renderer.stored_pdf(tenant, letter_id, urgent=True)
+    if pdf is None:
+        raise HTTPException(410, "Das PDF wurde nach der Übergabe an die Post gelöscht.")
+    headers = {"Cache-Control": "no-store", "X-Content-SHA256": hashlib.sha256(pdf).hexdigest()}
+    return Response(pdf, media_type="application/pdf", headers=headers)
+
+
+def build_print_api(db: Database, tenants: TenantDirectory, settings: LettersSettings, renderer: Renderer) -> APIRouter:
+    """What the print house fetches: the PDF a dispatch job names by ``pdf_url``."""
+    router = APIRouter(dependencies=[Depends(staff_only(settings.printhouse_token))], tags=["print house"])
+
+    @router.get(
+        "/print/{tenant}/jobs/{job_id}.pdf",
+        summary="The print-ready PDF of a dispatch job (print-house token)",
+        response_class=Response,
+        responses=_PDF_RESPONSES,
+    )
+    async def print_pdf(tenant: str, job_id: UUID) -> Response:
+        try:
+            tenants.get(tenant)
+        except UnknownTenant:
+            raise HTTPException(404, "Brief nicht gefunden.") from None
+        return await _pdf(db, renderer, tenant, job_id)
+
+    return router
+
+
+def build_api(db: Database, tenants: TenantDirectory, settings: LettersSettings, renderer: Renderer) -> APIRouter:
     router = APIRouter(dependencies=[Depends(staff_only(settings.backoffice_token))], tags=["back-office"])
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
@@ -95,15 +143,10 @@ def build_api(db: Database, tenants: TenantDirectory, settings: LettersSettings)
         "/backoffice/letters/{letter_id}/pdf",
         summary="The letter PDF, until it is handed to the carrier",
         response_class=Response,
+        responses=_PDF_RESPONSES,
     )
     async def get_pdf(tenant: TenantDep, letter_id: UUID) -> Response:
-        async with db.transaction() as session:
-            row = await store.letter_for_update(session, tenant.portal_number, letter_id)
-        if row is None:
-            raise HTTPException(404, "Brief nicht gefunden.")
-        if row.pdf is None:
-            raise HTTPException(410, "Das PDF wurde nach der Übergabe an die Post gelöscht.")
-        return Response(row.pdf, media_type="application/pdf", headers={"Cache-Control": "no-store"})
+        return await _pdf(db, renderer, tenant.portal_number, letter_id)
 
     @router.get("/backoffice/tasks", response_model=list[TaskView], summary="Returned or failed letters to look at")
     async def list_tasks(tenant: TenantDep) -> list[TaskView]:

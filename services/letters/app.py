@@ -1,14 +1,19 @@
 """Letters' composition root: wires settings, runtime, Kafka router and HTTP API into one process."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from kit.consumer import EventConsumer
 from kit.http import add_health_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
-from services.letters.api import build_api
+from services.letters.api import build_api, build_print_api
 from services.letters.messaging import build_router
+from services.letters.rendering import Renderer, RenderWorker
 from services.letters.settings import LettersSettings
 
 NAME = "letters"
@@ -18,16 +23,40 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def bootstrap(settings: LettersSettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or LettersSettings()
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS, sends_mail=False)
-    runtime.include(build_router(runtime.consumer(), runtime.tenants, settings))
+    renderer = Renderer(runtime.db, runtime.tenants, settings)
+    render_worker = RenderWorker(runtime.db, renderer, batch_size=settings.render_processes, poll_interval=1.0)
+
+    def after_commit() -> None:
+        runtime.wake_relays()
+        render_worker.wake()  # a letter just queued: render it now, while the print house gets its job
+
+    # As runtime.consumer(), plus waking the render worker: its work comes from the same commits.
+    consumer = EventConsumer(NAME, runtime.db, runtime.broker, runtime.tenants, after_commit=after_commit)
+    runtime.include(build_router(consumer, runtime.tenants, settings))
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            renderer.start()
+            if settings.render_worker_enabled:
+                render_worker.start()
+            try:
+                yield
+            finally:
+                await render_worker.stop()
+                await renderer.stop()
+
     app = FastAPI(
         title="Plusportal Letters",
         version="1.0.0",
-        description="Back-office view of letters with the Geschäftspartner-Nr. Netz and their postal dispatch. "
-        "The tenant (grid operator) is named by the host: <portal number>.plusportal.de.",
-        lifespan=runtime.lifespan,
+        description="Back-office view of letters with the Geschäftspartner-Nr. Netz and their postal dispatch; "
+        "the PDFs the print house's dispatch jobs name. The tenant (grid operator) is named by the host: "
+        "<portal number>.plusportal.de (the print house names it in the path).",
+        lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(runtime.db, runtime.tenants, settings))
+    app.include_router(build_api(runtime.db, runtime.tenants, settings, renderer))
+    app.include_router(build_print_api(runtime.db, runtime.tenants, settings, renderer))
     add_health_route(app, runtime.health)
     return app, runtime
 

@@ -1,6 +1,5 @@
 """Letters in plain Python: who a letter goes to, what it says, and how its dispatch status moves."""
 
-import re
 from datetime import date
 from enum import StrEnum
 
@@ -31,6 +30,14 @@ _PATH = [
     LetterStatus.DELIVERED,
 ]
 _FINAL = {LetterStatus.RETURNED, LetterStatus.FAILED, LetterStatus.CANCELLED}
+# While the job is with the print house its PDF may be rendered (by the worker or on a fetch). Not after
+# the handover to the carrier: the PDF is deleted then, and a letter is a credential — never make it again.
+RENDERABLE = frozenset({LetterStatus.QUEUED, LetterStatus.PICKED_UP, LetterStatus.PRINTED})
+
+
+def needs_render(status: str, pdf_sha256: str | None) -> bool:
+    """The job is out and its PDF was never rendered (the checksum stays when the PDF is deleted)."""
+    return pdf_sha256 is None and status in RENDERABLE
 
 
 def next_status(current: LetterStatus, reported: DispatchStatus) -> LetterStatus | None:
@@ -123,7 +130,3 @@ def letter_content(
             for g in ordered
         ),
     )
-
-
-def page_count(pdf: bytes) -> int:
-    return len(re.findall(rb"/Type\s*/Page\b", pdf)) or 1

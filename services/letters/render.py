@@ -36,7 +36,7 @@ import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-__all__ = ["LetterContent", "PartnerLine", "render_letter"]
+__all__ = ["LetterContent", "PartnerLine", "render_letter", "validate_content"]
 
 Role = Literal["consumption", "feed_in"]
 
@@ -123,7 +123,8 @@ _WS = re.compile(r"\s+")
 # --------------------------------------------------------------------------- validation
 
 
-def _validate(content: LetterContent) -> None:
+def validate_content(content: LetterContent) -> None:
+    """Raise ValueError if ``content`` cannot be rendered; cheap, so a letter is refused before its job goes out."""
     # Messages deliberately never contain the offending value: it may be a credential.
     if not 1 <= len(content.partners) <= 2:
         raise ValueError("a letter carries one or two partner numbers")
@@ -158,7 +159,7 @@ def _validate_link(link: str) -> None:
 
 def _rgb(hex_color: str) -> tuple[int, int, int]:
     m = _HEX_COLOR.match(hex_color.strip())
-    assert m is not None  # checked in _validate
+    assert m is not None  # checked in validate_content
     h = m.group(1)
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
@@ -600,7 +601,7 @@ def _body(pdf: _LetterPDF) -> None:
 
 def render_letter(content: LetterContent) -> bytes:
     """Render the access-data letter as PDF bytes (DIN 5008 Form B, A4, fonts embedded)."""
-    _validate(content)
+    validate_content(content)
     pdf = _LetterPDF(content)
     _load_fonts(pdf)
     pdf.set_margins(LEFT, BOTTOM_MARGIN, PAGE_W - RIGHT)

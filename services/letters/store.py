@@ -1,10 +1,10 @@
 """Letters' tables and queries. Every query is scoped by tenant."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Date, DateTime, LargeBinary, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,10 +32,17 @@ class LetterRow(SQLModel, table=True):
     reference: str
     recipient: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     pdf: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # deleted once handed to the carrier
-    pdf_sha256: str | None = None
+    pdf_sha256: str | None = None  # set once rendered; kept when the PDF is deleted
+    pdf_rendered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    letter_date: date | None = Field(default=None, sa_column=Column(Date))  # the day it was queued
     status_reason: str | None = None
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+# domain.needs_render in SQL, spelled exactly as the partial index ix_letters_to_render (migration 0002) so
+# the planner can use it; literal, not bound, because a generic plan cannot match parameters to the index.
+_TO_RENDER = text("letters.pdf_sha256 IS NULL AND letters.status IN ('queued', 'picked_up', 'printed')")
 
 
 class StatusReportRow(SQLModel, table=True):
@@ -73,6 +80,18 @@ async def letter_for_update(session: AsyncSession, tenant: str, letter_id: UUID)
         select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.id == letter_id).with_for_update()
     )
     return result.first()
+
+
+async def letter(session: AsyncSession, tenant: str, letter_id: UUID) -> LetterRow | None:
+    """Without a lock: for reads that must not wait behind a status report or a render being stored."""
+    result = await session.exec(select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.id == letter_id))
+    return result.first()
+
+
+async def letters_to_render(session: AsyncSession, limit: int) -> list[LetterRow]:
+    """The oldest letters whose job is out and whose PDF was never rendered, of every tenant."""
+    query = select(LetterRow).where(_TO_RENDER).order_by(LetterRow.created_at).limit(limit)  # type: ignore[arg-type]
+    return list((await session.exec(query)).all())
 
 
 async def letters_awaiting(session: AsyncSession, tenant: str, meter_number: str) -> list[LetterRow]:

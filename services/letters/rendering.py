@@ -1,0 +1,189 @@
+"""Rendering letters after their dispatch job went out: worker processes, one stored result, a background loop.
+
+The dispatch job carries the PDF by reference, so nothing on the way from a matched request to the letter
+queue waits for fpdf2 (~50 ms CPU per letter, GIL-bound). Letters are rendered right after, by
+:class:`RenderWorker`, or when the print house fetches a PDF that is not there yet (api.build_print_api).
+
+Rendering runs in processes of its own: in this process it would hold the GIL and stall the consumer, the
+outbox relay and the HTTP API. Background renders run niced, so under load they take only the CPU the
+critical path leaves; a fetch waiting for its PDF renders at normal priority.
+
+Two renders of one letter may race (the worker and a fetch, two fetches, two replicas). The render itself
+holds no lock — a status report must never wait behind fpdf2 — but the result is stored only if the row has
+no PDF yet (``SELECT … FOR UPDATE``), and every caller gets the stored bytes: one letter, one PDF.
+"""
+
+import asyncio
+import contextlib
+import ctypes
+import hashlib
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from uuid import UUID
+
+from kit.db import Database
+from kit.logging import get_logger
+from kit.tenants import TenantDirectory
+from kit.worker import PollingWorker
+from services.letters import store
+from services.letters.domain import needs_render
+from services.letters.handlers import content_of
+from services.letters.render import LetterContent, render_letter
+from services.letters.settings import LettersSettings
+
+log = get_logger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _init_render_process(parent: int, nice: int) -> None:
+    # Ctrl-C reaches the whole process group; the service shuts its pools down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The pool's queues keep a pipe end open in each child, so a SIGKILLed service would leave its render
+    # processes waiting forever: ask Linux to end them with their parent.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+    if nice:
+        os.nice(nice)
+
+
+def _ready() -> bool:
+    return True
+
+
+class RenderPool:
+    """``render_letter`` in worker processes; a pool whose process died is replaced on the next call."""
+
+    def __init__(self, name: str, processes: int, nice: int) -> None:
+        self.name = name
+        self._processes = max(1, processes)
+        self._nice = nice
+        self._executor: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        # spawn, not fork: this process runs threads (asyncio's, the database driver's) that fork must not copy.
+        self._executor = ProcessPoolExecutor(
+            self._processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_render_process,
+            initargs=(os.getpid(), self._nice),
+        )
+        for _ in range(self._processes):  # start the processes now, not on the first letter
+            self._executor.submit(_ready)
+
+    async def render(self, content: LetterContent) -> bytes:
+        if self._executor is None:
+            self.start()
+        executor = self._executor
+        assert executor is not None
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, render_letter, content)
+        except BrokenProcessPool:
+            log.warning("render_pool_broken", pool=self.name)
+            if self._executor is executor:  # the first caller to notice replaces it
+                executor.shutdown(wait=False, cancel_futures=True)
+                self.start()
+            raise
+
+    async def stop(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)
+
+
+class Renderer:
+    """Renders a letter whose job is out and stores the PDF once; concurrent callers share one render."""
+
+    def __init__(self, db: Database, tenants: TenantDirectory, settings: LettersSettings) -> None:
+        self._db = db
+        self._tenants = tenants
+        self._settings = settings
+        self._background = RenderPool("background", settings.render_processes, settings.render_nice)
+        self._on_demand = RenderPool("on-demand", 1, 0)
+        self._inflight: dict[tuple[UUID, bool], asyncio.Task[bytes | None]] = {}
+
+    def start(self) -> None:
+        self._background.start()
+        self._on_demand.start()
+
+    async def stop(self) -> None:
+        await self._background.stop()
+        await self._on_demand.stop()
+
+    async def stored_pdf(self, tenant: str, letter_id: UUID, *, urgent: bool) -> bytes | None:
+        """The letter's PDF, rendered and stored now if it has none yet; None if it has none and gets none
+        (no such letter, no job yet, or handed to the carrier and deleted).
+
+        ``urgent``: someone waits (a fetch), so render at normal priority instead of joining the niced queue.
+        """
+        key = (letter_id, urgent)
+        # A background caller joins any render of the letter under way; a fetch joins only an urgent one.
+        task = self._inflight.get(key) or (None if urgent else self._inflight.get((letter_id, True)))
+        if task is None:
+            task = asyncio.create_task(self._render_and_store(tenant, letter_id, urgent))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._forget(key, done))
+        # Shielded: a fetch that gives up does not throw away a render that others wait for or that is stored.
+        return await asyncio.shield(task)
+
+    def _forget(self, key: tuple[UUID, bool], task: asyncio.Task[bytes | None]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an error nobody waited for is not reported a second time
+
+    async def _render_and_store(self, tenant: str, letter_id: UUID, urgent: bool) -> bytes | None:
+        async with self._db.transaction() as session:
+            row = await store.letter(session, tenant, letter_id)
+        if row is None:
+            return None
+        if row.pdf is not None:
+            return row.pdf
+        if not needs_render(row.status, row.pdf_sha256):
+            return None
+        content = content_of(row, self._tenants.get(row.tenant), self._settings)
+        pdf = await (self._on_demand if urgent else self._background).render(content)
+        async with self._db.transaction() as session:
+            locked = await store.letter_for_update(session, tenant, letter_id)
+            if locked is None:
+                return None
+            if locked.pdf is not None:
+                return locked.pdf  # another render was stored first: everyone gets that one
+            if not needs_render(locked.status, locked.pdf_sha256):
+                return None  # handed to the carrier meanwhile: its PDF is gone and stays gone
+            locked.pdf = pdf
+            locked.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
+            locked.pdf_rendered_at = store._now()
+        log.info("letter_rendered", job_id=str(letter_id), urgent=urgent)
+        return pdf
+
+
+class RenderWorker(PollingWorker):
+    """Renders the letters whose job is out and whose PDF is missing, oldest first; woken after each commit."""
+
+    name = "render-worker"
+
+    def __init__(self, db: Database, renderer: Renderer, *, batch_size: int = 1, **kwargs: float) -> None:
+        super().__init__(**kwargs)
+        self._db = db
+        self._renderer = renderer
+        self._batch_size = max(1, batch_size)
+
+    async def run_once(self) -> int:
+        async with self._db.transaction() as session:
+            rows = await store.letters_to_render(session, self._batch_size)
+        if not rows:
+            return 0
+        results = await asyncio.gather(
+            *(self._renderer.stored_pdf(row.tenant, row.id, urgent=False) for row in rows), return_exceptions=True
+        )
+        errors = [result for result in results if isinstance(result, BaseException)]
+        if len(errors) == len(results):
+            raise errors[0]  # nothing went: let the loop back off instead of spinning on the same letters
+        for error in errors:
+            log.warning("letter_render_failed", error=type(error).__name__)
+        return len(rows)

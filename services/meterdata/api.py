@@ -1,0 +1,226 @@
+"""Meter data's HTTP API: a partner's values, authorised by identity's access token (tenant, partner,
+role); anything else is 403. Periods are Europe/Berlin days: ``from`` inclusive, ``to`` exclusive."""
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+import orjson
+import xlsxwriter
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from contracts.meterdata import Quality
+from kit import auth
+from kit.db import Database
+from kit.http import tenant_from_host
+from kit.tenants import Tenant, TenantDirectory
+from services.meterdata import domain, handlers
+
+MAX_DAYS = 3 * 366 + 1
+MAX_PAGE = 40_000  # a leap year of quarter hours fits one page
+_BEARER = HTTPBearer(auto_error=False, description="Access token from identity: POST /session/token")
+
+
+def _period(first: date, end: date) -> tuple[date, date]:
+    if end <= first:
+        raise HTTPException(422, "»to« muss nach »from« liegen (from inklusive, to exklusive).")
+    if end - first > timedelta(days=MAX_DAYS):
+        raise HTTPException(422, "Höchstens drei Jahre auf einmal.")
+    return first, end
+
+
+def _kwh(wh: int, present: int) -> float | None:
+    return round(wh / 1000, 3) if present else None
+
+
+def _rows(series: handlers.Series) -> list[dict[str, Any]]:
+    fine = series.resolution == domain.Resolution.QUARTER_HOUR
+    return [
+        {
+            "start": b.start,
+            "end": b.end,
+            "kwh": _kwh(b.wh, b.present),
+            **(
+                {"quality": domain.QUALITY_OF_CODE[b.quality].value if b.quality is not None else Quality.MISSING.value}
+                if fine
+                else {"present": b.present, "expected": b.expected, "substitutes": b.substitutes}
+            ),
+        }
+        for b in series.buckets
+    ]
+
+
+def build_api(db: Database, tenants: TenantDirectory) -> APIRouter:
+    router = APIRouter(tags=["readings"])
+    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
+
+    async def claims_of(
+        tenant: TenantDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+    ) -> auth.AccessClaims:
+        if credentials is None:
+            raise HTTPException(401, "Bitte melden Sie sich an.", headers={"WWW-Authenticate": "Bearer"})
+        async with db.transaction() as session:
+            try:
+                return await auth.verify(session, credentials.credentials, tenant.portal_number)
+            except auth.InvalidToken:
+                raise HTTPException(403, "Kein Zugriff auf diese Daten.") from None
+
+    Claims = Annotated[auth.AccessClaims, Depends(claims_of)]
+
+    def authorised(claims: auth.AccessClaims, partner_number: str) -> None:
+        # The token names exactly one partner number; any other one is refused, whatever it is.
+        if partner_number != claims.partner_number:
+            raise HTTPException(403, "Kein Zugriff auf diese Geschäftspartner-Nr.")
+
+    @router.get("/partners/{partner_number}/intervals", summary="Energy per period (15 min … year) with quality")
+    async def intervals(
+        partner_number: str,
+        claims: Claims,
+        tenant: TenantDep,
+        first: Annotated[date, Query(alias="from", description="First day (Europe/Berlin), inclusive")],
+        end: Annotated[date, Query(alias="to", description="Day after the last one, exclusive")],
+        resolution: domain.Resolution = domain.Resolution.DAY,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+    ) -> Response:
+        authorised(claims, partner_number)
+        first, end = _period(first, end)
+        async with db.transaction() as session:
+            series = await handlers.intervals(
+                session, tenant.portal_number, claims.partner_number, claims.role, first, end, resolution
+            )
+        rows = _rows(series)
+        chunk = rows[(page - 1) * page_size : page * page_size]
+        body = {
+            "partner_number": series.partner_number,
+            "role": series.role,
+            "obis": series.obis,
+            "unit": "kWh",
+            "resolution": series.resolution,
+            "from": first,
+            "to": end,
+            "count": len(rows),
+            "page": page,
+            "page_size": page_size,
+            "next": page + 1 if page * page_size < len(rows) else None,
+            "previous": page - 1 if page > 1 else None,
+            "results": chunk,
+        }
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    @router.get("/partners/{partner_number}/registers", summary="Register readings (Zählerstände): daily and latest")
+    async def registers(
+        partner_number: str,
+        claims: Claims,
+        tenant: TenantDep,
+        first: Annotated[date, Query(alias="from")],
+        end: Annotated[date, Query(alias="to")],
+    ) -> dict[str, Any]:
+        authorised(claims, partner_number)
+        first, end = _period(first, end)
+        async with db.transaction() as session:
+            daily, latest = await handlers.registers(
+                session, tenant.portal_number, claims.partner_number, claims.role, first, end
+            )
+
+        def view(row: Any) -> dict[str, Any]:
+            return {
+                "meter_number": row.meter_number,
+                "obis": row.obis,
+                "read_at": row.read_at.isoformat(),
+                "kwh": row.value_wh / 1000,
+                "quality": domain.QUALITY_OF_CODE[row.quality].value,
+                "runs_backwards": row.runs_backwards,
+            }
+
+        return {
+            "partner_number": partner_number,
+            "unit": "kWh",
+            "daily": [view(r) for r in daily],
+            "latest": [view(r) for r in latest],
+        }
+
+    @router.get(
+        "/partners/{partner_number}/export",
+        summary="Export a period as CSV (optionally German) or XLSX",
+        response_class=Response,
+    )
+    async def export(
+        partner_number: str,
+        claims: Claims,
+        tenant: TenantDep,
+        first: Annotated[date, Query(alias="from")],
+        end: Annotated[date, Query(alias="to")],
+        resolution: domain.Resolution = domain.Resolution.QUARTER_HOUR,
+        format: Annotated[str, Query(pattern="^(csv|csv-de|xlsx)$")] = "csv",
+    ) -> Response:
+        authorised(claims, partner_number)
+        first, end = _period(first, end)
+        async with db.transaction() as session:
+            series = await handlers.intervals(
+                session, tenant.portal_number, claims.partner_number, claims.role, first, end, resolution
+            )
+        table = _table(series, german=format != "csv")
+        name = f"plusportal-{partner_number}-{first}-{end}-{resolution.value}"
+        if format == "xlsx":
+            return Response(
+                _xlsx(table),
+                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+            )
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";" if format == "csv-de" else ",")
+        for row in table:
+            writer.writerow([_de(v) if format == "csv-de" else v for v in row])
+        return Response(
+            buffer.getvalue().encode("utf-8-sig" if format == "csv-de" else "utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+
+    return router
+
+
+def _table(series: handlers.Series, german: bool) -> list[list[Any]]:
+    header = (
+        ["Beginn", "Ende", "Energie (kWh)", "Qualität", "Werte vorhanden", "Werte erwartet"]
+        if german
+        else ["start", "end", "kwh", "quality", "present", "expected"]
+    )
+    rows: list[list[Any]] = [header]
+    for b in series.buckets:
+        start, stop = (
+            (b.start.astimezone(domain.BERLIN), b.end.astimezone(domain.BERLIN)) if german else (b.start, b.end)
+        )
+        quality = domain.QUALITY_OF_CODE[b.quality] if b.quality is not None else None
+        rows.append(
+            [
+                start.isoformat(),
+                stop.isoformat(),
+                _kwh(b.wh, b.present),
+                (domain.QUALITY_NAMES[quality] if german else quality.value) if quality else "",
+                b.present,
+                b.expected,
+            ]
+        )
+    return rows
+
+
+def _de(value: Any) -> Any:
+    return f"{value:.3f}".replace(".", ",") if isinstance(value, float) else value
+
+
+def _xlsx(table: list[list[Any]]) -> bytes:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet("Messwerte")
+    number = book.add_format({"num_format": "0.000"})
+    for r, row in enumerate(table):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value, number if isinstance(value, float) else None)
+    sheet.set_column(0, 1, 26)
+    book.close()
+    return buffer.getvalue()

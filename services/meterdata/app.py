@@ -1,0 +1,98 @@
+"""Meter data's composition root, and the MSCONS import command.
+
+plusportal-meterdata                                   # the service (HTTP 8104 + consumers)
+plusportal-meterdata import-mscons --tenant 000328 FILE…   # check files, then put them on the MSCONS topic
+"""
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from contracts.topics import METER_MSCONS
+from kit.http import add_health_route, install_error_handlers
+from kit.runtime import ServiceRuntime, setup_process_logging
+from services.meterdata.api import build_api
+from services.meterdata.messaging import build_router
+from services.meterdata.mscons import MsconsError, parse_mscons
+from services.meterdata.settings import MeterdataSettings
+
+NAME = "meterdata"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
+    settings = settings or MeterdataSettings()
+    runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS, sends_mail=False)
+    runtime.include(
+        build_router(runtime.consumer(), runtime.db, runtime.broker, runtime.tenants, settings.ingest_batch)
+    )
+    app = FastAPI(
+        title="Plusportal Meter data",
+        version="1.0.0",
+        description="A partner number's readings: 15-minute values and aggregates on Europe/Berlin days with "
+        "quality and completeness, register readings, CSV/XLSX export. Authorised by identity's access token "
+        "(Bearer): its tenant must be the host's, its partner number the path's.",
+        lifespan=runtime.lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(build_api(runtime.db, runtime.tenants))
+    add_health_route(app, runtime.health)
+    return app, runtime
+
+
+async def _upload(bootstrap_servers: str, tenant: str, files: list[Path]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers, enable_idempotence=True, acks="all", max_request_size=16 * 1024 * 1024
+    )
+    await producer.start()
+    try:
+        for file in files:
+            await producer.send_and_wait(
+                METER_MSCONS.name, file.read_bytes(), key=file.name.encode(), headers=[("tenant", tenant.encode())]
+            )
+    finally:
+        await producer.stop()
+
+
+def import_mscons(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="plusportal-meterdata import-mscons")
+    parser.add_argument("--tenant", required=True)
+    parser.add_argument("files", type=Path, nargs="+")
+    args = parser.parse_args(argv)
+    settings = MeterdataSettings()
+    failed = False
+    for file in args.files:
+        try:
+            parsed = parse_mscons(file.read_bytes())  # meters from RFF+MG here; the service maps MaLo → meter
+        except MsconsError as error:
+            print(f"{file}: abgelehnt – {error}", file=sys.stderr)
+            failed = True
+            continue
+        print(
+            f"{file}: {len(parsed.days)} Tage, {len(parsed.registers)} Zählerstandsreihen"
+            + (f"; nicht übernommen: {'; '.join(parsed.unmapped)}" if parsed.unmapped else "")
+        )
+    if failed:
+        print("Nichts gesendet: bitte die abgelehnten Dateien korrigieren.", file=sys.stderr)
+        return 1
+    asyncio.run(_upload(settings.kafka_bootstrap, args.tenant, args.files))
+    print(f"{len(args.files)} Datei(en) an {METER_MSCONS.name} gesendet.")
+    return 0
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["import-mscons"]:
+        sys.exit(import_mscons(sys.argv[2:]))
+    settings = MeterdataSettings()
+    setup_process_logging(NAME, settings)
+    app, _ = bootstrap(settings)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

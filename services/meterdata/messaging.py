@@ -1,0 +1,88 @@
+"""Meter data's Kafka side: master data and keys through the shared consumer; readings in batches (one COPY
+and one commit per batch, offsets committed after); MSCONS files one by one."""
+
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
+
+from contracts import identity, masterdata, meterdata, topics
+from kit.auth import record_signing_key
+from kit.consumer import EventConsumer
+from kit.db import Database
+from kit.deadletter import dead_letter
+from kit.logging import get_logger
+from kit.masterdata import record_meter_point
+from kit.tenants import TenantDirectory, UnknownTenant
+from services.meterdata import handlers
+from services.meterdata.mscons import MsconsError
+
+log = get_logger(__name__)
+GROUP = "meterdata"
+INGEST_GROUP = "meterdata-ingest"
+
+
+def build_router(
+    consumer: EventConsumer, db: Database, broker: KafkaBroker, tenants: TenantDirectory, batch: int
+) -> KafkaRouter:
+    consumer.on(masterdata.MeterPointRecorded, record_meter_point)
+    consumer.on(identity.SigningKeyPublished, record_signing_key)
+    router = KafkaRouter()
+
+    @router.subscriber(
+        topics.MASTER_DATA.name,
+        topics.IDENTITY_KEYS.name,
+        group_id=GROUP,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="meterdata",
+        description="Master data (meter → partner numbers) and identity's public keys",
+    )
+    async def on_event(message: KafkaMessage) -> None:
+        await consumer.handle(message)
+
+    @router.subscriber(
+        topics.METER_READINGS.name,
+        group_id=INGEST_GROUP,
+        auto_offset_reset="earliest",
+        batch=True,
+        max_records=batch,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="meterdata-ingest",
+        description="LoadProfileDay and RegisterReadings from the SMGW administrator, in batches",
+    )
+    async def on_readings(message: KafkaMessage) -> None:
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        async with db.transaction() as session:
+            outcome = await handlers.ingest(records, session, tenants)
+        for record, reason in outcome.rejected:
+            await dead_letter(broker, record, reason, INGEST_GROUP)
+        log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected))
+
+    @router.subscriber(
+        topics.METER_MSCONS.name,
+        group_id=f"{GROUP}-mscons",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="meterdata-mscons",
+        description="Raw EDIFACT MSCONS interchanges; the Kafka header 'tenant' names the grid operator",
+    )
+    async def on_mscons(message: KafkaMessage) -> None:
+        record: Any = message.raw_message
+        tenant = (message.headers.get("tenant") or "").strip()
+        try:
+            tenants.get(tenant)
+            async with db.transaction() as session:
+                days, registers, unmapped = await handlers.ingest_mscons(record.value, tenant, session)
+        except (MsconsError, UnknownTenant) as error:
+            await dead_letter(broker, record, f"MSCONS: {error}", f"{GROUP}-mscons")
+            return
+        log.info("mscons_ingested", days=days, registers=registers, unmapped=len(unmapped))
+
+    router.publisher(
+        topics.METER_READINGS.name,
+        schema=meterdata.LoadProfileDay,
+        title="readings:LoadProfileDay (published by the SMGW administrator)",
+        include_in_schema=True,
+    )
+    return router

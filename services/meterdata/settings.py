@@ -1,0 +1,8 @@
+from kit.settings import ServiceSettings
+
+
+class MeterdataSettings(ServiceSettings):
+    database_url: str = "postgresql+asyncpg://plusportal@127.0.0.1:55432/meterdata"
+    http_port: int = 8104
+    # How many readings messages one ingest step takes from Kafka (one COPY, one commit).
+    ingest_batch: int = 500

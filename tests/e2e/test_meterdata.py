@@ -1,0 +1,270 @@
+"""Meter data on the real stack: readings from Kafka (JSON and MSCONS) → storage → per partner number."""
+
+import asyncio
+import csv
+import io
+import random
+from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
+
+import httpx
+import openpyxl
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts import topics
+from contracts.common import PartnerRole
+from contracts.envelope import HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
+from contracts.meterdata import LoadProfileDay, Quality, RegisterReading, RegisterReadings
+from kit.events import encode, envelope_for
+from services.identity.crypto import TokenSigner
+from services.meterdata.domain import slots_of
+from tests.conftest import System
+from tests.journeys import (
+    address,
+    eventually,
+    meter_point,
+    publish_master_data,
+    random_meter_number,
+    read_topic,
+    wait_until_consumed,
+)
+
+pytestmark = pytest.mark.stack
+TENANT = "000328"
+SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)
+CONSUMED = {
+    "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
+    "meterdata-ingest": (topics.METER_READINGS.name,),
+}
+
+
+def token(system: System, partner: str, role: str, tenant: str = TENANT) -> dict[str, str]:
+    """An access token signed with identity's own key (the one identity publishes on the keys topic)."""
+    now = datetime.now(UTC)
+    claims = {
+        "iss": "plusportal-identity",
+        "aud": "plusportal",
+        "sub": "test",
+        "tenant": tenant,
+        "partner": partner,
+        "role": role,
+        "sid": "test",
+        "iat": now,
+    }
+    return {
+        "Authorization": f"Bearer {TokenSigner(system.signing_key).sign(claims, now + timedelta(minutes=5))}",
+        "Host": f"{tenant}.localhost",
+    }
+
+
+def load_day(
+    meter: str,
+    day: date,
+    obis: str = "1-1:1.29.0",
+    kwh: float = 0.1,
+    revision: int = 0,
+    gap: int | None = None,
+    substitute: int | None = None,
+) -> LoadProfileDay:
+    n = slots_of(day)
+    values = [None if i == gap else kwh for i in range(n)]
+    qualities = [
+        Quality.MISSING if i == gap else Quality.SUBSTITUTE if i == substitute else Quality.TRUE_VALUE for i in range(n)
+    ]
+    return LoadProfileDay(
+        meter_number=meter, obis=obis, day=day, values=tuple(values), qualities=tuple(qualities), revision=revision
+    )
+
+
+async def publish(system: System, *payloads: LoadProfileDay | RegisterReadings, tenant: str = TENANT) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=system.kafka, linger_ms=5)
+    await producer.start()
+    try:
+        for payload in payloads:
+            envelope = envelope_for(payload, tenant=tenant, correlation_id=uuid4())
+            await producer.send(
+                topics.METER_READINGS.name, encode(envelope), key=f"{tenant}/{payload.meter_number}".encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def prosumer(system: System) -> tuple[str, str, str]:
+    home = address("Sonnenhang", "12", "12347", "Musterstadt")
+    point = meter_point(
+        random_meter_number(), "Max Solar", home, home, roles=(PartnerRole.CONSUMPTION, PartnerRole.FEED_IN)
+    )
+    await publish_master_data(system.kafka, TENANT, point)
+    return point.meter_number, point.partners[0].partner_number, point.partners[1].partner_number
+
+
+async def intervals(
+    system: System, partner: str, role: str, first: date, end: date, resolution: str, tenant: str = TENANT
+) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+        return await client.get(
+            f"/partners/{partner}/intervals",
+            headers=token(system, partner, role, tenant),
+            params={"from": first.isoformat(), "to": end.isoformat(), "resolution": resolution},
+        )
+
+
+async def test_dst_days_round_trip_with_local_day_aggregates(system: System) -> None:
+    meter, consumption, feed_in = await prosumer(system)
+    await publish(
+        system,
+        load_day(meter, SPRING, gap=5, substitute=6),
+        load_day(meter, AUTUMN),
+        load_day(meter, AUTUMN, obis="1-1:2.29.0", kwh=0.25),
+    )
+    await wait_until_consumed(system.kafka, CONSUMED)
+
+    spring = (await intervals(system, consumption, "consumption", SPRING, SPRING + timedelta(days=1), "day")).json()
+    [day] = spring["results"]
+    assert (day["present"], day["expected"], day["substitutes"]) == (91, 92, 1)
+    assert day["kwh"] == pytest.approx(9.1)
+    hours = (await intervals(system, consumption, "consumption", AUTUMN, AUTUMN + timedelta(days=1), "hour")).json()
+    assert hours["count"] == 25  # the hour 02:00–03:00 happens twice
+    assert hours["results"][2]["start"] == "2026-10-25T00:00:00+00:00"  # 02:00 CEST
+    assert hours["results"][3]["start"] == "2026-10-25T01:00:00+00:00"  # 02:00 CET
+    quarter = (await intervals(system, consumption, "consumption", SPRING, SPRING + timedelta(days=1), "15min")).json()
+    assert quarter["count"] == 92 and quarter["results"][5]["quality"] == "Z30" and quarter["results"][5]["kwh"] is None
+    assert quarter["results"][6]["quality"] == "67"
+    # The feed-in partner sees the feed-in channel, the consumption partner the consumption channel only.
+    fed = (await intervals(system, feed_in, "feed_in", AUTUMN, AUTUMN + timedelta(days=1), "day")).json()
+    assert fed["obis"] == "1-1:2.29.0" and fed["results"][0]["kwh"] == pytest.approx(25.0)
+
+
+async def test_redelivery_and_corrections(system: System) -> None:
+    meter, consumption, _ = await prosumer(system)
+    day = date(2026, 6, 1)
+    await publish(system, load_day(meter, day, kwh=0.1, revision=1), load_day(meter, day, kwh=0.1, revision=1))
+    await publish(system, load_day(meter, day, kwh=0.2, revision=2))
+    await publish(system, load_day(meter, day, kwh=0.9, revision=0))  # an old revision arriving late
+    await wait_until_consumed(system.kafka, CONSUMED)
+    result = (await intervals(system, consumption, "consumption", day, day + timedelta(days=1), "day")).json()
+    assert result["results"][0]["kwh"] == pytest.approx(19.2)
+
+
+async def test_partner_isolation(system: System) -> None:
+    meter, consumption, feed_in = await prosumer(system)
+    await publish(system, load_day(meter, date(2026, 6, 2)))
+    await wait_until_consumed(system.kafka, CONSUMED)
+    period = {"from": "2026-06-02", "to": "2026-06-03"}
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+        mine = token(system, consumption, "consumption")
+        assert (await client.get(f"/partners/{consumption}/intervals", headers=mine, params=period)).status_code == 200
+        refused = [
+            (await client.get(f"/partners/{p}/intervals", headers=mine, params=period)).status_code
+            for p in [feed_in, *(str(random.randrange(10**9, 10**10)) for _ in range(1000))]
+        ]
+        assert set(refused) == {403}
+        at_other_portal = {**mine, "Host": "000512.localhost"}  # this tenant's token at the other operator
+        assert (
+            await client.get(f"/partners/{consumption}/intervals", headers=at_other_portal, params=period)
+        ).status_code == 403
+        forged = {**mine, "Authorization": mine["Authorization"][:-4] + "AAAA"}
+        assert (
+            await client.get(f"/partners/{consumption}/intervals", headers=forged, params=period)
+        ).status_code == 403
+        assert (
+            await client.get(
+                f"/partners/{consumption}/intervals",
+                headers={"Host": f"{TENANT}.localhost"},
+                params=period,
+            )
+        ).status_code == 401
+
+
+async def test_bad_readings_are_dead_lettered_with_the_reason(system: System) -> None:
+    meter, _, _ = await prosumer(system)
+    wrong_count = load_day(meter, date(2026, 6, 3)).model_copy(update={"day": SPRING})  # 96 values on a 92 day
+    wrong_unit = load_day(meter, date(2026, 6, 4)).model_copy(update={"unit": "kvarh"})
+    off_quarter = RegisterReadings(
+        meter_number=meter,
+        obis="1-1:1.8.0",
+        readings=(RegisterReading(read_at=datetime(2026, 6, 4, 10, 7, tzinfo=UTC), value=1000.0),),
+    )
+    await publish(system, wrong_count, wrong_unit, off_quarter)
+    await wait_until_consumed(system.kafka, CONSUMED)
+
+    async def reasons() -> list[str]:
+        found = []
+        for record in await read_topic(system.kafka, topics.DEAD_LETTER.name):
+            headers = {k: v.decode() for k, v in record.headers}
+            if headers.get(HEADER_DLT_SOURCE_TOPIC) == topics.METER_READINGS.name and meter.encode() in record.value:
+                found.append(headers[HEADER_DLT_ERROR])
+        return found if len(found) >= 3 else []
+
+    found = " | ".join(await eventually(reasons, what="three dead letters"))
+    assert "92 quarter hours" in found and "kvarh" in found and "quarter hour" in found
+
+
+async def test_readings_before_master_data_become_visible_when_it_arrives(system: System) -> None:
+    meter = random_meter_number()
+    day = date(2026, 6, 5)
+    await publish(system, load_day(meter, day, kwh=0.3))
+    await wait_until_consumed(system.kafka, CONSUMED)
+    home = address("Neubau", "1", "12345", "Musterstadt")
+    point = meter_point(meter, "Nina Neu", home, home)
+    partner = point.partners[0].partner_number
+    empty = (await intervals(system, partner, "consumption", day, day + timedelta(days=1), "day")).json()
+    assert empty["results"][0]["present"] == 0
+    await publish_master_data(system.kafka, TENANT, point)
+    await wait_until_consumed(system.kafka, CONSUMED)
+    later = (await intervals(system, partner, "consumption", day, day + timedelta(days=1), "day")).json()
+    assert later["results"][0]["kwh"] == pytest.approx(28.8)
+
+
+async def test_register_readings_daily_and_latest_and_exports(system: System) -> None:
+    meter, consumption, _ = await prosumer(system)
+    start = datetime(2026, 6, 6, 22, 0, tzinfo=UTC)  # 00:00 local on 7 June
+    readings = tuple(RegisterReading(read_at=start + timedelta(hours=6 * i), value=1000 + i) for i in range(8))
+    backwards = RegisterReading(read_at=start + timedelta(hours=48), value=900.0)
+    await publish(
+        system,
+        RegisterReadings(meter_number=meter, obis="1-1:1.8.0", readings=(*readings, backwards)),
+        load_day(meter, date(2026, 6, 7), kwh=0.125),
+    )
+    await wait_until_consumed(system.kafka, CONSUMED)
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+        headers = token(system, consumption, "consumption")
+        answer = (
+            await client.get(
+                f"/partners/{consumption}/registers", headers=headers, params={"from": "2026-06-07", "to": "2026-06-10"}
+            )
+        ).json()
+        assert [r["kwh"] for r in answer["daily"]] == [1003.0, 1007.0, 900.0]
+        assert answer["daily"][-1]["runs_backwards"] is True  # kept, but flagged
+        csv_de = await client.get(
+            f"/partners/{consumption}/export",
+            headers=headers,
+            params={"from": "2026-06-07", "to": "2026-06-08", "format": "csv-de"},
+        )
+        rows = list(csv.reader(io.StringIO(csv_de.content.decode("utf-8-sig")), delimiter=";"))
+        assert rows[0][:3] == ["Beginn", "Ende", "Energie (kWh)"] and len(rows) == 97
+        assert rows[1][0].startswith("2026-06-07T00:00:00+02:00") and rows[1][2] == "0,125"
+        xlsx = await client.get(
+            f"/partners/{consumption}/export",
+            headers=headers,
+            params={"from": "2026-06-07", "to": "2026-06-08", "format": "xlsx", "resolution": "hour"},
+        )
+        sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None and sheet.max_row == 25 and sheet.cell(2, 3).value == pytest.approx(0.5)
+
+
+async def test_killed_during_ingest_loses_and_doubles_nothing(system: System) -> None:
+    meter, consumption, _ = await prosumer(system)
+    first = date(2025, 1, 1)
+    days = [load_day(meter, first + timedelta(days=i), kwh=0.001 * (i + 1)) for i in range(400)]
+    await publish(system, *days)
+    await asyncio.sleep(0.3)
+    system.meterdata.kill()  # SIGKILL somewhere in the middle of the batches
+    system.meterdata.start()
+    await wait_until_consumed(system.kafka, CONSUMED, timeout=60)
+    result = (await intervals(system, consumption, "consumption", first, first + timedelta(days=400), "year")).json()
+    expected = sum(round(0.001 * (i + 1) * 1000) * slots_of(first + timedelta(days=i)) for i in range(400)) / 1000
+    assert sum(r["kwh"] for r in result["results"]) == pytest.approx(expected)
+    assert sum(r["present"] for r in result["results"]) == sum(slots_of(first + timedelta(days=i)) for i in range(400))

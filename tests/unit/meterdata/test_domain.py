@@ -1,0 +1,78 @@
+from datetime import UTC, date, datetime
+
+import pytest
+
+from contracts.meterdata import Quality
+from services.meterdata.domain import (
+    QUALITY_CODES,
+    Resolution,
+    StoredDay,
+    buckets,
+    day_problem,
+    register_problem,
+    running_backwards,
+    slot_starts,
+    slots_of,
+)
+
+SPRING, AUTUMN, NORMAL = date(2026, 3, 29), date(2026, 10, 25), date(2026, 6, 1)
+TRUE = QUALITY_CODES[Quality.TRUE_VALUE]
+
+
+def test_energy_days_have_92_96_or_100_quarter_hours() -> None:
+    assert (slots_of(SPRING), slots_of(NORMAL), slots_of(AUTUMN)) == (92, 96, 100)
+    assert slot_starts(NORMAL)[0] == datetime(2026, 5, 31, 22, 0, tzinfo=UTC)  # 00:00 CEST
+    assert slot_starts(AUTUMN)[-1] == datetime(2026, 10, 25, 22, 45, tzinfo=UTC)  # 23:45 CET
+
+
+def day(d: date, wh: int = 100) -> StoredDay:
+    return StoredDay(d, [wh] * slots_of(d), [TRUE] * slots_of(d))
+
+
+@pytest.mark.parametrize(("d", "hours"), [(SPRING, 23), (NORMAL, 24), (AUTUMN, 25)])
+def test_hours_follow_local_time_on_dst_days(d: date, hours: int) -> None:
+    result = list(buckets([day(d)], d, date.fromordinal(d.toordinal() + 1), Resolution.HOUR))
+    assert len(result) == hours
+    assert all(b.wh == 400 and b.present == 4 for b in result)
+
+
+def test_day_week_month_and_year_totals_with_honest_completeness() -> None:
+    stored = [day(date(2026, 10, n)) for n in range(1, 32) if n != 7]  # the 7th is missing
+    [month] = buckets(stored, date(2026, 10, 1), date(2026, 11, 1), Resolution.MONTH)
+    expected = 31 * 96 + 4  # October has the 100-quarter-hour day
+    assert month.expected == expected and month.present == expected - 96
+    assert month.wh == (expected - 96) * 100
+    weeks = list(buckets(stored, date(2026, 10, 1), date(2026, 11, 1), Resolution.WEEK))
+    assert weeks[0].start == datetime(2026, 9, 27, 22, 0, tzinfo=UTC)  # the week of Monday 28 Sep (local)
+    assert sum(w.present for w in weeks) == month.present
+    [year] = buckets(stored, date(2026, 1, 1), date(2027, 1, 1), Resolution.YEAR)
+    assert year.expected == 35_040 and year.present == month.present
+
+
+def test_quarter_hours_carry_their_quality_and_gaps_stay_visible() -> None:
+    stored = StoredDay(
+        NORMAL,
+        [None, 250] + [100] * 94,
+        [QUALITY_CODES[Quality.MISSING], QUALITY_CODES[Quality.SUBSTITUTE]] + [TRUE] * 94,
+    )
+    first, second, *_ = buckets([stored], NORMAL, date(2026, 6, 2), Resolution.QUARTER_HOUR)
+    assert (first.present, first.quality) == (0, QUALITY_CODES[Quality.MISSING])
+    assert (second.wh, second.substitutes) == (250, 1)
+
+
+def test_bad_days_are_refused_with_a_reason() -> None:
+    ok = (0.1,) * 96, (Quality.TRUE_VALUE,) * 96
+    assert day_problem("1-1:1.29.0", NORMAL, "kWh", *ok) is None
+    assert "kvarh" in (day_problem("1-1:1.29.0", NORMAL, "kvarh", *ok) or "")
+    assert "3.29.0" in (day_problem("1-1:3.29.0", NORMAL, "kWh", *ok) or "")
+    assert "92 quarter hours" in (day_problem("1-1:1.29.0", SPRING, "kWh", *ok) or "")
+    negative = ((-0.1,) + (0.1,) * 95, ok[1])
+    assert "negative" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *negative) or "")
+    empty_true = ((None,) + (0.1,) * 95, ok[1])
+    assert "Z30" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *empty_true) or "")
+
+
+def test_register_readings_off_the_quarter_hour_are_refused_and_backwards_ones_flagged() -> None:
+    assert register_problem("1-1:1.8.0", "kWh", [datetime(2026, 6, 1, 22, 0, tzinfo=UTC)]) is None
+    assert "quarter hour" in (register_problem("1-1:1.8.0", "kWh", [datetime(2026, 6, 1, 22, 7, tzinfo=UTC)]) or "")
+    assert running_backwards(1000, [1200, 1100, 1300]) == [False, True, False]
