@@ -268,3 +268,42 @@ async def test_killed_during_ingest_loses_and_doubles_nothing(system: System) ->
     expected = sum(round(0.001 * (i + 1) * 1000) * slots_of(first + timedelta(days=i)) for i in range(400)) / 1000
     assert sum(r["kwh"] for r in result["results"]) == pytest.approx(expected)
     assert sum(r["present"] for r in result["results"]) == sum(slots_of(first + timedelta(days=i)) for i in range(400))
+
+
+async def test_an_mscons_file_with_substitutes_and_a_92_value_day_imports_exactly(system: System) -> None:
+    from backoffice.smgw_simulator import generate_days, malo_for, write_mscons
+    from contracts.masterdata import MeterPointRecorded
+
+    meter = random_meter_number()
+    home = address("Sonnenhang", "12", "12347", "Musterstadt")
+    base = meter_point(meter, "Mia Messwert", home, home)
+    point = MeterPointRecorded(
+        meter_number=meter,
+        malo_id=malo_for(meter),
+        connection_address=home,
+        partners=base.partners,
+        recorded_at=base.recorded_at,
+    )
+    partner = point.partners[0].partner_number
+    await publish_master_data(system.kafka, TENANT, point)
+    await wait_until_consumed(system.kafka, CONSUMED)
+    [day] = generate_days(meter, "consumption", SPRING, 1, seed=7)
+    qualities = list(day.qualities)
+    qualities[10:14] = [Quality.SUBSTITUTE] * 4
+    day = day.model_copy(update={"qualities": tuple(qualities)})
+    assert len(day.values) == 92
+    edifact = write_mscons([day], sender_mp_id="9900000000003", receiver_mp_id="9900123000002", malo_id=malo_for(meter))
+    producer = AIOKafkaProducer(bootstrap_servers=system.kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.METER_MSCONS.name, edifact, key=b"test.edi", headers=[("tenant", TENANT.encode())]
+        )
+    finally:
+        await producer.stop()
+    await wait_until_consumed(system.kafka, {"meterdata-mscons": (topics.METER_MSCONS.name,)})
+
+    result = (await intervals(system, partner, "consumption", SPRING, SPRING + timedelta(days=1), "15min")).json()
+    assert result["count"] == 92
+    assert [r["kwh"] for r in result["results"]] == [None if v is None else round(v, 3) for v in day.values]
+    assert [r["quality"] for r in result["results"]] == [q.value for q in day.qualities]
