@@ -10,6 +10,10 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
+# The gateway (nginx) and the browser for the web UI's end-to-end tests. nginx lives in /usr/sbin, which is not
+# on an ordinary user's PATH: checked there too, or every run would call apt-get again.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   echo "==> Installiere Systempakete: ${missing[*]}"
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

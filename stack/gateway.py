@@ -1,0 +1,279 @@
+"""The gateway: nginx as the single origin of the portal (web UI + every service's API), run unprivileged.
+
+The configuration lives in `deploy/nginx/plusportal.conf.template`; this module fills in ports and paths,
+checks the result with `nginx -t` and runs nginx as a child process with its own prefix directory:
+
+    <var>/gateway/conf/nginx.conf     the rendered configuration
+    <var>/gateway/logs/access.log     one JSON line per request, without personal data
+    <var>/gateway/logs/error.log      startup problems only (level crit, see the template)
+    <var>/gateway/logs/nginx.pid      the master's pid
+    <var>/gateway/temp/               request body and proxy buffers
+
+    gateway = Gateway(var, 8080, {"onboarding": 8101, "letters": 8102, "identity": 8103, "meterdata": 8104},
+                      REPO_ROOT / "web", dev_mail_port=8025, dev_letters_dir=var / "letters" / "printed")
+    gateway.start()
+    gateway.url("000328")  # http://000328.localhost:8080
+    gateway.stop()
+"""
+
+from __future__ import annotations
+
+import grp
+import math
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from stack import StackError, port_open, tail, tail_file
+from stack.kafka import die_with_parent
+from stack.paths import DEPLOY_DIR
+
+TEMPLATE: Path = DEPLOY_DIR / "nginx" / "plusportal.conf.template"
+SERVICES = ("onboarding", "letters", "identity", "meterdata")
+INSTALL_NGINX = "nginx fehlt: apt-get install -y nginx-light (oder `make install`)"
+# Debian puts nginx into /usr/sbin, which is not on an ordinary user's PATH.
+_NGINX_FALLBACKS = (Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx"), Path("/usr/local/nginx/sbin/nginx"))
+_RATE = re.compile(r"^([1-9][0-9]*)r/([sm])$")
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+# A block that is kept only when switched on: "# {{#name}}" … "# {{/name}}", each on its own line.
+_SECTION = re.compile(r"^[ \t]*# \{\{#(\w+)\}\}\n(.*?)^[ \t]*# \{\{/\1\}\}\n", re.MULTILINE | re.DOTALL)
+# Paths go into quoted nginx strings: a quote, backslash or $ (variable) would change their meaning.
+_UNSAFE_PATH_CHARS = set('"\\$\n\r;{}')
+_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def find_nginx() -> Path:
+    """The nginx binary: on PATH, else Debian's /usr/sbin (and the usual source-build places)."""
+    found = shutil.which("nginx")
+    if found:
+        return Path(found)
+    for candidate in _NGINX_FALLBACKS:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise StackError(INSTALL_NGINX)
+
+
+def retry_after_seconds(rate: str) -> int:
+    """How long until the limit lets one more request through: `10r/m` → 6 s, `5r/s` → 1 s."""
+    match = _RATE.match(rate)
+    if match is None:
+        raise ValueError(f"auth_rate must look like '10r/m' or '5r/s', not {rate!r}")
+    per_second = int(match.group(1)) / (60 if match.group(2) == "m" else 1)
+    return max(1, math.ceil(1 / per_second))
+
+
+def _nginx_path(path: Path) -> str:
+    text = str(path.resolve())
+    if _UNSAFE_PATH_CHARS & set(text):
+        raise ValueError(f"path not usable in the nginx configuration (quote, $, ; or braces): {text!r}")
+    return text
+
+
+def _check_port(port: int, what: str) -> int:
+    if not 0 < port < 65536:
+        raise ValueError(f"{what}: port {port} out of range")
+    return port
+
+
+def render(template: str, values: dict[str, str], sections: dict[str, bool]) -> str:
+    """Fills `{{name}}` placeholders and keeps or drops `# {{#name}}` … `# {{/name}}` blocks.
+
+    Strict on purpose: an unknown section or a placeholder without a value is an error here, not a broken
+    gateway later (nginx would read `{{port}}` as text and fail with a less helpful message).
+    """
+
+    def section(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in sections:
+            raise ValueError(f"template section {name!r} is not known to the runner")
+        return match.group(2) if sections[name] else ""
+
+    kept = _SECTION.sub(section, template)
+    missing = sorted({name for name in _PLACEHOLDER.findall(kept) if name not in values})
+    if missing:
+        raise ValueError(f"template placeholders without a value: {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], kept)
+
+
+class Gateway:
+    """nginx in front of the services: serves `web_root` at `/` and proxies `/api/<service>/` to each service.
+
+    `upstreams` maps each service name (onboarding, letters, identity, meterdata) to its port on 127.0.0.1.
+    `dev_mail_port` (the mail sink's web UI) and `dev_letters_dir` (the printed letters, one folder per portal
+    number) switch on `/dev/mail/` and `/dev/letters/`; without them those paths are 404. `auth_rate` and
+    `auth_burst` tune the per-address limit on logins, access requests, password resets and request forms.
+    """
+
+    def __init__(
+        self,
+        var_dir: Path,
+        port: int,
+        upstreams: dict[str, int],
+        web_root: Path,
+        *,
+        dev_mail_port: int | None = None,
+        dev_letters_dir: Path | None = None,
+        auth_rate: str = "10r/m",
+        auth_burst: int = 5,
+    ) -> None:
+        unknown = sorted(set(upstreams) - set(SERVICES))
+        absent = [name for name in SERVICES if name not in upstreams]
+        if unknown or absent:
+            raise ValueError(f"upstreams must name exactly {', '.join(SERVICES)} (unknown {unknown}, missing {absent})")
+        if auth_burst < 0:
+            raise ValueError("auth_burst must be 0 or more")
+        retry_after_seconds(auth_rate)  # validates the rate before anything is written
+        self.prefix = Path(var_dir) / "gateway"
+        self.port = _check_port(port, "gateway")
+        self.upstreams = {name: _check_port(upstreams[name], name) for name in SERVICES}
+        self.web_root = Path(web_root)
+        self.dev_mail_port = None if dev_mail_port is None else _check_port(dev_mail_port, "dev mail")
+        self.dev_letters_dir = None if dev_letters_dir is None else Path(dev_letters_dir)
+        self.auth_rate = auth_rate
+        self.auth_burst = auth_burst
+        self._process: subprocess.Popen[bytes] | None = None
+
+    # --- where things are ---------------------------------------------------------------------------------
+
+    @property
+    def conf_path(self) -> Path:
+        return self.prefix / "conf" / "nginx.conf"
+
+    @property
+    def access_log(self) -> Path:
+        return self.prefix / "logs" / "access.log"
+
+    @property
+    def error_log(self) -> Path:
+        return self.prefix / "logs" / "error.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.prefix / "logs" / "nginx.pid"
+
+    @property
+    def pid(self) -> int | None:
+        """The nginx master's pid while it runs, else None."""
+        if self._process is None or self._process.poll() is not None:
+            return None
+        return self._process.pid
+
+    def url(self, tenant: str) -> str:
+        """The portal of grid operator `tenant` (portal number) through this gateway."""
+        return f"http://{tenant}.localhost:{self.port}"
+
+    # --- configuration ------------------------------------------------------------------------------------
+
+    def render_config(self) -> str:
+        """The nginx configuration for this gateway (the template with ports and paths filled in)."""
+        values = {
+            "user_directive": self._user_directive(),
+            "port": str(self.port),
+            "web_root": _nginx_path(self.web_root),
+            "error_log": _nginx_path(self.error_log),
+            "access_log": _nginx_path(self.access_log),
+            "temp_dir": _nginx_path(self.prefix / "temp"),
+            "auth_rate": self.auth_rate,
+            "auth_burst": str(self.auth_burst),
+            "retry_after": str(retry_after_seconds(self.auth_rate)),
+            **{f"{name}_port": str(port) for name, port in self.upstreams.items()},
+        }
+        if self.dev_mail_port is not None:
+            values["dev_mail_port"] = str(self.dev_mail_port)
+        if self.dev_letters_dir is not None:
+            values["dev_letters_dir"] = _nginx_path(self.dev_letters_dir)
+        sections = {"dev_mail": self.dev_mail_port is not None, "dev_letters": self.dev_letters_dir is not None}
+        return render(TEMPLATE.read_text(), values, sections)
+
+    @staticmethod
+    def _user_directive() -> str:
+        # Started as root, nginx would switch its workers to "nobody", who can neither read a web root below a
+        # private home nor write the temp dirs; keep them as the user that started the gateway. As anyone
+        # else nginx ignores the directive with a warning, so it is left out.
+        if os.geteuid() != 0:
+            return ""
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        group = grp.getgrgid(os.getegid()).gr_name
+        return f"user {user} {group};"
+
+    def _write_config(self) -> None:
+        for directory in (self.conf_path.parent, self.access_log.parent):
+            directory.mkdir(parents=True, exist_ok=True)
+        for name in _TEMP_DIRS:
+            (self.prefix / "temp" / name).mkdir(parents=True, exist_ok=True)
+        if self.dev_letters_dir is not None:
+            self.dev_letters_dir.mkdir(parents=True, exist_ok=True)
+        self.conf_path.write_text(self.render_config())
+
+    def _command(self, nginx: Path, *extra: str) -> list[str]:
+        # -e: the log for messages before the configuration is read, else the compiled-in path (/var/log/...).
+        return [str(nginx), "-p", f"{self.prefix}/", "-c", str(self.conf_path), "-e", str(self.error_log), *extra]
+
+    def check_config(self) -> None:
+        """Writes the configuration and lets nginx check it (`nginx -t`); raises StackError with its output."""
+        nginx = find_nginx()
+        self._write_config()
+        done = subprocess.run(self._command(nginx, "-t", "-q"), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise StackError(f"Gateway-Konfiguration ungültig ({self.conf_path}):\n{tail(done.stdout + done.stderr)}")
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10) -> None:
+        """Renders and checks the configuration, starts nginx and waits until its port accepts connections."""
+        if self.pid is not None:
+            return
+        nginx = find_nginx()
+        if port_open(self.port):
+            raise StackError(
+                f"Port {self.port} ist schon belegt. Den anderen Prozess beenden "
+                f"(ss -ltnp 'sport = :{self.port}') oder einen anderen Port wählen."
+            )
+        self.check_config()
+        with self.error_log.open("ab") as log:
+            self._process = subprocess.Popen(
+                self._command(nginx),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(),  # a killed runner leaves no gateway behind
+            )
+        deadline = time.monotonic() + timeout
+        while not port_open(self.port):
+            if self._process.poll() is not None:
+                code = self._process.returncode
+                self._process = None
+                raise StackError(f"Gateway (nginx) beendet mit {code}:\n{tail_file(self.error_log)}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise StackError(f"Gateway antwortet nicht auf Port {self.port} nach {timeout} s.")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stops nginx: SIGQUIT lets running requests finish, SIGTERM and SIGKILL follow if it takes too long."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            process.send_signal(sig)
+            try:
+                process.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
