@@ -1,8 +1,9 @@
 """`make up` (`python -m stack.up`): the whole Plusportal system on this machine, for trying it out.
 
 Starts PostgreSQL and Kafka (stack.postgres, stack.kafka), creates the databases and topics, starts the
-mail sink, onboarding, letters, identity and the reference print house as processes, seeds the demo master
-data and prints where to click. Strg+C (or SIGTERM) stops everything it started, in reverse order.
+mail sink, onboarding, letters, identity, meter data and the reference print house as processes, seeds the
+demo master data and simulated readings of the demo meters and prints where to click. Strg+C (or SIGTERM)
+stops everything it started, in reverse order.
 
     python -m stack.up [--fresh] [--no-seed]
 
@@ -26,16 +27,26 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from backoffice.masterdata_import import ImportProblem, publish_meter_points, read_meter_points
+from backoffice.smgw_simulator import Role, _publish, generate_days, generate_registers
+from contracts.common import PartnerRole
+from contracts.envelope import EventPayload
+from contracts.masterdata import MeterPointRecorded
+from contracts.meterdata import LoadProfileDay, RegisterReadings
+from contracts.topics import METER_READINGS
 from kit.db import Database
+from kit.events import encode, envelope_for
 from kit.masterdata import MeterPointRow
 from kit.settings import ServiceSettings
 from stack import StackError, Stage, port_open, run_sync, say, tail
@@ -55,7 +66,8 @@ MAIL_WEB_PORT = 8025
 ONBOARDING_PORT = 8101
 LETTERS_PORT = 8102
 IDENTITY_PORT = 8103
-DATABASES = ("onboarding", "letters", "identity")
+METERDATA_PORT = 8104
+DATABASES = ("onboarding", "letters", "identity", "meterdata")
 # The links in letters and e-mails point at the gateway (a later issue) on port 8080.
 PORTAL_URL_TEMPLATE = "http://{portal_number}.localhost:8080"
 # Development only (also in docker-compose.yml): a production installation sets its own secret.
@@ -67,6 +79,16 @@ DEMO_METER = "1EMH0005939068"
 DEMO_PARTNER = "4711000001"
 DEMO_EMAIL = "erika.mustermann@example.org"
 DEMO_PASSWORD = "Sommerwiese am Lindenweg"  # passes identity's password rules
+SESSION_COOKIE = "__Host-plusportal-session"  # identity's (services/identity/api.py)
+# Simulated readings of every demo meter (backoffice.smgw_simulator): the last DEMO_READINGS_DAYS days up to
+# yesterday. Always simulated from DEMO_READINGS_ORIGIN on with one seed, so a day has the same values whatever
+# day `make up` runs (the simulator's random stream starts at its first day) and registers never jump; the
+# revision stays 0, so publishing again (every `make up`) changes nothing. docker-compose.yml's seed-readings
+# job runs the simulator from the same origin with the same seed.
+DEMO_READINGS_DAYS = 400
+DEMO_READINGS_ORIGIN = date(2025, 1, 1)
+DEMO_READINGS_SEED = 1
+BERLIN = ZoneInfo("Europe/Berlin")  # energy days
 STARTUP_TIMEOUT_S = 90.0
 PRINTHOUSE_READY_LINE = "Druckerei läuft"
 
@@ -131,6 +153,7 @@ def service_specs(var: Path) -> tuple[ProcessSpec, ...]:
                 "PLUSPORTAL_DEVICE_COOKIE_SECRET": DEV_DEVICE_COOKIE_SECRET,
             },
         ),
+        ProcessSpec("meterdata", "services.meterdata.app", port=METERDATA_PORT, database="meterdata"),
         ProcessSpec(
             "printhouse",
             "backoffice.printhouse",
@@ -161,6 +184,55 @@ def process_environment(
 def demo_files() -> list[tuple[str, Path]]:
     """(tenant, CSV) of every demo master-data file: deploy/demo/masterdata-<portal number>.csv."""
     return [(path.stem.removeprefix("masterdata-"), path) for path in sorted(DEMO_DIR.glob("masterdata-*.csv"))]
+
+
+_ROLES: dict[PartnerRole, Role] = {PartnerRole.CONSUMPTION: "consumption", PartnerRole.FEED_IN: "feed_in"}
+_ROLE_TEXT = {"consumption": "Bezug", "feed_in": "Einspeisung", "both": "Bezug und Einspeisung"}
+Channel = tuple[str, str, str]  # tenant, meter number, OBIS
+
+
+@dataclass(frozen=True)
+class DemoMeter:
+    tenant: str
+    meter_number: str
+    role: Role  # consumption, feed_in or both (a meter with a consumption and a feed-in partner)
+
+
+def meters_of(tenant: str, points: Sequence[MeterPointRecorded]) -> list[DemoMeter]:
+    """The meters of `tenant`'s master data, each with the role its partners give it."""
+    meters = []
+    for point in points:
+        roles = {PartnerRole(partner.role) for partner in point.partners}
+        role: Role = "both" if len(roles) > 1 else _ROLES[roles.pop()]
+        meters.append(DemoMeter(tenant, point.meter_number, role))
+    return meters
+
+
+def demo_meters() -> list[DemoMeter]:
+    """Every meter of the demo master data (deploy/demo), both tenants."""
+    return [meter for tenant, path in demo_files() for meter in meters_of(tenant, read_meter_points(path))]
+
+
+def demo_readings_period(today: date) -> tuple[date, date]:
+    """First and last day of the demo readings: DEMO_READINGS_DAYS days up to yesterday."""
+    last = today - timedelta(days=1)
+    return last - timedelta(days=DEMO_READINGS_DAYS - 1), last
+
+
+def demo_readings(meter: DemoMeter, first: date, last: date) -> list[EventPayload]:
+    """The simulator's register readings (from `first`'s 00:00 on) and load-profile days (`first` … `last`)
+    of one meter; the same for every call (see DEMO_READINGS_ORIGIN). Registers first: once the days are
+    stored, so are they (same key, same partition)."""
+    origin = min(DEMO_READINGS_ORIGIN, first)
+    days = (last - origin).days + 1
+    since = datetime(first.year, first.month, first.day, tzinfo=BERLIN)
+    registers: list[EventPayload] = []
+    for series in generate_registers(meter.meter_number, meter.role, origin, days, DEMO_READINGS_SEED):
+        kept = tuple(reading for reading in series.readings if reading.read_at >= since)
+        if kept:
+            registers.append(RegisterReadings(meter_number=series.meter_number, obis=series.obis, readings=kept))
+    profile = generate_days(meter.meter_number, meter.role, origin, days, DEMO_READINGS_SEED)
+    return [*registers, *(day for day in profile if day.day >= first)]
 
 
 # --- processes ----------------------------------------------------------------------------------------
@@ -238,6 +310,7 @@ class Up:
             ONBOARDING_PORT: "Onboarding",
             LETTERS_PORT: "Letters",
             IDENTITY_PORT: "Identity",
+            METERDATA_PORT: "Meterdata",
         }
         if not self.postgres.is_running():
             ours[POSTGRES_PORT] = "PostgreSQL"
@@ -319,7 +392,7 @@ class Up:
     # --- demo data ------------------------------------------------------------------------------------
 
     def _seed(self) -> None:
-        expected: list[tuple[str, str]] = []
+        meters: list[DemoMeter] = []
         with Stage(self.report, "Demo-Stammdaten veröffentlichen"):
             for tenant, path in demo_files():
                 try:
@@ -327,22 +400,71 @@ class Up:
                 except ImportProblem as problem:
                     raise StackError(f"Demo-Stammdaten {_show(path)} sind fehlerhaft:\n{problem}") from None
                 run_sync(publish_meter_points(self.kafka.bootstrap_servers, tenant, points))
-                expected += [(tenant, point.meter_number) for point in points]
+                meters += meters_of(tenant, points)
                 self.report(f"  Netzbetreiber {tenant}: {len(points)} Zähler aus {_show(path)}")
-        with Stage(self.report, "Demo-Stammdaten kommen bei Onboarding und Identity an"):
-            self._wait_for_master_data(expected, timeout=60)
+        period, expected = self._seed_readings(meters)
+        with Stage(self.report, "Demo-Stammdaten kommen bei Onboarding, Identity und Meterdata an"):
+            self._wait_for_master_data([(meter.tenant, meter.meter_number) for meter in meters], timeout=60)
+        with Stage(self.report, "Demo-Messwerte kommen bei Meterdata an"):
+            self._wait_for_readings(period, expected, timeout=120)
+
+    def _seed_readings(self, meters: list[DemoMeter]) -> tuple[tuple[date, date], Mapping[Channel, int]]:
+        """Simulated readings of every demo meter, published in one go (batched, one flush). Returns the
+        period and how many days of each channel meter data should then hold in it."""
+        first, last = demo_readings_period(datetime.now(BERLIN).date())
+        expected: dict[Channel, int] = {}
+        messages: list[tuple[bytes, bytes]] = []
+        correlation_id = uuid4()  # one seeding = one correlation id
+        label = f"Demo-Messwerte simulieren ({DEMO_READINGS_DAYS} Tage, {first:%d.%m.%Y}–{last:%d.%m.%Y})"
+        with Stage(self.report, label):
+            for meter in meters:
+                payloads = demo_readings(meter, first, last)
+                key = f"{meter.tenant}/{meter.meter_number}".encode()
+                for payload in payloads:
+                    envelope = envelope_for(payload, tenant=meter.tenant, correlation_id=correlation_id)
+                    messages.append((key, encode(envelope)))
+                    if isinstance(payload, LoadProfileDay):
+                        channel = (meter.tenant, meter.meter_number, payload.obis)
+                        expected[channel] = expected.get(channel, 0) + 1
+                registers = sum(len(p.readings) for p in payloads if isinstance(p, RegisterReadings))
+                days = sum(isinstance(p, LoadProfileDay) for p in payloads)
+                self.report(
+                    f"  {meter.tenant}/{meter.meter_number} ({_ROLE_TEXT[meter.role]}): "
+                    f"{days} Tageskurven, {registers} Zählerstände"
+                )
+        with Stage(self.report, f"Demo-Messwerte an Kafka ({len(messages)} Nachrichten, {METER_READINGS.name})"):
+            run_sync(_publish(self.kafka.bootstrap_servers, METER_READINGS.name, messages, []))
+        return (first, last), expected
+
+    def _wait_for_readings(self, period: tuple[date, date], expected: Mapping[Channel, int], timeout: float) -> None:
+        """Meter data holds every simulated day (registers come first on each meter's partition)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stored = run_sync(_days_in(self.postgres.url("meterdata"), *period))
+            late = sorted(channel for channel, days in expected.items() if stored.get(channel, 0) < days)
+            if not late:
+                return
+            if time.monotonic() >= deadline:
+                names = ", ".join(f"{tenant}/{meter} {obis}" for tenant, meter, obis in late)
+                raise StackError(
+                    f"Meterdata hat nach {timeout:.0f} s nicht alle Demo-Messwerte: {names}. "
+                    f"Siehe {_show(self.logs / 'meterdata.log')}."
+                )
+            time.sleep(0.5)
 
     def _wait_for_master_data(self, expected: list[tuple[str, str]], timeout: float) -> None:
-        """Onboarding (asked over HTTP) and identity (its read model, in its database) know every demo meter."""
+        """Onboarding (asked over HTTP), identity and meter data (their read models, in their databases) know
+        every demo meter."""
         token = ServiceSettings().backoffice_token
         deadline = time.monotonic() + timeout
-        missing = {"onboarding": list(expected), "identity": list(expected)}
+        missing = {"onboarding": list(expected), "identity": list(expected), "meterdata": list(expected)}
         with httpx.Client(base_url=f"http://127.0.0.1:{ONBOARDING_PORT}", timeout=5) as client:
             while True:
                 missing["onboarding"] = [pair for pair in missing["onboarding"] if not _known(client, token, *pair)]
-                if missing["identity"]:
-                    known = run_sync(_meter_points_in(self.postgres.url("identity")))
-                    missing["identity"] = [pair for pair in missing["identity"] if pair not in known]
+                for name in ("identity", "meterdata"):
+                    if missing[name]:
+                        known = run_sync(_meter_points_in(self.postgres.url(name)))
+                        missing[name] = [pair for pair in missing[name] if pair not in known]
                 late = [(name, pairs) for name, pairs in missing.items() if pairs]
                 if not late:
                     return
@@ -416,6 +538,7 @@ class Up:
             "  1. Swagger UI im Browser öffnen – der Netzbetreiber steht im Hostnamen:",
             *per_tenant("Antragsformular:", ONBOARDING_PORT),
             *per_tenant("Zugang (Identity):", IDENTITY_PORT),
+            *per_tenant("Messwerte (Meterdata):", METERDATA_PORT),
             f"     Briefe (Back-Office):      http://{DEMO_TENANT}.localhost:{LETTERS_PORT}/docs",
             f"     Back-Office-Token:         {token}   (Header „Authorization: Bearer {token}“)",
             "",
@@ -446,6 +569,11 @@ class Up:
             "     (POST /access-requests/complete):",
             "",
             access_complete_curl(identity),
+            "",
+            f"  5. Messwerte ansehen (simuliert, {DEMO_READINGS_DAYS} Tage bis gestern): anmelden, Zugriffstoken",
+            "     holen (5 Minuten gültig), damit Erikas Tageswerte der letzten Woche abrufen:",
+            "",
+            meter_readings_curl(datetime.now(BERLIN).date()),
             "",
             f"     Logs                       {_show(self.logs)}/  ({names})",
             f"                                mitlesen: tail -f {_show(self.logs)}/*.log",
@@ -482,6 +610,31 @@ def access_complete_curl(identity_url: str) -> str:
     return _post_curl(f"{identity_url}/access-requests/complete", body, "-w '%{http_code}\\n' ")
 
 
+def meter_readings_curl(today: date) -> str:
+    """Login as the demo customer, an access token (session cookie + the session's CSRF token) and her daily
+    values of the last week from meter data. The cookie is taken from the response header: it is Secure
+    (`__Host-`), and curl keeps Secure cookies from http:// only for the host `localhost` itself, not for
+    000328.localhost (so `-c cookies.txt` would store nothing)."""
+    identity = f"http://{DEMO_TENANT}.localhost:{IDENTITY_PORT}"
+    meterdata = f"http://{DEMO_TENANT}.localhost:{METERDATA_PORT}"
+    login = shlex.quote(json.dumps({"email": DEMO_EMAIL, "password": DEMO_PASSWORD}, ensure_ascii=False))
+    first, end = today - timedelta(days=7), today
+    return (
+        f"LOGIN=$(curl -sS -i -X POST {identity}/sessions -H 'Content-Type: application/json' -d {login})\n"
+        f"COOKIE=$(echo \"$LOGIN\" | grep -io '{SESSION_COOKIE}=[^;]*')\n"
+        f'CSRF=$(echo "$LOGIN" | tail -n 1 | {_json_field("csrf_token")})\n'
+        f'TOKEN=$(curl -sS -X POST {identity}/session/token -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \\\n'
+        f"  | {_json_field('access_token')})\n"
+        f'curl -sS -H "Authorization: Bearer $TOKEN" '
+        f'"{meterdata}/partners/{DEMO_PARTNER}/intervals?from={first}&to={end}&resolution=day"'
+    )
+
+
+def _json_field(name: str) -> str:
+    """A shell filter printing one field of a JSON object (python3 rather than jq: it is there anyway)."""
+    return f"python3 -c 'import json, sys; print(json.load(sys.stdin)[\"{name}\"])'"
+
+
 def _post_curl(url: str, body: Mapping[str, object], options: str = "") -> str:
     data = shlex.quote(json.dumps(body, ensure_ascii=False))
     return (
@@ -512,6 +665,24 @@ async def _meter_points_in(database_url: str) -> set[tuple[str, str]]:
             return {(tenant, meter) for tenant, meter in rows}
     except (OSError, SQLAlchemyError):  # not reachable or not migrated yet: ask again
         return set()
+    finally:
+        await db.dispose()
+
+
+async def _days_in(database_url: str, first: date, last: date) -> dict[Channel, int]:
+    """Days stored per (tenant, meter, OBIS) in meter data between `first` and `last` (inclusive)."""
+    db = Database(database_url, pool_size=1)
+    query = text(
+        "SELECT tenant, meter_number, obis, count(*) FROM interval_days"
+        " WHERE day BETWEEN :first AND :last GROUP BY tenant, meter_number, obis"
+    )
+    try:
+        async with db.transaction() as session:
+            connection = await session.connection()
+            rows = await connection.execute(query, {"first": first, "last": last})
+            return {(tenant, meter, obis): count for tenant, meter, obis, count in rows}
+    except (OSError, SQLAlchemyError):  # not reachable or not migrated yet: ask again
+        return {}
     finally:
         await db.dispose()
 

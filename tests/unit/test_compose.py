@@ -8,12 +8,14 @@ import re
 import shlex
 import subprocess
 import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
+from contracts.meterdata import LoadProfileDay, RegisterReadings
 from stack import up
 from stack.paths import REPO_ROOT
 
@@ -23,7 +25,7 @@ DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 POSTGRES_INIT = REPO_ROOT / "deploy" / "postgres-init.sql"
 DATA = Path("/data")  # the containers' var dir: /data/mail, /data/letters/printed, /data/identity
 OUR_IMAGE = "plusportal:dev"
-ONE_SHOT = {"topics", "seed"}
+ONE_SHOT = {"topics", "seed", "seed-readings"}
 # What containers need beyond `make up`'s settings: listen on all interfaces inside the container.
 CONTAINER_ONLY_ENV = {"PLUSPORTAL_HTTP_HOST": "0.0.0.0"}
 PYTHON_SPECS = [up.mailsink_spec(DATA), *up.service_specs(DATA)]
@@ -57,12 +59,14 @@ def published(service: dict[str, Any]) -> set[str]:
 
 
 def python_commands(services: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
-    """(service, argv) of every `python -m ...` our image runs; `sh -c "a && b"` counts as a and b."""
+    """(service, argv) of every `python -m ...` our image runs; `sh -c "a && b"` counts as a and b (parts that
+    are not python, such as a shell variable's assignment, are left out)."""
     found = []
     for name, service in services.items():
         command = [str(part) for part in service.get("command", [])]
         if command[:2] == ["sh", "-c"]:
-            found += [(name, shlex.split(part)) for part in command[2].split("&&")]
+            parts = [shlex.split(part) for part in command[2].split("&&")]
+            found += [(name, argv) for argv in parts if argv[:1] == ["python"]]
         elif command[:1] == ["python"]:
             found.append((name, command))
     return found
@@ -84,7 +88,7 @@ def test_compose_file_is_valid_per_the_compose_spec() -> None:
 
 
 def test_compose_defines_every_process_of_make_up(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"kafka", "postgres", "topics", "seed", *(spec.name for spec in PYTHON_SPECS)}
+    expected = {"kafka", "postgres", "topics", "seed", "seed-readings", *(spec.name for spec in PYTHON_SPECS)}
     assert expected <= services.keys()
 
 
@@ -208,6 +212,49 @@ def test_seed_imports_every_demo_file(services: dict[str, dict[str, Any]]) -> No
     assert expected, "no demo master data found"
     assert imports == expected
     assert env_of(services["seed"]) == {"PLUSPORTAL_KAFKA_BOOTSTRAP": "kafka:9092"}
+
+
+def test_seed_readings_simulates_every_demo_meter_like_make_up(services: dict[str, dict[str, Any]]) -> None:
+    """Same meters and roles as `make up` (from the demo master data), from the same origin with the same seed:
+    the same values as `make up` publishes, up to yesterday."""
+    runs = [argv for name, argv in python_commands(services) if name == "seed-readings"]
+    origin = up.DEMO_READINGS_ORIGIN.isoformat()
+    simulator = ["python", "-m", "backoffice.smgw_simulator"]
+    period = ["--from", origin, "--days", "$$days", "--kafka", "kafka:9092"]
+    expected = [
+        [*simulator, "--tenant", meter.tenant, "--meter", meter.meter_number, "--role", meter.role, *period]
+        for meter in up.demo_meters()
+    ]
+    assert {meter.role for meter in up.demo_meters()} == {"consumption", "both"}
+    assert runs == expected
+    script = services["seed-readings"]["command"][2]
+    # $$ is compose's escaped $: days = whole days since the origin (UTC), so the last one is yesterday.
+    assert script.startswith(f"days=$$(( ($$(date -u +%s) - $$(date -u -d {origin} +%s)) / 86400 )) &&")
+    assert up.DEMO_READINGS_SEED == 1, "compose runs the simulator with its default --seed 1"
+
+
+def test_make_up_demo_readings_do_not_depend_on_the_day_it_runs() -> None:
+    """Run on two days, `make up` publishes the same values for the days both cover (re-publishing changes
+    nothing), DEMO_READINGS_DAYS days up to yesterday, and registers that never run backwards."""
+    erika = up.DemoMeter(up.DEMO_TENANT, up.DEMO_METER, "consumption")
+    today = date(2026, 11, 25)
+    earlier = up.demo_readings(erika, *up.demo_readings_period(today - timedelta(days=30)))
+    later = up.demo_readings(erika, *up.demo_readings_period(today))
+    first, last = up.demo_readings_period(today)
+    days = [p for p in later if isinstance(p, LoadProfileDay)]
+    assert [d.day for d in days] == [first + timedelta(days=i) for i in range(up.DEMO_READINGS_DAYS)]
+    assert last == today - timedelta(days=1)
+    earlier_days = {d.day: d for d in earlier if isinstance(d, LoadProfileDay)}
+    shared = [d for d in days if d.day in earlier_days]
+    assert len(shared) == up.DEMO_READINGS_DAYS - 30
+    assert all(d == earlier_days[d.day] for d in shared)
+    (registers,) = [p for p in later if isinstance(p, RegisterReadings)]
+    assert later[0] is registers, "registers first: stored once the days are"
+    earlier_registers = {r.read_at: r.value for p in earlier if isinstance(p, RegisterReadings) for r in p.readings}
+    values = [r.value for r in registers.readings]
+    assert values == sorted(values)
+    assert registers.readings[0].read_at == datetime(first.year, first.month, first.day, tzinfo=up.BERLIN)
+    assert all(earlier_registers[r.read_at] == r.value for r in registers.readings if r.read_at in earlier_registers)
 
 
 def test_command_line_flags_exist(services: dict[str, dict[str, Any]]) -> None:
