@@ -14,10 +14,15 @@ checks the result with `nginx -t` and runs nginx as a child process with its own
     gateway.start()
     gateway.url("000328")  # http://000328.localhost:8080
     gateway.stop()
+
+In a container (docker-compose.yml) the same configuration is rendered for the compose network and nginx
+replaces the Python process (`python -m stack.gateway --help`): services by their names, listening on all
+of the container's interfaces, published on the host's loopback only.
 """
 
 from __future__ import annotations
 
+import argparse
 import grp
 import math
 import os
@@ -26,7 +31,9 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -47,6 +54,9 @@ _SECTION = re.compile(r"^[ \t]*# \{\{#(\w+)\}\}\n(.*?)^[ \t]*# \{\{/\1\}\}\n", r
 # Paths go into quoted nginx strings: a quote, backslash or $ (variable) would change their meaning.
 _UNSAFE_PATH_CHARS = set('"\\$\n\r;{}')
 _TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+# A host name or IPv4 address for listen/server/proxy_pass: nothing that could end or extend the directive.
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+LOOPBACK = "127.0.0.1"
 
 
 def find_nginx() -> Path:
@@ -82,6 +92,12 @@ def _check_port(port: int, what: str) -> int:
     return port
 
 
+def _check_host(host: str, what: str) -> str:
+    if not _HOST.match(host):
+        raise ValueError(f"{what}: not a host name or IPv4 address: {host!r}")
+    return host
+
+
 def render(template: str, values: dict[str, str], sections: dict[str, bool]) -> str:
     """Fills `{{name}}` placeholders and keeps or drops `# {{#name}}` … `# {{/name}}` blocks.
 
@@ -105,7 +121,9 @@ def render(template: str, values: dict[str, str], sections: dict[str, bool]) -> 
 class Gateway:
     """nginx in front of the services: serves `web_root` at `/` and proxies `/api/<service>/` to each service.
 
-    `upstreams` maps each service name (onboarding, letters, identity, meterdata) to its port on 127.0.0.1.
+    `upstreams` maps each service name (onboarding, letters, identity, meterdata) to its port on 127.0.0.1;
+    `upstream_hosts` (and `dev_mail_host`) name other hosts instead, such as the services' names on a compose
+    network, and `listen_host` is the address nginx listens on (loopback unless in a container).
     `dev_mail_port` (the mail sink's web UI) and `dev_letters_dir` (the printed letters, one folder per portal
     number) switch on `/dev/mail/` and `/dev/letters/`; without them those paths are 404. `auth_rate` and
     `auth_burst` tune the per-address limit on logins, access requests, password resets and request forms.
@@ -122,17 +140,26 @@ class Gateway:
         dev_letters_dir: Path | None = None,
         auth_rate: str = "10r/m",
         auth_burst: int = 5,
+        upstream_hosts: Mapping[str, str] | None = None,
+        dev_mail_host: str = LOOPBACK,
+        listen_host: str = LOOPBACK,
     ) -> None:
         unknown = sorted(set(upstreams) - set(SERVICES))
         absent = [name for name in SERVICES if name not in upstreams]
         if unknown or absent:
             raise ValueError(f"upstreams must name exactly {', '.join(SERVICES)} (unknown {unknown}, missing {absent})")
+        hosts = dict(upstream_hosts or {})
+        if set(hosts) - set(SERVICES):
+            raise ValueError(f"upstream_hosts: unknown services {sorted(set(hosts) - set(SERVICES))}")
         if auth_burst < 0:
             raise ValueError("auth_burst must be 0 or more")
         retry_after_seconds(auth_rate)  # validates the rate before anything is written
         self.prefix = Path(var_dir) / "gateway"
         self.port = _check_port(port, "gateway")
         self.upstreams = {name: _check_port(upstreams[name], name) for name in SERVICES}
+        self.upstream_hosts = {name: _check_host(hosts.get(name, LOOPBACK), name) for name in SERVICES}
+        self.dev_mail_host = _check_host(dev_mail_host, "dev mail")
+        self.listen_host = _check_host(listen_host, "listen")
         self.web_root = Path(web_root)
         self.dev_mail_port = None if dev_mail_port is None else _check_port(dev_mail_port, "dev mail")
         self.dev_letters_dir = None if dev_letters_dir is None else Path(dev_letters_dir)
@@ -176,6 +203,7 @@ class Gateway:
         values = {
             "user_directive": self._user_directive(),
             "port": str(self.port),
+            "listen_host": self.listen_host,
             "web_root": _nginx_path(self.web_root),
             "error_log": _nginx_path(self.error_log),
             "access_log": _nginx_path(self.access_log),
@@ -184,9 +212,11 @@ class Gateway:
             "auth_burst": str(self.auth_burst),
             "retry_after": str(retry_after_seconds(self.auth_rate)),
             **{f"{name}_port": str(port) for name, port in self.upstreams.items()},
+            **{f"{name}_host": host for name, host in self.upstream_hosts.items()},
         }
         if self.dev_mail_port is not None:
             values["dev_mail_port"] = str(self.dev_mail_port)
+            values["dev_mail_host"] = self.dev_mail_host
         if self.dev_letters_dir is not None:
             values["dev_letters_dir"] = _nginx_path(self.dev_letters_dir)
         sections = {"dev_mail": self.dev_mail_port is not None, "dev_letters": self.dev_letters_dir is not None}
@@ -277,3 +307,74 @@ class Gateway:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+# --- in a container: `python -m stack.gateway` ---------------------------------------------------------------
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"HOST:PORT expected, not {text!r}")
+    return host, int(port)
+
+
+def _upstream(text: str) -> tuple[str, str, int]:
+    name, sep, where = text.partition("=")
+    if not sep or name not in SERVICES:
+        raise argparse.ArgumentTypeError(f"NAME=HOST:PORT with NAME one of {', '.join(SERVICES)}, not {text!r}")
+    return (name, *_host_port(where))
+
+
+def gateway_from_args(argv: Sequence[str] | None = None) -> Gateway:
+    """The Gateway the command line describes (docker-compose.yml's `gateway` service)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m stack.gateway",
+        description="Renders the gateway configuration, checks it and runs nginx in the foreground (replacing "
+        "this process; for containers). `make up` starts the gateway itself.",
+    )
+    parser.add_argument("--var", type=Path, required=True, help="var dir: the configuration goes to <var>/gateway/")
+    parser.add_argument("--port", type=int, required=True, help="port to listen on")
+    parser.add_argument("--listen", default=LOOPBACK, help="address to listen on (default %(default)s)")
+    parser.add_argument("--web-root", type=Path, required=True, help="the web UI's files (served at /)")
+    parser.add_argument(
+        "--upstream",
+        type=_upstream,
+        action="append",
+        required=True,
+        metavar="NAME=HOST:PORT",
+        help=f"one per service ({', '.join(SERVICES)})",
+    )
+    parser.add_argument("--dev-mail", type=_host_port, metavar="HOST:PORT", help="mail sink web UI at /dev/mail/")
+    parser.add_argument("--dev-letters", type=Path, metavar="DIR", help="printed letters at /dev/letters/")
+    args = parser.parse_args(argv)
+    upstreams: list[tuple[str, str, int]] = args.upstream
+    mail_host, mail_port = args.dev_mail if args.dev_mail else (LOOPBACK, None)
+    return Gateway(
+        args.var,
+        args.port,
+        {name: port for name, _, port in upstreams},
+        args.web_root,
+        dev_mail_port=mail_port,
+        dev_letters_dir=args.dev_letters,
+        upstream_hosts={name: host for name, host, _ in upstreams},
+        dev_mail_host=mail_host,
+        listen_host=args.listen,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Checks the configuration, then becomes nginx (daemon off): signals go straight to its master."""
+    try:
+        gateway = gateway_from_args(argv)
+        gateway.check_config()
+        nginx = find_nginx()
+    except (StackError, ValueError) as exc:
+        print(f"Fehler: {exc}", file=sys.stderr)
+        return 1
+    command = gateway._command(nginx)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,15 +1,17 @@
 """`make up` (`python -m stack.up`): the whole Plusportal system on this machine, for trying it out.
 
 Starts PostgreSQL and Kafka (stack.postgres, stack.kafka), creates the databases and topics, starts the
-mail sink, onboarding, letters, identity, meter data and the reference print house as processes, seeds the
-demo master data and simulated readings of the demo meters and prints where to click. Strg+C (or SIGTERM)
-stops everything it started, in reverse order.
+mail sink, onboarding, letters, identity, meter data and the reference print house as processes, then the
+gateway (stack.gateway: nginx on :8080 with the web UI, the APIs below /api/ and the dev mailbox and letters),
+seeds the demo master data and simulated readings of the demo meters and prints where to click. Strg+C (or
+SIGTERM) stops everything it started, in reverse order (the gateway first).
 
     python -m stack.up [--fresh] [--no-seed]
 
 Everything lives below the var dir (`$PLUSPORTAL_VAR`, default <repo>/var): kafka/, postgres/, mail/,
-letters/printed/, identity/signing-key.pem, logs/<process>.log. docker-compose.yml runs the same processes
-in containers; tests/unit/test_compose.py keeps the two in step, using the specs defined here.
+letters/printed/, identity/signing-key.pem, logs/<process>.log, gateway/ (nginx.conf, access.log).
+docker-compose.yml runs the same processes in containers; tests/unit/test_compose.py keeps the two in step,
+using the specs defined here.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import contextlib
 import functools
 import json
 import os
-import shlex
 import shutil
 import signal
 import sys
@@ -50,8 +51,9 @@ from kit.events import encode, envelope_for
 from kit.masterdata import MeterPointRow
 from kit.settings import ServiceSettings
 from stack import StackError, Stage, port_open, run_sync, say, tail
+from stack.gateway import Gateway
 from stack.kafka import KafkaServer
-from stack.paths import DEPLOY_DIR, var_dir
+from stack.paths import DEPLOY_DIR, REPO_ROOT, var_dir
 from stack.postgres import PostgresServer
 from stack.services import START_MARKER, ServiceProcess, service_env
 from stack.topics import create_topics
@@ -67,19 +69,25 @@ ONBOARDING_PORT = 8101
 LETTERS_PORT = 8102
 IDENTITY_PORT = 8103
 METERDATA_PORT = 8104
+GATEWAY_PORT = 8080
 DATABASES = ("onboarding", "letters", "identity", "meterdata")
-# The links in letters and e-mails point at the gateway (a later issue) on port 8080.
-PORTAL_URL_TEMPLATE = "http://{portal_number}.localhost:8080"
+# The links in letters and e-mails point at the gateway: the portal in the browser.
+PORTAL_URL_TEMPLATE = f"http://{{portal_number}}.localhost:{GATEWAY_PORT}"
+WEB_ROOT = REPO_ROOT / "web"  # the web UI the gateway serves at /
 # Development only (also in docker-compose.yml): a production installation sets its own secret.
 DEV_DEVICE_COOKIE_SECRET = "dev-only-device-cookie-secret"
 DEMO_DIR = DEPLOY_DIR / "demo"
 DEMO_TENANT = "000328"
+DEMO_OPERATORS = {"000328": "Stadtwerke Musterstadt", "000512": "NG Beispieltal"}  # deploy/tenants.toml
 # Erika Mustermann in deploy/demo/masterdata-000328.csv (her partner number is printed in her letter).
 DEMO_METER = "1EMH0005939068"
 DEMO_PARTNER = "4711000001"
 DEMO_EMAIL = "erika.mustermann@example.org"
 DEMO_PASSWORD = "Sommerwiese am Lindenweg"  # passes identity's password rules
-SESSION_COOKIE = "__Host-plusportal-session"  # identity's (services/identity/api.py)
+# Max Solar (same file): one meter, two partner numbers (consumption and feed-in) — for switching partners.
+DEMO_SOLAR_METER = "1ESY1161052714"
+DEMO_SOLAR_PARTNERS = ("4711000002", "4711000003")
+DEMO_SOLAR_EMAIL = "max.solar@example.org"
 # Simulated readings of every demo meter (backoffice.smgw_simulator): the last DEMO_READINGS_DAYS days up to
 # yesterday. Always simulated from DEMO_READINGS_ORIGIN on with one seed, so a day has the same values whatever
 # day `make up` runs (the simulator's random stream starts at its first day) and registers never jump; the
@@ -181,6 +189,13 @@ def process_environment(
     return env
 
 
+def gateway_for(var: Path) -> Gateway:
+    """`make up`'s gateway: the four services, the web UI, and in dev mode the mailbox and printed letters.
+    docker-compose.yml's `gateway` runs the same one on the compose network (tests/unit/test_compose.py)."""
+    ports = {spec.name: spec.port for spec in service_specs(var) if spec.port is not None}
+    return Gateway(var, GATEWAY_PORT, ports, WEB_ROOT, dev_mail_port=MAIL_WEB_PORT, dev_letters_dir=printed_dir(var))
+
+
 def demo_files() -> list[tuple[str, Path]]:
     """(tenant, CSV) of every demo master-data file: deploy/demo/masterdata-<portal number>.csv."""
     return [(path.stem.removeprefix("masterdata-"), path) for path in sorted(DEMO_DIR.glob("masterdata-*.csv"))]
@@ -252,6 +267,8 @@ class Up:
         # Detached: the broker has its own session, so Strg+C reaches only us and we stop it last.
         self.kafka = KafkaServer(var, KAFKA_PORT, KAFKA_CONTROLLER_PORT, detach=True, report=report)
         self.processes: list[ServiceProcess] = []
+        self.gateway = gateway_for(var)
+        self._gateway_started = False
         self._stops: list[tuple[str, Callable[[], object]]] = []  # in start order; run in reverse
         self._state_file = var / STATE_FILE
         self._adopt_servers = False  # Kafka/PostgreSQL left running by a `make up` that was killed
@@ -276,6 +293,7 @@ class Up:
         self.report(f"Kafka-Topics: {len(result.created)} angelegt, {len(result.existing)} vorhanden.")
         self._start_mailsink()
         self._start_services()
+        self._start_gateway()
         if self.seed:
             self._seed()
 
@@ -299,7 +317,7 @@ class Up:
         with Stage(self.report, "--fresh: Daten löschen (Kafka, PostgreSQL, Mails, Briefe, Logs)"):
             self.kafka.wipe()  # the jars stay
             self.postgres.wipe()
-            for folder in (mail_store(self.var), self.var / "letters", self.logs):
+            for folder in (mail_store(self.var), self.var / "letters", self.logs, self.gateway.prefix):
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _check_ports(self) -> None:
@@ -311,6 +329,7 @@ class Up:
             LETTERS_PORT: "Letters",
             IDENTITY_PORT: "Identity",
             METERDATA_PORT: "Meterdata",
+            GATEWAY_PORT: "Gateway (Portal im Browser)",
         }
         if not self.postgres.is_running():
             ours[POSTGRES_PORT] = "PostgreSQL"
@@ -356,6 +375,19 @@ class Up:
         for spec in specs:
             where = f"http://127.0.0.1:{spec.port}" if spec.port else "ohne HTTP"
             self.report(f"  {spec.name:<11} bereit ({where}), Log {_show(self.logs / f'{spec.name}.log')}")
+
+    def _start_gateway(self) -> None:
+        for tenant, _ in demo_files():  # /dev/letters/ lists an empty folder before the first letter, not a 404
+            (printed_dir(self.var) / tenant).mkdir(parents=True, exist_ok=True)
+        with Stage(self.report, f"Gateway: Start (nginx, Port {GATEWAY_PORT})"):
+            # Registered before start(): Strg+C during the start stops it too. Stopped first (newest first).
+            self._stops.append(("gateway", self.gateway.stop))
+            self.gateway.start()
+            self._gateway_started = True
+        log = _show(self.gateway.access_log)
+        self.report(f"  {'gateway':<11} bereit ({self.gateway.url(DEMO_TENANT)}), Zugriffe {log}")
+        if not (WEB_ROOT / "index.html").is_file():
+            self.report(f"  Hinweis: {_show(WEB_ROOT)}/index.html fehlt – die Portalseiten bleiben leer.")
 
     def _spawn(self, spec: ProcessSpec) -> ServiceProcess:
         env = process_environment(
@@ -488,6 +520,8 @@ class Up:
                 if code is not None:
                     headline = f"{process.name} ist unerwartet beendet ({_exit_text(code)})"
                     raise StackError(_process_failure(process, headline))
+            if self._gateway_started and self.gateway.pid is None:
+                raise StackError(f"Das Gateway (nginx) ist unerwartet beendet. Log: {_show(self.gateway.error_log)}")
             if not self.kafka.is_running():
                 raise StackError(f"Kafka ist unerwartet beendet. Log: {_show(self.kafka.server_log)}")
             if not port_open(POSTGRES_PORT):
@@ -506,7 +540,7 @@ class Up:
         while self._stops:
             label, stop = self._stops.pop()
             try:
-                if label in {p.name for p in self.processes}:
+                if label == "gateway" or label in {p.name for p in self.processes}:
                     with Stage(self.report, f"{label}: Stopp"):
                         stop()
                 else:
@@ -520,128 +554,58 @@ class Up:
     def summary(self) -> str:
         token = ServiceSettings().backoffice_token
         tenants = [tenant for tenant, _ in demo_files()] or [DEMO_TENANT]
-        onboarding = f"http://127.0.0.1:{ONBOARDING_PORT}"
-        identity = f"http://127.0.0.1:{IDENTITY_PORT}"
-        mail_web = f"http://127.0.0.1:{MAIL_WEB_PORT}"
-        printed = printed_dir(self.var)
+        portal = self.gateway.url(DEMO_TENANT)
         names = ", ".join(spec.name for spec in (mailsink_spec(self.var), *service_specs(self.var)))
         rule = "═" * 96
-
-        def per_tenant(label: str, port: int) -> list[str]:
-            urls = [f"http://{tenant}.localhost:{port}/docs" for tenant in tenants]
-            return [f"     {label if i == 0 else '':<27}{url}" for i, url in enumerate(urls)]
-
+        opened = [f"{self.gateway.url(tenant)} ({DEMO_OPERATORS.get(tenant, tenant)})" for tenant in tenants]
+        docs = [
+            ("Antrag (Onboarding)", ONBOARDING_PORT),
+            ("Zugang (Identity)", IDENTITY_PORT),
+            ("Messwerte (Meterdata)", METERDATA_PORT),
+            ("Briefe (Back-Office)", LETTERS_PORT),
+        ]
+        solar_first, solar_second = DEMO_SOLAR_PARTNERS
         lines = [
             rule,
             f"  Plusportal läuft (bereit nach {time.monotonic() - self.started_at:.0f} s)",
             rule,
-            "  1. Swagger UI im Browser öffnen – der Netzbetreiber steht im Hostnamen:",
-            *per_tenant("Antragsformular:", ONBOARDING_PORT),
-            *per_tenant("Zugang (Identity):", IDENTITY_PORT),
-            *per_tenant("Messwerte (Meterdata):", METERDATA_PORT),
-            f"     Briefe (Back-Office):      http://{DEMO_TENANT}.localhost:{LETTERS_PORT}/docs",
-            f"     Back-Office-Token:         {token}   (Header „Authorization: Bearer {token}“)",
+            f"  Portal öffnen: {' und '.join(opened)}",
             "",
-            f"  2. Demo-Antrag abschicken: Erika Mustermann, Zähler {DEMO_METER}, Lindenweg 4, 12345 Musterstadt,",
-            f"     Netzbetreiber {DEMO_TENANT} – passt zu den Demo-Stammdaten, also wird ein Brief gedruckt.",
-            "     In ein zweites Terminal kopieren:",
+            f"  Einmal durchspielen als Erika Mustermann ({DEMO_OPERATORS[DEMO_TENANT]}):",
+            f"   1. Antrag         {portal}/antrag",
+            f"                     Erika Mustermann, Lindenweg 4, 12345 Musterstadt, Zähler {DEMO_METER},",
+            f"                     E-Mail {DEMO_EMAIL}",
+            f"   2. Kopie          im Postfach {portal}/dev/mail/",
+            f"   3. Brief          nach wenigen Sekunden unter {portal}/dev/letters/ (PDF)",
+            f"                     mit Geschäftspartner-Nr. {DEMO_PARTNER} und QR-Link zum Portal",
+            f"   4. Zugang         {portal}/zugang – Zähler, Geschäftspartner-Nr. und E-Mail von oben",
+            "   5. Bestätigung    im Postfach die Mail „Bitte bestätigen Sie Ihre E-Mail-Adresse“, Link öffnen",
+            f"   6. Passwort       setzen, z. B. „{DEMO_PASSWORD}“",
+            f"   7. Anmelden       {portal}/anmelden",
+            f"   8. Verbrauch      {portal}/verbrauch (simuliert, {DEMO_READINGS_DAYS} Tage bis gestern)",
             "",
-            demo_curl(onboarding),
+            f"  Partner wechseln: Max Solar, Zähler {DEMO_SOLAR_METER}, hat zwei Geschäftspartner-Nr.:",
+            f"     {solar_first} (Bezug) und {solar_second} (Einspeisung). Zugang mit {solar_first} beantragen und",
+            f"     Passwort setzen, dann mit {solar_second} und derselben E-Mail ({DEMO_SOLAR_EMAIL}) noch einmal",
+            "     (Link bestätigen, Passwort eingeben) – nach dem Anmelden zwischen beiden wechseln.",
             "",
-            "  3. Ergebnis ansehen (nach wenigen Sekunden):",
-            f"     Mails (Kopie an Erika)     {mail_web}   JSON: {mail_web}/api/mails",
-            f"                                Dateien: {_show(mail_store(self.var))}/*.eml",
-            f"     Gedruckte Briefe           {_show(printed)}/<Netzbetreiber>/*.pdf   "
-            f"(Demo: {_show(printed / DEMO_TENANT)}/)",
-            "     Antragsstatus (Back-Office):",
+            f"  Postfach und Briefe verlinkt auch {portal}/entwicklung (nur in der Entwicklung).",
             "",
-            f"curl -sS {onboarding}/backoffice/requests -H 'Host: {DEMO_TENANT}.localhost' "
-            f"-H 'Authorization: Bearer {token}'",
+            "  APIs (Swagger UI):",
+            *[f"     {label:<23}http://{DEMO_TENANT}.localhost:{port}/docs" for label, port in docs],
+            f"     Back-Office-Token:     {token}",
+            "     über das Gateway, z. B. Anträge im Back-Office:",
+            f"     curl -s {portal}/api/onboarding/backoffice/requests -H 'Authorization: Bearer {token}'",
             "",
-            "  4. Zugang beantragen, wenn der Brief da ist – mit Zähler- und Geschäftspartner-Nr. aus dem PDF",
-            f"     (bei Erika {DEMO_PARTNER}):",
-            "",
-            access_request_curl(identity),
-            "",
-            f"     Dann im Postfach ({mail_web}) die Mail „Bitte bestätigen Sie Ihre E-Mail-Adresse“ öffnen.",
-            "     Ihr Link führt zum Portal (Gateway :8080, kommt mit einem späteren Issue); bis dahin das Token",
-            "     hinter „#token=“ nehmen und damit das Passwort setzen – hier oder in der Swagger UI von Identity",
-            "     (POST /access-requests/complete):",
-            "",
-            access_complete_curl(identity),
-            "",
-            f"  5. Messwerte ansehen (simuliert, {DEMO_READINGS_DAYS} Tage bis gestern): anmelden, Zugriffstoken",
-            "     holen (5 Minuten gültig), damit Erikas Tageswerte der letzten Woche abrufen:",
-            "",
-            meter_readings_curl(datetime.now(BERLIN).date()),
-            "",
-            f"     Logs                       {_show(self.logs)}/  ({names})",
-            f"                                mitlesen: tail -f {_show(self.logs)}/*.log",
+            f"  Mails    {_show(mail_store(self.var))}/*.eml",
+            f"  Briefe   {_show(printed_dir(self.var))}/<Portalnummer>/*.pdf",
+            f"  Logs     {_show(self.logs)}/<Dienst>.log ({names})",
+            f"           Gateway: {_show(self.gateway.access_log)}",
             "",
             "  Strg+C beendet alles.",
             rule,
         ]
         return "\n".join(lines)
-
-
-def demo_curl(onboarding_url: str) -> str:
-    """The ready-to-copy request of the demo customer (a new submission id per run: a repeat is a new form)."""
-    form = {
-        "submission_id": str(uuid4()),
-        "first_name": "Erika",
-        "last_name": "Mustermann",
-        "postal_address": {"street": "Lindenweg", "house_number": "4", "postcode": "12345", "city": "Musterstadt"},
-        "meter_number": DEMO_METER,
-        "email": DEMO_EMAIL,
-    }
-    return _post_curl(f"{onboarding_url}/requests", form)
-
-
-def access_request_curl(identity_url: str) -> str:
-    """Zugang beantragen as the demo customer, with the partner number of her letter."""
-    form = {"meter_number": DEMO_METER, "partner_number": DEMO_PARTNER, "email": DEMO_EMAIL}
-    return _post_curl(f"{identity_url}/access-requests", form)
-
-
-def access_complete_curl(identity_url: str) -> str:
-    """The confirmation link's step until the portal exists: the token from the mail and a new password."""
-    body = {"token": "<TOKEN>", "password": DEMO_PASSWORD}
-    # 204 without a body: -w shows the status.
-    return _post_curl(f"{identity_url}/access-requests/complete", body, "-w '%{http_code}\\n' ")
-
-
-def meter_readings_curl(today: date) -> str:
-    """Login as the demo customer, an access token (session cookie + the session's CSRF token) and her daily
-    values of the last week from meter data. The cookie is taken from the response header: it is Secure
-    (`__Host-`), and curl keeps Secure cookies from http:// only for the host `localhost` itself, not for
-    000328.localhost (so `-c cookies.txt` would store nothing)."""
-    identity = f"http://{DEMO_TENANT}.localhost:{IDENTITY_PORT}"
-    meterdata = f"http://{DEMO_TENANT}.localhost:{METERDATA_PORT}"
-    login = shlex.quote(json.dumps({"email": DEMO_EMAIL, "password": DEMO_PASSWORD}, ensure_ascii=False))
-    first, end = today - timedelta(days=7), today
-    return (
-        f"LOGIN=$(curl -sS -i -X POST {identity}/sessions -H 'Content-Type: application/json' -d {login})\n"
-        f"COOKIE=$(echo \"$LOGIN\" | grep -io '{SESSION_COOKIE}=[^;]*')\n"
-        f'CSRF=$(echo "$LOGIN" | tail -n 1 | {_json_field("csrf_token")})\n'
-        f'TOKEN=$(curl -sS -X POST {identity}/session/token -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \\\n'
-        f"  | {_json_field('access_token')})\n"
-        f'curl -sS -H "Authorization: Bearer $TOKEN" '
-        f'"{meterdata}/partners/{DEMO_PARTNER}/intervals?from={first}&to={end}&resolution=day"'
-    )
-
-
-def _json_field(name: str) -> str:
-    """A shell filter printing one field of a JSON object (python3 rather than jq: it is there anyway)."""
-    return f"python3 -c 'import json, sys; print(json.load(sys.stdin)[\"{name}\"])'"
-
-
-def _post_curl(url: str, body: Mapping[str, object], options: str = "") -> str:
-    data = shlex.quote(json.dumps(body, ensure_ascii=False))
-    return (
-        f"curl -sS {options}-X POST {url} \\\n"
-        f"  -H 'Host: {DEMO_TENANT}.localhost' -H 'Content-Type: application/json' \\\n"
-        f"  -d {data}"
-    )
 
 
 # --- helpers ------------------------------------------------------------------------------------------

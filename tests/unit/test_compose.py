@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 
 from contracts.meterdata import LoadProfileDay, RegisterReadings
 from stack import up
+from stack.gateway import Gateway, gateway_from_args
 from stack.paths import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -26,6 +27,7 @@ POSTGRES_INIT = REPO_ROOT / "deploy" / "postgres-init.sql"
 DATA = Path("/data")  # the containers' var dir: /data/mail, /data/letters/printed, /data/identity
 OUR_IMAGE = "plusportal:dev"
 ONE_SHOT = {"topics", "seed", "seed-readings"}
+IMAGE_WEB_ROOT = Path("/app/web")  # deploy/Dockerfile: WORKDIR /app, COPY web ./web
 # What containers need beyond `make up`'s settings: listen on all interfaces inside the container.
 CONTAINER_ONLY_ENV = {"PLUSPORTAL_HTTP_HOST": "0.0.0.0"}
 PYTHON_SPECS = [up.mailsink_spec(DATA), *up.service_specs(DATA)]
@@ -88,7 +90,7 @@ def test_compose_file_is_valid_per_the_compose_spec() -> None:
 
 
 def test_compose_defines_every_process_of_make_up(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"kafka", "postgres", "topics", "seed", "seed-readings", *(spec.name for spec in PYTHON_SPECS)}
+    expected = {"kafka", "postgres", "topics", "seed", "seed-readings", "gateway", *(s.name for s in PYTHON_SPECS)}
     assert expected <= services.keys()
 
 
@@ -173,6 +175,90 @@ def test_named_volumes_are_declared_and_writable_for_the_service_user(
             assert source in (compose.get("volumes") or {}), f"{name}: Volume {source} fehlt unter volumes:"
             if service.get("image") == OUR_IMAGE:
                 assert Path(target) in writable, f"{name}: {target} legt deploy/Dockerfile nicht an"
+
+
+# --- the gateway ------------------------------------------------------------------------------------------
+
+
+def compose_gateway(services: dict[str, dict[str, Any]]) -> Gateway:
+    """The Gateway compose's `gateway` command describes (parsed by stack.gateway's own command line)."""
+    command = [str(part) for part in services["gateway"]["command"]]
+    assert command[:3] == ["python", "-m", "stack.gateway"]
+    return gateway_from_args(command[3:])
+
+
+def test_gateway_like_make_up_on_the_compose_network(services: dict[str, dict[str, Any]]) -> None:
+    """Same ports, upstreams and dev tools as `make up`'s gateway; only the hosts differ (service names)."""
+    ours, theirs = up.gateway_for(DATA), compose_gateway(services)
+    assert theirs.port == ours.port == up.GATEWAY_PORT
+    assert theirs.upstreams == ours.upstreams == {s.name: s.port for s in up.service_specs(DATA) if s.port}
+    assert theirs.upstream_hosts == {name: name for name in ours.upstreams}
+    assert (theirs.dev_mail_host, theirs.dev_mail_port) == ("mailsink", ours.dev_mail_port) == ("mailsink", 8025)
+    assert theirs.dev_letters_dir == ours.dev_letters_dir == up.printed_dir(DATA)
+    assert (theirs.auth_rate, theirs.auth_burst) == (ours.auth_rate, ours.auth_burst)
+    assert theirs.prefix == DATA / "gateway"  # /data belongs to the service user in the image
+    assert theirs.web_root == IMAGE_WEB_ROOT and ours.web_root == up.WEB_ROOT == REPO_ROOT / "web"
+    assert theirs.listen_host == "0.0.0.0"  # inside the container; published on the host's loopback only
+    config = theirs.render_config()
+    for name, port in ours.upstreams.items():
+        assert f"server {name}:{port};" in config
+    assert "proxy_pass http://mailsink:8025/;" in config
+    assert "listen 0.0.0.0:8080 default_server;" in config
+    # The links of letters and e-mails lead to this gateway.
+    assert up.PORTAL_URL_TEMPLATE.format(portal_number="000328") == ours.url("000328") == theirs.url("000328")
+
+
+def test_gateway_is_published_on_loopback_and_starts_after_the_services(services: dict[str, dict[str, Any]]) -> None:
+    gateway = services["gateway"]
+    assert gateway["image"] == OUR_IMAGE
+    assert published(gateway) == {f"127.0.0.1:{up.GATEWAY_PORT}:{up.GATEWAY_PORT}"}
+    assert set(gateway["depends_on"]) == {*(s.name for s in up.service_specs(DATA) if s.port), "mailsink"}
+    assert f"http://127.0.0.1:{up.GATEWAY_PORT}/" in " ".join(gateway["healthcheck"]["test"])
+    # The printed letters, read-only: the print house writes them into the same volume.
+    letters = [volume for volume in gateway["volumes"] if volume.startswith("letters:")]
+    assert letters and all(volume.endswith(":ro") for volume in letters)
+    assert any(up.printed_dir(DATA).is_relative_to(volume.split(":")[1]) for volume in letters)
+    assert "letters:/data/letters" in services["printhouse"]["volumes"]
+
+
+def test_image_has_nginx_and_the_web_ui() -> None:
+    text = DOCKERFILE.read_text()
+    assert re.search(r"apt-get install -y --no-install-recommends .*\bnginx\b", text)
+    assert re.search(r"^WORKDIR /app$", text, re.MULTILINE)
+    assert re.search(r"^COPY web \./web$", text, re.MULTILINE)
+    assert "web" not in DOCKERIGNORE.read_text().split()
+
+
+def test_gateway_configuration_for_containers_passes_nginx_check(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """`nginx -t` on the container variant (listen on all interfaces, upstreams by host name); the compose
+    names resolve only on its network, so `localhost` stands in for them here."""
+    theirs = compose_gateway(services)
+    gateway = Gateway(
+        tmp_path,
+        theirs.port,
+        theirs.upstreams,
+        tmp_path / "web",
+        dev_mail_port=theirs.dev_mail_port,
+        dev_letters_dir=tmp_path / "printed",
+        upstream_hosts=dict.fromkeys(theirs.upstreams, "localhost"),
+        dev_mail_host="localhost",
+        listen_host=theirs.listen_host,
+    )
+    gateway.check_config()
+
+
+def test_make_up_summary_sends_people_to_the_browser(tmp_path: Path) -> None:
+    summary = up.Up(tmp_path, fresh=False, seed=False, report=lambda _: None).summary()
+    assert "http://000328.localhost:8080 (Stadtwerke Musterstadt)" in summary
+    assert "http://000512.localhost:8080 (NG Beispieltal)" in summary
+    for where in ("/antrag", "/dev/mail/", "/dev/letters/", "/zugang", "/anmelden", "/verbrauch"):
+        assert f"http://000328.localhost:8080{where}" in summary, where
+    for number in (up.DEMO_PARTNER, up.DEMO_SOLAR_METER, *up.DEMO_SOLAR_PARTNERS):
+        assert number in summary
+    assert summary.count("curl ") <= 1
+    assert "Strg+C beendet alles." in summary
 
 
 def test_kafka_like_the_local_broker(services: dict[str, dict[str, Any]]) -> None:
