@@ -3,13 +3,16 @@
 import asyncio
 import socket
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from stack.fixtures import DatabaseServer
+from stack.gateway import Gateway
 from stack.mailsink import MailSink
+from stack.paths import REPO_ROOT
 from stack.services import ServiceProcess, service_env
 
 pytest_plugins = ["stack.fixtures"]
@@ -38,6 +41,7 @@ class System:
     identity_db: str
     meterdata_db: str
     signing_key: Path
+    gateway: Gateway
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +54,9 @@ def system(
     letters_db = asyncio.run(postgres_server.fresh_database("letters"))
     identity_db = asyncio.run(postgres_server.fresh_database("identity"))
     meterdata_db = asyncio.run(postgres_server.fresh_database("meterdata"))
-    with MailSink(root / "mail") as mail:
+    gateway_port = free_port()
+    portal_template = f"http://{{portal_number}}.localhost:{gateway_port}"  # links in mails and letters
+    with MailSink(root / "mail", web_port=free_port()) as mail:
         env = service_env(kafka=kafka_bootstrap, database_url=None, smtp_port=mail.smtp_port)
         onboarding = ServiceProcess(
             "onboarding",
@@ -74,6 +80,7 @@ def system(
                 # Dispatch jobs name their PDF under this address; the print house fetches it with the token.
                 "PLUSPORTAL_PUBLIC_URL": f"http://127.0.0.1:{letters_port}",
                 "PLUSPORTAL_PRINTHOUSE_TOKEN": "test-printhouse-token",  # not the default: both sides read it
+                "PLUSPORTAL_PORTAL_URL_TEMPLATE": portal_template,
             },
             root / "logs" / "letters.log",
             port=letters_port,
@@ -91,7 +98,7 @@ def system(
                 **env,
                 "PLUSPORTAL_DATABASE_URL": identity_db,
                 "PLUSPORTAL_SIGNING_KEY_FILE": str(root / "identity-signing-key.pem"),
-                "PLUSPORTAL_PORTAL_URL_TEMPLATE": "http://{portal_number}.localhost:8080",
+                "PLUSPORTAL_PORTAL_URL_TEMPLATE": portal_template,
                 "PLUSPORTAL_LIMIT_LOGIN_PER_CLIENT": "100000/minute",
                 "PLUSPORTAL_LIMIT_REQUESTS_PER_CLIENT": "100000/minute",
             },
@@ -106,6 +113,7 @@ def system(
             port=free_port(),
         )
         processes = (onboarding, letters, printhouse, identity, meterdata)
+        stack = ExitStack()
         try:
             for process in processes:
                 process.start(wait=False)
@@ -113,6 +121,17 @@ def system(
             letters.wait_healthy()
             identity.wait_healthy()
             meterdata.wait_healthy()
+            gateway = Gateway(
+                root / "gateway-var",
+                gateway_port,
+                {process.name: process.port or 0 for process in (onboarding, letters, identity, meterdata)},
+                REPO_ROOT / "web",
+                dev_mail_port=int((mail.web_url or ":0").rsplit(":", 1)[1]),
+                dev_letters_dir=root / "printed",
+                auth_rate="6000r/m",
+                auth_burst=1000,
+            )
+            stack.enter_context(gateway)
             yield System(
                 kafka_bootstrap,
                 mail,
@@ -127,7 +146,9 @@ def system(
                 identity_db,
                 meterdata_db,
                 root / "identity-signing-key.pem",
+                gateway,
             )
         finally:
+            stack.close()
             for process in processes:
                 process.stop()
