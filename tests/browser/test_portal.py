@@ -1,0 +1,199 @@
+"""The whole journey in a real browser through the gateway: form → copy e-mail → letter → access request →
+confirmation → password → login → (choose partner) → readings."""
+
+from datetime import date, timedelta
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from contracts import topics
+from contracts.common import PartnerRole
+from tests.browser.conftest import Visit
+from tests.conftest import System
+from tests.e2e.test_meterdata import load_day, publish
+from tests.journeys import (
+    address,
+    meter_point,
+    pdf_text,
+    printed_letters_mentioning,
+    publish_master_data,
+    random_meter_number,
+    wait_until_consumed,
+)
+
+pytestmark = pytest.mark.stack
+TENANT = "000328"
+PASSWORD = "Sonnenblumen am Deich 2026"
+
+
+async def _customer(system: System, roles: tuple[PartnerRole, ...], name: str) -> tuple[str, list[str]]:
+    record = address("Postweg", "1", "12345", "Musterstadt")
+    point = meter_point(
+        random_meter_number(), name, record, address("Lindenweg", "4", "12345", "Musterstadt"), roles=roles
+    )
+    await publish_master_data(system.kafka, TENANT, point)
+    yesterday = date.today() - timedelta(days=1)
+    for role in roles:
+        obis = "1-1:1.29.0" if role == PartnerRole.CONSUMPTION else "1-1:2.29.0"
+        await publish(
+            system, *(load_day(point.meter_number, yesterday - timedelta(days=i), obis=obis, kwh=0.1) for i in range(3))
+        )
+    await wait_until_consumed(
+        system.kafka,
+        {
+            "onboarding": (topics.MASTER_DATA.name,),
+            "identity": (topics.MASTER_DATA.name,),
+            "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
+            "meterdata-ingest": (topics.METER_READINGS.name,),
+        },
+    )
+    return point.meter_number, [p.partner_number for p in point.partners]
+
+
+async def _request_form(
+    page: Page, system: System, meter: str, first: str, last: str, email: str, visit: Visit
+) -> None:
+    await page.goto(system.gateway.url(TENANT) + "/antrag")
+    await visit.check(page, "Antrag")
+    await page.get_by_label("Vorname").fill(first)
+    await page.get_by_label("Nachname").fill(last)
+    await page.get_by_label("Straße", exact=True).fill("Lindenweg")
+    await page.get_by_label("Hausnummer", exact=True).fill("4")
+    await page.get_by_label("PLZ", exact=True).fill("12345")
+    await page.get_by_label("Ort", exact=True).fill("Musterstadt")
+    await page.get_by_label("Zählernummer").fill(meter[:4].lower() + " " + meter[4:])
+    await page.get_by_label("E-Mail").fill(email)
+    await page.get_by_role("button", name="Absenden").click()
+    await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/antrag/gesendet")
+    await visit.check(page, "Antrag gesendet")
+
+
+async def _register(
+    page: Page, system: System, meter: str, partner: str, email: str, visit: Visit, nth: int, link: str | None = None
+) -> None:
+    await page.goto(link or f"{system.gateway.url(TENANT)}/zugang")
+    await visit.check(page, f"Zugang beantragen {nth}")
+    if link is None:
+        await page.get_by_label("Zählernummer").fill(meter)
+        await page.get_by_label("Geschäftspartner-Nr.", exact=True).fill(partner)
+    else:  # the letter's link carries both numbers in the fragment
+        await expect(page.get_by_label("Zählernummer")).to_have_value(meter)
+    await page.get_by_label("E-Mail").fill(email)
+    await page.get_by_role("button", name="Zugang beantragen").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Postfach")
+    mail = await system.mail.wait_for(
+        lambda m: email in m.envelope_to and "bestätigen" in m.subject.lower() and m.id not in _seen, timeout=20
+    )
+    _seen.add(mail.id)
+    [confirm] = [link for link in mail.links() if "#token=" in link]
+    await page.goto(confirm)
+    await visit.check(page, f"Bestätigen {nth}")
+    if nth == 1:
+        await page.get_by_label("Neues Passwort", exact=True).fill(PASSWORD)
+        await page.get_by_label("Neues Passwort wiederholen").fill(PASSWORD)
+        await page.get_by_role("button", name="Passwort speichern").click()
+    else:
+        await page.get_by_label("Ihr Passwort").fill(PASSWORD)
+        await page.get_by_role("button", name="Bestätigen").click()
+    await page.wait_for_load_state("networkidle")
+
+
+_seen: set[str] = set()
+
+
+async def _login(page: Page, system: System, email: str, visit: Visit) -> None:
+    await page.goto(system.gateway.url(TENANT) + "/anmelden")
+    await visit.check(page, "Anmelden")
+    await page.get_by_label("E-Mail").fill(email)
+    await page.get_by_label("Passwort", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Anmelden").click()
+
+
+async def test_one_partner_customer_from_form_to_readings(system: System, browser: Browser, visit: Visit) -> None:
+    meter, [partner] = await _customer(system, (PartnerRole.CONSUMPTION,), "Erika Beispiel")
+    email = f"erika.{meter.lower()}@example.org"
+    page = await browser.new_page()
+    await page.goto(system.gateway.url(TENANT) + "/")
+    await visit.check(page, "Start")
+    await _request_form(page, system, meter, "Erika", "Beispiel", email, visit)
+    copy = await system.mail.wait_for(lambda m: email in m.envelope_to and "Kopie" in m.subject, timeout=20)
+    assert meter in copy.text
+
+    letters = []
+    for _ in range(100):
+        letters = printed_letters_mentioning(system.printed / TENANT, meter)
+        if letters:
+            break
+        await page.wait_for_timeout(200)
+    assert letters, "no printed letter"
+    text = pdf_text(letters[0])
+    assert partner in text and "Postweg 1" in text
+    await page.goto(f"{system.gateway.url(TENANT)}/dev/letters/")
+    await page.screenshot(path=str(visit.folder / f"{visit.name}-printed-letters.png"))
+
+    link = f"{system.gateway.url(TENANT)}/zugang#zaehler={meter}&partner={partner}"  # as in the letter's QR code
+    await _register(page, system, meter, partner, email, visit, 1, link=link)
+    await _login(page, system, email, visit)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)
+    await expect(page.locator(".completeness").first).to_contain_text("von")
+    await visit.check(page, "Verbrauch")
+    await page.get_by_role("button", name="Abmelden").click()
+    await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/anmelden?abgemeldet=1")
+
+
+async def test_two_partner_customer_chooses_and_switches(system: System, browser: Browser, visit: Visit) -> None:
+    meter, [consumption, feed_in] = await _customer(system, (PartnerRole.CONSUMPTION, PartnerRole.FEED_IN), "Max Solar")
+    email = f"max.{meter.lower()}@example.org"
+    page = await browser.new_page()
+    await _register(page, system, meter, consumption, email, visit, 1)
+    await _register(page, system, meter, feed_in, email, visit, 2)
+    await _login(page, system, email, visit)
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Geschäftspartner", timeout=15_000)
+    await visit.check(page, "Partner wählen")
+    await page.get_by_label(f"{feed_in} – Einspeisung").check()
+    await page.get_by_role("button", name="Als diese Geschäftspartner-Nr. fortfahren").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihre Einspeisung", timeout=15_000)
+    await visit.check(page, "Einspeisung")
+    await page.get_by_label("Angezeigte Geschäftspartner-Nr.").select_option(consumption)
+    await page.get_by_role("button", name="Wechseln").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)
+    await page.goto(system.gateway.url(TENANT) + "/konto")
+    await visit.check(page, "Konto")
+    await expect(page.get_by_role("main").get_by_text(feed_in).first).to_be_visible()
+
+
+async def test_both_demo_operators_side_by_side(system: System, browser: Browser, visit: Visit) -> None:
+    page = await browser.new_page()
+    headers = {}
+    for tenant in ("000328", "000512"):
+        await page.goto(system.gateway.url(tenant) + "/")
+        await visit.check(page, f"Start {tenant}")
+        headers[tenant] = await page.locator("header").inner_text()
+    assert "Stadtwerke Musterstadt" in headers["000328"] and "Beispieltal" in headers["000512"]
+    for path in ("/passwort-vergessen", "/entwicklung"):
+        await page.goto(system.gateway.url(TENANT) + path)
+        await visit.check(page, path)
+
+
+async def test_the_request_form_by_keyboard_alone(system: System, browser: Browser, visit: Visit) -> None:
+    meter, _ = await _customer(system, (PartnerRole.CONSUMPTION,), "Klara Tastatur")
+    email = f"klara.{meter.lower()}@example.org"
+    page = await browser.new_page()
+    await page.goto(system.gateway.url(TENANT) + "/antrag")
+    await page.wait_for_selector("h1")
+    for _ in range(40):  # from the top of the page to the first field, by Tab only
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement && document.activeElement.name") == "first_name":
+            break
+    for value in ("Klara", "Tastatur", "Lindenweg", "4", "12345", "Musterstadt"):
+        await page.keyboard.type(value)
+        await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")  # past "Anschlussobjekt weicht ab"
+    for value in (meter, email):
+        await page.keyboard.type(value)
+        await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")  # past the optional phone number
+    assert await page.evaluate("document.activeElement.textContent") == "Absenden"
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/antrag/gesendet")
+    await system.mail.wait_for(lambda m: email in m.envelope_to, timeout=20)

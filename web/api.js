@@ -1,0 +1,297 @@
+// Fetch helpers for the portal's APIs. Everything is same-origin behind the gateway:
+// /api/onboarding/…, /api/identity/…, /api/meterdata/… (paths as in the README).
+// The session lives in an HttpOnly cookie set by identity; state changes send the session's
+// CSRF token in X-CSRF-Token; meter data wants a short-lived Bearer token from identity.
+
+const BASES = {
+  onboarding: "/api/onboarding",
+  identity: "/api/identity",
+  meterdata: "/api/meterdata",
+};
+
+export const MESSAGES = {
+  network:
+    "Wir erreichen das Kundenportal gerade nicht. Bitte prüfen Sie Ihre Internetverbindung und versuchen Sie es " +
+    "in ein paar Minuten noch einmal. Ihre Eingaben bleiben erhalten.",
+  server:
+    "Das Kundenportal ist gerade gestört. Bitte versuchen Sie es in ein paar Minuten noch einmal. " +
+    "Ihre Eingaben bleiben erhalten.",
+  expired: "Der Link ist abgelaufen oder wurde schon benutzt.",
+  unauthorized: "Bitte melden Sie sich an.",
+  forbidden: "Kein Zugriff auf diese Daten.",
+  tooMany: "Zu viele Versuche.",
+  unknownPortal: "Dieses Portal gibt es nicht. Bitte prüfen Sie die Adresse.",
+  validation: "Bitte prüfen Sie die markierten Angaben.",
+  other: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.",
+};
+
+/** An answer other than 2xx, or no answer at all (status 0). */
+export class ApiError extends Error {
+  constructor(status, message, { body = null, retryAfter = null, errors = [] } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.body = body;
+    this.retryAfter = retryAfter; // seconds, from the Retry-After header
+    this.errors = errors; // [{field, message, type}] from a 422 body
+  }
+
+  get isNetwork() {
+    return this.status === 0;
+  }
+}
+
+// ---------------------------------------------------------------- session state
+
+let current = null; // SessionView of identity, or null when signed out
+let token = null; // {value, expiresAt} — access token for meter data
+const listeners = new Set();
+let unauthorized = () => {};
+
+export function session() {
+  return current;
+}
+
+export function setSession(view) {
+  current = view;
+  token = null;
+  for (const listener of listeners) listener(view);
+}
+
+export function onSessionChange(listener) {
+  listeners.add(listener);
+}
+
+/** Called when a call that needs a session gets 401: the app sends the customer to /anmelden. */
+export function onUnauthorized(handler) {
+  unauthorized = handler;
+}
+
+// ---------------------------------------------------------------- plumbing
+
+function detailOf(body) {
+  if (body && typeof body.detail === "string") return body.detail;
+  return null;
+}
+
+function retryText(seconds) {
+  if (!seconds) return "";
+  const at = new Date(Date.now() + seconds * 1000);
+  const time = at.toLocaleTimeString("de-DE", { hour: "2-digit", minute: "2-digit" });
+  if (seconds < 90) return ` Sie können es in ${seconds} Sekunden wieder versuchen (ab ${time} Uhr).`;
+  return ` Sie können es ab ${time} Uhr wieder versuchen.`;
+}
+
+function errorOf(response, body) {
+  const status = response.status;
+  const detail = detailOf(body);
+  if (status === 422) {
+    const errors = Array.isArray(body?.errors) ? body.errors : [];
+    return new ApiError(status, detail || MESSAGES.validation, { body, errors });
+  }
+  if (status === 429) {
+    const retryAfter = Number.parseInt(response.headers.get("Retry-After") || "", 10) || null;
+    const text = (detail || MESSAGES.tooMany) + retryText(retryAfter);
+    return new ApiError(status, text, { body, retryAfter });
+  }
+  if (status === 410) return new ApiError(status, detail || MESSAGES.expired, { body });
+  if (status === 401) return new ApiError(status, detail || MESSAGES.unauthorized, { body });
+  if (status === 403) return new ApiError(status, detail || MESSAGES.forbidden, { body });
+  if (status === 404 && detail) return new ApiError(status, detail, { body });
+  if (status >= 500) return new ApiError(status, MESSAGES.server, { body });
+  return new ApiError(status, detail || MESSAGES.other, { body });
+}
+
+async function readJson(response) {
+  const type = response.headers.get("Content-Type") || "";
+  if (!type.includes("json")) return null;
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One request. Options: json (body), csrf (send X-CSRF-Token), auth (401 means "signed out"),
+ * bearer (meter data: send the access token, fetch a fresh one once when refused).
+ * Returns the Response (ok) or throws ApiError.
+ */
+async function send(service, method, path, { json, csrf = false, auth = false, bearer = false, accept } = {}) {
+  const headers = { Accept: accept || "application/json" };
+  if (json !== undefined) headers["Content-Type"] = "application/json";
+  if (csrf && current) headers["X-CSRF-Token"] = current.csrf_token;
+  const init = {
+    method,
+    headers,
+    credentials: "same-origin",
+    cache: "no-store",
+    body: json === undefined ? undefined : JSON.stringify(json),
+  };
+  for (let attempt = 0; ; attempt += 1) {
+    if (bearer) headers.Authorization = `Bearer ${await accessToken(attempt > 0)}`;
+    let response;
+    try {
+      response = await fetch(BASES[service] + path, init);
+    } catch {
+      throw new ApiError(0, MESSAGES.network);
+    }
+    if (response.ok) return response;
+    // An access token may have expired between fetching and using it: fetch a fresh one once.
+    if (bearer && (response.status === 401 || response.status === 403) && attempt === 0) continue;
+    const error = errorOf(response, await readJson(response));
+    if (error.status === 401 && (auth || bearer)) {
+      setSession(null);
+      unauthorized();
+    }
+    throw error;
+  }
+}
+
+async function call(service, method, path, options = {}) {
+  const response = await send(service, method, path, options);
+  if (response.status === 204) return null;
+  return readJson(response);
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== null) search.set(key, value);
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+function filenameOf(response, fallback) {
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = /filename="?([^";]+)"?/i.exec(disposition);
+  return match ? match[1] : fallback;
+}
+
+/** Offers a Blob as a download through a temporary link. */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const anchor = document.createElement("a");
+  anchor.href = url;
+  anchor.download = filename;
+  anchor.hidden = true;
+  document.body.append(anchor);
+  anchor.click();
+  anchor.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 30_000);
+}
+
+// ---------------------------------------------------------------- onboarding
+
+export function submitRequest(form) {
+  return call("onboarding", "POST", "/requests", { json: form });
+}
+
+// ---------------------------------------------------------------- identity
+
+export function requestAccess(form) {
+  return call("identity", "POST", "/access-requests", { json: form });
+}
+
+export function inspectLink(linkToken) {
+  return call("identity", "POST", "/links/inspect", { json: { token: linkToken } });
+}
+
+export function completeAccess(linkToken, password) {
+  return call("identity", "POST", "/access-requests/complete", { json: { token: linkToken, password } });
+}
+
+export function requestReset(email) {
+  return call("identity", "POST", "/password-resets", { json: { email } });
+}
+
+export function completeReset(linkToken, password) {
+  return call("identity", "POST", "/password-resets/complete", { json: { token: linkToken, password } });
+}
+
+/** The current session, or null when signed out (no redirect: used at start). */
+export async function loadSession() {
+  try {
+    setSession(await call("identity", "GET", "/session"));
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 401) throw error;
+    setSession(null);
+  }
+  return current;
+}
+
+export async function login(email, password) {
+  const view = await call("identity", "POST", "/sessions", { json: { email, password } });
+  setSession(view);
+  return view;
+}
+
+export async function choosePartner(partnerNumber) {
+  const view = await call("identity", "POST", "/session/partner", {
+    json: { partner_number: partnerNumber },
+    csrf: true,
+    auth: true,
+  });
+  setSession(view);
+  return view;
+}
+
+export async function logout() {
+  try {
+    await call("identity", "DELETE", "/session", { csrf: true });
+  } catch (error) {
+    // Already gone (401) is as good as logged out; anything else is reported.
+    if (!(error instanceof ApiError) || error.status !== 401) throw error;
+  } finally {
+    setSession(null);
+  }
+}
+
+export function changePassword(currentPassword, newPassword) {
+  return call("identity", "POST", "/account/password", {
+    json: { current_password: currentPassword, new_password: newPassword },
+    csrf: true,
+    auth: true,
+  });
+}
+
+export async function downloadAccountData() {
+  const response = await send("identity", "GET", "/account/export", { csrf: true, auth: true });
+  const blob = new Blob([await response.text()], { type: "application/json" });
+  saveBlob(blob, `kundenportal-meine-daten-${new Date().toISOString().slice(0, 10)}.json`);
+}
+
+export async function deleteAccount(password) {
+  await call("identity", "POST", "/account/delete", { json: { password }, csrf: true, auth: true });
+  setSession(null);
+}
+
+/** A valid access token for meter data (5 minutes; refreshed 30 s before it ends). */
+async function accessToken(fresh = false) {
+  if (!fresh && token && token.expiresAt - Date.now() > 30_000) return token.value;
+  const answer = await call("identity", "POST", "/session/token", { csrf: true, auth: true });
+  token = { value: answer.access_token, expiresAt: Date.now() + (answer.expires_in || 300) * 1000 };
+  return token.value;
+}
+
+// ---------------------------------------------------------------- meter data
+
+function partnerPath(partnerNumber, what) {
+  return `/partners/${encodeURIComponent(partnerNumber)}/${what}`;
+}
+
+export function intervals(partnerNumber, { from, to, resolution }) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "intervals") + query({ from, to, resolution }), {
+    bearer: true,
+  });
+}
+
+export function registers(partnerNumber, { from, to }) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "registers") + query({ from, to }), { bearer: true });
+}
+
+export async function downloadReadings(partnerNumber, { from, to, resolution, format }) {
+  const path = partnerPath(partnerNumber, "export") + query({ from, to, resolution, format });
+  const response = await send("meterdata", "GET", path, { bearer: true, accept: "*/*" });
+  const extension = format === "xlsx" ? "xlsx" : "csv";
+  saveBlob(await response.blob(), filenameOf(response, `messwerte-${from}-${to}.${extension}`));
+}

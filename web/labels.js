@@ -1,0 +1,36 @@
+// German names for the codes the APIs use.
+
+export const ROLE_LABELS = { consumption: "Bezug (Verbrauch)", feed_in: "Einspeisung" };
+
+export function roleLabel(role) {
+  return ROLE_LABELS[role] || role || "";
+}
+
+/** MSCONS value qualifiers, as meter data reports them. */
+export const QUALITY_LABELS = {
+  220: "gemessen",
+  67: "Ersatzwert",
+  201: "Vorschlagswert",
+  20: "unbrauchbar",
+  187: "Prognose",
+  Z18: "vorläufig",
+  Z30: "fehlt",
+};
+
+export function qualityLabel(code) {
+  return QUALITY_LABELS[code] || code || "";
+}
+
+/** Register channels (Zählwerke). */
+export const OBIS_LABELS = {
+  "1-1:1.8.0": "Bezug gesamt (1.8.0)",
+  "1-1:1.8.1": "Bezug Tarif 1 (1.8.1)",
+  "1-1:1.8.2": "Bezug Tarif 2 (1.8.2)",
+  "1-1:2.8.0": "Einspeisung gesamt (2.8.0)",
+  "1-1:2.8.1": "Einspeisung Tarif 1 (2.8.1)",
+  "1-1:2.8.2": "Einspeisung Tarif 2 (2.8.2)",
+};
+
+export function obisLabel(obis) {
+  return OBIS_LABELS[obis] || obis;
+}

@@ -1,0 +1,492 @@
+// Readings of the chosen partner number: chart (Tag/Woche/Monat/Jahr), previous-period comparison,
+// table, completeness and quality, register readings, CSV/XLSX download.
+// Meter data wants a Bearer token from identity (api.js fetches and renews it).
+// State in the address: ?ansicht=tag|woche|monat|jahr&datum=YYYY-MM-DD&woche=stunden|tage&vergleich=1
+
+import * as api from "../api.js";
+import { barChart } from "../chart.js";
+import { addDays, addMonths, berlinDay, compareDays, dayString, fmt, isoWeek, num, parseDay, today, weekday } from "../dates.js";
+import { h, notice } from "../dom.js";
+import { obisLabel, qualityLabel, roleLabel } from "../labels.js";
+
+const VIEWS = {
+  tag: {
+    label: "Tag",
+    previousName: "Vortag",
+    start: (day) => day,
+    end: (start) => addDays(start, 1),
+    shift: (start, n) => addDays(start, n),
+    resolution: () => "15min",
+    title: (start) => fmt.dayLong(start),
+  },
+  woche: {
+    label: "Woche",
+    previousName: "Vorwoche",
+    start: (day) => addDays(day, -weekday(day)),
+    end: (start) => addDays(start, 7),
+    shift: (start, n) => addDays(start, 7 * n),
+    resolution: (state) => (state.weekDays ? "day" : "hour"),
+    title: (start) => `Woche vom ${fmt.dayMonth(start)} bis ${fmt.dayMedium(addDays(start, 6))} (KW ${isoWeek(start)})`,
+  },
+  monat: {
+    label: "Monat",
+    previousName: "Vormonat",
+    start: (day) => ({ y: day.y, m: day.m, d: 1 }),
+    end: (start) => addMonths(start, 1),
+    shift: (start, n) => addMonths(start, n),
+    resolution: () => "day",
+    title: (start) => fmt.monthYear(start),
+  },
+  jahr: {
+    label: "Jahr",
+    previousName: "Vorjahr",
+    start: (day) => ({ y: day.y, m: 1, d: 1 }),
+    end: (start) => ({ y: start.y + 1, m: 1, d: 1 }),
+    shift: (start, n) => ({ y: start.y + n, m: 1, d: 1 }),
+    resolution: () => "month",
+    title: (start) => `Jahr ${start.y}`,
+  },
+};
+
+const RESOLUTION_NAMES = { "15min": "Viertelstundenwerte", hour: "Stundenwerte", day: "Tageswerte", month: "Monatswerte" };
+
+// ---------------------------------------------------------------- state in the address
+
+function stateFrom(params) {
+  const view = VIEWS[params.get("ansicht")] ? params.get("ansicht") : "monat";
+  const day = parseDay(params.get("datum"));
+  return {
+    view,
+    day: day || today(),
+    dayGiven: Boolean(day),
+    weekDays: params.get("woche") === "tage",
+    compare: params.get("vergleich") === "1",
+  };
+}
+
+function writeState(state) {
+  const params = new URLSearchParams();
+  params.set("ansicht", state.view);
+  params.set("datum", dayString(state.day));
+  if (state.view === "woche") params.set("woche", state.weekDays ? "tage" : "stunden");
+  if (state.compare) params.set("vergleich", "1");
+  history.replaceState(history.state, "", `${location.pathname}?${params}`);
+}
+
+function periodOf(state, shift = 0) {
+  const spec = VIEWS[state.view];
+  const start = spec.shift(spec.start(state.day), shift);
+  return { start, end: spec.end(start), from: dayString(start), to: dayString(spec.end(start)), resolution: spec.resolution(state) };
+}
+
+// ---------------------------------------------------------------- rows → chart points
+
+/** Not over yet (today, or later): no values expected so far, so nothing is flagged as missing. */
+function isRunning(row, now) {
+  return new Date(row.end) > now;
+}
+
+function pointOf(row, resolution, view, now) {
+  const start = new Date(row.start);
+  const day = berlinDay(start);
+  const future = isRunning(row, now);
+  let label;
+  let tick = null;
+  if (resolution === "15min") {
+    label = `${fmt.time(row.start)}–${fmt.time(row.end)} Uhr`;
+    const minutes = start.getUTCMinutes();
+    const hour = fmt.hour(row.start);
+    if (minutes === 0 && hour % 3 === 0) tick = fmt.time(row.start);
+  } else if (resolution === "hour") {
+    label = `${fmt.dayShort(day)}, ${fmt.time(row.start)}–${fmt.time(row.end)} Uhr`;
+    if (fmt.hour(row.start) === 0) tick = fmt.dayShort(day);
+  } else if (resolution === "day") {
+    label = fmt.dayLong(day);
+    tick = view === "woche" ? fmt.dayShort(day) : String(day.d);
+  } else {
+    label = fmt.monthYear(day);
+    tick = fmt.monthShort(day);
+  }
+  const value = typeof row.kwh === "number" ? row.kwh : null;
+  let substitute = false;
+  let gap = null;
+  if (resolution === "15min") {
+    substitute = value !== null && row.quality !== "220";
+    if (value === null && !future) gap = "missing";
+  } else {
+    substitute = value !== null && row.substitutes > 0;
+    if (!future && row.expected > 0) gap = row.present === 0 ? "missing" : row.present < row.expected ? "incomplete" : null;
+  }
+  return { value, substitute, gap, label, tick, future };
+}
+
+function completeness(rows, resolution, now) {
+  if (resolution === "15min") {
+    const present = rows.filter((r) => typeof r.kwh === "number").length;
+    const substitutes = rows.filter((r) => typeof r.kwh === "number" && r.quality !== "220").length;
+    return { present, expected: rows.length, substitutes, running: rows.some((r) => isRunning(r, now)) };
+  }
+  return rows.reduce(
+    (sum, r) => ({
+      present: sum.present + (r.present || 0),
+      expected: sum.expected + (r.expected || 0),
+      substitutes: sum.substitutes + (r.substitutes || 0),
+      running: sum.running || isRunning(r, now),
+    }),
+    { present: 0, expected: 0, substitutes: 0, running: false },
+  );
+}
+
+function total(rows) {
+  return rows.reduce((sum, r) => sum + (typeof r.kwh === "number" ? r.kwh : 0), 0);
+}
+
+function percentChange(now, before) {
+  if (!(before > 0)) return "";
+  const change = ((now - before) / before) * 100;
+  if (Math.abs(change) < 0.05) return " (±0 %)";
+  const sign = change > 0 ? "+" : change < 0 ? "−" : "±";
+  return ` (${sign}${num.short(Math.abs(change))} %)`;
+}
+
+// ---------------------------------------------------------------- page
+
+/** A toggle button (aria-pressed); the check mark shows the pressed one without colour alone. */
+function toggle(text, pressed) {
+  return h("button", { type: "button", class: "toggle", "aria-pressed": String(pressed) }, h("span", { class: "toggle__mark", "aria-hidden": "true" }, "✓ "), text);
+}
+
+export default async function render(ctx) {
+  const view = ctx.session();
+  const partner = view.partner_number;
+  const role = view.role;
+  const feedIn = role === "feed_in";
+  const what = feedIn ? "Einspeisung" : "Verbrauch";
+  const state = stateFrom(ctx.params);
+  let loadCounter = 0;
+
+  // ---- controls (built once; only their state changes, so focus stays where it is)
+  const viewButtons = Object.entries(VIEWS).map(([key, spec]) => {
+    const b = toggle(spec.label, state.view === key);
+    b.addEventListener("click", () => {
+      state.view = key;
+      update();
+    });
+    return [key, b];
+  });
+  const weekButtons = [
+    [false, "Stundenwerte"],
+    [true, "Tageswerte"],
+  ].map(([days, text]) => {
+    const b = toggle(text, state.weekDays === days);
+    b.addEventListener("click", () => {
+      state.weekDays = days;
+      update();
+    });
+    return [days, b];
+  });
+  const weekGroup = h("div", { class: "toggle-group", role: "group", "aria-label": "Auflösung der Woche" }, weekButtons.map(([, b]) => b));
+
+  const previousButton = h("button", { type: "button", class: "button button--secondary" }, h("span", { "aria-hidden": "true" }, "‹"), "Vorheriger Zeitraum");
+  const nextButton = h("button", { type: "button", class: "button button--secondary" }, "Nächster Zeitraum", h("span", { "aria-hidden": "true" }, "›"));
+  previousButton.addEventListener("click", () => move(-1));
+  nextButton.addEventListener("click", () => {
+    if (nextButton.getAttribute("aria-disabled") === "true") return;
+    move(1);
+  });
+
+  const periodTitle = h("h2", { class: "period__title", id: "zeitraum", "aria-live": "polite" });
+  const dateInput = h("input", { type: "date", id: "f-datum", name: "datum", class: "field__input field__input--short" });
+  const dateForm = h(
+    "form",
+    { class: "period__jump" },
+    h("label", { for: "f-datum", class: "field__label" }, "Datum"),
+    dateInput,
+    h("button", { type: "submit", class: "button button--secondary button--small" }, "Anzeigen"),
+  );
+  dateForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const picked = parseDay(dateInput.value);
+    if (picked) {
+      state.day = picked;
+      update();
+    }
+  });
+  const compareBox = h("input", { type: "checkbox", id: "f-vergleich", class: "checkbox__input", checked: state.compare });
+  compareBox.addEventListener("change", () => {
+    state.compare = compareBox.checked;
+    update();
+  });
+
+  const controls = h(
+    "section",
+    { class: "controls", "aria-label": "Zeitraum wählen" },
+    h("div", { class: "toggle-group", role: "group", "aria-label": "Ansicht" }, viewButtons.map(([, b]) => b)),
+    weekGroup,
+    h("div", { class: "period" }, previousButton, periodTitle, nextButton),
+    h("div", { class: "controls__row" }, dateForm, h("div", { class: "checkbox" }, compareBox, h("label", { for: "f-vergleich", class: "checkbox__label" }, "Mit Vorperiode vergleichen"))),
+  );
+
+  const results = h("section", { class: "results", "aria-labelledby": "zeitraum" });
+  const registerArea = h("section", { class: "panel", "aria-labelledby": "zaehlerstaende" }, h("h2", { id: "zaehlerstaende" }, "Zählerstände"));
+  const downloadStatus = h("div", { class: "status-line", role: "status" });
+  const downloadScope = h("p", { class: "hint" });
+  const csvButton = h("button", { type: "button", class: "button button--secondary" }, "CSV herunterladen");
+  const xlsxButton = h("button", { type: "button", class: "button button--secondary" }, "Excel (XLSX) herunterladen");
+  csvButton.addEventListener("click", () => download("csv-de"));
+  xlsxButton.addEventListener("click", () => download("xlsx"));
+  const downloads = h(
+    "section",
+    { class: "panel", "aria-labelledby": "herunterladen" },
+    h("h2", { id: "herunterladen" }, "Herunterladen"),
+    downloadScope,
+    h("div", { class: "button-row" }, csvButton, xlsxButton),
+    h("p", { class: "hint" }, "CSV: Semikolon als Trennzeichen, Dezimalkomma, deutsche Ortszeit – passt für Excel und LibreOffice."),
+    downloadStatus,
+  );
+
+  ctx.show(
+    feedIn ? "Ihre Einspeisung" : "Ihr Verbrauch",
+    h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
+    controls,
+    results,
+    registerArea,
+    downloads,
+  );
+
+  // Without a date in the address: start where the newest values are (the latest register reading).
+  if (!state.dayGiven) {
+    try {
+      const answer = await api.registers(partner, { from: dayString(today()), to: dayString(addDays(today(), 1)) });
+      const newest = (answer.latest || []).map((r) => r.read_at).sort().pop();
+      if (newest) {
+        const day = berlinDay(new Date(new Date(newest).getTime() - 1)); // 00:00 reading closes the day before
+        if (compareDays(day, today()) < 0) state.day = day;
+      }
+    } catch (error) {
+      if (error.status === 409) {
+        ctx.navigate("/partner-waehlen", { replace: true });
+        return;
+      }
+      // the readings below will report the problem
+    }
+  }
+  if (!ctx.isCurrent()) return;
+  update();
+
+  function move(step) {
+    state.day = periodOf(state, step).start;
+    update();
+  }
+
+  function update() {
+    writeState(state);
+    for (const [key, b] of viewButtons) b.setAttribute("aria-pressed", String(state.view === key));
+    for (const [days, b] of weekButtons) b.setAttribute("aria-pressed", String(state.weekDays === days));
+    weekGroup.hidden = state.view !== "woche";
+    const period = periodOf(state);
+    periodTitle.textContent = VIEWS[state.view].title(period.start);
+    dateInput.value = dayString(state.day);
+    const atEnd = compareDays(period.end, addDays(today(), 1)) >= 0;
+    nextButton.setAttribute("aria-disabled", String(atEnd));
+    compareBox.checked = state.compare;
+    downloadScope.textContent = `Zeitraum: ${periodTitle.textContent}, ${RESOLUTION_NAMES[period.resolution]}.`;
+    load(period);
+  }
+
+  async function load(period) {
+    loadCounter += 1;
+    const mine = loadCounter;
+    const stillMine = () => mine === loadCounter && ctx.isCurrent();
+    results.setAttribute("aria-busy", "true");
+    results.replaceChildren(h("p", { class: "status-line" }, "Die Werte werden geladen …"));
+    const previous = state.compare ? periodOf(state, -1) : null;
+    let current;
+    let before = null;
+    try {
+      [current, before] = await Promise.all([
+        api.intervals(partner, period),
+        previous ? api.intervals(partner, previous) : Promise.resolve(null),
+      ]);
+    } catch (error) {
+      if (!stillMine()) return;
+      if (error.status === 409) {
+        ctx.navigate("/partner-waehlen", { replace: true });
+        return;
+      }
+      results.removeAttribute("aria-busy");
+      const retry = h("button", { type: "button", class: "button button--secondary" }, "Erneut versuchen");
+      retry.addEventListener("click", () => load(period));
+      results.replaceChildren(notice("error", h("p", null, `Die Messwerte konnten nicht geladen werden. ${error.message}`), retry));
+      return;
+    }
+    if (!stillMine()) return;
+    results.removeAttribute("aria-busy");
+    results.replaceChildren(...showResults(period, current.results || [], before ? before.results || [] : null, previous));
+    loadRegisters(period, stillMine);
+  }
+
+  function showResults(period, rows, beforeRows, previous) {
+    const now = new Date();
+    const points = rows.map((r) => pointOf(r, period.resolution, state.view, now));
+    const comparePoints = beforeRows ? beforeRows.map((r) => pointOf(r, period.resolution, state.view, now)) : null;
+    const done = completeness(rows, period.resolution, now);
+    const sum = total(rows);
+    const seriesLabel = `${what} ${periodTitle.textContent}`;
+    const compareName = previous ? `${VIEWS[state.view].previousName} (${VIEWS[state.view].title(previous.start)})` : "";
+
+    const facts = h(
+      "dl",
+      { class: "facts" },
+      h("div", { class: "facts__item" }, h("dt", null, `${what} im Zeitraum`), h("dd", null, `${num.kwh(sum)} kWh`)),
+      beforeRows
+        ? h("div", { class: "facts__item" }, h("dt", null, compareName), h("dd", null, `${num.kwh(total(beforeRows))} kWh${percentChange(sum, total(beforeRows))}`))
+        : null,
+      h(
+        "div",
+        { class: "facts__item" },
+        h("dt", null, "Vollständigkeit"),
+        h(
+          "dd",
+          { class: "completeness" },
+          `${num.int(done.present)} von ${num.int(done.expected)} Werten`,
+          done.expected ? ` (${num.short((done.present / done.expected) * 100)} %)` : "",
+          done.running ? " – der Zeitraum läuft noch" : "",
+        ),
+      ),
+      h("div", { class: "facts__item" }, h("dt", null, "Ersatzwerte"), h("dd", null, done.substitutes ? `${num.int(done.substitutes)} (im Diagramm schraffiert)` : "keine")),
+    );
+
+    const hasValues = rows.some((r) => typeof r.kwh === "number");
+    if (!hasValues) {
+      return [facts, notice("info", h("p", null, "Für diesen Zeitraum liegen keine Messwerte vor. Neue Werte kommen in der Regel am Folgetag."))];
+    }
+    const chart = barChart({
+      points,
+      compare: comparePoints,
+      title: `${what} in kWh, ${periodTitle.textContent}, ${RESOLUTION_NAMES[period.resolution]}`,
+      description:
+        `Balkendiagramm mit ${points.length} Balken. Summe ${num.kwh(sum)} kWh.` +
+        (beforeRows ? ` Zum Vergleich: ${compareName} mit ${num.kwh(total(beforeRows))} kWh.` : "") +
+        " Die Werte stehen auch in der Tabelle unter dem Diagramm.",
+      seriesLabel,
+      compareLabel: compareName,
+      width: results.clientWidth - 18, // frame border and padding
+    });
+    return [facts, chart, valueTable(period, rows, beforeRows, compareName)];
+  }
+
+  function valueTable(period, rows, beforeRows, compareName) {
+    const fine = period.resolution === "15min";
+    const now = new Date();
+    const head = h(
+      "tr",
+      null,
+      h("th", { scope: "col" }, fine ? "Uhrzeit" : "Zeitraum"),
+      h("th", { scope: "col", class: "num" }, `${what} (kWh)`),
+      beforeRows ? h("th", { scope: "col", class: "num" }, `${compareName} (kWh)`) : null,
+      fine ? h("th", { scope: "col" }, "Qualität") : h("th", { scope: "col" }, "Werte vorhanden"),
+      fine ? null : h("th", { scope: "col", class: "num" }, "Ersatzwerte"),
+    );
+    const body = rows.map((row, index) => {
+      const point = pointOf(row, period.resolution, state.view, now);
+      const before = beforeRows ? beforeRows[index] : null;
+      return h(
+        "tr",
+        { class: point.substitute || point.gap ? "row--flagged" : null },
+        h("th", { scope: "row" }, point.label),
+        h("td", { class: "num" }, num.kwh(row.kwh)),
+        beforeRows ? h("td", { class: "num" }, before ? num.kwh(before.kwh) : "–") : null,
+        fine
+          ? h("td", null, point.future && point.value === null ? "noch nicht gemessen" : qualityLabel(row.quality))
+          : h("td", null, point.future && !row.present ? "noch nicht gemessen" : `${num.int(row.present)} von ${num.int(row.expected)}`),
+        fine ? null : h("td", { class: "num" }, num.int(row.substitutes || 0)),
+      );
+    });
+    return h(
+      "details",
+      { class: "table-details" },
+      h("summary", null, "Werte als Tabelle anzeigen"),
+      h(
+        "div",
+        { class: "table-scroll" },
+        h(
+          "table",
+          { class: "table" },
+          h("caption", null, `${what} in kWh, ${periodTitle.textContent}, ${RESOLUTION_NAMES[period.resolution]}`),
+          h("thead", null, head),
+          h("tbody", null, body),
+        ),
+      ),
+    );
+  }
+
+  async function loadRegisters(period, stillMine) {
+    const heading = registerArea.querySelector("h2");
+    registerArea.replaceChildren(heading, h("p", { class: "status-line" }, "Die Zählerstände werden geladen …"));
+    let answer;
+    try {
+      answer = await api.registers(partner, period);
+    } catch (error) {
+      if (stillMine()) registerArea.replaceChildren(heading, notice("error", h("p", null, `Die Zählerstände konnten nicht geladen werden. ${error.message}`)));
+      return;
+    }
+    if (!stillMine()) return;
+    const latest = answer.latest || [];
+    const daily = answer.daily || [];
+    if (!latest.length) {
+      registerArea.replaceChildren(heading, h("p", null, "Zu Ihrem Zähler liegen noch keine Zählerstände vor."));
+      return;
+    }
+    registerArea.replaceChildren(
+      heading,
+      registerTable("Aktuelle Zählerstände", latest),
+      daily.length
+        ? h("details", { class: "table-details" }, h("summary", null, "Zählerstände im gewählten Zeitraum anzeigen"), registerTable(`Zählerstände am Ende jedes Tages, ${periodTitle.textContent}`, daily))
+        : h("p", null, "Im gewählten Zeitraum liegen keine Zählerstände vor."),
+    );
+  }
+
+  function registerTable(caption, rows) {
+    return h(
+      "div",
+      { class: "table-scroll" },
+      h(
+        "table",
+        { class: "table" },
+        h("caption", null, caption),
+        h(
+          "thead",
+          null,
+          h("tr", null, h("th", { scope: "col" }, "Zeitpunkt"), h("th", { scope: "col" }, "Zähler"), h("th", { scope: "col" }, "Zählwerk"), h("th", { scope: "col", class: "num" }, "Stand (kWh)"), h("th", { scope: "col" }, "Qualität")),
+        ),
+        h(
+          "tbody",
+          null,
+          rows.map((r) =>
+            h(
+              "tr",
+              { class: r.runs_backwards ? "row--flagged" : null },
+              h("th", { scope: "row" }, `${fmt.dateTime(r.read_at)} Uhr`),
+              h("td", null, r.meter_number),
+              h("td", null, obisLabel(r.obis)),
+              h("td", { class: "num" }, num.kwh(r.kwh)),
+              h("td", null, qualityLabel(r.quality), r.runs_backwards ? " – kleiner als der vorige Stand, wird geprüft" : ""),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async function download(format) {
+    const period = periodOf(state);
+    downloadStatus.textContent = "Die Datei wird erstellt …";
+    try {
+      await api.downloadReadings(partner, { ...period, format });
+      downloadStatus.textContent = "Die Datei wurde heruntergeladen.";
+    } catch (error) {
+      downloadStatus.textContent = `Das Herunterladen hat nicht geklappt. ${error.message}`;
+    }
+  }
+}
