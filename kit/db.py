@@ -20,7 +20,9 @@ _ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
-        self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        # No pre-ping: it costs a round trip per checkout; a dropped connection fails the unit of work, which
+        # the consumer retries and HTTP clients see as a 5xx to repeat.
+        self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager

@@ -64,6 +64,7 @@ class RenderPool:
         self._processes = max(1, processes)
         self._nice = nice
         self._executor: ProcessPoolExecutor | None = None
+        self._stopped = False
 
     def start(self) -> None:
         # spawn, not fork: this process runs threads (asyncio's, the database driver's) that fork must not copy.
@@ -77,6 +78,8 @@ class RenderPool:
             self._executor.submit(_ready)
 
     async def render(self, content: LetterContent) -> bytes:
+        if self._stopped:
+            raise RuntimeError(f"render pool {self.name} is stopped")  # shutting down: start no new processes
         if self._executor is None:
             self.start()
         executor = self._executor
@@ -91,6 +94,7 @@ class RenderPool:
             raise
 
     async def stop(self) -> None:
+        self._stopped = True
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)

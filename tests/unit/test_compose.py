@@ -123,6 +123,8 @@ def test_same_settings_as_make_up(
     expected = {key: value for key, value in expected.items() if key.startswith("PLUSPORTAL_")}
     if spec.port is not None:
         expected |= CONTAINER_ONLY_ENV
+    if spec.name == "letters":  # where the print house fetches PDFs: a host name of the compose network
+        expected["PLUSPORTAL_PUBLIC_URL"] = "http://letters:8102"
     assert env_of(services[spec.name]) == expected
 
 
