@@ -139,6 +139,9 @@ async def test_one_partner_customer_from_form_to_readings(system: System, browse
     await visit.check(page, "Verbrauch")
     await page.get_by_role("button", name="Abmelden").click()
     await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/anmelden?abgemeldet=1")
+    access_log = system.gateway.access_log.read_text(encoding="utf-8")
+    assert "/api/meterdata/partners/" in access_log  # the journey went through the gateway …
+    assert partner not in access_log and email not in access_log and meter not in access_log  # … unnamed
 
 
 async def test_two_partner_customer_chooses_and_switches(system: System, browser: Browser, visit: Visit) -> None:
