@@ -4,6 +4,7 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import Column, DateTime, UniqueConstraint, delete, func, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -174,16 +175,19 @@ async def peek_token(session: AsyncSession, tenant: str, hashed: str, now: datet
 
 
 async def throttle_for_update(session: AsyncSession, tenant: str, key: str) -> LoginThrottleRow:
+    """The e-mail's back-off row, locked. Created first if missing — with ON CONFLICT, so that parallel
+    first logins for one e-mail wait for each other instead of one failing (which would tell an attacker
+    that this e-mail had no row yet, i.e. was never used)."""
+    await session.exec(
+        insert(LoginThrottleRow).values(tenant=tenant, email_key=key, failures=0).on_conflict_do_nothing()
+    )
     row = (
         await session.exec(
             select(LoginThrottleRow)
             .where(LoginThrottleRow.tenant == tenant, LoginThrottleRow.email_key == key)
             .with_for_update()
         )
-    ).first()
-    if row is None:
-        row = LoginThrottleRow(tenant=tenant, email_key=key)
-        session.add(row)
+    ).one()
     return row
 
 

@@ -224,3 +224,14 @@ async def test_a_weaker_hash_is_upgraded_at_login(world: World) -> None:
         account = await store.account_by_email(session, "000328", "old@example.org")
     assert account and account.password_hash != weak and not crypto.needs_rehash(account.password_hash)
     assert "m=19456,t=2" in account.password_hash
+
+
+async def test_parallel_first_logins_for_one_email_all_get_the_same_answer(world: World) -> None:
+    import asyncio
+
+    await _account(world, "used@example.org")
+    for email in ("never-seen@example.org", "used@example.org"):
+        outcomes = await asyncio.gather(
+            *(_login(world, email, "ganz sicher falsch 1") for _ in range(8)), return_exceptions=True
+        )
+        assert all(isinstance(o, LoginRefused) for o in outcomes), outcomes  # no error tells them apart
