@@ -5,6 +5,7 @@ own ``signing_keys`` table (``record_signing_key``) and verifies each token's si
 expiry and tenant locally (``verify``). A token names exactly one tenant, partner number and role.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,18 +55,41 @@ class InvalidToken(Exception):
     """Missing, forged, expired, or for another tenant."""
 
 
+# Public keys found in signing_keys, per (tenant, kid), for the life of the process: the kid is the key's
+# thumbprint, so a (tenant, kid) always names the same key. Only found keys are kept (a kid that is not known
+# yet may be published a moment later); with a cached key, ``verify`` does not touch the session at all.
+_KEYS: dict[tuple[str, str], Any] = {}
+
+
+# Tokens already verified, per (tenant, token), until they expire: a client sends the same token with every
+# request, and checking an ES256 signature again is the costliest step of a small query. Everything
+# ``jwt.decode`` checks is fixed for a given token except its expiry, which is checked again on each hit.
+_VERIFIED: dict[tuple[str, str], tuple[AccessClaims, float]] = {}
+_VERIFIED_MAX = 10_000
+
+
 async def verify(session: AsyncSession, token: str, tenant: str) -> AccessClaims:
+    known = _VERIFIED.get((tenant, token))
+    if known is not None:
+        if time.time() < known[1]:
+            return known[0]
+        del _VERIFIED[(tenant, token)]
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError:
         raise InvalidToken("malformed") from None
-    row = await session.get(SigningKeyRow, (tenant, kid)) if isinstance(kid, str) else None
-    if row is None:
-        raise InvalidToken("unknown key")  # also a token of another tenant: its key is not this tenant's
+    if not isinstance(kid, str):
+        raise InvalidToken("unknown key")
+    key = _KEYS.get((tenant, kid))
+    if key is None:
+        row = await session.get(SigningKeyRow, (tenant, kid))
+        if row is None:
+            raise InvalidToken("unknown key")  # also a token of another tenant: its key is not this tenant's
+        key = _KEYS[(tenant, kid)] = jwt.PyJWK(row.jwk).key
     try:
         claims = jwt.decode(
             token,
-            jwt.PyJWK(row.jwk).key,
+            key,
             algorithms=["ES256"],
             audience=AUDIENCE,
             issuer=ISSUER,
@@ -75,4 +99,8 @@ async def verify(session: AsyncSession, token: str, tenant: str) -> AccessClaims
         raise InvalidToken("signature or claims") from None
     if claims["tenant"] != tenant:
         raise InvalidToken("other tenant")
-    return AccessClaims(claims["tenant"], claims["partner"], claims["role"], claims["sub"], claims.get("sid", ""))
+    verified = AccessClaims(claims["tenant"], claims["partner"], claims["role"], claims["sub"], claims.get("sid", ""))
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()  # crude but bounded; tokens live minutes, so the hot ones come back at once
+    _VERIFIED[(tenant, token)] = (verified, float(claims["exp"]))
+    return verified

@@ -4,6 +4,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from contracts.meterdata import (
@@ -40,11 +41,13 @@ QUALITY_NAMES = {
 }
 
 
+@lru_cache(maxsize=8192)
 def day_start(day: date) -> datetime:
     """00:00 Europe/Berlin of ``day``, in UTC."""
     return datetime(day.year, day.month, day.day, tzinfo=BERLIN).astimezone(UTC)
 
 
+@lru_cache(maxsize=8192)
 def slots_of(day: date) -> int:
     """96 on a normal day, 92 on the last Sunday of March, 100 on the last Sunday of October."""
     return int((day_start(day + timedelta(days=1)) - day_start(day)) / SLOT)
@@ -99,6 +102,17 @@ def to_wh(value: float | None) -> int | None:
     return None if value is None else round(value * 1000)
 
 
+SUBSTITUTE_CODE = QUALITY_CODES[Quality.SUBSTITUTE]
+
+
+def day_totals(values_wh: list[int | None], qualities: list[int]) -> tuple[int, int, int]:
+    """(Wh, values present, substitutes) of one stored day: kept next to its arrays at ingest, so that days,
+    weeks, months and years add up a few numbers per day instead of unpacking every quarter hour."""
+    gaps = values_wh.count(None)
+    wh = sum(v for v in values_wh if v is not None) if gaps else sum(values_wh)  # type: ignore[arg-type]
+    return wh, len(values_wh) - gaps, qualities.count(SUBSTITUTE_CODE)
+
+
 def register_problem(obis: str, unit: str, moments: Iterable[datetime]) -> str | None:
     if unit != "kWh":
         return f"unit {unit!r} is not kWh"
@@ -138,6 +152,18 @@ class StoredDay:
     qualities: list[int]
 
 
+@dataclass(frozen=True)
+class DayTotal:
+    day: date
+    wh: int
+    present: int
+    substitutes: int
+
+
+def total_of(item: StoredDay) -> DayTotal:
+    return DayTotal(item.day, *day_totals(item.values_wh, item.qualities))
+
+
 @dataclass
 class Bucket:
     start: datetime  # UTC
@@ -165,48 +191,61 @@ def _period_of(day: date, resolution: Resolution) -> tuple[date, date]:
 def buckets(stored: Iterable[StoredDay], first: date, end: date, resolution: Resolution) -> Iterator[Bucket]:
     """Buckets from ``first`` (inclusive) to ``end`` (exclusive) on Europe/Berlin days; days without data
     count as expected but not present, so completeness stays honest."""
+    if resolution not in (Resolution.QUARTER_HOUR, Resolution.HOUR):
+        yield from totals((total_of(item) for item in stored), first, end, resolution)
+        return
     by_day = {item.day: item for item in stored}
-    current: Bucket | None = None
     day = first
     while day < end:
-        item = by_day.get(day)
-        starts = slot_starts(day)
-        if resolution in (Resolution.QUARTER_HOUR, Resolution.HOUR):
-            yield from _fine(item, starts, resolution)
-        else:
-            period_start, period_end = _period_of(day, resolution)
-            if current is None or current.start != day_start(period_start):
-                if current is not None:
-                    yield current
-                current = Bucket(day_start(period_start), day_start(min(period_end, end)))
-            _add_day(current, item, len(starts))
+        yield from _fine(by_day.get(day), day_start(day), slots_of(day), resolution)
         day += timedelta(days=1)
+
+
+def totals(days: Iterable[DayTotal], first: date, end: date, resolution: Resolution) -> Iterator[Bucket]:
+    """Day, week, month or year buckets from per-day totals; days without a total count as expected but not
+    present. Not for 15 minutes or hours."""
+    by_day = {item.day: item for item in days}
+    one = timedelta(days=1)
+    current: Bucket | None = None
+    current_end = first
+    day = first
+    while day < end:
+        if current is None or day >= current_end:
+            if current is not None:
+                yield current
+            period_start, current_end = _period_of(day, resolution)
+            current = Bucket(day_start(period_start), day_start(min(current_end, end)))
+        current.expected += slots_of(day)
+        item = by_day.get(day)
+        if item is not None:
+            current.wh += item.wh
+            current.present += item.present
+            current.substitutes += item.substitutes
+        day += one
     if current is not None:
         yield current
 
 
-def _add_day(bucket: Bucket, item: StoredDay | None, slots: int) -> None:
-    bucket.expected += slots
-    if item is None:
-        return
-    for value, quality in zip(item.values_wh, item.qualities, strict=False):
-        if value is not None:
-            bucket.wh += value
-            bucket.present += 1
-            bucket.substitutes += quality == QUALITY_CODES[Quality.SUBSTITUTE]
-
-
-def _fine(item: StoredDay | None, starts: list[datetime], resolution: Resolution) -> Iterator[Bucket]:
+def _fine(item: StoredDay | None, start: datetime, slots: int, resolution: Resolution) -> Iterator[Bucket]:
     per = 1 if resolution == Resolution.QUARTER_HOUR else 4  # Berlin's offsets are whole hours
-    for index in range(0, len(starts), per):
-        bucket = Bucket(starts[index], starts[index] + SLOT * per, expected=per)
-        if item is not None:
-            for slot in range(index, index + per):
-                value, quality = item.values_wh[slot], item.qualities[slot]
-                if value is not None:
-                    bucket.wh += value
-                    bucket.present += 1
-                    bucket.substitutes += quality == QUALITY_CODES[Quality.SUBSTITUTE]
-            if per == 1:
-                bucket.quality = item.qualities[index]
-        yield bucket
+    length = SLOT * per
+    if item is None:
+        for index in range(0, slots, per):
+            begin = start + SLOT * index
+            yield Bucket(begin, begin + length, expected=per)
+        return
+    values, qualities = item.values_wh, item.qualities
+    for index in range(0, slots, per):
+        begin = start + SLOT * index
+        chunk = values[index : index + per]
+        gaps = chunk.count(None)
+        yield Bucket(
+            begin,
+            begin + length,
+            wh=sum(v for v in chunk if v is not None) if gaps else sum(chunk),  # type: ignore[arg-type]
+            present=per - gaps,
+            expected=per,
+            # an empty value is always Z30 (day_problem), so counting the codes counts substitute values
+            substitutes=qualities[index : index + per].count(SUBSTITUTE_CODE),
+            quality=qualities[index] if per == 1 else None,
+        )

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.meterdata import Quality, RegisterReadings
+from kit.db import Database
 from kit.masterdata import meter_points_of
 from kit.tenants import TenantDirectory, UnknownTenant
 from services.meterdata import domain, store
@@ -84,16 +85,23 @@ def _add_day(days: dict[tuple[str, str, str, date], tuple[Any, ...]], tenant: st
     earlier = days.get(key)
     if earlier is not None and earlier[4] > day.revision:
         return  # a newer revision of the same day is already in this batch
-    days[key] = (
-        tenant,
-        day.meter_number,
-        day.obis,
-        day.day,
-        day.revision,
-        [domain.to_wh(v) for v in day.values],
-        [domain.QUALITY_CODES[q] for q in qualities],
-        now,
-    )
+    days[key] = _day_row(tenant, day.meter_number, day.obis, day.day, day.revision, day.values, qualities, now)
+
+
+def _day_row(
+    tenant: str,
+    meter: str,
+    obis: str,
+    day: date,
+    revision: int,
+    values: Sequence[float | None],
+    qualities: Sequence[Quality],
+    now: datetime,
+) -> tuple[Any, ...]:
+    """A row for ``store.upsert_days`` (``store.DAY_COLUMNS``): the arrays and the day's totals."""
+    values_wh = [domain.to_wh(v) for v in values]
+    codes = [domain.QUALITY_CODES[q] for q in qualities]
+    return (tenant, meter, obis, day, revision, values_wh, codes, now, *domain.day_totals(values_wh, codes))
 
 
 async def _store_registers(session: AsyncSession, tenant: str, readings: RegisterReadings) -> int:
@@ -136,15 +144,8 @@ async def ingest_mscons(data: bytes, tenant: str, session: AsyncSession) -> tupl
         problem = domain.day_problem(day.obis, day.day, day.unit, day.values, day.qualities)
         if problem:
             raise MsconsError(f"{day.meter_number} {day.day}: {problem}")
-        days[(tenant, day.meter_number, day.obis, day.day)] = (
-            tenant,
-            day.meter_number,
-            day.obis,
-            day.day,
-            day.revision,
-            [domain.to_wh(v) for v in day.values],
-            [domain.QUALITY_CODES[q] for q in day.qualities],
-            now,
+        days[(tenant, day.meter_number, day.obis, day.day)] = _day_row(
+            tenant, day.meter_number, day.obis, day.day, day.revision, day.values, day.qualities, now
         )
     if days:
         await store.upsert_days(session, list(days.values()))
@@ -174,12 +175,50 @@ class Series:
     buckets: list[domain.Bucket]
 
 
+_FINE = (domain.Resolution.QUARTER_HOUR, domain.Resolution.HOUR)
+
+
 async def intervals(
     session: AsyncSession, tenant: str, partner: str, role: str, first: date, end: date, resolution: domain.Resolution
 ) -> Series:
+    """Buckets of any resolution: days … years from the stored per-day totals (one meter), hours and quarter
+    hours (and several meters: a meter change) from the values."""
     meters = await store.meters_of_partner(session, tenant, partner, role)
     obis = domain.interval_channel(role)
+    if resolution not in _FINE and len(meters) == 1:
+        totals = await store.day_totals_of(session, tenant, meters, obis, first, end)
+        return Series(partner, role, obis, resolution, list(domain.totals(totals, first, end, resolution)))
     stored = await store.days_of(session, tenant, meters, obis, first, end) if meters else []
+    return Series(partner, role, obis, resolution, list(domain.buckets(stored, first, end, resolution)))
+
+
+@dataclass(frozen=True)
+class Days:
+    """The stored days of a partner's channel as they are (for the compact 15-minute answer)."""
+
+    partner_number: str
+    role: str
+    obis: str
+    days: list[store.QuarterHourDay]
+
+
+async def quarter_hour_days(db: Database, tenant: str, partner: str, role: str, first: date, end: date) -> Days:
+    """The HTTP query path: one statement, no transaction around it."""
+    obis = domain.interval_channel(role)
+    return Days(partner, role, obis, await store.partner_quarter_hours(db, tenant, partner, role, obis, first, end))
+
+
+async def read_intervals(
+    db: Database, tenant: str, partner: str, role: str, first: date, end: date, resolution: domain.Resolution
+) -> Series:
+    """``intervals`` for the HTTP query path: days … years from the stored per-day totals in one statement
+    (the values only when two meters share a day); hours via the values."""
+    obis = domain.interval_channel(role)
+    if resolution not in _FINE:
+        totals = await store.partner_day_totals(db, tenant, partner, role, obis, first, end)
+        if totals is not None:
+            return Series(partner, role, obis, resolution, list(domain.totals(totals, first, end, resolution)))
+    stored = await store.partner_days(db, tenant, partner, role, obis, first, end)
     return Series(partner, role, obis, resolution, list(domain.buckets(stored, first, end, resolution)))
 
 

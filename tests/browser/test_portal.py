@@ -1,6 +1,7 @@
 """The whole journey in a real browser through the gateway: form → copy e-mail → letter → access request →
 confirmation → password → login → (choose partner) → readings."""
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -137,6 +138,12 @@ async def test_one_partner_customer_from_form_to_readings(system: System, browse
     await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)
     await expect(page.locator(".completeness").first).to_contain_text("von")
     await visit.check(page, "Verbrauch")
+    # The day view: 15-minute values come one entry per day from the API and are unpacked into quarter hours.
+    yesterday = date.today() - timedelta(days=1)
+    await page.goto(f"{page.url.split('?')[0]}?ansicht=tag&datum={yesterday.isoformat()}")
+    await expect(page.locator(".completeness").first).to_contain_text(
+        re.compile(r"\b(92|96|100) von \1 Werten"), timeout=15_000
+    )
     await page.get_by_role("button", name="Abmelden").click()
     await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/anmelden?abgemeldet=1")
     access_log = system.gateway.access_log.read_text(encoding="utf-8")

@@ -130,8 +130,13 @@ async def test_dst_days_round_trip_with_local_day_aggregates(system: System) -> 
     assert hours["results"][2]["start"] == "2026-10-25T00:00:00+00:00"  # 02:00 CEST
     assert hours["results"][3]["start"] == "2026-10-25T01:00:00+00:00"  # 02:00 CET
     quarter = (await intervals(system, consumption, "consumption", SPRING, SPRING + timedelta(days=1), "15min")).json()
-    assert quarter["count"] == 92 and quarter["results"][5]["quality"] == "Z30" and quarter["results"][5]["kwh"] is None
-    assert quarter["results"][6]["quality"] == "67"
+    # 15 minutes: one entry per day with its values in a row (92 on the spring day).
+    assert quarter["count"] == 1
+    [spring_day] = quarter["results"]
+    assert spring_day["day"] == "2026-03-29" and spring_day["start"] == "2026-03-28T23:00:00+00:00"
+    assert spring_day["interval_minutes"] == 15 and len(spring_day["kwh"]) == len(spring_day["quality"]) == 92
+    assert spring_day["quality"][5] == "Z30" and spring_day["kwh"][5] is None
+    assert spring_day["quality"][6] == "67"
     # The feed-in partner sees the feed-in channel, the consumption partner the consumption channel only.
     fed = (await intervals(system, feed_in, "feed_in", AUTUMN, AUTUMN + timedelta(days=1), "day")).json()
     assert fed["obis"] == "1-1:2.29.0" and fed["results"][0]["kwh"] == pytest.approx(25.0)
@@ -304,6 +309,8 @@ async def test_an_mscons_file_with_substitutes_and_a_92_value_day_imports_exactl
     await wait_until_consumed(system.kafka, {"meterdata-mscons": (topics.METER_MSCONS.name,)})
 
     result = (await intervals(system, partner, "consumption", SPRING, SPRING + timedelta(days=1), "15min")).json()
-    assert result["count"] == 92
-    assert [r["kwh"] for r in result["results"]] == [None if v is None else round(v, 3) for v in day.values]
-    assert [r["quality"] for r in result["results"]] == [q.value for q in day.qualities]
+    assert result["count"] == 1
+    [stored] = result["results"]
+    assert len(stored["kwh"]) == 92
+    assert stored["kwh"] == [None if v is None else round(v, 3) for v in day.values]
+    assert stored["quality"] == [q.value for q in day.qualities]

@@ -86,6 +86,27 @@ function isRunning(row, now) {
   return new Date(row.end) > now;
 }
 
+// 15-minute values come compact: one entry per day ({day, start, interval_minutes, kwh: [..], quality: [..]}).
+// The page works on one row per quarter hour ({start, end, kwh, quality}), so they are unpacked here.
+function rowsOf(answer, resolution) {
+  const results = answer ? answer.results || [] : [];
+  if (resolution !== "15min") return results;
+  const rows = [];
+  for (const day of results) {
+    const first = Date.parse(day.start);
+    const step = (day.interval_minutes || 15) * 60000;
+    for (let i = 0; i < day.kwh.length; i += 1) {
+      rows.push({
+        start: new Date(first + i * step).toISOString(),
+        end: new Date(first + (i + 1) * step).toISOString(),
+        kwh: day.kwh[i],
+        quality: day.quality[i],
+      });
+    }
+  }
+  return rows;
+}
+
 function pointOf(row, resolution, view, now) {
   const start = new Date(row.start);
   const day = berlinDay(start);
@@ -322,7 +343,9 @@ export default async function render(ctx) {
     }
     if (!stillMine()) return;
     results.removeAttribute("aria-busy");
-    results.replaceChildren(...showResults(period, current.results || [], before ? before.results || [] : null, previous));
+    const rows = rowsOf(current, period.resolution);
+    const beforeRows = before ? rowsOf(before, previous.resolution) : null;
+    results.replaceChildren(...showResults(period, rows, beforeRows, previous));
     loadRegisters(period, stillMine);
   }
 

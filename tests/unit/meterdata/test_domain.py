@@ -5,14 +5,17 @@ import pytest
 from contracts.meterdata import Quality
 from services.meterdata.domain import (
     QUALITY_CODES,
+    DayTotal,
     Resolution,
     StoredDay,
     buckets,
     day_problem,
+    day_totals,
     register_problem,
     running_backwards,
     slot_starts,
     slots_of,
+    totals,
 )
 
 SPRING, AUTUMN, NORMAL = date(2026, 3, 29), date(2026, 10, 25), date(2026, 6, 1)
@@ -76,3 +79,19 @@ def test_register_readings_off_the_quarter_hour_are_refused_and_backwards_ones_f
     assert register_problem("1-1:1.8.0", "kWh", [datetime(2026, 6, 1, 22, 0, tzinfo=UTC)]) is None
     assert "quarter hour" in (register_problem("1-1:1.8.0", "kWh", [datetime(2026, 6, 1, 22, 7, tzinfo=UTC)]) or "")
     assert running_backwards(1000, [1200, 1100, 1300]) == [False, True, False]
+
+
+def test_day_totals_stored_at_ingest_give_the_same_buckets_as_the_values() -> None:
+    gap = StoredDay(
+        NORMAL,
+        [None, 250] + [100] * 94,
+        [QUALITY_CODES[Quality.MISSING], QUALITY_CODES[Quality.SUBSTITUTE]] + [TRUE] * 94,
+    )
+    assert day_totals(gap.values_wh, gap.qualities) == (250 + 9400, 95, 1)
+    stored = [gap, day(SPRING), day(AUTUMN)]
+    stored_totals = [DayTotal(s.day, *day_totals(s.values_wh, s.qualities)) for s in stored]
+    for resolution in (Resolution.DAY, Resolution.WEEK, Resolution.MONTH, Resolution.YEAR):
+        first, end = date(2026, 1, 1), date(2027, 1, 1)
+        assert list(totals(stored_totals, first, end, resolution)) == list(buckets(stored, first, end, resolution))
+    [year] = totals(stored_totals, date(2026, 1, 1), date(2027, 1, 1), Resolution.YEAR)
+    assert (year.expected, year.present, year.substitutes) == (35_040, 95 + 92 + 100, 1)
