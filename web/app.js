@@ -19,6 +19,13 @@ const ROUTES = {
   "/verbrauch": { page: "verbrauch", signedIn: true, partner: true },
   "/konto": { page: "konto", signedIn: true },
   "/entwicklung": { page: "entwicklung", devOnly: true },
+  // back-office (staff token in sessionStorage; each page sends to /backoffice/anmelden without one)
+  "/backoffice": { page: "backoffice" },
+  "/backoffice/anmelden": { page: "backoffice-anmelden" },
+  "/backoffice/antraege": { page: "backoffice-antraege" },
+  "/backoffice/pruefung": { page: "backoffice-pruefung" },
+  "/backoffice/briefe": { page: "backoffice-briefe" },
+  "/backoffice/ruecklaeufer": { page: "backoffice-ruecklaeufer" },
 };
 
 const isDevelopment = location.hostname === "localhost" || location.hostname.endsWith(".localhost");
@@ -92,6 +99,7 @@ function renderFooter() {
 // ---------------------------------------------------------------- header: navigation and session
 
 function navItems(view) {
+  if (normalisePath(location.pathname).startsWith("/backoffice")) return [["/backoffice", "Back-Office"]];
   const items = [["/", "Start"]];
   if (view) {
     if (view.partner_number) items.push(["/verbrauch", "Messwerte"]);

@@ -1,0 +1,160 @@
+"""The back-office pages in a real browser through the gateway: staff login, review (approve with the
+master-data record, reject with a reason), requests, letters and returned letters, each checked with axe."""
+
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from backoffice.printhouse import report_by_hand
+from contracts.letters import DispatchStatus
+from tests.browser.conftest import Visit
+from tests.conftest import System
+from tests.journeys import (
+    STAFF,
+    address,
+    form,
+    host,
+    meter_point,
+    publish_master_data,
+    random_meter_number,
+    wait_for_meter_point,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.stack
+TENANT = "000328"
+TOKEN = "dev-backoffice-token"
+
+
+async def _request_in_review(system: System, first: str, last: str) -> tuple[str, str, list[str]]:
+    """Master data for a new meter, then a request whose postcode does not fit: it lands in review."""
+    meter = random_meter_number()
+    record = address("Amtsweg", "9", "12345", "Musterstadt")
+    point = meter_point(meter, f"{first} {last}", record, record)
+    await publish_master_data(system.kafka, TENANT, point)
+    typed = {"street": "Neue Straße", "house_number": "2", "postcode": "54321", "city": "Anderswo"}
+    async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding:
+        await wait_for_meter_point(onboarding, TENANT, meter)
+        response = await onboarding.post(
+            "/requests",
+            headers=host(TENANT),
+            json=form(meter, first, last, typed, f"{first.lower()}.{meter}@example.org"),
+        )
+        assert response.status_code == 202, response.text
+        request_id = str(response.json()["request_id"])
+        await wait_for_status(onboarding, TENANT, request_id, "in_review")
+    return request_id, meter, [p.partner_number for p in point.partners]
+
+
+async def _letters(system: System) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=system.letters.url, timeout=10) as letters:
+        response = await letters.get("/backoffice/letters", params={"limit": 500}, headers={**host(TENANT), **STAFF})
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+
+async def _login(page: Page, base: str, visit: Visit) -> None:
+    await page.goto(base + "/backoffice/pruefung")
+    await expect(page).to_have_url(f"{base}/backoffice/anmelden?weiter=%2Fbackoffice%2Fpruefung")
+    await visit.check(page, "Back-Office Anmelden")
+    await page.get_by_label("Mitarbeiter-Token").fill("falsch")
+    await page.get_by_role("button", name="Anmelden").click()
+    await expect(page.get_by_role("alert")).to_contain_text("ungültig")
+    await visit.check(page, "Back-Office Anmelden Fehler")
+    await page.get_by_label("Mitarbeiter-Token").fill(TOKEN)
+    await page.get_by_role("button", name="Anmelden").click()
+    await expect(page).to_have_url(f"{base}/backoffice/pruefung")
+    assert TOKEN not in page.url
+    assert await page.evaluate("Object.values(sessionStorage).includes('dev-backoffice-token')")
+
+
+async def test_staff_review_approve_and_reject(system: System, browser: Browser, visit: Visit) -> None:
+    approved_id, meter, partners = await _request_in_review(system, "Karla", "Prüferin")
+    rejected_id, other_meter, _ = await _request_in_review(system, "Rolf", "Ablehner")
+    base = system.gateway.url(TENANT)
+    page = await browser.new_page()
+    await _login(page, base, visit)
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Prüfung")
+    card = page.locator("article", has_text=meter)
+    await expect(card).to_contain_text("Postleitzahl passt nicht zu den Stammdaten")
+    await card.get_by_role("button", name="Stammdaten anzeigen").click()
+    for partner in partners:
+        await expect(card.get_by_label(partner, exact=False)).to_be_checked()
+    await visit.check(page, "Prüfung mit Stammdaten")
+    await card.get_by_role("button", name="Freigeben").click()
+    await expect(page.get_by_role("status").filter(has_text="freigegeben")).to_be_visible()
+    await expect(page.locator("article", has_text=meter)).to_have_count(0)
+
+    other = page.locator("article", has_text=other_meter)
+    await other.get_by_role("button", name="Ablehnen").click()  # empty reason: error at the field
+    await expect(other.get_by_role("alert")).to_contain_text("Grund")
+    await visit.check(page, "Prüfung Fehler")
+    await other.get_by_label("Grund").fill("Kein Kunde dieses Netzbetreibers")
+    await other.get_by_role("button", name="Ablehnen").click()
+    await expect(page.locator("article", has_text=other_meter)).to_have_count(0)
+    await visit.check(page, "Prüfung nach Ablehnen")
+
+    async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding:
+        await wait_for_status(onboarding, TENANT, approved_id, "letter_dispatched")
+        rejected = await wait_for_status(onboarding, TENANT, rejected_id, "rejected")
+        assert rejected["note"] == "Kein Kunde dieses Netzbetreibers"
+
+    await page.get_by_role("link", name="Übersicht").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Back-Office")
+    await visit.check(page, "Übersicht")
+
+    await page.get_by_role("link", name="Anträge", exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Eingegangene Anträge")
+    await page.get_by_label("Status").select_option(label="abgelehnt")
+    await page.get_by_role("button", name="Filtern").click()
+    await expect(page).to_have_url(f"{base}/backoffice/antraege?status=rejected")
+    row = page.get_by_role("row").filter(has_text=other_meter)
+    await expect(row).to_contain_text("abgelehnt")
+    await expect(row).to_contain_text("Rolf Ablehner")
+    await visit.check(page, "Anträge abgelehnt")
+    await page.goto(f"{base}/backoffice/antraege")
+    await expect(page.get_by_role("row").filter(has_text=meter)).to_contain_text("Brief versandt")
+
+    [letter] = [item for item in await _letters(system) if item["request_id"] == approved_id]
+    await page.get_by_role("link", name="Briefe").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Briefe")
+    letter_row = page.get_by_role("row").filter(has_text=letter["reference"])
+    await expect(letter_row).to_contain_text("Karla Prüferin")
+    await visit.check(page, "Briefe")
+
+    # The print house reports the letter as returned: a task on the page, done with "Erledigt".
+    await report_by_hand(system.kafka, TENANT, UUID(letter["job_id"]), DispatchStatus.RETURNED, "Empfänger unbekannt")
+    async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding:
+        await wait_for_status(onboarding, TENANT, approved_id, "letter_returned")
+    await page.get_by_role("link", name="Rückläufer").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Rückläufer")
+    task_row = page.get_by_role("row").filter(has_text=letter["reference"])
+    await expect(task_row).to_contain_text("Empfänger unbekannt")
+    await expect(task_row).to_contain_text("Brief zurück")
+    await visit.check(page, "Rückläufer")
+    await task_row.get_by_role("button", name="Erledigt").click()
+    await expect(page.get_by_role("status").filter(has_text="ist erledigt")).to_be_visible()
+    await expect(page.get_by_role("row").filter(has_text=letter["reference"])).to_have_count(0)
+    await visit.check(page, "Rückläufer erledigt")
+
+    await page.get_by_role("button", name="Abmelden").click()
+    await expect(page).to_have_url(f"{base}/backoffice/anmelden?abgemeldet=1")
+    assert not await page.evaluate("Object.values(sessionStorage).includes('dev-backoffice-token')")
+    await page.goto(base + "/backoffice/briefe")
+    await expect(page.get_by_label("Mitarbeiter-Token")).to_be_visible()
+
+
+async def test_a_refused_token_sends_back_to_the_login(system: System, browser: Browser, visit: Visit) -> None:
+    base = system.gateway.url(TENANT)
+    page = await browser.new_page()
+    await page.goto(base + "/backoffice/anmelden")
+    await page.evaluate("sessionStorage.setItem('plusportal.backoffice.token', 'abgelaufen')")
+    await page.goto(base + "/backoffice/antraege")
+    await expect(page).to_have_url(f"{base}/backoffice/anmelden?abgelaufen=1&weiter=%2Fbackoffice%2Fantraege")
+    await expect(page.get_by_text("nicht angenommen")).to_be_visible()
+    await visit.check(page, "Token abgelehnt")

@@ -1,0 +1,25 @@
+// Back-office overview: links to the lists, with counts where they are cheap to get.
+import { h, link } from "../dom.js";
+import { requireStaff, staffBar, staffCall } from "./backoffice-shared.js";
+
+export default async function render(ctx) {
+  if (!requireStaff(ctx)) return;
+  const [review, tasks] = await Promise.all([
+    staffCall(ctx, "onboarding", "GET", "/requests?status=in_review&limit=500"),
+    staffCall(ctx, "letters", "GET", "/tasks"),
+  ]);
+  if (!ctx.isCurrent()) return;
+  const entry = (href, text, description) => h("li", { class: "backoffice-links__item" }, link(href, text), h("p", { class: "hint" }, description));
+  ctx.show(
+    "Back-Office",
+    staffBar(ctx),
+    h(
+      "ul",
+      { class: "backoffice-links" },
+      entry("/backoffice/antraege", "Eingegangene Anträge", "Alle Anträge auf eine Geschäftspartner-Nr. mit ihrem Status."),
+      entry("/backoffice/pruefung", "Prüfung", `${review.length} ${review.length === 1 ? "Antrag wartet" : "Anträge warten"} auf Freigabe oder Ablehnung.`),
+      entry("/backoffice/briefe", "Briefe", "Briefaufträge und ihr Versandstatus."),
+      entry("/backoffice/ruecklaeufer", "Rückläufer", `${tasks.length} offene ${tasks.length === 1 ? "Aufgabe" : "Aufgaben"} zu Briefen, die zurückkamen oder nicht versandt wurden.`),
+    ),
+  );
+}
