@@ -254,6 +254,14 @@ export function changePassword(currentPassword, newPassword) {
   });
 }
 
+export function accountSessions() {
+  return call("identity", "GET", "/account/sessions", { auth: true });
+}
+
+export function endOtherSessions() {
+  return call("identity", "POST", "/account/sessions/end-others", { csrf: true, auth: true });
+}
+
 export async function downloadAccountData() {
   const response = await send("identity", "GET", "/account/export", { csrf: true, auth: true });
   const blob = new Blob([await response.text()], { type: "application/json" });

@@ -285,6 +285,16 @@ def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIR
             )
         )
 
+    @router.get("/account/sessions", tags=["account"], summary="My signed-in devices (the current one marked)")
+    async def list_sessions(row: Session, tenant: TenantDep) -> list[dict[str, Any]]:
+        async with db.transaction() as session:
+            return await handlers.sessions_of(session, tenant, row)
+
+    @router.post("/account/sessions/end-others", status_code=204, tags=["account"], summary="Sign out everywhere else")
+    async def end_others(row: SessionCsrf, tenant: TenantDep) -> None:
+        async with db.transaction() as session:
+            await handlers.end_other_sessions(session, tenant, row)
+
     @router.get("/account/export", tags=["account"], summary="Download my data (GDPR)")
     async def export(row: Session, tenant: TenantDep) -> dict[str, Any]:
         async with db.transaction() as session:

@@ -535,6 +535,26 @@ async def export_data(session: AsyncSession, tenant: Tenant, current: store.Sess
     }
 
 
+async def sessions_of(session: AsyncSession, tenant: Tenant, current: store.SessionRow) -> list[dict[str, Any]]:
+    """The login's live sessions ("angemeldete Geräte"), the current one marked."""
+    now = current.last_seen_at  # just touched by current_session: the request's "now"
+    rows = await store.sessions_of(session, tenant.portal_number, current.account_id)
+    return [
+        {
+            "created_at": row.created_at.isoformat(),
+            "last_seen_at": row.last_seen_at.isoformat(),
+            "user_agent": row.user_agent,
+            "current": row.id_hash == current.id_hash,
+        }
+        for row in rows
+        if not domain.SessionTimes(row.created_at, row.last_seen_at).expired(now)
+    ]
+
+
+async def end_other_sessions(session: AsyncSession, tenant: Tenant, current: store.SessionRow) -> None:
+    await store.end_sessions(session, tenant.portal_number, current.account_id, keep=current.id_hash)
+
+
 async def delete_account(session: AsyncSession, tenant: Tenant, current: store.SessionRow, password: str) -> None:
     account = await store.account(session, tenant.portal_number, current.account_id)
     if account is None or not await crypto.verify_password(account.password_hash, password):

@@ -170,6 +170,7 @@ async def test_two_partner_customer_chooses_and_switches(system: System, browser
     await page.goto(system.gateway.url(TENANT) + "/konto")
     await visit.check(page, "Konto")
     await expect(page.get_by_role("main").get_by_text(feed_in).first).to_be_visible()
+    await expect(page.get_by_role("table", name="Wo Sie gerade angemeldet sind")).to_contain_text("(dieses Gerät)")
 
 
 async def test_both_demo_operators_side_by_side(system: System, browser: Browser, visit: Visit) -> None:

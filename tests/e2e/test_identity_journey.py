@@ -285,3 +285,18 @@ async def test_a_customer_downloads_their_data_logs_out_and_deletes_the_login(sy
         assert (await browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})).status_code == 401
         # The partner number is free again: its owner can register anew.
         await _register(browser, system, meter, partner, email, 2)
+
+
+async def test_a_customer_sees_their_signed_in_devices_and_ends_the_others(system: System) -> None:
+    meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
+    email = f"devices.{meter.lower()}@example.org"
+    async with PortalClient(system.identity.url, TENANT) as laptop, PortalClient(system.identity.url, TENANT) as phone:
+        await _register(laptop, system, meter, partner, email, 1)
+        for browser in (laptop, phone):
+            assert (await browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})).is_success
+        listed = (await laptop.call("GET", "/account/sessions")).json()
+        assert len(listed) == 2 and [s["current"] for s in listed].count(True) == 1
+        assert (await laptop.call("POST", "/account/sessions/end-others")).status_code == 204
+        assert (await phone.call("GET", "/session")).status_code == 401
+        assert (await laptop.call("GET", "/session")).status_code == 200
+        assert len((await laptop.call("GET", "/account/sessions")).json()) == 1

@@ -115,12 +115,54 @@ function deleteSection(ctx) {
   );
 }
 
+function when(iso) {
+  return new Date(iso).toLocaleString("de-DE", { dateStyle: "medium", timeStyle: "short" });
+}
+
+function sessionsSection() {
+  const body = h("tbody");
+  const status = h("p", { role: "status" });
+  const table = h(
+    "table",
+    null,
+    h("caption", null, "Wo Sie gerade angemeldet sind"),
+    h("thead", null, h("tr", null, h("th", { scope: "col" }, "Gerät / Browser"), h("th", { scope: "col" }, "Angemeldet seit"), h("th", { scope: "col" }, "Zuletzt aktiv"))),
+    body,
+  );
+  async function load() {
+    const sessions = await api.accountSessions();
+    body.replaceChildren(
+      ...sessions.map((item) =>
+        h("tr", null, h("td", null, (item.user_agent || "unbekannt").slice(0, 80), item.current ? " (dieses Gerät)" : ""), h("td", null, when(item.created_at)), h("td", null, when(item.last_seen_at))),
+      ),
+    );
+  }
+  const button = h("button", { type: "button", class: "button button--secondary" }, "Auf allen anderen Geräten abmelden");
+  button.addEventListener("click", async () => {
+    await api.endOtherSessions();
+    status.textContent = "Alle anderen Anmeldungen wurden beendet.";
+    await load();
+  });
+  load().catch(() => {
+    status.textContent = "Die Liste der Anmeldungen konnte nicht geladen werden. Bitte laden Sie die Seite neu.";
+  });
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "konto-geraete" },
+    h("h2", { id: "konto-geraete" }, "Angemeldete Geräte"),
+    table,
+    button,
+    status,
+  );
+}
+
 export default function render(ctx) {
   const view = ctx.session();
   ctx.show(
     "Ihr Konto",
     h("p", { class: "lead" }, "Angemeldet mit der E-Mail-Adresse ", h("strong", null, view.email), "."),
     partnersSection(view),
+    sessionsSection(),
     passwordSection(ctx),
     exportSection(ctx),
     deleteSection(ctx),
