@@ -155,6 +155,16 @@ async def test_two_partner_customer_chooses_and_switches(system: System, browser
     meter, [consumption, feed_in] = await _customer(system, (PartnerRole.CONSUMPTION, PartnerRole.FEED_IN), "Max Solar")
     email = f"max.{meter.lower()}@example.org"
     page = await browser.new_page()
+    await _request_form(page, system, meter, "Max", "Solar", email, visit)
+    letters = []
+    for _ in range(100):
+        letters = printed_letters_mentioning(system.printed / TENANT, meter)
+        if letters:
+            break
+        await page.wait_for_timeout(200)
+    assert len(letters) == 1  # one letter with both numbers and their roles
+    text = pdf_text(letters[0])
+    assert consumption in text and feed_in in text and "Einspeisung" in text
     await _register(page, system, meter, consumption, email, visit, 1)
     await _register(page, system, meter, feed_in, email, visit, 2)
     await _login(page, system, email, visit)
@@ -181,7 +191,7 @@ async def test_both_demo_operators_side_by_side(system: System, browser: Browser
         await visit.check(page, f"Start {tenant}")
         headers[tenant] = await page.locator("header").inner_text()
     assert "Stadtwerke Musterstadt" in headers["000328"] and "Beispieltal" in headers["000512"]
-    for path in ("/passwort-vergessen", "/entwicklung"):
+    for path in ("/passwort-vergessen", "/entwicklung", "/passwort-neu#token=" + "x" * 43, "/gibt-es-nicht"):
         await page.goto(system.gateway.url(TENANT) + path)
         await visit.check(page, path)
 
