@@ -131,12 +131,24 @@ def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
         workdir / "logs" / "letters.log",
         port=free_port(),
     )
-    for process in (onboarding, letters):
+    # Further letters replicas share the consumer group (and so the partitions) and the database.
+    replicas = [
+        ServiceProcess(
+            f"letters-{n}",
+            "-m services.letters.app",
+            {**env, "PLUSPORTAL_DATABASE_URL": databases["letters"]},
+            workdir / "logs" / f"letters-{n}.log",
+            port=free_port(),
+        )
+        for n in range(2, args.letters_replicas + 1)
+    ]
+    for process in (onboarding, letters, *replicas):
         cleanup.callback(process.stop)  # registered first: a half-started stack is stopped as well
         process.start(wait=False)
-    say("Services: onboarding and letters starting …")
+    say(f"Services: onboarding and {1 + len(replicas)} letters process(es) starting …")
     onboarding.wait_healthy()
-    letters.wait_healthy()
+    for process in (letters, *replicas):
+        process.wait_healthy()
     say(f"Services ready: onboarding {onboarding.url}, letters {letters.url}; logs in {workdir / 'logs'}")
     return Stack(kafka, onboarding, letters, workdir)
 
@@ -691,6 +703,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--drain-timeout", type=float, default=30.0, help="give up when no dispatch job arrived for this long (s)"
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs (path is printed)")
+    parser.add_argument(
+        "--letters-replicas",
+        type=int,
+        default=1,
+        help="letters processes sharing the work (default 1; CPU is reported for the first)",
+    )
     parser.add_argument("--csv", type=Path, help="write one line per request (timings in ms) to this file")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0 or args.warmup < 1 or args.kafka_messages < 1:
