@@ -24,12 +24,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from backoffice.masterdata_import import publish_meter_points
 from contracts.common import PartnerRole, PostalAddress
@@ -51,6 +52,9 @@ BENCHMARK_LIMITS = {
     "PLUSPORTAL_LIMIT_LOGIN_PER_CLIENT": "1000000/minute",
     "PLUSPORTAL_LIMIT_REQUESTS_PER_CLIENT": "1000000/minute",
 }
+
+
+StackT = TypeVar("StackT")
 
 
 class BenchmarkError(RuntimeError):
@@ -134,7 +138,7 @@ def start_identity_stack(
         server = DatabaseServer(server_url)
     database = asyncio.run(server.fresh_database("bench_identity"))
     if args.database_url:  # a server we do not own: leave no benchmark database behind
-        cleanup.callback(_drop_database, database)
+        cleanup.callback(drop_database, database)
 
     mail = cleanup.enter_context(MailSink(workdir / "mail"))
     env = service_env(kafka=kafka, database_url=database, smtp_port=mail.smtp_port)
@@ -169,7 +173,7 @@ def start_identity_stack(
     return IdentityStack(kafka, identity, mail, workdir, database, more)
 
 
-def _drop_database(url: str) -> None:
+def drop_database(url: str) -> None:
     async def drop() -> None:
         name = url.rsplit("/", 1)[-1]
         connection = await asyncpg.connect(asyncpg_dsn(with_database(url, "postgres")))
@@ -184,14 +188,14 @@ def _drop_database(url: str) -> None:
         say(f"Could not drop benchmark database {url}: {error}")
 
 
-def main_with_stack(
+def run_with_stack(
     args: argparse.Namespace,
-    body: Callable[[IdentityStack], Coroutine[Any, Any, tuple[str, bool]]],
+    start: Callable[[Path, contextlib.ExitStack], StackT],
+    body: Callable[[StackT], Coroutine[Any, Any, tuple[str, bool]]],
     name: str,
-    replicas: int = 0,
 ) -> int:
-    """Start the stack, run `body` (which returns the report and whether the run was free of errors), stop
-    everything — also on errors and Ctrl-C/SIGTERM — and print the report. Exit status 0, 1 on errors, 130."""
+    """Start a stack with `start`, run `body` (which returns the report and whether the run was free of errors),
+    stop everything — also on errors and Ctrl-C/SIGTERM — and print the report. Exit status 0, 1 on errors, 130."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -203,7 +207,7 @@ def main_with_stack(
     try:
         with contextlib.ExitStack() as cleanup:
             try:
-                stack = start_identity_stack(args, workdir, cleanup, replicas)
+                stack = start(workdir, cleanup)
                 text, ok = asyncio.run(body(stack))
             finally:
                 say("Stopping everything the benchmark started …")
@@ -211,7 +215,16 @@ def main_with_stack(
         say("Interrupted; everything the benchmark started is stopped.")
         keep = True
         return 130
-    except (BenchmarkError, StackError, RuntimeError, TimeoutError, OSError, httpx.HTTPError) as error:
+    except (
+        BenchmarkError,
+        StackError,
+        RuntimeError,
+        TimeoutError,
+        OSError,
+        httpx.HTTPError,
+        asyncpg.PostgresError,
+        KafkaError,
+    ) as error:
         keep = True
         say(f"Benchmark failed: {type(error).__name__}: {error}")
         return 1
@@ -225,6 +238,18 @@ def main_with_stack(
         say("\nThe run had errors (see above).")
         return 1
     return 0
+
+
+def main_with_stack(
+    args: argparse.Namespace,
+    body: Callable[[IdentityStack], Coroutine[Any, Any, tuple[str, bool]]],
+    name: str,
+    replicas: int = 0,
+) -> int:
+    """The identity benchmarks' stack around `body` (see run_with_stack)."""
+    return run_with_stack(
+        args, lambda workdir, cleanup: start_identity_stack(args, workdir, cleanup, replicas), body, name
+    )
 
 
 # --- master data and accounts ---------------------------------------------------------------------------

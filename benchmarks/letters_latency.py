@@ -33,12 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from backoffice.masterdata_import import publish_meter_points
+from benchmarks._stack import BenchmarkError, drop_database, percentile, say
 from contracts.common import PartnerRole, PostalAddress
 from contracts.envelope import HEADER_EVENT_TYPE, Envelope
 from contracts.letters import LetterDispatchRequested, LetterQueued
@@ -48,7 +48,6 @@ from contracts.topics import DAY_MS, LETTER_QUEUE, LETTERS, MASTER_DATA, ONBOARD
 from stack import StackError, free_port, run_sync
 from stack.fixtures import DatabaseServer, _asyncpg_url, _start_local_kafka, _start_local_postgres
 from stack.mailsink import MailSink
-from stack.postgres import asyncpg_dsn, with_database
 from stack.services import ServiceProcess, service_env
 from stack.topics import create_topics, wait_for_kafka
 
@@ -66,14 +65,6 @@ ROUND_TRIP_TOPIC = TopicSpec(
 )
 SURNAME = "Messer"
 POSTCODE = "12345"
-
-
-class BenchmarkError(RuntimeError):
-    """The run could not measure what it should (services down, requests failed, jobs missing)."""
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
 
 
 # --- the stack ------------------------------------------------------------------------------------
@@ -108,7 +99,7 @@ def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     for name in ("onboarding", "letters"):
         databases[name] = asyncio.run(server.fresh_database(f"bench_{name}"))
         if args.database_url:  # a server we do not own: leave no benchmark databases behind
-            cleanup.callback(_drop_database, databases[name])
+            cleanup.callback(drop_database, databases[name])
 
     mail = cleanup.enter_context(MailSink(workdir / "mail"))
     env = service_env(kafka=kafka, database_url=None, smtp_port=mail.smtp_port)
@@ -151,21 +142,6 @@ def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
         process.wait_healthy()
     say(f"Services ready: onboarding {onboarding.url}, letters {letters.url}; logs in {workdir / 'logs'}")
     return Stack(kafka, onboarding, letters, workdir)
-
-
-def _drop_database(url: str) -> None:
-    async def drop() -> None:
-        name = url.rsplit("/", 1)[-1]
-        connection = await asyncpg.connect(asyncpg_dsn(with_database(url, "postgres")))
-        try:
-            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await connection.close()
-
-    try:
-        asyncio.run(drop())
-    except (OSError, asyncpg.PostgresError) as error:
-        say(f"Could not drop benchmark database {url}: {error}")
 
 
 async def topic_partitions(kafka: str, specs: Iterable[TopicSpec]) -> list[TopicPartition]:
@@ -545,17 +521,6 @@ async def _measure(args: argparse.Namespace, stack: Stack) -> Results:
 
 
 # --- the report -----------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100), linear between closest ranks; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def row(label: str, seconds: Sequence[float], width: int = 34) -> str:

@@ -27,10 +27,7 @@ import contextlib
 import math
 import os
 import random
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,21 +37,20 @@ from typing import Any
 from uuid import uuid4
 
 import asyncpg
-import httpx
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 
 from backoffice.smgw_simulator import Role, generate_days
 from benchmarks._stack import (
     TENANT,
     BenchmarkError,
-    _drop_database,
     add_stack_arguments,
     background_busy,
+    drop_database,
     header_line,
     machine_cpu,
     process_cpu_seconds,
+    run_with_stack,
     say,
 )
 from contracts.topics import METER_READINGS
@@ -64,7 +60,7 @@ from kit.tenants import TenantDirectory, load_tenants
 from services.meterdata import handlers, store
 from services.meterdata.app import MIGRATIONS
 from services.meterdata.messaging import INGEST_GROUP
-from stack import StackError, free_port, run_sync
+from stack import free_port, run_sync
 from stack.fixtures import DatabaseServer, _asyncpg_url, _start_local_kafka, _start_local_postgres
 from stack.postgres import asyncpg_dsn
 from stack.services import ServiceProcess, service_env
@@ -101,7 +97,7 @@ class MeterdataStack:
     async def fresh_database(self, prefix: str) -> str:
         url = await self.server.fresh_database(prefix)
         if self.external_server:
-            self.cleanup.callback(_drop_database, url)
+            self.cleanup.callback(drop_database, url)
         return url
 
 
@@ -129,7 +125,7 @@ def start_meterdata_stack(
         server = DatabaseServer(server_url)
     database = asyncio.run(server.fresh_database("bench_meterdata"))
     if args.database_url:
-        cleanup.callback(_drop_database, database)
+        cleanup.callback(drop_database, database)
 
     env = service_env(kafka=kafka, database_url=database, smtp_port=free_port())  # meter data sends no mail
     meterdata = ServiceProcess(
@@ -153,50 +149,10 @@ def main_with_meterdata(
     *,
     batch: int = 500,
 ) -> int:
-    """Start the stack, run `body` (the report and whether the run was free of errors), stop everything — also
-    on errors and Ctrl-C/SIGTERM — and print the report. Exit status 0, 1 on errors, 130 when interrupted."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix=f"plusportal-bench-{name}-"))
-    keep = bool(args.keep_logs)
-    text, ok = "", False
-    try:
-        with contextlib.ExitStack() as cleanup:
-            try:
-                stack = start_meterdata_stack(args, workdir, cleanup, batch=batch)
-                text, ok = asyncio.run(body(stack))
-            finally:
-                say("Stopping everything the benchmark started …")
-    except KeyboardInterrupt:
-        say("Interrupted; everything the benchmark started is stopped.")
-        keep = True
-        return 130
-    except (
-        BenchmarkError,
-        StackError,
-        RuntimeError,
-        TimeoutError,
-        OSError,
-        httpx.HTTPError,
-        asyncpg.PostgresError,
-        KafkaError,
-    ) as error:
-        keep = True
-        say(f"Benchmark failed: {type(error).__name__}: {error}")
-        return 1
-    finally:
-        if keep or not ok:
-            say(f"Service log kept in {workdir / 'logs'}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    say(text)
-    if not ok:
-        say("\nThe run had errors (see above).")
-        return 1
-    return 0
+    """The meter-data benchmarks' stack around `body` (see _stack.run_with_stack)."""
+    return run_with_stack(
+        args, lambda workdir, cleanup: start_meterdata_stack(args, workdir, cleanup, batch=batch), body, name
+    )
 
 
 # --- readings -------------------------------------------------------------------------------------------
