@@ -1,6 +1,7 @@
 // Shared pieces of the pages that set or prove a password with a link from an e-mail.
 import { h, link } from "../dom.js";
 import { field } from "../forms.js";
+import * as api from "../api.js";
 
 export const PASSWORD_HINT =
   "Mindestens 12 Zeichen. Am besten ein Satz oder mehrere Wörter, die nur Sie kennen – Sonderzeichen sind nicht nötig. Nicht erlaubt: sehr häufige Passwörter und Ihre E-Mail-Adresse.";
@@ -13,6 +14,26 @@ export function linkToken() {
     return fromFragment;
   }
   return history.state?.token || null;
+}
+
+/**
+ * The link's token and what it allows, or null when the page already shows why it cannot go on
+ * (no token, expired or used link, identity unreachable — with `retry` to try again).
+ */
+export async function inspectedLink(ctx, again, retry) {
+  const token = linkToken();
+  if (!token) {
+    showMissingToken(ctx, again);
+    return null;
+  }
+  try {
+    const info = await api.inspectLink(token);
+    return ctx.isCurrent() ? { token, info } : null;
+  } catch (error) {
+    if (error.status === 410 || error.status === 422) showExpired(ctx, error.status === 410 ? error.message : null, again);
+    else showUnreachable(ctx, error, retry);
+    return null;
+  }
 }
 
 export function accountField(email) {

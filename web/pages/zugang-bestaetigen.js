@@ -3,25 +3,14 @@
 import * as api from "../api.js";
 import { h, link } from "../dom.js";
 import { field, form, onSubmit, passwordProblems, showErrors, submitButton } from "../forms.js";
-import { accountField, linkToken, newPasswordFields, showExpired, showMissingToken, showUnreachable } from "./passwords.js";
+import { accountField, inspectedLink, newPasswordFields, showExpired } from "./passwords.js";
 
 const AGAIN = ["/zugang", "Zugang neu beantragen"];
 
 export default async function render(ctx) {
-  const token = linkToken();
-  if (!token) {
-    showMissingToken(ctx, AGAIN);
-    return;
-  }
-  let info;
-  try {
-    info = await api.inspectLink(token);
-  } catch (error) {
-    if (error.status === 410 || error.status === 422) showExpired(ctx, error.status === 410 ? error.message : null, AGAIN);
-    else showUnreachable(ctx, error, () => render(ctx));
-    return;
-  }
-  if (!ctx.isCurrent()) return;
+  const opened = await inspectedLink(ctx, AGAIN, () => render(ctx));
+  if (!opened) return;
+  const { token, info } = opened;
   if (info.purpose === "reset") {
     ctx.navigate("/passwort-neu", { replace: true, state: { token } });
     return;
