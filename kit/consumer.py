@@ -2,11 +2,18 @@
 
 A service registers one handler per event type it cares about; event types it does not know are
 skipped (other consumers' events share the topic; newer producers may add types). Subscribers stay
-thin: they hand the raw Kafka message to ``EventConsumer.handle``.
+thin: they hand the raw Kafka message — one record or a batch of them — to ``EventConsumer.handle``.
+
+A batch is handled in one transaction (one commit, and FastStream commits the offsets once after it):
+per-message transactions and offset commits capped the letters consumer at ~45 events/s on 2 cores.
+If any event of a batch fails, that transaction rolls back and the batch is handled again one event
+per transaction, so only the failing event is retried and dead-lettered. Records of one partition
+keep their order either way.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -45,6 +52,9 @@ Handler = Callable[[Delivered[Any], AsyncSession], Awaitable[None]]
 
 
 class EventConsumer:
+    # Records per batch for subscribers with ``batch=True, max_records=EventConsumer.MAX_BATCH``.
+    MAX_BATCH = 100
+
     def __init__(
         self,
         name: str,
@@ -69,24 +79,57 @@ class EventConsumer:
         self._handlers[payload_type.EVENT_TYPE] = (payload_type, handler)
 
     async def handle(self, message: KafkaMessage) -> None:
-        record: Any = message.raw_message
+        """Handle one record, or a batch from a ``batch=True`` subscriber."""
+        raw: Any = message.raw_message
+        records = raw if isinstance(raw, tuple) else (raw,)
+        work: list[_Work] = []
+        for record in records:
+            decoded = await self._decode(record)
+            if decoded is not None:
+                work.append(decoded)
+        if len(work) == 1:
+            await self._handle_one(work[0])
+        elif work and not await self._handle_together(work):
+            for item in work:
+                await self._handle_one(item)
+
+    async def _decode(self, record: Any) -> "_Work | None":
+        """The event with its handler; None when it is not ours or was dead-lettered as malformed."""
         try:
-            envelope = Envelope.model_validate_json(message.body)
+            envelope = Envelope.model_validate_json(record.value)
             self._tenants.get(envelope.tenant)
         except (ValidationError, UnknownTenant) as error:
             await self._dead_letter(record, f"envelope: {_describe(error)}")
-            return
+            return None
         registered = self._handlers.get(envelope.event_type)
         if registered is None:
-            return
+            return None
         payload_type, handler = registered
         try:
             payload = payload_type.model_validate(envelope.payload)
         except ValidationError as error:
             await self._dead_letter(record, f"{envelope.event_type} payload: {_describe(error)}")
-            return
-        with bind_correlation(envelope.correlation_id, tenant=envelope.tenant, event_type=envelope.event_type):
-            await self._handle_with_retries(record, Delivered(envelope, payload), handler)
+            return None
+        return _Work(record, Delivered(envelope, payload), handler)
+
+    async def _handle_together(self, work: list["_Work"]) -> bool:
+        """All events in one transaction; False (and nothing stored) if any of them failed."""
+        try:
+            async with self._db.transaction() as session:
+                for item in work:
+                    with _bound(item.delivered):
+                        if await inbox.first_delivery(session, self.name, item.delivered.envelope.event_id):
+                            await item.handler(item.delivered, session)
+        except Exception as error:
+            log.warning("event_batch_failed", consumer=self.name, events=len(work), error=type(error).__name__)
+            return False
+        self._after_commit()
+        log.info("events_handled", consumer=self.name, events=len(work))
+        return True
+
+    async def _handle_one(self, item: "_Work") -> None:
+        with _bound(item.delivered):
+            await self._handle_with_retries(item.record, item.delivered, item.handler)
 
     async def _handle_with_retries(self, record: Any, delivered: Delivered[Any], handler: Handler) -> None:
         for attempt in range(1, self._attempts + 1):
@@ -114,6 +157,18 @@ class EventConsumer:
 
     async def _dead_letter(self, record: Any, reason: str) -> None:
         await dead_letter(self._broker, record, reason, self.name)
+
+
+@dataclass(frozen=True)
+class _Work:
+    record: Any  # the Kafka ConsumerRecord, for dead-lettering
+    delivered: Delivered[Any]
+    handler: Handler
+
+
+def _bound(delivered: Delivered[Any]) -> AbstractContextManager[None]:
+    envelope = delivered.envelope
+    return bind_correlation(envelope.correlation_id, tenant=envelope.tenant, event_type=envelope.event_type)
 
 
 def _describe(error: Exception) -> str:

@@ -26,6 +26,8 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
         topics.IDENTITY_REQUESTS.name,
         group_id=GROUP,
         auto_offset_reset="earliest",
+        batch=True,
+        max_records=EventConsumer.MAX_BATCH,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="identity",
         description="Master data (valid meter/partner pairs), own access and reset requests",

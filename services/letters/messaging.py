@@ -33,6 +33,8 @@ def build_router(consumer: EventConsumer, tenants: TenantDirectory, settings: Le
         topics.LETTER_DISPATCH_STATUS.name,
         group_id=GROUP,
         auto_offset_reset="earliest",
+        batch=True,
+        max_records=EventConsumer.MAX_BATCH,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="letters",
         description="Master data, matched requests (→ letter), print-house status reports",

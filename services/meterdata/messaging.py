@@ -34,6 +34,8 @@ def build_router(
         topics.IDENTITY_KEYS.name,
         group_id=GROUP,
         auto_offset_reset="earliest",
+        batch=True,
+        max_records=EventConsumer.MAX_BATCH,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="meterdata",
         description="Master data (meter → partner numbers) and identity's public keys",

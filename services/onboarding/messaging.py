@@ -35,6 +35,8 @@ def build_router(consumer: EventConsumer, tenants: TenantDirectory) -> KafkaRout
         topics.IDENTITY.name,
         group_id=GROUP,
         auto_offset_reset="earliest",
+        batch=True,
+        max_records=EventConsumer.MAX_BATCH,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="onboarding",
         description="Master data, own request events (copy e-mail), letter progress, registrations",

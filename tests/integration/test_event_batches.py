@@ -1,0 +1,155 @@
+"""The shared event consumer on batches, against the real broker and database: a batch is one transaction,
+and one bad event in it costs neither the others nor their order; duplicates inside a batch count once."""
+
+import asyncio
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.envelope import HEADER_DLT_CONSUMER, HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
+from contracts.masterdata import MeterPointRecorded
+from contracts.topics import DAY_MS, DEAD_LETTER, TopicSpec
+from kit.consumer import Delivered, EventConsumer, RefusedEvent
+from kit.db import Database, migrate
+from kit.events import encode, envelope_for
+from kit.masterdata import MeterPointRow, record_meter_point
+from kit.tenants import load_tenants
+from services.onboarding.app import MIGRATIONS
+from stack.fixtures import DatabaseServer
+from stack.topics import create_topics
+from tests.journeys import address, eventually, meter_point, random_meter_number, read_topic
+
+pytestmark = pytest.mark.stack
+TENANT = "000328"
+REFUSED = "refuse me"  # a name the test's handler refuses, standing in for an event that can never be handled
+
+
+async def _run_batch(kafka: str, db: Database, values: list[bytes]) -> tuple[str, list[str], int]:
+    """Puts ``values`` on a fresh one-partition topic, then lets a batch subscriber take them all at once.
+
+    Returns the topic, the meter numbers in the order the handler stored them, and how many transactions
+    were committed (the consumer's after-commit hook).
+    """
+    topic = TopicSpec(f"plusportal.test.batch-{uuid4().hex[:8]}.v1", 1, DAY_MS, "none", "test")
+    await create_topics(kafka, [topic, DEAD_LETTER])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send(topic.name, value, key=b"one-key")
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    broker = KafkaBroker(kafka)
+    commits = 0
+
+    def committed() -> None:
+        nonlocal commits
+        commits += 1
+
+    stored: list[str] = []
+
+    async def store_unless_refused(event: Delivered[MeterPointRecorded], session: AsyncSession) -> None:
+        if event.payload.partners[0].name == REFUSED:
+            raise RefusedEvent("this test refuses it")
+        await record_meter_point(event, session)
+        stored.append(event.payload.meter_number)
+
+    consumer = EventConsumer("batch-test", db, broker, load_tenants(), after_commit=committed)
+    consumer.on(MeterPointRecorded, store_unless_refused)
+    done = asyncio.Event()
+    seen = 0
+
+    @broker.subscriber(
+        topic.name,
+        group_id=f"batch-test-{uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        batch=True,
+        max_records=EventConsumer.MAX_BATCH,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_events(message: KafkaMessage) -> None:
+        nonlocal seen
+        await consumer.handle(message)
+        seen += len(message.raw_message) if isinstance(message.raw_message, tuple) else 1
+        if seen >= len(values):
+            done.set()
+
+    async with broker:
+        await broker.start()
+        await asyncio.wait_for(done.wait(), 30)
+    return topic.name, stored, commits
+
+
+def _event(meter_number: str, name: str = "Erika Mustermann") -> tuple[bytes, MeterPointRecorded]:
+    home = address("Hauptstraße", "1", "12345", "Musterstadt")
+    point = meter_point(meter_number, name, home, home)
+    return encode(envelope_for(point, tenant=TENANT, correlation_id=uuid4())), point
+
+
+async def _stored_meters(db: Database) -> set[str]:
+    async with db.transaction() as session:
+        return {row.meter_number for row in await session.exec(select(MeterPointRow))}
+
+
+async def test_a_batch_of_good_events_is_one_transaction_and_duplicates_count_once(
+    kafka_bootstrap: str, postgres_server: DatabaseServer
+) -> None:
+    url = await postgres_server.fresh_database("batch_good")
+    await migrate(url, MIGRATIONS)
+    db = Database(url)
+    try:
+        meters = [random_meter_number() for _ in range(5)]
+        values = [_event(m)[0] for m in meters]
+        values.insert(3, values[1])  # the same event (same event id) twice in one batch
+        _, stored, commits = await _run_batch(kafka_bootstrap, db, values)
+        assert stored == meters  # in order, the duplicate handled once
+        assert commits == 1
+        assert await _stored_meters(db) == set(meters)
+    finally:
+        await db.dispose()
+
+
+async def test_one_refused_and_one_malformed_event_cost_the_others_nothing(
+    kafka_bootstrap: str, postgres_server: DatabaseServer
+) -> None:
+    url = await postgres_server.fresh_database("batch_bad")
+    await migrate(url, MIGRATIONS)
+    db = Database(url)
+    try:
+        good = [random_meter_number() for _ in range(4)]
+        refused_value, _ = _event(random_meter_number(), name=REFUSED)
+        values = [_event(good[0])[0], b"{not json", _event(good[1])[0], refused_value]
+        values += [_event(m)[0] for m in good[2:]]
+        topic, stored, commits = await _run_batch(kafka_bootstrap, db, values)
+
+        assert await _stored_meters(db) == set(good)  # the failed batch transaction left nothing behind
+        assert stored[-len(good) :] == good  # handled again one by one, in their order
+        assert commits == len(good)  # one transaction each once the batch had failed
+
+        async def dead_letters() -> list[Any] | None:
+            mine = [
+                r
+                for r in await read_topic(kafka_bootstrap, DEAD_LETTER.name)
+                if _header(r, HEADER_DLT_SOURCE_TOPIC) == topic
+            ]
+            return mine if len(mine) == 2 else None
+
+        malformed, refused = await eventually(dead_letters, what="both bad events on the dead-letter topic")
+        assert malformed.value == b"{not json" and "envelope" in _header(malformed, HEADER_DLT_ERROR)
+        assert refused.value == refused_value
+        assert "refused: this test refuses it" in _header(refused, HEADER_DLT_ERROR)
+        assert _header(refused, HEADER_DLT_CONSUMER) == "batch-test"
+    finally:
+        await db.dispose()
+
+
+def _header(record: Any, name: str) -> str:
+    return next((value.decode() for key, value in record.headers if key == name), "")
