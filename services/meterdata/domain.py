@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from contracts.meterdata import (
@@ -152,8 +153,7 @@ class StoredDay:
     qualities: list[int]
 
 
-@dataclass(frozen=True)
-class DayTotal:
+class DayTotal(NamedTuple):  # a tuple: made 366 times for each year asked for
     day: date
     wh: int
     present: int
@@ -202,28 +202,38 @@ def buckets(stored: Iterable[StoredDay], first: date, end: date, resolution: Res
 
 
 def totals(days: Iterable[DayTotal], first: date, end: date, resolution: Resolution) -> Iterator[Bucket]:
-    """Day, week, month or year buckets from per-day totals; days without a total count as expected but not
-    present. Not for 15 minutes or hours."""
-    by_day = {item.day: item for item in days}
-    one = timedelta(days=1)
-    current: Bucket | None = None
-    current_end = first
+    """Day, week, month or year buckets from per-day totals (one per day); days without a total count as
+    expected but not present. Not for 15 minutes or hours."""
+    periods = _periods(first, end, resolution)
+    buckets = [Bucket(start, stop, expected=expected) for start, stop, _, expected in periods]
+    index = 0
+    for day, item in sorted({item.day: item for item in days}.items()):
+        if not first <= day < end:
+            continue
+        while day >= periods[index][2]:
+            index += 1
+        bucket = buckets[index]
+        bucket.wh += item.wh
+        bucket.present += item.present
+        bucket.substitutes += item.substitutes
+    return iter(buckets)
+
+
+@lru_cache(maxsize=1024)
+def _periods(first: date, end: date, resolution: Resolution) -> tuple[tuple[datetime, datetime, date, int], ...]:
+    """The buckets' frame: (start, end in UTC, the day after the bucket, expected values) for each period.
+    A bucket starts where its calendar period starts and ends at ``end`` at the latest."""
+    periods = []
     day = first
     while day < end:
-        if current is None or day >= current_end:
-            if current is not None:
-                yield current
-            period_start, current_end = _period_of(day, resolution)
-            current = Bucket(day_start(period_start), day_start(min(current_end, end)))
-        current.expected += slots_of(day)
-        item = by_day.get(day)
-        if item is not None:
-            current.wh += item.wh
-            current.present += item.present
-            current.substitutes += item.substitutes
-        day += one
-    if current is not None:
-        yield current
+        period_start, period_end = _period_of(day, resolution)
+        stop = min(period_end, end)
+        expected = 0
+        while day < stop:
+            expected += slots_of(day)
+            day += timedelta(days=1)
+        periods.append((day_start(period_start), day_start(stop), stop, expected))
+    return tuple(periods)
 
 
 def _fine(item: StoredDay | None, start: datetime, slots: int, resolution: Resolution) -> Iterator[Bucket]:
