@@ -9,6 +9,10 @@ per-message transactions and offset commits capped the letters consumer at ~45 e
 If any event of a batch fails, that transaction rolls back and the batch is handled again one event
 per transaction, so only the failing event is retried and dead-lettered. Records of one partition
 keep their order either way.
+
+An event is dead-lettered only for its own fault. When the database does not answer at all, the consumer
+raises instead: FastStream does not commit the offsets and delivers the records again, so an outage delays
+events but never sends them to the dead-letter topic.
 """
 
 import asyncio
@@ -39,6 +43,10 @@ class Delivered(Generic[P]):
 
     envelope: Envelope
     payload: P
+
+
+class DatabaseUnavailable(Exception):
+    """Raised to the subscriber so that the records are delivered again once the database is back."""
 
 
 class RefusedEvent(Exception):
@@ -144,6 +152,10 @@ class EventConsumer:
                 return
             except Exception as error:
                 if attempt == self._attempts:
+                    if not await self._db.reachable():
+                        log.warning("event_kept_database_unavailable", consumer=self.name)
+                        # no chained cause: a driver's error text may quote statement parameters (PII)
+                        raise DatabaseUnavailable(self.name) from None
                     log.error("event_handling_failed", consumer=self.name, error=type(error).__name__)
                     await self._dead_letter(
                         record, f"handler {self.name} failed {attempt} times: {type(error).__name__}"

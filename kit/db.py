@@ -31,6 +31,15 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
+    async def reachable(self, timeout: float = 2.0) -> bool:
+        """Whether the database answers at all (an outage, as opposed to one statement failing)."""
+        try:
+            async with asyncio.timeout(timeout), self.engine.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+        except Exception:
+            return False
+        return True
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

@@ -1,5 +1,6 @@
 """The shared event consumer on batches, against the real broker and database: a batch is one transaction,
-and one bad event in it costs neither the others nor their order; duplicates inside a batch count once."""
+and one bad event in it costs neither the others nor their order; duplicates inside a batch count once;
+a database outage delays events but dead-letters none."""
 
 import asyncio
 from typing import Any
@@ -9,13 +10,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from sqlalchemy.engine import make_url
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import HEADER_DLT_CONSUMER, HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
 from contracts.masterdata import MeterPointRecorded
 from contracts.topics import DAY_MS, DEAD_LETTER, TopicSpec
-from kit.consumer import Delivered, EventConsumer, RefusedEvent
+from kit.consumer import DatabaseUnavailable, Delivered, EventConsumer, RefusedEvent
 from kit.db import Database, migrate
 from kit.events import encode, envelope_for
 from kit.masterdata import MeterPointRow, record_meter_point
@@ -23,6 +25,7 @@ from kit.tenants import load_tenants
 from services.onboarding.app import MIGRATIONS
 from stack.fixtures import DatabaseServer
 from stack.topics import create_topics
+from tests.conftest import free_port
 from tests.journeys import address, eventually, meter_point, random_meter_number, read_topic
 
 pytestmark = pytest.mark.stack
@@ -153,3 +156,103 @@ async def test_one_refused_and_one_malformed_event_cost_the_others_nothing(
 
 def _header(record: Any, name: str) -> str:
     return next((value.decode() for key, value in record.headers if key == name), "")
+
+
+class TcpProxy:
+    """Forwards a local port to PostgreSQL while it runs: stopped, the database is unreachable for its clients."""
+
+    def __init__(self, port: int, target_host: str, target_port: int) -> None:
+        self.port, self._target = port, (target_host, target_port)
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connect, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def test_a_database_outage_delays_events_and_dead_letters_none(
+    kafka_bootstrap: str, postgres_server: DatabaseServer
+) -> None:
+    url = await postgres_server.fresh_database("batch_outage")
+    await migrate(url, MIGRATIONS)
+    real = make_url(url)
+    proxy = TcpProxy(free_port(), real.host or "127.0.0.1", real.port or 5432)
+    db = Database(real.set(port=proxy.port).render_as_string(hide_password=False))  # down until the proxy runs
+    topic = TopicSpec(f"plusportal.test.outage-{uuid4().hex[:8]}.v1", 1, DAY_MS, "none", "test")
+    await create_topics(kafka_bootstrap, [topic, DEAD_LETTER])
+    meters = [random_meter_number() for _ in range(3)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for meter in meters:
+            await producer.send(topic.name, _event(meter)[0], key=b"one-key")
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    broker = KafkaBroker(kafka_bootstrap)
+    consumer = EventConsumer("outage-test", db, broker, load_tenants(), retry_delay=0.05)
+    consumer.on(MeterPointRecorded, record_meter_point)
+    outages = 0
+
+    @broker.subscriber(
+        topic.name,
+        group_id=f"outage-test-{uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        batch=True,
+        max_records=EventConsumer.MAX_BATCH,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_events(message: KafkaMessage) -> None:
+        nonlocal outages
+        try:
+            await consumer.handle(message)
+        except DatabaseUnavailable:
+            outages += 1
+            raise  # FastStream does not commit and delivers the records again
+
+    try:
+        async with broker:
+            await broker.start()
+
+            async def redelivered() -> bool | None:
+                return outages >= 2 or None
+
+            await eventually(redelivered, timeout=30, what="the batch refused twice while the database is down")
+            await proxy.start()
+            stored = await eventually(
+                lambda: _stored_when(db, set(meters)), timeout=30, what="the events stored once the database is back"
+            )
+            assert stored == set(meters)
+        dead = [
+            r
+            for r in await read_topic(kafka_bootstrap, DEAD_LETTER.name)
+            if _header(r, HEADER_DLT_SOURCE_TOPIC) == topic.name
+        ]
+        assert dead == []
+    finally:
+        await proxy.stop()
+        await db.dispose()
+
+
+async def _stored_when(db: Database, expected: set[str]) -> set[str] | None:
+    stored = await _stored_meters(db)
+    return stored if stored == expected else None
