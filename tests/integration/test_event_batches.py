@@ -39,17 +39,7 @@ async def _run_batch(kafka: str, db: Database, values: list[bytes]) -> tuple[str
     Returns the topic, the meter numbers in the order the handler stored them, and how many transactions
     were committed (the consumer's after-commit hook).
     """
-    topic = TopicSpec(f"plusportal.test.batch-{uuid4().hex[:8]}.v1", 1, DAY_MS, "none", "test")
-    await create_topics(kafka, [topic, DEAD_LETTER])
-    producer = AIOKafkaProducer(bootstrap_servers=kafka)
-    await producer.start()
-    try:
-        for value in values:
-            await producer.send(topic.name, value, key=b"one-key")
-        await producer.flush()
-    finally:
-        await producer.stop()
-
+    topic = await _topic_holding(kafka, values)
     broker = KafkaBroker(kafka)
     commits = 0
 
@@ -70,14 +60,7 @@ async def _run_batch(kafka: str, db: Database, values: list[bytes]) -> tuple[str
     done = asyncio.Event()
     seen = 0
 
-    @broker.subscriber(
-        topic.name,
-        group_id=f"batch-test-{uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        batch=True,
-        max_records=EventConsumer.MAX_BATCH,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
+    @_batch_subscriber(broker, topic)
     async def on_events(message: KafkaMessage) -> None:
         nonlocal seen
         await consumer.handle(message)
@@ -89,6 +72,33 @@ async def _run_batch(kafka: str, db: Database, values: list[bytes]) -> tuple[str
         await broker.start()
         await asyncio.wait_for(done.wait(), 30)
     return topic.name, stored, commits
+
+
+async def _topic_holding(kafka: str, values: list[bytes]) -> TopicSpec:
+    """A fresh one-partition topic with ``values`` on it, in order."""
+    topic = TopicSpec(f"plusportal.test.batch-{uuid4().hex[:8]}.v1", 1, DAY_MS, "none", "test")
+    await create_topics(kafka, [topic, DEAD_LETTER])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send(topic.name, value, key=b"one-key")
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return topic
+
+
+def _batch_subscriber(broker: KafkaBroker, topic: TopicSpec) -> Any:
+    """Subscribes as the services do (batches, offsets committed after handling) in a group of its own."""
+    return broker.subscriber(
+        topic.name,
+        group_id=f"batch-test-{uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        batch=True,
+        max_records=EventConsumer.MAX_BATCH,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
 
 
 def _event(meter_number: str, name: str = "Erika Mustermann") -> tuple[bytes, MeterPointRecorded]:
@@ -196,31 +206,14 @@ async def test_a_database_outage_delays_events_and_dead_letters_none(
     real = make_url(url)
     proxy = TcpProxy(free_port(), real.host or "127.0.0.1", real.port or 5432)
     db = Database(real.set(port=proxy.port).render_as_string(hide_password=False))  # down until the proxy runs
-    topic = TopicSpec(f"plusportal.test.outage-{uuid4().hex[:8]}.v1", 1, DAY_MS, "none", "test")
-    await create_topics(kafka_bootstrap, [topic, DEAD_LETTER])
     meters = [random_meter_number() for _ in range(3)]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        for meter in meters:
-            await producer.send(topic.name, _event(meter)[0], key=b"one-key")
-        await producer.flush()
-    finally:
-        await producer.stop()
-
+    topic = await _topic_holding(kafka_bootstrap, [_event(meter)[0] for meter in meters])
     broker = KafkaBroker(kafka_bootstrap)
     consumer = EventConsumer("outage-test", db, broker, load_tenants(), retry_delay=0.05)
     consumer.on(MeterPointRecorded, record_meter_point)
     outages = 0
 
-    @broker.subscriber(
-        topic.name,
-        group_id=f"outage-test-{uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        batch=True,
-        max_records=EventConsumer.MAX_BATCH,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
+    @_batch_subscriber(broker, topic)
     async def on_events(message: KafkaMessage) -> None:
         nonlocal outages
         try:
