@@ -3,6 +3,7 @@ and one bad event in it costs neither the others nor their order; duplicates ins
 a database outage delays events but dead-letters none."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import uuid4
 
@@ -112,56 +113,52 @@ async def _stored_meters(db: Database) -> set[str]:
         return {row.meter_number for row in await session.exec(select(MeterPointRow))}
 
 
+@pytest.fixture
+async def db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
+    """A fresh database with the inbox and the master-data read model (onboarding's migrations)."""
+    url = await postgres_server.fresh_database("batches")
+    await migrate(url, MIGRATIONS)
+    database = Database(url)
+    yield database
+    await database.dispose()
+
+
 async def test_a_batch_of_good_events_is_one_transaction_and_duplicates_count_once(
-    kafka_bootstrap: str, postgres_server: DatabaseServer
+    kafka_bootstrap: str, db: Database
 ) -> None:
-    url = await postgres_server.fresh_database("batch_good")
-    await migrate(url, MIGRATIONS)
-    db = Database(url)
-    try:
-        meters = [random_meter_number() for _ in range(5)]
-        values = [_event(m)[0] for m in meters]
-        values.insert(3, values[1])  # the same event (same event id) twice in one batch
-        _, stored, commits = await _run_batch(kafka_bootstrap, db, values)
-        assert stored == meters  # in order, the duplicate handled once
-        assert commits == 1
-        assert await _stored_meters(db) == set(meters)
-    finally:
-        await db.dispose()
+    meters = [random_meter_number() for _ in range(5)]
+    values = [_event(m)[0] for m in meters]
+    values.insert(3, values[1])  # the same event (same event id) twice in one batch
+    _, stored, commits = await _run_batch(kafka_bootstrap, db, values)
+    assert stored == meters  # in order, the duplicate handled once
+    assert commits == 1
+    assert await _stored_meters(db) == set(meters)
 
 
-async def test_one_refused_and_one_malformed_event_cost_the_others_nothing(
-    kafka_bootstrap: str, postgres_server: DatabaseServer
-) -> None:
-    url = await postgres_server.fresh_database("batch_bad")
-    await migrate(url, MIGRATIONS)
-    db = Database(url)
-    try:
-        good = [random_meter_number() for _ in range(4)]
-        refused_value, _ = _event(random_meter_number(), name=REFUSED)
-        values = [_event(good[0])[0], b"{not json", _event(good[1])[0], refused_value]
-        values += [_event(m)[0] for m in good[2:]]
-        topic, stored, commits = await _run_batch(kafka_bootstrap, db, values)
+async def test_one_refused_and_one_malformed_event_cost_the_others_nothing(kafka_bootstrap: str, db: Database) -> None:
+    good = [random_meter_number() for _ in range(4)]
+    refused_value, _ = _event(random_meter_number(), name=REFUSED)
+    values = [_event(good[0])[0], b"{not json", _event(good[1])[0], refused_value]
+    values += [_event(m)[0] for m in good[2:]]
+    topic, stored, commits = await _run_batch(kafka_bootstrap, db, values)
 
-        assert await _stored_meters(db) == set(good)  # the failed batch transaction left nothing behind
-        assert stored[-len(good) :] == good  # handled again one by one, in their order
-        assert commits == len(good)  # one transaction each once the batch had failed
+    assert await _stored_meters(db) == set(good)  # the failed batch transaction left nothing behind
+    assert stored[-len(good) :] == good  # handled again one by one, in their order
+    assert commits == len(good)  # one transaction each once the batch had failed
 
-        async def dead_letters() -> list[Any] | None:
-            mine = [
-                r
-                for r in await read_topic(kafka_bootstrap, DEAD_LETTER.name)
-                if _header(r, HEADER_DLT_SOURCE_TOPIC) == topic
-            ]
-            return mine if len(mine) == 2 else None
+    async def dead_letters() -> list[Any] | None:
+        mine = [
+            r
+            for r in await read_topic(kafka_bootstrap, DEAD_LETTER.name)
+            if _header(r, HEADER_DLT_SOURCE_TOPIC) == topic
+        ]
+        return mine if len(mine) == 2 else None
 
-        malformed, refused = await eventually(dead_letters, what="both bad events on the dead-letter topic")
-        assert malformed.value == b"{not json" and "envelope" in _header(malformed, HEADER_DLT_ERROR)
-        assert refused.value == refused_value
-        assert "refused: this test refuses it" in _header(refused, HEADER_DLT_ERROR)
-        assert _header(refused, HEADER_DLT_CONSUMER) == "batch-test"
-    finally:
-        await db.dispose()
+    malformed, refused = await eventually(dead_letters, what="both bad events on the dead-letter topic")
+    assert malformed.value == b"{not json" and "envelope" in _header(malformed, HEADER_DLT_ERROR)
+    assert refused.value == refused_value
+    assert "refused: this test refuses it" in _header(refused, HEADER_DLT_ERROR)
+    assert _header(refused, HEADER_DLT_CONSUMER) == "batch-test"
 
 
 def _header(record: Any, name: str) -> str:
@@ -198,18 +195,15 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-async def test_a_database_outage_delays_events_and_dead_letters_none(
-    kafka_bootstrap: str, postgres_server: DatabaseServer
-) -> None:
-    url = await postgres_server.fresh_database("batch_outage")
-    await migrate(url, MIGRATIONS)
-    real = make_url(url)
+async def test_a_database_outage_delays_events_and_dead_letters_none(kafka_bootstrap: str, db: Database) -> None:
+    real = make_url(db.url)
     proxy = TcpProxy(free_port(), real.host or "127.0.0.1", real.port or 5432)
-    db = Database(real.set(port=proxy.port).render_as_string(hide_password=False))  # down until the proxy runs
+    # The consumer reaches the database only through the proxy: down until the proxy starts.
+    proxied = Database(real.set(port=proxy.port).render_as_string(hide_password=False))
     meters = [random_meter_number() for _ in range(3)]
     topic = await _topic_holding(kafka_bootstrap, [_event(meter)[0] for meter in meters])
     broker = KafkaBroker(kafka_bootstrap)
-    consumer = EventConsumer("outage-test", db, broker, load_tenants(), retry_delay=0.05)
+    consumer = EventConsumer("outage-test", proxied, broker, load_tenants(), retry_delay=0.05)
     consumer.on(MeterPointRecorded, record_meter_point)
     outages = 0
 
@@ -243,7 +237,7 @@ async def test_a_database_outage_delays_events_and_dead_letters_none(
         assert dead == []
     finally:
         await proxy.stop()
-        await db.dispose()
+        await proxied.dispose()
 
 
 async def _stored_when(db: Database, expected: set[str]) -> set[str] | None:
