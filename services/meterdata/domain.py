@@ -204,13 +204,19 @@ def buckets(stored: Iterable[StoredDay], first: date, end: date, resolution: Res
 def totals(days: Iterable[DayTotal], first: date, end: date, resolution: Resolution) -> Iterator[Bucket]:
     """Day, week, month or year buckets from per-day totals (one per day); days without a total count as
     expected but not present. Not for 15 minutes or hours."""
-    periods = _periods(first, end, resolution)
-    buckets = [Bucket(start, stop, expected=expected) for start, stop, _, expected in periods]
+    buckets: list[Bucket] = []
+    stops: list[date] = []  # the day after each bucket
+    day = first
+    while day < end:
+        start, stop_at, stop, expected = _frame(day, end, resolution)
+        buckets.append(Bucket(start, stop_at, expected=expected))
+        stops.append(stop)
+        day = stop
     index = 0
     for day, item in sorted({item.day: item for item in days}.items()):
         if not first <= day < end:
             continue
-        while day >= periods[index][2]:
+        while day >= stops[index]:
             index += 1
         bucket = buckets[index]
         bucket.wh += item.wh
@@ -219,21 +225,14 @@ def totals(days: Iterable[DayTotal], first: date, end: date, resolution: Resolut
     return iter(buckets)
 
 
-@lru_cache(maxsize=1024)
-def _periods(first: date, end: date, resolution: Resolution) -> tuple[tuple[datetime, datetime, date, int], ...]:
-    """The buckets' frame: (start, end in UTC, the day after the bucket, expected values) for each period.
-    A bucket starts where its calendar period starts and ends at ``end`` at the latest."""
-    periods = []
-    day = first
-    while day < end:
-        period_start, period_end = _period_of(day, resolution)
-        stop = min(period_end, end)
-        expected = 0
-        while day < stop:
-            expected += slots_of(day)
-            day += timedelta(days=1)
-        periods.append((day_start(period_start), day_start(stop), stop, expected))
-    return tuple(periods)
+@lru_cache(maxsize=16384)
+def _frame(day: date, end: date, resolution: Resolution) -> tuple[datetime, datetime, date, int]:
+    """The bucket that ``day`` opens: its start and end (UTC), the day after it, the values expected from
+    ``day`` on. A bucket starts where its calendar period starts and ends at ``end`` at the latest."""
+    period_start, period_end = _period_of(day, resolution)
+    stop = min(period_end, end)
+    expected = sum(slots_of(day + timedelta(days=n)) for n in range((stop - day).days))
+    return day_start(period_start), day_start(stop), stop, expected
 
 
 def _fine(item: StoredDay | None, start: datetime, slots: int, resolution: Resolution) -> Iterator[Bucket]:

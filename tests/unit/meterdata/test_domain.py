@@ -10,6 +10,7 @@ from services.meterdata.domain import (
     StoredDay,
     buckets,
     day_problem,
+    day_start,
     day_totals,
     register_problem,
     running_backwards,
@@ -95,3 +96,25 @@ def test_day_totals_stored_at_ingest_give_the_same_buckets_as_the_values() -> No
         assert list(totals(stored_totals, first, end, resolution)) == list(buckets(stored, first, end, resolution))
     [year] = totals(stored_totals, date(2026, 1, 1), date(2027, 1, 1), Resolution.YEAR)
     assert (year.expected, year.present, year.substitutes) == (35_040, 95 + 92 + 100, 1)
+
+
+def test_month_totals_of_a_period_that_starts_and_ends_inside_a_month() -> None:
+    first, end = date(2026, 3, 15), date(2026, 11, 10)
+    stored = [
+        DayTotal(date(2026, 3, 20), 1000, 96, 0),
+        DayTotal(date(2026, 3, 29), 500, 92, 2),  # spring DST day
+        DayTotal(date(2026, 11, 9), 7, 96, 0),
+        DayTotal(date(2026, 11, 10), 99, 96, 0),  # `end` is exclusive
+        DayTotal(date(2026, 3, 14), 99, 96, 0),  # before `first`
+    ]
+    months = list(totals(stored, first, end, Resolution.MONTH))
+    assert [b.start for b in months] == [day_start(date(2026, month, 1)) for month in range(3, 12)]
+    assert months[0].start == datetime(2026, 2, 28, 23, tzinfo=UTC)  # calendar month, Berlin midnight
+    assert [b.end for b in months[:-1]] == [b.start for b in months[1:]]
+    assert months[-1].end == day_start(end)
+    assert months[0].expected == 17 * 96 - 4  # 15 … 31 March, 29 March has 92 values
+    assert months[7].expected == 31 * 96 + 4  # October, 25 October has 100
+    assert months[-1].expected == 9 * 96  # 1 … 9 November
+    assert (months[0].wh, months[0].present, months[0].substitutes) == (1500, 188, 2)
+    assert (months[-1].wh, months[-1].present) == (7, 96)
+    assert sum(b.wh for b in months) == 1507
