@@ -9,7 +9,13 @@ import httpx
 import pytest
 
 from contracts import topics
-from contracts.envelope import HEADER_DLT_CONSUMER, HEADER_DLT_ERROR, HEADER_DLT_SOURCE_OFFSET, HEADER_DLT_SOURCE_TOPIC
+from contracts.envelope import (
+    HEADER_DLT_CONSUMER,
+    HEADER_DLT_ERROR,
+    HEADER_DLT_SOURCE_OFFSET,
+    HEADER_DLT_SOURCE_PARTITION,
+    HEADER_DLT_SOURCE_TOPIC,
+)
 from stack.fixtures import DatabaseServer
 from stack.kafka import KafkaServer
 from stack.mailsink import MailSink
@@ -97,7 +103,7 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_consumers_go_o
         topics.LETTER_QUEUE,
     ):
         metadata = await produce(system.kafka, topic.name, b'{"not": "an envelope"', key=b"garbage")
-        produced[topic.name] = metadata.offset
+        produced[topic.name] = (str(metadata.partition), str(metadata.offset))
     bad_payload = (
         b'{"event_id":"5b0f1f9e-58a4-4bd6-9a0e-8e1b6f3f2a10","event_type":"MeterPointRecorded",'
         b'"schema_version":1,"tenant":"000328","occurred_at":"2026-11-25T08:00:00Z",'
@@ -105,25 +111,27 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_consumers_go_o
     )
     bad = await produce(system.kafka, topics.MASTER_DATA.name, bad_payload, key=b"bad")
 
+    # A record is named by topic, partition and offset: the same offset exists in every partition.
     expected = {
-        (topic, str(offset), group)
+        (topic, *position, group)
         for group, subscribed in CONSUMERS.items()
-        for topic, offset in produced.items()
+        for topic, position in produced.items()
         if topic in subscribed
     }
-    expected |= {(topics.MASTER_DATA.name, str(bad.offset), group) for group in ("onboarding", "letters")}
+    bad_source = (topics.MASTER_DATA.name, str(bad.partition), str(bad.offset))
+    expected |= {(*bad_source, group) for group in ("onboarding", "letters")}
 
     async def all_dead_lettered() -> bool:
         seen = set()
         for record in await read_topic(system.kafka, topics.DEAD_LETTER.name):
             headers = {key: value.decode() for key, value in record.headers}
-            seen.add(
-                (headers[HEADER_DLT_SOURCE_TOPIC], headers[HEADER_DLT_SOURCE_OFFSET], headers[HEADER_DLT_CONSUMER])
+            source = (
+                headers[HEADER_DLT_SOURCE_TOPIC],
+                headers[HEADER_DLT_SOURCE_PARTITION],
+                headers[HEADER_DLT_SOURCE_OFFSET],
             )
-            if (
-                headers[HEADER_DLT_SOURCE_OFFSET] == str(bad.offset)
-                and headers[HEADER_DLT_SOURCE_TOPIC] == topics.MASTER_DATA.name
-            ):
+            seen.add((*source, headers[HEADER_DLT_CONSUMER]))
+            if source == bad_source:
                 assert "meter_number" in headers[HEADER_DLT_ERROR]
         return expected <= seen
 
