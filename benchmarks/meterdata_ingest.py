@@ -1,6 +1,6 @@
 """Ingest throughput of meter data: SMGW day batches on Kafka → rows in `interval_days`, and its ceiling.
 
-    python -m benchmarks.meterdata_ingest [--readings 1000000] [--days 105] [--batch 500]
+    python -m benchmarks.meterdata_ingest [--readings 1000000] [--days 105] [--batch 2000]
                                           [--kafka HOST:PORT --database-url URL] [--keep-logs]
 
 Starts its own stack (Kafka, PostgreSQL, meter data as a process) unless servers are given. Generates the
@@ -60,6 +60,7 @@ from kit.tenants import TenantDirectory, load_tenants
 from services.meterdata import handlers, store
 from services.meterdata.app import MIGRATIONS
 from services.meterdata.messaging import INGEST_GROUP
+from services.meterdata.settings import MeterdataSettings
 from stack import free_port, run_sync
 from stack.fixtures import DatabaseServer, _asyncpg_url, _start_local_kafka, _start_local_postgres
 from stack.postgres import asyncpg_dsn
@@ -71,6 +72,7 @@ TARGET_SHARE_OF_CEILING = 0.5
 TARGET_PEAK_RSS_MB = 300.0
 FIRST_DAY = date(2025, 4, 1)  # no daylight-saving change for the next 200 days: every day has 96 values
 SLOTS = 96
+DEFAULT_BATCH: int = MeterdataSettings.model_fields["ingest_batch"].default  # the service's own
 POLL_S = 0.02  # how often the end of the ingest is looked for (and RSS sampled): the clock's resolution
 ROLE: Role = "consumption"
 
@@ -102,7 +104,7 @@ class MeterdataStack:
 
 
 def start_meterdata_stack(
-    args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack, *, batch: int = 500
+    args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack, *, batch: int = DEFAULT_BATCH
 ) -> MeterdataStack:
     """Kafka, PostgreSQL, topics, a fresh database and meter data as a process (identity is not needed: the
     benchmark publishes a signing key itself when it wants one); `cleanup` stops each in reverse order."""
@@ -147,7 +149,7 @@ def main_with_meterdata(
     body: Callable[[MeterdataStack], Coroutine[Any, Any, tuple[str, bool]]],
     name: str,
     *,
-    batch: int = 500,
+    batch: int = DEFAULT_BATCH,
 ) -> int:
     """The meter-data benchmarks' stack around `body` (see _stack.run_with_stack)."""
     return run_with_stack(
@@ -521,7 +523,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.meterdata_ingest", description=__doc__.split("\n")[0])
     parser.add_argument("--readings", type=int, default=1_000_000, help="quarter-hour values to ingest")
     parser.add_argument("--days", type=int, default=105, help="days per meter (meters = readings / 96 / days)")
-    parser.add_argument("--batch", type=int, default=500, help="PLUSPORTAL_INGEST_BATCH of meter data and ceiling")
+    parser.add_argument(
+        "--batch", type=int, default=DEFAULT_BATCH, help="PLUSPORTAL_INGEST_BATCH of meter data and ceiling"
+    )
     add_stack_arguments(parser)
     args = parser.parse_args(argv)
     if args.readings < SLOTS or not 1 <= args.days <= 200 or args.batch < 1:
