@@ -75,8 +75,12 @@ def _quarter_hour_rows(days: list[store.QuarterHourDay], first: date, end: date)
             quality = [_MISSING] * slots
         else:
             _, values, codes = item
-            kwh = [None if v is None else v / 1000 for v in values] if None in values else [v / 1000 for v in values]  # type: ignore[operator]
-            quality = [_TRUE] * len(values) if codes is None else [quality_of[q] for q in codes]
+            if codes is None:  # all true values, so none is empty (an empty value is always Z30): no None check
+                kwh = [v / 1000 for v in values]  # type: ignore[operator]
+                quality = [_TRUE] * len(values)
+            else:
+                kwh = [None if v is None else v / 1000 for v in values]
+                quality = [quality_of[q] for q in codes]
         rows.append(
             {"day": day, "start": domain.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
         )
