@@ -60,7 +60,8 @@ _TRUE = Quality.TRUE_VALUE.value
 
 def _quarter_hour_rows(days: list[store.QuarterHourDay], first: date, end: date) -> list[dict[str, Any]]:
     """One entry per Europe/Berlin day in [first, end): its start (UTC) and its 92/96/100 values (kWh, null
-    where none) and qualities (MSCONS codes, Z30 where none); a day without data is all null and Z30.
+    where none) and qualities (MSCONS codes, Z30 where none) — one code for the whole day when all values
+    share it (most days: all true values), else one per value; a day without data is all null and "Z30".
     Hot path (a year is 35,040 values): qualities come as None from the query when all are true values."""
     by_day = {item[0]: item for item in days}
     quality_of = _QUALITY_VALUES
@@ -72,15 +73,17 @@ def _quarter_hour_rows(days: list[store.QuarterHourDay], first: date, end: date)
         if item is None:
             slots = domain.slots_of(day)
             kwh: list[float | None] = [None] * slots
-            quality = [_MISSING] * slots
+            quality: str | list[str] = _MISSING
         else:
             _, values, codes = item
             if codes is None:  # all true values, so none is empty (an empty value is always Z30): no None check
                 kwh = [v / 1000 for v in values]  # type: ignore[operator]
-                quality = [_TRUE] * len(values)
+                quality = _TRUE
             else:
                 kwh = [None if v is None else v / 1000 for v in values]
-                quality = [quality_of[q] for q in codes]
+                quality = (
+                    quality_of[codes[0]] if codes.count(codes[0]) == len(codes) else [quality_of[q] for q in codes]
+                )
         rows.append(
             {"day": day, "start": domain.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
         )
@@ -115,9 +118,10 @@ def build_api(db: Database, tenants: TenantDirectory) -> APIRouter:
         summary="Energy per period (15 min … year) with quality",
         description=(
             "`15min`: one entry per Europe/Berlin day, `{day, start (UTC), interval_minutes: 15, kwh: [..], "
-            "quality: [..]}` with 92/96/100 values (kWh, 3 decimals, null where none) and MSCONS qualities (Z30 "
-            "where none); paging counts days. `hour` … `year`: one object per period with `start`, `end`, `kwh`, "
-            "`present`, `expected` and `substitutes`."
+            "quality}` with 92/96/100 values (kWh, 3 decimals, null where none) and their MSCONS qualities (Z30 "
+            "where none): `quality` is one code (a string) when all values of the day share it — most days: "
+            '`"220"` — else a list with one code per value; paging counts days. `hour` … `year`: one object per '
+            "period with `start`, `end`, `kwh`, `present`, `expected` and `substitutes`."
         ),
     )
     async def intervals(

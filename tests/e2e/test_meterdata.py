@@ -137,6 +137,11 @@ async def test_dst_days_round_trip_with_local_day_aggregates(system: System) -> 
     assert spring_day["interval_minutes"] == 15 and len(spring_day["kwh"]) == len(spring_day["quality"]) == 92
     assert spring_day["quality"][5] == "Z30" and spring_day["kwh"][5] is None
     assert spring_day["quality"][6] == "67"
+    # A day whose values share one quality carries it once; a day without data is all empty, all Z30.
+    autumn = (await intervals(system, consumption, "consumption", AUTUMN, AUTUMN + timedelta(days=2), "15min")).json()
+    autumn_day, no_data = autumn["results"]
+    assert len(autumn_day["kwh"]) == 100 and autumn_day["quality"] == "220"
+    assert no_data["kwh"] == [None] * 96 and no_data["quality"] == "Z30"
     # The feed-in partner sees the feed-in channel, the consumption partner the consumption channel only.
     fed = (await intervals(system, feed_in, "feed_in", AUTUMN, AUTUMN + timedelta(days=1), "day")).json()
     assert fed["obis"] == "1-1:2.29.0" and fed["results"][0]["kwh"] == pytest.approx(25.0)
@@ -313,4 +318,4 @@ async def test_an_mscons_file_with_substitutes_and_a_92_value_day_imports_exactl
     [stored] = result["results"]
     assert len(stored["kwh"]) == 92
     assert stored["kwh"] == [None if v is None else round(v, 3) for v in day.values]
-    assert stored["quality"] == [q.value for q in day.qualities]
+    assert stored["quality"] == [q.value for q in day.qualities]  # substitutes among true values: one code each

@@ -86,7 +86,8 @@ function isRunning(row, now) {
   return new Date(row.end) > now;
 }
 
-// 15-minute values come compact: one entry per day ({day, start, interval_minutes, kwh: [..], quality: [..]}).
+// 15-minute values come compact: one entry per day ({day, start, interval_minutes, kwh: [..], quality}), where
+// quality is one code for the whole day when all its values share it, else one code per value.
 // The page works on one row per quarter hour ({start, end, kwh, quality}), so they are unpacked here.
 function rowsOf(answer, resolution) {
   const results = answer ? answer.results || [] : [];
@@ -100,7 +101,7 @@ function rowsOf(answer, resolution) {
         start: new Date(first + i * step).toISOString(),
         end: new Date(first + (i + 1) * step).toISOString(),
         kwh: day.kwh[i],
-        quality: day.quality[i],
+        quality: typeof day.quality === "string" ? day.quality : day.quality[i],
       });
     }
   }
