@@ -21,7 +21,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -60,8 +61,7 @@ Handler = Callable[[Delivered[Any], AsyncSession], Awaitable[None]]
 
 
 class EventConsumer:
-    # Records per batch for subscribers with ``batch=True, max_records=EventConsumer.MAX_BATCH``.
-    MAX_BATCH = 100
+    MAX_BATCH = 100  # records per batch
 
     def __init__(
         self,
@@ -85,6 +85,23 @@ class EventConsumer:
 
     def on(self, payload_type: type[P], handler: Callable[[Delivered[P], AsyncSession], Awaitable[None]]) -> None:
         self._handlers[payload_type.EVENT_TYPE] = (payload_type, handler)
+
+    def subscribe(self, router: KafkaRouter, *topics: str, group: str, description: str) -> None:
+        """The service's event subscriber on ``router``: one consumer group over ``topics``, from the start,
+        in batches, offsets committed only after handling (NACK on error: the records come again)."""
+
+        @router.subscriber(
+            *topics,
+            group_id=group,
+            auto_offset_reset="earliest",
+            batch=True,
+            max_records=self.MAX_BATCH,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=group,
+            description=description,
+        )
+        async def on_event(message: KafkaMessage) -> None:
+            await self.handle(message)
 
     async def handle(self, message: KafkaMessage) -> None:
         """Handle one record, or a batch from a ``batch=True`` subscriber."""

@@ -2,8 +2,7 @@
 
 from functools import partial
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage, KafkaRouter
+from faststream.kafka import KafkaRouter
 
 from contracts import identity, masterdata, topics
 from kit.consumer import EventConsumer
@@ -21,19 +20,13 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
 
     router = KafkaRouter()
 
-    @router.subscriber(
+    consumer.subscribe(
+        router,
         topics.MASTER_DATA.name,
         topics.IDENTITY_REQUESTS.name,
-        group_id=GROUP,
-        auto_offset_reset="earliest",
-        batch=True,
-        max_records=EventConsumer.MAX_BATCH,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        title="identity",
+        group=GROUP,
         description="Master data (valid meter/partner pairs), own access and reset requests",
     )
-    async def on_event(message: KafkaMessage) -> None:
-        await consumer.handle(message)
 
     for spec, event in (
         (topics.IDENTITY_REQUESTS, identity.AccessRequested),

@@ -2,8 +2,7 @@
 
 from functools import partial
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage, KafkaRouter
+from faststream.kafka import KafkaRouter
 
 from contracts import letters, masterdata, onboarding, topics
 from kit.consumer import EventConsumer
@@ -27,20 +26,14 @@ def build_router(consumer: EventConsumer, tenants: TenantDirectory, settings: Le
 
     router = KafkaRouter()
 
-    @router.subscriber(
+    consumer.subscribe(
+        router,
         topics.MASTER_DATA.name,
         topics.ONBOARDING_REQUESTS.name,
         topics.LETTER_DISPATCH_STATUS.name,
-        group_id=GROUP,
-        auto_offset_reset="earliest",
-        batch=True,
-        max_records=EventConsumer.MAX_BATCH,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        title="letters",
+        group=GROUP,
         description="Master data, matched requests (→ letter), print-house status reports",
     )
-    async def on_event(message: KafkaMessage) -> None:
-        await consumer.handle(message)
 
     for spec, event in (
         (topics.LETTER_QUEUE, letters.LetterDispatchRequested),

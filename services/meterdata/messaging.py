@@ -29,19 +29,13 @@ def build_router(
     consumer.on(identity.SigningKeyPublished, record_signing_key)
     router = KafkaRouter()
 
-    @router.subscriber(
+    consumer.subscribe(
+        router,
         topics.MASTER_DATA.name,
         topics.IDENTITY_KEYS.name,
-        group_id=GROUP,
-        auto_offset_reset="earliest",
-        batch=True,
-        max_records=EventConsumer.MAX_BATCH,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        title="meterdata",
+        group=GROUP,
         description="Master data (meter → partner numbers) and identity's public keys",
     )
-    async def on_event(message: KafkaMessage) -> None:
-        await consumer.handle(message)
 
     @router.subscriber(
         topics.METER_READINGS.name,

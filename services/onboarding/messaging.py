@@ -2,8 +2,7 @@
 
 from functools import partial
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage, KafkaRouter
+from faststream.kafka import KafkaRouter
 
 from contracts import identity, letters, masterdata, onboarding, topics
 from kit.consumer import EventConsumer
@@ -28,21 +27,15 @@ def build_router(consumer: EventConsumer, tenants: TenantDirectory) -> KafkaRout
 
     router = KafkaRouter()
 
-    @router.subscriber(
+    consumer.subscribe(
+        router,
         topics.MASTER_DATA.name,
         topics.ONBOARDING_REQUESTS.name,
         topics.LETTERS.name,
         topics.IDENTITY.name,
-        group_id=GROUP,
-        auto_offset_reset="earliest",
-        batch=True,
-        max_records=EventConsumer.MAX_BATCH,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        title="onboarding",
+        group=GROUP,
         description="Master data, own request events (copy e-mail), letter progress, registrations",
     )
-    async def on_event(message: KafkaMessage) -> None:
-        await consumer.handle(message)
 
     for spec, events in (
         (
