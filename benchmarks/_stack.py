@@ -35,7 +35,7 @@ from aiokafka.errors import KafkaError
 from backoffice.masterdata_import import publish_meter_points
 from contracts.common import PartnerRole, PostalAddress
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
-from contracts.topics import MASTER_DATA
+from contracts.topics import ALL_TOPICS, MASTER_DATA, TopicSpec
 from stack import StackError, free_port, run_sync
 from stack.fixtures import DatabaseServer, _asyncpg_url, _start_local_kafka, _start_local_postgres
 from stack.mailsink import MailSink
@@ -114,12 +114,11 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-logs", action="store_true", help="keep the service log (path is printed)")
 
 
-def start_identity_stack(
-    args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack, replicas: int = 0
-) -> IdentityStack:
-    """Kafka, PostgreSQL, topics, a fresh database, mail sink and identity (plus `replicas` API-only identity
-    processes on the same database, without outbox relay); `cleanup` stops each in reverse order."""
-    started = time.monotonic()
+def start_servers(
+    args: argparse.Namespace, cleanup: contextlib.ExitStack, extra_topics: Sequence[TopicSpec] = ()
+) -> tuple[str, DatabaseServer]:
+    """Kafka with the platform's topics (and `extra_topics`) and a PostgreSQL server: the ones given with
+    `--kafka` / `--database-url`, or local processes that `cleanup` stops."""
     if args.kafka:
         kafka = args.kafka
     else:
@@ -127,18 +126,33 @@ def start_identity_stack(
         kafka, stop_kafka = _start_local_kafka()  # registers its own atexit stop as well
         cleanup.callback(stop_kafka)
     run_sync(wait_for_kafka(kafka, 60))
-    run_sync(create_topics(kafka))
-
+    run_sync(create_topics(kafka, [*ALL_TOPICS, *extra_topics]))
     if args.database_url:
-        server = DatabaseServer(_asyncpg_url(args.database_url))
-    else:
-        say("PostgreSQL: starting a local server …")
-        server_url, stop_postgres = _start_local_postgres()
-        cleanup.callback(stop_postgres)
-        server = DatabaseServer(server_url)
-    database = asyncio.run(server.fresh_database("bench_identity"))
-    if args.database_url:  # a server we do not own: leave no benchmark database behind
+        return kafka, DatabaseServer(_asyncpg_url(args.database_url))
+    say("PostgreSQL: starting a local server …")
+    server_url, stop_postgres = _start_local_postgres()
+    cleanup.callback(stop_postgres)
+    return kafka, DatabaseServer(server_url)
+
+
+def benchmark_database(
+    args: argparse.Namespace, server: DatabaseServer, name: str, cleanup: contextlib.ExitStack
+) -> str:
+    """A fresh database; on a server we do not own (`--database-url`) it is dropped again at the end."""
+    database = asyncio.run(server.fresh_database(name))
+    if args.database_url:
         cleanup.callback(drop_database, database)
+    return database
+
+
+def start_identity_stack(
+    args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack, replicas: int = 0
+) -> IdentityStack:
+    """Kafka, PostgreSQL, topics, a fresh database, mail sink and identity (plus `replicas` API-only identity
+    processes on the same database, without outbox relay); `cleanup` stops each in reverse order."""
+    started = time.monotonic()
+    kafka, server = start_servers(args, cleanup)
+    database = benchmark_database(args, server, "bench_identity", cleanup)
 
     mail = cleanup.enter_context(MailSink(workdir / "mail"))
     env = service_env(kafka=kafka, database_url=database, smtp_port=mail.smtp_port)

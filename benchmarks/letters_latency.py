@@ -38,18 +38,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from backoffice.masterdata_import import publish_meter_points
-from benchmarks._stack import BenchmarkError, drop_database, percentile, say
+from benchmarks._stack import BenchmarkError, benchmark_database, percentile, say, start_servers
 from contracts.common import PartnerRole, PostalAddress
 from contracts.envelope import HEADER_EVENT_TYPE, Envelope
 from contracts.letters import LetterDispatchRequested, LetterQueued
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.onboarding import PartnerNumberRequestMatched
 from contracts.topics import DAY_MS, LETTER_QUEUE, LETTERS, MASTER_DATA, ONBOARDING_REQUESTS, TopicSpec
-from stack import StackError, free_port, run_sync
-from stack.fixtures import DatabaseServer, _asyncpg_url, _start_local_kafka, _start_local_postgres
+from stack import StackError, free_port
 from stack.mailsink import MailSink
 from stack.services import ServiceProcess, service_env
-from stack.topics import create_topics, wait_for_kafka
 
 TENANT = "000328"
 HOST = {"Host": f"{TENANT}.localhost"}
@@ -80,26 +78,8 @@ class Stack:
 
 def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack) -> Stack:
     """Kafka, PostgreSQL, topics, mail sink, onboarding and letters; `cleanup` stops each in reverse order."""
-    if args.kafka:
-        kafka = args.kafka
-    else:
-        kafka, stop_kafka = _start_local_kafka()  # registers its own atexit stop as well
-        cleanup.callback(stop_kafka)
-    run_sync(wait_for_kafka(kafka, 60))
-    run_sync(create_topics(kafka))
-    run_sync(create_topics(kafka, [ROUND_TRIP_TOPIC]))
-
-    if args.database_url:
-        server = DatabaseServer(_asyncpg_url(args.database_url))
-    else:
-        server_url, stop_postgres = _start_local_postgres()
-        cleanup.callback(stop_postgres)
-        server = DatabaseServer(server_url)
-    databases = {}
-    for name in ("onboarding", "letters"):
-        databases[name] = asyncio.run(server.fresh_database(f"bench_{name}"))
-        if args.database_url:  # a server we do not own: leave no benchmark databases behind
-            cleanup.callback(drop_database, databases[name])
+    kafka, server = start_servers(args, cleanup, [ROUND_TRIP_TOPIC])
+    databases = {name: benchmark_database(args, server, f"bench_{name}", cleanup) for name in ("onboarding", "letters")}
 
     mail = cleanup.enter_context(MailSink(workdir / "mail"))
     env = service_env(kafka=kafka, database_url=None, smtp_port=mail.smtp_port)

@@ -46,12 +46,14 @@ from benchmarks._stack import (
     BenchmarkError,
     add_stack_arguments,
     background_busy,
+    benchmark_database,
     drop_database,
     header_line,
     machine_cpu,
     process_cpu_seconds,
     run_with_stack,
     say,
+    start_servers,
 )
 from contracts.topics import METER_READINGS
 from kit.db import Database, migrate
@@ -61,11 +63,10 @@ from services.meterdata import handlers, store
 from services.meterdata.app import MIGRATIONS
 from services.meterdata.messaging import INGEST_GROUP
 from services.meterdata.settings import MeterdataSettings
-from stack import free_port, run_sync
-from stack.fixtures import DatabaseServer, _asyncpg_url, _start_local_kafka, _start_local_postgres
+from stack import free_port
+from stack.fixtures import DatabaseServer
 from stack.postgres import asyncpg_dsn
 from stack.services import ServiceProcess, service_env
-from stack.topics import create_topics, wait_for_kafka
 
 TARGET_READINGS_PER_S = 250_000.0
 TARGET_SHARE_OF_CEILING = 0.5
@@ -109,25 +110,8 @@ def start_meterdata_stack(
     """Kafka, PostgreSQL, topics, a fresh database and meter data as a process (identity is not needed: the
     benchmark publishes a signing key itself when it wants one); `cleanup` stops each in reverse order."""
     started = time.monotonic()
-    if args.kafka:
-        kafka = args.kafka
-    else:
-        say("Kafka: starting a local broker …")
-        kafka, stop_kafka = _start_local_kafka()  # registers its own atexit stop as well
-        cleanup.callback(stop_kafka)
-    run_sync(wait_for_kafka(kafka, 60))
-    run_sync(create_topics(kafka))
-
-    if args.database_url:
-        server = DatabaseServer(_asyncpg_url(args.database_url))
-    else:
-        say("PostgreSQL: starting a local server …")
-        server_url, stop_postgres = _start_local_postgres()
-        cleanup.callback(stop_postgres)
-        server = DatabaseServer(server_url)
-    database = asyncio.run(server.fresh_database("bench_meterdata"))
-    if args.database_url:
-        cleanup.callback(drop_database, database)
+    kafka, server = start_servers(args, cleanup)
+    database = benchmark_database(args, server, "bench_meterdata", cleanup)
 
     env = service_env(kafka=kafka, database_url=database, smtp_port=free_port())  # meter data sends no mail
     meterdata = ServiceProcess(
