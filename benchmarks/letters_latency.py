@@ -21,10 +21,7 @@ import contextlib
 import csv
 import os
 import random
-import shutil
-import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -38,14 +35,22 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from backoffice.masterdata_import import publish_meter_points
-from benchmarks._stack import BenchmarkError, benchmark_database, percentile, say, start_servers
+from benchmarks._stack import (
+    BenchmarkError,
+    add_stack_arguments,
+    benchmark_database,
+    percentile,
+    run_with_stack,
+    say,
+    start_servers,
+)
 from contracts.common import PartnerRole, PostalAddress
 from contracts.envelope import HEADER_EVENT_TYPE, Envelope
 from contracts.letters import LetterDispatchRequested, LetterQueued
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.onboarding import PartnerNumberRequestMatched
 from contracts.topics import DAY_MS, LETTER_QUEUE, LETTERS, MASTER_DATA, ONBOARDING_REQUESTS, TopicSpec
-from stack import StackError, free_port
+from stack import free_port
 from stack.mailsink import MailSink
 from stack.services import ServiceProcess, service_env
 
@@ -436,19 +441,7 @@ def cpu_seconds(process: ServiceProcess) -> float | None:
 
 
 async def run_benchmark(args: argparse.Namespace, stack: Stack) -> Results:
-    """The measurement; SIGTERM cancels it cleanly (the loop's own handler while it runs)."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await _measure(args, stack)
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-        _interrupt_on_sigterm()  # remove_signal_handler restored the default: terminate without cleanup
-
-
-async def _measure(args: argparse.Namespace, stack: Stack) -> Results:
+    """Seed master data, warm up, measure the Kafka baseline, then the open-loop load (see the module doc)."""
     run = random.randrange(10_000)
     count = round(args.rate * args.seconds)
     meters = [f"1BEN{run:04d}{i:06d}" for i in range(args.warmup + count)]
@@ -640,14 +633,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.letters_latency", description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of the measured load (default 30)")
-    parser.add_argument("--kafka", help="bootstrap servers of a broker to use instead of starting one")
-    parser.add_argument("--database-url", help="URL of a PostgreSQL server to use instead of starting one")
     parser.add_argument("--warmup", type=int, default=5, help="requests before the measurement (default 5)")
     parser.add_argument("--kafka-messages", type=int, default=300, help="messages for the Kafka baseline")
     parser.add_argument(
         "--drain-timeout", type=float, default=30.0, help="give up when no dispatch job arrived for this long (s)"
     )
-    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs (path is printed)")
+    add_stack_arguments(parser)
     parser.add_argument(
         "--letters-replicas",
         type=int,
@@ -661,48 +652,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM (kill, CI timeouts) outside the event loop does what Ctrl-C does: the stack is stopped."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    _interrupt_on_sigterm()
-    workdir = Path(tempfile.mkdtemp(prefix="plusportal-bench-"))
-    keep = args.keep_logs
-    text, ok = "", False
-    try:
-        with contextlib.ExitStack() as cleanup:
-            try:
-                stack = start_stack(args, workdir, cleanup)
-                results = asyncio.run(run_benchmark(args, stack))
-                text, ok = report(results)
-                if args.csv:
-                    write_csv(results, args.csv)
-            finally:
-                say("Stopping everything the benchmark started …")
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        say("Interrupted; everything the benchmark started is stopped.")
-        return 130
-    except (BenchmarkError, StackError, RuntimeError, TimeoutError, OSError) as error:
-        keep = True
-        say(f"Benchmark failed: {error}")
-        return 1
-    finally:
-        if keep or not ok:
-            say(f"Service logs kept in {workdir / 'logs'}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    say(text)
-    if not ok:
-        say("\nThe run had errors (HTTP failures or missing dispatch jobs, see above).")
-        return 1
-    return 0
+
+    async def measure(stack: Stack) -> tuple[str, bool]:
+        results = await run_benchmark(args, stack)
+        if args.csv:
+            write_csv(results, args.csv)
+        return report(results)
+
+    return run_with_stack(args, lambda workdir, cleanup: start_stack(args, workdir, cleanup), measure, "letters")
 
 
 if __name__ == "__main__":
