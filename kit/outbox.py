@@ -8,7 +8,7 @@ event goes out again and the consumers' inbox drops the duplicate (at-least-once
 from datetime import UTC, datetime
 from uuid import UUID
 
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaRouter
 from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -59,6 +59,14 @@ def add_event(
         )
     )
     return envelope.event_id
+
+
+def document_publishers(router: KafkaRouter, *published: tuple[TopicSpec, type[EventPayload]]) -> None:
+    """Name in the AsyncAPI document each (topic, event) a service publishes; the relay sends them."""
+    for spec, event in published:
+        router.publisher(
+            spec.name, schema=event, title=f"{spec.name}:{event.EVENT_TYPE}", description=event.__doc__ or ""
+        )
 
 
 class OutboxRelay(PollingWorker):

@@ -7,6 +7,7 @@ from faststream.kafka import KafkaRouter
 from contracts import identity, masterdata, topics
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
+from kit.outbox import document_publishers
 from services.identity import handlers
 from services.identity.handlers import Deps
 
@@ -28,7 +29,8 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
         description="Master data (valid meter/partner pairs), own access and reset requests",
     )
 
-    for spec, event in (
+    document_publishers(
+        router,
         (topics.IDENTITY_REQUESTS, identity.AccessRequested),
         (topics.IDENTITY_REQUESTS, identity.PasswordResetRequested),
         (topics.IDENTITY, identity.EmailConfirmed),
@@ -36,8 +38,5 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
         (topics.IDENTITY, identity.PasswordChanged),
         (topics.IDENTITY, identity.AccountDeleted),
         (topics.IDENTITY_KEYS, identity.SigningKeyPublished),
-    ):
-        router.publisher(
-            spec.name, schema=event, title=f"{spec.name}:{event.EVENT_TYPE}", description=event.__doc__ or ""
-        )
+    )
     return router

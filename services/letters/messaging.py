@@ -6,6 +6,7 @@ from faststream.kafka import KafkaRouter
 
 from contracts import letters, masterdata, onboarding, topics
 from kit.consumer import EventConsumer
+from kit.outbox import document_publishers
 from kit.tenants import TenantDirectory
 from services.letters import handlers
 from services.letters.settings import LettersSettings
@@ -35,14 +36,12 @@ def build_router(consumer: EventConsumer, tenants: TenantDirectory, settings: Le
         description="Master data, matched requests (→ letter), print-house status reports",
     )
 
-    for spec, event in (
+    document_publishers(
+        router,
         (topics.LETTER_QUEUE, letters.LetterDispatchRequested),
         (topics.LETTERS, letters.LetterQueued),
         (topics.LETTERS, letters.LetterDispatched),
         (topics.LETTERS, letters.LetterReturned),
         (topics.LETTERS, letters.LetterFailed),
-    ):
-        router.publisher(
-            spec.name, schema=event, title=f"{spec.name}:{event.EVENT_TYPE}", description=event.__doc__ or ""
-        )
+    )
     return router

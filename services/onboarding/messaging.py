@@ -7,6 +7,7 @@ from faststream.kafka import KafkaRouter
 from contracts import identity, letters, masterdata, onboarding, topics
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
+from kit.outbox import document_publishers
 from kit.tenants import TenantDirectory
 from services.onboarding import handlers
 
@@ -37,23 +38,11 @@ def build_router(consumer: EventConsumer, tenants: TenantDirectory) -> KafkaRout
         description="Master data, own request events (copy e-mail), letter progress, registrations",
     )
 
-    for spec, events in (
-        (
-            topics.ONBOARDING_REQUESTS,
-            (
-                onboarding.PartnerNumberRequested,
-                onboarding.PartnerNumberRequestMatched,
-                onboarding.PartnerNumberRequestSentToReview,
-                onboarding.PartnerNumberRequestRejected,
-            ),
-        ),
-    ):
-        for event in events:
-            router.publisher(
-                spec.name,
-                schema=event,
-                title=f"{spec.name}:{event.EVENT_TYPE}",
-                description=event.__doc__ or "",
-                include_in_schema=True,
-            )
+    document_publishers(
+        router,
+        (topics.ONBOARDING_REQUESTS, onboarding.PartnerNumberRequested),
+        (topics.ONBOARDING_REQUESTS, onboarding.PartnerNumberRequestMatched),
+        (topics.ONBOARDING_REQUESTS, onboarding.PartnerNumberRequestSentToReview),
+        (topics.ONBOARDING_REQUESTS, onboarding.PartnerNumberRequestRejected),
+    )
     return router
