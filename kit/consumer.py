@@ -19,19 +19,20 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 from pydantic import ValidationError
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import Envelope, EventPayload
 from kit import inbox
-from kit.db import Database
 from kit.deadletter import dead_letter
 from kit.logging import bind_correlation, get_logger
-from kit.tenants import TenantDirectory, UnknownTenant
+from kit.tenants import Tenant, TenantDirectory, UnknownTenant
+
+if TYPE_CHECKING:
+    from kit.uow import UnitsOfWork
 
 log = get_logger(__name__)
 
@@ -40,10 +41,11 @@ P = TypeVar("P", bound=EventPayload)
 
 @dataclass(frozen=True)
 class Delivered(Generic[P]):
-    """An event as a handler receives it: the envelope's metadata and the typed payload."""
+    """An event as a handler receives it: the envelope's metadata, the typed payload and its tenant."""
 
     envelope: Envelope
     payload: P
+    tenant: Tenant
 
 
 class DatabaseUnavailable(Exception):
@@ -57,7 +59,8 @@ class RefusedEvent(Exception):
     """
 
 
-Handler = Callable[[Delivered[Any], AsyncSession], Awaitable[None]]
+# A handler gets the event and a unit of work bound to the consumer's transaction (kit.uow).
+Handler = Callable[[Delivered[Any], Any], Awaitable[None]]
 
 
 class EventConsumer:
@@ -66,24 +69,24 @@ class EventConsumer:
     def __init__(
         self,
         name: str,
-        db: Database,
+        units: "UnitsOfWork[Any]",
         broker: KafkaBroker,
         tenants: TenantDirectory,
         *,
-        after_commit: Callable[[], None] = lambda: None,
         attempts: int = 3,
         retry_delay: float = 0.5,
     ) -> None:
         self.name = name
-        self._db = db
+        self._db = units.db
+        self._bind = units.bind
+        self._after_commit = units.after_commit
         self._broker = broker
         self._tenants = tenants
-        self._after_commit = after_commit
         self._attempts = attempts
         self._retry_delay = retry_delay
         self._handlers: dict[str, tuple[type[EventPayload], Handler]] = {}
 
-    def on(self, payload_type: type[P], handler: Callable[[Delivered[P], AsyncSession], Awaitable[None]]) -> None:
+    def on(self, payload_type: type[P], handler: Callable[[Delivered[P], Any], Awaitable[None]]) -> None:
         self._handlers[payload_type.EVENT_TYPE] = (payload_type, handler)
 
     def subscribe(self, router: KafkaRouter, *topics: str, group: str, description: str) -> None:
@@ -122,7 +125,7 @@ class EventConsumer:
         """The event with its handler; None when it is not ours or was dead-lettered as malformed."""
         try:
             envelope = Envelope.model_validate_json(record.value)
-            self._tenants.get(envelope.tenant)
+            tenant = self._tenants.get(envelope.tenant)
         except (ValidationError, UnknownTenant) as error:
             await self._dead_letter(record, f"envelope: {_describe(error)}")
             return None
@@ -135,7 +138,7 @@ class EventConsumer:
         except ValidationError as error:
             await self._dead_letter(record, f"{envelope.event_type} payload: {_describe(error)}")
             return None
-        return _Work(record, Delivered(envelope, payload), handler)
+        return _Work(record, Delivered(envelope, payload, tenant), handler)
 
     async def _handle_together(self, work: list["_Work"]) -> bool:
         """All events in one transaction; False (and nothing stored) if any of them failed."""
@@ -144,7 +147,7 @@ class EventConsumer:
                 for item in work:
                     with _bound(item.delivered):
                         if await inbox.first_delivery(session, self.name, item.delivered.envelope.event_id):
-                            await item.handler(item.delivered, session)
+                            await item.handler(item.delivered, self._bind(session))
         except Exception as error:
             log.warning("event_batch_failed", consumer=self.name, events=len(work), error=type(error).__name__)
             return False
@@ -163,7 +166,7 @@ class EventConsumer:
                     if not await inbox.first_delivery(session, self.name, delivered.envelope.event_id):
                         log.info("event_already_handled", event_id=str(delivered.envelope.event_id))
                         return
-                    await handler(delivered, session)
+                    await handler(delivered, self._bind(session))
             except RefusedEvent as refusal:
                 await self._dead_letter(record, f"handler {self.name} refused: {refusal}")
                 return

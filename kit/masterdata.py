@@ -6,6 +6,7 @@ never a newer one (events of one meter arrive in order, but a re-import may rese
 """
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, DateTime
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -14,6 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.masterdata import MeterPointRecorded
 from kit.consumer import Delivered
+
+if TYPE_CHECKING:
+    from kit.uow import UnitOfWork
 
 
 class MeterPointRow(SQLModel, table=True):
@@ -25,26 +29,35 @@ class MeterPointRow(SQLModel, table=True):
     record: dict = Field(sa_column=Column(JSONB, nullable=False))
 
 
-async def record_meter_point(event: Delivered[MeterPointRecorded], session: AsyncSession) -> None:
-    point = event.payload
-    values = {
-        "tenant": event.envelope.tenant,
-        "meter_number": point.meter_number,
-        "recorded_at": point.recorded_at,
-        "record": point.model_dump(mode="json"),
-    }
-    statement = insert(MeterPointRow).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["tenant", "meter_number"],
-        set_={"recorded_at": statement.excluded.recorded_at, "record": statement.excluded.record},
-        where=MeterPointRow.recorded_at <= statement.excluded.recorded_at,
-    )
-    await session.exec(statement)
+class MasterDataTable:
+    """The read model on the unit of work's session (kit.uow.MasterData)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def find(self, tenant: str, meter_number: str) -> MeterPointRecorded | None:
+        row = await self._session.get(MeterPointRow, (tenant, meter_number))
+        return MeterPointRecorded.model_validate(row.record) if row else None
+
+    async def record(self, tenant: str, point: MeterPointRecorded) -> None:
+        values = {
+            "tenant": tenant,
+            "meter_number": point.meter_number,
+            "recorded_at": point.recorded_at,
+            "record": point.model_dump(mode="json"),
+        }
+        statement = insert(MeterPointRow).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["tenant", "meter_number"],
+            set_={"recorded_at": statement.excluded.recorded_at, "record": statement.excluded.record},
+            where=MeterPointRow.recorded_at <= statement.excluded.recorded_at,
+        )
+        await self._session.exec(statement)
 
 
-async def find_meter_point(session: AsyncSession, tenant: str, meter_number: str) -> MeterPointRecorded | None:
-    row = await session.get(MeterPointRow, (tenant, meter_number))
-    return MeterPointRecorded.model_validate(row.record) if row else None
+async def record_meter_point(event: Delivered[MeterPointRecorded], uow: "UnitOfWork[Any]") -> None:
+    """The event handler every service with a master-data read model registers."""
+    await uow.master_data.record(event.envelope.tenant, event.payload)
 
 
 async def meter_points_of(session: AsyncSession, tenant: str, limit: int = 500) -> list[MeterPointRecorded]:

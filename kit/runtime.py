@@ -10,11 +10,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from faststream.kafka import KafkaBroker, KafkaRouter
 from sqlalchemy import literal
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.consumer import EventConsumer
 from kit.db import Database, migrate
@@ -23,6 +24,9 @@ from kit.mail import MailRelay
 from kit.outbox import OutboxRelay
 from kit.settings import ServiceSettings
 from kit.tenants import load_tenants
+from kit.uow import Clock, UnitsOfWork, system_clock
+
+S = TypeVar("S")
 
 log = get_logger(__name__)
 
@@ -56,8 +60,12 @@ class ServiceRuntime:
         self._connect_task: asyncio.Task[None] | None = None
         self._on_started: list[Callable[[], Awaitable[None]]] = []
 
-    def consumer(self, group: str | None = None) -> EventConsumer:
-        return EventConsumer(group or self.name, self.db, self.broker, self.tenants, after_commit=self.wake_relays)
+    def units_of_work(self, store: Callable[[AsyncSession], S], clock: Clock = system_clock) -> UnitsOfWork[S]:
+        """The service's units of work on its database; a commit wakes the relays."""
+        return UnitsOfWork(self.db, store, clock=clock, after_commit=self.wake_relays)
+
+    def consumer(self, units: UnitsOfWork[Any], group: str | None = None) -> EventConsumer:
+        return EventConsumer(group or self.name, units, self.broker, self.tenants)
 
     def include(self, router: KafkaRouter) -> None:
         self.broker.include_router(router)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.http import add_health_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
@@ -22,6 +23,10 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def _session_store(session: AsyncSession) -> AsyncSession:
+    return session  # until identity's store is a class of its own, its handlers take the session
+
+
 def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_clock) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or IdentitySettings()
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS)
@@ -32,7 +37,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
         crypto.DeviceCookies(settings.device_cookie_secret),
         clock,
     )
-    runtime.include(build_router(runtime.consumer(), deps))
+    runtime.include(build_router(runtime.consumer(runtime.units_of_work(_session_store, clock)), deps))
 
     async def publish_key() -> None:
         async with runtime.db.transaction() as session:

@@ -24,7 +24,7 @@ from contracts.identity import (
 from contracts.topics import IDENTITY, IDENTITY_KEYS, IDENTITY_REQUESTS
 from kit.consumer import Delivered
 from kit.mail import Mail, enqueue_mail
-from kit.masterdata import find_meter_point
+from kit.masterdata import MasterDataTable
 from kit.outbox import add_event
 from kit.tenants import Tenant, TenantDirectory
 from services.identity import crypto, domain, store
@@ -120,7 +120,7 @@ async def handle_access_request(event: Delivered[AccessRequested], session: Asyn
     asked = event.payload
     email = domain.normalise_email(str(asked.email))
     now = deps.clock()
-    record = await find_meter_point(session, tenant.portal_number, asked.meter_number)
+    record = await MasterDataTable(session).find(tenant.portal_number, asked.meter_number)
     partner = next((p for p in record.partners if p.partner_number == asked.partner_number), None) if record else None
     owner_link = await store.link_of(session, tenant.portal_number, asked.partner_number)
     owner = await store.account(session, tenant.portal_number, owner_link.account_id) if owner_link else None

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from kit.consumer import EventConsumer
 from kit.http import add_health_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
+from kit.uow import UnitsOfWork
 from services.letters.api import build_api, build_print_api
 from services.letters.messaging import build_router
 from services.letters.rendering import Renderer, RenderWorker
@@ -31,7 +32,8 @@ def bootstrap(settings: LettersSettings | None = None) -> tuple[FastAPI, Service
         render_worker.wake()  # a letter just queued: render it now, while the print house gets its job
 
     # As runtime.consumer(), plus waking the render worker: its work comes from the same commits.
-    consumer = EventConsumer(NAME, runtime.db, runtime.broker, runtime.tenants, after_commit=after_commit)
+    units = UnitsOfWork(runtime.db, lambda session: session, after_commit=after_commit)
+    consumer = EventConsumer(NAME, units, runtime.broker, runtime.tenants)
     runtime.include(build_router(consumer, runtime.tenants, settings))
 
     @asynccontextmanager

@@ -20,7 +20,7 @@ from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import PartnerNumberRequestMatched
 from contracts.topics import LETTER_QUEUE, LETTERS, TopicSpec
 from kit.consumer import Delivered, RefusedEvent
-from kit.masterdata import find_meter_point, record_meter_point
+from kit.masterdata import MasterDataTable
 from kit.outbox import add_event
 from kit.tenants import Tenant, TenantDirectory
 from services.letters import store
@@ -71,7 +71,7 @@ async def queue_letter(
         updated_at=now,
     )
     session.add(row)
-    record = await find_meter_point(session, tenant.portal_number, matched.meter_number)
+    record = await MasterDataTable(session).find(tenant.portal_number, matched.meter_number)
     if record is not None:  # otherwise our master data is behind onboarding's: it follows shortly
         _prepare_and_queue(session, row, record, tenant, settings, event.envelope.event_id)
 
@@ -148,7 +148,7 @@ async def record_master_data(
     settings: LettersSettings,
 ) -> None:
     """Keep the read model, and send the letters that were waiting for this meter's record."""
-    await record_meter_point(event, session)
+    await MasterDataTable(session).record(event.envelope.tenant, event.payload)
     tenant = tenants.get(event.envelope.tenant)
     for row in await store.letters_awaiting(session, tenant.portal_number, event.payload.meter_number):
         _prepare_and_queue(session, row, event.payload, tenant, settings, event.envelope.event_id)

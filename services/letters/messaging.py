@@ -1,7 +1,5 @@
 """Letters' Kafka side: thin subscribers that hand each message to the event consumer."""
 
-from functools import partial
-
 from faststream.kafka import KafkaRouter
 
 from contracts import letters, masterdata, onboarding, topics
@@ -17,13 +15,13 @@ GROUP = "letters"
 def build_router(consumer: EventConsumer, tenants: TenantDirectory, settings: LettersSettings) -> KafkaRouter:
     consumer.on(
         masterdata.MeterPointRecorded,
-        partial(handlers.record_master_data, tenants=tenants, settings=settings),
+        lambda event, uow: handlers.record_master_data(event, uow.store, tenants, settings),
     )
     consumer.on(
         onboarding.PartnerNumberRequestMatched,
-        partial(handlers.queue_letter, tenants=tenants, settings=settings),
+        lambda event, uow: handlers.queue_letter(event, uow.store, tenants, settings),
     )
-    consumer.on(letters.DispatchStatusReported, handlers.record_dispatch_status)
+    consumer.on(letters.DispatchStatusReported, lambda event, uow: handlers.record_dispatch_status(event, uow.store))
 
     router = KafkaRouter()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.topics import METER_MSCONS
 from kit.http import add_health_route, install_error_handlers
@@ -25,11 +26,21 @@ NAME = "meterdata"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def _session_store(session: AsyncSession) -> AsyncSession:
+    return session  # until meter data's store is a class of its own, its handlers take the session
+
+
 def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or MeterdataSettings()
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS, sends_mail=False)
     runtime.include(
-        build_router(runtime.consumer(), runtime.db, runtime.broker, runtime.tenants, settings.ingest_batch)
+        build_router(
+            runtime.consumer(runtime.units_of_work(_session_store)),
+            runtime.db,
+            runtime.broker,
+            runtime.tenants,
+            settings.ingest_batch,
+        )
     )
     app = FastAPI(
         title="Plusportal Meter data",

@@ -26,7 +26,7 @@ def build_router(
     consumer: EventConsumer, db: Database, broker: KafkaBroker, tenants: TenantDirectory, batch: int
 ) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
-    consumer.on(identity.SigningKeyPublished, record_signing_key)
+    consumer.on(identity.SigningKeyPublished, lambda event, uow: record_signing_key(event, uow.store))
     router = KafkaRouter()
 
     consumer.subscribe(

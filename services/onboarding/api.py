@@ -1,5 +1,7 @@
 """Onboarding's HTTP API: the public request form and the back-office review. Routes stay thin."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -9,13 +11,13 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from contracts.common import PostalAddress
 from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import RequestingCustomer
-from kit.db import Database
 from kit.http import RateLimit, client_address, staff_only, tenant_from_host
 from kit.identifiers import meter_number_problem, normalise_meter_number
-from kit.masterdata import find_meter_point
 from kit.tenants import Tenant, TenantDirectory
-from services.onboarding import handlers, store
-from services.onboarding.domain import RequestStatus, StatusConflict
+from kit.uow import UnitsOfWork
+from services.onboarding import handlers
+from services.onboarding.domain import RequestStatus, RequestSummary, StatusConflict
+from services.onboarding.handlers import Requests
 from services.onboarding.settings import OnboardingSettings
 
 
@@ -94,16 +96,17 @@ class RequestView(BaseModel):
     updated_at: str
 
     @classmethod
-    def of(cls, row: store.RequestRow) -> "RequestView":
+    def of(cls, summary: RequestSummary) -> "RequestView":
+        request = summary.request
         return cls(
-            request_id=row.id,
-            status=RequestStatus(row.status),
-            meter_number=row.meter_number,
-            customer=row.customer,
-            partner_numbers=row.grants,
-            note=row.note,
-            created_at=row.created_at.isoformat(),
-            updated_at=row.updated_at.isoformat(),
+            request_id=request.id,
+            status=request.status,
+            meter_number=request.meter_number,
+            customer=request.customer.model_dump(mode="json"),
+            partner_numbers=[grant.model_dump(mode="json") for grant in request.grants],
+            note=request.note,
+            created_at=summary.created_at.isoformat(),
+            updated_at=summary.updated_at.isoformat(),
         )
 
 
@@ -116,7 +119,7 @@ class Rejection(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
-def build_api(db: Database, tenants: TenantDirectory, settings: OnboardingSettings, wake_relays: Any) -> APIRouter:
+def build_api(units: UnitsOfWork[Requests], tenants: TenantDirectory, settings: OnboardingSettings) -> APIRouter:
     router = APIRouter()
     current_tenant = tenant_from_host(tenants)
     per_client = RateLimit(settings.limit_per_client)
@@ -135,10 +138,9 @@ def build_api(db: Database, tenants: TenantDirectory, settings: OnboardingSettin
         if form.website:  # filled only by bots: answer like a success, keep nothing
             return Accepted(request_id=form.submission_id)
         await per_email.check(tenant.portal_number, str(form.email).lower())
-        command = handlers.SubmitRequest(form.submission_id, form.meter_number, form.customer())
-        async with db.transaction() as session:
-            submitted = await handlers.submit_request(command, tenant, session)
-        wake_relays()
+        command = handlers.SubmitRequest(tenant, form.submission_id, form.meter_number, form.customer())
+        async with units() as uow:
+            submitted = await handlers.submit_request(command, uow)
         return Accepted(request_id=submitted.request_id)
 
     staff = [Depends(staff_only(settings.backoffice_token))]
@@ -150,17 +152,14 @@ def build_api(db: Database, tenants: TenantDirectory, settings: OnboardingSettin
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[RequestView]:
-        async with db.transaction() as session:
-            rows = await store.list_requests(session, tenant.portal_number, status, limit, offset)
-        return [RequestView.of(row) for row in rows]
+        async with units.read() as uow:
+            summaries = await handlers.list_requests(handlers.ListRequests(tenant, status, limit, offset), uow)
+        return [RequestView.of(summary) for summary in summaries]
 
     @router.get("/backoffice/requests/{request_id}", dependencies=staff, tags=["back-office"])
     async def get_request(tenant: TenantDep, request_id: UUID) -> RequestView:
-        async with db.transaction() as session:
-            row = await store.get_for_update(session, tenant.portal_number, request_id)
-        if row is None:
-            raise HTTPException(404, "Antrag nicht gefunden.")
-        return RequestView.of(row)
+        async with _answering(), units.read() as uow:
+            return RequestView.of(await handlers.show_request(handlers.ShowRequest(tenant, request_id), uow))
 
     @router.get(
         "/backoffice/meter-points/{meter_number}",
@@ -169,11 +168,9 @@ def build_api(db: Database, tenants: TenantDirectory, settings: OnboardingSettin
         summary="This operator's master-data record of a meter (to pick when approving)",
     )
     async def get_meter_point(tenant: TenantDep, meter_number: str) -> MeterPointRecorded:
-        async with db.transaction() as session:
-            record = await find_meter_point(session, tenant.portal_number, normalise_meter_number(meter_number))
-        if record is None:
-            raise HTTPException(404, "Zählernummer nicht in den Stammdaten dieses Netzbetreibers.")
-        return record
+        query = handlers.ShowMeterPoint(tenant, normalise_meter_number(meter_number))
+        async with _answering(), units.read() as uow:
+            return await handlers.show_meter_point(query, uow)
 
     @router.post(
         "/backoffice/requests/{request_id}/approve",
@@ -184,14 +181,9 @@ def build_api(db: Database, tenants: TenantDirectory, settings: OnboardingSettin
     )
     async def approve(tenant: TenantDep, request_id: UUID, approval: Approval) -> None:
         meter_number = normalise_meter_number(approval.meter_number)
-        try:
-            async with db.transaction() as session:
-                await handlers.approve_request(tenant, request_id, meter_number, approval.partner_numbers, session)
-        except handlers.NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        except StatusConflict as error:
-            raise HTTPException(409, str(error)) from None
-        wake_relays()
+        command = handlers.ApproveRequest(tenant, request_id, meter_number, approval.partner_numbers)
+        async with _answering(), units() as uow:
+            await handlers.approve_request(command, uow)
 
     @router.post(
         "/backoffice/requests/{request_id}/reject",
@@ -201,13 +193,18 @@ def build_api(db: Database, tenants: TenantDirectory, settings: OnboardingSettin
         summary="Reject a request in review, with a reason",
     )
     async def reject(tenant: TenantDep, request_id: UUID, rejection: Rejection) -> None:
-        try:
-            async with db.transaction() as session:
-                await handlers.reject_request(tenant, request_id, rejection.reason, session)
-        except handlers.NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        except StatusConflict as error:
-            raise HTTPException(409, str(error)) from None
-        wake_relays()
+        async with _answering(), units() as uow:
+            await handlers.reject_request(handlers.RejectRequest(tenant, request_id, rejection.reason), uow)
 
     return router
+
+
+@asynccontextmanager
+async def _answering() -> AsyncIterator[None]:
+    """The use cases' refusals as HTTP answers (the unit of work has rolled back by then)."""
+    try:
+        yield
+    except handlers.NotFound as error:
+        raise HTTPException(404, str(error)) from None
+    except StatusConflict as error:
+        raise HTTPException(409, str(error)) from None

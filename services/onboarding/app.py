@@ -10,6 +10,7 @@ from kit.runtime import ServiceRuntime, setup_process_logging
 from services.onboarding.api import build_api
 from services.onboarding.messaging import build_router
 from services.onboarding.settings import OnboardingSettings
+from services.onboarding.store import RequestStore
 
 NAME = "onboarding"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -18,7 +19,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def bootstrap(settings: OnboardingSettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or OnboardingSettings()
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS)
-    runtime.include(build_router(runtime.consumer(), runtime.tenants))
+    units = runtime.units_of_work(RequestStore)
+    runtime.include(build_router(runtime.consumer(units)))
     app = FastAPI(
         title="Plusportal Onboarding",
         version="1.0.0",
@@ -27,7 +29,7 @@ def bootstrap(settings: OnboardingSettings | None = None) -> tuple[FastAPI, Serv
         lifespan=runtime.lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(runtime.db, runtime.tenants, settings, runtime.wake_relays))
+    app.include_router(build_api(units, runtime.tenants, settings))
     add_health_route(app, runtime.health)
     return app, runtime
 

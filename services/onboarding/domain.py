@@ -6,8 +6,9 @@ The request records the events it causes in ``events``; the handlers store them 
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from contracts.common import PartnerNumberGrant, PartnerRole, PostalAddress
 from contracts.envelope import EventPayload
@@ -89,13 +90,22 @@ class PartnerNumberRequest:
     status: RequestStatus = RequestStatus.RECEIVED
     grants: tuple[PartnerNumberGrant, ...] = ()
     note: str | None = None
+    # Chosen by the form once: a repeated submit finds the same request.
+    submission_id: UUID | None = None
+    # One per customer journey, from the form to the dispatch status; every event of the request carries it.
+    correlation_id: UUID = field(default_factory=uuid4)
     events: list[EventPayload] = field(default_factory=list)
 
     @classmethod
     def submit(
-        cls, request_id: UUID, tenant: str, meter_number: str, customer: RequestingCustomer
+        cls,
+        request_id: UUID,
+        tenant: str,
+        meter_number: str,
+        customer: RequestingCustomer,
+        submission_id: UUID | None = None,
     ) -> "PartnerNumberRequest":
-        request = cls(request_id, tenant, meter_number, customer)
+        request = cls(request_id, tenant, meter_number, customer, submission_id=submission_id)
         request.events.append(
             PartnerNumberRequested(request_id=request_id, meter_number=meter_number, customer=customer)
         )
@@ -152,6 +162,15 @@ class PartnerNumberRequest:
                 decided_by=decided_by,  # type: ignore[arg-type]
             )
         )
+
+
+@dataclass(frozen=True)
+class RequestSummary:
+    """A request as the back-office lists it."""
+
+    request: PartnerNumberRequest
+    created_at: datetime
+    updated_at: datetime
 
 
 def _plain(value: str) -> str:

@@ -1,26 +1,76 @@
-"""Onboarding's use cases: small functions that take a command or event and what they need."""
+"""Onboarding's use cases, each ``handle(command or event, uow) -> view``.
+
+A use case loads the request from the unit of work's store, lets the domain decide, saves the request
+and publishes the events it recorded — all in the unit of work's one transaction.
+"""
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 from uuid import UUID, uuid4
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from contracts.common import PartnerNumberGrant
+from contracts.envelope import EventPayload
 from contracts.identity import PartnerLinked
 from contracts.letters import LetterFailed, LetterReturned
+from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import PartnerNumberRequested, RequestingCustomer
-from contracts.topics import ONBOARDING_REQUESTS
+from contracts.topics import ONBOARDING_REQUESTS, TopicSpec
 from kit.consumer import Delivered
-from kit.mail import Mail, enqueue_mail
-from kit.masterdata import find_meter_point
-from kit.outbox import add_event
-from kit.tenants import Tenant, TenantDirectory
-from services.onboarding import store
-from services.onboarding.domain import PartnerNumberRequest, copy_of_message, match_request
+from kit.mail import Mail
+from kit.tenants import Tenant
+from kit.uow import UnitOfWork
+from services.onboarding.domain import (
+    PartnerNumberRequest,
+    RequestStatus,
+    RequestSummary,
+    copy_of_message,
+    match_request,
+)
+
+
+class Requests(Protocol):
+    """What the use cases need of the store (store.RequestStore; a fake in the unit tests)."""
+
+    async def by_submission(self, tenant: str, submission_id: UUID) -> PartnerNumberRequest | None: ...
+
+    async def for_change(self, tenant: str, request_id: UUID) -> PartnerNumberRequest | None: ...
+
+    async def granting(self, tenant: str, partner_number: str) -> list[PartnerNumberRequest]: ...
+
+    def add(self, request: PartnerNumberRequest, now: datetime) -> None: ...
+
+    def save(self, request: PartnerNumberRequest, now: datetime) -> None: ...
+
+    async def summary(self, tenant: str, request_id: UUID) -> RequestSummary | None: ...
+
+    async def summaries(
+        self, tenant: str, status: RequestStatus | None, limit: int, offset: int
+    ) -> list[RequestSummary]: ...
+
+
+Uow = UnitOfWork[Requests]
+
+
+class NotFound(LookupError):
+    pass
+
+
+def _publish(uow: Uow, request: PartnerNumberRequest) -> None:
+    """The events the request recorded, keyed by the request: one partition keeps them in order."""
+
+    def route(_: EventPayload) -> tuple[TopicSpec, str]:
+        return ONBOARDING_REQUESTS, str(request.id)
+
+    uow.publish_recorded(request, route, tenant=request.tenant, correlation_id=request.correlation_id)
+
+
+# --- the customer's form --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SubmitRequest:
+    tenant: Tenant
     submission_id: UUID
     meter_number: str  # normalised and validated
     customer: RequestingCustomer
@@ -32,96 +82,129 @@ class Submitted:
     first_time: bool
 
 
-class NotFound(LookupError):
-    pass
-
-
-def _save_events(session: AsyncSession, request: PartnerNumberRequest, correlation_id: UUID) -> None:
-    for event in request.events:
-        add_event(
-            session,
-            ONBOARDING_REQUESTS,
-            str(request.id),
-            event,
-            tenant=request.tenant,
-            correlation_id=correlation_id,
-        )
-    request.events.clear()
-
-
-async def submit_request(command: SubmitRequest, tenant: Tenant, session: AsyncSession) -> Submitted:
-    existing = await store.find_by_submission(session, tenant.portal_number, command.submission_id)
+async def submit_request(command: SubmitRequest, uow: Uow) -> Submitted:
+    tenant = command.tenant.portal_number
+    existing = await uow.store.by_submission(tenant, command.submission_id)
     if existing:  # a double submit (reload, double click) gets the same request back
         return Submitted(existing.id, first_time=False)
-    request = PartnerNumberRequest.submit(uuid4(), tenant.portal_number, command.meter_number, command.customer)
-    record = await find_meter_point(session, tenant.portal_number, command.meter_number)
-    request.decide(match_request(command.customer, record))
-    correlation_id = uuid4()  # the customer journey starts here
-    session.add(store.new_row(request, command.submission_id, correlation_id))
-    _save_events(session, request, correlation_id)
+    request = PartnerNumberRequest.submit(
+        uuid4(), tenant, command.meter_number, command.customer, submission_id=command.submission_id
+    )
+    request.decide(match_request(command.customer, await uow.master_data.find(tenant, command.meter_number)))
+    uow.store.add(request, uow.now())
+    _publish(uow, request)
     return Submitted(request.id, first_time=True)
 
 
-async def send_copy_of_message(
-    event: Delivered[PartnerNumberRequested], session: AsyncSession, tenants: TenantDirectory
-) -> None:
-    tenant = tenants.get(event.envelope.tenant)
-    payload = event.payload
+async def send_copy_of_message(event: Delivered[PartnerNumberRequested], uow: Uow) -> None:
+    tenant, payload = event.tenant, event.payload
     request = PartnerNumberRequest(payload.request_id, tenant.portal_number, payload.meter_number, payload.customer)
     subject, text = copy_of_message(tenant.name, tenant.service_phone, request)
     mail = Mail(tenant.sender_name, tenant.sender_email, str(payload.customer.email), subject, text, "request-copy")
-    enqueue_mail(session, mail, tenant=tenant.portal_number, correlation_id=event.envelope.correlation_id)
+    uow.send_mail(mail, tenant=tenant.portal_number, correlation_id=event.envelope.correlation_id)
 
 
-async def approve_request(
-    tenant: Tenant,
-    request_id: UUID,
-    meter_number: str,
-    partner_numbers: list[str] | None,
-    session: AsyncSession,
-) -> None:
-    """A clerk approves a request in review with a master-data record; the letter path follows."""
-    row = await store.get_for_update(session, tenant.portal_number, request_id)
-    if row is None:
+# --- the back-office review -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListRequests:
+    tenant: Tenant
+    status: RequestStatus | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+async def list_requests(query: ListRequests, uow: Uow) -> list[RequestSummary]:
+    return await uow.store.summaries(query.tenant.portal_number, query.status, query.limit, query.offset)
+
+
+@dataclass(frozen=True)
+class ShowRequest:
+    tenant: Tenant
+    request_id: UUID
+
+
+async def show_request(query: ShowRequest, uow: Uow) -> RequestSummary:
+    summary = await uow.store.summary(query.tenant.portal_number, query.request_id)
+    if summary is None:
         raise NotFound("Antrag nicht gefunden.")
-    record = await find_meter_point(session, tenant.portal_number, meter_number)
+    return summary
+
+
+@dataclass(frozen=True)
+class ShowMeterPoint:
+    tenant: Tenant
+    meter_number: str  # normalised
+
+
+async def show_meter_point(query: ShowMeterPoint, uow: Uow) -> MeterPointRecorded:
+    record = await uow.master_data.find(query.tenant.portal_number, query.meter_number)
     if record is None:
         raise NotFound("Zählernummer nicht in den Stammdaten dieses Netzbetreibers.")
-    chosen = [p for p in record.partners if partner_numbers is None or p.partner_number in partner_numbers]
-    if partner_numbers is not None and len(chosen) != len(set(partner_numbers)):
-        raise NotFound("Geschäftspartner-Nr. gehört nicht zu dieser Zählernummer.")
-    request = store.to_domain(row)
-    request.approve(
-        meter_number, tuple(PartnerNumberGrant(partner_number=p.partner_number, role=p.role) for p in chosen)
-    )
-    store.apply(request, row)
-    _save_events(session, request, row.correlation_id)
+    return record
 
 
-async def reject_request(tenant: Tenant, request_id: UUID, reason: str, session: AsyncSession) -> None:
-    row = await store.get_for_update(session, tenant.portal_number, request_id)
-    if row is None:
+@dataclass(frozen=True)
+class ApproveRequest:
+    """A clerk approves a request in review with the master-data record they picked."""
+
+    tenant: Tenant
+    request_id: UUID
+    meter_number: str  # normalised; may correct what the customer typed
+    partner_numbers: list[str] | None  # None: every partner of that meter
+
+
+async def approve_request(command: ApproveRequest, uow: Uow) -> None:
+    tenant = command.tenant.portal_number
+    request = await uow.store.for_change(tenant, command.request_id)
+    if request is None:
         raise NotFound("Antrag nicht gefunden.")
-    request = store.to_domain(row)
-    request.reject(reason)
-    store.apply(request, row)
-    _save_events(session, request, row.correlation_id)
+    record = await uow.master_data.find(tenant, command.meter_number)
+    if record is None:
+        raise NotFound("Zählernummer nicht in den Stammdaten dieses Netzbetreibers.")
+    wanted = command.partner_numbers
+    chosen = [p for p in record.partners if wanted is None or p.partner_number in wanted]
+    if wanted is not None and len(chosen) != len(set(wanted)):
+        raise NotFound("Geschäftspartner-Nr. gehört nicht zu dieser Zählernummer.")
+    request.approve(
+        command.meter_number, tuple(PartnerNumberGrant(partner_number=p.partner_number, role=p.role) for p in chosen)
+    )
+    uow.store.save(request, uow.now())
+    _publish(uow, request)
 
 
-async def record_registration(event: Delivered[PartnerLinked], session: AsyncSession) -> None:
+@dataclass(frozen=True)
+class RejectRequest:
+    tenant: Tenant
+    request_id: UUID
+    reason: str
+
+
+async def reject_request(command: RejectRequest, uow: Uow) -> None:
+    request = await uow.store.for_change(command.tenant.portal_number, command.request_id)
+    if request is None:
+        raise NotFound("Antrag nicht gefunden.")
+    request.reject(command.reason)
+    uow.store.save(request, uow.now())
+    _publish(uow, request)
+
+
+# --- what other services tell us ------------------------------------------------------------------------
+
+
+async def record_registration(event: Delivered[PartnerLinked], uow: Uow) -> None:
     """Identity linked the partner number to a login: the requests that granted it are done."""
-    for row in await store.requests_granting(session, event.envelope.tenant, event.payload.partner_number):
-        request = store.to_domain(row)
+    for request in await uow.store.granting(event.tenant.portal_number, event.payload.partner_number):
         request.partner_registered()
-        store.apply(request, row)
+        uow.store.save(request, uow.now())
 
 
-async def record_letter_progress(event: Delivered, session: AsyncSession) -> None:
+async def record_letter_progress(event: Delivered, uow: Uow) -> None:
     """Letters tells us what happened to the request's letter: the back-office sees it as status."""
-    row = await store.get_for_update(session, event.envelope.tenant, event.payload.request_id)
-    if row is None:
+    request = await uow.store.for_change(event.tenant.portal_number, event.payload.request_id)
+    if request is None:
         return  # not ours (another onboarding installation shares the topic)
-    request = store.to_domain(row)
     reason = event.payload.reason if isinstance(event.payload, LetterReturned | LetterFailed) else None
     request.letter_progressed(event.envelope.event_type, reason)
-    store.apply(request, row)
+    uow.store.save(request, uow.now())

@@ -1,22 +1,19 @@
 """Onboarding's Kafka side: thin subscribers that hand each message to the event consumer."""
 
-from functools import partial
-
 from faststream.kafka import KafkaRouter
 
 from contracts import identity, letters, masterdata, onboarding, topics
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
-from kit.tenants import TenantDirectory
 from services.onboarding import handlers
 
 GROUP = "onboarding"
 
 
-def build_router(consumer: EventConsumer, tenants: TenantDirectory) -> KafkaRouter:
+def build_router(consumer: EventConsumer) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
-    consumer.on(onboarding.PartnerNumberRequested, partial(handlers.send_copy_of_message, tenants=tenants))
+    consumer.on(onboarding.PartnerNumberRequested, handlers.send_copy_of_message)
     for letter_event in (
         letters.LetterQueued,
         letters.LetterDispatched,

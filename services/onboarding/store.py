@@ -1,6 +1,6 @@
-"""Onboarding's tables and the queries on them. Every query is scoped by tenant."""
+"""Onboarding's table and the store on it: requests in and out as domain objects. Every query is scoped by tenant."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.common import PartnerNumberGrant
 from contracts.onboarding import RequestingCustomer
-from services.onboarding.domain import PartnerNumberRequest, RequestStatus
+from services.onboarding.domain import PartnerNumberRequest, RequestStatus, RequestSummary
 
 
 class RequestRow(SQLModel, table=True):
@@ -31,7 +31,7 @@ class RequestRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-def to_domain(row: RequestRow) -> PartnerNumberRequest:
+def _to_domain(row: RequestRow) -> PartnerNumberRequest:
     return PartnerNumberRequest(
         id=row.id,
         tenant=row.tenant,
@@ -40,63 +40,91 @@ def to_domain(row: RequestRow) -> PartnerNumberRequest:
         status=RequestStatus(row.status),
         grants=tuple(PartnerNumberGrant.model_validate(g) for g in row.grants),
         note=row.note,
+        submission_id=row.submission_id,
+        correlation_id=row.correlation_id,
     )
 
 
-def new_row(request: PartnerNumberRequest, submission_id: UUID, correlation_id: UUID) -> RequestRow:
-    now = datetime.now(UTC)
-    row = RequestRow(
-        id=request.id,
-        tenant=request.tenant,
-        submission_id=submission_id,
-        correlation_id=correlation_id,
-        status=request.status,
-        meter_number=request.meter_number,
-        customer={},
-        created_at=now,
-        updated_at=now,
-    )
-    apply(request, row)
-    return row
-
-
-def apply(request: PartnerNumberRequest, row: RequestRow) -> None:
+def _apply(request: PartnerNumberRequest, row: RequestRow, now: datetime) -> None:
     row.status = request.status
     row.meter_number = request.meter_number
     row.customer = request.customer.model_dump(mode="json")
     row.grants = [g.model_dump(mode="json") for g in request.grants]
     row.note = request.note
-    row.updated_at = datetime.now(UTC)
+    row.updated_at = now
 
 
-async def find_by_submission(session: AsyncSession, tenant: str, submission_id: UUID) -> RequestRow | None:
-    result = await session.exec(
-        select(RequestRow).where(RequestRow.tenant == tenant, RequestRow.submission_id == submission_id)
-    )
-    return result.first()
+class RequestStore:
+    """handlers.Requests on PostgreSQL. Requests loaded for a change are locked until the commit."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._loaded: dict[UUID, RequestRow] = {}  # the rows behind the requests handed out for a change
+
+    async def by_submission(self, tenant: str, submission_id: UUID) -> PartnerNumberRequest | None:
+        result = await self._session.exec(
+            select(RequestRow).where(RequestRow.tenant == tenant, RequestRow.submission_id == submission_id)
+        )
+        row = result.first()
+        return _to_domain(row) if row else None
+
+    async def for_change(self, tenant: str, request_id: UUID) -> PartnerNumberRequest | None:
+        result = await self._session.exec(
+            select(RequestRow).where(RequestRow.tenant == tenant, RequestRow.id == request_id).with_for_update()
+        )
+        return self._handed_out(result.first())
+
+    async def granting(self, tenant: str, partner_number: str) -> list[PartnerNumberRequest]:
+        """For a change: the requests that granted this partner number."""
+        result = await self._session.exec(
+            select(RequestRow)
+            .where(RequestRow.tenant == tenant, col(RequestRow.grants).contains([{"partner_number": partner_number}]))
+            .with_for_update()
+        )
+        return [request for row in result.all() if (request := self._handed_out(row))]
+
+    def add(self, request: PartnerNumberRequest, now: datetime) -> None:
+        if request.submission_id is None:
+            raise ValueError("a stored request needs its submission id")
+        row = RequestRow(
+            id=request.id,
+            tenant=request.tenant,
+            submission_id=request.submission_id,
+            correlation_id=request.correlation_id,
+            status=request.status,
+            meter_number=request.meter_number,
+            customer={},
+            created_at=now,
+            updated_at=now,
+        )
+        _apply(request, row, now)
+        self._session.add(row)
+
+    def save(self, request: PartnerNumberRequest, now: datetime) -> None:
+        _apply(request, self._loaded[request.id], now)
+
+    async def summary(self, tenant: str, request_id: UUID) -> RequestSummary | None:
+        result = await self._session.exec(
+            select(RequestRow).where(RequestRow.tenant == tenant, RequestRow.id == request_id)
+        )
+        row = result.first()
+        return _summary(row) if row else None
+
+    async def summaries(
+        self, tenant: str, status: RequestStatus | None, limit: int, offset: int
+    ) -> list[RequestSummary]:
+        query = select(RequestRow).where(RequestRow.tenant == tenant)
+        if status:
+            query = query.where(RequestRow.status == status)
+        query = query.order_by(col(RequestRow.created_at).desc()).limit(limit).offset(offset)
+        return [_summary(row) for row in (await self._session.exec(query)).all()]
+
+    def _handed_out(self, row: RequestRow | None) -> PartnerNumberRequest | None:
+        if row is None:
+            return None
+        self._loaded[row.id] = row
+        return _to_domain(row)
 
 
-async def get_for_update(session: AsyncSession, tenant: str, request_id: UUID) -> RequestRow | None:
-    result = await session.exec(
-        select(RequestRow).where(RequestRow.tenant == tenant, RequestRow.id == request_id).with_for_update()
-    )
-    return result.first()
-
-
-async def requests_granting(session: AsyncSession, tenant: str, partner_number: str) -> list[RequestRow]:
-    result = await session.exec(
-        select(RequestRow)
-        .where(RequestRow.tenant == tenant, col(RequestRow.grants).contains([{"partner_number": partner_number}]))
-        .with_for_update()
-    )
-    return list(result.all())
-
-
-async def list_requests(
-    session: AsyncSession, tenant: str, status: RequestStatus | None, limit: int, offset: int
-) -> list[RequestRow]:
-    query = select(RequestRow).where(RequestRow.tenant == tenant)
-    if status:
-        query = query.where(RequestRow.status == status)
-    query = query.order_by(RequestRow.created_at.desc()).limit(limit).offset(offset)  # type: ignore[attr-defined]
-    return list((await session.exec(query)).all())
+def _summary(row: RequestRow) -> RequestSummary:
+    return RequestSummary(_to_domain(row), row.created_at, row.updated_at)

@@ -13,7 +13,6 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from sqlalchemy.engine import make_url
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import HEADER_DLT_CONSUMER, HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
 from contracts.masterdata import MeterPointRecorded
@@ -23,6 +22,7 @@ from kit.db import Database, migrate
 from kit.events import encode, envelope_for
 from kit.masterdata import MeterPointRow, record_meter_point
 from kit.tenants import load_tenants
+from kit.uow import UnitOfWork, UnitsOfWork
 from services.onboarding.app import MIGRATIONS
 from stack.fixtures import DatabaseServer
 from stack.topics import create_topics
@@ -50,13 +50,14 @@ async def _run_batch(kafka: str, db: Database, values: list[bytes]) -> tuple[str
 
     stored: list[str] = []
 
-    async def store_unless_refused(event: Delivered[MeterPointRecorded], session: AsyncSession) -> None:
+    async def store_unless_refused(event: Delivered[MeterPointRecorded], uow: UnitOfWork[Any]) -> None:
         if event.payload.partners[0].name == REFUSED:
             raise RefusedEvent("this test refuses it")
-        await record_meter_point(event, session)
+        await record_meter_point(event, uow)
         stored.append(event.payload.meter_number)
 
-    consumer = EventConsumer("batch-test", db, broker, load_tenants(), after_commit=committed)
+    units = UnitsOfWork(db, lambda session: session, after_commit=committed)
+    consumer = EventConsumer("batch-test", units, broker, load_tenants())
     consumer.on(MeterPointRecorded, store_unless_refused)
     done = asyncio.Event()
     seen = 0
@@ -203,7 +204,8 @@ async def test_a_database_outage_delays_events_and_dead_letters_none(kafka_boots
     meters = [random_meter_number() for _ in range(3)]
     topic = await _topic_holding(kafka_bootstrap, [_event(meter)[0] for meter in meters])
     broker = KafkaBroker(kafka_bootstrap)
-    consumer = EventConsumer("outage-test", proxied, broker, load_tenants(), retry_delay=0.05)
+    units = UnitsOfWork(proxied, lambda session: session)
+    consumer = EventConsumer("outage-test", units, broker, load_tenants(), retry_delay=0.05)
     consumer.on(MeterPointRecorded, record_meter_point)
     outages = 0
 

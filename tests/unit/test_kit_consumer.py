@@ -11,6 +11,7 @@ from contracts.masterdata import MeterPointRecorded
 from contracts.topics import DEAD_LETTER, MASTER_DATA
 from kit.consumer import EventConsumer
 from kit.tenants import load_tenants
+from kit.uow import UnitsOfWork
 
 
 class NoDatabase:
@@ -20,7 +21,8 @@ class NoDatabase:
 
 async def test_malformed_and_invalid_messages_are_dead_lettered_with_reason_and_source() -> None:
     broker = KafkaBroker()
-    consumer = EventConsumer("test", NoDatabase(), broker, load_tenants())  # type: ignore[arg-type]
+    units = UnitsOfWork(NoDatabase(), lambda session: session)  # type: ignore[arg-type]
+    consumer = EventConsumer("test", units, broker, load_tenants())
 
     async def never(*_: Any) -> None:
         raise AssertionError("handler must not run")

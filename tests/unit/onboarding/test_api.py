@@ -1,7 +1,6 @@
 """The request form's HTTP contract with the database replaced by a fake (unit level)."""
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
@@ -11,37 +10,30 @@ from fastapi.testclient import TestClient
 
 from kit.http import install_error_handlers
 from kit.tenants import load_tenants
-from services.onboarding import handlers
 from services.onboarding.api import build_api
+from services.onboarding.domain import PartnerNumberRequest
 from services.onboarding.settings import OnboardingSettings
+from tests.unit.fakes import FakeUnits
+from tests.unit.onboarding.fake_store import FakeRequests
 
 HOST = {"Host": "000328.localhost"}
 
 
-class FakeDatabase:
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[object]:
-        yield object()
+@pytest.fixture
+def units() -> FakeUnits[FakeRequests]:
+    return FakeUnits(FakeRequests())
+
+
+def stored(units: FakeUnits[FakeRequests]) -> list[PartnerNumberRequest]:
+    return [request for request, _, _ in units.store.rows.values()]
 
 
 @pytest.fixture
-def submitted(monkeypatch: pytest.MonkeyPatch) -> list[handlers.SubmitRequest]:
-    calls: list[handlers.SubmitRequest] = []
-
-    async def fake_submit(command: handlers.SubmitRequest, tenant: Any, session: Any) -> handlers.Submitted:
-        calls.append(command)
-        return handlers.Submitted(uuid4(), first_time=True)
-
-    monkeypatch.setattr(handlers, "submit_request", fake_submit)
-    return calls
-
-
-@pytest.fixture
-def client() -> Iterator[TestClient]:
+def client(units: FakeUnits[FakeRequests]) -> Iterator[TestClient]:
     app = FastAPI()
     install_error_handlers(app)
     settings = OnboardingSettings(limit_per_client="100/minute", limit_per_email="2/minute")
-    app.include_router(build_api(FakeDatabase(), load_tenants(), settings, lambda: None))  # type: ignore[arg-type]
+    app.include_router(build_api(units, load_tenants(), settings))  # type: ignore[arg-type]
     yield TestClient(app)
 
 
@@ -57,11 +49,15 @@ def valid_form(**changes: Any) -> dict[str, Any]:
     return {**form, **changes}
 
 
-def test_a_valid_form_is_accepted_with_the_meter_number_normalised(client: TestClient, submitted: list) -> None:
+def test_a_valid_form_is_accepted_with_the_meter_number_normalised(
+    client: TestClient, units: FakeUnits[FakeRequests]
+) -> None:
     response = client.post("/requests", json=valid_form(), headers=HOST)
     assert response.status_code == 202
     assert "per Post" in response.json()["message"]
-    assert submitted[0].meter_number == "1EMH0005939068"
+    [request] = stored(units)
+    assert request.meter_number == "1EMH0005939068"
+    assert response.json()["request_id"] == str(request.id)
 
 
 def test_each_wrong_field_gets_its_own_german_reason_without_echoing_the_input(client: TestClient) -> None:
@@ -91,17 +87,22 @@ def test_an_unknown_portal_is_a_plain_404(client: TestClient) -> None:
     assert response.status_code == 404
 
 
-def test_the_honeypot_answers_like_success_and_keeps_nothing(client: TestClient, submitted: list) -> None:
+def test_the_honeypot_answers_like_success_and_keeps_nothing(
+    client: TestClient, units: FakeUnits[FakeRequests]
+) -> None:
     response = client.post("/requests", json=valid_form(website="http://spam.example"), headers=HOST)
     assert response.status_code == 202
-    assert submitted == []
+    assert stored(units) == []
+    assert units.outbox.events == []
 
 
-def test_too_many_requests_for_one_email_get_429_with_retry_after(client: TestClient, submitted: list) -> None:
+def test_too_many_requests_for_one_email_get_429_with_retry_after(
+    client: TestClient, units: FakeUnits[FakeRequests]
+) -> None:
     answers = [client.post("/requests", json=valid_form(), headers=HOST) for _ in range(3)]
     assert [a.status_code for a in answers] == [202, 202, 429]
     assert int(answers[2].headers["Retry-After"]) >= 1
-    assert len(submitted) == 2
+    assert len(stored(units)) == 2
 
 
 def test_back_office_needs_the_staff_token(client: TestClient) -> None:

@@ -1,0 +1,167 @@
+"""The unit of work: everything one use case may touch, in one transaction.
+
+A use case is ``handle(command, uow) -> view``. Its unit of work gives it the service's store (repository),
+the master-data read model, the clock, and the outbox for events and mails — all written in one transaction,
+committed when the use case returns and rolled back when it raises. After a commit the relays are woken.
+
+The app builds units of work with :class:`UnitsOfWork` on the database; unit tests build the same
+:class:`UnitOfWork` with in-memory fakes of the store, the master data and the outbox.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, Protocol, TypeVar
+from uuid import UUID
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.envelope import EventPayload
+from contracts.masterdata import MeterPointRecorded
+from contracts.topics import TopicSpec
+from kit.db import Database
+from kit.mail import Mail, enqueue_mail
+from kit.masterdata import MasterDataTable
+from kit.outbox import add_event
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Outbox(Protocol):
+    """Where a transaction's events and mails wait until the relays send them."""
+
+    def add_event(
+        self,
+        topic: TopicSpec,
+        key: str,
+        payload: EventPayload,
+        *,
+        tenant: str,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None: ...
+
+    def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID) -> None: ...
+
+
+class MasterData(Protocol):
+    """The service's read model of the operators' master data (kit.masterdata)."""
+
+    async def find(self, tenant: str, meter_number: str) -> MeterPointRecorded | None: ...
+
+    async def record(self, tenant: str, point: MeterPointRecorded) -> None: ...
+
+
+class RecordsEvents(Protocol):
+    """A domain object that records what happened to it (``events``), to be published with its change."""
+
+    events: list[EventPayload]
+
+
+S = TypeVar("S", covariant=True)
+
+
+@dataclass(frozen=True)
+class UnitOfWork(Generic[S]):
+    store: S
+    master_data: MasterData
+    outbox: Outbox
+    clock: Clock
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def publish(
+        self,
+        topic: TopicSpec,
+        key: str,
+        event: EventPayload,
+        *,
+        tenant: str,
+        correlation_id: UUID,
+        causation_id: UUID | None = None,
+    ) -> None:
+        self.outbox.add_event(
+            topic, key, event, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id
+        )
+
+    def publish_recorded(
+        self,
+        aggregate: RecordsEvents,
+        route: Callable[[EventPayload], tuple[TopicSpec, str]],
+        *,
+        tenant: str,
+        correlation_id: UUID,
+        causation_id: UUID | None = None,
+    ) -> None:
+        """The events the aggregate recorded, each to the topic and key ``route`` names; then forgotten."""
+        for event in aggregate.events:
+            topic, key = route(event)
+            self.publish(topic, key, event, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id)
+        aggregate.events.clear()
+
+    def send_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID) -> None:
+        self.outbox.add_mail(mail, tenant=tenant, correlation_id=correlation_id)
+
+
+class SessionOutbox:
+    """The outbox and mail tables (kit.outbox, kit.mail) in the unit of work's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add_event(
+        self,
+        topic: TopicSpec,
+        key: str,
+        payload: EventPayload,
+        *,
+        tenant: str,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        add_event(
+            self._session, topic, key, payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id
+        )
+
+    def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID) -> None:
+        enqueue_mail(self._session, mail, tenant=tenant, correlation_id=correlation_id)
+
+
+class UnitsOfWork(Generic[S]):
+    """Opens the service's units of work on its database; ``store`` makes the service's store on a session."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: Callable[[AsyncSession], S],
+        *,
+        clock: Clock = system_clock,
+        after_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.after_commit = after_commit
+        self._store = store
+
+    def bind(self, session: AsyncSession) -> UnitOfWork[S]:
+        """A unit of work inside a transaction someone else owns (the event consumer's batch)."""
+        return UnitOfWork(self._store(session), MasterDataTable(session), SessionOutbox(session), self.clock)
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[UnitOfWork[S]]:
+        """One transaction: committed when the block ends normally (then the relays are woken), else rolled back."""
+        async with self.db.transaction() as session:
+            yield self.bind(session)
+        self.after_commit()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[UnitOfWork[S]]:
+        """For requests that only read: nothing to send afterwards, and the store takes no row locks."""
+        async with self.db.transaction() as session:
+            yield self.bind(session)

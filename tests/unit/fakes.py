@@ -1,0 +1,103 @@
+"""In-memory stand-ins for what a unit of work holds besides the service's store: the master-data read model
+and the outbox. Unit tests build kit.uow.UnitOfWork from these and a fake store of the service."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from contracts.envelope import EventPayload
+from contracts.masterdata import MeterPointRecorded
+from contracts.topics import TopicSpec
+from kit.mail import Mail
+from kit.uow import UnitOfWork
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class PublishedEvent:
+    topic: str
+    key: str
+    event: EventPayload
+    tenant: str
+    correlation_id: UUID
+    causation_id: UUID | None
+
+
+@dataclass
+class FakeOutbox:
+    events: list[PublishedEvent] = field(default_factory=list)
+    mails: list[Mail] = field(default_factory=list)
+
+    def add_event(
+        self,
+        topic: TopicSpec,
+        key: str,
+        payload: EventPayload,
+        *,
+        tenant: str,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.events.append(PublishedEvent(topic.name, key, payload, tenant, correlation_id, causation_id))
+
+    def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID) -> None:
+        self.mails.append(mail)
+
+    def of_type(self, event_type: type[EventPayload]) -> list[Any]:
+        return [published.event for published in self.events if isinstance(published.event, event_type)]
+
+
+@dataclass
+class FakeMasterData:
+    points: dict[tuple[str, str], MeterPointRecorded] = field(default_factory=dict)
+
+    async def find(self, tenant: str, meter_number: str) -> MeterPointRecorded | None:
+        return self.points.get((tenant, meter_number))
+
+    async def record(self, tenant: str, point: MeterPointRecorded) -> None:
+        known = self.points.get((tenant, point.meter_number))
+        if known is None or known.recorded_at <= point.recorded_at:
+            self.points[(tenant, point.meter_number)] = point
+
+
+class FakeClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+class FakeUnits(Generic[S]):
+    """kit.uow.UnitsOfWork without a database: every unit of work shares one store, master data and outbox.
+
+    A unit of work that raises is not rolled back here: tests of refusals check what the use case left out.
+    """
+
+    def __init__(self, store: S, clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.master_data = FakeMasterData()
+        self.outbox = FakeOutbox()
+        self.clock = clock or FakeClock()
+        self.commits = 0
+
+    def unit(self) -> UnitOfWork[S]:
+        return UnitOfWork(self.store, self.master_data, self.outbox, self.clock)
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[UnitOfWork[S]]:
+        yield self.unit()
+        self.commits += 1
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[UnitOfWork[S]]:
+        yield self.unit()
