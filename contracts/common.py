@@ -5,17 +5,21 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# DIN 43863-5: division (1 digit) + manufacturer (3 letters) + block (2 digits) + serial (8 digits).
+METER_NUMBER_PATTERN = r"^[0-9][A-Z]{3}[0-9]{10}$"
+PARTNER_NUMBER_PATTERN = r"^[0-9]{4,20}$"
+
 MeterNumber = Annotated[
     str,
     Field(
-        pattern=r"^[0-9][A-Z]{3}[0-9]{10}$",
+        pattern=METER_NUMBER_PATTERN,
         description="Zählernummer per DIN 43863-5, normalised: no spaces, upper case, 14 characters",
         examples=["1EMH0005939068"],
     ),
 ]
 PartnerNumber = Annotated[
     str,
-    Field(pattern=r"^[0-9]{4,20}$", description="Geschäftspartner-Nr. Netz from the operator's billing system"),
+    Field(pattern=PARTNER_NUMBER_PATTERN, description="Geschäftspartner-Nr. Netz from the operator's billing system"),
 ]
 MaLoId = Annotated[str, Field(pattern=r"^[1-9][0-9]{10}$", description="Marktlokations-ID")]
 Postcode = Annotated[str, Field(pattern=r"^[0-9]{5}$")]

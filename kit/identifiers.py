@@ -1,9 +1,18 @@
-"""The energy market's identifiers, normalised and checked the same way everywhere (pure functions)."""
+"""The energy market's identifiers, normalised and checked the same way everywhere.
+
+``MeterNumberInput`` and ``PartnerNumberInput`` are what forms declare: what people type, normalised,
+and refused with a plain German reason (kit.http turns it into the 422 answer).
+"""
 
 import re
+from typing import Annotated
 
-# DIN 43863-5: division (1 digit) + manufacturer (3 letters) + block (2 digits) + serial (8 digits).
-_METER_NUMBER = re.compile(r"^[0-9][A-Z]{3}[0-9]{10}$")
+from pydantic import AfterValidator
+
+from contracts.common import METER_NUMBER_PATTERN, PARTNER_NUMBER_PATTERN
+
+_METER_NUMBER = re.compile(METER_NUMBER_PATTERN)
+_PARTNER_NUMBER = re.compile(PARTNER_NUMBER_PATTERN)
 
 
 def normalise_meter_number(raw: str) -> str:
@@ -18,3 +27,22 @@ def meter_number_problem(normalised: str) -> str | None:
     if not _METER_NUMBER.match(normalised):
         return "Die Zählernummer besteht aus 1 Ziffer, 3 Buchstaben und 10 Ziffern, zum Beispiel 1EMH0005939068."
     return None
+
+
+def _typed_meter_number(value: str) -> str:
+    normalised = normalise_meter_number(value)
+    problem = meter_number_problem(normalised)
+    if problem:
+        raise ValueError(problem)
+    return normalised
+
+
+def _typed_partner_number(value: str) -> str:
+    value = value.replace(" ", "")
+    if not _PARTNER_NUMBER.match(value):
+        raise ValueError("Die Geschäftspartner-Nr. besteht aus Ziffern, wie im Brief angegeben.")
+    return value
+
+
+MeterNumberInput = Annotated[str, AfterValidator(_typed_meter_number)]
+PartnerNumberInput = Annotated[str, AfterValidator(_typed_partner_number)]

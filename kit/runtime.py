@@ -43,7 +43,7 @@ class ServiceRuntime:
     ) -> None:
         self.name = name
         self.settings = settings
-        self.tenants = load_tenants(settings.tenants_file)
+        self.tenants = load_tenants(settings.tenants_file, settings.portal_url_template)
         self.db = Database(database_url)
         self._migrations = migrations
         self.broker = KafkaBroker(

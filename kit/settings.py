@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kit.tenants import DEFAULT_TENANTS_FILE
+from kit.tenants import DEFAULT_TENANTS_FILE, PORTAL_URL_TEMPLATE
 
 
 class ServiceSettings(BaseSettings):
@@ -14,6 +14,8 @@ class ServiceSettings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     tenants_file: Path = DEFAULT_TENANTS_FILE
+    # Where links in mails and letters point ({portal_host}, {portal_number} of the tenant).
+    portal_url_template: str = PORTAL_URL_TEMPLATE
     http_host: str = "127.0.0.1"
     log_json: bool | None = None  # None: JSON unless stderr is a terminal
     # Switched off only to run an API-only replica (or to hold events back in a test of the outbox).

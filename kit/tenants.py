@@ -27,10 +27,12 @@ class Tenant(BaseModel):
     return_address: str
     letterhead: tuple[str, ...]
     primary_color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
+    # Where links in mails and letters point: made from PORTAL_URL_TEMPLATE when the directory is loaded.
+    portal_url: str = ""
 
-    @property
-    def portal_url(self) -> str:
-        return f"https://{self.portal_host}"
+
+# Production: the operator's portal host; development: "http://{portal_number}.localhost:8080" (the gateway).
+PORTAL_URL_TEMPLATE = "https://{portal_host}"
 
 
 class UnknownTenant(LookupError):
@@ -58,8 +60,13 @@ class TenantDirectory:
         return self.get(match.group(1))
 
 
-def load_tenants(path: Path | None = None) -> TenantDirectory:
+def load_tenants(path: Path | None = None, portal_url_template: str = PORTAL_URL_TEMPLATE) -> TenantDirectory:
     path = path or Path(os.environ.get("PLUSPORTAL_TENANTS_FILE", DEFAULT_TENANTS_FILE))
     with path.open("rb") as file:
         data = tomllib.load(file)
-    return TenantDirectory([Tenant.model_validate(entry) for entry in data.get("tenant", [])])
+    return TenantDirectory(
+        [
+            Tenant.model_validate({**entry, "portal_url": portal_url_template.format(**entry)})
+            for entry in data.get("tenant", [])
+        ]
+    )

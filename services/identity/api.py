@@ -5,11 +5,11 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Request, Response
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from kit.db import Database
 from kit.http import RateLimit, client_address, tenant_from_host
-from kit.identifiers import meter_number_problem, normalise_meter_number
+from kit.identifiers import MeterNumberInput, PartnerNumberInput
 from kit.tenants import Tenant
 from services.identity import handlers, store
 from services.identity.domain import MAX_PASSWORD_LENGTH, normalise_email
@@ -32,26 +32,9 @@ LINK_INVALID = "Dieser Link ist abgelaufen oder wurde schon benutzt. Fordern Sie
 class AccessRequestForm(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    meter_number: str = Field(max_length=40, description="Zählernummer (Leerzeichen erlaubt)")
-    partner_number: str = Field(max_length=30, description="Geschäftspartner-Nr. Netz aus dem Brief")
+    meter_number: MeterNumberInput = Field(max_length=40, description="Zählernummer (Leerzeichen erlaubt)")
+    partner_number: PartnerNumberInput = Field(max_length=30, description="Geschäftspartner-Nr. Netz aus dem Brief")
     email: EmailStr
-
-    @field_validator("meter_number")
-    @classmethod
-    def din_43863_5(cls, value: str) -> str:
-        normalised = normalise_meter_number(value)
-        problem = meter_number_problem(normalised)
-        if problem:
-            raise ValueError(problem)
-        return normalised
-
-    @field_validator("partner_number")
-    @classmethod
-    def digits(cls, value: str) -> str:
-        value = value.replace(" ", "")
-        if not value.isdigit() or not 4 <= len(value) <= 20:
-            raise ValueError("Die Geschäftspartner-Nr. besteht aus Ziffern, wie im Brief angegeben.")
-        return value
 
 
 class EmailForm(BaseModel):

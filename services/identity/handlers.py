@@ -43,11 +43,6 @@ class Deps:
     devices: crypto.DeviceCookies
     clock: Clock
 
-    def portal_url(self, tenant: Tenant) -> str:
-        return self.settings.portal_url_template.format(
-            portal_host=tenant.portal_host, portal_number=tenant.portal_number
-        )
-
 
 class InvalidLink(Exception):
     """The link is unknown, used or expired."""
@@ -158,7 +153,7 @@ async def handle_access_request(event: Delivered[AccessRequested], session: Asyn
                     expires_at=now + domain.CONFIRMATION_VALID,
                 )
             )
-            link = f"{deps.portal_url(tenant)}/zugang/bestaetigen#token={token}"
+            link = f"{tenant.portal_url}/zugang/bestaetigen#token={token}"
             adding = outcome == domain.AccessOutcome.ADD_PARTNER
             _mail(
                 session,
@@ -175,7 +170,7 @@ async def handle_access_request(event: Delivered[AccessRequested], session: Asyn
                 deps,
                 tenant,
                 email,
-                domain.already_registered_mail(tenant.name, phone, deps.portal_url(tenant)),
+                domain.already_registered_mail(tenant.name, phone, tenant.portal_url),
                 "access-already-registered",
                 correlation,
             )
@@ -223,7 +218,7 @@ async def handle_reset_request(event: Delivered[PasswordResetRequested], session
             expires_at=now + domain.RESET_VALID,
         )
     )
-    link = f"{deps.portal_url(tenant)}/passwort-neu#token={token}"
+    link = f"{tenant.portal_url}/passwort-neu#token={token}"
     _mail(
         session,
         deps,

@@ -6,8 +6,6 @@ from kit.settings import ServiceSettings
 class IdentitySettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://plusportal@127.0.0.1:55432/identity"
     http_port: int = 8103
-    # Where links in e-mails point (the portal behind the gateway): "{portal_host}" / "{portal_number}".
-    portal_url_template: str = "https://{portal_host}"
     # The platform's own sender of confirmation links (the operator's name is shown as display name).
     sender_email: str = "kundenservice@plusportal.de"
     # ES256 key that signs access tokens; created on first start when missing (development).

@@ -42,10 +42,6 @@ def _emit(
     add_event(session, topic, key, event, tenant=row.tenant, correlation_id=row.correlation_id, causation_id=cause)
 
 
-def portal_url(tenant: Tenant, settings: LettersSettings) -> str:
-    return settings.portal_url_template.format(portal_host=tenant.portal_host, portal_number=tenant.portal_number)
-
-
 async def queue_letter(
     event: Delivered[PartnerNumberRequestMatched],
     session: AsyncSession,
@@ -94,7 +90,7 @@ def content_of(row: store.LetterRow, tenant: Tenant, settings: LettersSettings) 
         service_phone=tenant.service_phone,
         service_email=tenant.service_email,
         service_hours=tenant.service_hours,
-        portal_url=portal_url(tenant, settings),
+        portal_url=tenant.portal_url,
         recipient=RecipientAddress.model_validate(row.recipient),
         meter_number=row.meter_number,
         grants=grants,

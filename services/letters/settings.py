@@ -4,15 +4,12 @@ from kit.settings import ServiceSettings
 class LettersSettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://plusportal@127.0.0.1:55432/letters"
     http_port: int = 8102
-    # Where the letter's link points. Production: the operator's portal host; development:
-    # "http://{portal_number}.localhost:8080" (the gateway).
-    portal_url_template: str = "https://{portal_host}"
     # This service's address as the print house reaches it: dispatch jobs name the PDF as
     # "{public_url}/print/{tenant}/jobs/{job_id}.pdf".
     public_url: str = "http://127.0.0.1:8102"
     # The print house's Bearer token for fetching PDFs (development default; production sets its own).
     printhouse_token: str = "dev-printhouse-token"
-    # Rendering (~50 ms CPU per letter, GIL-bound) runs in worker processes of its own, so the consumer that
+    # Rendering (CPU-bound, GIL-held) runs in worker processes of its own, so the consumer that
     # publishes dispatch jobs never waits for it. Background renders run niced: they take the CPU the
     # critical path leaves; a print-house fetch that finds no PDF yet renders at normal priority.
     render_processes: int = 1

@@ -12,7 +12,7 @@ from contracts.common import PostalAddress
 from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import RequestingCustomer
 from kit.http import RateLimit, client_address, staff_only, tenant_from_host
-from kit.identifiers import meter_number_problem, normalise_meter_number
+from kit.identifiers import MeterNumberInput, normalise_meter_number
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.onboarding import handlers
@@ -52,19 +52,12 @@ class RequestForm(BaseModel):
     last_name: str = Field(min_length=1, max_length=100, description="Nachname")
     postal_address: AddressForm = Field(description="Postanschrift")
     connection_address: AddressForm | None = Field(default=None, description="Anschlussobjekt, falls abweichend")
-    meter_number: str = Field(max_length=40, description="Zählernummer, z. B. 1EMH0005939068 (Leerzeichen erlaubt)")
+    meter_number: MeterNumberInput = Field(
+        max_length=40, description="Zählernummer, z. B. 1EMH0005939068 (Leerzeichen erlaubt)"
+    )
     email: EmailStr = Field(description="E-Mail-Adresse")
     phone: str | None = Field(default=None, max_length=40, description="Telefon (freiwillig)")
     website: str = Field(default="", max_length=200, description="Leave empty (spam trap, hidden in the form)")
-
-    @field_validator("meter_number")
-    @classmethod
-    def din_43863_5(cls, value: str) -> str:
-        normalised = normalise_meter_number(value)
-        problem = meter_number_problem(normalised)
-        if problem:
-            raise ValueError(problem)
-        return normalised
 
     def customer(self) -> RequestingCustomer:
         return RequestingCustomer(
