@@ -7,7 +7,7 @@ outbox, and the broker connection is retried until it succeeds.
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from kit.outbox import OutboxRelay
 from kit.settings import ServiceSettings
 from kit.tenants import load_tenants
 from kit.uow import Clock, UnitsOfWork, system_clock
+from kit.worker import PollingWorker
 
 S = TypeVar("S")
 
@@ -60,9 +61,18 @@ class ServiceRuntime:
         self._connect_task: asyncio.Task[None] | None = None
         self._on_started: list[Callable[[], Awaitable[None]]] = []
 
-    def units_of_work(self, store: Callable[[AsyncSession], S], clock: Clock = system_clock) -> UnitsOfWork[S]:
-        """The service's units of work on its database; a commit wakes the relays."""
-        return UnitsOfWork(self.db, store, clock=clock, after_commit=self.wake_relays)
+    def units_of_work(
+        self, store: Callable[[AsyncSession], S], clock: Clock = system_clock, *, wake: Sequence[PollingWorker] = ()
+    ) -> UnitsOfWork[S]:
+        """The service's units of work on its database; a commit wakes the relays and the workers in ``wake``
+        (their work comes from the same commits)."""
+
+        def after_commit() -> None:
+            self.wake_relays()
+            for worker in wake:
+                worker.wake()
+
+        return UnitsOfWork(self.db, store, clock=clock, after_commit=after_commit)
 
     def consumer(self, units: UnitsOfWork[Any], group: str | None = None) -> EventConsumer:
         return EventConsumer(group or self.name, units, self.broker, self.tenants)
@@ -86,7 +96,7 @@ class ServiceRuntime:
             self.mail_relay.start()
         self._connect_task = asyncio.create_task(self._connect_kafka(), name="kafka-connect")
         # Everything loaded so far lives as long as the process: keep it out of the collector's full
-        # passes (measured in letters: a full pass fell from ~125 ms to ~9 ms, rendering p90 halved).
+        # passes, which otherwise walk it all again and again (benchmarks/README.md, letters).
         gc.freeze()
         log.info("service_started", service=self.name)
 

@@ -2,6 +2,8 @@
 print house the PDFs its dispatch jobs name."""
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -9,12 +11,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from kit.db import Database
 from kit.http import staff_only, tenant_from_host
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
-from services.letters import store
-from services.letters.domain import LetterStatus, needs_render
-from services.letters.rendering import Renderer
+from kit.uow import UnitsOfWork
+from services.letters import handlers
+from services.letters.domain import LetterStatus, LetterSummary, StatusReport
+from services.letters.handlers import Letters
+from services.letters.render_worker import Renderer
 from services.letters.settings import LettersSettings
 
 _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -48,18 +51,18 @@ class LetterView(BaseModel):
     reports: list[StatusReportView] = []
 
     @classmethod
-    def of(cls, row: store.LetterRow, reports: list[store.StatusReportRow] | None = None) -> "LetterView":
+    def of(cls, letter: LetterSummary, reports: list[StatusReport] | None = None) -> "LetterView":
         return cls(
-            letter_id=row.id,
-            job_id=row.id,
-            request_id=row.request_id,
-            reference=row.reference,
-            status=LetterStatus(row.status),
-            status_reason=row.status_reason,
-            recipient=row.recipient,
-            pdf_available=row.pdf is not None or needs_render(row.status, row.pdf_sha256),  # rendered on a fetch
-            created_at=row.created_at.isoformat(),
-            updated_at=row.updated_at.isoformat(),
+            letter_id=letter.letter_id,
+            job_id=letter.letter_id,
+            request_id=letter.request_id,
+            reference=letter.reference,
+            status=letter.status,
+            status_reason=letter.status_reason,
+            recipient=letter.recipient,
+            pdf_available=letter.pdf_available,
+            created_at=letter.created_at.isoformat(),
+            updated_at=letter.updated_at.isoformat(),
             reports=[
                 StatusReportView(
                     status=r.status,
@@ -80,23 +83,18 @@ class TaskView(BaseModel):
     created_at: str
 
 
-async def _pdf(db: Database, renderer: Renderer, tenant: str, letter_id: UUID) -> Response:
+async def _pdf(renderer: Renderer, tenant: str, letter_id: UUID) -> Response:
     """The letter's PDF, rendered now if its job is out and the render worker has not got to it yet."""
-    async with db.transaction() as session:
-        # No lock: a fetch must not wait behind a status report; Renderer stores one PDF per letter.
-        row = await store.letter(session, tenant, letter_id)
-    if row is None or row.status == LetterStatus.AWAITING_MASTER_DATA:
+    pdf, status = await renderer.pdf_for_fetch(tenant, letter_id)
+    if status is None or status == LetterStatus.AWAITING_MASTER_DATA:
         raise HTTPException(404, "Brief nicht gefunden.")
-    pdf = row.pdf
-    if pdf is None and needs_render(row.status, row.pdf_sha256):
-        pdf = await renderer.stored_pdf(tenant, letter_id, urgent=True)
     if pdf is None:
         raise HTTPException(410, "Das PDF wurde nach der Übergabe an die Post gelöscht.")
     headers = {"Cache-Control": "no-store", "X-Content-SHA256": hashlib.sha256(pdf).hexdigest()}
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 
-def build_print_api(db: Database, tenants: TenantDirectory, settings: LettersSettings, renderer: Renderer) -> APIRouter:
+def build_print_api(tenants: TenantDirectory, settings: LettersSettings, renderer: Renderer) -> APIRouter:
     """What the print house fetches: the PDF a dispatch job names by ``pdf_url``."""
     router = APIRouter(dependencies=[Depends(staff_only(settings.printhouse_token))], tags=["print house"])
 
@@ -111,12 +109,14 @@ def build_print_api(db: Database, tenants: TenantDirectory, settings: LettersSet
             tenants.get(tenant)
         except UnknownTenant:
             raise HTTPException(404, "Brief nicht gefunden.") from None
-        return await _pdf(db, renderer, tenant, job_id)
+        return await _pdf(renderer, tenant, job_id)
 
     return router
 
 
-def build_api(db: Database, tenants: TenantDirectory, settings: LettersSettings, renderer: Renderer) -> APIRouter:
+def build_api(
+    units: UnitsOfWork[Letters], tenants: TenantDirectory, settings: LettersSettings, renderer: Renderer
+) -> APIRouter:
     router = APIRouter(dependencies=[Depends(staff_only(settings.backoffice_token))], tags=["back-office"])
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
@@ -127,17 +127,15 @@ def build_api(db: Database, tenants: TenantDirectory, settings: LettersSettings,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[LetterView]:
-        async with db.transaction() as session:
-            rows = await store.list_letters(session, tenant.portal_number, status, limit, offset)
-        return [LetterView.of(row) for row in rows]
+        async with units.read() as uow:
+            letters = await handlers.list_letters(handlers.ListLetters(tenant, status, limit, offset), uow)
+        return [LetterView.of(letter) for letter in letters]
 
     @router.get("/backoffice/letters/{letter_id}", summary="One letter job with its status reports")
     async def get_letter(tenant: TenantDep, letter_id: UUID) -> LetterView:
-        async with db.transaction() as session:
-            row = await store.letter_for_update(session, tenant.portal_number, letter_id)
-            if row is None:
-                raise HTTPException(404, "Brief nicht gefunden.")
-            return LetterView.of(row, await store.reports_of(session, letter_id))
+        async with _answering(), units.read() as uow:
+            letter, reports = await handlers.show_letter(handlers.ShowLetter(tenant, letter_id), uow)
+        return LetterView.of(letter, reports)
 
     @router.get(
         "/backoffice/letters/{letter_id}/pdf",
@@ -146,29 +144,35 @@ def build_api(db: Database, tenants: TenantDirectory, settings: LettersSettings,
         responses=_PDF_RESPONSES,
     )
     async def get_pdf(tenant: TenantDep, letter_id: UUID) -> Response:
-        return await _pdf(db, renderer, tenant.portal_number, letter_id)
+        return await _pdf(renderer, tenant.portal_number, letter_id)
 
     @router.get("/backoffice/tasks", response_model=list[TaskView], summary="Returned or failed letters to look at")
     async def list_tasks(tenant: TenantDep) -> list[TaskView]:
-        async with db.transaction() as session:
-            rows = await store.open_tasks(session, tenant.portal_number)
+        async with units.read() as uow:
+            tasks = await handlers.list_tasks(handlers.ListTasks(tenant), uow)
         return [
             TaskView(
-                task_id=t.id,
+                task_id=t.task_id,
                 letter_id=t.letter_id,
                 kind=t.kind,
                 reason=t.reason,
                 created_at=t.created_at.isoformat(),
             )
-            for t in rows
+            for t in tasks
         ]
 
     @router.post("/backoffice/tasks/{task_id}/resolve", status_code=204, summary="Mark a task as done")
     async def resolve_task(tenant: TenantDep, task_id: UUID) -> None:
-        async with db.transaction() as session:
-            task = await store.task_for_update(session, tenant.portal_number, task_id)
-            if task is None:
-                raise HTTPException(404, "Aufgabe nicht gefunden.")
-            task.resolved_at = store._now()
+        async with _answering(), units() as uow:
+            await handlers.resolve_task(handlers.ResolveTask(tenant, task_id), uow)
 
     return router
+
+
+@asynccontextmanager
+async def _answering() -> AsyncIterator[None]:
+    """The use cases' refusals as HTTP answers (the unit of work has rolled back by then)."""
+    try:
+        yield
+    except handlers.NotFound as error:
+        raise HTTPException(404, str(error)) from None

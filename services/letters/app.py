@@ -8,14 +8,14 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from kit.consumer import EventConsumer
 from kit.http import add_health_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
-from kit.uow import UnitsOfWork
+from kit.uow import system_clock
 from services.letters.api import build_api, build_print_api
 from services.letters.messaging import build_router
-from services.letters.rendering import Renderer, RenderWorker
+from services.letters.render_worker import Renderer, RenderWorker
 from services.letters.settings import LettersSettings
+from services.letters.store import LetterStore
 
 NAME = "letters"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -24,17 +24,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def bootstrap(settings: LettersSettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or LettersSettings()
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS, sends_mail=False)
-    renderer = Renderer(runtime.db, runtime.tenants, settings)
+    renderer = Renderer(runtime.db, runtime.tenants, settings, system_clock)
     render_worker = RenderWorker(runtime.db, renderer, batch_size=settings.render_processes, poll_interval=1.0)
-
-    def after_commit() -> None:
-        runtime.wake_relays()
-        render_worker.wake()  # a letter just queued: render it now, while the print house gets its job
-
-    # As runtime.consumer(), plus waking the render worker: its work comes from the same commits.
-    units = UnitsOfWork(runtime.db, lambda session: session, after_commit=after_commit)
-    consumer = EventConsumer(NAME, units, runtime.broker, runtime.tenants)
-    runtime.include(build_router(consumer, runtime.tenants, settings))
+    # A letter just queued is rendered at once, while the print house already has its job.
+    units = runtime.units_of_work(LetterStore, wake=[render_worker])
+    runtime.include(build_router(runtime.consumer(units), settings))
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -57,8 +51,8 @@ def bootstrap(settings: LettersSettings | None = None) -> tuple[FastAPI, Service
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(runtime.db, runtime.tenants, settings, renderer))
-    app.include_router(build_print_api(runtime.db, runtime.tenants, settings, renderer))
+    app.include_router(build_api(units, runtime.tenants, settings, renderer))
+    app.include_router(build_print_api(runtime.tenants, settings, renderer))
     add_health_route(app, runtime.health)
     return app, runtime
 

@@ -1,12 +1,31 @@
-"""Letters in plain Python: who a letter goes to, what it says, and how its dispatch status moves."""
+"""Letters in plain Python: who a letter goes to, what it says, and how its dispatch status moves.
 
-from datetime import date
+A :class:`Letter` records what happens to it in ``events`` (the dispatch job for the print house and the
+letter's progress for onboarding); the handlers publish them with the change.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal, Protocol
+from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from contracts.common import PartnerNumberGrant, PartnerRole
-from contracts.letters import DispatchStatus, RecipientAddress
+from contracts.envelope import EventPayload
+from contracts.letters import (
+    DispatchStatus,
+    DispatchStatusReported,
+    LetterDispatched,
+    LetterDispatchRequested,
+    LetterFailed,
+    LetterQueued,
+    LetterReturned,
+    RecipientAddress,
+)
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
-from services.letters.render import LetterContent, PartnerLine
+
+_GERMANY = ZoneInfo("Europe/Berlin")
 
 
 class LetterStatus(StrEnum):
@@ -32,7 +51,9 @@ _PATH = [
 _FINAL = {LetterStatus.RETURNED, LetterStatus.FAILED, LetterStatus.CANCELLED}
 # While the job is with the print house its PDF may be rendered (by the worker or on a fetch). Not after
 # the handover to the carrier: the PDF is deleted then, and a letter is a credential — never make it again.
-RENDERABLE = frozenset({LetterStatus.QUEUED, LetterStatus.PICKED_UP, LetterStatus.PRINTED})
+# The store's query of the letters to render and the migration's partial index spell this same rule
+# (tests/unit/letters/test_store.py checks that the three agree).
+RENDERABLE = (LetterStatus.QUEUED, LetterStatus.PICKED_UP, LetterStatus.PRINTED)
 
 
 def needs_render(status: str, pdf_sha256: str | None) -> bool:
@@ -95,38 +116,180 @@ def access_link(portal_url: str, meter_number: str, partner_number: str) -> str:
     return f"{portal_url}/zugang#zaehler={meter_number}&partner={partner_number}"
 
 
-def letter_content(
-    *,
-    operator_name: str,
-    letterhead: tuple[str, ...],
-    return_address: str,
-    primary_color: str,
-    service_phone: str,
-    service_email: str,
-    service_hours: str,
-    portal_url: str,
-    recipient: RecipientAddress,
-    meter_number: str,
-    grants: tuple[PartnerNumberGrant, ...],
-    reference: str,
-    today: date,
-) -> LetterContent:
-    ordered = sorted(grants, key=lambda g: g.role != PartnerRole.CONSUMPTION)
+@dataclass(frozen=True)
+class PartnerLine:
+    partner_number: str  # e.g. "4711000001"
+    role: Literal["consumption", "feed_in"]  # printed as "Bezug (Verbrauch)" / "Einspeisung"
+    access_link: str  # meter and partner number travel only in the URL fragment
+
+
+@dataclass(frozen=True)
+class LetterContent:
+    """Everything the letter says: letter_pdf lays it out. All of it is a credential: never log it."""
+
+    operator_name: str  # "Stadtwerke Musterstadt Netz GmbH"
+    letterhead: tuple[str, ...]  # lines, top right
+    return_address: str  # one line, "SWM Netz GmbH · Postfach 10 01 01 · 12345 Musterstadt"
+    primary_color: str  # "#00587c"
+    service_phone: str
+    service_email: str
+    service_hours: str
+    recipient_lines: tuple[str, ...]  # 1..6 address lines, already formatted
+    letter_date: date
+    reference: str  # our reference id ("Unser Zeichen")
+    meter_number: str  # "1EMH0005939068"
+    portal_url: str  # "https://000328.plusportal.de"
+    partners: tuple[PartnerLine, ...]  # 1 or 2
+
+
+class Operator(Protocol):
+    """The sender of a letter (kit.tenants.Tenant is one)."""
+
+    @property
+    def portal_number(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def letterhead(self) -> tuple[str, ...]: ...
+    @property
+    def return_address(self) -> str: ...
+    @property
+    def primary_color(self) -> str: ...
+    @property
+    def service_phone(self) -> str: ...
+    @property
+    def service_email(self) -> str: ...
+    @property
+    def service_hours(self) -> str: ...
+    @property
+    def portal_url(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Task:
+    """Back-office work: a returned or failed letter that a clerk has to look at."""
+
+    kind: str  # "returned" | "failed"
+    reason: str
+
+
+@dataclass
+class Letter:
+    """One letter per matched request; its id is also the dispatch job's id."""
+
+    id: UUID
+    tenant: str
+    request_id: UUID
+    correlation_id: UUID
+    meter_number: str
+    grants: tuple[PartnerNumberGrant, ...]
+    status: LetterStatus = LetterStatus.AWAITING_MASTER_DATA
+    status_reason: str | None = None
+    recipient: RecipientAddress | None = None
+    letter_date: date | None = None  # the day its job went out
+    pdf_sha256: str | None = None  # set once rendered; kept when the PDF is deleted
+    pdf_deleted: bool = False  # set on the handover to the carrier: the store deletes the PDF
+    created_at: datetime | None = None
+    new_tasks: list[Task] = field(default_factory=list)
+    events: list[EventPayload] = field(default_factory=list)
+
+    @property
+    def reference(self) -> str:
+        """Our reference ("Unser Zeichen"), printed on the letter and named in the dispatch job."""
+        return f"PP-{self.tenant}-{self.id.hex[:8].upper()}"
+
+    def queue(self, record: MeterPointRecorded, now: datetime, sender: str, pdf_url: str) -> None:
+        """The master data names the recipient: the letter is decided and its dispatch job goes out, with the
+        PDF by reference (rendered right after, or when the print house fetches it)."""
+        recipient = recipient_address(recipient_of(self.grants, record))
+        self.recipient = recipient
+        self.letter_date = now.astimezone(_GERMANY).date()  # the date printed on the letter
+        self.status = LetterStatus.QUEUED
+        self.events.append(
+            LetterDispatchRequested(
+                job_id=self.id,
+                idempotency_key=f"letter-{self.id}",
+                reference=self.reference,
+                recipient=recipient,
+                sender=sender,
+                pdf_url=pdf_url,
+            )
+        )
+        self.events.append(LetterQueued(request_id=self.request_id, job_id=self.id))
+
+    def report(self, report: DispatchStatusReported) -> None:
+        """The print house's report moves the letter on (stale and repeated reports change nothing)."""
+        new = next_status(self.status, report.status)
+        if new is None:
+            return
+        self.status = new
+        self.status_reason = report.reason
+        if new == LetterStatus.HANDED_TO_CARRIER:
+            self.pdf_deleted = True  # the letter carries a credential: keep the PDF only as long as it is needed
+            self.events.append(
+                LetterDispatched(request_id=self.request_id, job_id=self.id, handed_over_at=report.happened_at)
+            )
+        elif new in (LetterStatus.RETURNED, LetterStatus.FAILED):
+            reason = report.reason or ("unzustellbar" if new == LetterStatus.RETURNED else "Fehler beim Druck")
+            self.new_tasks.append(Task(new.value, reason))
+            outcome = LetterReturned if new == LetterStatus.RETURNED else LetterFailed
+            self.events.append(outcome(request_id=self.request_id, job_id=self.id, reason=reason))
+
+
+@dataclass(frozen=True)
+class LetterSummary:
+    """A letter as the back-office lists it."""
+
+    letter_id: UUID
+    request_id: UUID
+    reference: str
+    status: LetterStatus
+    status_reason: str | None
+    recipient: dict[str, object] | None
+    pdf_available: bool  # stored, or renderable on a fetch
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    status: str
+    reason: str | None
+    reported_by: str
+    happened_at: datetime
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task_id: UUID
+    letter_id: UUID
+    kind: str
+    reason: str
+    created_at: datetime
+
+
+def letter_content(letter: Letter, operator: Operator) -> LetterContent:
+    """What the letter says, from what was decided when its job went out: rendering it later gives the same."""
+    day = letter.letter_date or (letter.created_at.date() if letter.created_at else None)
+    if letter.recipient is None or day is None:
+        raise ValueError("the letter has no recipient yet")
+    portal_url = operator.portal_url
+    ordered = sorted(letter.grants, key=lambda g: g.role != PartnerRole.CONSUMPTION)
     return LetterContent(
-        operator_name=operator_name,
-        letterhead=letterhead,
-        return_address=return_address,
-        primary_color=primary_color,
-        service_phone=service_phone,
-        service_email=service_email,
-        service_hours=service_hours,
-        recipient_lines=recipient.lines,
-        letter_date=today,
-        reference=reference,
-        meter_number=meter_number,
+        operator_name=operator.name,
+        letterhead=operator.letterhead,
+        return_address=operator.return_address,
+        primary_color=operator.primary_color,
+        service_phone=operator.service_phone,
+        service_email=operator.service_email,
+        service_hours=operator.service_hours,
+        recipient_lines=letter.recipient.lines,
+        letter_date=day,
+        reference=letter.reference,
+        meter_number=letter.meter_number,
         portal_url=portal_url,
         partners=tuple(
-            PartnerLine(g.partner_number, g.role.value, access_link(portal_url, meter_number, g.partner_number))
+            PartnerLine(g.partner_number, g.role.value, access_link(portal_url, letter.meter_number, g.partner_number))
             for g in ordered
         ),
     )

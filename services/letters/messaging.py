@@ -1,27 +1,23 @@
 """Letters' Kafka side: thin subscribers that hand each message to the event consumer."""
 
+from functools import partial
+
 from faststream.kafka import KafkaRouter
 
 from contracts import letters, masterdata, onboarding, topics
 from kit.consumer import EventConsumer
 from kit.outbox import document_publishers
-from kit.tenants import TenantDirectory
 from services.letters import handlers
 from services.letters.settings import LettersSettings
 
 GROUP = "letters"
 
 
-def build_router(consumer: EventConsumer, tenants: TenantDirectory, settings: LettersSettings) -> KafkaRouter:
-    consumer.on(
-        masterdata.MeterPointRecorded,
-        lambda event, uow: handlers.record_master_data(event, uow.store, tenants, settings),
-    )
-    consumer.on(
-        onboarding.PartnerNumberRequestMatched,
-        lambda event, uow: handlers.queue_letter(event, uow.store, tenants, settings),
-    )
-    consumer.on(letters.DispatchStatusReported, lambda event, uow: handlers.record_dispatch_status(event, uow.store))
+def build_router(consumer: EventConsumer, settings: LettersSettings) -> KafkaRouter:
+    # Dispatch jobs name their PDF under this service's address as the print house reaches it.
+    consumer.on(masterdata.MeterPointRecorded, partial(handlers.record_master_data, public_url=settings.public_url))
+    consumer.on(onboarding.PartnerNumberRequestMatched, partial(handlers.queue_letter, public_url=settings.public_url))
+    consumer.on(letters.DispatchStatusReported, handlers.record_dispatch_status)
 
     router = KafkaRouter()
 

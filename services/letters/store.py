@@ -1,19 +1,28 @@
-"""Letters' tables and queries. Every query is scoped by tenant."""
+"""Letters' tables and the store on them: letters in and out as domain objects. Every query is scoped by
+tenant (only the render worker looks across tenants)."""
 
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from sqlalchemy import Column, Date, DateTime, LargeBinary, UniqueConstraint, text
+from sqlalchemy import Column, Date, DateTime, LargeBinary, UniqueConstraint, func, literal_column, text, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.letters.domain import LetterStatus
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from contracts.common import PartnerNumberGrant
+from contracts.letters import DispatchStatusReported, RecipientAddress
+from services.letters.domain import (
+    RENDERABLE,
+    Letter,
+    LetterStatus,
+    LetterSummary,
+    StatusReport,
+    TaskView,
+    needs_render,
+)
 
 
 class LetterRow(SQLModel, table=True):
@@ -42,7 +51,8 @@ class LetterRow(SQLModel, table=True):
 
 # domain.needs_render in SQL, spelled exactly as the partial index ix_letters_to_render (migration 0002) so
 # the planner can use it; literal, not bound, because a generic plan cannot match parameters to the index.
-_TO_RENDER = text("letters.pdf_sha256 IS NULL AND letters.status IN ('queued', 'picked_up', 'printed')")
+TO_RENDER_SQL = "pdf_sha256 IS NULL AND status IN ({})".format(", ".join(f"'{status.value}'" for status in RENDERABLE))
+_TO_RENDER = text(TO_RENDER_SQL.replace("pdf_sha256", "letters.pdf_sha256").replace("status", "letters.status"))
 
 
 class StatusReportRow(SQLModel, table=True):
@@ -70,74 +80,230 @@ class TaskRow(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
-async def letter_of_request(session: AsyncSession, tenant: str, request_id: UUID) -> LetterRow | None:
-    result = await session.exec(select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.request_id == request_id))
-    return result.first()
+@dataclass(frozen=True)
+class StoredPdf:
+    """What the PDF endpoints need to know of a letter, without its other columns."""
+
+    status: LetterStatus
+    pdf: bytes | None
+    pdf_sha256: str | None
 
 
-async def letter_for_update(session: AsyncSession, tenant: str, letter_id: UUID) -> LetterRow | None:
-    result = await session.exec(
-        select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.id == letter_id).with_for_update()
+def _to_domain(row: LetterRow) -> Letter:
+    return Letter(
+        id=row.id,
+        tenant=row.tenant,
+        request_id=row.request_id,
+        correlation_id=row.correlation_id,
+        meter_number=row.meter_number,
+        grants=tuple(PartnerNumberGrant.model_validate(g) for g in row.grants),
+        status=LetterStatus(row.status),
+        status_reason=row.status_reason,
+        recipient=RecipientAddress.model_validate(row.recipient) if row.recipient else None,
+        letter_date=row.letter_date,
+        pdf_sha256=row.pdf_sha256,
+        created_at=row.created_at,
     )
-    return result.first()
 
 
-async def letter(session: AsyncSession, tenant: str, letter_id: UUID) -> LetterRow | None:
-    """Without a lock: for reads that must not wait behind a status report or a render being stored."""
-    result = await session.exec(select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.id == letter_id))
-    return result.first()
+def _apply(letter: Letter, row: LetterRow, now: datetime) -> None:
+    row.status = letter.status
+    row.status_reason = letter.status_reason
+    row.recipient = letter.recipient.model_dump(mode="json") if letter.recipient else None
+    row.letter_date = letter.letter_date
+    if letter.pdf_deleted:
+        row.pdf = None
+    row.updated_at = now
 
 
-async def letters_to_render(session: AsyncSession, limit: int) -> list[LetterRow]:
-    """The oldest letters whose job is out and whose PDF was never rendered, of every tenant."""
-    query = select(LetterRow).where(_TO_RENDER).order_by(LetterRow.created_at).limit(limit)  # type: ignore[arg-type]
-    return list((await session.exec(query)).all())
+# Every column but the PDF's bytes: lists and status reports say whether a PDF exists without loading it.
+_SUMMARY_COLUMNS = (
+    col(LetterRow.id),
+    col(LetterRow.request_id),
+    col(LetterRow.reference),
+    col(LetterRow.status),
+    col(LetterRow.status_reason),
+    col(LetterRow.recipient),
+    col(LetterRow.pdf_sha256),
+    col(LetterRow.created_at),
+    col(LetterRow.updated_at),
+    col(LetterRow.pdf).is_not(None).label("has_pdf"),
+)
 
 
-async def letters_awaiting(session: AsyncSession, tenant: str, meter_number: str) -> list[LetterRow]:
-    result = await session.exec(
-        select(LetterRow)
-        .where(
-            LetterRow.tenant == tenant,
-            LetterRow.meter_number == meter_number,
-            LetterRow.status == LetterStatus.AWAITING_MASTER_DATA,
+def _summary(values: Any) -> LetterSummary:
+    return LetterSummary(
+        letter_id=values.id,
+        request_id=values.request_id,
+        reference=values.reference,
+        status=LetterStatus(values.status),
+        status_reason=values.status_reason,
+        recipient=values.recipient,
+        pdf_available=values.has_pdf or needs_render(values.status, values.pdf_sha256),  # rendered on a fetch
+        created_at=values.created_at,
+        updated_at=values.updated_at,
+    )
+
+
+class LetterStore:
+    """handlers.Letters on PostgreSQL. Letters loaded for a change are locked until the commit."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._loaded: dict[UUID, LetterRow] = {}
+
+    async def of_request(self, tenant: str, request_id: UUID) -> Letter | None:
+        result = await self._session.exec(
+            select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.request_id == request_id)
         )
-        .with_for_update()
-    )
-    return list(result.all())
+        row = result.first()
+        return _to_domain(row) if row else None
 
+    async def for_change(self, tenant: str, letter_id: UUID) -> Letter | None:
+        result = await self._session.exec(
+            select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.id == letter_id).with_for_update()
+        )
+        return self._handed_out(result.first())
 
-async def list_letters(
-    session: AsyncSession, tenant: str, status: str | None, limit: int, offset: int
-) -> list[LetterRow]:
-    query = select(LetterRow).where(LetterRow.tenant == tenant)
-    if status:
-        query = query.where(LetterRow.status == status)
-    query = query.order_by(LetterRow.created_at.desc()).limit(limit).offset(offset)  # type: ignore[attr-defined]
-    return list((await session.exec(query)).all())
+    async def awaiting_master_data(self, tenant: str, meter_number: str) -> list[Letter]:
+        """For a change: the letters of this meter that wait for its master-data record."""
+        result = await self._session.exec(
+            select(LetterRow)
+            .where(
+                LetterRow.tenant == tenant,
+                LetterRow.meter_number == meter_number,
+                LetterRow.status == LetterStatus.AWAITING_MASTER_DATA,
+            )
+            .with_for_update()
+        )
+        return [letter for row in result.all() if (letter := self._handed_out(row))]
 
+    def add(self, letter: Letter, now: datetime) -> None:
+        row = LetterRow(
+            id=letter.id,
+            tenant=letter.tenant,
+            request_id=letter.request_id,
+            correlation_id=letter.correlation_id,
+            status=letter.status,
+            meter_number=letter.meter_number,
+            grants=[g.model_dump(mode="json") for g in letter.grants],
+            reference=letter.reference,
+            created_at=now,
+            updated_at=now,
+        )
+        _apply(letter, row, now)
+        self._session.add(row)
+        self._loaded[letter.id] = row
 
-async def reports_of(session: AsyncSession, letter_id: UUID) -> list[StatusReportRow]:
-    result = await session.exec(
-        select(StatusReportRow).where(StatusReportRow.letter_id == letter_id).order_by(StatusReportRow.id)  # type: ignore[arg-type]
-    )
-    return list(result.all())
+    def save(self, letter: Letter, now: datetime) -> None:
+        row = self._loaded[letter.id]
+        _apply(letter, row, now)
+        for task in letter.new_tasks:
+            self._session.add(
+                TaskRow(
+                    id=uuid4(),
+                    tenant=letter.tenant,
+                    letter_id=letter.id,
+                    kind=task.kind,
+                    reason=task.reason,
+                    created_at=now,
+                )
+            )
+        letter.new_tasks.clear()
 
+    def add_report(self, letter_id: UUID, report: DispatchStatusReported) -> None:
+        self._session.add(
+            StatusReportRow(
+                letter_id=letter_id,
+                status=report.status,
+                reason=report.reason,
+                reported_by=report.reported_by,
+                happened_at=report.happened_at,
+            )
+        )
 
-async def open_tasks(session: AsyncSession, tenant: str) -> list[TaskRow]:
-    result = await session.exec(
-        select(TaskRow)
-        .where(TaskRow.tenant == tenant, TaskRow.resolved_at.is_(None))  # type: ignore[union-attr]
-        .order_by(TaskRow.created_at)  # type: ignore[arg-type]
-    )
-    return list(result.all())
+    async def summaries(self, tenant: str, status: LetterStatus | None, limit: int, offset: int) -> list[LetterSummary]:
+        query = select_columns(*_SUMMARY_COLUMNS).where(col(LetterRow.tenant) == tenant)
+        if status:
+            query = query.where(col(LetterRow.status) == status)
+        query = query.order_by(col(LetterRow.created_at).desc()).limit(limit).offset(offset)
+        return [_summary(values) for values in await self._rows(query)]
 
+    async def summary(self, tenant: str, letter_id: UUID) -> LetterSummary | None:
+        query = select_columns(*_SUMMARY_COLUMNS).where(col(LetterRow.tenant) == tenant, col(LetterRow.id) == letter_id)
+        found = await self._rows(query)
+        return _summary(found[0]) if found else None
 
-async def task_for_update(session: AsyncSession, tenant: str, task_id: UUID) -> TaskRow | None:
-    result = await session.exec(
-        select(TaskRow).where(TaskRow.tenant == tenant, TaskRow.id == task_id).with_for_update()
-    )
-    return result.first()
+    async def reports_of(self, letter_id: UUID) -> list[StatusReport]:
+        result = await self._session.exec(
+            select(StatusReportRow).where(StatusReportRow.letter_id == letter_id).order_by(col(StatusReportRow.id))
+        )
+        return [StatusReport(r.status, r.reason, r.reported_by, r.happened_at) for r in result.all()]
 
+    async def open_tasks(self, tenant: str) -> list[TaskView]:
+        result = await self._session.exec(
+            select(TaskRow)
+            .where(TaskRow.tenant == tenant, col(TaskRow.resolved_at).is_(None))
+            .order_by(col(TaskRow.created_at))
+        )
+        return [TaskView(t.id, t.letter_id, t.kind, t.reason, t.created_at) for t in result.all()]
 
-__all__ = ["LetterRow", "StatusReportRow", "TaskRow", "_now"]
+    async def resolve_task(self, tenant: str, task_id: UUID, now: datetime) -> bool:
+        """Marks the task done; False when this tenant has no such task. Resolving twice keeps the first time."""
+        statement: Any = (
+            update(TaskRow)
+            .where(col(TaskRow.tenant) == tenant, col(TaskRow.id) == task_id)
+            .values(resolved_at=func.coalesce(col(TaskRow.resolved_at), now))
+            .returning(literal_column("1"))
+        )
+        return (await self._session.exec(statement)).first() is not None
+
+    # --- the PDF (render worker and PDF endpoints) ----------------------------------------------------------
+
+    async def letter(self, tenant: str, letter_id: UUID) -> Letter | None:
+        """Without a lock: for reads that must not wait behind a status report or a render being stored."""
+        result = await self._session.exec(
+            select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.id == letter_id)
+        )
+        row = result.first()
+        return _to_domain(row) if row else None
+
+    async def stored_pdf(self, tenant: str, letter_id: UUID) -> StoredPdf | None:
+        query = select_columns(col(LetterRow.status), col(LetterRow.pdf), col(LetterRow.pdf_sha256)).where(
+            col(LetterRow.tenant) == tenant, col(LetterRow.id) == letter_id
+        )
+        found = await self._rows(query)
+        return StoredPdf(LetterStatus(found[0].status), found[0].pdf, found[0].pdf_sha256) if found else None
+
+    async def keep_pdf(self, tenant: str, letter_id: UUID, pdf: bytes, sha256: str, now: datetime) -> bytes | None:
+        """Stores a rendered PDF unless one is there already (that one is returned: one letter, one PDF) or the
+        letter went to the carrier meanwhile (None: its PDF is gone and stays gone)."""
+        result = await self._session.exec(
+            select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.id == letter_id).with_for_update()
+        )
+        row = result.first()
+        if row is None:
+            return None
+        if row.pdf is not None:
+            return row.pdf
+        if not needs_render(row.status, row.pdf_sha256):
+            return None
+        row.pdf, row.pdf_sha256, row.pdf_rendered_at = pdf, sha256, now
+        return pdf
+
+    async def to_render(self, limit: int) -> list[tuple[str, UUID]]:
+        """The oldest letters whose job is out and whose PDF was never rendered, of every tenant."""
+        query = (
+            select(LetterRow.tenant, LetterRow.id).where(_TO_RENDER).order_by(col(LetterRow.created_at)).limit(limit)
+        )
+        return [(values.tenant, values.id) for values in await self._rows(query)]
+
+    async def _rows(self, query: Any) -> list[Any]:
+        """Rows of a query for some columns (sqlmodel's exec is typed for whole tables and single columns)."""
+        return list((await self._session.exec(query)).all())
+
+    def _handed_out(self, row: LetterRow | None) -> Letter | None:
+        if row is None:
+            return None
+        self._loaded[row.id] = row
+        return _to_domain(row)

@@ -16,12 +16,8 @@ import segno
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject
 
-from services.letters.render import (
-    LetterContent,
-    PartnerLine,
-    fit_address_lines,
-    render_letter,
-)
+from services.letters.domain import LetterContent, PartnerLine
+from services.letters.letter_pdf import fit_address_lines, render_letter
 
 PT = 25.4 / 72  # mm per PDF point
 EPS = 0.01  # mm

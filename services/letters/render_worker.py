@@ -1,8 +1,10 @@
 """Rendering letters after their dispatch job went out: worker processes, one stored result, a background loop.
 
 The dispatch job carries the PDF by reference, so nothing on the way from a matched request to the letter
-queue waits for fpdf2 (~50 ms CPU per letter, GIL-bound). Letters are rendered right after, by
+queue waits for fpdf2 (CPU-bound, holding the GIL; its cost per letter is in benchmarks/README.md). Letters
+are rendered right after, by
 :class:`RenderWorker`, or when the print house fetches a PDF that is not there yet (api.build_print_api).
+The worker renders what the domain says a letter says (``domain.letter_content``); it runs no use case.
 
 Rendering runs in processes of its own: in this process it would hold the GIL and stall the consumer, the
 outbox relay and the HTTP API. Background renders run niced, so under load they take only the CPU the
@@ -10,7 +12,8 @@ critical path leaves; a fetch waiting for its PDF renders at normal priority.
 
 Two renders of one letter may race (the worker and a fetch, two fetches, two replicas). The render itself
 holds no lock — a status report must never wait behind fpdf2 — but the result is stored only if the row has
-no PDF yet (``SELECT … FOR UPDATE``), and every caller gets the stored bytes: one letter, one PDF.
+no PDF yet (``LetterStore.keep_pdf``: ``SELECT … FOR UPDATE``), and every caller gets the stored bytes: one
+letter, one PDF.
 """
 
 import asyncio
@@ -27,12 +30,12 @@ from uuid import UUID
 from kit.db import Database
 from kit.logging import get_logger
 from kit.tenants import TenantDirectory
+from kit.uow import Clock
 from kit.worker import PollingWorker
-from services.letters import store
-from services.letters.domain import needs_render
-from services.letters.handlers import content_of
-from services.letters.render import LetterContent, render_letter
+from services.letters.domain import LetterContent, LetterStatus, letter_content, needs_render
+from services.letters.letter_pdf import render_letter
 from services.letters.settings import LettersSettings
+from services.letters.store import LetterStore
 
 log = get_logger(__name__)
 
@@ -103,10 +106,10 @@ class RenderPool:
 class Renderer:
     """Renders a letter whose job is out and stores the PDF once; concurrent callers share one render."""
 
-    def __init__(self, db: Database, tenants: TenantDirectory, settings: LettersSettings) -> None:
+    def __init__(self, db: Database, tenants: TenantDirectory, settings: LettersSettings, clock: Clock) -> None:
         self._db = db
         self._tenants = tenants
-        self._settings = settings
+        self._clock = clock
         self._background = RenderPool("background", settings.render_processes, settings.render_nice)
         self._on_demand = RenderPool("on-demand", 1, 0)
         self._inflight: dict[tuple[UUID, bool], asyncio.Task[bytes | None]] = {}
@@ -118,6 +121,17 @@ class Renderer:
     async def stop(self) -> None:
         await self._background.stop()
         await self._on_demand.stop()
+
+    async def pdf_for_fetch(self, tenant: str, letter_id: UUID) -> tuple[bytes | None, LetterStatus | None]:
+        """The PDF (rendered now if its job is out and it has none yet) and the letter's status; (None, None)
+        when this tenant has no such letter. Reads without a lock: a fetch never waits behind a status report."""
+        async with self._db.transaction() as session:
+            stored = await LetterStore(session).stored_pdf(tenant, letter_id)
+        if stored is None:
+            return None, None
+        if stored.pdf is None and needs_render(stored.status, stored.pdf_sha256):
+            return await self.stored_pdf(tenant, letter_id, urgent=True), stored.status
+        return stored.pdf, stored.status
 
     async def stored_pdf(self, tenant: str, letter_id: UUID, *, urgent: bool) -> bytes | None:
         """The letter's PDF, rendered and stored now if it has none yet; None if it has none and gets none
@@ -142,28 +156,26 @@ class Renderer:
 
     async def _render_and_store(self, tenant: str, letter_id: UUID, urgent: bool) -> bytes | None:
         async with self._db.transaction() as session:
-            row = await store.letter(session, tenant, letter_id)
-        if row is None:
+            store = LetterStore(session)
+            stored = await store.stored_pdf(tenant, letter_id)
+            if stored is None:
+                return None
+            if stored.pdf is not None:
+                return stored.pdf
+            if not needs_render(stored.status, stored.pdf_sha256):
+                return None
+            letter = await store.letter(tenant, letter_id)
+        if letter is None:
             return None
-        if row.pdf is not None:
-            return row.pdf
-        if not needs_render(row.status, row.pdf_sha256):
-            return None
-        content = content_of(row, self._tenants.get(row.tenant), self._settings)
+        content = letter_content(letter, self._tenants.get(letter.tenant))
         pdf = await (self._on_demand if urgent else self._background).render(content)
         async with self._db.transaction() as session:
-            locked = await store.letter_for_update(session, tenant, letter_id)
-            if locked is None:
-                return None
-            if locked.pdf is not None:
-                return locked.pdf  # another render was stored first: everyone gets that one
-            if not needs_render(locked.status, locked.pdf_sha256):
-                return None  # handed to the carrier meanwhile: its PDF is gone and stays gone
-            locked.pdf = pdf
-            locked.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
-            locked.pdf_rendered_at = store._now()
-        log.info("letter_rendered", job_id=str(letter_id), urgent=urgent)
-        return pdf
+            kept = await LetterStore(session).keep_pdf(
+                tenant, letter_id, pdf, hashlib.sha256(pdf).hexdigest(), self._clock()
+            )
+        if kept is pdf:
+            log.info("letter_rendered", job_id=str(letter_id), urgent=urgent)
+        return kept
 
 
 class RenderWorker(PollingWorker):
@@ -179,15 +191,16 @@ class RenderWorker(PollingWorker):
 
     async def run_once(self) -> int:
         async with self._db.transaction() as session:
-            rows = await store.letters_to_render(session, self._batch_size)
-        if not rows:
+            due = await LetterStore(session).to_render(self._batch_size)
+        if not due:
             return 0
         results = await asyncio.gather(
-            *(self._renderer.stored_pdf(row.tenant, row.id, urgent=False) for row in rows), return_exceptions=True
+            *(self._renderer.stored_pdf(tenant, letter_id, urgent=False) for tenant, letter_id in due),
+            return_exceptions=True,
         )
         errors = [result for result in results if isinstance(result, BaseException)]
         if len(errors) == len(results):
             raise errors[0]  # nothing went: let the loop back off instead of spinning on the same letters
         for error in errors:
             log.warning("letter_render_failed", error=type(error).__name__)
-        return len(rows)
+        return len(due)

@@ -1,4 +1,4 @@
-"""Render the "Zugangsdaten" letter (business-partner number by post) as a PDF.
+"""The PDF layout of the "Zugangsdaten" letter (business-partner number by post) as a PDF.
 
 The letter is the second factor of the portal onboarding: it carries the customer's
 "Geschäftspartner-Nr. Netz". Treat everything in :class:`LetterContent` as a credential:
@@ -27,18 +27,16 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-__all__ = ["LetterContent", "PartnerLine", "render_letter", "validate_content"]
+from services.letters.domain import LetterContent
 
-Role = Literal["consumption", "feed_in"]
+__all__ = ["render_letter", "validate_content"]
 
 ROLE_LABELS: dict[str, str] = {
     "consumption": "Bezug (Verbrauch)",
@@ -46,30 +44,6 @@ ROLE_LABELS: dict[str, str] = {
 }
 
 SUBJECT = "Ihre Zugangsdaten für das Kundenportal"
-
-
-@dataclass(frozen=True)
-class PartnerLine:
-    partner_number: str  # e.g. "4711000001"
-    role: Role  # printed as "Bezug (Verbrauch)" / "Einspeisung"
-    access_link: str  # meter and partner number travel only in the URL fragment
-
-
-@dataclass(frozen=True)
-class LetterContent:
-    operator_name: str  # "Stadtwerke Musterstadt Netz GmbH"
-    letterhead: tuple[str, ...]  # lines, top right
-    return_address: str  # one line, "SWM Netz GmbH · Postfach 10 01 01 · 12345 Musterstadt"
-    primary_color: str  # "#00587c"
-    service_phone: str
-    service_email: str
-    service_hours: str
-    recipient_lines: tuple[str, ...]  # 1..6 address lines, already formatted
-    letter_date: datetime.date
-    reference: str  # our reference id ("Unser Zeichen")
-    meter_number: str  # "1EMH0005939068"
-    portal_url: str  # "https://000328.plusportal.de"
-    partners: tuple[PartnerLine, ...]  # 1 or 2
 
 
 # --------------------------------------------------------------------------- geometry (mm)
