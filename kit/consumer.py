@@ -78,8 +78,7 @@ class EventConsumer:
     ) -> None:
         self.name = name
         self._db = units.db
-        self._bind = units.bind
-        self._after_commit = units.after_commit
+        self._units = units
         self._broker = broker
         self._tenants = tenants
         self._attempts = attempts
@@ -143,15 +142,14 @@ class EventConsumer:
     async def _handle_together(self, work: list["_Work"]) -> bool:
         """All events in one transaction; False (and nothing stored) if any of them failed."""
         try:
-            async with self._db.transaction() as session:
+            async with self._units.transaction() as session:
                 for item in work:
                     with _bound(item.delivered):
                         if await inbox.first_delivery(session, self.name, item.delivered.envelope.event_id):
-                            await item.handler(item.delivered, self._bind(session))
+                            await item.handler(item.delivered, self._units.bind(session))
         except Exception as error:
             log.warning("event_batch_failed", consumer=self.name, events=len(work), error=type(error).__name__)
             return False
-        self._after_commit()
         log.info("events_handled", consumer=self.name, events=len(work))
         return True
 
@@ -162,11 +160,11 @@ class EventConsumer:
     async def _handle_with_retries(self, record: Any, delivered: Delivered[Any], handler: Handler) -> None:
         for attempt in range(1, self._attempts + 1):
             try:
-                async with self._db.transaction() as session:
+                async with self._units.transaction() as session:
                     if not await inbox.first_delivery(session, self.name, delivered.envelope.event_id):
                         log.info("event_already_handled", event_id=str(delivered.envelope.event_id))
                         return
-                    await handler(delivered, self._bind(session))
+                    await handler(delivered, self._units.bind(session))
             except RefusedEvent as refusal:
                 await self._dead_letter(record, f"handler {self.name} refused: {refusal}")
                 return
@@ -183,7 +181,6 @@ class EventConsumer:
                     return
                 await asyncio.sleep(self._retry_delay * attempt)
             else:
-                self._after_commit()
                 log.info("event_handled", consumer=self.name)
                 return
 

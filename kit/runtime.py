@@ -24,7 +24,7 @@ from kit.mail import MailRelay
 from kit.outbox import OutboxRelay
 from kit.settings import ServiceSettings
 from kit.tenants import load_tenants
-from kit.uow import Clock, UnitsOfWork, system_clock
+from kit.uow import Clock, UnitsOfWork, Written, system_clock
 from kit.worker import PollingWorker
 
 S = TypeVar("S")
@@ -64,13 +64,16 @@ class ServiceRuntime:
     def units_of_work(
         self, store: Callable[[AsyncSession], S], clock: Clock = system_clock, *, wake: Sequence[PollingWorker] = ()
     ) -> UnitsOfWork[S]:
-        """The service's units of work on its database; a commit wakes the relays and the workers in ``wake``
-        (their work comes from the same commits)."""
+        """The service's units of work on its database. A commit wakes the relays that have work, and the
+        workers in ``wake`` when it wrote events (their work comes from the same commits)."""
 
-        def after_commit() -> None:
-            self.wake_relays()
-            for worker in wake:
-                worker.wake()
+        def after_commit(written: Written) -> None:
+            if written.events:
+                self.outbox_relay.wake()
+                for worker in wake:
+                    worker.wake()
+            if written.mails:
+                self.mail_relay.wake()
 
         return UnitsOfWork(self.db, store, clock=clock, after_commit=after_commit)
 

@@ -109,11 +109,22 @@ class UnitOfWork(Generic[S]):
         self.outbox.add_mail(mail, tenant=tenant, correlation_id=correlation_id)
 
 
+@dataclass(frozen=True)
+class Written:
+    """What a committed transaction left for the relays."""
+
+    events: int = 0
+    mails: int = 0
+
+
 class SessionOutbox:
-    """The outbox and mail tables (kit.outbox, kit.mail) in the unit of work's transaction."""
+    """The outbox and mail tables (kit.outbox, kit.mail) in the unit of work's transaction. It counts what
+    it wrote, so that a commit wakes only the relays that have work."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self.events = 0
+        self.mails = 0
 
     def add_event(
         self,
@@ -128,13 +139,21 @@ class SessionOutbox:
         add_event(
             self._session, topic, key, payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id
         )
+        self.events += 1
 
     def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID) -> None:
         enqueue_mail(self._session, mail, tenant=tenant, correlation_id=correlation_id)
+        self.mails += 1
+
+
+_OUTBOX = "plusportal.outbox"  # the transaction's SessionOutbox in session.info, shared by its units of work
 
 
 class UnitsOfWork(Generic[S]):
-    """Opens the service's units of work on its database; ``store`` makes the service's store on a session."""
+    """Opens the service's units of work on its database; ``store`` makes the service's store on a session.
+
+    ``after_commit`` hears what each committed transaction wrote (the relays are woken from it).
+    """
 
     def __init__(
         self,
@@ -142,23 +161,32 @@ class UnitsOfWork(Generic[S]):
         store: Callable[[AsyncSession], S],
         *,
         clock: Clock = system_clock,
-        after_commit: Callable[[], None] = lambda: None,
+        after_commit: Callable[[Written], None] = lambda _: None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.after_commit = after_commit
         self._store = store
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction to bind units of work to (the event consumer's batch): committed when the block ends
+        normally, then ``after_commit`` hears what it wrote; rolled back otherwise."""
+        async with self.db.transaction() as session:
+            yield session
+        outbox = session.info.get(_OUTBOX)
+        self.after_commit(Written(outbox.events, outbox.mails) if outbox else Written())
+
     def bind(self, session: AsyncSession) -> UnitOfWork[S]:
-        """A unit of work inside a transaction someone else owns (the event consumer's batch)."""
-        return UnitOfWork(self._store(session), MasterDataTable(session), SessionOutbox(session), self.clock)
+        """A unit of work inside ``transaction``; the units of one transaction share its outbox."""
+        outbox = session.info.setdefault(_OUTBOX, SessionOutbox(session))
+        return UnitOfWork(self._store(session), MasterDataTable(session), outbox, self.clock)
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[UnitOfWork[S]]:
-        """One transaction: committed when the block ends normally (then the relays are woken), else rolled back."""
-        async with self.db.transaction() as session:
+        """One use case in one transaction: committed when the block ends normally, else rolled back."""
+        async with self.transaction() as session:
             yield self.bind(session)
-        self.after_commit()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[UnitOfWork[S]]:

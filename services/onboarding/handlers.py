@@ -32,13 +32,13 @@ from services.onboarding.domain import (
 class Requests(Protocol):
     """What the use cases need of the store (store.RequestStore; a fake in the unit tests)."""
 
-    async def by_submission(self, tenant: str, submission_id: UUID) -> PartnerNumberRequest | None: ...
-
     async def for_change(self, tenant: str, request_id: UUID) -> PartnerNumberRequest | None: ...
 
     async def granting(self, tenant: str, partner_number: str) -> list[PartnerNumberRequest]: ...
 
-    def add(self, request: PartnerNumberRequest, now: datetime) -> None: ...
+    async def add_unless_submitted(self, request: PartnerNumberRequest, now: datetime) -> UUID | None:
+        """Stores the request, or returns the id of the request its form made before (storing nothing)."""
+        ...
 
     def save(self, request: PartnerNumberRequest, now: datetime) -> None: ...
 
@@ -84,14 +84,13 @@ class Submitted:
 
 async def submit_request(command: SubmitRequest, uow: Uow) -> Submitted:
     tenant = command.tenant.portal_number
-    existing = await uow.store.by_submission(tenant, command.submission_id)
-    if existing:  # a double submit (reload, double click) gets the same request back
-        return Submitted(existing.id, first_time=False)
     request = PartnerNumberRequest.submit(
         uuid4(), tenant, command.meter_number, command.customer, submission_id=command.submission_id
     )
     request.decide(match_request(command.customer, await uow.master_data.find(tenant, command.meter_number)))
-    uow.store.add(request, uow.now())
+    earlier = await uow.store.add_unless_submitted(request, uow.now())
+    if earlier:  # a double submit (reload, double click) gets the same request back, and nothing happens again
+        return Submitted(earlier, first_time=False)
     _publish(uow, request)
     return Submitted(request.id, first_time=True)
 

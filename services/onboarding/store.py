@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Column, DateTime, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -83,7 +83,9 @@ class RequestStore:
         )
         return [request for row in result.all() if (request := self._handed_out(row))]
 
-    def add(self, request: PartnerNumberRequest, now: datetime) -> None:
+    async def add_unless_submitted(self, request: PartnerNumberRequest, now: datetime) -> UUID | None:
+        """Stores a new request — or, when its form was submitted before, stores nothing and returns the
+        earlier request's id. One statement in the usual case (the unique submission id decides)."""
         if request.submission_id is None:
             raise ValueError("a stored request needs its submission id")
         row = RequestRow(
@@ -98,7 +100,21 @@ class RequestStore:
             updated_at=now,
         )
         _apply(request, row, now)
-        self._session.add(row)
+        values = row.model_dump()
+        statement = (
+            insert(RequestRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["tenant", "submission_id"])
+            .returning(col(RequestRow.id))
+        )
+        if (await self._session.exec(statement)).first() is not None:
+            return None
+        earlier = await self._session.exec(
+            select(RequestRow.id).where(
+                RequestRow.tenant == request.tenant, RequestRow.submission_id == request.submission_id
+            )
+        )
+        return earlier.one()
 
     def save(self, request: PartnerNumberRequest, now: datetime) -> None:
         _apply(request, self._loaded[request.id], now)

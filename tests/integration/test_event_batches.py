@@ -22,7 +22,7 @@ from kit.db import Database, migrate
 from kit.events import encode, envelope_for
 from kit.masterdata import MeterPointRow, record_meter_point
 from kit.tenants import load_tenants
-from kit.uow import UnitOfWork, UnitsOfWork
+from kit.uow import UnitOfWork, UnitsOfWork, Written
 from services.onboarding.app import MIGRATIONS
 from stack.fixtures import DatabaseServer
 from stack.topics import create_topics
@@ -44,7 +44,7 @@ async def _run_batch(kafka: str, db: Database, values: list[bytes]) -> tuple[str
     broker = KafkaBroker(kafka)
     commits = 0
 
-    def committed() -> None:
+    def committed(_: Written) -> None:
         nonlocal commits
         commits += 1
 

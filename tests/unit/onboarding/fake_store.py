@@ -11,11 +11,18 @@ class FakeRequests:
     def __init__(self) -> None:
         self.rows: dict[UUID, tuple[PartnerNumberRequest, datetime, datetime]] = {}
 
-    async def by_submission(self, tenant: str, submission_id: UUID) -> PartnerNumberRequest | None:
-        return next(
-            (_copy(r) for r, _, _ in self.rows.values() if r.tenant == tenant and r.submission_id == submission_id),
+    async def add_unless_submitted(self, request: PartnerNumberRequest, now: datetime) -> UUID | None:
+        earlier = next(
+            (
+                r.id
+                for r, _, _ in self.rows.values()
+                if (r.tenant, r.submission_id) == (request.tenant, request.submission_id)
+            ),
             None,
         )
+        if earlier is None:
+            self.rows[request.id] = (_copy(request), now, now)
+        return earlier
 
     async def for_change(self, tenant: str, request_id: UUID) -> PartnerNumberRequest | None:
         stored = self.rows.get(request_id)
@@ -27,9 +34,6 @@ class FakeRequests:
             for r, _, _ in self.rows.values()
             if r.tenant == tenant and any(g.partner_number == partner_number for g in r.grants)
         ]
-
-    def add(self, request: PartnerNumberRequest, now: datetime) -> None:
-        self.rows[request.id] = (_copy(request), now, now)
 
     def save(self, request: PartnerNumberRequest, now: datetime) -> None:
         created = self.rows[request.id][1]
