@@ -1,6 +1,8 @@
 // German names for the codes the APIs use.
 
-export const ROLE_LABELS = { consumption: "Bezug (Verbrauch)", feed_in: "Einspeisung" };
+import { ROLE_LABELS } from "./roles.js"; // generated from contracts/common.py
+
+export { ROLE_LABELS };
 
 export function roleLabel(role) {
   return ROLE_LABELS[role] || role || "";

@@ -3,7 +3,8 @@
 import { ApiError } from "../api.js";
 import { h, notice, uniqueId } from "../dom.js";
 import { form, showErrors, showMessage, clearErrors } from "../forms.js";
-import { ROLE, customerName, dateTime, label, placeOf, requireStaff, staffBar, staffCall, streetOf } from "./backoffice-shared.js";
+import { roleLabel } from "../labels.js";
+import { customerName, dateTime, label, placeOf, requireStaff, staffBar, staffCall, streetOf } from "./backoffice-shared.js";
 
 /** A labelled input with an id unique on the page (several requests, one form each). */
 function input(name, text, { value, hint, multiline = false } = {}) {
@@ -67,7 +68,7 @@ function partnersList(record) {
         h(
           "label",
           { class: "checkbox__label", for: id },
-          `${p.partner_number} – ${label(ROLE, p.role)} – ${p.name}, ${streetOf(p.postal_address)}, ${placeOf(p.postal_address)}`,
+          `${p.partner_number} – ${roleLabel(p.role)} – ${p.name}, ${streetOf(p.postal_address)}, ${placeOf(p.postal_address)}`,
         ),
       );
     }),

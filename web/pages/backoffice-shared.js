@@ -111,8 +111,6 @@ export const LETTER_STATUS = {
   cancelled: "storniert",
 };
 
-export const ROLE = { consumption: "Bezug", feed_in: "Einspeisung" };
-
 export function label(map, value) {
   return map[value] || value;
 }
