@@ -18,3 +18,4 @@ test: lint
 
 specs: install
 	.venv/bin/python -m stack.specs --write
+	.venv/bin/python -m stack.webconfig --write

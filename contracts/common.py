@@ -30,6 +30,13 @@ class PartnerRole(StrEnum):
     FEED_IN = "feed_in"  # Einspeisung
 
 
+# What customers and clerks read for each role: portal, back-office, letters, identity's mails.
+ROLE_LABELS: dict[PartnerRole, str] = {
+    PartnerRole.CONSUMPTION: "Bezug (Verbrauch)",
+    PartnerRole.FEED_IN: "Einspeisung",
+}
+
+
 class PostalAddress(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 

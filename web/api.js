@@ -1,12 +1,14 @@
 // Fetch helpers for the portal's APIs. Everything is same-origin behind the gateway:
 // /api/onboarding/…, /api/identity/…, /api/meterdata/… (paths as in the README).
 // The session lives in an HttpOnly cookie set by identity; state changes send the session's
-// CSRF token in X-CSRF-Token; meter data wants a short-lived Bearer token from identity.
+// CSRF token in X-CSRF-Token; meter data wants a short-lived Bearer token from identity. The back-office
+// pages call /api/{onboarding,letters}/backoffice/… with the staff token (sessionStorage, never a cookie).
 
 const BASES = {
   onboarding: "/api/onboarding",
   identity: "/api/identity",
   meterdata: "/api/meterdata",
+  letters: "/api/letters",
 };
 
 export const MESSAGES = {
@@ -22,6 +24,8 @@ export const MESSAGES = {
   tooMany: "Zu viele Versuche.",
   unknownPortal: "Dieses Portal gibt es nicht. Bitte prüfen Sie die Adresse.",
   validation: "Bitte prüfen Sie die markierten Angaben.",
+  staffRefused: "Der Mitarbeiter-Token ist ungültig oder abgelaufen. Bitte melden Sie sich an.",
+  changedMeanwhile: "Der Antrag hat inzwischen einen anderen Status.",
   other: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.",
 };
 
@@ -67,6 +71,29 @@ export function onUnauthorized(handler) {
   unauthorized = handler;
 }
 
+// ---------------------------------------------------------------- back-office token
+
+const STAFF_TOKEN_KEY = "plusportal.backoffice.token";
+let staffRefused = () => {};
+
+export function staffToken() {
+  try {
+    return sessionStorage.getItem(STAFF_TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function setStaffToken(value) {
+  if (value) sessionStorage.setItem(STAFF_TOKEN_KEY, value);
+  else sessionStorage.removeItem(STAFF_TOKEN_KEY);
+}
+
+/** Called when the kept staff token is refused (401/403): the app sends to the back-office login. */
+export function onStaffRefused(handler) {
+  staffRefused = handler;
+}
+
 // ---------------------------------------------------------------- plumbing
 
 function detailOf(body) {
@@ -82,9 +109,11 @@ function retryText(seconds) {
   return ` Sie können es ab ${time} Uhr wieder versuchen.`;
 }
 
-function errorOf(response, body) {
+function errorOf(response, body, { staff = false } = {}) {
   const status = response.status;
   const detail = detailOf(body);
+  if (staff && (status === 401 || status === 403)) return new ApiError(status, MESSAGES.staffRefused, { body });
+  if (staff && status === 409) return new ApiError(status, detail || MESSAGES.changedMeanwhile, { body });
   if (status === 422) {
     const errors = Array.isArray(body?.errors) ? body.errors : [];
     return new ApiError(status, detail || MESSAGES.validation, { body, errors });
@@ -114,17 +143,19 @@ async function readJson(response) {
 
 /**
  * One request. Options: json (body), csrf (send X-CSRF-Token), auth (401 means "signed out"),
- * bearer (meter data: send the access token, fetch a fresh one once when refused).
- * Returns the Response (ok) or throws ApiError.
+ * bearer (meter data: send the access token, fetch a fresh one once when refused),
+ * staff (back-office: true sends the kept staff token and forgets it when refused; a string is a token
+ * to check, never forgotten). Returns the Response (ok) or throws ApiError.
  */
-async function send(service, method, path, { json, csrf = false, auth = false, bearer = false, accept } = {}) {
+async function send(service, method, path, { json, csrf = false, auth = false, bearer = false, staff = null, accept } = {}) {
   const headers = { Accept: accept || "application/json" };
   if (json !== undefined) headers["Content-Type"] = "application/json";
   if (csrf && current) headers["X-CSRF-Token"] = current.csrf_token;
+  if (staff) headers.Authorization = `Bearer ${staff === true ? staffToken() : staff}`;
   const init = {
     method,
     headers,
-    credentials: "same-origin",
+    credentials: staff ? "omit" : "same-origin", // the staff token alone: no customer cookie goes along
     cache: "no-store",
     body: json === undefined ? undefined : JSON.stringify(json),
   };
@@ -139,10 +170,14 @@ async function send(service, method, path, { json, csrf = false, auth = false, b
     if (response.ok) return response;
     // An access token may have expired between fetching and using it: fetch a fresh one once.
     if (bearer && (response.status === 401 || response.status === 403) && attempt === 0) continue;
-    const error = errorOf(response, await readJson(response));
+    const error = errorOf(response, await readJson(response), { staff: Boolean(staff) });
     if (error.status === 401 && (auth || bearer)) {
       setSession(null);
       unauthorized();
+    }
+    if (staff === true && (error.status === 401 || error.status === 403)) {
+      setStaffToken(null);
+      staffRefused();
     }
     throw error;
   }
@@ -302,4 +337,49 @@ export async function downloadReadings(partnerNumber, { from, to, resolution, fo
   const response = await send("meterdata", "GET", path, { bearer: true, accept: "*/*" });
   const extension = format === "xlsx" ? "xlsx" : "csv";
   saveBlob(await response.blob(), filenameOf(response, `messwerte-${from}-${to}.${extension}`));
+}
+
+// ---------------------------------------------------------------- back-office
+
+function staffCall(service, method, path, options = {}) {
+  return call(service, method, `/backoffice${path}`, { staff: true, ...options });
+}
+
+/** Checks a token typed at the back-office login (refused: throws, nothing is forgotten or redirected). */
+export async function checkStaffToken(value) {
+  await call("onboarding", "GET", "/backoffice/requests" + query({ limit: 1 }), { staff: value });
+}
+
+/** Requests of this operator, optionally with one status. */
+export function staffRequests({ status } = {}) {
+  return staffCall("onboarding", "GET", "/requests" + query({ status: status || null, limit: 500 }));
+}
+
+/** The master-data record of a meter (404 when there is none). */
+export function meterPoint(meterNumber) {
+  return staffCall("onboarding", "GET", `/meter-points/${encodeURIComponent(meterNumber)}`);
+}
+
+export function approveRequest(requestId, meterNumber, partnerNumbers) {
+  return staffCall("onboarding", "POST", `/requests/${encodeURIComponent(requestId)}/approve`, {
+    json: { meter_number: meterNumber, partner_numbers: partnerNumbers },
+  });
+}
+
+export function rejectRequest(requestId, reason) {
+  return staffCall("onboarding", "POST", `/requests/${encodeURIComponent(requestId)}/reject`, { json: { reason } });
+}
+
+/** Letter jobs, optionally with one status. */
+export function letterJobs({ status } = {}) {
+  return staffCall("letters", "GET", "/letters" + query({ status: status || null, limit: 500 }));
+}
+
+/** Open tasks about returned or failed letters. */
+export function letterTasks() {
+  return staffCall("letters", "GET", "/tasks");
+}
+
+export function resolveTask(taskId) {
+  return staffCall("letters", "POST", `/tasks/${encodeURIComponent(taskId)}/resolve`);
 }

@@ -3,6 +3,7 @@
 // render(ctx) that fills <main> through ctx.show(title, ...nodes).
 
 import * as api from "./api.js";
+import { toLogin as toStaffLogin } from "./backoffice.js";
 import { h, link } from "./dom.js";
 import { roleLabel } from "./labels.js";
 
@@ -307,6 +308,7 @@ async function start() {
     const next = path === "/anmelden" ? "" : `&weiter=${encodeURIComponent(path + location.search)}`;
     navigate(`/anmelden?abgelaufen=1${next}`, { replace: true });
   });
+  api.onStaffRefused(() => toStaffLogin(navigate, "abgelaufen"));
   api.onSessionChange(() => renderChrome());
   try {
     await api.loadSession();

@@ -216,6 +216,19 @@ export function showMessage(formElement, title, ...extra) {
   summary.focus();
 }
 
+/**
+ * An ApiError on a form: 422 → the server's message at each field it names (a 422 without field list
+ * goes to fallbackField, or the summary); everything else → the summary.
+ */
+export function showApiError(formElement, error, fallbackField = null) {
+  if (error.status === 422) {
+    const errors = error.errors.length ? error.errors : [{ field: fallbackField || null, message: error.message }];
+    showErrors(formElement, errors);
+  } else {
+    showMessage(formElement, error.message);
+  }
+}
+
 // ---------------------------------------------------------------- client-side checks
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -279,13 +292,8 @@ export function onSubmit(formElement, submit, { check, fallbackField, onError } 
         showMessage(formElement, "Das hat leider nicht geklappt. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.");
       } else if (onError && onError(error)) {
         // handled by the page
-      } else if (error.status === 422) {
-        const errors = error.errors.length
-          ? error.errors
-          : [{ field: fallbackField || null, message: error.message }];
-        showErrors(formElement, errors);
       } else {
-        showMessage(formElement, error.message);
+        showApiError(formElement, error, fallbackField);
       }
     } finally {
       busy = false;

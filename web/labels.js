@@ -1,6 +1,8 @@
 // German names for the codes the APIs use.
 
-export const ROLE_LABELS = { consumption: "Bezug (Verbrauch)", feed_in: "Einspeisung" };
+import { ROLE_LABELS } from "./roles.js"; // generated from contracts/common.py
+
+export { ROLE_LABELS };
 
 export function roleLabel(role) {
   return ROLE_LABELS[role] || role || "";
@@ -33,4 +35,33 @@ export const OBIS_LABELS = {
 
 export function obisLabel(obis) {
   return OBIS_LABELS[obis] || obis;
+}
+
+/** Back-office: the status of a request (onboarding) and of a letter job (letters). */
+export const REQUEST_STATUS = {
+  received: "eingegangen",
+  matched: "zugeordnet",
+  in_review: "in Prüfung",
+  rejected: "abgelehnt",
+  letter_queued: "Brief in Auftrag",
+  letter_dispatched: "Brief versandt",
+  letter_returned: "Brief zurück",
+  letter_failed: "Brief fehlgeschlagen",
+  registered: "registriert",
+};
+
+export const LETTER_STATUS = {
+  awaiting_master_data: "wartet auf Stammdaten",
+  queued: "in Auftrag",
+  picked_up: "von der Druckerei abgeholt",
+  printed: "gedruckt",
+  handed_to_carrier: "an die Post übergeben",
+  delivered: "zugestellt",
+  returned: "zurück",
+  failed: "fehlgeschlagen",
+  cancelled: "storniert",
+};
+
+export function label(map, value) {
+  return map[value] || value;
 }

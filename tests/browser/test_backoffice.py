@@ -1,6 +1,7 @@
 """The back-office pages in a real browser through the gateway: staff login, review (approve with the
 master-data record, reject with a reason), requests, letters and returned letters, each checked with axe."""
 
+import re
 from typing import Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from backoffice.printhouse import report_by_hand
+from contracts.common import ROLE_LABELS, PartnerRole
 from contracts.letters import DispatchStatus
 from tests.browser.conftest import Visit
 from tests.conftest import System
@@ -85,6 +87,9 @@ async def test_staff_review_approve_and_reject(system: System, browser: Browser,
     await card.get_by_role("button", name="Stammdaten anzeigen").click()
     for partner in partners:
         await expect(card.get_by_label(partner, exact=False)).to_be_checked()
+        await expect(card.get_by_label(partner, exact=False)).to_have_accessible_name(
+            re.compile(f"^{partner} – {re.escape(ROLE_LABELS[PartnerRole.CONSUMPTION])} – ")
+        )
     await visit.check(page, "Prüfung mit Stammdaten")
     await card.get_by_role("button", name="Freigeben").click()
     await expect(page.get_by_role("status").filter(has_text="freigegeben")).to_be_visible()
@@ -94,6 +99,13 @@ async def test_staff_review_approve_and_reject(system: System, browser: Browser,
     await other.get_by_role("button", name="Ablehnen").click()  # empty reason: error at the field
     await expect(other.get_by_role("alert")).to_contain_text("Grund")
     await visit.check(page, "Prüfung Fehler")
+    # Longer than onboarding's 500 characters: the page sends it, the server's message shows at the field.
+    await other.get_by_label("Grund").fill("Zu ausführlich. " * 40)
+    await other.get_by_role("button", name="Ablehnen").click()
+    await expect(other.locator(".field__error")).to_have_text("Fehler: Zu lang.")
+    await expect(other.get_by_role("alert")).to_contain_text("Grund: Zu lang.")
+    await expect(other.get_by_label("Grund")).to_have_attribute("aria-invalid", "true")
+    await visit.check(page, "Prüfung Fehler vom Server")
     await other.get_by_label("Grund").fill("Kein Kunde dieses Netzbetreibers")
     await other.get_by_role("button", name="Ablehnen").click()
     await expect(page.locator("article", has_text=other_meter)).to_have_count(0)

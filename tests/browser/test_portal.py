@@ -144,6 +144,10 @@ async def test_one_partner_customer_from_form_to_readings(system: System, browse
     await expect(page.locator(".completeness").first).to_contain_text(
         re.compile(r"\b(92|96|100) von \1 Werten"), timeout=15_000
     )
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="CSV herunterladen").click()
+    assert (await download.value).suggested_filename.endswith(".csv")
+    await expect(page.get_by_role("status").filter(has_text="Die Datei wurde heruntergeladen.")).to_be_visible()
     await page.get_by_role("button", name="Abmelden").click()
     await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/anmelden?abgemeldet=1")
     access_log = system.gateway.access_log.read_text(encoding="utf-8")

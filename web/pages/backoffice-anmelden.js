@@ -1,7 +1,8 @@
 // Back-office login: the staff token is checked against the API and kept in sessionStorage only.
+import * as api from "../api.js";
+import { LOGIN } from "../backoffice.js";
 import { h, link, notice } from "../dom.js";
 import { field, form, onSubmit, showErrors, submitButton } from "../forms.js";
-import { LOGIN, setStaffToken, staffCall, staffToken } from "./backoffice-shared.js";
 
 function target(ctx) {
   const next = ctx.params.get("weiter") || "";
@@ -9,10 +10,10 @@ function target(ctx) {
 }
 
 export default function render(ctx) {
-  if (staffToken()) {
+  if (api.staffToken()) {
     const logout = h("button", { type: "button", class: "button button--secondary" }, "Abmelden");
     logout.addEventListener("click", () => {
-      setStaffToken(null);
+      api.setStaffToken(null);
       ctx.navigate(`${LOGIN}?abgemeldet=1`, { replace: true });
     });
     ctx.show("Back-Office: angemeldet", h("p", null, "Sie sind im Back-Office angemeldet. ", link("/backoffice", "Zur Übersicht")), logout);
@@ -34,8 +35,8 @@ export default function render(ctx) {
   onSubmit(
     element,
     async (data) => {
-      await staffCall(null, "onboarding", "GET", "/requests?limit=1", { token: data.token });
-      setStaffToken(data.token);
+      await api.checkStaffToken(data.token);
+      api.setStaffToken(data.token);
       ctx.navigate(target(ctx), { replace: true });
     },
     {

@@ -1,13 +1,14 @@
 // Back-office: incoming requests with a status filter.
+import * as api from "../api.js";
+import { customerName, dateTime, placeOf, requireStaff, staffBar, statusFilter, table } from "../backoffice.js";
 import { h, notice } from "../dom.js";
-import { REQUEST_STATUS, customerName, dateTime, label, placeOf, requireStaff, staffBar, staffCall, statusFilter, table } from "./backoffice-shared.js";
+import { REQUEST_STATUS, label } from "../labels.js";
 
 export default async function render(ctx) {
   if (!requireStaff(ctx)) return;
   const wanted = ctx.params.get("status") || "";
   const status = Object.hasOwn(REQUEST_STATUS, wanted) ? wanted : "";
-  const query = status ? `?status=${encodeURIComponent(status)}&limit=500` : "?limit=500";
-  const requests = await staffCall(ctx, "onboarding", "GET", `/requests${query}`);
+  const requests = await api.staffRequests({ status });
   if (!ctx.isCurrent()) return;
   const rows = requests.map((r) => [
     dateTime(r.created_at),

@@ -1,13 +1,14 @@
 // Back-office: letter jobs and their dispatch status.
+import * as api from "../api.js";
+import { dateTime, requireStaff, staffBar, statusFilter, table } from "../backoffice.js";
 import { h, notice } from "../dom.js";
-import { LETTER_STATUS, dateTime, label, requireStaff, staffBar, staffCall, statusFilter, table } from "./backoffice-shared.js";
+import { LETTER_STATUS, label } from "../labels.js";
 
 export default async function render(ctx) {
   if (!requireStaff(ctx)) return;
   const wanted = ctx.params.get("status") || "";
   const status = Object.hasOwn(LETTER_STATUS, wanted) ? wanted : "";
-  const query = status ? `?status=${encodeURIComponent(status)}&limit=500` : "?limit=500";
-  const letters = await staffCall(ctx, "letters", "GET", `/letters${query}`);
+  const letters = await api.letterJobs({ status });
   if (!ctx.isCurrent()) return;
   const rows = letters.map((l) => [
     l.reference,

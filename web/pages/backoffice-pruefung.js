@@ -1,9 +1,10 @@
 // Back-office review: requests in_review with their reason; approve with a master-data record (partners
 // chosen by checkbox) or reject with a reason.
-import { ApiError } from "../api.js";
+import * as api from "../api.js";
+import { customerName, dateTime, placeOf, requireStaff, staffBar, streetOf } from "../backoffice.js";
 import { h, notice, uniqueId } from "../dom.js";
-import { form, showErrors, showMessage, clearErrors } from "../forms.js";
-import { ROLE, customerName, dateTime, label, placeOf, requireStaff, staffBar, staffCall, streetOf } from "./backoffice-shared.js";
+import { clearErrors, form, showApiError, showErrors, showMessage } from "../forms.js";
+import { roleLabel } from "../labels.js";
 
 /** A labelled input with an id unique on the page (several requests, one form each). */
 function input(name, text, { value, hint, multiline = false } = {}) {
@@ -37,7 +38,7 @@ async function guarded(ctx, formElement, action) {
     await action();
   } catch (error) {
     if (!ctx.isCurrent()) return;
-    if (error instanceof ApiError) showMessage(formElement, error.message);
+    if (error instanceof api.ApiError) showApiError(formElement, error); // 422: the server's message at each field
     else {
       console.error(error);
       showMessage(formElement, "Das hat leider nicht geklappt. Bitte laden Sie die Seite neu.");
@@ -67,7 +68,7 @@ function partnersList(record) {
         h(
           "label",
           { class: "checkbox__label", for: id },
-          `${p.partner_number} – ${label(ROLE, p.role)} – ${p.name}, ${streetOf(p.postal_address)}, ${placeOf(p.postal_address)}`,
+          `${p.partner_number} – ${roleLabel(p.role)} – ${p.name}, ${streetOf(p.postal_address)}, ${placeOf(p.postal_address)}`,
         ),
       );
     }),
@@ -99,9 +100,9 @@ function approveForm(ctx, request, done) {
     clearErrors(element);
     let record;
     try {
-      record = await staffCall(ctx, "onboarding", "GET", `/meter-points/${encodeURIComponent(number)}`);
+      record = await api.meterPoint(number);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 404) {
+      if (error instanceof api.ApiError && error.status === 404) {
         loaded = null;
         partners.replaceChildren();
         showErrors(element, [{ field: "meter_number", message: error.message }]);
@@ -131,9 +132,7 @@ function approveForm(ctx, request, done) {
         showMessage(element, "Bitte haken Sie mindestens einen Geschäftspartner an.");
         return;
       }
-      await staffCall(ctx, "onboarding", "POST", `/requests/${encodeURIComponent(request.request_id)}/approve`, {
-        json: { meter_number: loaded.meter_number, partner_numbers: chosen },
-      });
+      await api.approveRequest(request.request_id, loaded.meter_number, chosen);
       done(`Der Antrag von ${customerName(request.customer)} ist freigegeben. Der Brief geht in Auftrag.`);
     });
   });
@@ -154,7 +153,7 @@ function rejectForm(ctx, request, done) {
         showErrors(element, [{ field: "reason", message: "Bitte geben Sie einen Grund an (mindestens 3 Zeichen)." }]);
         return;
       }
-      await staffCall(ctx, "onboarding", "POST", `/requests/${encodeURIComponent(request.request_id)}/reject`, { json: { reason } });
+      await api.rejectRequest(request.request_id, reason);
       done(`Der Antrag von ${customerName(request.customer)} ist abgelehnt.`);
     });
   });
@@ -189,7 +188,7 @@ function card(ctx, request, done) {
 
 export default async function render(ctx, message = null) {
   if (!requireStaff(ctx)) return;
-  const requests = await staffCall(ctx, "onboarding", "GET", "/requests?status=in_review&limit=500");
+  const requests = await api.staffRequests({ status: "in_review" });
   if (!ctx.isCurrent()) return;
   const done = (text) => {
     ctx.announce(text);

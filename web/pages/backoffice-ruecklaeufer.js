@@ -1,12 +1,14 @@
 // Back-office: returned or failed letters (tasks) — mark them done once handled.
+import * as api from "../api.js";
+import { dateTime, requireStaff, staffBar, table } from "../backoffice.js";
 import { h, notice } from "../dom.js";
-import { LETTER_STATUS, dateTime, label, requireStaff, staffBar, staffCall, table } from "./backoffice-shared.js";
+import { LETTER_STATUS, label } from "../labels.js";
 
 const KIND = { returned: "Brief zurück", failed: "Versand fehlgeschlagen" };
 
 export default async function render(ctx, message = null) {
   if (!requireStaff(ctx)) return;
-  const [tasks, letters] = await Promise.all([staffCall(ctx, "letters", "GET", "/tasks"), staffCall(ctx, "letters", "GET", "/letters?limit=500")]);
+  const [tasks, letters] = await Promise.all([api.letterTasks(), api.letterJobs()]);
   if (!ctx.isCurrent()) return;
   const byId = new Map(letters.map((l) => [l.letter_id, l]));
   const status = h("div", { role: "status" });
@@ -18,7 +20,7 @@ export default async function render(ctx, message = null) {
       if (done.getAttribute("aria-disabled") === "true") return;
       done.setAttribute("aria-disabled", "true");
       try {
-        await staffCall(ctx, "letters", "POST", `/tasks/${encodeURIComponent(t.task_id)}/resolve`);
+        await api.resolveTask(t.task_id);
         ctx.announce(`Aufgabe zu ${reference} erledigt.`);
         render(ctx, `Die Aufgabe zu ${reference} ist erledigt.`);
       } catch (error) {

@@ -1,12 +1,13 @@
 // Back-office overview: links to the lists, with counts where they are cheap to get.
+import * as api from "../api.js";
+import { requireStaff, staffBar } from "../backoffice.js";
 import { h, link } from "../dom.js";
-import { requireStaff, staffBar, staffCall } from "./backoffice-shared.js";
 
 export default async function render(ctx) {
   if (!requireStaff(ctx)) return;
   const [review, tasks] = await Promise.all([
-    staffCall(ctx, "onboarding", "GET", "/requests?status=in_review&limit=500"),
-    staffCall(ctx, "letters", "GET", "/tasks"),
+    api.staffRequests({ status: "in_review" }),
+    api.letterTasks(),
   ]);
   if (!ctx.isCurrent()) return;
   const entry = (href, text, description) => h("li", { class: "backoffice-links__item" }, link(href, text), h("p", { class: "hint" }, description));

@@ -3,7 +3,7 @@ import * as api from "../api.js";
 import { h, link, notice } from "../dom.js";
 import { field, form, onSubmit, passwordProblems, showErrors, submitButton } from "../forms.js";
 import { roleLabel } from "../labels.js";
-import { PASSWORD_HINT } from "./passwords.js";
+import { PASSWORD_HINT } from "../passwords.js";
 
 function partnersSection(view) {
   return h(

@@ -2,7 +2,7 @@
 import * as api from "../api.js";
 import { h, link } from "../dom.js";
 import { form, onSubmit, passwordProblems, submitButton } from "../forms.js";
-import { accountField, inspectedLink, newPasswordFields, showExpired } from "./passwords.js";
+import { accountField, inspectedLink, newPasswordFields, showExpired } from "../passwords.js";
 
 const AGAIN = ["/passwort-vergessen", "Neuen Link anfordern"];
 

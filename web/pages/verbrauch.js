@@ -171,53 +171,15 @@ function percentChange(now, before) {
   return ` (${sign}${num.short(Math.abs(change))} %)`;
 }
 
-// ---------------------------------------------------------------- page
+// ---------------------------------------------------------------- controls
 
 /** A toggle button (aria-pressed); the check mark shows the pressed one without colour alone. */
 function toggle(text, pressed) {
   return h("button", { type: "button", class: "toggle", "aria-pressed": String(pressed) }, h("span", { class: "toggle__mark", "aria-hidden": "true" }, "✓ "), text);
 }
 
-export default async function render(ctx) {
-  const view = ctx.session();
-  const partner = view.partner_number;
-  const role = view.role;
-  const feedIn = role === "feed_in";
-  const what = feedIn ? "Einspeisung" : "Verbrauch";
-  const state = stateFrom(ctx.params);
-  let loadCounter = 0;
-
-  // ---- controls (built once; only their state changes, so focus stays where it is)
-  const viewButtons = Object.entries(VIEWS).map(([key, spec]) => {
-    const b = toggle(spec.label, state.view === key);
-    b.addEventListener("click", () => {
-      state.view = key;
-      update();
-    });
-    return [key, b];
-  });
-  const weekButtons = [
-    [false, "Stundenwerte"],
-    [true, "Tageswerte"],
-  ].map(([days, text]) => {
-    const b = toggle(text, state.weekDays === days);
-    b.addEventListener("click", () => {
-      state.weekDays = days;
-      update();
-    });
-    return [days, b];
-  });
-  const weekGroup = h("div", { class: "toggle-group", role: "group", "aria-label": "Auflösung der Woche" }, weekButtons.map(([, b]) => b));
-
-  const previousButton = h("button", { type: "button", class: "button button--secondary" }, h("span", { "aria-hidden": "true" }, "‹"), "Vorheriger Zeitraum");
-  const nextButton = h("button", { type: "button", class: "button button--secondary" }, "Nächster Zeitraum", h("span", { "aria-hidden": "true" }, "›"));
-  previousButton.addEventListener("click", () => move(-1));
-  nextButton.addEventListener("click", () => {
-    if (nextButton.getAttribute("aria-disabled") === "true") return;
-    move(1);
-  });
-
-  const periodTitle = h("h2", { class: "period__title", id: "zeitraum", "aria-live": "polite" });
+/** A date to jump to and "compare with the previous period"; show() mirrors the state. */
+function dateAndComparison(state, onChange) {
   const dateInput = h("input", { type: "date", id: "f-datum", name: "datum", class: "field__input field__input--short" });
   const dateForm = h(
     "form",
@@ -231,92 +193,361 @@ export default async function render(ctx) {
     const picked = parseDay(dateInput.value);
     if (picked) {
       state.day = picked;
-      update();
+      onChange();
     }
   });
   const compareBox = h("input", { type: "checkbox", id: "f-vergleich", class: "checkbox__input", checked: state.compare });
   compareBox.addEventListener("change", () => {
     state.compare = compareBox.checked;
-    update();
+    onChange();
+  });
+  const compare = h("div", { class: "checkbox" }, compareBox, h("label", { for: "f-vergleich", class: "checkbox__label" }, "Mit Vorperiode vergleichen"));
+  return {
+    element: h("div", { class: "controls__row" }, dateForm, compare),
+    show() {
+      dateInput.value = dayString(state.day);
+      compareBox.checked = state.compare;
+    },
+  };
+}
+
+/**
+ * View, week resolution, previous/next period, date and comparison: built once, so focus stays where it
+ * is; onChange() after each change of state, show(period, title) mirrors the state.
+ */
+function periodControls(state, onChange) {
+  const viewButtons = Object.entries(VIEWS).map(([key, spec]) => {
+    const b = toggle(spec.label, state.view === key);
+    b.addEventListener("click", () => {
+      state.view = key;
+      onChange();
+    });
+    return [key, b];
+  });
+  const weekButtons = [
+    [false, "Stundenwerte"],
+    [true, "Tageswerte"],
+  ].map(([days, text]) => {
+    const b = toggle(text, state.weekDays === days);
+    b.addEventListener("click", () => {
+      state.weekDays = days;
+      onChange();
+    });
+    return [days, b];
+  });
+  const weekGroup = h("div", { class: "toggle-group", role: "group", "aria-label": "Auflösung der Woche" }, weekButtons.map(([, b]) => b));
+
+  const move = (step) => {
+    state.day = periodOf(state, step).start;
+    onChange();
+  };
+  const previousButton = h("button", { type: "button", class: "button button--secondary" }, h("span", { "aria-hidden": "true" }, "‹"), "Vorheriger Zeitraum");
+  const nextButton = h("button", { type: "button", class: "button button--secondary" }, "Nächster Zeitraum", h("span", { "aria-hidden": "true" }, "›"));
+  previousButton.addEventListener("click", () => move(-1));
+  nextButton.addEventListener("click", () => {
+    if (nextButton.getAttribute("aria-disabled") === "true") return;
+    move(1);
   });
 
-  const controls = h(
+  const periodTitle = h("h2", { class: "period__title", id: "zeitraum", "aria-live": "polite" });
+  const dateRow = dateAndComparison(state, onChange);
+
+  const element = h(
     "section",
     { class: "controls", "aria-label": "Zeitraum wählen" },
     h("div", { class: "toggle-group", role: "group", "aria-label": "Ansicht" }, viewButtons.map(([, b]) => b)),
     weekGroup,
     h("div", { class: "period" }, previousButton, periodTitle, nextButton),
-    h("div", { class: "controls__row" }, dateForm, h("div", { class: "checkbox" }, compareBox, h("label", { for: "f-vergleich", class: "checkbox__label" }, "Mit Vorperiode vergleichen"))),
+    dateRow.element,
   );
 
-  const results = h("section", { class: "results", "aria-labelledby": "zeitraum" });
-  const registerArea = h("section", { class: "panel", "aria-labelledby": "zaehlerstaende" }, h("h2", { id: "zaehlerstaende" }, "Zählerstände"));
-  const downloadStatus = h("div", { class: "status-line", role: "status" });
-  const downloadScope = h("p", { class: "hint" });
-  const csvButton = h("button", { type: "button", class: "button button--secondary" }, "CSV herunterladen");
-  const xlsxButton = h("button", { type: "button", class: "button button--secondary" }, "Excel (XLSX) herunterladen");
-  csvButton.addEventListener("click", () => download("csv-de"));
-  xlsxButton.addEventListener("click", () => download("xlsx"));
-  const downloads = h(
-    "section",
-    { class: "panel", "aria-labelledby": "herunterladen" },
-    h("h2", { id: "herunterladen" }, "Herunterladen"),
-    downloadScope,
-    h("div", { class: "button-row" }, csvButton, xlsxButton),
-    h("p", { class: "hint" }, "CSV: Semikolon als Trennzeichen, Dezimalkomma, deutsche Ortszeit – passt für Excel und LibreOffice."),
-    downloadStatus,
-  );
-
-  ctx.show(
-    feedIn ? "Ihre Einspeisung" : "Ihr Verbrauch",
-    h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
-    controls,
-    results,
-    registerArea,
-    downloads,
-  );
-
-  // Without a date in the address: start where the newest values are (the latest register reading).
-  if (!state.dayGiven) {
-    try {
-      const answer = await api.registers(partner, { from: dayString(today()), to: dayString(addDays(today(), 1)) });
-      const newest = (answer.latest || []).map((r) => r.read_at).sort().pop();
-      if (newest) {
-        const day = berlinDay(new Date(new Date(newest).getTime() - 1)); // 00:00 reading closes the day before
-        if (compareDays(day, today()) < 0) state.day = day;
-      }
-    } catch (error) {
-      if (error.status === 409) {
-        ctx.navigate("/partner-waehlen", { replace: true });
-        return;
-      }
-      // the readings below will report the problem
-    }
-  }
-  if (!ctx.isCurrent()) return;
-  update();
-
-  function move(step) {
-    state.day = periodOf(state, step).start;
-    update();
-  }
-
-  function update() {
-    writeState(state);
+  function show(period, title) {
     for (const [key, b] of viewButtons) b.setAttribute("aria-pressed", String(state.view === key));
     for (const [days, b] of weekButtons) b.setAttribute("aria-pressed", String(state.weekDays === days));
     weekGroup.hidden = state.view !== "woche";
-    const period = periodOf(state);
-    periodTitle.textContent = VIEWS[state.view].title(period.start);
-    dateInput.value = dayString(state.day);
+    periodTitle.textContent = title;
     const atEnd = compareDays(period.end, addDays(today(), 1)) >= 0;
     nextButton.setAttribute("aria-disabled", String(atEnd));
-    compareBox.checked = state.compare;
-    downloadScope.textContent = `Zeitraum: ${periodTitle.textContent}, ${RESOLUTION_NAMES[period.resolution]}.`;
-    load(period);
+    dateRow.show();
   }
 
-  async function load(period) {
+  return { element, show };
+}
+
+// ---------------------------------------------------------------- readings: summary, chart, table
+
+/**
+ * What one load shows: the period (and its title), the rows of it and of the previous period (or null),
+ * what is measured ("Verbrauch" | "Einspeisung") and the view.
+ */
+function readingsOf({ period, title, rows, beforeRows, previous, what, view }) {
+  const now = new Date();
+  return {
+    period,
+    title,
+    rows,
+    beforeRows,
+    what,
+    view,
+    now,
+    points: rows.map((r) => pointOf(r, period.resolution, view, now)),
+    comparePoints: beforeRows ? beforeRows.map((r) => pointOf(r, period.resolution, view, now)) : null,
+    compareName: previous ? `${VIEWS[view].previousName} (${VIEWS[view].title(previous.start)})` : "",
+    sum: total(rows),
+  };
+}
+
+/** Sum, previous period, completeness and substitute values. */
+function summary(readings) {
+  const { rows, beforeRows, period, now, what, sum, compareName } = readings;
+  const done = completeness(rows, period.resolution, now);
+  return h(
+    "dl",
+    { class: "facts" },
+    h("div", { class: "facts__item" }, h("dt", null, `${what} im Zeitraum`), h("dd", null, `${num.kwh(sum)} kWh`)),
+    beforeRows
+      ? h("div", { class: "facts__item" }, h("dt", null, compareName), h("dd", null, `${num.kwh(total(beforeRows))} kWh${percentChange(sum, total(beforeRows))}`))
+      : null,
+    h(
+      "div",
+      { class: "facts__item" },
+      h("dt", null, "Vollständigkeit"),
+      h(
+        "dd",
+        { class: "completeness" },
+        `${num.int(done.present)} von ${num.int(done.expected)} Werten`,
+        done.expected ? ` (${num.short((done.present / done.expected) * 100)} %)` : "",
+        done.running ? " – der Zeitraum läuft noch" : "",
+      ),
+    ),
+    h("div", { class: "facts__item" }, h("dt", null, "Ersatzwerte"), h("dd", null, done.substitutes ? `${num.int(done.substitutes)} (im Diagramm schraffiert)` : "keine")),
+  );
+}
+
+function readingsCaption(readings) {
+  return `${readings.what} in kWh, ${readings.title}, ${RESOLUTION_NAMES[readings.period.resolution]}`;
+}
+
+function chart(readings, width) {
+  const { points, comparePoints, beforeRows, compareName, sum } = readings;
+  return barChart({
+    points,
+    compare: comparePoints,
+    title: readingsCaption(readings),
+    description:
+      `Balkendiagramm mit ${points.length} Balken. Summe ${num.kwh(sum)} kWh.` +
+      (beforeRows ? ` Zum Vergleich: ${compareName} mit ${num.kwh(total(beforeRows))} kWh.` : "") +
+      " Die Werte stehen auch in der Tabelle unter dem Diagramm.",
+    seriesLabel: `${readings.what} ${readings.title}`,
+    compareLabel: compareName,
+    width,
+  });
+}
+
+function valueTable(readings) {
+  const { period, rows, beforeRows, compareName, points, what } = readings;
+  const fine = period.resolution === "15min";
+  const head = h(
+    "tr",
+    null,
+    h("th", { scope: "col" }, fine ? "Uhrzeit" : "Zeitraum"),
+    h("th", { scope: "col", class: "num" }, `${what} (kWh)`),
+    beforeRows ? h("th", { scope: "col", class: "num" }, `${compareName} (kWh)`) : null,
+    fine ? h("th", { scope: "col" }, "Qualität") : h("th", { scope: "col" }, "Werte vorhanden"),
+    fine ? null : h("th", { scope: "col", class: "num" }, "Ersatzwerte"),
+  );
+  const body = rows.map((row, index) => {
+    const point = points[index];
+    const before = beforeRows ? beforeRows[index] : null;
+    return h(
+      "tr",
+      { class: point.substitute || point.gap ? "row--flagged" : null },
+      h("th", { scope: "row" }, point.label),
+      h("td", { class: "num" }, num.kwh(row.kwh)),
+      beforeRows ? h("td", { class: "num" }, before ? num.kwh(before.kwh) : "–") : null,
+      fine
+        ? h("td", null, point.future && point.value === null ? "noch nicht gemessen" : qualityLabel(row.quality))
+        : h("td", null, point.future && !row.present ? "noch nicht gemessen" : `${num.int(row.present)} von ${num.int(row.expected)}`),
+      fine ? null : h("td", { class: "num" }, num.int(row.substitutes || 0)),
+    );
+  });
+  return h(
+    "details",
+    { class: "table-details" },
+    h("summary", null, "Werte als Tabelle anzeigen"),
+    h("div", { class: "table-scroll" }, h("table", { class: "table" }, h("caption", null, readingsCaption(readings)), h("thead", null, head), h("tbody", null, body))),
+  );
+}
+
+/** The nodes of the results area: summary, then chart and table (or a note that there are no values). */
+function readingsView(readings, width) {
+  const facts = summary(readings);
+  if (!readings.rows.some((r) => typeof r.kwh === "number")) {
+    return [facts, notice("info", h("p", null, "Für diesen Zeitraum liegen keine Messwerte vor. Neue Werte kommen in der Regel am Folgetag."))];
+  }
+  return [facts, chart(readings, width), valueTable(readings)];
+}
+
+// ---------------------------------------------------------------- register readings
+
+function registerTable(caption, rows) {
+  return h(
+    "div",
+    { class: "table-scroll" },
+    h(
+      "table",
+      { class: "table" },
+      h("caption", null, caption),
+      h(
+        "thead",
+        null,
+        h("tr", null, h("th", { scope: "col" }, "Zeitpunkt"), h("th", { scope: "col" }, "Zähler"), h("th", { scope: "col" }, "Zählwerk"), h("th", { scope: "col", class: "num" }, "Stand (kWh)"), h("th", { scope: "col" }, "Qualität")),
+      ),
+      h(
+        "tbody",
+        null,
+        rows.map((r) =>
+          h(
+            "tr",
+            { class: r.runs_backwards ? "row--flagged" : null },
+            h("th", { scope: "row" }, `${fmt.dateTime(r.read_at)} Uhr`),
+            h("td", null, r.meter_number),
+            h("td", null, obisLabel(r.obis)),
+            h("td", { class: "num" }, num.kwh(r.kwh)),
+            h("td", null, qualityLabel(r.quality), r.runs_backwards ? " – kleiner als der vorige Stand, wird geprüft" : ""),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** The "Zählerstände" panel; load(period, title, stillMine) fills it with the readings of a period. */
+function registerPanel(partner) {
+  const heading = h("h2", { id: "zaehlerstaende" }, "Zählerstände");
+  const element = h("section", { class: "panel", "aria-labelledby": "zaehlerstaende" }, heading);
+
+  async function load(period, title, stillMine) {
+    element.replaceChildren(heading, h("p", { class: "status-line" }, "Die Zählerstände werden geladen …"));
+    let answer;
+    try {
+      answer = await api.registers(partner, period);
+    } catch (error) {
+      if (stillMine()) element.replaceChildren(heading, notice("error", h("p", null, `Die Zählerstände konnten nicht geladen werden. ${error.message}`)));
+      return;
+    }
+    if (!stillMine()) return;
+    const latest = answer.latest || [];
+    const daily = answer.daily || [];
+    if (!latest.length) {
+      element.replaceChildren(heading, h("p", null, "Zu Ihrem Zähler liegen noch keine Zählerstände vor."));
+      return;
+    }
+    element.replaceChildren(
+      heading,
+      registerTable("Aktuelle Zählerstände", latest),
+      daily.length
+        ? h("details", { class: "table-details" }, h("summary", null, "Zählerstände im gewählten Zeitraum anzeigen"), registerTable(`Zählerstände am Ende jedes Tages, ${title}`, daily))
+        : h("p", null, "Im gewählten Zeitraum liegen keine Zählerstände vor."),
+    );
+  }
+
+  return { element, load };
+}
+
+// ---------------------------------------------------------------- download
+
+/** The "Herunterladen" panel: CSV and XLSX of currentPeriod(); setScope(text) says which period that is. */
+function downloadPanel(partner, currentPeriod) {
+  const status = h("div", { class: "status-line", role: "status" });
+  const scope = h("p", { class: "hint" });
+  const csvButton = h("button", { type: "button", class: "button button--secondary" }, "CSV herunterladen");
+  const xlsxButton = h("button", { type: "button", class: "button button--secondary" }, "Excel (XLSX) herunterladen");
+  const download = async (format) => {
+    status.textContent = "Die Datei wird erstellt …";
+    try {
+      await api.downloadReadings(partner, { ...currentPeriod(), format });
+      status.textContent = "Die Datei wurde heruntergeladen.";
+    } catch (error) {
+      status.textContent = `Das Herunterladen hat nicht geklappt. ${error.message}`;
+    }
+  };
+  csvButton.addEventListener("click", () => download("csv-de"));
+  xlsxButton.addEventListener("click", () => download("xlsx"));
+  const element = h(
+    "section",
+    { class: "panel", "aria-labelledby": "herunterladen" },
+    h("h2", { id: "herunterladen" }, "Herunterladen"),
+    scope,
+    h("div", { class: "button-row" }, csvButton, xlsxButton),
+    h("p", { class: "hint" }, "CSV: Semikolon als Trennzeichen, Dezimalkomma, deutsche Ortszeit – passt für Excel und LibreOffice."),
+    status,
+  );
+  return {
+    element,
+    setScope(text) {
+      scope.textContent = text;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- page
+
+/**
+ * Without a date in the address: start where the newest values are (the latest register reading).
+ * False when the partner number is no longer the session's (409): the page has gone to /partner-waehlen.
+ */
+async function startAtNewestValues(ctx, partner, state) {
+  try {
+    const answer = await api.registers(partner, { from: dayString(today()), to: dayString(addDays(today(), 1)) });
+    const newest = (answer.latest || []).map((r) => r.read_at).sort().pop();
+    if (newest) {
+      const day = berlinDay(new Date(new Date(newest).getTime() - 1)); // 00:00 reading closes the day before
+      if (compareDays(day, today()) < 0) state.day = day;
+    }
+  } catch (error) {
+    if (error.status === 409) {
+      ctx.navigate("/partner-waehlen", { replace: true });
+      return false;
+    }
+    // the readings below will report the problem
+  }
+  return true;
+}
+
+export default async function render(ctx) {
+  const { partner_number: partner, role } = ctx.session();
+  const what = role === "feed_in" ? "Einspeisung" : "Verbrauch";
+  const state = stateFrom(ctx.params);
+  let loadCounter = 0;
+
+  const controls = periodControls(state, update);
+  const results = h("section", { class: "results", "aria-labelledby": "zeitraum" });
+  const registers = registerPanel(partner);
+  const downloads = downloadPanel(partner, () => periodOf(state));
+  ctx.show(
+    role === "feed_in" ? "Ihre Einspeisung" : "Ihr Verbrauch",
+    h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
+    controls.element,
+    results,
+    registers.element,
+    downloads.element,
+  );
+
+  if (!state.dayGiven && !(await startAtNewestValues(ctx, partner, state))) return;
+  if (!ctx.isCurrent()) return;
+  update();
+
+  function update() {
+    writeState(state);
+    const period = periodOf(state);
+    const title = VIEWS[state.view].title(period.start);
+    controls.show(period, title);
+    downloads.setScope(`Zeitraum: ${title}, ${RESOLUTION_NAMES[period.resolution]}.`);
+    load(period, title);
+  }
+
+  async function load(period, title) {
     loadCounter += 1;
     const mine = loadCounter;
     const stillMine = () => mine === loadCounter && ctx.isCurrent();
@@ -326,10 +557,7 @@ export default async function render(ctx) {
     let current;
     let before = null;
     try {
-      [current, before] = await Promise.all([
-        api.intervals(partner, period),
-        previous ? api.intervals(partner, previous) : Promise.resolve(null),
-      ]);
+      [current, before] = await Promise.all([api.intervals(partner, period), previous ? api.intervals(partner, previous) : Promise.resolve(null)]);
     } catch (error) {
       if (!stillMine()) return;
       if (error.status === 409) {
@@ -338,7 +566,7 @@ export default async function render(ctx) {
       }
       results.removeAttribute("aria-busy");
       const retry = h("button", { type: "button", class: "button button--secondary" }, "Erneut versuchen");
-      retry.addEventListener("click", () => load(period));
+      retry.addEventListener("click", () => load(period, title));
       results.replaceChildren(notice("error", h("p", null, `Die Messwerte konnten nicht geladen werden. ${error.message}`), retry));
       return;
     }
@@ -346,171 +574,8 @@ export default async function render(ctx) {
     results.removeAttribute("aria-busy");
     const rows = rowsOf(current, period.resolution);
     const beforeRows = before ? rowsOf(before, previous.resolution) : null;
-    results.replaceChildren(...showResults(period, rows, beforeRows, previous));
-    loadRegisters(period, stillMine);
-  }
-
-  function showResults(period, rows, beforeRows, previous) {
-    const now = new Date();
-    const points = rows.map((r) => pointOf(r, period.resolution, state.view, now));
-    const comparePoints = beforeRows ? beforeRows.map((r) => pointOf(r, period.resolution, state.view, now)) : null;
-    const done = completeness(rows, period.resolution, now);
-    const sum = total(rows);
-    const seriesLabel = `${what} ${periodTitle.textContent}`;
-    const compareName = previous ? `${VIEWS[state.view].previousName} (${VIEWS[state.view].title(previous.start)})` : "";
-
-    const facts = h(
-      "dl",
-      { class: "facts" },
-      h("div", { class: "facts__item" }, h("dt", null, `${what} im Zeitraum`), h("dd", null, `${num.kwh(sum)} kWh`)),
-      beforeRows
-        ? h("div", { class: "facts__item" }, h("dt", null, compareName), h("dd", null, `${num.kwh(total(beforeRows))} kWh${percentChange(sum, total(beforeRows))}`))
-        : null,
-      h(
-        "div",
-        { class: "facts__item" },
-        h("dt", null, "Vollständigkeit"),
-        h(
-          "dd",
-          { class: "completeness" },
-          `${num.int(done.present)} von ${num.int(done.expected)} Werten`,
-          done.expected ? ` (${num.short((done.present / done.expected) * 100)} %)` : "",
-          done.running ? " – der Zeitraum läuft noch" : "",
-        ),
-      ),
-      h("div", { class: "facts__item" }, h("dt", null, "Ersatzwerte"), h("dd", null, done.substitutes ? `${num.int(done.substitutes)} (im Diagramm schraffiert)` : "keine")),
-    );
-
-    const hasValues = rows.some((r) => typeof r.kwh === "number");
-    if (!hasValues) {
-      return [facts, notice("info", h("p", null, "Für diesen Zeitraum liegen keine Messwerte vor. Neue Werte kommen in der Regel am Folgetag."))];
-    }
-    const chart = barChart({
-      points,
-      compare: comparePoints,
-      title: `${what} in kWh, ${periodTitle.textContent}, ${RESOLUTION_NAMES[period.resolution]}`,
-      description:
-        `Balkendiagramm mit ${points.length} Balken. Summe ${num.kwh(sum)} kWh.` +
-        (beforeRows ? ` Zum Vergleich: ${compareName} mit ${num.kwh(total(beforeRows))} kWh.` : "") +
-        " Die Werte stehen auch in der Tabelle unter dem Diagramm.",
-      seriesLabel,
-      compareLabel: compareName,
-      width: results.clientWidth - 18, // frame border and padding
-    });
-    return [facts, chart, valueTable(period, rows, beforeRows, compareName)];
-  }
-
-  function valueTable(period, rows, beforeRows, compareName) {
-    const fine = period.resolution === "15min";
-    const now = new Date();
-    const head = h(
-      "tr",
-      null,
-      h("th", { scope: "col" }, fine ? "Uhrzeit" : "Zeitraum"),
-      h("th", { scope: "col", class: "num" }, `${what} (kWh)`),
-      beforeRows ? h("th", { scope: "col", class: "num" }, `${compareName} (kWh)`) : null,
-      fine ? h("th", { scope: "col" }, "Qualität") : h("th", { scope: "col" }, "Werte vorhanden"),
-      fine ? null : h("th", { scope: "col", class: "num" }, "Ersatzwerte"),
-    );
-    const body = rows.map((row, index) => {
-      const point = pointOf(row, period.resolution, state.view, now);
-      const before = beforeRows ? beforeRows[index] : null;
-      return h(
-        "tr",
-        { class: point.substitute || point.gap ? "row--flagged" : null },
-        h("th", { scope: "row" }, point.label),
-        h("td", { class: "num" }, num.kwh(row.kwh)),
-        beforeRows ? h("td", { class: "num" }, before ? num.kwh(before.kwh) : "–") : null,
-        fine
-          ? h("td", null, point.future && point.value === null ? "noch nicht gemessen" : qualityLabel(row.quality))
-          : h("td", null, point.future && !row.present ? "noch nicht gemessen" : `${num.int(row.present)} von ${num.int(row.expected)}`),
-        fine ? null : h("td", { class: "num" }, num.int(row.substitutes || 0)),
-      );
-    });
-    return h(
-      "details",
-      { class: "table-details" },
-      h("summary", null, "Werte als Tabelle anzeigen"),
-      h(
-        "div",
-        { class: "table-scroll" },
-        h(
-          "table",
-          { class: "table" },
-          h("caption", null, `${what} in kWh, ${periodTitle.textContent}, ${RESOLUTION_NAMES[period.resolution]}`),
-          h("thead", null, head),
-          h("tbody", null, body),
-        ),
-      ),
-    );
-  }
-
-  async function loadRegisters(period, stillMine) {
-    const heading = registerArea.querySelector("h2");
-    registerArea.replaceChildren(heading, h("p", { class: "status-line" }, "Die Zählerstände werden geladen …"));
-    let answer;
-    try {
-      answer = await api.registers(partner, period);
-    } catch (error) {
-      if (stillMine()) registerArea.replaceChildren(heading, notice("error", h("p", null, `Die Zählerstände konnten nicht geladen werden. ${error.message}`)));
-      return;
-    }
-    if (!stillMine()) return;
-    const latest = answer.latest || [];
-    const daily = answer.daily || [];
-    if (!latest.length) {
-      registerArea.replaceChildren(heading, h("p", null, "Zu Ihrem Zähler liegen noch keine Zählerstände vor."));
-      return;
-    }
-    registerArea.replaceChildren(
-      heading,
-      registerTable("Aktuelle Zählerstände", latest),
-      daily.length
-        ? h("details", { class: "table-details" }, h("summary", null, "Zählerstände im gewählten Zeitraum anzeigen"), registerTable(`Zählerstände am Ende jedes Tages, ${periodTitle.textContent}`, daily))
-        : h("p", null, "Im gewählten Zeitraum liegen keine Zählerstände vor."),
-    );
-  }
-
-  function registerTable(caption, rows) {
-    return h(
-      "div",
-      { class: "table-scroll" },
-      h(
-        "table",
-        { class: "table" },
-        h("caption", null, caption),
-        h(
-          "thead",
-          null,
-          h("tr", null, h("th", { scope: "col" }, "Zeitpunkt"), h("th", { scope: "col" }, "Zähler"), h("th", { scope: "col" }, "Zählwerk"), h("th", { scope: "col", class: "num" }, "Stand (kWh)"), h("th", { scope: "col" }, "Qualität")),
-        ),
-        h(
-          "tbody",
-          null,
-          rows.map((r) =>
-            h(
-              "tr",
-              { class: r.runs_backwards ? "row--flagged" : null },
-              h("th", { scope: "row" }, `${fmt.dateTime(r.read_at)} Uhr`),
-              h("td", null, r.meter_number),
-              h("td", null, obisLabel(r.obis)),
-              h("td", { class: "num" }, num.kwh(r.kwh)),
-              h("td", null, qualityLabel(r.quality), r.runs_backwards ? " – kleiner als der vorige Stand, wird geprüft" : ""),
-            ),
-          ),
-        ),
-      ),
-    );
-  }
-
-  async function download(format) {
-    const period = periodOf(state);
-    downloadStatus.textContent = "Die Datei wird erstellt …";
-    try {
-      await api.downloadReadings(partner, { ...period, format });
-      downloadStatus.textContent = "Die Datei wurde heruntergeladen.";
-    } catch (error) {
-      downloadStatus.textContent = `Das Herunterladen hat nicht geklappt. ${error.message}`;
-    }
+    const readings = readingsOf({ period, title, rows, beforeRows, previous, what, view: state.view });
+    results.replaceChildren(...readingsView(readings, results.clientWidth - 18)); // frame border and padding
+    registers.load(period, title, stillMine);
   }
 }

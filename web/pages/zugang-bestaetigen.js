@@ -3,7 +3,7 @@
 import * as api from "../api.js";
 import { h, link } from "../dom.js";
 import { field, form, onSubmit, passwordProblems, showErrors, submitButton } from "../forms.js";
-import { accountField, inspectedLink, newPasswordFields, showExpired } from "./passwords.js";
+import { accountField, inspectedLink, newPasswordFields, showExpired } from "../passwords.js";
 
 const AGAIN = ["/zugang", "Zugang neu beantragen"];
 

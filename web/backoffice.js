@@ -1,24 +1,11 @@
-// Back-office helpers shared by the /backoffice pages: the staff token (sessionStorage only, never in the
-// URL), calls to the back-office APIs through the gateway, the guard that sends to the login, German labels.
+// Back-office helpers shared by the /backoffice pages: the guard that sends to the login, the bar above
+// each page, tables, the status filter and how names, places and times are written. The calls and the
+// staff token are in api.js.
 
-import { ApiError, MESSAGES } from "../api.js";
-import { h, link } from "../dom.js";
+import * as api from "./api.js";
+import { h, link } from "./dom.js";
 
-const KEY = "plusportal.backoffice.token";
 export const LOGIN = "/backoffice/anmelden";
-
-export function staffToken() {
-  try {
-    return sessionStorage.getItem(KEY);
-  } catch {
-    return null;
-  }
-}
-
-export function setStaffToken(value) {
-  if (value) sessionStorage.setItem(KEY, value);
-  else sessionStorage.removeItem(KEY);
-}
 
 function currentPath() {
   const path = location.pathname.length > 1 ? location.pathname.replace(/\/+$/, "") : location.pathname;
@@ -26,95 +13,19 @@ function currentPath() {
 }
 
 /** Sends to the login page (the page to come back to goes along as ?weiter=, without any token). */
-export function toLogin(ctx, why) {
+export function toLogin(navigate, why) {
   const params = new URLSearchParams();
   if (why) params.set(why, "1");
   const here = currentPath();
   if (!here.startsWith(LOGIN)) params.set("weiter", here);
-  ctx.navigate(`${LOGIN}?${params}`, { replace: true });
+  navigate(`${LOGIN}?${params}`, { replace: true });
 }
 
 /** True when a token is there; otherwise sends to the login and returns false. */
 export function requireStaff(ctx) {
-  if (staffToken()) return true;
-  toLogin(ctx);
+  if (api.staffToken()) return true;
+  toLogin(ctx.navigate);
   return false;
-}
-
-const BASES = { onboarding: "/api/onboarding/backoffice", letters: "/api/letters/backoffice" };
-
-/** One back-office call. 401 → token forgotten and the login page shown (then throws). */
-export async function staffCall(ctx, service, method, path, { json, token } = {}) {
-  const value = token || staffToken();
-  const headers = { Accept: "application/json", Authorization: `Bearer ${value}` };
-  if (json !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch(BASES[service] + path, {
-      method,
-      headers,
-      credentials: "omit",
-      cache: "no-store",
-      body: json === undefined ? undefined : JSON.stringify(json),
-    });
-  } catch {
-    throw new ApiError(0, MESSAGES.network);
-  }
-  let body = null;
-  if ((response.headers.get("Content-Type") || "").includes("json")) {
-    try {
-      body = await response.json();
-    } catch {
-      body = null;
-    }
-  }
-  if (response.ok) return body;
-  const detail = body && typeof body.detail === "string" ? body.detail : null;
-  if (response.status === 401 || response.status === 403) {
-    if (!token) {
-      setStaffToken(null);
-      if (ctx) toLogin(ctx, "abgelaufen");
-    }
-    throw new ApiError(response.status, "Der Mitarbeiter-Token ist ungültig oder abgelaufen. Bitte melden Sie sich an.");
-  }
-  if (response.status === 422) {
-    const errors = Array.isArray(body?.detail) ? body.detail : [];
-    const text = errors.map((e) => e.msg).filter(Boolean).join(" ");
-    throw new ApiError(422, text || MESSAGES.validation, { body });
-  }
-  if (response.status === 409) throw new ApiError(409, detail || "Der Antrag hat inzwischen einen anderen Status.", { body });
-  if (response.status >= 500) throw new ApiError(response.status, MESSAGES.server, { body });
-  throw new ApiError(response.status, detail || MESSAGES.other, { body });
-}
-
-export const REQUEST_STATUS = {
-  received: "eingegangen",
-  matched: "zugeordnet",
-  in_review: "in Prüfung",
-  rejected: "abgelehnt",
-  letter_queued: "Brief in Auftrag",
-  letter_dispatched: "Brief versandt",
-  letter_returned: "Brief zurück",
-  letter_failed: "Brief fehlgeschlagen",
-  registered: "registriert",
-};
-
-export const LETTER_STATUS = {
-  awaiting_master_data: "wartet auf Stammdaten",
-  queued: "in Auftrag",
-  picked_up: "von der Druckerei abgeholt",
-  printed: "gedruckt",
-  handed_to_carrier: "an die Post übergeben",
-  delivered: "zugestellt",
-  returned: "zurück",
-  failed: "fehlgeschlagen",
-  cancelled: "storniert",
-};
-
-export const ROLE = { consumption: "Bezug", feed_in: "Einspeisung" };
-
-export function label(map, value) {
-  return map[value] || value;
 }
 
 export function dateTime(iso) {
@@ -151,7 +62,7 @@ export function staffBar(ctx) {
   ];
   const logout = h("button", { type: "button", class: "button button--secondary button--small" }, "Abmelden");
   logout.addEventListener("click", () => {
-    setStaffToken(null);
+    api.setStaffToken(null);
     ctx.navigate(`${LOGIN}?abgemeldet=1`);
   });
   return h(

@@ -1,7 +1,7 @@
 // Shared pieces of the pages that set or prove a password with a link from an e-mail.
-import { h, link } from "../dom.js";
-import { field } from "../forms.js";
-import * as api from "../api.js";
+import { h, link } from "./dom.js";
+import { field } from "./forms.js";
+import * as api from "./api.js";
 
 export const PASSWORD_HINT =
   "Mindestens 12 Zeichen. Am besten ein Satz oder mehrere Wörter, die nur Sie kennen – Sonderzeichen sind nicht nötig. Nicht erlaubt: sehr häufige Passwörter und Ihre E-Mail-Adresse.";
