@@ -34,14 +34,10 @@ import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from contracts.common import ROLE_LABELS, PartnerRole
 from services.letters.domain import LetterContent
 
 __all__ = ["render_letter", "validate_content"]
-
-ROLE_LABELS: dict[str, str] = {
-    "consumption": "Bezug (Verbrauch)",
-    "feed_in": "Einspeisung",
-}
 
 SUBJECT = "Ihre Zugangsdaten für das Kundenportal"
 
@@ -399,7 +395,7 @@ def _draw_data_box(pdf: _LetterPDF) -> None:
     c = pdf.content
     rows: list[tuple[str, str, str]] = [("Zählernummer", c.meter_number, "")]
     for p in c.partners:
-        rows.append(("Geschäftspartner-Nr. Netz", p.partner_number, ROLE_LABELS[p.role]))
+        rows.append(("Geschäftspartner-Nr. Netz", p.partner_number, ROLE_LABELS[PartnerRole(p.role)]))
     rows.append(("Portaladresse", c.portal_url, ""))
     row_h, pad = 5.6, 2.2
     height = len(rows) * row_h + 2 * pad
@@ -497,7 +493,7 @@ def _draw_qr_blocks(pdf: _LetterPDF) -> None:
         pdf.set_xy(tx, top)
         pdf.font(9.0, bold=True)
         pdf.set_text_color(*pdf.primary)
-        pdf.cell(tw, 4.4, ROLE_LABELS[p.role], new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.cell(tw, 4.4, ROLE_LABELS[PartnerRole(p.role)], new_x=XPos.LEFT, new_y=YPos.NEXT)
         pdf.font(8.0)
         pdf.set_text_color(*_BLACK)
         pdf.cell(tw, 4.0, f"Geschäftspartner-Nr. {pdf.clean(p.partner_number)}", new_x=XPos.LEFT, new_y=YPos.NEXT)
