@@ -7,6 +7,7 @@ This module holds the few helpers every part shares: the error type and the prog
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
 import threading
@@ -32,7 +33,7 @@ def say(message: str) -> None:
 class Stage:
     """Prints a line when a slow step begins and one with the elapsed seconds when it ends.
 
-    Usage: `with Stage(report, "Kafka: Jars werden geladen"):` ... prints "…" then "… fertig (1.7 s)".
+    Usage: `with Stage(report, "Kafka: Jars werden geladen"):` ... prints "…" then "… fertig (<Sekunden> s)".
     """
 
     def __init__(self, report: Reporter, label: str) -> None:
@@ -95,6 +96,13 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def shown(path: Path) -> str:
+    """`path` relative to the working directory when below it (shorter, and what people type)."""
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    return str(path)
 
 
 def tail(text: str, lines: int = 20) -> str:

@@ -67,7 +67,8 @@ class KafkaServer:
         self.root = Path(var_dir) / "kafka"
         self.port = port
         self.controller_port = controller_port
-        # Test brokers live in temporary var dirs but reuse the repo's jars instead of copying 43 MB.
+        # Test brokers live in temporary var dirs but reuse the repo's jars instead of copying them (their size:
+        # benchmarks/README.md, "The local stack").
         self.libs_dir = libs_dir if libs_dir is not None else kafka_libs_dir(Path(var_dir))
         self.data_dir = self.root / "data"
         self.logs_dir = self.root / "logs"

@@ -1,7 +1,8 @@
 """docker-compose.yml is valid per the compose spec and runs the same system as `make up` (stack/up.py).
 
 No Docker needed: the file is validated with check-jsonschema's bundled compose schema and compared with
-the process specs of stack/up.py (commands, environment, ports, databases, demo data).
+stack.processes' description of the processes on the compose network (commands, environment, ports,
+databases, the gateway) and with stack.demo (the demo data).
 """
 
 import re
@@ -16,9 +17,28 @@ import pytest
 from ruamel.yaml import YAML
 
 from contracts.meterdata import LoadProfileDay, RegisterReadings
-from stack import up
+from stack import demo
 from stack.gateway import Gateway, gateway_from_args
 from stack.paths import REPO_ROOT
+from stack.processes import (
+    DATABASES,
+    GATEWAY_PORT,
+    KAFKA_PORT,
+    MAIL_WEB_PORT,
+    POSTGRES_PORT,
+    SMTP_PORT,
+    WEB_ROOT,
+    ProcessSpec,
+    Site,
+    gateway,
+    mail_store,
+    mailsink,
+    platform_processes,
+    printed_dir,
+    signing_key_file,
+)
+from stack.summary import summary
+from stack.supervision import local_site
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
@@ -28,15 +48,39 @@ DATA = Path("/data")  # the containers' var dir: /data/mail, /data/letters/print
 OUR_IMAGE = "plusportal:dev"
 ONE_SHOT = {"topics", "seed", "seed-readings"}
 IMAGE_WEB_ROOT = Path("/app/web")  # deploy/Dockerfile: WORKDIR /app, COPY web ./web
-# What containers need beyond `make up`'s settings: listen on all interfaces inside the container.
-CONTAINER_ONLY_ENV = {"PLUSPORTAL_HTTP_HOST": "0.0.0.0"}
-PYTHON_SPECS = [up.mailsink_spec(DATA), *up.service_specs(DATA)]
+# What the containers' environment may say differently from `make up`'s: where things are.
+HOST_OR_PATH_SPECIFIC = {
+    "PLUSPORTAL_KAFKA_BOOTSTRAP",
+    "PLUSPORTAL_SMTP_HOST",
+    "PLUSPORTAL_DATABASE_URL",
+    "PLUSPORTAL_PUBLIC_URL",
+    "PLUSPORTAL_SIGNING_KEY_FILE",
+}
+CONTAINER_ONLY_ENV = {"PLUSPORTAL_HTTP_HOST": "0.0.0.0"}  # listen on all interfaces inside the container
 
 
 def load_compose() -> dict[str, Any]:
     loaded = YAML(typ="safe", pure=True).load(COMPOSE_FILE.read_text())  # resolves anchors and `<<` merges
     assert isinstance(loaded, dict)
     return loaded
+
+
+def compose_site(compose: dict[str, Any]) -> Site:
+    """The site of docker-compose.yml: /data in the containers, hosts by service name, make up's ports."""
+    postgres = compose["services"]["postgres"]["environment"]
+    credentials = f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+    return Site(
+        DATA,
+        kafka="kafka:9092",
+        database_url=lambda db: f"postgresql+asyncpg://{credentials}@postgres:5432/{db}",
+        compose_network=True,
+        web_root=IMAGE_WEB_ROOT,
+    )
+
+
+COMPOSE_SITE = compose_site(load_compose())
+MAKE_UP_SITE = local_site(DATA, lambda db: f"postgresql+asyncpg://plusportal@127.0.0.1:{POSTGRES_PORT}/{db}")
+PYTHON_SPECS = [mailsink(COMPOSE_SITE), *platform_processes(COMPOSE_SITE)]
 
 
 @pytest.fixture(scope="module")
@@ -98,40 +142,40 @@ def test_compose_defines_every_process_of_make_up(services: dict[str, dict[str, 
 
 
 @pytest.mark.parametrize("spec", PYTHON_SPECS, ids=lambda spec: spec.name)
-def test_same_command_as_make_up(services: dict[str, dict[str, Any]], spec: up.ProcessSpec) -> None:
+def test_same_command_as_described(services: dict[str, dict[str, Any]], spec: ProcessSpec) -> None:
     service = services[spec.name]
     assert service["image"] == OUR_IMAGE
     assert service["build"]["dockerfile"] == "deploy/Dockerfile"
-    expected = ["python", *spec.argv]
-    if spec.name == "mailsink":
-        expected += ["--host", "0.0.0.0"]  # reachable from the other containers
-    assert [str(part) for part in service["command"]] == expected
+    assert [str(part) for part in service["command"]] == ["python", *spec.argv]
 
 
-@pytest.mark.parametrize("spec", [s for s in PYTHON_SPECS if s.platform_env], ids=lambda spec: spec.name)
-def test_same_settings_as_make_up(
-    services: dict[str, dict[str, Any]], compose: dict[str, Any], spec: up.ProcessSpec
-) -> None:
-    postgres = env_of(services["postgres"])
-    credentials = f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
-    expected = up.process_environment(
-        spec,
-        kafka="kafka:9092",
-        smtp_host="mailsink",
-        database_url=lambda db: f"postgresql+asyncpg://{credentials}@postgres:5432/{db}",
+def settings_of(spec: ProcessSpec) -> dict[str, str]:
+    """The service settings (PLUSPORTAL_*) of a process; PYTHONUNBUFFERED comes from deploy/Dockerfile."""
+    return {key: value for key, value in spec.env.items() if key.startswith("PLUSPORTAL_")}
+
+
+@pytest.mark.parametrize("spec", PYTHON_SPECS, ids=lambda spec: spec.name)
+def test_same_environment_as_described(services: dict[str, dict[str, Any]], spec: ProcessSpec) -> None:
+    assert env_of(services[spec.name]) == settings_of(spec)
+
+
+@pytest.mark.parametrize("spec", PYTHON_SPECS, ids=lambda spec: spec.name)
+def test_same_environment_as_make_up_but_for_hosts_and_paths(spec: ProcessSpec) -> None:
+    """Only where things are differs from `make up`: same keys (and listening on all interfaces in a
+    container), same values for everything else (portal links, secrets, log format, ports)."""
+    ours = settings_of(
+        next(s for s in (mailsink(MAKE_UP_SITE), *platform_processes(MAKE_UP_SITE)) if s.name == spec.name)
     )
-    expected = {key: value for key, value in expected.items() if key.startswith("PLUSPORTAL_")}
-    if spec.port is not None:
-        expected |= CONTAINER_ONLY_ENV
-    if spec.name == "letters":  # where the print house fetches PDFs: a host name of the compose network
-        expected["PLUSPORTAL_PUBLIC_URL"] = "http://letters:8102"
-    assert env_of(services[spec.name]) == expected
+    theirs = settings_of(spec)
+    container_only = CONTAINER_ONLY_ENV if spec.port is not None else {}
+    assert theirs.keys() == ours.keys() | container_only.keys()
+    differing = {key for key in ours if ours[key] != theirs[key]}
+    assert differing <= HOST_OR_PATH_SPECIFIC, differing
+    assert {key: theirs[key] for key in container_only} == container_only
 
 
 @pytest.mark.parametrize("spec", [s for s in PYTHON_SPECS if s.port], ids=lambda spec: spec.name)
-def test_http_services_are_published_and_health_checked(
-    services: dict[str, dict[str, Any]], spec: up.ProcessSpec
-) -> None:
+def test_http_services_are_published_and_health_checked(services: dict[str, dict[str, Any]], spec: ProcessSpec) -> None:
     service = services[spec.name]
     assert f"127.0.0.1:{spec.port}:{spec.port}" in published(service)
     assert f"http://127.0.0.1:{spec.port}/health" in " ".join(service["healthcheck"]["test"])
@@ -140,22 +184,22 @@ def test_http_services_are_published_and_health_checked(
 def test_mail_sink_ports_and_store(services: dict[str, dict[str, Any]]) -> None:
     mailsink = services["mailsink"]
     assert published(mailsink) == {
-        f"127.0.0.1:{up.MAIL_WEB_PORT}:{up.MAIL_WEB_PORT}",
-        f"127.0.0.1:{up.SMTP_PORT}:{up.SMTP_PORT}",
+        f"127.0.0.1:{MAIL_WEB_PORT}:{MAIL_WEB_PORT}",
+        f"127.0.0.1:{SMTP_PORT}:{SMTP_PORT}",
     }
-    assert any(volume.endswith(f":{up.mail_store(DATA)}") for volume in mailsink["volumes"])
+    assert any(volume.endswith(f":{mail_store(DATA)}") for volume in mailsink["volumes"])
     assert "healthcheck" in mailsink
 
 
 def test_print_house_writes_into_a_volume(services: dict[str, dict[str, Any]]) -> None:
     targets = [Path(volume.split(":")[1]) for volume in services["printhouse"]["volumes"]]
-    assert any(up.printed_dir(DATA).is_relative_to(target) for target in targets)
+    assert any(printed_dir(DATA).is_relative_to(target) for target in targets)
 
 
 def test_identity_keeps_its_signing_key_in_a_volume(services: dict[str, dict[str, Any]]) -> None:
-    spec = next(spec for spec in up.service_specs(DATA) if spec.name == "identity")
+    spec = next(spec for spec in PYTHON_SPECS if spec.name == "identity")
     key = Path(spec.env["PLUSPORTAL_SIGNING_KEY_FILE"])
-    assert key == up.signing_key_file(DATA)
+    assert key == signing_key_file(DATA)
     targets = [Path(volume.split(":")[1]) for volume in services["identity"]["volumes"]]
     assert any(key.is_relative_to(target) for target in targets)
 
@@ -190,16 +234,18 @@ def compose_gateway(services: dict[str, dict[str, Any]]) -> Gateway:
 
 
 def test_gateway_like_make_up_on_the_compose_network(services: dict[str, dict[str, Any]]) -> None:
-    """Same ports, upstreams and dev tools as `make up`'s gateway; only the hosts differ (service names)."""
-    ours, theirs = up.gateway_for(DATA), compose_gateway(services)
-    assert theirs.port == ours.port == up.GATEWAY_PORT
-    assert theirs.upstreams == ours.upstreams == {s.name: s.port for s in up.service_specs(DATA) if s.port}
+    """The gateway stack.processes describes for the compose network: same ports, upstreams and dev tools as
+    `make up`'s gateway; only the hosts differ (service names)."""
+    ours, described, theirs = gateway(MAKE_UP_SITE), gateway(COMPOSE_SITE), compose_gateway(services)
+    assert theirs.render_config() == described.render_config()
+    assert theirs.port == ours.port == GATEWAY_PORT
+    assert theirs.upstreams == ours.upstreams == {s.name: s.port for s in platform_processes(MAKE_UP_SITE) if s.port}
     assert theirs.upstream_hosts == {name: name for name in ours.upstreams}
     assert (theirs.dev_mail_host, theirs.dev_mail_port) == ("mailsink", ours.dev_mail_port) == ("mailsink", 8025)
-    assert theirs.dev_letters_dir == ours.dev_letters_dir == up.printed_dir(DATA)
+    assert theirs.dev_letters_dir == ours.dev_letters_dir == printed_dir(DATA)
     assert (theirs.auth_rate, theirs.auth_burst) == (ours.auth_rate, ours.auth_burst)
     assert theirs.prefix == DATA / "gateway"  # /data belongs to the service user in the image
-    assert theirs.web_root == IMAGE_WEB_ROOT and ours.web_root == up.WEB_ROOT == REPO_ROOT / "web"
+    assert theirs.web_root == IMAGE_WEB_ROOT and ours.web_root == WEB_ROOT == REPO_ROOT / "web"
     assert theirs.listen_host == "0.0.0.0"  # inside the container; published on the host's loopback only
     config = theirs.render_config()
     for name, port in ours.upstreams.items():
@@ -207,19 +253,19 @@ def test_gateway_like_make_up_on_the_compose_network(services: dict[str, dict[st
     assert "proxy_pass http://mailsink:8025/;" in config
     assert "listen 0.0.0.0:8080 default_server;" in config
     # The links of letters and e-mails lead to this gateway.
-    assert up.PORTAL_URL_TEMPLATE.format(portal_number="000328") == ours.url("000328") == theirs.url("000328")
+    assert MAKE_UP_SITE.portal_url_template.format(portal_number="000328") == ours.url("000328") == theirs.url("000328")
 
 
 def test_gateway_is_published_on_loopback_and_starts_after_the_services(services: dict[str, dict[str, Any]]) -> None:
     gateway = services["gateway"]
     assert gateway["image"] == OUR_IMAGE
-    assert published(gateway) == {f"127.0.0.1:{up.GATEWAY_PORT}:{up.GATEWAY_PORT}"}
-    assert set(gateway["depends_on"]) == {*(s.name for s in up.service_specs(DATA) if s.port), "mailsink"}
-    assert f"http://127.0.0.1:{up.GATEWAY_PORT}/" in " ".join(gateway["healthcheck"]["test"])
+    assert published(gateway) == {f"127.0.0.1:{GATEWAY_PORT}:{GATEWAY_PORT}"}
+    assert set(gateway["depends_on"]) == {*(s.name for s in PYTHON_SPECS if s.port), "mailsink"}
+    assert f"http://127.0.0.1:{GATEWAY_PORT}/" in " ".join(gateway["healthcheck"]["test"])
     # The printed letters, read-only: the print house writes them into the same volume.
     letters = [volume for volume in gateway["volumes"] if volume.startswith("letters:")]
     assert letters and all(volume.endswith(":ro") for volume in letters)
-    assert any(up.printed_dir(DATA).is_relative_to(volume.split(":")[1]) for volume in letters)
+    assert any(printed_dir(DATA).is_relative_to(volume.split(":")[1]) for volume in letters)
     assert "letters:/data/letters" in services["printhouse"]["volumes"]
 
 
@@ -252,15 +298,16 @@ def test_gateway_configuration_for_containers_passes_nginx_check(
 
 
 def test_make_up_summary_sends_people_to_the_browser(tmp_path: Path) -> None:
-    summary = up.Up(tmp_path, fresh=False, seed=False, report=lambda _: None).summary()
-    assert "http://000328.localhost:8080 (Stadtwerke Musterstadt)" in summary
-    assert "http://000512.localhost:8080 (NG Beispieltal)" in summary
+    site = local_site(tmp_path, lambda db: db)
+    text = summary(site, gateway(site), tmp_path / "logs", ready_after_s=42)
+    assert "http://000328.localhost:8080 (Stadtwerke Musterstadt)" in text
+    assert "http://000512.localhost:8080 (NG Beispieltal)" in text
     for where in ("/antrag", "/dev/mail/", "/dev/letters/", "/zugang", "/anmelden", "/verbrauch"):
-        assert f"http://000328.localhost:8080{where}" in summary, where
-    for number in (up.DEMO_PARTNER, up.DEMO_SOLAR_METER, *up.DEMO_SOLAR_PARTNERS):
-        assert number in summary
-    assert summary.count("curl ") <= 1
-    assert "Strg+C beendet alles." in summary
+        assert f"http://000328.localhost:8080{where}" in text, where
+    for number in (demo.DEMO_PARTNER, demo.DEMO_SOLAR_METER, *demo.DEMO_SOLAR_PARTNERS):
+        assert number in text
+    assert text.count("curl ") <= 1
+    assert "Strg+C beendet alles." in text
 
 
 def test_kafka_like_the_local_broker(services: dict[str, dict[str, Any]]) -> None:
@@ -271,20 +318,20 @@ def test_kafka_like_the_local_broker(services: dict[str, dict[str, Any]]) -> Non
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     # Tools on the host reach it where they reach `make up`'s broker.
-    assert f"HOST://127.0.0.1:{up.KAFKA_PORT}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    assert f"127.0.0.1:{up.KAFKA_PORT}:{up.KAFKA_PORT}" in published(kafka)
+    assert f"HOST://127.0.0.1:{KAFKA_PORT}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert f"127.0.0.1:{KAFKA_PORT}:{KAFKA_PORT}" in published(kafka)
     assert "healthcheck" in kafka
 
 
 def test_postgres_creates_the_databases_of_make_up(services: dict[str, dict[str, Any]]) -> None:
     postgres = services["postgres"]
     assert postgres["image"] == "postgres:15"
-    assert f"127.0.0.1:{up.POSTGRES_PORT}:5432" in published(postgres)
+    assert f"127.0.0.1:{POSTGRES_PORT}:5432" in published(postgres)
     assert any(
         volume.startswith("./deploy/postgres-init.sql:/docker-entrypoint-initdb.d/") for volume in postgres["volumes"]
     )
     created = re.findall(r"^CREATE DATABASE (\w+);", POSTGRES_INIT.read_text(), re.MULTILINE)
-    assert sorted(created) == sorted(up.DATABASES)
+    assert sorted(created) == sorted(DATABASES)
 
 
 def test_topics_job_uses_the_stack_cli(services: dict[str, dict[str, Any]]) -> None:
@@ -295,7 +342,7 @@ def test_seed_imports_every_demo_file(services: dict[str, dict[str, Any]]) -> No
     imports = [argv for name, argv in python_commands(services) if name == "seed"]
     expected = [
         ["python", "-m", "backoffice.masterdata_import", "--tenant", tenant, str(path.relative_to(REPO_ROOT))]
-        for tenant, path in up.demo_files()
+        for tenant, path in demo.demo_files()
     ]
     assert expected, "no demo master data found"
     assert imports == expected
@@ -306,42 +353,42 @@ def test_seed_readings_simulates_every_demo_meter_like_make_up(services: dict[st
     """Same meters and roles as `make up` (from the demo master data), from the same origin with the same seed:
     the same values as `make up` publishes, up to yesterday."""
     runs = [argv for name, argv in python_commands(services) if name == "seed-readings"]
-    origin = up.DEMO_READINGS_ORIGIN.isoformat()
+    origin = demo.DEMO_READINGS_ORIGIN.isoformat()
     simulator = ["python", "-m", "backoffice.smgw_simulator"]
     period = ["--from", origin, "--days", "$$days", "--kafka", "kafka:9092"]
     expected = [
         [*simulator, "--tenant", meter.tenant, "--meter", meter.meter_number, "--role", meter.role, *period]
-        for meter in up.demo_meters()
+        for meter in demo.demo_meters()
     ]
-    assert {meter.role for meter in up.demo_meters()} == {"consumption", "both"}
+    assert {meter.role for meter in demo.demo_meters()} == {"consumption", "both"}
     assert runs == expected
     script = services["seed-readings"]["command"][2]
     # $$ is compose's escaped $: days = whole days since the origin (UTC), so the last one is yesterday.
     assert script.startswith(f"days=$$(( ($$(date -u +%s) - $$(date -u -d {origin} +%s)) / 86400 )) &&")
-    assert up.DEMO_READINGS_SEED == 1, "compose runs the simulator with its default --seed 1"
+    assert demo.DEMO_READINGS_SEED == 1, "compose runs the simulator with its default --seed 1"
 
 
 def test_make_up_demo_readings_do_not_depend_on_the_day_it_runs() -> None:
     """Run on two days, `make up` publishes the same values for the days both cover (re-publishing changes
     nothing), DEMO_READINGS_DAYS days up to yesterday, and registers that never run backwards."""
-    erika = up.DemoMeter(up.DEMO_TENANT, up.DEMO_METER, "consumption")
+    erika = demo.DemoMeter(demo.DEMO_TENANT, demo.DEMO_METER, "consumption")
     today = date(2026, 11, 25)
-    earlier = up.demo_readings(erika, *up.demo_readings_period(today - timedelta(days=30)))
-    later = up.demo_readings(erika, *up.demo_readings_period(today))
-    first, last = up.demo_readings_period(today)
+    earlier = demo.demo_readings(erika, *demo.demo_readings_period(today - timedelta(days=30)))
+    later = demo.demo_readings(erika, *demo.demo_readings_period(today))
+    first, last = demo.demo_readings_period(today)
     days = [p for p in later if isinstance(p, LoadProfileDay)]
-    assert [d.day for d in days] == [first + timedelta(days=i) for i in range(up.DEMO_READINGS_DAYS)]
+    assert [d.day for d in days] == [first + timedelta(days=i) for i in range(demo.DEMO_READINGS_DAYS)]
     assert last == today - timedelta(days=1)
     earlier_days = {d.day: d for d in earlier if isinstance(d, LoadProfileDay)}
     shared = [d for d in days if d.day in earlier_days]
-    assert len(shared) == up.DEMO_READINGS_DAYS - 30
+    assert len(shared) == demo.DEMO_READINGS_DAYS - 30
     assert all(d == earlier_days[d.day] for d in shared)
     (registers,) = [p for p in later if isinstance(p, RegisterReadings)]
     assert later[0] is registers, "registers first: stored once the days are"
     earlier_registers = {r.read_at: r.value for p in earlier if isinstance(p, RegisterReadings) for r in p.readings}
     values = [r.value for r in registers.readings]
     assert values == sorted(values)
-    assert registers.readings[0].read_at == datetime(first.year, first.month, first.day, tzinfo=up.BERLIN)
+    assert registers.readings[0].read_at == datetime(first.year, first.month, first.day, tzinfo=demo.BERLIN)
     assert all(earlier_registers[r.read_at] == r.value for r in registers.readings if r.read_at in earlier_registers)
 
 
@@ -389,7 +436,7 @@ def test_one_shot_jobs_do_not_restart(services: dict[str, dict[str, Any]]) -> No
 
 
 def test_platform_processes_start_after_their_infrastructure(services: dict[str, dict[str, Any]]) -> None:
-    for spec in up.service_specs(DATA):
+    for spec in platform_processes(COMPOSE_SITE):
         needs = set(services[spec.name]["depends_on"])
         assert {"kafka", "topics"} <= needs, spec.name
         if spec.database:

@@ -1,0 +1,187 @@
+"""`make up`'s demo data: the master data of deploy/demo and simulated readings of every demo meter.
+
+`seed` publishes both to Kafka and returns once the services' consumer groups have handled all of it
+(stack.readiness: committed offsets against the end offsets taken after publishing).
+docker-compose.yml's `seed` and `seed-readings` jobs publish the same data (tests/unit/test_compose.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+from backoffice.masterdata_import import ImportProblem, publish_meter_points, read_meter_points
+from backoffice.smgw_simulator import Role, _publish, generate_days, generate_registers
+from contracts.common import PartnerRole
+from contracts.envelope import EventPayload
+from contracts.masterdata import MeterPointRecorded
+from contracts.meterdata import LoadProfileDay, RegisterReadings
+from contracts.topics import MASTER_DATA, METER_READINGS
+from kit.events import encode, envelope_for
+from services.identity.messaging import GROUP as IDENTITY_GROUP
+from services.letters.messaging import GROUP as LETTERS_GROUP
+from services.meterdata.messaging import GROUP as METERDATA_GROUP
+from services.meterdata.messaging import INGEST_GROUP as METERDATA_INGEST_GROUP
+from services.onboarding.messaging import GROUP as ONBOARDING_GROUP
+from stack import StackError, Stage, run_sync, shown
+from stack.paths import DEPLOY_DIR
+from stack.readiness import Offsets, end_offsets, wait_until_consumed
+
+DEMO_DIR = DEPLOY_DIR / "demo"
+DEMO_TENANT = "000328"
+DEMO_OPERATORS = {"000328": "Stadtwerke Musterstadt", "000512": "NG Beispieltal"}  # deploy/tenants.toml
+# Erika Mustermann in deploy/demo/masterdata-000328.csv (her partner number is printed in her letter).
+DEMO_METER = "1EMH0005939068"
+DEMO_PARTNER = "4711000001"
+DEMO_EMAIL = "erika.mustermann@example.org"
+DEMO_PASSWORD = "Sommerwiese am Lindenweg"  # passes identity's password rules
+# Max Solar (same file): one meter, two partner numbers (consumption and feed-in) — for switching partners.
+DEMO_SOLAR_METER = "1ESY1161052714"
+DEMO_SOLAR_PARTNERS = ("4711000002", "4711000003")
+DEMO_SOLAR_EMAIL = "max.solar@example.org"
+# Simulated readings of every demo meter (backoffice.smgw_simulator): the last DEMO_READINGS_DAYS days up to
+# yesterday. Always simulated from DEMO_READINGS_ORIGIN on with one seed, so a day has the same values whatever
+# day `make up` runs (the simulator's random stream starts at its first day) and registers never jump; the
+# revision stays 0, so publishing again (every `make up`) changes nothing. docker-compose.yml's seed-readings
+# job runs the simulator from the same origin with the same seed.
+DEMO_READINGS_DAYS = 400
+DEMO_READINGS_ORIGIN = date(2025, 1, 1)
+DEMO_READINGS_SEED = 1
+BERLIN = ZoneInfo("Europe/Berlin")  # energy days
+# Who reads what the demo publishes: (service, its consumer group); the service names its log file.
+MASTER_DATA_READERS = (
+    ("onboarding", ONBOARDING_GROUP),
+    ("letters", LETTERS_GROUP),
+    ("identity", IDENTITY_GROUP),
+    ("meterdata", METERDATA_GROUP),
+)
+READINGS_READERS = (("meterdata", METERDATA_INGEST_GROUP),)
+MASTER_DATA_TIMEOUT_S = 60.0
+READINGS_TIMEOUT_S = 120.0
+
+_ROLES: dict[PartnerRole, Role] = {PartnerRole.CONSUMPTION: "consumption", PartnerRole.FEED_IN: "feed_in"}
+_ROLE_TEXT = {"consumption": "Bezug", "feed_in": "Einspeisung", "both": "Bezug und Einspeisung"}
+
+
+@dataclass(frozen=True)
+class DemoMeter:
+    tenant: str
+    meter_number: str
+    role: Role  # consumption, feed_in or both (a meter with a consumption and a feed-in partner)
+
+
+def demo_files() -> list[tuple[str, Path]]:
+    """(tenant, CSV) of every demo master-data file: deploy/demo/masterdata-<portal number>.csv."""
+    return [(path.stem.removeprefix("masterdata-"), path) for path in sorted(DEMO_DIR.glob("masterdata-*.csv"))]
+
+
+def demo_tenants() -> list[str]:
+    return [tenant for tenant, _ in demo_files()] or [DEMO_TENANT]
+
+
+def meters_of(tenant: str, points: Sequence[MeterPointRecorded]) -> list[DemoMeter]:
+    """The meters of `tenant`'s master data, each with the role its partners give it."""
+    meters = []
+    for point in points:
+        roles = {PartnerRole(partner.role) for partner in point.partners}
+        role: Role = "both" if len(roles) > 1 else _ROLES[roles.pop()]
+        meters.append(DemoMeter(tenant, point.meter_number, role))
+    return meters
+
+
+def demo_meters() -> list[DemoMeter]:
+    """Every meter of the demo master data (deploy/demo), both tenants."""
+    return [meter for tenant, path in demo_files() for meter in meters_of(tenant, read_meter_points(path))]
+
+
+def demo_readings_period(today: date) -> tuple[date, date]:
+    """First and last day of the demo readings: DEMO_READINGS_DAYS days up to yesterday."""
+    last = today - timedelta(days=1)
+    return last - timedelta(days=DEMO_READINGS_DAYS - 1), last
+
+
+def demo_readings(meter: DemoMeter, first: date, last: date) -> list[EventPayload]:
+    """The simulator's register readings (from `first`'s 00:00 on) and load-profile days (`first` … `last`)
+    of one meter; the same for every call (see DEMO_READINGS_ORIGIN). Registers first: once the days are
+    stored, so are they (same key, same partition)."""
+    origin = min(DEMO_READINGS_ORIGIN, first)
+    days = (last - origin).days + 1
+    since = datetime(first.year, first.month, first.day, tzinfo=BERLIN)
+    registers: list[EventPayload] = []
+    for series in generate_registers(meter.meter_number, meter.role, origin, days, DEMO_READINGS_SEED):
+        kept = tuple(reading for reading in series.readings if reading.read_at >= since)
+        if kept:
+            registers.append(RegisterReadings(meter_number=series.meter_number, obis=series.obis, readings=kept))
+    profile = generate_days(meter.meter_number, meter.role, origin, days, DEMO_READINGS_SEED)
+    return [*registers, *(day for day in profile if day.day >= first)]
+
+
+# --- seeding ---------------------------------------------------------------------------------------------
+
+
+def seed(bootstrap: str, report: Callable[[str], None], log_of: Callable[[str], str]) -> None:
+    """Publishes the demo master data and readings; returns once the services have handled them.
+    `log_of(service)` names the service's log for error messages."""
+    meters: list[DemoMeter] = []
+    with Stage(report, "Demo-Stammdaten veröffentlichen"):
+        for tenant, path in demo_files():
+            try:
+                points = read_meter_points(path)
+            except ImportProblem as problem:
+                raise StackError(f"Demo-Stammdaten {shown(path)} sind fehlerhaft:\n{problem}") from None
+            run_sync(publish_meter_points(bootstrap, tenant, points))
+            meters += meters_of(tenant, points)
+            report(f"  Netzbetreiber {tenant}: {len(points)} Zähler aus {shown(path)}")
+    master_data_end = run_sync(end_offsets(bootstrap, MASTER_DATA.name))
+    _publish_readings(bootstrap, meters, report)
+    readings_end = run_sync(end_offsets(bootstrap, METER_READINGS.name))
+    with Stage(report, "Demo-Stammdaten kommen bei Onboarding, Letters, Identity und Meterdata an"):
+        _wait(bootstrap, MASTER_DATA_READERS, master_data_end, MASTER_DATA_TIMEOUT_S, "Demo-Stammdaten", log_of)
+    with Stage(report, "Demo-Messwerte kommen bei Meterdata an"):
+        _wait(bootstrap, READINGS_READERS, readings_end, READINGS_TIMEOUT_S, "Demo-Messwerte", log_of)
+
+
+def _publish_readings(bootstrap: str, meters: list[DemoMeter], report: Callable[[str], None]) -> None:
+    """Simulated readings of every demo meter, published in one go (batched, one flush)."""
+    first, last = demo_readings_period(datetime.now(BERLIN).date())
+    messages: list[tuple[bytes, bytes]] = []
+    correlation_id = uuid4()  # one seeding = one correlation id
+    with Stage(report, f"Demo-Messwerte simulieren ({DEMO_READINGS_DAYS} Tage, {first:%d.%m.%Y}–{last:%d.%m.%Y})"):
+        for meter in meters:
+            payloads = demo_readings(meter, first, last)
+            key = f"{meter.tenant}/{meter.meter_number}".encode()
+            for payload in payloads:
+                envelope = envelope_for(payload, tenant=meter.tenant, correlation_id=correlation_id)
+                messages.append((key, encode(envelope)))
+            registers = sum(len(p.readings) for p in payloads if isinstance(p, RegisterReadings))
+            days = sum(isinstance(p, LoadProfileDay) for p in payloads)
+            report(
+                f"  {meter.tenant}/{meter.meter_number} ({_ROLE_TEXT[meter.role]}): "
+                f"{days} Tageskurven, {registers} Zählerstände"
+            )
+    with Stage(report, f"Demo-Messwerte an Kafka ({len(messages)} Nachrichten, {METER_READINGS.name})"):
+        run_sync(_publish(bootstrap, METER_READINGS.name, messages, []))
+
+
+def _wait(
+    bootstrap: str,
+    readers: Sequence[tuple[str, str]],
+    targets: Offsets,
+    timeout: float,
+    what: str,
+    log_of: Callable[[str], str],
+) -> None:
+    service_of = {group: service for service, group in readers}
+    late = run_sync(wait_until_consumed(bootstrap, service_of, targets, timeout))
+    if late:
+        group, behind = next(iter(late.items()))
+        count = "unbekannt viele" if behind < 0 else str(behind)
+        service = service_of[group]
+        raise StackError(
+            f"{service.capitalize()} (Consumer-Gruppe {group}) hat nach {timeout:.0f} s noch nicht alle {what} "
+            f"verarbeitet ({count} Nachrichten offen). Siehe {log_of(service)}."
+        )
