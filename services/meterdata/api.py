@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.meterdata import Quality
-from kit import auth
+from kit import auth, energy_day
 from kit.db import Database
 from kit.http import tenant_from_host
 from kit.tenants import Tenant, TenantDirectory
@@ -71,7 +71,7 @@ def _quarter_hour_rows(days: list[store.QuarterHourDay], first: date, end: date)
     while day < end:
         item = by_day.get(day)
         if item is None:
-            slots = domain.slots_of(day)
+            slots = energy_day.quarter_hours_of(day)
             kwh: list[float | None] = [None] * slots
             quality: str | list[str] = _MISSING
         else:
@@ -85,7 +85,7 @@ def _quarter_hour_rows(days: list[store.QuarterHourDay], first: date, end: date)
                     quality_of[codes[0]] if codes.count(codes[0]) == len(codes) else [quality_of[q] for q in codes]
                 )
         rows.append(
-            {"day": day, "start": domain.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
+            {"day": day, "start": energy_day.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
         )
         day += one
     return rows
@@ -250,7 +250,7 @@ def _table(series: handlers.Series, german: bool) -> list[list[Any]]:
     rows: list[list[Any]] = [header]
     for b in series.buckets:
         start, stop = (
-            (b.start.astimezone(domain.BERLIN), b.end.astimezone(domain.BERLIN)) if german else (b.start, b.end)
+            (b.start.astimezone(energy_day.BERLIN), b.end.astimezone(energy_day.BERLIN)) if german else (b.start, b.end)
         )
         quality = domain.QUALITY_OF_CODE[b.quality] if b.quality is not None else None
         rows.append(

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.meterdata import Quality, RegisterReadings
+from kit import energy_day
 from kit.db import Database
 from kit.masterdata import meter_points_of
 from kit.tenants import TenantDirectory, UnknownTenant
@@ -230,8 +231,10 @@ async def registers(
     if not meters:
         return [], []
     channels = domain.register_channels(role)
-    rows = await store.registers_of(session, tenant, meters, channels, domain.day_start(first), domain.day_start(end))
+    rows = await store.registers_of(
+        session, tenant, meters, channels, energy_day.day_start(first), energy_day.day_start(end)
+    )
     per_day: dict[tuple[str, str, date], store.RegisterReadingRow] = {}
     for row in rows:
-        per_day[(row.meter_number, row.obis, domain.energy_day_of(row.read_at))] = row  # ordered: last wins
+        per_day[(row.meter_number, row.obis, energy_day.day_of(row.read_at))] = row  # ordered: last wins
     return list(per_day.values()), await store.latest_registers(session, tenant, meters, channels)
