@@ -1,6 +1,6 @@
 """Meter data in plain Python: energy days in Europe/Berlin, slots, checks, aggregation, completeness."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -90,6 +90,53 @@ def day_totals(values_wh: list[int | None], qualities: list[int]) -> tuple[int, 
     return wh, len(values_wh) - gaps, qualities.count(SUBSTITUTE_CODE)
 
 
+class IntervalDay(NamedTuple):
+    """One meter's channel on one energy day as stored: the arrays (Wh, quality codes) and the day's totals
+    (``day_totals`` of them). A tuple: the store COPYs it as it is, thousands per batch."""
+
+    tenant: str
+    meter_number: str
+    obis: str
+    day: date
+    revision: int
+    values_wh: list[int | None]
+    qualities: list[int]
+    received_at: datetime
+    total_wh: int
+    present: int
+    substitutes: int
+
+
+def interval_day(
+    tenant: str,
+    meter: str,
+    obis: str,
+    day: date,
+    revision: int,
+    values: Sequence[float | None],
+    qualities: Sequence[Quality],
+    received_at: datetime,
+) -> IntervalDay:
+    """The stored form of a checked load-profile day (kWh values and their qualities)."""
+    values_wh = [to_wh(v) for v in values]
+    codes = [QUALITY_CODES[q] for q in qualities]
+    return IntervalDay(tenant, meter, obis, day, revision, values_wh, codes, received_at, *day_totals(values_wh, codes))
+
+
+@dataclass(frozen=True)
+class RegisterValue:
+    """A stored register reading (Zählerstand) in Wh, with its quality code."""
+
+    tenant: str
+    meter_number: str
+    obis: str
+    read_at: datetime  # UTC
+    value_wh: int
+    quality: int
+    revision: int
+    runs_backwards: bool = False  # kept, but flagged: lower than an earlier reading
+
+
 def register_problem(obis: str, unit: str, moments: Iterable[datetime]) -> str | None:
     if unit != "kWh":
         return f"unit {unit!r} is not kWh"
@@ -134,6 +181,9 @@ class DayTotal(NamedTuple):  # a tuple: made 366 times for each year asked for
     wh: int
     present: int
     substitutes: int
+
+
+QuarterHourDay = tuple[date, list[int | None], list[int] | None]  # (day, Wh, qualities or None: all true)
 
 
 def total_of(item: StoredDay) -> DayTotal:
