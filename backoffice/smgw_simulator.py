@@ -26,7 +26,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 from uuid import uuid4
-from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaProducer
 
@@ -40,12 +39,11 @@ from contracts.meterdata import (
     RegisterReadings,
 )
 from contracts.topics import METER_MSCONS, METER_READINGS
+from kit.energy_day import BERLIN, QUARTER_HOUR_SECONDS, epoch_bounds
 from kit.events import encode, envelope_for
 from kit.identifiers import meter_number_problem, normalise_meter_number
 
 Role = Literal["consumption", "feed_in", "both"]
-BERLIN = ZoneInfo("Europe/Berlin")
-QUARTER = 900
 CONSUMPTION_REGISTER = "1-1:1.8.0"
 FEED_IN_REGISTER = "1-1:2.8.0"
 ANNUAL_CONSUMPTION_KWH = 3_000.0
@@ -70,18 +68,10 @@ _SHAPE_KWH_PER_DAY = sum(_household_kw((i + 0.5) / 4) for i in range(96)) / 4
 _SCALE = ANNUAL_CONSUMPTION_KWH / 365.25 / _SHAPE_KWH_PER_DAY
 
 
-def _day_bounds(day: date) -> tuple[int, int]:
-    """UTC epoch seconds of the energy day's 00:00 Europe/Berlin, and its number of quarter hours."""
-    start = int(datetime(day.year, day.month, day.day, tzinfo=BERLIN).timestamp())
-    following = day + timedelta(days=1)
-    end = int(datetime(following.year, following.month, following.day, tzinfo=BERLIN).timestamp())
-    return start, (end - start) // QUARTER
-
-
 def _sun_height(epoch: int, day_of_year: int) -> float:
     """Sine of the sun's elevation in the middle of the quarter hour starting at ``epoch`` (UTC)."""
     declination = math.radians(23.44) * math.sin(2 * math.pi * (284 + day_of_year) / 365)
-    solar_hours = ((epoch + QUARTER / 2) % 86_400) / 3600 + LONGITUDE / 15
+    solar_hours = ((epoch + QUARTER_HOUR_SECONDS / 2) % 86_400) / 3600 + LONGITUDE / 15
     hour_angle = math.radians(15 * (solar_hours - 12))
     return math.sin(LATITUDE) * math.sin(declination) + math.cos(LATITUDE) * math.cos(declination) * math.cos(
         hour_angle
@@ -103,7 +93,7 @@ def _simulate(meter_number: str, role: Role, first_day: date, days: int, seed: i
     pv: list[list[int]] = []
     for offset in range(days):
         day = first_day + timedelta(days=offset)
-        start, slots = _day_bounds(day)
+        start, slots = epoch_bounds(day)
         day_of_year = day.timetuple().tm_yday
         season = 1 + 0.18 * math.cos(2 * math.pi * (day_of_year - 15) / 365.25)  # more in winter
         weekend = 1.08 if day.weekday() >= 5 else 1.0
@@ -112,7 +102,7 @@ def _simulate(meter_number: str, role: Role, first_day: date, days: int, seed: i
         regular = slots == 96  # on DST days the clock skips or repeats an hour: ask the time zone
         load_day, pv_day = [], []
         for slot in range(slots):
-            epoch = start + slot * QUARTER
+            epoch = start + slot * QUARTER_HOUR_SECONDS
             if regular:
                 hour = (slot + 0.5) / 4
             else:
@@ -196,10 +186,10 @@ def generate_registers(
             if channel.register == CONSUMPTION_REGISTER
             else rng.randint(0, 8_000_000)
         )
-        readings = [RegisterReading(read_at=_instant(_day_bounds(first_day)[0]), value=counted / 1000)]
+        readings = [RegisterReading(read_at=_instant(epoch_bounds(first_day)[0]), value=counted / 1000)]
         for offset in range(days):
             counted += sum(channel.true_wh[offset])
-            end = _day_bounds(first_day + timedelta(days=offset + 1))[0]
+            end = epoch_bounds(first_day + timedelta(days=offset + 1))[0]
             readings.append(RegisterReading(read_at=_instant(end), value=counted / 1000))
         for chunk in range(0, len(readings), 10_000):  # RegisterReadings holds at most 10,000
             result.append(
@@ -276,7 +266,7 @@ def write_mscons(
     messages = 0
     for (energy_day, meter), channels in sorted(grouped.items()):
         messages += 1
-        start, slots = _day_bounds(energy_day)
+        start, slots = epoch_bounds(energy_day)
         body = [
             _segment("UNH", _escape(str(messages)), ["MSCONS", "D", "04B", "UN", "2.4c"]),
             _segment("BGM", "7", _escape(f"{reference}{messages:05d}"), "9"),
@@ -288,7 +278,7 @@ def write_mscons(
             _segment("NAD", "DP"),
             _segment("LOC", "172", _escape(malo_id)),
             _segment("DTM", ["163", *_time_303(start)]),
-            _segment("DTM", ["164", *_time_303(start + slots * QUARTER)]),
+            _segment("DTM", ["164", *_time_303(start + slots * QUARTER_HOUR_SECONDS)]),
             _segment("RFF", ["MG", meter]),
         ]
         for line, channel in enumerate(sorted(channels, key=lambda d: d.obis), start=1):
@@ -297,11 +287,11 @@ def write_mscons(
             body.append(_segment("LIN", str(line)))
             body.append(_segment("PIA", "5", [channel.obis, "SRW"]))
             for slot, (value, quality) in enumerate(zip(channel.values, channel.qualities, strict=True)):
-                begin = start + slot * QUARTER
+                begin = start + slot * QUARTER_HOUR_SECONDS
                 # The quantity is mandatory in QTY: a missing value is sent as Z30 with 0.
                 body.append(_segment("QTY", [quality.value, "0" if value is None else _number(value)]))
                 body.append(_segment("DTM", ["163", *_time_303(begin)]))
-                body.append(_segment("DTM", ["164", *_time_303(begin + QUARTER)]))
+                body.append(_segment("DTM", ["164", *_time_303(begin + QUARTER_HOUR_SECONDS)]))
                 code = channel.status[slot] if channel.status else None
                 for part in code.split(";") if code else ():
                     category, _, reason = part.partition(":")

@@ -12,7 +12,7 @@ and encodes them as the simulator does, before anything is timed. Then, in one r
   group `meterdata-ingest` has committed the end offsets of every partition and the rows are counted in
   `interval_days`. Meter data's peak RSS during the ingest comes from /proc (VmHWM, reset before the run).
 * Ceiling: the same messages through the service's own batch handler (`handlers.ingest`: msgspec decode, checks,
-  one COPY + one upsert per batch via `store.upsert_days`) into a fresh database migrated with meter data's
+  one COPY + one upsert per batch via `MeterdataStore.upsert_days`) into a fresh database migrated with meter data's
   migrations, in this process, without Kafka, in batches of the same size.
 
 Exit status: 0 when every reading was stored both ways (whether or not the targets are met), 1 on errors
@@ -59,10 +59,13 @@ from contracts.topics import METER_READINGS
 from kit.db import Database, migrate
 from kit.events import encode, envelope_for
 from kit.tenants import TenantDirectory, load_tenants
-from services.meterdata import handlers, store
+from kit.uow import UnitsOfWork
+from services.meterdata import handlers
 from services.meterdata.app import MIGRATIONS
+from services.meterdata.domain import IntervalDay
 from services.meterdata.messaging import INGEST_GROUP
 from services.meterdata.settings import MeterdataSettings
+from services.meterdata.store import MeterdataStore
 from stack import free_port
 from stack.fixtures import DatabaseServer
 from stack.postgres import asyncpg_dsn
@@ -173,8 +176,8 @@ def batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 async def store_records(db: Database, tenants: TenantDirectory, records: Sequence[Record]) -> int:
     """One batch through the service's own handler (decode, checks, one COPY + upsert) in one transaction."""
-    async with db.transaction() as session:
-        outcome = await handlers.ingest(records, session, tenants)
+    async with UnitsOfWork(db, MeterdataStore)() as uow:
+        outcome = await handlers.ingest(handlers.IngestReadings(records, tenants), uow)
     if outcome.rejected:
         raise BenchmarkError(f"{len(outcome.rejected)} message(s) rejected, e.g. {outcome.rejected[0][1]}")
     return outcome.days
@@ -347,13 +350,13 @@ class Ceiling:
     # The same steps timed one by one (into a second fresh database): what the handler spends where.
     decode_seconds: float = float("nan")  # msgspec decode alone (envelope + day), measured on its own
     prepare_seconds: float = float("nan")  # decode + the handler's checks and conversion to rows
-    store_seconds: float = float("nan")  # store.upsert_days: COPY into staging + upsert + commit
+    store_seconds: float = float("nan")  # MeterdataStore.upsert_days: COPY into staging + upsert + commit
     split_rows: int = 0
 
 
-def prepare(records: Sequence[Record], tenants: TenantDirectory) -> list[tuple[Any, ...]]:
+def prepare(records: Sequence[Record], tenants: TenantDirectory) -> list[IntervalDay]:
     """What `handlers.ingest` does with LoadProfileDay messages before the database (the same functions)."""
-    days: dict[Any, tuple[Any, ...]] = {}
+    days: dict[Any, IntervalDay] = {}
     now = datetime.now(UTC)
     for record in records:
         envelope = handlers._decode_envelope(record.value)
@@ -393,13 +396,13 @@ async def ceiling(
     result.prepare_seconds = result.store_seconds = 0.0
     try:
         async with db.transaction() as session:
-            await store.upsert_days(session, prepare(warmup, tenants))
+            await MeterdataStore(session).upsert_days(prepare(warmup, tenants))
         for chunk in batches(records, batch):
             started = time.perf_counter()
             rows = prepare(chunk, tenants)
             prepared = time.perf_counter()
             async with db.transaction() as session:
-                await store.upsert_days(session, rows)
+                await MeterdataStore(session).upsert_days(rows)
             result.prepare_seconds += prepared - started
             result.store_seconds += time.perf_counter() - prepared
     finally:
@@ -442,7 +445,7 @@ def report(args: argparse.Namespace, readings: int, messages: int, e2e: EndToEnd
         f"  decode+checks+rows   {readings / top.prepare_seconds:>12,.0f} readings/s   {top.prepare_seconds:.2f} s"
         f" (msgspec decode alone {top.decode_seconds:.2f} s)",
         f"  COPY + upsert        {readings / top.store_seconds:>12,.0f} readings/s   {top.store_seconds:.2f} s"
-        " (store.upsert_days and commit)",
+        " (MeterdataStore.upsert_days and commit)",
         f"  together             {readings / split:>12,.0f} readings/s   {split:.2f} s",
         f"ratio e2e / ceiling    {share:>12.0%}",
         f"meter data RSS         {e2e.peak_rss_mb:>12.0f} MB peak {peak_label}; {e2e.rss_before_mb:.0f} MB before,"

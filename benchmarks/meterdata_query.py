@@ -81,8 +81,9 @@ from kit.db import Database
 from kit.events import encode, envelope_for
 from kit.tenants import load_tenants
 from services.identity.crypto import TokenSigner
-from services.meterdata import api, domain, handlers, store
+from services.meterdata import api, domain, handlers
 from services.meterdata.messaging import GROUP
+from services.meterdata.store import PartnerQueries
 from stack.postgres import asyncpg_dsn
 
 TARGET_FINE_P99_MS = 15.0
@@ -355,6 +356,7 @@ async def stage_times(
 ) -> dict[str, list[float]]:
     """The steps of GET …/intervals as api.intervals runs them, each timed, on meter data's database."""
     db = Database(url)
+    queries = PartnerQueries(db)
     raw = await asyncpg.connect(asyncpg_dsn(url))
     resolution = domain.Resolution(kind.resolution or "day")
     obis = domain.interval_channel(ROLE)
@@ -376,9 +378,9 @@ async def stage_times(
             stored: Any
             buckets: Any
             if resolution == domain.Resolution.QUARTER_HOUR:
-                stored = await store.partner_quarter_hours(db, TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
+                stored = await queries.quarter_hours(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
             else:
-                stored = await store.partner_day_totals(db, TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
+                stored = await queries.day_totals(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
             t3 = time.perf_counter()
             if resolution == domain.Resolution.QUARTER_HOUR:
                 buckets = stored

@@ -5,10 +5,11 @@ its own database; nobody asks another service. A record replaces an older one of
 never a newer one (events of one meter arrive in order, but a re-import may resend old states).
 """
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +28,20 @@ class MeterPointRow(SQLModel, table=True):
     meter_number: str = Field(primary_key=True)
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     record: dict = Field(sa_column=Column(JSONB, nullable=False))
+
+
+def partner_meters_sql(tenant: str, probe: str) -> str:
+    """A query (to embed as a subquery) for the meters whose record names a partner number in a role.
+
+    ``tenant`` and ``probe`` are the statement's placeholders for the tenant and for ``partner_probe``'s
+    value, e.g. ``"$1", "$2"`` for asyncpg: a service's hot query embeds it and stays one statement.
+    """
+    return f"SELECT meter_number FROM meter_points WHERE tenant = {tenant} AND record @> CAST({probe} AS jsonb)"
+
+
+def partner_probe(partner_number: str, role: str) -> str:
+    """The value for ``partner_meters_sql``'s probe: a record containing this partner in this role."""
+    return json.dumps({"partners": [{"partner_number": partner_number, "role": role}]})
 
 
 class MasterDataTable:
@@ -53,6 +68,15 @@ class MasterDataTable:
             where=MeterPointRow.recorded_at <= statement.excluded.recorded_at,
         )
         await self._session.exec(statement)
+
+    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]:
+        """The meters whose master data names this partner number in this role."""
+        result = await self._session.exec(
+            text(partner_meters_sql(":tenant", ":probe")).bindparams(
+                tenant=tenant, probe=partner_probe(partner_number, role)
+            )
+        )  # type: ignore[call-overload]
+        return [row[0] for row in result.all()]
 
 
 async def record_meter_point(event: Delivered[MeterPointRecorded], uow: "UnitOfWork[Any]") -> None:

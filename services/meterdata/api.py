@@ -13,11 +13,13 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.meterdata import Quality
-from kit import auth
-from kit.db import Database
+from kit import auth, energy_day
 from kit.http import tenant_from_host
 from kit.tenants import Tenant, TenantDirectory
-from services.meterdata import domain, handlers, store
+from kit.uow import UnitsOfWork
+from services.meterdata import domain, handlers
+from services.meterdata.domain import QuarterHourDay, RegisterValue
+from services.meterdata.handlers import PartnerReadings, Readings
 
 MAX_DAYS = 3 * 366 + 1
 MAX_PAGE = 40_000  # a leap year of hours fits one page (at 15 minutes, a page counts days)
@@ -58,7 +60,7 @@ _MISSING = Quality.MISSING.value
 _TRUE = Quality.TRUE_VALUE.value
 
 
-def _quarter_hour_rows(days: list[store.QuarterHourDay], first: date, end: date) -> list[dict[str, Any]]:
+def _quarter_hour_rows(days: list[QuarterHourDay], first: date, end: date) -> list[dict[str, Any]]:
     """One entry per Europe/Berlin day in [first, end): its start (UTC) and its 92/96/100 values (kWh, null
     where none) and qualities (MSCONS codes, Z30 where none) — one code for the whole day when all values
     share it (most days: all true values), else one per value; a day without data is all null and "Z30".
@@ -71,7 +73,7 @@ def _quarter_hour_rows(days: list[store.QuarterHourDay], first: date, end: date)
     while day < end:
         item = by_day.get(day)
         if item is None:
-            slots = domain.slots_of(day)
+            slots = energy_day.quarter_hours_of(day)
             kwh: list[float | None] = [None] * slots
             quality: str | list[str] = _MISSING
         else:
@@ -85,13 +87,14 @@ def _quarter_hour_rows(days: list[store.QuarterHourDay], first: date, end: date)
                     quality_of[codes[0]] if codes.count(codes[0]) == len(codes) else [quality_of[q] for q in codes]
                 )
         rows.append(
-            {"day": day, "start": domain.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
+            {"day": day, "start": energy_day.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
         )
         day += one
     return rows
 
 
-def build_api(db: Database, tenants: TenantDirectory) -> APIRouter:
+def build_api(units: UnitsOfWork[Readings], readings: PartnerReadings, tenants: TenantDirectory) -> APIRouter:
+    """``units`` for the requests in a transaction; ``readings`` for the one-statement queries."""
     router = APIRouter(tags=["readings"])
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
@@ -100,7 +103,7 @@ def build_api(db: Database, tenants: TenantDirectory) -> APIRouter:
     ) -> auth.AccessClaims:
         if credentials is None:
             raise HTTPException(401, "Bitte melden Sie sich an.", headers={"WWW-Authenticate": "Bearer"})
-        async with db.transaction() as session:
+        async with units.db.transaction() as session:
             try:
                 return await auth.verify(session, credentials.credentials, tenant.portal_number)
             except auth.InvalidToken:
@@ -138,14 +141,11 @@ def build_api(db: Database, tenants: TenantDirectory) -> APIRouter:
         first, end = _period(first, end)
         fine = resolution == domain.Resolution.QUARTER_HOUR
         # One statement (the partner's meters as a subquery), no BEGIN/COMMIT; the token's key is cached.
+        period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         if fine:  # compact: one entry per day with its values (35,040 objects a year would cost ~30×)
-            days = await handlers.quarter_hour_days(
-                db, tenant.portal_number, claims.partner_number, claims.role, first, end
-            )
+            days = await handlers.quarter_hour_days(period, readings)
         else:
-            series = await handlers.read_intervals(
-                db, tenant.portal_number, claims.partner_number, claims.role, first, end, resolution
-            )
+            series = await handlers.read_intervals(handlers.ShowIntervals(period, resolution), readings)
         number, role, obis = (
             (days.partner_number, days.role, days.obis) if fine else (series.partner_number, series.role, series.obis)
         )
@@ -178,12 +178,11 @@ def build_api(db: Database, tenants: TenantDirectory) -> APIRouter:
     ) -> dict[str, Any]:
         authorised(claims, partner_number)
         first, end = _period(first, end)
-        async with db.transaction() as session:
-            daily, latest = await handlers.registers(
-                session, tenant.portal_number, claims.partner_number, claims.role, first, end
-            )
+        period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
+        async with units.read() as uow:
+            found = await handlers.registers(period, uow)
 
-        def view(row: Any) -> dict[str, Any]:
+        def view(row: RegisterValue) -> dict[str, Any]:
             return {
                 "meter_number": row.meter_number,
                 "obis": row.obis,
@@ -196,8 +195,8 @@ def build_api(db: Database, tenants: TenantDirectory) -> APIRouter:
         return {
             "partner_number": partner_number,
             "unit": "kWh",
-            "daily": [view(r) for r in daily],
-            "latest": [view(r) for r in latest],
+            "daily": [view(r) for r in found.daily],
+            "latest": [view(r) for r in found.latest],
         }
 
     @router.get(
@@ -216,10 +215,9 @@ def build_api(db: Database, tenants: TenantDirectory) -> APIRouter:
     ) -> Response:
         authorised(claims, partner_number)
         first, end = _period(first, end)
-        async with db.transaction() as session:
-            series = await handlers.intervals(
-                session, tenant.portal_number, claims.partner_number, claims.role, first, end, resolution
-            )
+        period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
+        async with units.read() as uow:
+            series = await handlers.intervals(handlers.ShowIntervals(period, resolution), uow)
         table = _table(series, german=format != "csv")
         name = f"plusportal-{partner_number}-{first}-{end}-{resolution.value}"
         if format == "xlsx":
@@ -250,7 +248,7 @@ def _table(series: handlers.Series, german: bool) -> list[list[Any]]:
     rows: list[list[Any]] = [header]
     for b in series.buckets:
         start, stop = (
-            (b.start.astimezone(domain.BERLIN), b.end.astimezone(domain.BERLIN)) if german else (b.start, b.end)
+            (b.start.astimezone(energy_day.BERLIN), b.end.astimezone(energy_day.BERLIN)) if german else (b.start, b.end)
         )
         quality = domain.QUALITY_OF_CODE[b.quality] if b.quality is not None else None
         rows.append(

@@ -12,7 +12,6 @@ from pathlib import Path
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.topics import METER_MSCONS
 from kit.http import add_health_route, install_error_handlers
@@ -21,26 +20,18 @@ from services.meterdata.api import build_api
 from services.meterdata.messaging import build_router
 from services.meterdata.mscons import MsconsError, parse_mscons
 from services.meterdata.settings import MeterdataSettings
+from services.meterdata.store import MeterdataStore, PartnerQueries
 
 NAME = "meterdata"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _session_store(session: AsyncSession) -> AsyncSession:
-    return session  # until meter data's store is a class of its own, its handlers take the session
-
-
 def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or MeterdataSettings()
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS, sends_mail=False)
+    units = runtime.units_of_work(MeterdataStore)
     runtime.include(
-        build_router(
-            runtime.consumer(runtime.units_of_work(_session_store)),
-            runtime.db,
-            runtime.broker,
-            runtime.tenants,
-            settings.ingest_batch,
-        )
+        build_router(runtime.consumer(units), units, runtime.broker, runtime.tenants, settings.ingest_batch)
     )
     app = FastAPI(
         title="Plusportal Meter data",
@@ -51,7 +42,7 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
         lifespan=runtime.lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(runtime.db, runtime.tenants))
+    app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants))
     add_health_route(app, runtime.health)
     return app, runtime
 

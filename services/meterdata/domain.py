@@ -1,12 +1,11 @@
 """Meter data in plain Python: energy days in Europe/Berlin, slots, checks, aggregation, completeness."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from contracts.meterdata import (
     CONSUMPTION_INTERVAL,
@@ -16,9 +15,7 @@ from contracts.meterdata import (
     INTERVAL_CHANNELS,
     Quality,
 )
-
-BERLIN = ZoneInfo("Europe/Berlin")
-SLOT = timedelta(minutes=15)
+from kit.energy_day import QUARTER_HOUR, day_start, quarter_hours_of
 
 # Qualities are stored as small integers (one smallint per value).
 QUALITY_CODES: dict[Quality, int] = {
@@ -42,27 +39,6 @@ QUALITY_NAMES = {
 }
 
 
-@lru_cache(maxsize=8192)
-def day_start(day: date) -> datetime:
-    """00:00 Europe/Berlin of ``day``, in UTC."""
-    return datetime(day.year, day.month, day.day, tzinfo=BERLIN).astimezone(UTC)
-
-
-@lru_cache(maxsize=8192)
-def slots_of(day: date) -> int:
-    """96 on a normal day, 92 on the last Sunday of March, 100 on the last Sunday of October."""
-    return int((day_start(day + timedelta(days=1)) - day_start(day)) / SLOT)
-
-
-def slot_starts(day: date) -> list[datetime]:
-    start = day_start(day)
-    return [start + SLOT * i for i in range(slots_of(day))]
-
-
-def energy_day_of(moment: datetime) -> date:
-    return moment.astimezone(BERLIN).date()
-
-
 class Role(StrEnum):
     CONSUMPTION = "consumption"
     FEED_IN = "feed_in"
@@ -84,7 +60,7 @@ def day_problem(
         return f"unit {unit!r} is not kWh"
     if obis not in INTERVAL_CHANNELS:
         return f"OBIS {obis} is not a mapped interval channel ({', '.join(INTERVAL_CHANNELS)})"
-    expected = slots_of(day)
+    expected = quarter_hours_of(day)
     if len(values) != expected or len(qualities) != expected:
         return (
             f"{day} has {expected} quarter hours in Europe/Berlin, got {len(values)} values/{len(qualities)} qualities"
@@ -112,6 +88,53 @@ def day_totals(values_wh: list[int | None], qualities: list[int]) -> tuple[int, 
     gaps = values_wh.count(None)
     wh = sum(v for v in values_wh if v is not None) if gaps else sum(values_wh)  # type: ignore[arg-type]
     return wh, len(values_wh) - gaps, qualities.count(SUBSTITUTE_CODE)
+
+
+class IntervalDay(NamedTuple):
+    """One meter's channel on one energy day as stored: the arrays (Wh, quality codes) and the day's totals
+    (``day_totals`` of them). A tuple: the store COPYs it as it is, thousands per batch."""
+
+    tenant: str
+    meter_number: str
+    obis: str
+    day: date
+    revision: int
+    values_wh: list[int | None]
+    qualities: list[int]
+    received_at: datetime
+    total_wh: int
+    present: int
+    substitutes: int
+
+
+def interval_day(
+    tenant: str,
+    meter: str,
+    obis: str,
+    day: date,
+    revision: int,
+    values: Sequence[float | None],
+    qualities: Sequence[Quality],
+    received_at: datetime,
+) -> IntervalDay:
+    """The stored form of a checked load-profile day (kWh values and their qualities)."""
+    values_wh = [to_wh(v) for v in values]
+    codes = [QUALITY_CODES[q] for q in qualities]
+    return IntervalDay(tenant, meter, obis, day, revision, values_wh, codes, received_at, *day_totals(values_wh, codes))
+
+
+@dataclass(frozen=True)
+class RegisterValue:
+    """A stored register reading (Zählerstand) in Wh, with its quality code."""
+
+    tenant: str
+    meter_number: str
+    obis: str
+    read_at: datetime  # UTC
+    value_wh: int
+    quality: int
+    revision: int
+    runs_backwards: bool = False  # kept, but flagged: lower than an earlier reading
 
 
 def register_problem(obis: str, unit: str, moments: Iterable[datetime]) -> str | None:
@@ -160,6 +183,9 @@ class DayTotal(NamedTuple):  # a tuple: made 366 times for each year asked for
     substitutes: int
 
 
+QuarterHourDay = tuple[date, list[int | None], list[int] | None]  # (day, Wh, qualities or None: all true)
+
+
 def total_of(item: StoredDay) -> DayTotal:
     return DayTotal(item.day, *day_totals(item.values_wh, item.qualities))
 
@@ -197,7 +223,7 @@ def buckets(stored: Iterable[StoredDay], first: date, end: date, resolution: Res
     by_day = {item.day: item for item in stored}
     day = first
     while day < end:
-        yield from _fine(by_day.get(day), day_start(day), slots_of(day), resolution)
+        yield from _fine(by_day.get(day), day_start(day), quarter_hours_of(day), resolution)
         day += timedelta(days=1)
 
 
@@ -231,21 +257,21 @@ def _frame(day: date, end: date, resolution: Resolution) -> tuple[datetime, date
     ``day`` on. A bucket starts where its calendar period starts and ends at ``end`` at the latest."""
     period_start, period_end = _period_of(day, resolution)
     stop = min(period_end, end)
-    expected = sum(slots_of(day + timedelta(days=n)) for n in range((stop - day).days))
+    expected = sum(quarter_hours_of(day + timedelta(days=n)) for n in range((stop - day).days))
     return day_start(period_start), day_start(stop), stop, expected
 
 
 def _fine(item: StoredDay | None, start: datetime, slots: int, resolution: Resolution) -> Iterator[Bucket]:
     per = 1 if resolution == Resolution.QUARTER_HOUR else 4  # Berlin's offsets are whole hours
-    length = SLOT * per
+    length = QUARTER_HOUR * per
     if item is None:
         for index in range(0, slots, per):
-            begin = start + SLOT * index
+            begin = start + QUARTER_HOUR * index
             yield Bucket(begin, begin + length, expected=per)
         return
     values, qualities = item.values_wh, item.qualities
     for index in range(0, slots, per):
-        begin = start + SLOT * index
+        begin = start + QUARTER_HOUR * index
         chunk = values[index : index + per]
         gaps = chunk.count(None)
         yield Bucket(

@@ -1,24 +1,83 @@
-"""Meter data's use cases: ingest batches of readings (JSON or MSCONS), answer queries per partner number."""
+"""Meter data's use cases, each ``handle(command or query, uow) -> view``: ingest batches of readings (JSON or
+MSCONS), record the keys that sign access tokens, answer queries per partner number.
+
+The HTTP API's hot queries (15-minute values, totals) take ``PartnerReadings`` instead of a unit of work:
+each is one statement on a pooled connection, no transaction around it.
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 from pydantic import ValidationError
-from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contracts.common import METER_NUMBER_PATTERN
+from contracts.identity import SigningKeyPublished
 from contracts.meterdata import Quality, RegisterReadings
-from kit.db import Database
-from kit.masterdata import meter_points_of
+from kit import energy_day
+from kit.consumer import Delivered
 from kit.tenants import TenantDirectory, UnknownTenant
-from services.meterdata import domain, store
+from kit.uow import UnitOfWork
+from services.meterdata import domain
+from services.meterdata.domain import DayTotal, IntervalDay, QuarterHourDay, RegisterValue, StoredDay
 from services.meterdata.mscons import MsconsError, parse_mscons
+
+
+class Readings(Protocol):
+    """What the use cases need of the store (store.MeterdataStore; a fake in the unit tests)."""
+
+    async def upsert_days(self, days: Sequence[IntervalDay]) -> None: ...
+
+    async def add_register_readings(self, readings: Sequence[RegisterValue]) -> None: ...
+
+    async def last_register_before(self, tenant: str, meter: str, obis: str, moment: datetime) -> int | None: ...
+
+    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]: ...
+
+    async def meters_by_location(self, tenant: str) -> dict[str, str]: ...
+
+    async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None: ...
+
+    async def days_of(
+        self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
+    ) -> list[StoredDay]: ...
+
+    async def day_totals_of(
+        self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
+    ) -> list[DayTotal]: ...
+
+    async def registers_of(
+        self, tenant: str, meters: Sequence[str], channels: Sequence[str], since: datetime, until: datetime
+    ) -> list[RegisterValue]: ...
+
+    async def latest_registers(
+        self, tenant: str, meters: Sequence[str], channels: Sequence[str]
+    ) -> list[RegisterValue]: ...
+
+
+class PartnerReadings(Protocol):
+    """The HTTP API's one-statement queries (store.PartnerQueries): a partner's meters are found inside."""
+
+    async def days(
+        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+    ) -> list[StoredDay]: ...
+
+    async def quarter_hours(
+        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+    ) -> list[QuarterHourDay]: ...
+
+    async def day_totals(
+        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+    ) -> list[DayTotal] | None: ...
+
+
+Uow = UnitOfWork[Readings]
 
 # The hot path decodes with msgspec (about ten times pydantic's speed on day batches). These structs mirror
 # contracts.meterdata exactly; tests/unit/meterdata/test_ingest_decoding.py checks them against the contract.
-_MeterNumber = Annotated[str, msgspec.Meta(pattern=r"^[0-9][A-Z]{3}[0-9]{10}$")]
+_MeterNumber = Annotated[str, msgspec.Meta(pattern=METER_NUMBER_PATTERN)]
 _Qualifier = Literal["220", "67", "201", "20", "187", "Z18", "Z30"]
 
 
@@ -43,6 +102,17 @@ _decode_envelope = msgspec.json.Decoder(_Envelope).decode
 _decode_day = msgspec.json.Decoder(_Day).decode
 
 
+# --- ingest ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestReadings:
+    """A batch of Kafka records from the readings topic (``value``: an envelope as JSON)."""
+
+    records: Sequence[Any]
+    tenants: TenantDirectory
+
+
 @dataclass
 class Ingested:
     days: int = 0
@@ -50,12 +120,13 @@ class Ingested:
     rejected: list[tuple[Any, str]] = field(default_factory=list)  # (Kafka record, reason)
 
 
-async def ingest(records: Sequence[Any], session: AsyncSession, tenants: TenantDirectory) -> Ingested:
+async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
     """Store a batch of readings messages in one COPY; what cannot be stored is returned with the reason."""
     outcome = Ingested()
-    days: dict[tuple[str, str, str, date], tuple[Any, ...]] = {}
-    now = datetime.now(UTC)
-    for record in records:
+    days: dict[tuple[str, str, str, date], IntervalDay] = {}
+    now = uow.now()
+    tenants = command.tenants
+    for record in command.records:
         try:
             envelope = _decode_envelope(record.value)
             tenants.get(envelope.tenant)
@@ -63,11 +134,11 @@ async def ingest(records: Sequence[Any], session: AsyncSession, tenants: TenantD
                 _add_day(days, envelope.tenant, _decode_day(envelope.payload), now)
             elif envelope.event_type == "RegisterReadings":
                 readings = RegisterReadings.model_validate_json(bytes(envelope.payload))
-                outcome.registers += await _store_registers(session, envelope.tenant, readings)
+                outcome.registers += await _store_registers(uow.store, envelope.tenant, readings)
         except (msgspec.ValidationError, msgspec.DecodeError, ValidationError, UnknownTenant, Refused) as error:
             outcome.rejected.append((record, _reason(error)))
     if days:
-        await store.upsert_days(session, list(days.values()))
+        await uow.store.upsert_days(list(days.values()))
     outcome.days = len(days)
     return outcome
 
@@ -76,48 +147,31 @@ class Refused(ValueError):
     """The message is well-formed but its readings must not be stored (reason in the message)."""
 
 
-def _add_day(days: dict[tuple[str, str, str, date], tuple[Any, ...]], tenant: str, day: _Day, now: datetime) -> None:
+def _add_day(days: dict[tuple[str, str, str, date], IntervalDay], tenant: str, day: _Day, now: datetime) -> None:
     qualities = tuple(Quality(q) for q in day.qualities)
     problem = domain.day_problem(day.obis, day.day, day.unit, tuple(day.values), qualities)
     if problem:
         raise Refused(problem)
     key = (tenant, day.meter_number, day.obis, day.day)
     earlier = days.get(key)
-    if earlier is not None and earlier[4] > day.revision:
+    if earlier is not None and earlier.revision > day.revision:
         return  # a newer revision of the same day is already in this batch
-    days[key] = _day_row(tenant, day.meter_number, day.obis, day.day, day.revision, day.values, qualities, now)
+    days[key] = domain.interval_day(
+        tenant, day.meter_number, day.obis, day.day, day.revision, day.values, qualities, now
+    )
 
 
-def _day_row(
-    tenant: str,
-    meter: str,
-    obis: str,
-    day: date,
-    revision: int,
-    values: Sequence[float | None],
-    qualities: Sequence[Quality],
-    now: datetime,
-) -> tuple[Any, ...]:
-    """A row for ``store.upsert_days`` (``store.DAY_COLUMNS``): the arrays and the day's totals."""
-    values_wh = [domain.to_wh(v) for v in values]
-    codes = [domain.QUALITY_CODES[q] for q in qualities]
-    return (tenant, meter, obis, day, revision, values_wh, codes, now, *domain.day_totals(values_wh, codes))
-
-
-async def _store_registers(session: AsyncSession, tenant: str, readings: RegisterReadings) -> int:
+async def _store_registers(store: Readings, tenant: str, readings: RegisterReadings) -> int:
     ordered = sorted(readings.readings, key=lambda r: r.read_at)
     problem = domain.register_problem(readings.obis, readings.unit, (r.read_at for r in ordered))
     if problem:
         raise Refused(problem)
-    previous = await store.last_register_before(
-        session, tenant, readings.meter_number, readings.obis, ordered[0].read_at
-    )
+    previous = await store.last_register_before(tenant, readings.meter_number, readings.obis, ordered[0].read_at)
     values = [round(r.value * 1000) for r in ordered]
     flags = domain.running_backwards(previous, values)
     await store.add_register_readings(
-        session,
         [
-            store.RegisterReadingRow(
+            RegisterValue(
                 tenant=tenant,
                 meter_number=readings.meter_number,
                 obis=readings.obis,
@@ -128,31 +182,46 @@ async def _store_registers(session: AsyncSession, tenant: str, readings: Registe
                 runs_backwards=flag,
             )
             for r, value, flag in zip(ordered, values, flags, strict=True)
-        ],
+        ]
     )
     return len(ordered)
 
 
-async def ingest_mscons(data: bytes, tenant: str, session: AsyncSession) -> tuple[int, int, list[str]]:
+@dataclass(frozen=True)
+class IngestMscons:
+    """One MSCONS interchange (the file's bytes) for a tenant."""
+
+    data: bytes
+    tenant: str
+
+
+@dataclass(frozen=True)
+class MsconsIngested:
+    days: int
+    registers: int
+    unmapped: list[str]
+
+
+async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
     """All or nothing per interchange: a bad segment raises MsconsError (→ dead letter), nothing is stored."""
-    points = await meter_points_of(session, tenant, limit=1_000_000)
-    meter_of = {p.malo_id: p.meter_number for p in points if p.malo_id}
-    parsed = parse_mscons(data, meter_for_location=meter_of.get)
-    now = datetime.now(UTC)
-    days: dict[tuple[str, str, str, date], tuple[Any, ...]] = {}
+    tenant = command.tenant
+    meter_of = await uow.store.meters_by_location(tenant)
+    parsed = parse_mscons(command.data, meter_for_location=meter_of.get)
+    now = uow.now()
+    days: dict[tuple[str, str, str, date], IntervalDay] = {}
     for day in parsed.days:
         problem = domain.day_problem(day.obis, day.day, day.unit, day.values, day.qualities)
         if problem:
             raise MsconsError(f"{day.meter_number} {day.day}: {problem}")
-        days[(tenant, day.meter_number, day.obis, day.day)] = _day_row(
+        days[(tenant, day.meter_number, day.obis, day.day)] = domain.interval_day(
             tenant, day.meter_number, day.obis, day.day, day.revision, day.values, day.qualities, now
         )
     if days:
-        await store.upsert_days(session, list(days.values()))
+        await uow.store.upsert_days(list(days.values()))
     registers = 0
     for readings in parsed.registers:
-        registers += await _store_registers(session, tenant, readings)
-    return len(days), registers, parsed.unmapped
+        registers += await _store_registers(uow.store, tenant, readings)
+    return MsconsIngested(len(days), registers, parsed.unmapped)
 
 
 def _reason(error: Exception) -> str:
@@ -163,7 +232,23 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:1500]
 
 
+async def record_signing_key(event: Delivered[SigningKeyPublished], uow: Uow) -> None:
+    """Identity published a key that signs access tokens: kept to verify tokens without asking identity."""
+    await uow.store.record_signing_key(event)
+
+
 # --- serving ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartnerPeriod:
+    """A partner's channel over Europe/Berlin days [first, end), as the access token names it."""
+
+    tenant: str
+    partner_number: str
+    role: str
+    first: date
+    end: date
 
 
 @dataclass(frozen=True)
@@ -178,18 +263,25 @@ class Series:
 _FINE = (domain.Resolution.QUARTER_HOUR, domain.Resolution.HOUR)
 
 
-async def intervals(
-    session: AsyncSession, tenant: str, partner: str, role: str, first: date, end: date, resolution: domain.Resolution
-) -> Series:
+@dataclass(frozen=True)
+class ShowIntervals:
+    period: PartnerPeriod
+    resolution: domain.Resolution
+
+
+async def intervals(query: ShowIntervals, uow: Uow) -> Series:
     """Buckets of any resolution: days … years from the stored per-day totals (one meter), hours and quarter
     hours (and several meters: a meter change) from the values."""
-    meters = await store.meters_of_partner(session, tenant, partner, role)
-    obis = domain.interval_channel(role)
+    p, resolution = query.period, query.resolution
+    meters = await uow.store.meters_of_partner(p.tenant, p.partner_number, p.role)
+    obis = domain.interval_channel(p.role)
     if resolution not in _FINE and len(meters) == 1:
-        totals = await store.day_totals_of(session, tenant, meters, obis, first, end)
-        return Series(partner, role, obis, resolution, list(domain.totals(totals, first, end, resolution)))
-    stored = await store.days_of(session, tenant, meters, obis, first, end) if meters else []
-    return Series(partner, role, obis, resolution, list(domain.buckets(stored, first, end, resolution)))
+        totals = await uow.store.day_totals_of(p.tenant, meters, obis, p.first, p.end)
+        return Series(
+            p.partner_number, p.role, obis, resolution, list(domain.totals(totals, p.first, p.end, resolution))
+        )
+    stored = await uow.store.days_of(p.tenant, meters, obis, p.first, p.end) if meters else []
+    return Series(p.partner_number, p.role, obis, resolution, list(domain.buckets(stored, p.first, p.end, resolution)))
 
 
 @dataclass(frozen=True)
@@ -199,39 +291,46 @@ class Days:
     partner_number: str
     role: str
     obis: str
-    days: list[store.QuarterHourDay]
+    days: list[QuarterHourDay]
 
 
-async def quarter_hour_days(db: Database, tenant: str, partner: str, role: str, first: date, end: date) -> Days:
+async def quarter_hour_days(query: PartnerPeriod, readings: PartnerReadings) -> Days:
     """The HTTP query path: one statement, no transaction around it."""
-    obis = domain.interval_channel(role)
-    return Days(partner, role, obis, await store.partner_quarter_hours(db, tenant, partner, role, obis, first, end))
+    obis = domain.interval_channel(query.role)
+    days = await readings.quarter_hours(query.tenant, query.partner_number, query.role, obis, query.first, query.end)
+    return Days(query.partner_number, query.role, obis, days)
 
 
-async def read_intervals(
-    db: Database, tenant: str, partner: str, role: str, first: date, end: date, resolution: domain.Resolution
-) -> Series:
+async def read_intervals(query: ShowIntervals, readings: PartnerReadings) -> Series:
     """``intervals`` for the HTTP query path: days … years from the stored per-day totals in one statement
     (the values only when two meters share a day); hours via the values."""
-    obis = domain.interval_channel(role)
+    p, resolution = query.period, query.resolution
+    obis = domain.interval_channel(p.role)
     if resolution not in _FINE:
-        totals = await store.partner_day_totals(db, tenant, partner, role, obis, first, end)
+        totals = await readings.day_totals(p.tenant, p.partner_number, p.role, obis, p.first, p.end)
         if totals is not None:
-            return Series(partner, role, obis, resolution, list(domain.totals(totals, first, end, resolution)))
-    stored = await store.partner_days(db, tenant, partner, role, obis, first, end)
-    return Series(partner, role, obis, resolution, list(domain.buckets(stored, first, end, resolution)))
+            return Series(
+                p.partner_number, p.role, obis, resolution, list(domain.totals(totals, p.first, p.end, resolution))
+            )
+    stored = await readings.days(p.tenant, p.partner_number, p.role, obis, p.first, p.end)
+    return Series(p.partner_number, p.role, obis, resolution, list(domain.buckets(stored, p.first, p.end, resolution)))
 
 
-async def registers(
-    session: AsyncSession, tenant: str, partner: str, role: str, first: date, end: date
-) -> tuple[list[store.RegisterReadingRow], list[store.RegisterReadingRow]]:
+@dataclass(frozen=True)
+class Registers:
+    daily: list[RegisterValue]  # the last reading of each Europe/Berlin day in the period
+    latest: list[RegisterValue]  # the latest reading overall, per meter and channel
+
+
+async def registers(query: PartnerPeriod, uow: Uow) -> Registers:
     """The last reading of each Europe/Berlin day in the period, and the latest reading overall."""
-    meters = await store.meters_of_partner(session, tenant, partner, role)
+    meters = await uow.store.meters_of_partner(query.tenant, query.partner_number, query.role)
     if not meters:
-        return [], []
-    channels = domain.register_channels(role)
-    rows = await store.registers_of(session, tenant, meters, channels, domain.day_start(first), domain.day_start(end))
-    per_day: dict[tuple[str, str, date], store.RegisterReadingRow] = {}
+        return Registers([], [])
+    channels = domain.register_channels(query.role)
+    since, until = energy_day.day_start(query.first), energy_day.day_start(query.end)
+    rows = await uow.store.registers_of(query.tenant, meters, channels, since, until)
+    per_day: dict[tuple[str, str, date], RegisterValue] = {}
     for row in rows:
-        per_day[(row.meter_number, row.obis, domain.energy_day_of(row.read_at))] = row  # ordered: last wins
-    return list(per_day.values()), await store.latest_registers(session, tenant, meters, channels)
+        per_day[(row.meter_number, row.obis, energy_day.day_of(row.read_at))] = row  # ordered: last wins
+    return Registers(list(per_day.values()), await uow.store.latest_registers(query.tenant, meters, channels))

@@ -7,14 +7,14 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 
 from contracts import identity, masterdata, meterdata, topics
-from kit.auth import record_signing_key
 from kit.consumer import EventConsumer
-from kit.db import Database
 from kit.deadletter import dead_letter
 from kit.logging import get_logger
 from kit.masterdata import record_meter_point
 from kit.tenants import TenantDirectory, UnknownTenant
+from kit.uow import UnitsOfWork
 from services.meterdata import handlers
+from services.meterdata.handlers import Readings
 from services.meterdata.mscons import MsconsError
 
 log = get_logger(__name__)
@@ -23,10 +23,10 @@ INGEST_GROUP = "meterdata-ingest"
 
 
 def build_router(
-    consumer: EventConsumer, db: Database, broker: KafkaBroker, tenants: TenantDirectory, batch: int
+    consumer: EventConsumer, units: UnitsOfWork[Readings], broker: KafkaBroker, tenants: TenantDirectory, batch: int
 ) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
-    consumer.on(identity.SigningKeyPublished, lambda event, uow: record_signing_key(event, uow.store))
+    consumer.on(identity.SigningKeyPublished, handlers.record_signing_key)
     router = KafkaRouter()
 
     consumer.subscribe(
@@ -52,8 +52,8 @@ def build_router(
     )
     async def on_readings(message: KafkaMessage) -> None:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
-        async with db.transaction() as session:
-            outcome = await handlers.ingest(records, session, tenants)
+        async with units() as uow:
+            outcome = await handlers.ingest(handlers.IngestReadings(records, tenants), uow)
         for record, reason in outcome.rejected:
             await dead_letter(broker, record, reason, INGEST_GROUP)
         log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected))
@@ -71,12 +71,12 @@ def build_router(
         tenant = (message.headers.get("tenant") or "").strip()
         try:
             tenants.get(tenant)
-            async with db.transaction() as session:
-                days, registers, unmapped = await handlers.ingest_mscons(record.value, tenant, session)
+            async with units() as uow:
+                ingested = await handlers.ingest_mscons(handlers.IngestMscons(record.value, tenant), uow)
         except (MsconsError, UnknownTenant) as error:
             await dead_letter(broker, record, f"MSCONS: {error}", f"{GROUP}-mscons")
             return
-        log.info("mscons_ingested", days=days, registers=registers, unmapped=len(unmapped))
+        log.info("mscons_ingested", days=ingested.days, registers=ingested.registers, unmapped=len(ingested.unmapped))
 
     router.publisher(
         topics.METER_READINGS.name,

@@ -38,9 +38,9 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
+from contracts.common import METER_NUMBER_PATTERN
 from contracts.meterdata import (
     INTERVAL_CHANNELS,
     REGISTER_CHANNELS,
@@ -49,9 +49,8 @@ from contracts.meterdata import (
     RegisterReading,
     RegisterReadings,
 )
+from kit.energy_day import QUARTER_HOUR_SECONDS, day_of_epoch, epoch_bounds
 
-BERLIN = ZoneInfo("Europe/Berlin")
-QUARTER = 900  # seconds
 MAX_READINGS_PER_MESSAGE = 10_000  # RegisterReadings.readings max_length
 
 ACCEPTED_VERSIONS = re.compile(r"^2\.(2[a-z]?|3[a-z]?|4[a-c]?)$")
@@ -65,7 +64,7 @@ _OBIS = re.compile(r"^(\d{1,3})-(\d{1,3}):(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\*(\
 _MALO = re.compile(r"^[1-9]\d{10}$")
 _MELO_DE = re.compile(r"^DE\d{6}\d{5}[A-Z\d]{20}$")
 _MELO_ANY = re.compile(r"^[A-Z]{2}[A-Z\d]{31}$")
-_METER = re.compile(r"^[0-9][A-Z]{3}[0-9]{10}$")
+_METER = re.compile(METER_NUMBER_PATTERN)
 _WHITESPACE = " \t\r\n"
 # Escaped characters are swapped for a private-use character plus a filler so that offsets stay exact;
 # latin-1 text never contains these code points.
@@ -82,14 +81,6 @@ def malo_check_digit(first_ten: str) -> int:
 
 def is_valid_malo(malo: str) -> bool:
     return bool(_MALO.match(malo)) and malo_check_digit(malo[:10]) == int(malo[10])
-
-
-def energy_day_bounds(day: date) -> tuple[int, int]:
-    """UTC epoch seconds of the energy day's start and its number of quarter hours (92, 96 or 100)."""
-    start = int(datetime(day.year, day.month, day.day, tzinfo=BERLIN).timestamp())
-    following = day + timedelta(days=1)
-    end = int(datetime(following.year, following.month, following.day, tzinfo=BERLIN).timestamp())
-    return start, (end - start) // QUARTER
 
 
 @dataclass(frozen=True)
@@ -513,9 +504,9 @@ class _Reader:
         if series.kind == "profile":
             if qty.start is None or qty.end is None:
                 raise seg.error("a load-profile value needs DTM+163 and DTM+164")
-            if qty.end - qty.start != QUARTER:
+            if qty.end - qty.start != QUARTER_HOUR_SECONDS:
                 raise seg.error(f"interval of {(qty.end - qty.start) // 60} minutes: load profiles have 15")
-            if qty.start % QUARTER:
+            if qty.start % QUARTER_HOUR_SECONDS:
                 raise seg.error("the interval does not start on the quarter hour")
             key = (meter, series.obis)
             intervals = self.profiles[key]
@@ -530,7 +521,7 @@ class _Reader:
         if read_at is None:
             self.report(f"{where}: a register reading without a time of day (format 303) is not mapped")
             return
-        if read_at % QUARTER:
+        if read_at % QUARTER_HOUR_SECONDS:
             raise seg.error("a register reading must be taken on the quarter hour")
         if quality is Quality.MISSING or qty.value is None:
             self.report(f"{where}: a missing register reading (Z30) has no value to map")
@@ -620,48 +611,24 @@ class _Reader:
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-class _Days:
-    """Energy days (Europe/Berlin) of UTC instants, with their bounds cached."""
-
-    def __init__(self) -> None:
-        self.bounds: dict[date, tuple[int, int]] = {}
-
-    def of(self, day: date) -> tuple[int, int]:
-        known = self.bounds.get(day)
-        if known is None:
-            known = self.bounds[day] = energy_day_bounds(day)
-        return known
-
-    def day_of(self, epoch: int) -> date:
-        # The UTC date one hour later is right but for two hours a day in summer; correct with the bounds.
-        guess = date.fromordinal(_EPOCH_ORDINAL + (epoch + 3600) // 86_400)
-        start, slots = self.of(guess)
-        if epoch < start:
-            return guess - timedelta(days=1)
-        if epoch >= start + slots * QUARTER:
-            return guess + timedelta(days=1)
-        return guess
-
-
 def _build_days(reader: _Reader, warnings: list[str]) -> list[LoadProfileDay]:
-    calendar = _Days()
     days: list[LoadProfileDay] = []
     for (meter, obis), intervals in sorted(reader.profiles.items()):
         by_day: dict[date, list[int]] = defaultdict(list)
         for start in intervals:
-            by_day[calendar.day_of(start)].append(start)
+            by_day[day_of_epoch(start)].append(start)
         coverage = reader.coverage.get((meter, obis), [])
         for day in sorted(by_day):
-            first, slots = calendar.of(day)
+            first, slots = epoch_bounds(day)
             values: list[float | None] = [None] * slots
             qualities = [Quality.MISSING] * slots
             status: list[str | None] = [None] * slots
             for start in by_day[day]:
-                slot = (start - first) // QUARTER
+                slot = (start - first) // QUARTER_HOUR_SECONDS
                 values[slot], qualities[slot], status[slot] = intervals[start]
             missing = slots - len(by_day[day])
             if missing:
-                declared = any(a <= first and first + slots * QUARTER <= b for a, b in coverage)
+                declared = any(a <= first and first + slots * QUARTER_HOUR_SECONDS <= b for a, b in coverage)
                 what = "although the message declares the whole day" if declared else "(a partial day)"
                 warnings.append(f"meter {meter}, {obis}, {day}: {missing} of {slots} intervals missing {what}: Z30")
             days.append(

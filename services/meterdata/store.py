@@ -1,20 +1,33 @@
-"""Meter data's tables and queries. Values are laid out as one row per meter, channel and energy day
-(Wh as int[], qualities as smallint[]): a year of 15-minute values is 365 rows, and ingest is one COPY
-per batch. Every query is scoped by tenant."""
+"""Meter data's tables and the stores on them. Values are laid out as one row per meter, channel and energy
+day (Wh as int[], qualities as smallint[]): a year of 15-minute values is 365 rows, and ingest is one COPY
+per batch. Every query is scoped by tenant.
 
-import json
+``MeterdataStore`` works in a unit of work's transaction (ingest, master data, keys, registers, export);
+``PartnerQueries`` answers the HTTP API's hot queries in one statement each, without a transaction."""
+
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, SmallInteger, text
+from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, SmallInteger
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contracts.identity import SigningKeyPublished
 from contracts.meterdata import Quality
+from kit.auth import record_signing_key
+from kit.consumer import Delivered
 from kit.db import Database
-from services.meterdata.domain import QUALITY_CODES, DayTotal, StoredDay
+from kit.masterdata import MasterDataTable, meter_points_of, partner_meters_sql, partner_probe
+from services.meterdata.domain import (
+    QUALITY_CODES,
+    DayTotal,
+    IntervalDay,
+    QuarterHourDay,
+    RegisterValue,
+    StoredDay,
+)
 
 
 class IntervalDayRow(SQLModel, table=True):
@@ -47,181 +60,244 @@ class RegisterReadingRow(SQLModel, table=True):
     runs_backwards: bool = False  # kept, but flagged: lower than an earlier reading
 
 
-DAY_COLUMNS = (
-    "tenant",
-    "meter_number",
-    "obis",
-    "day",
-    "revision",
-    "values_wh",
-    "qualities",
-    "received_at",
-    "total_wh",
-    "present",
-    "substitutes",
-)
+DAY_COLUMNS = IntervalDay._fields  # the COPY takes domain.IntervalDay tuples as they are
 
 
-async def upsert_days(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:
-    """COPY into a staging table, then one upsert: a higher (or equal: redelivery) revision replaces,
-    a lower one changes nothing. ``rows`` hold one row per key (the caller keeps the newest)."""
-    connection = await session.connection()
-    # A statement through SQLAlchemy first: it opens the transaction that the raw COPY below then joins
-    # (asyncpg would otherwise autocommit each raw statement, and ON COMMIT would empty the staging table).
-    await connection.exec_driver_sql("SELECT 1")
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None
-    await raw.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS staging_days (LIKE interval_days INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    await raw.copy_records_to_table("staging_days", records=rows, columns=DAY_COLUMNS)
-    columns = ", ".join(DAY_COLUMNS)
-    await raw.execute(
-        f"""
-        INSERT INTO interval_days ({columns}) SELECT {columns} FROM staging_days
-        ON CONFLICT (tenant, meter_number, obis, day) DO UPDATE
-           SET revision = EXCLUDED.revision, values_wh = EXCLUDED.values_wh,
-               qualities = EXCLUDED.qualities, received_at = EXCLUDED.received_at,
-               total_wh = EXCLUDED.total_wh, present = EXCLUDED.present, substitutes = EXCLUDED.substitutes
-         WHERE interval_days.revision <= EXCLUDED.revision
-        """
-    )
+class MeterdataStore:
+    """handlers.Readings on PostgreSQL, in the unit of work's transaction."""
 
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
 
-async def days_of(
-    session: AsyncSession, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
-) -> list[StoredDay]:
-    """The stored days of the meters in [first, end); several meters (a meter change) add up per day.
-    Through the driver directly (in the session's transaction): SQLAlchemy's row processing doubles the time."""
-    rows = await _fetch(
-        session,
-        "SELECT day, values_wh, qualities FROM interval_days"
-        " WHERE tenant = $1 AND meter_number = ANY($2::text[]) AND obis = $3 AND day >= $4 AND day < $5"
-        " ORDER BY day",
-        tenant,
-        list(meters),
-        obis,
-        first,
-        end,
-    )
-    return _merged(rows)
+    # --- ingest -----------------------------------------------------------------------------------------
 
+    async def upsert_days(self, days: Sequence[IntervalDay]) -> None:
+        """COPY into a staging table, then one upsert: a higher (or equal: redelivery) revision replaces,
+        a lower one changes nothing. ``days`` hold one per key (the caller keeps the newest)."""
+        connection = await self._session.connection()
+        # A statement through SQLAlchemy first: it opens the transaction that the raw COPY below then joins
+        # (asyncpg would otherwise autocommit each raw statement, and ON COMMIT would empty the staging table).
+        await connection.exec_driver_sql("SELECT 1")
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staging_days (LIKE interval_days INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        await raw.copy_records_to_table("staging_days", records=days, columns=DAY_COLUMNS)
+        columns = ", ".join(DAY_COLUMNS)
+        await raw.execute(
+            f"""
+            INSERT INTO interval_days ({columns}) SELECT {columns} FROM staging_days
+            ON CONFLICT (tenant, meter_number, obis, day) DO UPDATE
+               SET revision = EXCLUDED.revision, values_wh = EXCLUDED.values_wh,
+                   qualities = EXCLUDED.qualities, received_at = EXCLUDED.received_at,
+                   total_wh = EXCLUDED.total_wh, present = EXCLUDED.present, substitutes = EXCLUDED.substitutes
+             WHERE interval_days.revision <= EXCLUDED.revision
+            """
+        )
 
-async def day_totals_of(
-    session: AsyncSession, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
-) -> list[DayTotal]:
-    """The stored totals per day of the meters in [first, end), without the arrays. One meter only: with
-    several (a meter change) a slot filled by both counts once, so ``days_of`` is the exact path there."""
-    if len(meters) != 1:
-        raise ValueError("day_totals_of takes exactly one meter; use days_of for several")
-    rows = await _fetch(
-        session,
-        "SELECT day, total_wh, present, substitutes FROM interval_days"
-        " WHERE tenant = $1 AND meter_number = $2 AND obis = $3 AND day >= $4 AND day < $5 ORDER BY day",
-        tenant,
-        meters[0],
-        obis,
-        first,
-        end,
-    )
-    return [DayTotal(day, wh, present, substitutes) for day, wh, present, substitutes in rows]
+    async def add_register_readings(self, readings: Sequence[RegisterValue]) -> None:
+        for reading in readings:
+            # same reading again (redelivery or correction) replaces, never doubles
+            await self._session.merge(RegisterReadingRow(**_fields(reading)))
 
+    async def last_register_before(self, tenant: str, meter: str, obis: str, moment: datetime) -> int | None:
+        result = await self._session.exec(
+            select(RegisterReadingRow.value_wh)
+            .where(
+                RegisterReadingRow.tenant == tenant,
+                RegisterReadingRow.meter_number == meter,
+                RegisterReadingRow.obis == obis,
+                col(RegisterReadingRow.read_at) < moment,
+            )
+            .order_by(col(RegisterReadingRow.read_at).desc())
+            .limit(1)
+        )
+        return result.first()
 
-async def _fetch(session: AsyncSession, query: str, *args: Any) -> list[Any]:
-    """A read through asyncpg on the session's connection (the transaction SQLAlchemy opened on it)."""
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None
-    return list(await raw.fetch(query, *args))
+    # --- master data and keys ---------------------------------------------------------------------------
 
+    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]:
+        return await MasterDataTable(self._session).meters_of_partner(tenant, partner_number, role)
 
-# --- the query path: one statement per request, straight through the driver --------------------------------
-# A query of the HTTP API is one statement on a pooled connection, no BEGIN/COMMIT around it (a single
-# statement is its own transaction and sees one snapshot): the partner's meters are a subquery, so the answer
-# costs one round trip.
+    async def meters_by_location(self, tenant: str) -> dict[str, str]:
+        """Meter number per market location (MaLo) in the tenant's master data."""
+        points = await meter_points_of(self._session, tenant, limit=1_000_000)
+        return {p.malo_id: p.meter_number for p in points if p.malo_id}
 
-_TRUE_CODE = QUALITY_CODES[Quality.TRUE_VALUE]
-_PARTNER_METERS = "SELECT meter_number FROM meter_points WHERE tenant = $1 AND record @> $2::jsonb"
+    async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
+        await record_signing_key(event, self._session)
 
+    # --- serving in a transaction (registers, export) ------------------------------------------------------
 
-def _partner_probe(partner_number: str, role: str) -> str:
-    return json.dumps({"partners": [{"partner_number": partner_number, "role": role}]})
+    async def days_of(self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date) -> list[StoredDay]:
+        """The stored days of the meters in [first, end); several meters (a meter change) add up per day.
+        Through the driver directly (in the session's transaction): SQLAlchemy's row processing doubles the
+        time."""
+        rows = await self._fetch(
+            "SELECT day, values_wh, qualities FROM interval_days"
+            " WHERE tenant = $1 AND meter_number = ANY($2::text[]) AND obis = $3 AND day >= $4 AND day < $5"
+            " ORDER BY day",
+            tenant,
+            list(meters),
+            obis,
+            first,
+            end,
+        )
+        return _merged(rows)
 
+    async def day_totals_of(
+        self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
+    ) -> list[DayTotal]:
+        """The stored totals per day of the meters in [first, end), without the arrays. One meter only: with
+        several (a meter change) a slot filled by both counts once, so ``days_of`` is the exact path there."""
+        if len(meters) != 1:
+            raise ValueError("day_totals_of takes exactly one meter; use days_of for several")
+        rows = await self._fetch(
+            "SELECT day, total_wh, present, substitutes FROM interval_days"
+            " WHERE tenant = $1 AND meter_number = $2 AND obis = $3 AND day >= $4 AND day < $5 ORDER BY day",
+            tenant,
+            meters[0],
+            obis,
+            first,
+            end,
+        )
+        return [DayTotal(day, wh, present, substitutes) for day, wh, present, substitutes in rows]
 
-async def _read(db: Database, query: str, *args: Any) -> list[Any]:
-    async with db.engine.connect() as connection:  # no statement through SQLAlchemy: no BEGIN is sent
+    async def registers_of(
+        self, tenant: str, meters: Sequence[str], channels: Sequence[str], since: datetime, until: datetime
+    ) -> list[RegisterValue]:
+        result = await self._session.exec(
+            select(RegisterReadingRow)
+            .where(
+                RegisterReadingRow.tenant == tenant,
+                col(RegisterReadingRow.meter_number).in_(meters),
+                col(RegisterReadingRow.obis).in_(channels),
+                col(RegisterReadingRow.read_at) >= since,
+                col(RegisterReadingRow.read_at) < until,
+            )
+            .order_by(col(RegisterReadingRow.read_at))
+        )
+        return [_register_value(row) for row in result.all()]
+
+    async def latest_registers(
+        self, tenant: str, meters: Sequence[str], channels: Sequence[str]
+    ) -> list[RegisterValue]:
+        result = await self._session.exec(
+            select(RegisterReadingRow)
+            .where(
+                RegisterReadingRow.tenant == tenant,
+                col(RegisterReadingRow.meter_number).in_(meters),
+                col(RegisterReadingRow.obis).in_(channels),
+            )
+            .distinct(col(RegisterReadingRow.meter_number), col(RegisterReadingRow.obis))
+            .order_by(
+                col(RegisterReadingRow.meter_number),
+                col(RegisterReadingRow.obis),
+                col(RegisterReadingRow.read_at).desc(),
+            )
+        )
+        return [_register_value(row) for row in result.all()]
+
+    async def _fetch(self, query: str, *args: Any) -> list[Any]:
+        """A read through asyncpg on the session's connection (the transaction SQLAlchemy opened on it)."""
+        connection = await self._session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         assert raw is not None
         return list(await raw.fetch(query, *args))
 
 
-async def partner_days(
-    db: Database, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-) -> list[StoredDay]:
-    """``days_of`` for the meters of a partner number (see ``meters_of_partner``), in one statement."""
-    rows = await _read(
-        db,
-        "SELECT day, values_wh, qualities FROM interval_days"
-        f" WHERE tenant = $1 AND meter_number IN ({_PARTNER_METERS}) AND obis = $3 AND day >= $4 AND day < $5"
-        " ORDER BY day",
-        tenant,
-        _partner_probe(partner_number, role),
-        obis,
-        first,
-        end,
+def _fields(reading: RegisterValue) -> dict[str, Any]:
+    return {name: getattr(reading, name) for name in RegisterReadingRow.model_fields}
+
+
+def _register_value(row: RegisterReadingRow) -> RegisterValue:
+    return RegisterValue(
+        row.tenant, row.meter_number, row.obis, row.read_at, row.value_wh, row.quality, row.revision, row.runs_backwards
     )
-    return _merged(rows)
 
 
-QuarterHourDay = tuple[date, list[int | None], list[int] | None]  # (day, Wh, qualities or None: all true)
+# --- the query path: one statement per request, straight through the driver --------------------------------
+# A query of the HTTP API is one statement on a pooled connection, no BEGIN/COMMIT around it (a single
+# statement is its own transaction and sees one snapshot): the partner's meters are a subquery (master data's
+# own, kit.masterdata.partner_meters_sql), so the answer costs one round trip.
+
+_TRUE_CODE = QUALITY_CODES[Quality.TRUE_VALUE]
+_PARTNER_METERS = partner_meters_sql("$1", "$2")
 
 
-async def partner_quarter_hours(
-    db: Database, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-) -> list[QuarterHourDay]:
-    """Like ``partner_days`` for the 15-minute answer: a day whose qualities are all true values (most days)
-    comes with None instead of its array, which spares decoding it."""
-    rows = await _read(
-        db,
-        f"SELECT day, values_wh, CASE WHEN qualities <@ '{{{_TRUE_CODE}}}'::smallint[] THEN NULL ELSE qualities END"
-        f" FROM interval_days WHERE tenant = $1 AND meter_number IN ({_PARTNER_METERS}) AND obis = $3"
-        " AND day >= $4 AND day < $5 ORDER BY day",
-        tenant,
-        _partner_probe(partner_number, role),
-        obis,
-        first,
-        end,
-    )
-    merged: dict[date, QuarterHourDay] = {}
-    for day, values, qualities in rows:
-        if day in merged:  # several meters (a meter change): values add up, the last one's qualities stay
-            values = [
-                a if b is None else b if a is None else a + b for a, b in zip(merged[day][1], values, strict=False)
-            ]
-        merged[day] = (day, values, qualities)
-    return list(merged.values())
+class PartnerQueries:
+    """handlers.PartnerReadings on PostgreSQL: each answer one statement on a pooled connection."""
 
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-async def partner_day_totals(
-    db: Database, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-) -> list[DayTotal] | None:
-    """The stored per-day totals for the meters of a partner number, in one statement; None when two meters
-    hold the same day (a meter change inside a day: a slot filled by both counts once, so the values decide)."""
-    rows = await _read(
-        db,
-        "SELECT day, total_wh, present, substitutes FROM interval_days"
-        f" WHERE tenant = $1 AND meter_number IN ({_PARTNER_METERS}) AND obis = $3 AND day >= $4 AND day < $5"
-        " ORDER BY day",
-        tenant,
-        _partner_probe(partner_number, role),
-        obis,
-        first,
-        end,
-    )
-    totals = [DayTotal(day, wh, present, substitutes) for day, wh, present, substitutes in rows]
-    if len({t.day for t in totals}) != len(totals):
-        return None
-    return totals
+    async def days(
+        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+    ) -> list[StoredDay]:
+        """``MeterdataStore.days_of`` for the meters of a partner number, in one statement."""
+        rows = await self._read(
+            "SELECT day, values_wh, qualities FROM interval_days"
+            f" WHERE tenant = $1 AND meter_number IN ({_PARTNER_METERS}) AND obis = $3 AND day >= $4 AND day < $5"
+            " ORDER BY day",
+            tenant,
+            partner_probe(partner_number, role),
+            obis,
+            first,
+            end,
+        )
+        return _merged(rows)
+
+    async def quarter_hours(
+        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+    ) -> list[QuarterHourDay]:
+        """Like ``days`` for the 15-minute answer: a day whose qualities are all true values (most days)
+        comes with None instead of its array, which spares decoding it."""
+        rows = await self._read(
+            f"SELECT day, values_wh, CASE WHEN qualities <@ '{{{_TRUE_CODE}}}'::smallint[] THEN NULL ELSE qualities"
+            f" END FROM interval_days WHERE tenant = $1 AND meter_number IN ({_PARTNER_METERS}) AND obis = $3"
+            " AND day >= $4 AND day < $5 ORDER BY day",
+            tenant,
+            partner_probe(partner_number, role),
+            obis,
+            first,
+            end,
+        )
+        merged: dict[date, QuarterHourDay] = {}
+        for day, values, qualities in rows:
+            if day in merged:  # several meters (a meter change): values add up, the last one's qualities stay
+                values = [
+                    a if b is None else b if a is None else a + b for a, b in zip(merged[day][1], values, strict=False)
+                ]
+            merged[day] = (day, values, qualities)
+        return list(merged.values())
+
+    async def day_totals(
+        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+    ) -> list[DayTotal] | None:
+        """The stored per-day totals for the meters of a partner number, in one statement; None when two meters
+        hold the same day (a meter change inside a day: a slot filled by both counts once, so the values
+        decide)."""
+        rows = await self._read(
+            "SELECT day, total_wh, present, substitutes FROM interval_days"
+            f" WHERE tenant = $1 AND meter_number IN ({_PARTNER_METERS}) AND obis = $3 AND day >= $4 AND day < $5"
+            " ORDER BY day",
+            tenant,
+            partner_probe(partner_number, role),
+            obis,
+            first,
+            end,
+        )
+        totals = [DayTotal(day, wh, present, substitutes) for day, wh, present, substitutes in rows]
+        if len({t.day for t in totals}) != len(totals):
+            return None
+        return totals
+
+    async def _read(self, query: str, *args: Any) -> list[Any]:
+        async with self._db.engine.connect() as connection:  # no statement through SQLAlchemy: no BEGIN is sent
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            return list(await raw.fetch(query, *args))
 
 
 def _merged(rows: Sequence[Any]) -> list[StoredDay]:
@@ -234,70 +310,3 @@ def _merged(rows: Sequence[Any]) -> list[StoredDay]:
             ]
         merged[day] = StoredDay(day, values, qualities)  # the driver's lists, not copied
     return list(merged.values())
-
-
-async def add_register_readings(session: AsyncSession, rows: Sequence[RegisterReadingRow]) -> None:
-    for row in rows:
-        await session.merge(row)  # same reading again (redelivery or correction) replaces, never doubles
-
-
-async def last_register_before(
-    session: AsyncSession, tenant: str, meter: str, obis: str, moment: datetime
-) -> int | None:
-    result = await session.exec(
-        select(RegisterReadingRow.value_wh)
-        .where(
-            RegisterReadingRow.tenant == tenant,
-            RegisterReadingRow.meter_number == meter,
-            RegisterReadingRow.obis == obis,
-            col(RegisterReadingRow.read_at) < moment,
-        )
-        .order_by(col(RegisterReadingRow.read_at).desc())
-        .limit(1)
-    )
-    return result.first()
-
-
-async def registers_of(
-    session: AsyncSession, tenant: str, meters: Sequence[str], channels: Sequence[str], since: datetime, until: datetime
-) -> list[RegisterReadingRow]:
-    result = await session.exec(
-        select(RegisterReadingRow)
-        .where(
-            RegisterReadingRow.tenant == tenant,
-            col(RegisterReadingRow.meter_number).in_(meters),
-            col(RegisterReadingRow.obis).in_(channels),
-            col(RegisterReadingRow.read_at) >= since,
-            col(RegisterReadingRow.read_at) < until,
-        )
-        .order_by(col(RegisterReadingRow.read_at))
-    )
-    return list(result.all())
-
-
-async def latest_registers(
-    session: AsyncSession, tenant: str, meters: Sequence[str], channels: Sequence[str]
-) -> list[RegisterReadingRow]:
-    result = await session.exec(
-        select(RegisterReadingRow)
-        .where(
-            RegisterReadingRow.tenant == tenant,
-            col(RegisterReadingRow.meter_number).in_(meters),
-            col(RegisterReadingRow.obis).in_(channels),
-        )
-        .distinct(col(RegisterReadingRow.meter_number), col(RegisterReadingRow.obis))
-        .order_by(
-            col(RegisterReadingRow.meter_number), col(RegisterReadingRow.obis), col(RegisterReadingRow.read_at).desc()
-        )
-    )
-    return list(result.all())
-
-
-async def meters_of_partner(session: AsyncSession, tenant: str, partner_number: str, role: str) -> list[str]:
-    """The meters whose master data names this partner number in this role."""
-    result = await session.exec(
-        text(
-            "SELECT meter_number FROM meter_points WHERE tenant = :tenant AND record @> CAST(:probe AS jsonb)"
-        ).bindparams(tenant=tenant, probe=json.dumps({"partners": [{"partner_number": partner_number, "role": role}]}))
-    )  # type: ignore[call-overload]
-    return [row[0] for row in result.all()]

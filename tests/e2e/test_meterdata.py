@@ -16,9 +16,9 @@ from contracts import topics
 from contracts.common import PartnerRole
 from contracts.envelope import HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
 from contracts.meterdata import LoadProfileDay, Quality, RegisterReading, RegisterReadings
+from kit.energy_day import quarter_hours_of
 from kit.events import encode, envelope_for
 from services.identity.crypto import TokenSigner
-from services.meterdata.domain import slots_of
 from tests.conftest import System
 from tests.journeys import (
     address,
@@ -67,7 +67,7 @@ def load_day(
     gap: int | None = None,
     substitute: int | None = None,
 ) -> LoadProfileDay:
-    n = slots_of(day)
+    n = quarter_hours_of(day)
     values = [None if i == gap else kwh for i in range(n)]
     qualities = [
         Quality.MISSING if i == gap else Quality.SUBSTITUTE if i == substitute else Quality.TRUE_VALUE for i in range(n)
@@ -275,9 +275,13 @@ async def test_killed_during_ingest_loses_and_doubles_nothing(system: System) ->
     system.meterdata.start()
     await wait_until_consumed(system.kafka, CONSUMED, timeout=60)
     result = (await intervals(system, consumption, "consumption", first, first + timedelta(days=400), "year")).json()
-    expected = sum(round(0.001 * (i + 1) * 1000) * slots_of(first + timedelta(days=i)) for i in range(400)) / 1000
+    expected = (
+        sum(round(0.001 * (i + 1) * 1000) * quarter_hours_of(first + timedelta(days=i)) for i in range(400)) / 1000
+    )
     assert sum(r["kwh"] for r in result["results"]) == pytest.approx(expected)
-    assert sum(r["present"] for r in result["results"]) == sum(slots_of(first + timedelta(days=i)) for i in range(400))
+    assert sum(r["present"] for r in result["results"]) == sum(
+        quarter_hours_of(first + timedelta(days=i)) for i in range(400)
+    )
 
 
 async def test_an_mscons_file_with_substitutes_and_a_92_value_day_imports_exactly(system: System) -> None:

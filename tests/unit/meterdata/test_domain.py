@@ -3,6 +3,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from contracts.meterdata import Quality
+from kit.energy_day import day_start, quarter_hours_of
 from services.meterdata.domain import (
     QUALITY_CODES,
     DayTotal,
@@ -10,12 +11,9 @@ from services.meterdata.domain import (
     StoredDay,
     buckets,
     day_problem,
-    day_start,
     day_totals,
     register_problem,
     running_backwards,
-    slot_starts,
-    slots_of,
     totals,
 )
 
@@ -23,14 +21,8 @@ SPRING, AUTUMN, NORMAL = date(2026, 3, 29), date(2026, 10, 25), date(2026, 6, 1)
 TRUE = QUALITY_CODES[Quality.TRUE_VALUE]
 
 
-def test_energy_days_have_92_96_or_100_quarter_hours() -> None:
-    assert (slots_of(SPRING), slots_of(NORMAL), slots_of(AUTUMN)) == (92, 96, 100)
-    assert slot_starts(NORMAL)[0] == datetime(2026, 5, 31, 22, 0, tzinfo=UTC)  # 00:00 CEST
-    assert slot_starts(AUTUMN)[-1] == datetime(2026, 10, 25, 22, 45, tzinfo=UTC)  # 23:45 CET
-
-
 def day(d: date, wh: int = 100) -> StoredDay:
-    return StoredDay(d, [wh] * slots_of(d), [TRUE] * slots_of(d))
+    return StoredDay(d, [wh] * quarter_hours_of(d), [TRUE] * quarter_hours_of(d))
 
 
 @pytest.mark.parametrize(("d", "hours"), [(SPRING, 23), (NORMAL, 24), (AUTUMN, 25)])

@@ -1,0 +1,85 @@
+"""Meter data's store in memory (handlers.Readings), for unit tests of the use cases."""
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from contracts.identity import SigningKeyPublished
+from kit.consumer import Delivered
+from services.meterdata.domain import DayTotal, IntervalDay, RegisterValue, StoredDay, total_of
+
+
+class FakeReadings:
+    def __init__(self) -> None:
+        self.days: dict[tuple[str, str, str, date], IntervalDay] = {}
+        self.registers: dict[tuple[str, str, str, datetime], RegisterValue] = {}
+        self.partners: dict[tuple[str, str, str], list[str]] = {}  # (tenant, partner, role) → meters
+        self.locations: dict[str, dict[str, str]] = {}  # tenant → MaLo → meter
+        self.keys: list[Delivered[SigningKeyPublished]] = []
+        self.upserts = 0
+
+    async def upsert_days(self, days: Sequence[IntervalDay]) -> None:
+        self.upserts += 1
+        for day in days:
+            key = (day.tenant, day.meter_number, day.obis, day.day)
+            known = self.days.get(key)
+            if known is None or known.revision <= day.revision:
+                self.days[key] = day
+
+    async def add_register_readings(self, readings: Sequence[RegisterValue]) -> None:
+        for r in readings:
+            self.registers[(r.tenant, r.meter_number, r.obis, r.read_at)] = r
+
+    async def last_register_before(self, tenant: str, meter: str, obis: str, moment: datetime) -> int | None:
+        earlier = [
+            r for (t, m, o, at), r in self.registers.items() if (t, m, o) == (tenant, meter, obis) and at < moment
+        ]
+        return max(earlier, key=lambda r: r.read_at).value_wh if earlier else None
+
+    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]:
+        return self.partners.get((tenant, partner_number, role), [])
+
+    async def meters_by_location(self, tenant: str) -> dict[str, str]:
+        return self.locations.get(tenant, {})
+
+    async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
+        self.keys.append(event)
+
+    async def days_of(self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date) -> list[StoredDay]:
+        found: dict[date, StoredDay] = {}
+        for (t, m, o, d), day in sorted(self.days.items()):
+            if t == tenant and m in meters and o == obis and first <= d < end:
+                before = found.get(d)
+                values = day.values_wh
+                if before is not None:
+                    values = [
+                        a if b is None else b if a is None else a + b
+                        for a, b in zip(before.values_wh, values, strict=True)
+                    ]
+                found[d] = StoredDay(d, values, day.qualities)
+        return [found[d] for d in sorted(found)]
+
+    async def day_totals_of(
+        self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
+    ) -> list[DayTotal]:
+        return [total_of(day) for day in await self.days_of(tenant, meters, obis, first, end)]
+
+    async def registers_of(
+        self, tenant: str, meters: Sequence[str], channels: Sequence[str], since: datetime, until: datetime
+    ) -> list[RegisterValue]:
+        return sorted(
+            (
+                r
+                for r in self.registers.values()
+                if r.tenant == tenant and r.meter_number in meters and r.obis in channels and since <= r.read_at < until
+            ),
+            key=lambda r: r.read_at,
+        )
+
+    async def latest_registers(
+        self, tenant: str, meters: Sequence[str], channels: Sequence[str]
+    ) -> list[RegisterValue]:
+        latest: dict[tuple[str, str], RegisterValue] = {}
+        for r in sorted(self.registers.values(), key=lambda r: r.read_at):
+            if r.tenant == tenant and r.meter_number in meters and r.obis in channels:
+                latest[(r.meter_number, r.obis)] = r
+        return list(latest.values())
