@@ -3,7 +3,8 @@ errors that say what is wrong without echoing personal data, and the health endp
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -20,8 +21,8 @@ from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 def tenant_from_host(tenants: TenantDirectory) -> Callable[[Request], Awaitable[Tenant]]:
     """The portal number in the host name (``000328.plusportal.de``) names the grid operator."""
 
-    # async although it never awaits: FastAPI runs a plain `def` dependency in a worker thread, and that
-    # hop cost every request ~0.1 ms and its tail more on a busy machine.
+    # async although it never awaits: FastAPI runs a plain `def` dependency in a worker thread, a hop that
+    # every request would pay (benchmarks/README.md, "Choices in the code").
     async def resolve(request: Request) -> Tenant:
         try:
             return tenants.from_host(request.headers.get("host", ""))
@@ -64,6 +65,17 @@ def staff_only(token: str) -> Callable[..., Awaitable[None]]:
             )
 
     return check
+
+
+@asynccontextmanager
+async def refusals_answered(statuses: Mapping[type[Exception], int]) -> AsyncIterator[None]:
+    """A use case's refusals as HTTP answers with the refusal's (German) message; the unit of work inside has
+    rolled back by then. ``statuses``: refusal type → HTTP status, e.g. ``{NotFound: 404}``."""
+    try:
+        yield
+    except tuple(statuses) as refusal:
+        status = next(code for kind, code in statuses.items() if isinstance(refusal, kind))
+        raise HTTPException(status, str(refusal)) from None
 
 
 def client_address(request: Request) -> str:

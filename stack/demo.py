@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
-from zoneinfo import ZoneInfo
 
 from backoffice.masterdata_import import ImportProblem, publish_meter_points, read_meter_points
 from backoffice.smgw_simulator import Role, _publish, generate_days, generate_registers
@@ -21,6 +20,7 @@ from contracts.envelope import EventPayload
 from contracts.masterdata import MeterPointRecorded
 from contracts.meterdata import LoadProfileDay, RegisterReadings
 from contracts.topics import MASTER_DATA, METER_READINGS
+from kit.energy_day import BERLIN
 from kit.events import encode, envelope_for
 from services.identity.messaging import GROUP as IDENTITY_GROUP
 from services.letters.messaging import GROUP as LETTERS_GROUP
@@ -51,7 +51,6 @@ DEMO_SOLAR_EMAIL = "max.solar@example.org"
 DEMO_READINGS_DAYS = 400
 DEMO_READINGS_ORIGIN = date(2025, 1, 1)
 DEMO_READINGS_SEED = 1
-BERLIN = ZoneInfo("Europe/Berlin")  # energy days
 # Who reads what the demo publishes: (service, its consumer group); the service names its log file.
 MASTER_DATA_READERS = (
     ("onboarding", ONBOARDING_GROUP),

@@ -20,10 +20,9 @@ not depend on the machine that builds them. Building them connects to nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -34,6 +33,7 @@ from pydantic import BaseModel
 
 from contracts.envelope import Envelope, EventPayload
 from contracts.registry import ALL_EVENTS, EVENTS_BY_TOPIC
+from stack import generated
 from stack.paths import REPO_ROOT
 
 SCHEMAS_DIR = REPO_ROOT / "contracts" / "schemas"
@@ -275,47 +275,17 @@ def render() -> dict[Path, str]:
 
 
 def stale(rendered: dict[Path, str] | None = None) -> list[Path]:
-    """Generated files that are missing or differ from what the code generates now."""
-    rendered = render() if rendered is None else rendered
-    return [path for path, text in rendered.items() if not _has_text(path, text)]
+    """The generated files whose committed text is out of date."""
+    return generated.stale(render() if rendered is None else rendered)
 
 
 def write() -> list[Path]:
-    """Writes the stale files; returns them. Never deletes (older schema versions stay)."""
-    changed = stale(rendered := render())
-    for path in changed:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rendered[path], encoding="utf-8")
-    return changed
-
-
-def _has_text(path: Path, text: str) -> bool:
-    try:
-        return path.read_text(encoding="utf-8") == text
-    except FileNotFoundError:
-        return False
-
-
-def _relative(paths: Iterable[Path]) -> list[str]:
-    return [str(path.relative_to(REPO_ROOT)) for path in paths]
+    """Writes the stale files; returns them."""
+    return generated.write(render())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stack.specs", description=__doc__.split("\n")[0])
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true", help="regenerate the stale files")
-    mode.add_argument("--check", action="store_true", help="exit 1 and list the stale files")
-    args = parser.parse_args(argv)
-    if args.write:
-        changed = _relative(write())
-        print("\n".join(f"geschrieben: {path}" for path in changed) or "Alles aktuell.")
-        return 0
-    outdated = _relative(stale())
-    if outdated:
-        print("Veraltet (python -m stack.specs --write):", *outdated, sep="\n  ", file=sys.stderr)
-        return 1
-    print("Alles aktuell.")
-    return 0
+    return generated.main("python -m stack.specs", __doc__.split("\n")[0], render, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ tests check that each operator has one and that its ``--primary`` is the operato
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from contracts.common import ROLE_LABELS
 from kit.tenants import DEFAULT_TENANTS_FILE, Tenant, load_tenants
+from stack import generated
 from stack.paths import REPO_ROOT
 
 WEB_DIR = REPO_ROOT / "web"
@@ -66,46 +66,17 @@ def render(tenants_file: Path = DEFAULT_TENANTS_FILE) -> dict[Path, str]:
 
 
 def stale(rendered: dict[Path, str] | None = None) -> list[Path]:
-    """Generated files that are missing or differ from what would be generated now."""
-    rendered = render() if rendered is None else rendered
-    return [path for path, text in rendered.items() if not _has_text(path, text)]
+    """The generated files whose committed text is out of date."""
+    return generated.stale(render() if rendered is None else rendered)
 
 
 def write() -> list[Path]:
     """Writes the stale files; returns them."""
-    changed = stale(rendered := render())
-    for path in changed:
-        path.write_text(rendered[path], encoding="utf-8")
-    return changed
-
-
-def _has_text(path: Path, text: str) -> bool:
-    try:
-        return path.read_text(encoding="utf-8") == text
-    except FileNotFoundError:
-        return False
-
-
-def _relative(paths: list[Path]) -> list[str]:
-    return [str(path.relative_to(REPO_ROOT)) for path in paths]
+    return generated.write(render())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stack.webconfig", description=__doc__.split("\n")[0])
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true", help="regenerate the stale files")
-    mode.add_argument("--check", action="store_true", help="exit 1 and list the stale files")
-    args = parser.parse_args(argv)
-    if args.write:
-        changed = _relative(write())
-        print("\n".join(f"geschrieben: {path}" for path in changed) or "Alles aktuell.")
-        return 0
-    outdated = _relative(stale())
-    if outdated:
-        print("Veraltet (python -m stack.webconfig --write):", *outdated, sep="\n  ", file=sys.stderr)
-        return 1
-    print("Alles aktuell.")
-    return 0
+    return generated.main("python -m stack.webconfig", __doc__.split("\n")[0], render, argv)
 
 
 if __name__ == "__main__":

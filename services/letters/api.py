@@ -2,8 +2,6 @@
 print house the PDFs its dispatch jobs name."""
 
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from kit.http import staff_only, tenant_from_host
+from kit.http import refusals_answered, staff_only, tenant_from_host
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
 from services.letters import handlers
@@ -28,6 +26,10 @@ _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such letter (for this tenant), or its job is not out yet"},
     410: {"description": "Deleted: the letter is with the carrier"},
 }
+
+
+# What the use cases refuse, answered as HTTP.
+_REFUSALS: dict[type[Exception], int] = {handlers.NotFound: 404}
 
 
 class StatusReportView(BaseModel):
@@ -133,7 +135,7 @@ def build_api(
 
     @router.get("/backoffice/letters/{letter_id}", summary="One letter job with its status reports")
     async def get_letter(tenant: TenantDep, letter_id: UUID) -> LetterView:
-        async with _answering(), units.read() as uow:
+        async with refusals_answered(_REFUSALS), units.read() as uow:
             letter, reports = await handlers.show_letter(handlers.ShowLetter(tenant, letter_id), uow)
         return LetterView.of(letter, reports)
 
@@ -163,16 +165,7 @@ def build_api(
 
     @router.post("/backoffice/tasks/{task_id}/resolve", status_code=204, summary="Mark a task as done")
     async def resolve_task(tenant: TenantDep, task_id: UUID) -> None:
-        async with _answering(), units() as uow:
+        async with refusals_answered(_REFUSALS), units() as uow:
             await handlers.resolve_task(handlers.ResolveTask(tenant, task_id), uow)
 
     return router
-
-
-@asynccontextmanager
-async def _answering() -> AsyncIterator[None]:
-    """The use cases' refusals as HTTP answers (the unit of work has rolled back by then)."""
-    try:
-        yield
-    except handlers.NotFound as error:
-        raise HTTPException(404, str(error)) from None

@@ -43,8 +43,8 @@ def build_router(
         auto_offset_reset="earliest",
         batch=True,
         max_records=batch,
-        # A day message is ~3.5 kB: aiokafka's 1 MB per partition and fetch left the consumer waiting
-        # between fetches (e2e 45–59 % of the ceiling in runs of benchmarks.meterdata_ingest; 55–59 % with 8 MB).
+        # Day messages are several kB: with aiokafka's 1 MB per partition the consumer waited between fetches
+        # (benchmarks/README.md, "Choices in the code").
         max_partition_fetch_bytes=8 * 1024 * 1024,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="meterdata-ingest",

@@ -1,17 +1,15 @@
 """Onboarding's HTTP API: the public request form and the back-office review. Routes stay thin."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from contracts.common import PostalAddress
 from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import RequestingCustomer
-from kit.http import RateLimit, client_address, staff_only, tenant_from_host
+from kit.http import RateLimit, client_address, refusals_answered, staff_only, tenant_from_host
 from kit.identifiers import MeterNumberInput, normalise_meter_number
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
@@ -19,6 +17,9 @@ from services.onboarding import handlers
 from services.onboarding.domain import RequestStatus, RequestSummary, StatusConflict
 from services.onboarding.handlers import Requests
 from services.onboarding.settings import OnboardingSettings
+
+# What the use cases refuse, answered as HTTP.
+_REFUSALS: dict[type[Exception], int] = {handlers.NotFound: 404, StatusConflict: 409}
 
 
 class AddressForm(BaseModel):
@@ -151,7 +152,7 @@ def build_api(units: UnitsOfWork[Requests], tenants: TenantDirectory, settings: 
 
     @router.get("/backoffice/requests/{request_id}", dependencies=staff, tags=["back-office"])
     async def get_request(tenant: TenantDep, request_id: UUID) -> RequestView:
-        async with _answering(), units.read() as uow:
+        async with refusals_answered(_REFUSALS), units.read() as uow:
             return RequestView.of(await handlers.show_request(handlers.ShowRequest(tenant, request_id), uow))
 
     @router.get(
@@ -162,7 +163,7 @@ def build_api(units: UnitsOfWork[Requests], tenants: TenantDirectory, settings: 
     )
     async def get_meter_point(tenant: TenantDep, meter_number: str) -> MeterPointRecorded:
         query = handlers.ShowMeterPoint(tenant, normalise_meter_number(meter_number))
-        async with _answering(), units.read() as uow:
+        async with refusals_answered(_REFUSALS), units.read() as uow:
             return await handlers.show_meter_point(query, uow)
 
     @router.post(
@@ -175,7 +176,7 @@ def build_api(units: UnitsOfWork[Requests], tenants: TenantDirectory, settings: 
     async def approve(tenant: TenantDep, request_id: UUID, approval: Approval) -> None:
         meter_number = normalise_meter_number(approval.meter_number)
         command = handlers.ApproveRequest(tenant, request_id, meter_number, approval.partner_numbers)
-        async with _answering(), units() as uow:
+        async with refusals_answered(_REFUSALS), units() as uow:
             await handlers.approve_request(command, uow)
 
     @router.post(
@@ -186,18 +187,7 @@ def build_api(units: UnitsOfWork[Requests], tenants: TenantDirectory, settings: 
         summary="Reject a request in review, with a reason",
     )
     async def reject(tenant: TenantDep, request_id: UUID, rejection: Rejection) -> None:
-        async with _answering(), units() as uow:
+        async with refusals_answered(_REFUSALS), units() as uow:
             await handlers.reject_request(handlers.RejectRequest(tenant, request_id, rejection.reason), uow)
 
     return router
-
-
-@asynccontextmanager
-async def _answering() -> AsyncIterator[None]:
-    """The use cases' refusals as HTTP answers (the unit of work has rolled back by then)."""
-    try:
-        yield
-    except handlers.NotFound as error:
-        raise HTTPException(404, str(error)) from None
-    except StatusConflict as error:
-        raise HTTPException(409, str(error)) from None

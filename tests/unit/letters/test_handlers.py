@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from contracts.common import PartnerNumberGrant, PartnerRole, PostalAddress
+from contracts.common import PartnerNumberGrant, PartnerRole
 from contracts.envelope import EventPayload
 from contracts.letters import (
     DispatchStatus,
@@ -16,37 +16,19 @@ from contracts.letters import (
     LetterQueued,
     LetterReturned,
 )
-from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.onboarding import PartnerNumberRequestMatched
 from kit.consumer import Delivered, RefusedEvent
 from kit.events import envelope_for
 from kit.tenants import Tenant, load_tenants
 from services.letters import handlers
 from services.letters.domain import LetterStatus
+from tests.unit.examples import METER, meter_point
 from tests.unit.fakes import FakeClock, FakeUnits
 from tests.unit.letters.fake_store import FakeLetters
 
 TENANT = load_tenants(portal_url_template="http://{portal_number}.localhost:8080").get("000328")
 OTHER = load_tenants().get("000512")
-METER = "1EMH0005939068"
 PUBLIC_URL = "http://letters.internal:8102/"
-HOME = PostalAddress(street="Lindenweg", house_number="4", postcode="12345", city="Musterstadt")
-
-
-def record(partner_number: str = "4711000001") -> MeterPointRecorded:
-    return MeterPointRecorded(
-        meter_number=METER,
-        connection_address=HOME,
-        recorded_at=datetime(2026, 11, 1, tzinfo=UTC),
-        partners=(
-            PartnerOfRecord(
-                partner_number=partner_number,
-                role=PartnerRole.CONSUMPTION,
-                name="Erika Mustermann",
-                postal_address=HOME,
-            ),
-        ),
-    )
 
 
 def delivered(payload: EventPayload, tenant: Tenant = TENANT) -> Delivered[Any]:
@@ -71,7 +53,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def units(clock: FakeClock) -> FakeUnits[FakeLetters]:
     units = FakeUnits(FakeLetters(), clock)
-    units.master_data.points[(TENANT.portal_number, METER)] = record()
+    units.master_data.points[(TENANT.portal_number, METER)] = meter_point()
     return units
 
 
@@ -116,10 +98,10 @@ async def test_a_letter_waits_for_master_data_and_goes_out_when_it_arrives(units
     assert letter.status == LetterStatus.AWAITING_MASTER_DATA
     assert units.outbox.events == []
     async with units() as uow:
-        await handlers.record_master_data(delivered(record()), uow, public_url=PUBLIC_URL)
+        await handlers.record_master_data(delivered(meter_point()), uow, public_url=PUBLIC_URL)
     assert units.store.letters[letter.id].status == LetterStatus.QUEUED
     assert len(units.outbox.of_type(LetterDispatchRequested)) == 1
-    assert units.master_data.points[(TENANT.portal_number, METER)] == record()
+    assert units.master_data.points[(TENANT.portal_number, METER)] == meter_point()
 
 
 async def test_granted_numbers_missing_from_the_master_data_refuse_the_event(units: FakeUnits[FakeLetters]) -> None:

@@ -1,16 +1,14 @@
 """Onboarding's use cases without a database: a fake store, master data and outbox in one unit of work."""
 
-from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import pytest
 
-from contracts.common import PartnerRole, PostalAddress
+from contracts.common import PartnerRole
 from contracts.envelope import EventPayload
 from contracts.identity import PartnerLinked
 from contracts.letters import LetterQueued, LetterReturned
-from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.onboarding import (
     PartnerNumberRequested,
     PartnerNumberRequestMatched,
@@ -22,30 +20,13 @@ from kit.events import envelope_for
 from kit.tenants import Tenant, load_tenants
 from services.onboarding import handlers
 from services.onboarding.domain import RequestStatus, StatusConflict
+from tests.unit.examples import HOME, METER, meter_point
 from tests.unit.fakes import FakeUnits
 from tests.unit.onboarding.fake_store import FakeRequests
 
 TENANT = load_tenants().get("000328")
 OTHER = load_tenants().get("000512")
-METER = "1EMH0005939068"
-HOME = PostalAddress(street="Lindenweg", house_number="4", postcode="12345", city="Musterstadt")
 ERIKA = RequestingCustomer(first_name="Erika", last_name="Mustermann", email="erika@example.org", postal_address=HOME)
-
-
-def record() -> MeterPointRecorded:
-    return MeterPointRecorded(
-        meter_number=METER,
-        connection_address=HOME,
-        recorded_at=datetime(2026, 11, 1, tzinfo=UTC),
-        partners=(
-            PartnerOfRecord(
-                partner_number="4711000001",
-                role=PartnerRole.CONSUMPTION,
-                name="Erika Mustermann",
-                postal_address=HOME,
-            ),
-        ),
-    )
 
 
 def delivered(payload: EventPayload, tenant: Tenant = TENANT) -> Delivered[Any]:
@@ -55,7 +36,7 @@ def delivered(payload: EventPayload, tenant: Tenant = TENANT) -> Delivered[Any]:
 @pytest.fixture
 def units() -> FakeUnits[FakeRequests]:
     units = FakeUnits(FakeRequests())
-    units.master_data.points[(TENANT.portal_number, METER)] = record()
+    units.master_data.points[(TENANT.portal_number, METER)] = meter_point()
     return units
 
 

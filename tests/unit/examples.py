@@ -1,0 +1,26 @@
+"""Example data the unit tests of several services share: the demo customer's meter and its master data."""
+
+from datetime import UTC, datetime
+
+from contracts.common import PartnerRole, PostalAddress
+from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
+
+METER = "1EMH0005939068"
+HOME = PostalAddress(street="Lindenweg", house_number="4", postcode="12345", city="Musterstadt")
+
+
+def meter_point(partner_number: str = "4711000001") -> MeterPointRecorded:
+    """Erika Mustermann's meter with one consumption partner, as the billing system records it."""
+    return MeterPointRecorded(
+        meter_number=METER,
+        connection_address=HOME,
+        recorded_at=datetime(2026, 11, 1, tzinfo=UTC),
+        partners=(
+            PartnerOfRecord(
+                partner_number=partner_number,
+                role=PartnerRole.CONSUMPTION,
+                name="Erika Mustermann",
+                postal_address=HOME,
+            ),
+        ),
+    )
