@@ -51,7 +51,7 @@ class IdentityStore(Protocol):
 
     async def add_account(self, account: Account) -> None: ...
 
-    def save_account(self, account: Account) -> None: ...
+    async def save_account(self, account: Account) -> None: ...
 
     async def delete_account(self, account: Account) -> None: ...
 
@@ -75,13 +75,13 @@ class IdentityStore(Protocol):
 
     async def throttle_for_update(self, tenant: str, key: str) -> LoginThrottle: ...
 
-    def save_throttle(self, throttle: LoginThrottle) -> None: ...
+    async def save_throttle(self, throttle: LoginThrottle) -> None: ...
 
     async def device(self, device_id: str) -> KnownDevice | None: ...
 
-    def save_device(self, device: KnownDevice) -> None: ...
+    async def save_device(self, device: KnownDevice) -> None: ...
 
-    def add_session(self, browser: BrowserSession) -> None: ...
+    async def add_session(self, browser: BrowserSession) -> None: ...
 
     async def touch_session(
         self, tenant: str, id_hash: str, now: datetime, live: LiveSince
@@ -328,7 +328,7 @@ async def complete_access(command: CompleteAccess, uow: Uow, *, deps: Deps) -> U
         text = domain.partner_added_mail(tenant.name, tenant.service_phone, used.partner_number, used.role)
         _mail(uow, deps, tenant, account.email, text, "partner-added", correlation)
         account.link(used.partner_number, used.meter_number, used.role, now)
-        uow.store.save_account(account)
+        await uow.store.save_account(account)
     _publish(uow, account, correlation)
     return account.id
 
@@ -358,14 +358,14 @@ async def complete_reset(command: CompleteReset, uow: Uow, *, deps: Deps) -> Non
     await _set_password(uow, deps, command.tenant, account, new_hash, "reset", keep_session=None)
     throttle = await uow.store.throttle_for_update(portal, crypto.email_key(portal, account.email))
     throttle.reset()  # the owner proved access to the mailbox
-    uow.store.save_throttle(throttle)
+    await uow.store.save_throttle(throttle)
 
 
 async def _set_password(
     uow: Uow, deps: Deps, tenant: Tenant, account: Account, new_hash: str, reason: str, keep_session: str | None
 ) -> None:
     account.change_password(new_hash, reason, uow.now())
-    uow.store.save_account(account)
+    await uow.store.save_account(account)
     await uow.store.end_sessions(tenant.portal_number, account.id, keep=keep_session)
     correlation = uuid4()
     text = domain.password_changed_mail(tenant.name, tenant.service_phone)
@@ -419,25 +419,25 @@ async def login(command: Login, uow: Uow, *, deps: Deps) -> NewSession | LoginRe
             assert device_id is not None
             device = device or KnownDevice(device_id)
             device.failed()
-            uow.store.save_device(device)
+            await uow.store.save_device(device)
         else:
             throttle.failed(now)
-            uow.store.save_throttle(throttle)
+            await uow.store.save_throttle(throttle)
         return LoginRefused(retry_after=None)
     throttle.reset()
-    uow.store.save_throttle(throttle)
+    await uow.store.save_throttle(throttle)
     if device is not None:
         device.reset()
-        uow.store.save_device(device)
+        await uow.store.save_device(device)
     if crypto.needs_rehash(account.password_hash):
         account.upgrade_hash(await crypto.hash_password(command.password))
-        uow.store.save_account(account)
-    token, browser = _open_session(uow, account, account.only_link, now, now, command.user_agent)
+        await uow.store.save_account(account)
+    token, browser = await _open_session(uow, account, account.only_link, now, now, command.user_agent)
     issued_device = command.device_cookie if trusted_device else deps.devices.issue(portal, email)
     return NewSession(browser, account, token, issued_device)
 
 
-def _open_session(
+async def _open_session(
     uow: Uow,
     account: Account,
     link: PartnerLink | None,
@@ -457,7 +457,7 @@ def _open_session(
         last_seen_at=now,
         user_agent=(user_agent or "")[:200] or None,
     )
-    uow.store.add_session(browser)
+    await uow.store.add_session(browser)
     return token, browser
 
 
@@ -501,7 +501,7 @@ async def choose_partner(command: ChoosePartner, uow: Uow) -> NewSession:
         raise NotAllowed
     await uow.store.end_session(current.tenant, current.id_hash)
     # The absolute limit counts from the login.
-    token, browser = _open_session(uow, account, link, current.created_at, uow.now(), current.user_agent)
+    token, browser = await _open_session(uow, account, link, current.created_at, uow.now(), current.user_agent)
     return NewSession(browser, account, token)
 
 

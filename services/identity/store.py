@@ -1,10 +1,12 @@
 """Identity's tables and the store on them: accounts, links, throttles and sessions in and out as domain objects.
 Every query is scoped by tenant."""
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy import Column, DateTime, UniqueConstraint, delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col, select
@@ -110,8 +112,12 @@ class SessionRow(SQLModel, table=True):
     user_agent: str | None = None
 
 
-def _link(row: PartnerLinkRow) -> PartnerLink:
-    return PartnerLink(row.partner_number, row.meter_number, row.role, row.linked_at)
+# The tables for Core statements (sqlalchemy's select: sqlmodel's is typed for ORM entities).
+_accounts: sa.Table = AccountRow.__table__  # type: ignore[attr-defined]
+_links: sa.Table = PartnerLinkRow.__table__  # type: ignore[attr-defined]
+_throttles: sa.Table = LoginThrottleRow.__table__  # type: ignore[attr-defined]
+_devices: sa.Table = DeviceFailureRow.__table__  # type: ignore[attr-defined]
+_sessions: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
 
 
 def _one_time_link(row: TokenRow) -> OneTimeLink:
@@ -129,7 +135,8 @@ def _one_time_link(row: TokenRow) -> OneTimeLink:
     )
 
 
-def _browser_session(row: SessionRow) -> BrowserSession:
+def _browser_session(row: Any) -> BrowserSession:
+    """From an ORM row or a Core row of the sessions table (same attribute names)."""
     return BrowserSession(
         id_hash=row.id_hash,
         tenant=row.tenant,
@@ -144,99 +151,115 @@ def _browser_session(row: SessionRow) -> BrowserSession:
 
 
 class IdentityStore:
-    """handlers.IdentityStore on PostgreSQL. Changes to what it handed out are written with ``save_…``."""
+    """handlers.IdentityStore on PostgreSQL. What a login touches is read and written with Core statements
+    (columns, not ORM objects): the ORM's bookkeeping was most of the Python a login cost."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        # The rows behind the objects handed out, so that saving changes them (written at commit).
-        self._accounts: dict[UUID, AccountRow] = {}
+        # What was loaded, so that saving writes only what changed.
         self._stored_links: dict[UUID, set[str]] = {}
-        self._throttles: dict[tuple[str, str], LoginThrottleRow] = {}
-        self._devices: dict[str, DeviceFailureRow] = {}
+        self._throttles: dict[tuple[str, str], LoginThrottle] = {}
+        self._devices: dict[str, KnownDevice] = {}
+
+    async def _core(self, statement: sa.Executable, rows: list[dict[str, Any]] | None = None) -> sa.CursorResult[Any]:
+        """A Core statement on the unit of work's connection, in its transaction (no ORM on the way)."""
+        connection = await self._session.connection()
+        return await connection.execute(statement, rows)
 
     # --- accounts and their partner numbers ---
 
     async def account_by_email(self, tenant: str, email: str) -> Account | None:
-        return await self._account_where(col(AccountRow.tenant) == tenant, col(AccountRow.email) == email)
+        return await self._account_where(_accounts.c.tenant == tenant, _accounts.c.email == email)
 
     async def account(self, tenant: str, account_id: UUID) -> Account | None:
-        return await self._account_where(col(AccountRow.tenant) == tenant, col(AccountRow.id) == account_id)
+        return await self._account_where(_accounts.c.tenant == tenant, _accounts.c.id == account_id)
 
     async def owner_of(self, tenant: str, partner_number: str) -> Account | None:
         """The login this partner number belongs to, if any."""
-        owner_id = select(PartnerLinkRow.account_id).where(
-            PartnerLinkRow.tenant == tenant, PartnerLinkRow.partner_number == partner_number
+        owner_id = sa.select(_links.c.account_id).where(
+            _links.c.tenant == tenant, _links.c.partner_number == partner_number
         )
-        return await self._account_where(
-            col(AccountRow.tenant) == tenant, col(AccountRow.id) == owner_id.scalar_subquery()
-        )
+        return await self._account_where(_accounts.c.tenant == tenant, _accounts.c.id == owner_id.scalar_subquery())
 
     async def _account_where(self, *conditions: Any) -> Account | None:
         """The account with its links in one query (links oldest first)."""
         statement = (
-            select(AccountRow, PartnerLinkRow)
-            .outerjoin(
-                PartnerLinkRow,
-                (col(PartnerLinkRow.tenant) == col(AccountRow.tenant))
-                & (col(PartnerLinkRow.account_id) == col(AccountRow.id)),
+            sa.select(
+                _accounts,
+                _links.c.partner_number,
+                _links.c.meter_number,
+                _links.c.role,
+                _links.c.linked_at,
+            )
+            .select_from(
+                _accounts.outerjoin(
+                    _links, (_links.c.tenant == _accounts.c.tenant) & (_links.c.account_id == _accounts.c.id)
+                )
             )
             .where(*conditions)
-            .order_by(col(PartnerLinkRow.linked_at))
+            .order_by(_links.c.linked_at)
         )
-        rows = (await self._session.exec(statement)).all()
+        rows = (await self._core(statement)).all()
         if not rows:
             return None
-        row = rows[0][0]
-        self._accounts[row.id] = row
-        self._stored_links[row.id] = {link.partner_number for _, link in rows if link is not None}
+        first = rows[0]
+        links = [PartnerLink(r.partner_number, r.meter_number, r.role, r.linked_at) for r in rows if r.partner_number]
+        self._stored_links[first.id] = {link.partner_number for link in links}
         return Account(
-            id=row.id,
-            tenant=row.tenant,
-            email=row.email,
-            password_hash=row.password_hash,
-            created_at=row.created_at,
-            password_changed_at=row.password_changed_at,
-            links=[_link(link) for _, link in rows if link is not None],
+            id=first.id,
+            tenant=first.tenant,
+            email=first.email,
+            password_hash=first.password_hash,
+            created_at=first.created_at,
+            password_changed_at=first.password_changed_at,
+            links=links,
         )
 
     async def add_account(self, account: Account) -> None:
-        row = AccountRow(
-            id=account.id,
-            tenant=account.tenant,
-            email=account.email,
-            password_hash=account.password_hash,
-            created_at=account.created_at,
-            password_changed_at=account.password_changed_at,
+        # Executed at once: the unique (tenant, e-mail) constraint speaks now, not at commit.
+        await self._core(
+            insert(_accounts).values(
+                id=account.id,
+                tenant=account.tenant,
+                email=account.email,
+                password_hash=account.password_hash,
+                created_at=account.created_at,
+                password_changed_at=account.password_changed_at,
+            )
         )
-        self._session.add(row)
-        await self._session.flush()  # the unique (tenant, e-mail) constraint speaks now, not at commit
-        self._accounts[account.id] = row
-        self._add_links(account)
+        self._stored_links[account.id] = set()
+        await self._add_links(account)
 
-    def save_account(self, account: Account) -> None:
+    async def save_account(self, account: Account) -> None:
         """Password changes and new partner numbers of an account this store handed out or added."""
-        row = self._accounts[account.id]
-        row.password_hash = account.password_hash
-        row.password_changed_at = account.password_changed_at
-        self._add_links(account)
+        await self._core(
+            update(_accounts)
+            .where(_accounts.c.tenant == account.tenant, _accounts.c.id == account.id)
+            .values(password_hash=account.password_hash, password_changed_at=account.password_changed_at)
+        )
+        await self._add_links(account)
 
-    def _add_links(self, account: Account) -> None:
+    async def _add_links(self, account: Account) -> None:
         """The links the account gained since it was loaded (links are never changed, only added or deleted)."""
         stored = self._stored_links.setdefault(account.id, set())
-        for link in account.links:
-            if link.partner_number in stored:
-                continue
-            self._session.add(
-                PartnerLinkRow(
-                    tenant=account.tenant,
-                    partner_number=link.partner_number,
-                    account_id=account.id,
-                    meter_number=link.meter_number,
-                    role=link.role,
-                    linked_at=link.linked_at,
-                )
-            )
-            stored.add(link.partner_number)
+        new = [link for link in account.links if link.partner_number not in stored]
+        if not new:
+            return
+        await self._core(
+            insert(_links),
+            [
+                {
+                    "tenant": account.tenant,
+                    "partner_number": link.partner_number,
+                    "account_id": account.id,
+                    "meter_number": link.meter_number,
+                    "role": link.role,
+                    "linked_at": link.linked_at,
+                }
+                for link in new
+            ],
+        )
+        stored.update(link.partner_number for link in new)
 
     async def delete_account(self, account: Account) -> None:
         """The login, its partner numbers and its sessions."""
@@ -250,7 +273,6 @@ class IdentityStore:
         await self._session.exec(
             delete(AccountRow).where(col(AccountRow.tenant) == tenant, col(AccountRow.id) == account.id)
         )
-        self._accounts.pop(account.id, None)
         self._stored_links.pop(account.id, None)
 
     async def partner_linked(self, tenant: str, partner_number: str) -> bool:
@@ -336,42 +358,51 @@ class IdentityStore:
         """The e-mail's back-off, locked. Created first if missing — with ON CONFLICT, so that parallel
         first logins for one e-mail wait for each other instead of one failing (which would tell an attacker
         that this e-mail had no row yet, i.e. was never used)."""
-        await self._session.exec(
-            insert(LoginThrottleRow).values(tenant=tenant, email_key=key, failures=0).on_conflict_do_nothing()
-        )
+        await self._core(insert(_throttles).values(tenant=tenant, email_key=key, failures=0).on_conflict_do_nothing())
         row = (
-            await self._session.exec(
-                select(LoginThrottleRow)
-                .where(LoginThrottleRow.tenant == tenant, LoginThrottleRow.email_key == key)
+            await self._core(
+                sa.select(_throttles.c.failures, _throttles.c.wait_until)
+                .where(_throttles.c.tenant == tenant, _throttles.c.email_key == key)
                 .with_for_update()
             )
         ).one()
-        self._throttles[(tenant, key)] = row
-        return LoginThrottle(row.tenant, row.email_key, row.failures, row.wait_until)
+        self._throttles[(tenant, key)] = LoginThrottle(tenant, key, row.failures, row.wait_until)
+        return LoginThrottle(tenant, key, row.failures, row.wait_until)
 
-    def save_throttle(self, throttle: LoginThrottle) -> None:
-        row = self._throttles[(throttle.tenant, throttle.email_key)]
-        row.failures, row.wait_until = throttle.failures, throttle.wait_until
+    async def save_throttle(self, throttle: LoginThrottle) -> None:
+        key = (throttle.tenant, throttle.email_key)
+        if self._throttles.get(key) == throttle:
+            return  # unchanged (a right password with no failures before): no row version to write
+        await self._core(
+            update(_throttles)
+            .where(_throttles.c.tenant == throttle.tenant, _throttles.c.email_key == throttle.email_key)
+            .values(failures=throttle.failures, wait_until=throttle.wait_until)
+        )
+        self._throttles[key] = replace(throttle)
 
     async def device(self, device_id: str) -> KnownDevice | None:
-        row = await self._session.get(DeviceFailureRow, device_id)
-        if row is None:
+        failures = (
+            await self._core(sa.select(_devices.c.failures).where(_devices.c.device_id == device_id))
+        ).scalar_one_or_none()
+        if failures is None:
             return None
-        self._devices[device_id] = row
-        return KnownDevice(row.device_id, row.failures)
+        self._devices[device_id] = KnownDevice(device_id, failures)
+        return KnownDevice(device_id, failures)
 
-    def save_device(self, device: KnownDevice) -> None:
-        row = self._devices.get(device.device_id)
-        if row is None:
-            row = self._devices[device.device_id] = DeviceFailureRow(device_id=device.device_id)
-            self._session.add(row)
-        row.failures = device.failures
+    async def save_device(self, device: KnownDevice) -> None:
+        if self._devices.get(device.device_id) == device:
+            return
+        statement = insert(_devices).values(device_id=device.device_id, failures=device.failures)
+        await self._core(
+            statement.on_conflict_do_update(index_elements=[_devices.c.device_id], set_={"failures": device.failures})
+        )
+        self._devices[device.device_id] = replace(device)
 
     # --- browser sessions ---
 
-    def add_session(self, browser: BrowserSession) -> None:
-        self._session.add(
-            SessionRow(
+    async def add_session(self, browser: BrowserSession) -> None:
+        await self._core(
+            insert(_sessions).values(
                 id_hash=browser.id_hash,
                 tenant=browser.tenant,
                 account_id=browser.account_id,
@@ -387,22 +418,18 @@ class IdentityStore:
     async def touch_session(self, tenant: str, id_hash: str, now: datetime, live: LiveSince) -> BrowserSession | None:
         """The live session, seen now — one statement; an expired one is deleted."""
         touched = (
-            (
-                await self._session.exec(
-                    update(SessionRow)
-                    .where(
-                        col(SessionRow.id_hash) == id_hash,
-                        col(SessionRow.tenant) == tenant,
-                        col(SessionRow.last_seen_at) >= live.last_seen,
-                        col(SessionRow.created_at) >= live.created,
-                    )
-                    .values(last_seen_at=now)
-                    .returning(SessionRow)
+            await self._core(
+                update(_sessions)
+                .where(
+                    _sessions.c.id_hash == id_hash,
+                    _sessions.c.tenant == tenant,
+                    _sessions.c.last_seen_at >= live.last_seen,
+                    _sessions.c.created_at >= live.created,
                 )
+                .values(last_seen_at=now)
+                .returning(*_sessions.c)
             )
-            .scalars()
-            .first()
-        )
+        ).first()
         if touched is None:
             await self.end_session(tenant, id_hash)  # expired (or unknown: then nothing to delete)
             return None

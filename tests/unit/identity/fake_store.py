@@ -44,7 +44,7 @@ class FakeIdentityStore:
             raise ValueError("unique (tenant, email) violated")
         self.accounts[account.id] = _copy(account)
 
-    def save_account(self, account: Account) -> None:
+    async def save_account(self, account: Account) -> None:
         self.accounts[account.id] = _copy(account)
 
     async def delete_account(self, account: Account) -> None:
@@ -94,19 +94,19 @@ class FakeIdentityStore:
         stored = self.throttles.setdefault((tenant, key), LoginThrottle(tenant, key))
         return replace(stored)
 
-    def save_throttle(self, throttle: LoginThrottle) -> None:
+    async def save_throttle(self, throttle: LoginThrottle) -> None:
         self.throttles[(throttle.tenant, throttle.email_key)] = replace(throttle)
 
     async def device(self, device_id: str) -> KnownDevice | None:
         stored = self.devices.get(device_id)
         return replace(stored) if stored else None
 
-    def save_device(self, device: KnownDevice) -> None:
+    async def save_device(self, device: KnownDevice) -> None:
         self.devices[device.device_id] = replace(device)
 
     # --- browser sessions ---
 
-    def add_session(self, browser: BrowserSession) -> None:
+    async def add_session(self, browser: BrowserSession) -> None:
         self.sessions[browser.id_hash] = browser
 
     async def touch_session(self, tenant: str, id_hash: str, now: datetime, live: LiveSince) -> BrowserSession | None:
