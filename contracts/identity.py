@@ -5,6 +5,10 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from contracts.common import MeterNumber, PartnerNumber, PartnerRole
 from contracts.envelope import EventPayload
 
+# The access tokens identity signs: who issued them, and for whom (the other services check both).
+ACCESS_TOKEN_ISSUER = "plusportal-identity"
+ACCESS_TOKEN_AUDIENCE = "plusportal"
+
 
 class AccessRequested(EventPayload):
     """Someone asked for access with meter number, partner number and e-mail ("Zugang beantragen").

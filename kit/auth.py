@@ -16,11 +16,11 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.identity import SigningKeyPublished
+from contracts.identity import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, SigningKeyPublished
 from kit.consumer import Delivered
 
-AUDIENCE = "plusportal"
-ISSUER = "plusportal-identity"
+AUDIENCE = ACCESS_TOKEN_AUDIENCE
+ISSUER = ACCESS_TOKEN_ISSUER
 
 
 class SigningKeyRow(SQLModel, table=True):

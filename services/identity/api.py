@@ -1,19 +1,23 @@
 """Identity's HTTP API. Routes parse, call a handler, answer — and answer alike where an outcome
 must not be told (access request, reset, login)."""
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from kit.db import Database
 from kit.http import RateLimit, client_address, tenant_from_host
 from kit.identifiers import MeterNumberInput, PartnerNumberInput
-from kit.tenants import Tenant
-from services.identity import handlers, store
-from services.identity.domain import MAX_PASSWORD_LENGTH, normalise_email
-from services.identity.handlers import Deps
+from kit.tenants import Tenant, TenantDirectory
+from kit.uow import UnitsOfWork
+from services.identity import handlers
+from services.identity.domain import MAX_PASSWORD_LENGTH, BrowserSession, normalise_email
+from services.identity.handlers import Deps, IdentityStore
+
+Found = TypeVar("Found", BrowserSession, handlers.SignedIn)
 
 SESSION_COOKIE = "__Host-plusportal-session"
 DEVICE_COOKIE = "__Host-plusportal-device"
@@ -77,54 +81,69 @@ class SessionView(BaseModel):
     csrf_token: str
     choose_partner: bool
 
+    @classmethod
+    def of(cls, signed_in: handlers.SignedIn) -> "SessionView":
+        session, account = signed_in.session, signed_in.account
+        return cls(
+            email=account.email,
+            tenant=session.tenant,
+            partner_number=session.partner_number,
+            role=session.role,
+            partners=[{"partner_number": link.partner_number, "role": link.role} for link in account.links],
+            csrf_token=session.csrf_token,
+            choose_partner=session.partner_number is None and len(account.links) > 1,
+        )
+
 
 def _set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
     # __Host-: Secure, Path=/ and no Domain — the cookie stays on this portal's host.
     response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="strict")
 
 
-def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIRouter:
+def _end_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+
+
+def build_api(
+    units: UnitsOfWork[IdentityStore], quiet_units: UnitsOfWork[IdentityStore], tenants: TenantDirectory, deps: Deps
+) -> APIRouter:
+    """``units`` for use cases that publish events or mail (their commit wakes the relays); ``quiet_units`` for
+    those that change only identity's own rows (login, sessions), so that a login wakes no relay."""
     router = APIRouter()
-    TenantDep = Annotated[Tenant, Depends(tenant_from_host(deps.tenants))]
+    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
     per_client_login = RateLimit(deps.settings.limit_login_per_client)
     per_client_requests = RateLimit(deps.settings.limit_requests_per_client)
+    # The use cases that need more than a unit of work, bound once.
+    use_complete_access = partial(handlers.complete_access, deps=deps)
+    use_complete_reset = partial(handlers.complete_reset, deps=deps)
+    use_login = partial(handlers.login, deps=deps)
+    use_access_token = partial(handlers.issue_access_token, deps=deps)
+    use_change_password = partial(handlers.change_password, deps=deps)
 
-    async def view_of(row: store.SessionRow, tenant: Tenant) -> SessionView:
-        async with db.transaction() as session:
-            account = await store.account(session, tenant.portal_number, row.account_id)
-            links = await store.links_of(session, tenant.portal_number, row.account_id)
-        assert account is not None
-        return SessionView(
-            email=account.email,
-            tenant=tenant.portal_number,
-            partner_number=row.partner_number,
-            role=row.role,
-            partners=[{"partner_number": x.partner_number, "role": x.role} for x in links],
-            csrf_token=row.csrf_token,
-            choose_partner=row.partner_number is None and len(links) > 1,
-        )
-
-    def signed_in(csrf: bool) -> Callable[..., Awaitable[store.SessionRow]]:
-        """The session of the cookie; state changes also need the CSRF token as a header."""
+    def signed_in(
+        csrf: bool, find: Callable[[handlers.CurrentSession, handlers.Uow], Awaitable[Found | None]]
+    ) -> Callable[..., Awaitable[Found]]:
+        """The session of the cookie, as ``find`` returns it; state changes also need the CSRF token as a header."""
 
         async def resolve(
             tenant: TenantDep,
             cookie: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
             csrf_token: Annotated[str | None, Header(alias="X-CSRF-Token")] = None,
-        ) -> store.SessionRow:
-            async with db.transaction() as session:
-                try:
-                    row = await handlers.current_session(session, tenant, cookie, deps.clock())
-                except handlers.NotAllowed:
-                    raise HTTPException(401, "Bitte melden Sie sich an.") from None
-            if csrf and csrf_token != row.csrf_token:
+        ) -> Found:
+            async with quiet_units() as uow:  # an expired session found is ended: committed, though refused
+                found = await find(handlers.CurrentSession(tenant, cookie), uow)
+            if found is None:
+                raise HTTPException(401, "Bitte melden Sie sich an.")
+            current = found.session if isinstance(found, handlers.SignedIn) else found
+            if csrf and csrf_token != current.csrf_token:
                 raise HTTPException(403, "Sicherheitsprüfung fehlgeschlagen. Bitte laden Sie die Seite neu.")
-            return row
+            return found
 
         return resolve
 
-    Session = Annotated[store.SessionRow, Depends(signed_in(csrf=False))]
-    SessionCsrf = Annotated[store.SessionRow, Depends(signed_in(csrf=True))]
+    Session = Annotated[BrowserSession, Depends(signed_in(False, handlers.current_session))]
+    SessionCsrf = Annotated[BrowserSession, Depends(signed_in(True, handlers.current_session))]
+    WithAccount = Annotated[handlers.SignedIn, Depends(signed_in(False, handlers.show_session))]
 
     @router.post(
         "/access-requests",
@@ -134,20 +153,15 @@ def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIR
     )
     async def request_access(form: AccessRequestForm, tenant: TenantDep, request: Request) -> dict[str, str]:
         await per_client_requests.check(tenant.portal_number, client_address(request))
-        async with db.transaction() as session:
-            handlers.request_access(
-                session, tenant, form.meter_number, form.partner_number, normalise_email(str(form.email))
-            )
-        wake_relays()
+        email = normalise_email(str(form.email))
+        async with units() as uow:
+            handlers.request_access(handlers.RequestAccess(tenant, form.meter_number, form.partner_number, email), uow)
         return ACCEPTED
 
     @router.post("/links/inspect", tags=["registration"], summary="What a link from an e-mail lets one do")
     async def inspect_link(form: LinkForm, tenant: TenantDep) -> dict[str, str]:
-        async with db.transaction() as session:
-            try:
-                info = await handlers.inspect_link(session, tenant, form.token, deps.clock())
-            except handlers.InvalidLink:
-                raise HTTPException(410, LINK_INVALID) from None
+        async with _answering(), units.read() as uow:
+            info = await handlers.inspect_link(handlers.InspectLink(tenant, form.token), uow)
         return {"purpose": info.purpose, "needs": info.needs, "email": info.email}
 
     @router.post(
@@ -157,7 +171,8 @@ def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIR
         summary="Confirm the e-mail with the link and set (or, for a further partner number, prove) the password",
     )
     async def complete_access(form: PasswordForm, tenant: TenantDep) -> None:
-        await _run(lambda session: handlers.complete_access(session, tenant, form.token, form.password, deps))
+        async with _answering(), units() as uow:
+            await use_complete_access(handlers.CompleteAccess(tenant, form.token, form.password), uow)
 
     @router.post(
         "/password-resets",
@@ -167,9 +182,8 @@ def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIR
     )
     async def request_reset(form: EmailForm, tenant: TenantDep, request: Request) -> dict[str, str]:
         await per_client_requests.check(tenant.portal_number, client_address(request))
-        async with db.transaction() as session:
-            handlers.request_reset(session, tenant, normalise_email(str(form.email)))
-        wake_relays()
+        async with units() as uow:
+            handlers.request_reset(handlers.RequestReset(tenant, normalise_email(str(form.email))), uow)
         return RESET_ACCEPTED
 
     @router.post(
@@ -179,19 +193,8 @@ def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIR
         summary="Set a new password with the reset link; ends every session",
     )
     async def complete_reset(form: PasswordForm, tenant: TenantDep) -> None:
-        await _run(lambda session: handlers.complete_reset(session, tenant, form.token, form.password, deps))
-
-    async def _run(step: Callable[[Any], Awaitable[Any]]) -> None:
-        try:
-            async with db.transaction() as session:
-                await step(session)
-        except handlers.InvalidLink:
-            raise HTTPException(410, LINK_INVALID) from None
-        except handlers.PasswordRefused as refusal:
-            raise HTTPException(422, str(refusal)) from None
-        except handlers.WrongCredentials:
-            raise HTTPException(400, "Das Passwort stimmt nicht.") from None
-        wake_relays()
+        async with _answering(), units() as uow:
+            await use_complete_reset(handlers.CompleteReset(tenant, form.token, form.password), uow)
 
     @router.post("/sessions", tags=["session"], summary="Login with e-mail and password")
     async def login(
@@ -202,10 +205,9 @@ def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIR
         device: Annotated[str | None, Cookie(alias=DEVICE_COOKIE)] = None,
     ) -> SessionView:
         await per_client_login.check(tenant.portal_number, client_address(request))
-        async with db.transaction() as session:
-            new = await handlers.login(
-                session, tenant, str(form.email), form.password, device, request.headers.get("user-agent"), deps
-            )
+        command = handlers.Login(tenant, str(form.email), form.password, device, request.headers.get("user-agent"))
+        async with quiet_units() as uow:
+            new = await use_login(command, uow)
         if isinstance(new, handlers.LoginRefused):
             if new.retry_after is None:
                 raise HTTPException(401, WRONG_LOGIN)
@@ -219,41 +221,38 @@ def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIR
         _set_cookie(response, SESSION_COOKIE, new.token, None)
         if new.device_cookie:
             _set_cookie(response, DEVICE_COOKIE, new.device_cookie, 365 * 24 * 3600)
-        return await view_of(new.row, tenant)
+        return SessionView.of(new)
 
     @router.get("/session", tags=["session"], summary="Who is signed in, as which partner number")
-    async def get_session(row: Session, tenant: TenantDep) -> SessionView:
-        return await view_of(row, tenant)
+    async def get_session(signed_in: WithAccount, tenant: TenantDep) -> SessionView:
+        return SessionView.of(signed_in)
 
     @router.post("/session/partner", tags=["session"], summary="Act as one of the login's partner numbers (new id)")
-    async def choose_partner(
-        choice: PartnerChoice, row: SessionCsrf, tenant: TenantDep, response: Response
-    ) -> SessionView:
+    async def choose_partner(choice: PartnerChoice, current: SessionCsrf, response: Response) -> SessionView:
         try:
-            async with db.transaction() as session:
-                new = await handlers.choose_partner(session, tenant, row, choice.partner_number, deps.clock())
+            async with quiet_units() as uow:
+                new = await handlers.choose_partner(handlers.ChoosePartner(current, choice.partner_number), uow)
         except handlers.NotAllowed:
             raise HTTPException(403, "Diese Geschäftspartner-Nr. gehört nicht zu Ihrem Zugang.") from None
         _set_cookie(response, SESSION_COOKIE, new.token, None)
-        return await view_of(new.row, tenant)
+        return SessionView.of(new)
 
     @router.post(
         "/session/token", tags=["session"], summary="A short-lived signed access token (ES256) for the other services"
     )
-    async def token(row: SessionCsrf) -> dict[str, Any]:
+    async def token(current: SessionCsrf) -> dict[str, Any]:
         try:
-            value, seconds = handlers.access_token(deps, row)
+            async with units.read() as uow:
+                issued = use_access_token(handlers.IssueAccessToken(current), uow)
         except handlers.NotAllowed:
             raise HTTPException(409, "Bitte wählen Sie zuerst eine Geschäftspartner-Nr.") from None
-        return {"access_token": value, "token_type": "Bearer", "expires_in": seconds}
+        return {"access_token": issued.value, "token_type": "Bearer", "expires_in": issued.expires_in}
 
     @router.delete("/session", status_code=204, tags=["session"], summary="Logout")
-    async def logout(row: SessionCsrf, tenant: TenantDep, response: Response) -> None:
-        async with db.transaction() as session:
-            current = await store.session_by_hash(session, tenant.portal_number, row.id_hash)
-            if current:
-                await session.delete(current)
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    async def logout(current: SessionCsrf, response: Response) -> None:
+        async with quiet_units() as uow:
+            await handlers.logout(handlers.Logout(current), uow)
+        _end_session_cookie(response)
 
     @router.post(
         "/account/password",
@@ -261,35 +260,47 @@ def build_api(db: Database, deps: Deps, wake_relays: Callable[[], None]) -> APIR
         tags=["account"],
         summary="Change the password; ends the other sessions and tells the customer by e-mail",
     )
-    async def change_password(form: PasswordChange, row: SessionCsrf, tenant: TenantDep) -> None:
-        await _run(
-            lambda session: handlers.change_password(
-                session, tenant, row, form.current_password, form.new_password, deps
-            )
-        )
+    async def change_password(form: PasswordChange, current: SessionCsrf, tenant: TenantDep) -> None:
+        command = handlers.ChangePassword(tenant, current, form.current_password, form.new_password)
+        async with _answering(), units() as uow:
+            await use_change_password(command, uow)
 
     @router.get("/account/sessions", tags=["account"], summary="My signed-in devices (the current one marked)")
-    async def list_sessions(row: Session, tenant: TenantDep) -> list[dict[str, Any]]:
-        async with db.transaction() as session:
-            return await handlers.sessions_of(session, tenant, row)
+    async def list_sessions(current: Session, tenant: TenantDep) -> list[dict[str, Any]]:
+        async with units.read() as uow:
+            return await handlers.list_sessions(handlers.OwnAccount(tenant, current), uow)
 
     @router.post("/account/sessions/end-others", status_code=204, tags=["account"], summary="Sign out everywhere else")
-    async def end_others(row: SessionCsrf, tenant: TenantDep) -> None:
-        async with db.transaction() as session:
-            await handlers.end_other_sessions(session, tenant, row)
+    async def end_others(current: SessionCsrf, tenant: TenantDep) -> None:
+        async with quiet_units() as uow:
+            await handlers.end_other_sessions(handlers.OwnAccount(tenant, current), uow)
 
     @router.get("/account/export", tags=["account"], summary="Download my data (GDPR)")
-    async def export(row: Session, tenant: TenantDep) -> dict[str, Any]:
-        async with db.transaction() as session:
-            return await handlers.export_data(session, tenant, row)
+    async def export(current: Session, tenant: TenantDep) -> dict[str, Any]:
+        async with units.read() as uow:
+            return await handlers.export_data(handlers.OwnAccount(tenant, current), uow)
 
     @router.post("/account/delete", status_code=204, tags=["account"], summary="Delete my login (with password)")
-    async def delete(form: PasswordProof, row: SessionCsrf, tenant: TenantDep, response: Response) -> None:
-        await _run(lambda session: handlers.delete_account(session, tenant, row, form.password))
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    async def delete(form: PasswordProof, current: SessionCsrf, tenant: TenantDep, response: Response) -> None:
+        async with _answering(), units() as uow:
+            await handlers.delete_account(handlers.DeleteAccount(tenant, current, form.password), uow)
+        _end_session_cookie(response)
 
     @router.get("/.well-known/jwks.json", tags=["session"], summary="Public keys that verify access tokens")
     async def jwks() -> dict[str, Any]:
         return {"keys": [deps.signer.public_jwk]}
 
     return router
+
+
+@asynccontextmanager
+async def _answering() -> AsyncIterator[None]:
+    """The use cases' refusals as HTTP answers (the unit of work has rolled back by then)."""
+    try:
+        yield
+    except handlers.InvalidLink:
+        raise HTTPException(410, LINK_INVALID) from None
+    except handlers.PasswordRefused as refusal:
+        raise HTTPException(422, str(refusal)) from None
+    except handlers.WrongCredentials:
+        raise HTTPException(400, "Das Passwort stimmt nicht.") from None

@@ -1,47 +1,40 @@
 """Identity's composition root: wires settings, runtime, keys, Kafka router and HTTP API into one process."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.http import add_health_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
+from kit.uow import Clock, UnitsOfWork, system_clock
 from services.identity import crypto, handlers
 from services.identity.api import build_api
-from services.identity.handlers import Clock, Deps
+from services.identity.handlers import Deps
 from services.identity.messaging import build_router
 from services.identity.settings import IdentitySettings
+from services.identity.store import IdentityStore
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-def _session_store(session: AsyncSession) -> AsyncSession:
-    return session  # until identity's store is a class of its own, its handlers take the session
 
 
 def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_clock) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or IdentitySettings()
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS)
     deps = Deps(
-        runtime.tenants,
         settings,
         crypto.TokenSigner(settings.signing_key_file),
         crypto.DeviceCookies(settings.device_cookie_secret),
-        clock,
     )
-    runtime.include(build_router(runtime.consumer(runtime.units_of_work(_session_store, clock)), deps))
+    units = runtime.units_of_work(IdentityStore, clock)
+    # For use cases that send nothing (login, sessions): their commit has no relay to wake.
+    quiet_units = UnitsOfWork(runtime.db, IdentityStore, clock=clock)
+    runtime.include(build_router(runtime.consumer(units), deps))
 
     async def publish_key() -> None:
-        async with runtime.db.transaction() as session:
-            handlers.publish_signing_key(session, deps)
+        async with quiet_units() as uow:  # before the relays start: they find the key when they do
+            handlers.publish_signing_key(handlers.PublishSigningKey(tuple(runtime.tenants)), uow, deps=deps)
 
     runtime.on_started(publish_key)
     app = FastAPI(
@@ -54,7 +47,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
         lifespan=runtime.lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(runtime.db, deps, runtime.wake_relays))
+    app.include_router(build_api(units, quiet_units, runtime.tenants, deps))
     add_health_route(app, runtime.health)
     return app, runtime
 

@@ -2,12 +2,18 @@
 decision on an access request, and the mails' texts."""
 
 import gzip
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from uuid import UUID
+
+from contracts.common import PartnerRole
+from contracts.envelope import EventPayload
+from contracts.identity import AccountDeleted, EmailConfirmed, PartnerLinked, PasswordChanged
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
@@ -102,13 +108,199 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+# --- the entities the rules act on -----------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class SessionTimes:
+class PartnerLink:
+    """A partner number that belongs to a login (at most one login per tenant and partner number)."""
+
+    partner_number: str
+    meter_number: str
+    role: str
+    linked_at: datetime
+
+
+@dataclass
+class Account:
+    """One login per tenant and e-mail, with its partner numbers (oldest first). Records what happened to it
+    in ``events``; the handlers publish them on the identity topic."""
+
+    id: UUID
+    tenant: str
+    email: str
+    password_hash: str
+    created_at: datetime
+    password_changed_at: datetime
+    links: list[PartnerLink] = field(default_factory=list)
+    events: list[EventPayload] = field(default_factory=list)
+
+    @classmethod
+    def confirmed(cls, account_id: UUID, tenant: str, email: str, password_hash: str, now: datetime) -> "Account":
+        """The e-mail was confirmed with a link and a password set: the login exists from now on."""
+        account = cls(account_id, tenant, email, password_hash, now, now)
+        account.events.append(EmailConfirmed(account_id=str(account_id)))
+        return account
+
+    def link(self, partner_number: str, meter_number: str, role: str, now: datetime) -> PartnerLink:
+        link = PartnerLink(partner_number, meter_number, role, now)
+        self.links.append(link)
+        self.events.append(
+            PartnerLinked(
+                account_id=str(self.id),
+                meter_number=meter_number,
+                partner_number=partner_number,
+                role=PartnerRole(role),
+            )
+        )
+        return link
+
+    def link_of(self, partner_number: str) -> PartnerLink | None:
+        return next((link for link in self.links if link.partner_number == partner_number), None)
+
+    @property
+    def only_link(self) -> PartnerLink | None:
+        """The partner number a login acts as at once: its only one (with several, the customer chooses)."""
+        return self.links[0] if len(self.links) == 1 else None
+
+    def change_password(self, new_hash: str, reason: str, now: datetime) -> None:
+        self.password_hash = new_hash
+        self.password_changed_at = now
+        self.events.append(PasswordChanged(account_id=str(self.id), reason=reason))
+
+    def upgrade_hash(self, new_hash: str) -> None:
+        """The same password with today's hashing parameters: nothing happened the customer must know of."""
+        self.password_hash = new_hash
+
+    def delete(self) -> None:
+        self.events.append(
+            AccountDeleted(account_id=str(self.id), partner_numbers=tuple(link.partner_number for link in self.links))
+        )
+
+
+class LinkPurpose(StrEnum):
+    ACCESS = "access"  # confirm the e-mail and link a partner number
+    RESET = "reset"  # set a new password
+
+
+@dataclass(frozen=True)
+class OneTimeLink:
+    """A link from an e-mail; only the hash of its token is kept. Used once, within its validity."""
+
+    token_hash: str
+    tenant: str
+    purpose: LinkPurpose
+    email: str
+    created_at: datetime
+    expires_at: datetime
+    account_id: UUID | None = None
+    meter_number: str | None = None
+    partner_number: str | None = None
+    role: str | None = None
+
+    @classmethod
+    def for_access(
+        cls,
+        token_hash: str,
+        tenant: str,
+        email: str,
+        account_id: UUID | None,
+        meter_number: str,
+        partner_number: str,
+        role: str,
+        now: datetime,
+    ) -> "OneTimeLink":
+        return cls(
+            token_hash,
+            tenant,
+            LinkPurpose.ACCESS,
+            email,
+            now,
+            now + CONFIRMATION_VALID,
+            account_id,
+            meter_number,
+            partner_number,
+            role,
+        )
+
+    @classmethod
+    def for_reset(cls, token_hash: str, tenant: str, email: str, account_id: UUID, now: datetime) -> "OneTimeLink":
+        return cls(token_hash, tenant, LinkPurpose.RESET, email, now, now + RESET_VALID, account_id)
+
+
+@dataclass
+class LoginThrottle:
+    """Wrong passwords in a row for one e-mail (known or not, so both behave alike), and the wait they cause."""
+
+    tenant: str
+    email_key: str
+    failures: int = 0
+    wait_until: datetime | None = None
+
+    def retry_after(self, now: datetime) -> int | None:
+        """Seconds a login must still wait, or None."""
+        if self.wait_until and self.wait_until > now:
+            return math.ceil((self.wait_until - now).total_seconds())
+        return None
+
+    def failed(self, now: datetime) -> None:
+        self.failures += 1
+        wait = login_wait(self.failures)
+        self.wait_until = now + wait if wait else None
+
+    def reset(self) -> None:
+        """The right password, or the owner proved access to the mailbox."""
+        self.failures, self.wait_until = 0, None
+
+
+@dataclass
+class KnownDevice:
+    """A browser with a genuine device cookie for the e-mail: its own wrong passwords count here, not on the
+    e-mail's back-off, until it has made too many."""
+
+    device_id: str
+    failures: int = 0
+
+    @property
+    def trusted(self) -> bool:
+        return self.failures < DEVICE_FAILURES_ALLOWED
+
+    def failed(self) -> None:
+        self.failures += 1
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    """A signed-in browser: the cookie's token is known only by its hash. Acts as at most one partner number."""
+
+    id_hash: str
+    tenant: str
+    account_id: UUID
+    partner_number: str | None
+    role: str | None
+    csrf_token: str
     created_at: datetime
     last_seen_at: datetime
+    user_agent: str | None
 
     def expired(self, now: datetime) -> bool:
         return now - self.last_seen_at > SESSION_IDLE or now - self.created_at > SESSION_ABSOLUTE
+
+
+@dataclass(frozen=True)
+class LiveSince:
+    """What a session must have to be alive at a moment: seen since ``last_seen``, opened since ``created``."""
+
+    last_seen: datetime
+    created: datetime
+
+
+def live_since(now: datetime) -> LiveSince:
+    """The idle and absolute limits as bounds (the same rule as BrowserSession.expired, for a query)."""
+    return LiveSince(now - SESSION_IDLE, now - SESSION_ABSOLUTE)
 
 
 ROLE_NAMES = {"consumption": "Bezug (Verbrauch)", "feed_in": "Einspeisung"}

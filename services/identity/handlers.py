@@ -1,47 +1,109 @@
-"""Identity's use cases. Each takes what it needs; ``now`` comes from an injected clock."""
+"""Identity's use cases, each ``handle(command or event, uow) -> view``.
 
-import math
+A use case loads what the rules act on from the unit of work's store, lets the domain decide, saves the
+changes and publishes the events the account recorded — all in the unit of work's one transaction. Those that
+need more than the unit of work (mail sender, signing key, device cookies) take ``deps`` as a keyword, bound
+once by the composition root (api, messaging, app).
+"""
+
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from contracts.common import PartnerRole
+from contracts.envelope import EventPayload
 from contracts.identity import (
+    ACCESS_TOKEN_AUDIENCE,
+    ACCESS_TOKEN_ISSUER,
     AccessRequested,
-    AccountDeleted,
-    EmailConfirmed,
-    PartnerLinked,
-    PasswordChanged,
     PasswordResetRequested,
     PublicJwk,
     SigningKeyPublished,
 )
-from contracts.topics import IDENTITY, IDENTITY_KEYS, IDENTITY_REQUESTS
+from contracts.topics import IDENTITY, IDENTITY_KEYS, IDENTITY_REQUESTS, TopicSpec
 from kit.consumer import Delivered
-from kit.mail import Mail, enqueue_mail
-from kit.masterdata import MasterDataTable
-from kit.outbox import add_event
-from kit.tenants import Tenant, TenantDirectory
-from services.identity import crypto, domain, store
+from kit.mail import Mail
+from kit.tenants import Tenant
+from kit.uow import UnitOfWork
+from services.identity import crypto, domain
+from services.identity.domain import (
+    Account,
+    BrowserSession,
+    KnownDevice,
+    LinkPurpose,
+    LiveSince,
+    LoginThrottle,
+    OneTimeLink,
+    PartnerLink,
+)
 from services.identity.settings import IdentitySettings
 
-Clock = Callable[[], datetime]
+
+class IdentityStore(Protocol):
+    """What the use cases need of the store (store.IdentityStore; a fake in the unit tests)."""
+
+    async def account_by_email(self, tenant: str, email: str) -> Account | None: ...
+
+    async def account(self, tenant: str, account_id: UUID) -> Account | None: ...
+
+    async def owner_of(self, tenant: str, partner_number: str) -> Account | None: ...
+
+    async def add_account(self, account: Account) -> None: ...
+
+    async def save_account(self, account: Account) -> None: ...
+
+    async def delete_account(self, account: Account) -> None: ...
+
+    async def partner_linked(self, tenant: str, partner_number: str) -> bool: ...
+
+    async def recent_partner_failures(self, tenant: str, partner_number: str, since: datetime) -> int: ...
+
+    def add_partner_failure(self, tenant: str, partner_number: str, now: datetime) -> None: ...
+
+    def add_link(self, link: OneTimeLink) -> None: ...
+
+    async def retire_open_links(
+        self, tenant: str, purpose: LinkPurpose, email: str, now: datetime, partner_number: str | None = None
+    ) -> None: ...
+
+    async def use_link(
+        self, tenant: str, token_hash: str, purpose: LinkPurpose, now: datetime
+    ) -> OneTimeLink | None: ...
+
+    async def peek_link(self, tenant: str, token_hash: str, now: datetime) -> OneTimeLink | None: ...
+
+    async def throttle_for_update(self, tenant: str, key: str) -> LoginThrottle: ...
+
+    async def save_throttle(self, throttle: LoginThrottle) -> None: ...
+
+    async def device(self, device_id: str) -> KnownDevice | None: ...
+
+    async def save_device(self, device: KnownDevice) -> None: ...
+
+    async def add_session(self, browser: BrowserSession) -> None: ...
+
+    async def touch_session(
+        self, tenant: str, id_hash: str, now: datetime, live: LiveSince
+    ) -> BrowserSession | None: ...
+
+    async def end_session(self, tenant: str, id_hash: str) -> None: ...
+
+    async def sessions_of(self, tenant: str, account_id: UUID) -> list[BrowserSession]: ...
+
+    async def end_sessions(self, tenant: str, account_id: UUID, keep: str | None = None) -> None: ...
+
+
+Uow = UnitOfWork[IdentityStore]
 
 
 @dataclass(frozen=True)
 class Deps:
-    """What identity's handlers need besides the database session."""
+    """What some of identity's use cases need besides the unit of work; bound once by the composition root."""
 
-    tenants: TenantDirectory
     settings: IdentitySettings
     signer: crypto.TokenSigner
     devices: crypto.DeviceCookies
-    clock: Clock
 
 
 class InvalidLink(Exception):
@@ -67,63 +129,76 @@ class NotAllowed(Exception):
     pass
 
 
-# --- requests that are answered at once and handled afterwards -----------------------------------------
+def _publish(uow: Uow, account: Account, correlation_id: UUID) -> None:
+    """The events the account recorded, keyed by the account: one partition keeps them in order."""
 
+    def route(_: EventPayload) -> tuple[TopicSpec, str]:
+        return IDENTITY, str(account.id)
 
-def request_access(session: AsyncSession, tenant: Tenant, meter_number: str, partner_number: str, email: str) -> None:
-    """Only records the request: whatever the outcome, the HTTP answer is the same and equally fast."""
-    add_event(
-        session,
-        IDENTITY_REQUESTS,
-        f"{tenant.portal_number}/{partner_number}",
-        AccessRequested(meter_number=meter_number, partner_number=partner_number, email=email),
-        tenant=tenant.portal_number,
-        correlation_id=uuid4(),
-    )
-
-
-def request_reset(session: AsyncSession, tenant: Tenant, email: str) -> None:
-    add_event(
-        session,
-        IDENTITY_REQUESTS,
-        crypto.email_key(tenant.portal_number, email),
-        PasswordResetRequested(email=email),
-        tenant=tenant.portal_number,
-        correlation_id=uuid4(),
-    )
+    uow.publish_recorded(account, route, tenant=account.tenant, correlation_id=correlation_id)
 
 
 def _mail(
-    session: AsyncSession,
-    deps: Deps,
-    tenant: Tenant,
-    to: str,
-    text: domain.MailText,
-    purpose: str,
-    correlation_id: UUID,
+    uow: Uow, deps: Deps, tenant: Tenant, to: str, text: domain.MailText, purpose: str, correlation_id: UUID
 ) -> None:
-    enqueue_mail(
-        session,
-        Mail(f"Kundenportal {tenant.short_name}", deps.settings.sender_email, to, text.subject, text.text, purpose),
-        tenant=tenant.portal_number,
-        correlation_id=correlation_id,
+    sender = f"Kundenportal {tenant.short_name}"
+    mail = Mail(sender, deps.settings.sender_email, to, text.subject, text.text, purpose)
+    uow.send_mail(mail, tenant=tenant.portal_number, correlation_id=correlation_id)
+
+
+# --- requests that are answered at once and handled afterwards -----------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestAccess:
+    tenant: Tenant
+    meter_number: str  # normalised and validated
+    partner_number: str
+    email: str  # normalised
+
+
+def request_access(command: RequestAccess, uow: Uow) -> None:
+    """Only records the request: whatever the outcome, the HTTP answer is the same and equally fast."""
+    tenant = command.tenant.portal_number
+    uow.publish(
+        IDENTITY_REQUESTS,
+        f"{tenant}/{command.partner_number}",
+        AccessRequested(meter_number=command.meter_number, partner_number=command.partner_number, email=command.email),
+        tenant=tenant,
+        correlation_id=uuid4(),
     )
 
 
-async def handle_access_request(event: Delivered[AccessRequested], session: AsyncSession, deps: Deps) -> None:
-    tenant = deps.tenants.get(event.envelope.tenant)
-    asked = event.payload
+@dataclass(frozen=True)
+class RequestReset:
+    tenant: Tenant
+    email: str  # normalised
+
+
+def request_reset(command: RequestReset, uow: Uow) -> None:
+    tenant = command.tenant.portal_number
+    uow.publish(
+        IDENTITY_REQUESTS,
+        crypto.email_key(tenant, command.email),
+        PasswordResetRequested(email=command.email),
+        tenant=tenant,
+        correlation_id=uuid4(),
+    )
+
+
+async def handle_access_request(event: Delivered[AccessRequested], uow: Uow, *, deps: Deps) -> None:
+    tenant, asked = event.tenant, event.payload
+    portal = tenant.portal_number
     email = domain.normalise_email(str(asked.email))
-    now = deps.clock()
-    record = await MasterDataTable(session).find(tenant.portal_number, asked.meter_number)
+    now = uow.now()
+    record = await uow.master_data.find(portal, asked.meter_number)
     partner = next((p for p in record.partners if p.partner_number == asked.partner_number), None) if record else None
-    owner_link = await store.link_of(session, tenant.portal_number, asked.partner_number)
-    owner = await store.account(session, tenant.portal_number, owner_link.account_id) if owner_link else None
-    requester = await store.account_by_email(session, tenant.portal_number, email)
+    owner = await uow.store.owner_of(portal, asked.partner_number)
+    requester = await uow.store.account_by_email(portal, email)
     outcome = domain.decide_access(
         pair_known=partner is not None,
-        recent_failures=await store.recent_partner_failures(
-            session, tenant.portal_number, asked.partner_number, now - domain.PARTNER_FAILURE_WINDOW
+        recent_failures=await uow.store.recent_partner_failures(
+            portal, asked.partner_number, now - domain.PARTNER_FAILURE_WINDOW
         ),
         owner_email=owner.email if owner else None,
         requester_has_login=requester is not None,
@@ -132,52 +207,34 @@ async def handle_access_request(event: Delivered[AccessRequested], session: Asyn
     phone, correlation = tenant.service_phone, event.envelope.correlation_id
     match outcome:
         case domain.AccessOutcome.INVALID_PAIR:
-            session.add(
-                store.PartnerFailureRow(tenant=tenant.portal_number, partner_number=asked.partner_number, failed_at=now)
-            )
+            uow.store.add_partner_failure(portal, asked.partner_number, now)
         case domain.AccessOutcome.NEW_LOGIN | domain.AccessOutcome.ADD_PARTNER:
             assert partner is not None
-            await store.retire_open_tokens(session, tenant.portal_number, "access", email, now, asked.partner_number)
+            await uow.store.retire_open_links(portal, LinkPurpose.ACCESS, email, now, asked.partner_number)
             token = crypto.new_token()
-            session.add(
-                store.TokenRow(
-                    hash=crypto.token_hash(token),
-                    tenant=tenant.portal_number,
-                    purpose="access",
-                    email=email,
-                    account_id=requester.id if requester else None,
-                    meter_number=asked.meter_number,
-                    partner_number=asked.partner_number,
-                    role=partner.role.value,
-                    created_at=now,
-                    expires_at=now + domain.CONFIRMATION_VALID,
+            uow.store.add_link(
+                OneTimeLink.for_access(
+                    crypto.token_hash(token),
+                    portal,
+                    email,
+                    requester.id if requester else None,
+                    asked.meter_number,
+                    asked.partner_number,
+                    partner.role.value,
+                    now,
                 )
             )
             link = f"{tenant.portal_url}/zugang/bestaetigen#token={token}"
             adding = outcome == domain.AccessOutcome.ADD_PARTNER
-            _mail(
-                session,
-                deps,
-                tenant,
-                email,
-                domain.confirmation_mail(tenant.name, phone, link, asked.partner_number, adding),
-                "access-confirmation",
-                correlation,
-            )
+            text = domain.confirmation_mail(tenant.name, phone, link, asked.partner_number, adding)
+            _mail(uow, deps, tenant, email, text, "access-confirmation", correlation)
         case domain.AccessOutcome.ALREADY_YOURS:
-            _mail(
-                session,
-                deps,
-                tenant,
-                email,
-                domain.already_registered_mail(tenant.name, phone, tenant.portal_url),
-                "access-already-registered",
-                correlation,
-            )
+            text = domain.already_registered_mail(tenant.name, phone, tenant.portal_url)
+            _mail(uow, deps, tenant, email, text, "access-already-registered", correlation)
         case domain.AccessOutcome.SOMEONE_ELSES:
             assert owner is not None
             _mail(
-                session,
+                uow,
                 deps,
                 tenant,
                 email,
@@ -185,52 +242,34 @@ async def handle_access_request(event: Delivered[AccessRequested], session: Asyn
                 "access-not-possible",
                 correlation,
             )
-            _mail(
-                session,
-                deps,
-                tenant,
-                owner.email,
-                domain.owner_warning_mail(tenant.name, phone, asked.partner_number),
-                "access-owner-warning",
-                correlation,
-            )
+            warning = domain.owner_warning_mail(tenant.name, phone, asked.partner_number)
+            _mail(uow, deps, tenant, owner.email, warning, "access-owner-warning", correlation)
         case domain.AccessOutcome.IGNORED:
             pass
 
 
-async def handle_reset_request(event: Delivered[PasswordResetRequested], session: AsyncSession, deps: Deps) -> None:
-    tenant = deps.tenants.get(event.envelope.tenant)
+async def handle_reset_request(event: Delivered[PasswordResetRequested], uow: Uow, *, deps: Deps) -> None:
+    tenant = event.tenant
     email = domain.normalise_email(str(event.payload.email))
-    account = await store.account_by_email(session, tenant.portal_number, email)
+    account = await uow.store.account_by_email(tenant.portal_number, email)
     if account is None:
         return  # nobody to tell; the requester got the same answer as everyone
-    now = deps.clock()
-    await store.retire_open_tokens(session, tenant.portal_number, "reset", email, now)
+    now = uow.now()
+    await uow.store.retire_open_links(tenant.portal_number, LinkPurpose.RESET, email, now)
     token = crypto.new_token()
-    session.add(
-        store.TokenRow(
-            hash=crypto.token_hash(token),
-            tenant=tenant.portal_number,
-            purpose="reset",
-            email=email,
-            account_id=account.id,
-            created_at=now,
-            expires_at=now + domain.RESET_VALID,
-        )
-    )
+    uow.store.add_link(OneTimeLink.for_reset(crypto.token_hash(token), tenant.portal_number, email, account.id, now))
     link = f"{tenant.portal_url}/passwort-neu#token={token}"
-    _mail(
-        session,
-        deps,
-        tenant,
-        email,
-        domain.reset_mail(tenant.name, tenant.service_phone, link),
-        "password-reset",
-        event.envelope.correlation_id,
-    )
+    text = domain.reset_mail(tenant.name, tenant.service_phone, link)
+    _mail(uow, deps, tenant, email, text, "password-reset", event.envelope.correlation_id)
 
 
 # --- links from e-mails ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InspectLink:
+    tenant: Tenant
+    token: str
 
 
 @dataclass(frozen=True)
@@ -240,270 +279,306 @@ class LinkInfo:
     email: str
 
 
-async def inspect_link(session: AsyncSession, tenant: Tenant, token: str, now: datetime) -> LinkInfo:
-    row = await store.peek_token(session, tenant.portal_number, crypto.token_hash(token), now)
-    if row is None:
+async def inspect_link(query: InspectLink, uow: Uow) -> LinkInfo:
+    tenant = query.tenant.portal_number
+    link = await uow.store.peek_link(tenant, crypto.token_hash(query.token), uow.now())
+    if link is None:
         raise InvalidLink
-    if row.purpose == "reset":
-        return LinkInfo("reset", "new_password", row.email)
-    has_login = await store.account_by_email(session, tenant.portal_number, row.email) is not None
-    return LinkInfo("access", "current_password" if has_login else "new_password", row.email)
+    if link.purpose == LinkPurpose.RESET:
+        return LinkInfo("reset", "new_password", link.email)
+    has_login = await uow.store.account_by_email(tenant, link.email) is not None
+    return LinkInfo("access", "current_password" if has_login else "new_password", link.email)
 
 
-async def complete_access(session: AsyncSession, tenant: Tenant, token: str, password: str, deps: Deps) -> UUID:
+@dataclass(frozen=True)
+class CompleteAccess:
     """Confirm the e-mail with the link and set the password (first partner number) or prove it (another)."""
-    now = deps.clock()
-    peeked = await store.peek_token(session, tenant.portal_number, crypto.token_hash(token), now)
-    if peeked is None or peeked.purpose != "access":
+
+    tenant: Tenant
+    token: str
+    password: str
+
+
+async def complete_access(command: CompleteAccess, uow: Uow, *, deps: Deps) -> UUID:
+    tenant, portal = command.tenant, command.tenant.portal_number
+    now = uow.now()
+    hashed = crypto.token_hash(command.token)
+    peeked = await uow.store.peek_link(portal, hashed, now)
+    if peeked is None or peeked.purpose != LinkPurpose.ACCESS:
         raise InvalidLink
-    account = await store.account_by_email(session, tenant.portal_number, peeked.email)
+    account = await uow.store.account_by_email(portal, peeked.email)
     if account is None:
-        problem = domain.password_problem(password, peeked.email)
+        problem = domain.password_problem(command.password, peeked.email)
         if problem:
             raise PasswordRefused(problem)
-        new_hash = await crypto.hash_password(password)
-    elif not await crypto.verify_password(account.password_hash, password):
+        new_hash = await crypto.hash_password(command.password)
+    elif not await crypto.verify_password(account.password_hash, command.password):
         raise WrongCredentials
-    row = await store.use_token(session, tenant.portal_number, crypto.token_hash(token), "access", now)
-    if row is None or row.partner_number is None or row.meter_number is None or row.role is None:
+    used = await uow.store.use_link(portal, hashed, LinkPurpose.ACCESS, now)
+    if used is None or used.partner_number is None or used.meter_number is None or used.role is None:
         raise InvalidLink  # another use of the same link was faster
-    if await store.link_of(session, tenant.portal_number, row.partner_number):
+    if await uow.store.partner_linked(portal, used.partner_number):
         raise InvalidLink  # linked meanwhile through another link
     correlation = uuid4()
     if account is None:
-        account = store.AccountRow(
-            id=uuid4(),
-            tenant=tenant.portal_number,
-            email=row.email,
-            password_hash=new_hash,
-            created_at=now,
-            password_changed_at=now,
-        )
-        session.add(account)
-        await session.flush()  # the unique (tenant, e-mail) constraint speaks now, not at commit
-        _emit(session, tenant, account.id, EmailConfirmed(account_id=str(account.id)), correlation)
+        account = Account.confirmed(uuid4(), portal, used.email, new_hash, now)
+        account.link(used.partner_number, used.meter_number, used.role, now)
+        await uow.store.add_account(account)
     else:
-        _mail(
-            session,
-            deps,
-            tenant,
-            account.email,
-            domain.partner_added_mail(tenant.name, tenant.service_phone, row.partner_number, row.role),
-            "partner-added",
-            correlation,
-        )
-    session.add(
-        store.PartnerLinkRow(
-            tenant=tenant.portal_number,
-            partner_number=row.partner_number,
-            account_id=account.id,
-            meter_number=row.meter_number,
-            role=row.role,
-            linked_at=now,
-        )
-    )
-    _emit(
-        session,
-        tenant,
-        account.id,
-        PartnerLinked(
-            account_id=str(account.id),
-            meter_number=row.meter_number,
-            partner_number=row.partner_number,
-            role=PartnerRole(row.role),
-        ),
-        correlation,
-    )
+        text = domain.partner_added_mail(tenant.name, tenant.service_phone, used.partner_number, used.role)
+        _mail(uow, deps, tenant, account.email, text, "partner-added", correlation)
+        account.link(used.partner_number, used.meter_number, used.role, now)
+        await uow.store.save_account(account)
+    _publish(uow, account, correlation)
     return account.id
 
 
-async def complete_reset(session: AsyncSession, tenant: Tenant, token: str, password: str, deps: Deps) -> None:
-    now = deps.clock()
-    peeked = await store.peek_token(session, tenant.portal_number, crypto.token_hash(token), now)
-    if peeked is None or peeked.purpose != "reset":
+@dataclass(frozen=True)
+class CompleteReset:
+    tenant: Tenant
+    token: str
+    password: str
+
+
+async def complete_reset(command: CompleteReset, uow: Uow, *, deps: Deps) -> None:
+    portal = command.tenant.portal_number
+    now = uow.now()
+    hashed = crypto.token_hash(command.token)
+    peeked = await uow.store.peek_link(portal, hashed, now)
+    if peeked is None or peeked.purpose != LinkPurpose.RESET:
         raise InvalidLink
-    problem = domain.password_problem(password, peeked.email)
+    problem = domain.password_problem(command.password, peeked.email)
     if problem:
         raise PasswordRefused(problem)
-    new_hash = await crypto.hash_password(password)
-    row = await store.use_token(session, tenant.portal_number, crypto.token_hash(token), "reset", now)
-    account = await store.account_by_email(session, tenant.portal_number, peeked.email) if row else None
+    new_hash = await crypto.hash_password(command.password)
+    used = await uow.store.use_link(portal, hashed, LinkPurpose.RESET, now)
+    account = await uow.store.account_by_email(portal, peeked.email) if used else None
     if account is None:
         raise InvalidLink
-    await _set_password(session, deps, tenant, account, new_hash, "reset", keep_session=None)
-    throttle = await store.throttle_for_update(
-        session, tenant.portal_number, crypto.email_key(tenant.portal_number, account.email)
-    )
-    throttle.failures, throttle.wait_until = 0, None  # the owner proved access to the mailbox
+    await _set_password(uow, deps, command.tenant, account, new_hash, "reset", keep_session=None)
+    throttle = await uow.store.throttle_for_update(portal, crypto.email_key(portal, account.email))
+    throttle.reset()  # the owner proved access to the mailbox
+    await uow.store.save_throttle(throttle)
 
 
 async def _set_password(
-    session: AsyncSession,
-    deps: Deps,
-    tenant: Tenant,
-    account: store.AccountRow,
-    new_hash: str,
-    reason: str,
-    keep_session: str | None,
+    uow: Uow, deps: Deps, tenant: Tenant, account: Account, new_hash: str, reason: str, keep_session: str | None
 ) -> None:
-    account.password_hash = new_hash
-    account.password_changed_at = deps.clock()
-    await store.end_sessions(session, tenant.portal_number, account.id, keep=keep_session)
+    account.change_password(new_hash, reason, uow.now())
+    await uow.store.save_account(account)
+    await uow.store.end_sessions(tenant.portal_number, account.id, keep=keep_session)
     correlation = uuid4()
-    _mail(
-        session,
-        deps,
-        tenant,
-        account.email,
-        domain.password_changed_mail(tenant.name, tenant.service_phone),
-        "password-changed",
-        correlation,
-    )
-    _emit(session, tenant, account.id, PasswordChanged(account_id=str(account.id), reason=reason), correlation)
-
-
-def _emit(session: AsyncSession, tenant: Tenant, account_id: UUID, event: Any, correlation: UUID) -> None:
-    add_event(session, IDENTITY, str(account_id), event, tenant=tenant.portal_number, correlation_id=correlation)
+    text = domain.password_changed_mail(tenant.name, tenant.service_phone)
+    _mail(uow, deps, tenant, account.email, text, "password-changed", correlation)
+    _publish(uow, account, correlation)
 
 
 # --- login and sessions ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class NewSession:
+class SignedIn:
+    """A session and its login: all a route needs to answer who is signed in."""
+
+    session: BrowserSession
+    account: Account
+
+
+@dataclass(frozen=True)
+class NewSession(SignedIn):
     token: str  # goes into the cookie; only its hash is stored
-    row: store.SessionRow
     device_cookie: str | None = None
 
 
-async def login(
-    session: AsyncSession,
-    tenant: Tenant,
-    email: str,
-    password: str,
-    device_cookie: str | None,
-    user_agent: str | None,
-    deps: Deps,
-) -> "NewSession | LoginRefused":
+@dataclass(frozen=True)
+class Login:
+    tenant: Tenant
+    email: str
+    password: str
+    device_cookie: str | None
+    user_agent: str | None
+
+
+async def login(command: Login, uow: Uow, *, deps: Deps) -> NewSession | LoginRefused:
     """Refusals are returned, not raised: the failure count they record must be committed."""
-    now = deps.clock()
-    email = domain.normalise_email(email)
-    throttle = await store.throttle_for_update(
-        session, tenant.portal_number, crypto.email_key(tenant.portal_number, email)
-    )
-    device = deps.devices.device_id(device_cookie, tenant.portal_number, email)
-    device_row = await session.get(store.DeviceFailureRow, device) if device else None
-    trusted_device = device is not None and (device_row is None or device_row.failures < domain.DEVICE_FAILURES_ALLOWED)
-    if not trusted_device and throttle.wait_until and throttle.wait_until > now:
-        return LoginRefused(retry_after=math.ceil((throttle.wait_until - now).total_seconds()))
-    account = await store.account_by_email(session, tenant.portal_number, email)
-    if not await crypto.verify_password(account.password_hash if account else None, password) or account is None:
+    portal = command.tenant.portal_number
+    now = uow.now()
+    email = domain.normalise_email(command.email)
+    throttle = await uow.store.throttle_for_update(portal, crypto.email_key(portal, email))
+    device_id = deps.devices.device_id(command.device_cookie, portal, email)
+    device = await uow.store.device(device_id) if device_id else None
+    trusted_device = device_id is not None and (device is None or device.trusted)
+    if not trusted_device and (wait := throttle.retry_after(now)):
+        return LoginRefused(retry_after=wait)
+    account = await uow.store.account_by_email(portal, email)
+    if (
+        not await crypto.verify_password(account.password_hash if account else None, command.password)
+        or account is None
+    ):
         if trusted_device:
-            assert device is not None
-            device_row = device_row or store.DeviceFailureRow(device_id=device)
-            device_row.failures += 1
-            session.add(device_row)
+            assert device_id is not None
+            device = device or KnownDevice(device_id)
+            device.failed()
+            await uow.store.save_device(device)
         else:
-            throttle.failures += 1
-            wait = domain.login_wait(throttle.failures)
-            throttle.wait_until = now + wait if wait else None
+            throttle.failed(now)
+            await uow.store.save_throttle(throttle)
         return LoginRefused(retry_after=None)
-    throttle.failures, throttle.wait_until = 0, None
-    if device_row is not None:
-        device_row.failures = 0
+    throttle.reset()
+    await uow.store.save_throttle(throttle)
+    if device is not None:
+        device.reset()
+        await uow.store.save_device(device)
     if crypto.needs_rehash(account.password_hash):
-        account.password_hash = await crypto.hash_password(password)
-    links = await store.links_of(session, tenant.portal_number, account.id)
-    only = links[0] if len(links) == 1 else None
-    new = _open_session(session, tenant, account.id, only, now, user_agent)
-    issued_device = device_cookie if trusted_device else deps.devices.issue(tenant.portal_number, email)
-    return NewSession(new.token, new.row, issued_device)
+        account.upgrade_hash(await crypto.hash_password(command.password))
+        await uow.store.save_account(account)
+    token, browser = await _open_session(uow, account, account.only_link, now, now, command.user_agent)
+    issued_device = command.device_cookie if trusted_device else deps.devices.issue(portal, email)
+    return NewSession(browser, account, token, issued_device)
 
 
-def _open_session(
-    session: AsyncSession,
-    tenant: Tenant,
-    account_id: UUID,
-    link: store.PartnerLinkRow | None,
+async def _open_session(
+    uow: Uow,
+    account: Account,
+    link: PartnerLink | None,
+    created_at: datetime,
     now: datetime,
     user_agent: str | None,
-) -> NewSession:
+) -> tuple[str, BrowserSession]:
     token = secrets.token_urlsafe(32)
-    row = store.SessionRow(
+    browser = BrowserSession(
         id_hash=crypto.token_hash(token),
-        tenant=tenant.portal_number,
-        account_id=account_id,
+        tenant=account.tenant,
+        account_id=account.id,
         partner_number=link.partner_number if link else None,
         role=link.role if link else None,
         csrf_token=secrets.token_urlsafe(24),
-        created_at=now,
+        created_at=created_at,
         last_seen_at=now,
         user_agent=(user_agent or "")[:200] or None,
     )
-    session.add(row)
-    return NewSession(token, row)
+    await uow.store.add_session(browser)
+    return token, browser
 
 
-async def current_session(session: AsyncSession, tenant: Tenant, token: str | None, now: datetime) -> store.SessionRow:
-    """The live session of this cookie at this tenant (touching it), or NotAllowed."""
-    row = await store.session_by_hash(session, tenant.portal_number, crypto.token_hash(token)) if token else None
-    if row is None:
-        raise NotAllowed
-    if domain.SessionTimes(row.created_at, row.last_seen_at).expired(now):
-        await session.delete(row)
-        raise NotAllowed
-    row.last_seen_at = now
-    return row
+@dataclass(frozen=True)
+class CurrentSession:
+    tenant: Tenant
+    token: str | None  # from the session cookie
 
 
-async def choose_partner(
-    session: AsyncSession, tenant: Tenant, current: store.SessionRow, partner_number: str, now: datetime
-) -> NewSession:
-    """Act as another partner number: only one of the login's own, and always with a new session id."""
-    link = await store.link_of(session, tenant.portal_number, partner_number)
-    if link is None or link.account_id != current.account_id:
-        raise NotAllowed
-    await session.delete(current)
-    new = _open_session(session, tenant, current.account_id, link, now, current.user_agent)
-    new.row.created_at = current.created_at  # the absolute limit counts from the login
-    return new
-
-
-def access_token(deps: Deps, row: store.SessionRow) -> tuple[str, int]:
-    """A short-lived token that names tenant, exactly one partner number and its role."""
-    if row.partner_number is None:
-        raise NotAllowed
-    now = deps.clock()
-    claims = {
-        "iss": "plusportal-identity",
-        "aud": "plusportal",
-        "sub": str(row.account_id),
-        "tenant": row.tenant,
-        "partner": row.partner_number,
-        "role": row.role,
-        "sid": row.id_hash[:16],
-        "iat": now,
-    }
-    return deps.signer.sign(claims, now + domain.ACCESS_TOKEN_VALID), int(domain.ACCESS_TOKEN_VALID.total_seconds())
-
-
-async def change_password(
-    session: AsyncSession, tenant: Tenant, current: store.SessionRow, old: str, new: str, deps: Deps
-) -> None:
-    account = await store.account(session, tenant.portal_number, current.account_id)
-    if account is None or not await crypto.verify_password(account.password_hash, old):
-        raise WrongCredentials
-    problem = domain.password_problem(new, account.email)
-    if problem:
-        raise PasswordRefused(problem)
-    await _set_password(
-        session, deps, tenant, account, await crypto.hash_password(new), "change", keep_session=current.id_hash
+async def current_session(query: CurrentSession, uow: Uow) -> BrowserSession | None:
+    """The live session of this cookie at this tenant, seen now — or None. Not raised: an expired session
+    found is ended, and that must be committed."""
+    if not query.token:
+        return None
+    now = uow.now()
+    return await uow.store.touch_session(
+        query.tenant.portal_number, crypto.token_hash(query.token), now, domain.live_since(now)
     )
 
 
-async def export_data(session: AsyncSession, tenant: Tenant, current: store.SessionRow) -> dict[str, Any]:
+async def show_session(query: CurrentSession, uow: Uow) -> SignedIn | None:
+    """Who is signed in: the live session (seen now) with its login — or None, as current_session."""
+    current = await current_session(query, uow)
+    account = await uow.store.account(current.tenant, current.account_id) if current else None
+    return SignedIn(current, account) if current and account else None
+
+
+@dataclass(frozen=True)
+class ChoosePartner:
+    """Act as another partner number: only one of the login's own, and always with a new session id."""
+
+    current: BrowserSession
+    partner_number: str
+
+
+async def choose_partner(command: ChoosePartner, uow: Uow) -> NewSession:
+    current = command.current
+    account = await uow.store.account(current.tenant, current.account_id)
+    link = account.link_of(command.partner_number) if account else None
+    if account is None or link is None:
+        raise NotAllowed
+    await uow.store.end_session(current.tenant, current.id_hash)
+    # The absolute limit counts from the login.
+    token, browser = await _open_session(uow, account, link, current.created_at, uow.now(), current.user_agent)
+    return NewSession(browser, account, token)
+
+
+@dataclass(frozen=True)
+class IssueAccessToken:
+    current: BrowserSession
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str
+    expires_in: int  # seconds
+
+
+def issue_access_token(command: IssueAccessToken, uow: Uow, *, deps: Deps) -> AccessToken:
+    """A short-lived token that names tenant, exactly one partner number and its role."""
+    current = command.current
+    if current.partner_number is None:
+        raise NotAllowed
+    now = uow.now()
+    claims = {
+        "iss": ACCESS_TOKEN_ISSUER,
+        "aud": ACCESS_TOKEN_AUDIENCE,
+        "sub": str(current.account_id),
+        "tenant": current.tenant,
+        "partner": current.partner_number,
+        "role": current.role,
+        "sid": current.id_hash[:16],
+        "iat": now,
+    }
+    signed = deps.signer.sign(claims, now + domain.ACCESS_TOKEN_VALID)
+    return AccessToken(signed, int(domain.ACCESS_TOKEN_VALID.total_seconds()))
+
+
+@dataclass(frozen=True)
+class Logout:
+    current: BrowserSession
+
+
+async def logout(command: Logout, uow: Uow) -> None:
+    await uow.store.end_session(command.current.tenant, command.current.id_hash)
+
+
+# --- the customer's own account -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangePassword:
+    tenant: Tenant
+    current: BrowserSession
+    old_password: str
+    new_password: str
+
+
+async def change_password(command: ChangePassword, uow: Uow, *, deps: Deps) -> None:
+    account = await uow.store.account(command.tenant.portal_number, command.current.account_id)
+    if account is None or not await crypto.verify_password(account.password_hash, command.old_password):
+        raise WrongCredentials
+    problem = domain.password_problem(command.new_password, account.email)
+    if problem:
+        raise PasswordRefused(problem)
+    new_hash = await crypto.hash_password(command.new_password)
+    await _set_password(uow, deps, command.tenant, account, new_hash, "change", keep_session=command.current.id_hash)
+
+
+@dataclass(frozen=True)
+class OwnAccount:
+    """A question about the signed-in login (its data, its sessions)."""
+
+    tenant: Tenant
+    current: BrowserSession
+
+
+async def export_data(query: OwnAccount, uow: Uow) -> dict[str, Any]:
     """Everything identity keeps about this login (GDPR Art. 15/20)."""
-    account = await store.account(session, tenant.portal_number, current.account_id)
+    tenant = query.tenant
+    account = await uow.store.account(tenant.portal_number, query.current.account_id)
     assert account is not None
     return {
         "portal": tenant.portal_host,
@@ -517,7 +592,7 @@ async def export_data(session: AsyncSession, tenant: Tenant, current: store.Sess
                 "meter_number": link.meter_number,
                 "linked_at": link.linked_at.isoformat(),
             }
-            for link in await store.links_of(session, tenant.portal_number, account.id)
+            for link in account.links
         ],
         "sessions": [
             {
@@ -525,58 +600,65 @@ async def export_data(session: AsyncSession, tenant: Tenant, current: store.Sess
                 "last_seen_at": s.last_seen_at.isoformat(),
                 "user_agent": s.user_agent,
             }
-            for s in await store.sessions_of(session, tenant.portal_number, account.id)
+            for s in await uow.store.sessions_of(tenant.portal_number, account.id)
         ],
     }
 
 
-async def sessions_of(session: AsyncSession, tenant: Tenant, current: store.SessionRow) -> list[dict[str, Any]]:
+async def list_sessions(query: OwnAccount, uow: Uow) -> list[dict[str, Any]]:
     """The login's live sessions ("angemeldete Geräte"), the current one marked."""
-    now = current.last_seen_at  # just touched by current_session: the request's "now"
-    rows = await store.sessions_of(session, tenant.portal_number, current.account_id)
+    now = uow.now()
+    current = query.current
     return [
         {
-            "created_at": row.created_at.isoformat(),
-            "last_seen_at": row.last_seen_at.isoformat(),
-            "user_agent": row.user_agent,
-            "current": row.id_hash == current.id_hash,
+            "created_at": s.created_at.isoformat(),
+            "last_seen_at": s.last_seen_at.isoformat(),
+            "user_agent": s.user_agent,
+            "current": s.id_hash == current.id_hash,
         }
-        for row in rows
-        if not domain.SessionTimes(row.created_at, row.last_seen_at).expired(now)
+        for s in await uow.store.sessions_of(query.tenant.portal_number, current.account_id)
+        if not s.expired(now)
     ]
 
 
-async def end_other_sessions(session: AsyncSession, tenant: Tenant, current: store.SessionRow) -> None:
-    await store.end_sessions(session, tenant.portal_number, current.account_id, keep=current.id_hash)
+async def end_other_sessions(command: OwnAccount, uow: Uow) -> None:
+    current = command.current
+    await uow.store.end_sessions(command.tenant.portal_number, current.account_id, keep=current.id_hash)
 
 
-async def delete_account(session: AsyncSession, tenant: Tenant, current: store.SessionRow, password: str) -> None:
-    account = await store.account(session, tenant.portal_number, current.account_id)
-    if account is None or not await crypto.verify_password(account.password_hash, password):
+@dataclass(frozen=True)
+class DeleteAccount:
+    tenant: Tenant
+    current: BrowserSession
+    password: str
+
+
+async def delete_account(command: DeleteAccount, uow: Uow) -> None:
+    account = await uow.store.account(command.tenant.portal_number, command.current.account_id)
+    if account is None or not await crypto.verify_password(account.password_hash, command.password):
         raise WrongCredentials
-    links = await store.links_of(session, tenant.portal_number, account.id)
-    for link in links:
-        await session.delete(link)
-    await store.end_sessions(session, tenant.portal_number, account.id)
-    await session.delete(account)
-    _emit(
-        session,
-        tenant,
-        account.id,
-        AccountDeleted(account_id=str(account.id), partner_numbers=tuple(link.partner_number for link in links)),
-        uuid4(),
-    )
+    account.delete()
+    await uow.store.delete_account(account)
+    _publish(uow, account, uuid4())
 
 
-def publish_signing_key(session: AsyncSession, deps: Deps) -> None:
+# --- the signing key ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishSigningKey:
+    tenants: tuple[Tenant, ...]
+
+
+def publish_signing_key(command: PublishSigningKey, uow: Uow, *, deps: Deps) -> None:
     """Once per start: other services learn the key that verifies our tokens from the keys topic
     (per tenant, as every event belongs to one; the key itself is the platform's)."""
-    for tenant in deps.tenants:
-        add_event(
-            session,
+    signer = deps.signer
+    for tenant in command.tenants:
+        uow.publish(
             IDENTITY_KEYS,
-            deps.signer.kid,
-            SigningKeyPublished(kid=deps.signer.kid, jwk=PublicJwk.model_validate(deps.signer.public_jwk)),
+            signer.kid,
+            SigningKeyPublished(kid=signer.kid, jwk=PublicJwk.model_validate(signer.public_jwk)),
             tenant=tenant.portal_number,
             correlation_id=uuid4(),
         )

@@ -1,5 +1,7 @@
 """Identity's Kafka side: thin subscribers that hand each message to the event consumer."""
 
+from functools import partial
+
 from faststream.kafka import KafkaRouter
 
 from contracts import identity, masterdata, topics
@@ -14,10 +16,8 @@ GROUP = "identity"
 
 def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
-    consumer.on(identity.AccessRequested, lambda event, uow: handlers.handle_access_request(event, uow.store, deps))
-    consumer.on(
-        identity.PasswordResetRequested, lambda event, uow: handlers.handle_reset_request(event, uow.store, deps)
-    )
+    consumer.on(identity.AccessRequested, partial(handlers.handle_access_request, deps=deps))
+    consumer.on(identity.PasswordResetRequested, partial(handlers.handle_reset_request, deps=deps))
 
     router = KafkaRouter()
 

@@ -1,12 +1,27 @@
-"""Identity's tables and queries. Every query is scoped by tenant."""
+"""Identity's tables and the store on them: accounts, links, throttles and sessions in and out as domain objects.
+Every query is scoped by tenant."""
 
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy import Column, DateTime, UniqueConstraint, delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.identity.domain import (
+    Account,
+    BrowserSession,
+    KnownDevice,
+    LinkPurpose,
+    LiveSince,
+    LoginThrottle,
+    OneTimeLink,
+    PartnerLink,
+)
 
 
 def _ts(nullable: bool = False, index: bool = False) -> Column:
@@ -97,116 +112,344 @@ class SessionRow(SQLModel, table=True):
     user_agent: str | None = None
 
 
-async def account_by_email(session: AsyncSession, tenant: str, email: str) -> AccountRow | None:
-    result = await session.exec(select(AccountRow).where(AccountRow.tenant == tenant, AccountRow.email == email))
-    return result.first()
+# The tables for Core statements (sqlalchemy's select: sqlmodel's is typed for ORM entities).
+_accounts: sa.Table = AccountRow.__table__  # type: ignore[attr-defined]
+_links: sa.Table = PartnerLinkRow.__table__  # type: ignore[attr-defined]
+_throttles: sa.Table = LoginThrottleRow.__table__  # type: ignore[attr-defined]
+_devices: sa.Table = DeviceFailureRow.__table__  # type: ignore[attr-defined]
+_sessions: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
 
 
-async def account(session: AsyncSession, tenant: str, account_id: UUID) -> AccountRow | None:
-    result = await session.exec(select(AccountRow).where(AccountRow.tenant == tenant, AccountRow.id == account_id))
-    return result.first()
-
-
-async def link_of(session: AsyncSession, tenant: str, partner_number: str) -> PartnerLinkRow | None:
-    return await session.get(PartnerLinkRow, (tenant, partner_number))
-
-
-async def links_of(session: AsyncSession, tenant: str, account_id: UUID) -> list[PartnerLinkRow]:
-    result = await session.exec(
-        select(PartnerLinkRow)
-        .where(PartnerLinkRow.tenant == tenant, PartnerLinkRow.account_id == account_id)
-        .order_by(col(PartnerLinkRow.linked_at))
+def _one_time_link(row: TokenRow) -> OneTimeLink:
+    return OneTimeLink(
+        token_hash=row.hash,
+        tenant=row.tenant,
+        purpose=LinkPurpose(row.purpose),
+        email=row.email,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        account_id=row.account_id,
+        meter_number=row.meter_number,
+        partner_number=row.partner_number,
+        role=row.role,
     )
-    return list(result.all())
 
 
-async def recent_partner_failures(session: AsyncSession, tenant: str, partner_number: str, since: datetime) -> int:
-    result = await session.exec(
-        select(func.count()).where(
-            PartnerFailureRow.tenant == tenant,
-            PartnerFailureRow.partner_number == partner_number,
-            col(PartnerFailureRow.failed_at) > since,
+def _browser_session(row: Any) -> BrowserSession:
+    """From an ORM row or a Core row of the sessions table (same attribute names)."""
+    return BrowserSession(
+        id_hash=row.id_hash,
+        tenant=row.tenant,
+        account_id=row.account_id,
+        partner_number=row.partner_number,
+        role=row.role,
+        csrf_token=row.csrf_token,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        user_agent=row.user_agent,
+    )
+
+
+class IdentityStore:
+    """handlers.IdentityStore on PostgreSQL. What a login touches is read and written with Core statements
+    (columns, not ORM objects): the ORM's bookkeeping was most of the Python a login cost."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        # What was loaded, so that saving writes only what changed.
+        self._stored_links: dict[UUID, set[str]] = {}
+        self._throttles: dict[tuple[str, str], LoginThrottle] = {}
+        self._devices: dict[str, KnownDevice] = {}
+
+    async def _core(self, statement: sa.Executable, rows: list[dict[str, Any]] | None = None) -> sa.CursorResult[Any]:
+        """A Core statement on the unit of work's connection, in its transaction (no ORM on the way)."""
+        connection = await self._session.connection()
+        return await connection.execute(statement, rows)
+
+    # --- accounts and their partner numbers ---
+
+    async def account_by_email(self, tenant: str, email: str) -> Account | None:
+        return await self._account_where(_accounts.c.tenant == tenant, _accounts.c.email == email)
+
+    async def account(self, tenant: str, account_id: UUID) -> Account | None:
+        return await self._account_where(_accounts.c.tenant == tenant, _accounts.c.id == account_id)
+
+    async def owner_of(self, tenant: str, partner_number: str) -> Account | None:
+        """The login this partner number belongs to, if any."""
+        owner_id = sa.select(_links.c.account_id).where(
+            _links.c.tenant == tenant, _links.c.partner_number == partner_number
         )
-    )
-    return int(result.one())
+        return await self._account_where(_accounts.c.tenant == tenant, _accounts.c.id == owner_id.scalar_subquery())
 
-
-async def retire_open_tokens(
-    session: AsyncSession, tenant: str, purpose: str, email: str, now: datetime, partner_number: str | None = None
-) -> None:
-    """A new link makes the earlier ones of the same kind worthless."""
-    statement = update(TokenRow).where(
-        col(TokenRow.tenant) == tenant, col(TokenRow.purpose) == purpose, col(TokenRow.used_at).is_(None)
-    )
-    statement = statement.where(
-        col(TokenRow.partner_number) == partner_number if partner_number else col(TokenRow.email) == email
-    )
-    await session.exec(statement.values(used_at=now))
-
-
-async def use_token(session: AsyncSession, tenant: str, hashed: str, purpose: str, now: datetime) -> TokenRow | None:
-    """Marks the token used and returns it — atomically, so of parallel uses exactly one wins."""
-    statement = (
-        update(TokenRow)
-        .where(
-            col(TokenRow.hash) == hashed,
-            col(TokenRow.tenant) == tenant,
-            col(TokenRow.purpose) == purpose,
-            col(TokenRow.used_at).is_(None),
-            col(TokenRow.expires_at) > now,
+    async def _account_where(self, *conditions: Any) -> Account | None:
+        """The account with its links in one query (links oldest first)."""
+        statement = (
+            sa.select(
+                _accounts,
+                _links.c.partner_number,
+                _links.c.meter_number,
+                _links.c.role,
+                _links.c.linked_at,
+            )
+            .select_from(
+                _accounts.outerjoin(
+                    _links, (_links.c.tenant == _accounts.c.tenant) & (_links.c.account_id == _accounts.c.id)
+                )
+            )
+            .where(*conditions)
+            .order_by(_links.c.linked_at)
         )
-        .values(used_at=now)
-        .returning(TokenRow)
-    )
-    row = (await session.exec(statement)).scalars().first()
-    return row
-
-
-async def peek_token(session: AsyncSession, tenant: str, hashed: str, now: datetime) -> TokenRow | None:
-    result = await session.exec(
-        select(TokenRow).where(
-            TokenRow.hash == hashed,
-            TokenRow.tenant == tenant,
-            col(TokenRow.used_at).is_(None),
-            col(TokenRow.expires_at) > now,
+        rows = (await self._core(statement)).all()
+        if not rows:
+            return None
+        first = rows[0]
+        links = [PartnerLink(r.partner_number, r.meter_number, r.role, r.linked_at) for r in rows if r.partner_number]
+        self._stored_links[first.id] = {link.partner_number for link in links}
+        return Account(
+            id=first.id,
+            tenant=first.tenant,
+            email=first.email,
+            password_hash=first.password_hash,
+            created_at=first.created_at,
+            password_changed_at=first.password_changed_at,
+            links=links,
         )
-    )
-    return result.first()
 
-
-async def throttle_for_update(session: AsyncSession, tenant: str, key: str) -> LoginThrottleRow:
-    """The e-mail's back-off row, locked. Created first if missing — with ON CONFLICT, so that parallel
-    first logins for one e-mail wait for each other instead of one failing (which would tell an attacker
-    that this e-mail had no row yet, i.e. was never used)."""
-    await session.exec(
-        insert(LoginThrottleRow).values(tenant=tenant, email_key=key, failures=0).on_conflict_do_nothing()
-    )
-    row = (
-        await session.exec(
-            select(LoginThrottleRow)
-            .where(LoginThrottleRow.tenant == tenant, LoginThrottleRow.email_key == key)
-            .with_for_update()
+    async def add_account(self, account: Account) -> None:
+        # Executed at once: the unique (tenant, e-mail) constraint speaks now, not at commit.
+        await self._core(
+            insert(_accounts).values(
+                id=account.id,
+                tenant=account.tenant,
+                email=account.email,
+                password_hash=account.password_hash,
+                created_at=account.created_at,
+                password_changed_at=account.password_changed_at,
+            )
         )
-    ).one()
-    return row
+        self._stored_links[account.id] = set()
+        await self._add_links(account)
 
+    async def save_account(self, account: Account) -> None:
+        """Password changes and new partner numbers of an account this store handed out or added."""
+        await self._core(
+            update(_accounts)
+            .where(_accounts.c.tenant == account.tenant, _accounts.c.id == account.id)
+            .values(password_hash=account.password_hash, password_changed_at=account.password_changed_at)
+        )
+        await self._add_links(account)
 
-async def session_by_hash(session: AsyncSession, tenant: str, id_hash: str) -> SessionRow | None:
-    result = await session.exec(select(SessionRow).where(SessionRow.id_hash == id_hash, SessionRow.tenant == tenant))
-    return result.first()
+    async def _add_links(self, account: Account) -> None:
+        """The links the account gained since it was loaded (links are never changed, only added or deleted)."""
+        stored = self._stored_links.setdefault(account.id, set())
+        new = [link for link in account.links if link.partner_number not in stored]
+        if not new:
+            return
+        await self._core(
+            insert(_links),
+            [
+                {
+                    "tenant": account.tenant,
+                    "partner_number": link.partner_number,
+                    "account_id": account.id,
+                    "meter_number": link.meter_number,
+                    "role": link.role,
+                    "linked_at": link.linked_at,
+                }
+                for link in new
+            ],
+        )
+        stored.update(link.partner_number for link in new)
 
+    async def delete_account(self, account: Account) -> None:
+        """The login, its partner numbers and its sessions."""
+        tenant = account.tenant
+        await self._session.exec(
+            delete(PartnerLinkRow).where(
+                col(PartnerLinkRow.tenant) == tenant, col(PartnerLinkRow.account_id) == account.id
+            )
+        )
+        await self.end_sessions(tenant, account.id)
+        await self._session.exec(
+            delete(AccountRow).where(col(AccountRow.tenant) == tenant, col(AccountRow.id) == account.id)
+        )
+        self._stored_links.pop(account.id, None)
 
-async def sessions_of(session: AsyncSession, tenant: str, account_id: UUID) -> list[SessionRow]:
-    result = await session.exec(
-        select(SessionRow)
-        .where(SessionRow.tenant == tenant, SessionRow.account_id == account_id)
-        .order_by(col(SessionRow.created_at))
-    )
-    return list(result.all())
+    async def partner_linked(self, tenant: str, partner_number: str) -> bool:
+        return await self._session.get(PartnerLinkRow, (tenant, partner_number)) is not None
 
+    # --- invalid pairs ---
 
-async def end_sessions(session: AsyncSession, tenant: str, account_id: UUID, keep: str | None = None) -> None:
-    statement = delete(SessionRow).where(col(SessionRow.tenant) == tenant, col(SessionRow.account_id) == account_id)
-    if keep:
-        statement = statement.where(col(SessionRow.id_hash) != keep)
-    await session.exec(statement)
+    async def recent_partner_failures(self, tenant: str, partner_number: str, since: datetime) -> int:
+        result = await self._session.exec(
+            select(func.count()).where(
+                PartnerFailureRow.tenant == tenant,
+                PartnerFailureRow.partner_number == partner_number,
+                col(PartnerFailureRow.failed_at) > since,
+            )
+        )
+        return int(result.one())
+
+    def add_partner_failure(self, tenant: str, partner_number: str, now: datetime) -> None:
+        self._session.add(PartnerFailureRow(tenant=tenant, partner_number=partner_number, failed_at=now))
+
+    # --- one-time links ---
+
+    def add_link(self, link: OneTimeLink) -> None:
+        self._session.add(
+            TokenRow(
+                hash=link.token_hash,
+                tenant=link.tenant,
+                purpose=link.purpose,
+                email=link.email,
+                account_id=link.account_id,
+                meter_number=link.meter_number,
+                partner_number=link.partner_number,
+                role=link.role,
+                created_at=link.created_at,
+                expires_at=link.expires_at,
+            )
+        )
+
+    async def retire_open_links(
+        self, tenant: str, purpose: LinkPurpose, email: str, now: datetime, partner_number: str | None = None
+    ) -> None:
+        """A new link makes the earlier ones of the same kind worthless."""
+        statement = update(TokenRow).where(
+            col(TokenRow.tenant) == tenant, col(TokenRow.purpose) == purpose, col(TokenRow.used_at).is_(None)
+        )
+        statement = statement.where(
+            col(TokenRow.partner_number) == partner_number if partner_number else col(TokenRow.email) == email
+        )
+        await self._session.exec(statement.values(used_at=now))
+
+    async def use_link(self, tenant: str, token_hash: str, purpose: LinkPurpose, now: datetime) -> OneTimeLink | None:
+        """Marks the link used and returns it — atomically, so of parallel uses exactly one wins."""
+        statement = (
+            update(TokenRow)
+            .where(
+                col(TokenRow.hash) == token_hash,
+                col(TokenRow.tenant) == tenant,
+                col(TokenRow.purpose) == purpose,
+                col(TokenRow.used_at).is_(None),
+                col(TokenRow.expires_at) > now,
+            )
+            .values(used_at=now)
+            .returning(TokenRow)
+        )
+        row = (await self._session.exec(statement)).scalars().first()
+        return _one_time_link(row) if row else None
+
+    async def peek_link(self, tenant: str, token_hash: str, now: datetime) -> OneTimeLink | None:
+        result = await self._session.exec(
+            select(TokenRow).where(
+                TokenRow.hash == token_hash,
+                TokenRow.tenant == tenant,
+                col(TokenRow.used_at).is_(None),
+                col(TokenRow.expires_at) > now,
+            )
+        )
+        row = result.first()
+        return _one_time_link(row) if row else None
+
+    # --- login back-off ---
+
+    async def throttle_for_update(self, tenant: str, key: str) -> LoginThrottle:
+        """The e-mail's back-off, locked. Created first if missing — with ON CONFLICT, so that parallel
+        first logins for one e-mail wait for each other instead of one failing (which would tell an attacker
+        that this e-mail had no row yet, i.e. was never used)."""
+        await self._core(insert(_throttles).values(tenant=tenant, email_key=key, failures=0).on_conflict_do_nothing())
+        row = (
+            await self._core(
+                sa.select(_throttles.c.failures, _throttles.c.wait_until)
+                .where(_throttles.c.tenant == tenant, _throttles.c.email_key == key)
+                .with_for_update()
+            )
+        ).one()
+        self._throttles[(tenant, key)] = LoginThrottle(tenant, key, row.failures, row.wait_until)
+        return LoginThrottle(tenant, key, row.failures, row.wait_until)
+
+    async def save_throttle(self, throttle: LoginThrottle) -> None:
+        key = (throttle.tenant, throttle.email_key)
+        if self._throttles.get(key) == throttle:
+            return  # unchanged (a right password with no failures before): no row version to write
+        await self._core(
+            update(_throttles)
+            .where(_throttles.c.tenant == throttle.tenant, _throttles.c.email_key == throttle.email_key)
+            .values(failures=throttle.failures, wait_until=throttle.wait_until)
+        )
+        self._throttles[key] = replace(throttle)
+
+    async def device(self, device_id: str) -> KnownDevice | None:
+        failures = (
+            await self._core(sa.select(_devices.c.failures).where(_devices.c.device_id == device_id))
+        ).scalar_one_or_none()
+        if failures is None:
+            return None
+        self._devices[device_id] = KnownDevice(device_id, failures)
+        return KnownDevice(device_id, failures)
+
+    async def save_device(self, device: KnownDevice) -> None:
+        if self._devices.get(device.device_id) == device:
+            return
+        statement = insert(_devices).values(device_id=device.device_id, failures=device.failures)
+        await self._core(
+            statement.on_conflict_do_update(index_elements=[_devices.c.device_id], set_={"failures": device.failures})
+        )
+        self._devices[device.device_id] = replace(device)
+
+    # --- browser sessions ---
+
+    async def add_session(self, browser: BrowserSession) -> None:
+        await self._core(
+            insert(_sessions).values(
+                id_hash=browser.id_hash,
+                tenant=browser.tenant,
+                account_id=browser.account_id,
+                partner_number=browser.partner_number,
+                role=browser.role,
+                csrf_token=browser.csrf_token,
+                created_at=browser.created_at,
+                last_seen_at=browser.last_seen_at,
+                user_agent=browser.user_agent,
+            )
+        )
+
+    async def touch_session(self, tenant: str, id_hash: str, now: datetime, live: LiveSince) -> BrowserSession | None:
+        """The live session, seen now — one statement; an expired one is deleted."""
+        touched = (
+            await self._core(
+                update(_sessions)
+                .where(
+                    _sessions.c.id_hash == id_hash,
+                    _sessions.c.tenant == tenant,
+                    _sessions.c.last_seen_at >= live.last_seen,
+                    _sessions.c.created_at >= live.created,
+                )
+                .values(last_seen_at=now)
+                .returning(*_sessions.c)
+            )
+        ).first()
+        if touched is None:
+            await self.end_session(tenant, id_hash)  # expired (or unknown: then nothing to delete)
+            return None
+        return _browser_session(touched)
+
+    async def end_session(self, tenant: str, id_hash: str) -> None:
+        await self._session.exec(
+            delete(SessionRow).where(col(SessionRow.id_hash) == id_hash, col(SessionRow.tenant) == tenant)
+        )
+
+    async def sessions_of(self, tenant: str, account_id: UUID) -> list[BrowserSession]:
+        result = await self._session.exec(
+            select(SessionRow)
+            .where(SessionRow.tenant == tenant, SessionRow.account_id == account_id)
+            .order_by(col(SessionRow.created_at))
+        )
+        return [_browser_session(row) for row in result.all()]
+
+    async def end_sessions(self, tenant: str, account_id: UUID, keep: str | None = None) -> None:
+        statement = delete(SessionRow).where(col(SessionRow.tenant) == tenant, col(SessionRow.account_id) == account_id)
+        if keep:
+            statement = statement.where(col(SessionRow.id_hash) != keep)
+        await self._session.exec(statement)

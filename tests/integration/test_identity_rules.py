@@ -10,10 +10,13 @@ import pytest
 
 from kit.db import Database, migrate
 from kit.tenants import Tenant, load_tenants
+from kit.uow import UnitsOfWork
 from services.identity import crypto, handlers, store
 from services.identity.app import MIGRATIONS
+from services.identity.domain import Account, BrowserSession
 from services.identity.handlers import Deps, LoginRefused, NewSession
 from services.identity.settings import IdentitySettings
+from services.identity.store import IdentityStore
 from stack.fixtures import DatabaseServer
 
 pytestmark = pytest.mark.stack
@@ -34,6 +37,7 @@ class FakeClock:
 @dataclass
 class World:
     db: Database
+    units: UnitsOfWork[IdentityStore]
     deps: Deps
     clock: FakeClock
     tenant: Tenant
@@ -47,8 +51,8 @@ async def world(postgres_server: DatabaseServer, tmp_path: Path) -> AsyncIterato
     clock = FakeClock()
     tenants = load_tenants()
     settings = IdentitySettings.model_construct(signing_key_file=tmp_path / "key.pem")
-    deps = Deps(tenants, settings, crypto.TokenSigner(tmp_path / "key.pem"), crypto.DeviceCookies("test"), clock)
-    yield World(db, deps, clock, tenants.get("000328"))
+    deps = Deps(settings, crypto.TokenSigner(tmp_path / "key.pem"), crypto.DeviceCookies("test"))
+    yield World(db, UnitsOfWork(db, IdentityStore, clock=clock), deps, clock, tenants.get("000328"))
     await db.dispose()
 
 
@@ -97,20 +101,40 @@ async def _token(world: World, purpose: str, email: str, valid: timedelta) -> st
 
 
 async def _login(world: World, email: str, password: str, device: str | None = None) -> NewSession | LoginRefused:
+    async with world.units() as uow:
+        return await handlers.login(handlers.Login(world.tenant, email, password, device, "test"), uow, deps=world.deps)
+
+
+async def _complete_access(world: World, token: str) -> None:
+    async with world.units() as uow:
+        await handlers.complete_access(handlers.CompleteAccess(world.tenant, token, PASSWORD), uow, deps=world.deps)
+
+
+async def _complete_reset(world: World, token: str, password: str) -> None:
+    async with world.units() as uow:
+        await handlers.complete_reset(handlers.CompleteReset(world.tenant, token, password), uow, deps=world.deps)
+
+
+async def _current_session(world: World, token: str) -> BrowserSession | None:
+    async with world.units() as uow:
+        return await handlers.current_session(handlers.CurrentSession(world.tenant, token), uow)
+
+
+async def _account_by_email(world: World, email: str) -> Account | None:
     async with world.db.transaction() as session:
-        return await handlers.login(session, world.tenant, email, password, device, "test", world.deps)
+        return await IdentityStore(session).account_by_email("000328", email)
 
 
 async def test_an_expired_confirmation_link_is_refused(world: World) -> None:
     token = await _token(world, "access", "neu@example.org", timedelta(hours=24))
     world.clock.advance(timedelta(hours=24, seconds=1))
     with pytest.raises(handlers.InvalidLink):
-        async with world.db.transaction() as session:
-            await handlers.complete_access(session, world.tenant, token, PASSWORD, world.deps)
+        await _complete_access(world, token)
     fresh = await _token(world, "access", "neu@example.org", timedelta(hours=24))
     world.clock.advance(timedelta(hours=23, minutes=59))
-    async with world.db.transaction() as session:
-        await handlers.complete_access(session, world.tenant, fresh, PASSWORD, world.deps)
+    await _complete_access(world, fresh)
+    account = await _account_by_email(world, "neu@example.org")
+    assert account and [link.partner_number for link in account.links] == ["4711000002"]
 
 
 async def test_fifty_parallel_uses_of_one_link_make_exactly_one_login(world: World) -> None:
@@ -120,16 +144,14 @@ async def test_fifty_parallel_uses_of_one_link_make_exactly_one_login(world: Wor
 
     async def use() -> bool:
         try:
-            async with world.db.transaction() as session:
-                await handlers.complete_access(session, world.tenant, token, PASSWORD, world.deps)
+            await _complete_access(world, token)
         except handlers.InvalidLink:
             return False
         return True
 
     results = await asyncio.gather(*(use() for _ in range(50)))
     assert results.count(True) == 1
-    async with world.db.transaction() as session:
-        assert await store.account_by_email(session, "000328", "parallel@example.org") is not None
+    assert await _account_by_email(world, "parallel@example.org") is not None
 
 
 async def test_a_thousand_wrong_passwords_slow_down_but_never_lock_out(world: World) -> None:
@@ -166,8 +188,7 @@ async def test_a_reset_works_during_the_back_off_and_ends_it(world: World) -> No
         await _login(world, email, "falsch-falsch-falsch")
     assert isinstance(await _login(world, email, PASSWORD), LoginRefused)
     token = await _token(world, "reset", email, timedelta(hours=1))
-    async with world.db.transaction() as session:
-        await handlers.complete_reset(session, world.tenant, token, "Ein ganz neues Passwort 77", world.deps)
+    await _complete_reset(world, token, "Ein ganz neues Passwort 77")
     assert isinstance(await _login(world, email, "Ein ganz neues Passwort 77"), NewSession)
 
 
@@ -177,8 +198,7 @@ async def test_an_expired_reset_link_is_refused(world: World) -> None:
     token = await _token(world, "reset", email, timedelta(hours=1))
     world.clock.advance(timedelta(hours=1, seconds=1))
     with pytest.raises(handlers.InvalidLink):
-        async with world.db.transaction() as session:
-            await handlers.complete_reset(session, world.tenant, token, "Ein ganz neues Passwort 77", world.deps)
+        await _complete_reset(world, token, "Ein ganz neues Passwort 77")
 
 
 async def test_sessions_end_after_30_minutes_idle_and_12_hours_in_all(world: World) -> None:
@@ -188,20 +208,19 @@ async def test_sessions_end_after_30_minutes_idle_and_12_hours_in_all(world: Wor
     assert isinstance(new, NewSession)
     for _ in range(30):  # active every 25 minutes: fine until the absolute limit
         world.clock.advance(timedelta(minutes=25))
-        async with world.db.transaction() as session:
-            if world.clock.now - new.row.created_at > timedelta(hours=12):
-                with pytest.raises(handlers.NotAllowed):
-                    await handlers.current_session(session, world.tenant, new.token, world.clock())
-                break
-            await handlers.current_session(session, world.tenant, new.token, world.clock())
+        if world.clock.now - new.session.created_at > timedelta(hours=12):
+            assert await _current_session(world, new.token) is None
+            break
+        seen = await _current_session(world, new.token)
+        assert seen and seen.last_seen_at == world.clock.now
     else:
         pytest.fail("the absolute limit never ended the session")
     again = await _login(world, email, PASSWORD)
     assert isinstance(again, NewSession)
     world.clock.advance(timedelta(minutes=31))
-    with pytest.raises(handlers.NotAllowed):
-        async with world.db.transaction() as session:
-            await handlers.current_session(session, world.tenant, again.token, world.clock())
+    assert await _current_session(world, again.token) is None
+    async with world.db.transaction() as session:  # the expired sessions were ended, not just refused
+        assert await IdentityStore(session).sessions_of("000328", again.session.account_id) == []
 
 
 async def test_a_weaker_hash_is_upgraded_at_login(world: World) -> None:
@@ -220,8 +239,7 @@ async def test_a_weaker_hash_is_upgraded_at_login(world: World) -> None:
             )
         )
     assert isinstance(await _login(world, "old@example.org", PASSWORD), NewSession)
-    async with world.db.transaction() as session:
-        account = await store.account_by_email(session, "000328", "old@example.org")
+    account = await _account_by_email(world, "old@example.org")
     assert account and account.password_hash != weak and not crypto.needs_rehash(account.password_hash)
     assert "m=19456,t=2" in account.password_hash
 

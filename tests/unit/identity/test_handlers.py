@@ -1,0 +1,287 @@
+"""Identity's use cases with the store, master data, outbox and clock in memory (no database)."""
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import jwt
+import pytest
+
+from contracts.common import PartnerRole, PostalAddress
+from contracts.envelope import Envelope
+from contracts.identity import (
+    ACCESS_TOKEN_AUDIENCE,
+    ACCESS_TOKEN_ISSUER,
+    AccessRequested,
+    EmailConfirmed,
+    PartnerLinked,
+)
+from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
+from contracts.topics import IDENTITY
+from kit.consumer import Delivered
+from kit.tenants import Tenant, load_tenants
+from services.identity import crypto, handlers
+from services.identity.domain import Account, BrowserSession, LinkPurpose
+from services.identity.handlers import Deps, LoginRefused, NewSession
+from services.identity.settings import IdentitySettings
+from tests.unit.fakes import FakeClock, FakeUnits
+from tests.unit.identity.fake_store import FakeIdentityStore
+
+PASSWORD = "Sonnenblumen am Deich 2026"
+PASSWORD_HASH = crypto.HASHER.hash(PASSWORD)
+METER = "1EMH0005939068"
+CONSUMPTION, FEED_IN = "4711000001", "4711000002"
+HOME = PostalAddress(street="Postweg", house_number="1", postcode="12345", city="Musterstadt")
+
+Units = FakeUnits[FakeIdentityStore]
+
+
+@pytest.fixture
+def tenant() -> Tenant:
+    return load_tenants().get("000328")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def units(clock: FakeClock, tenant: Tenant) -> Units:
+    units = FakeUnits(FakeIdentityStore(), clock)
+    partners = (
+        PartnerOfRecord(partner_number=CONSUMPTION, role=PartnerRole.CONSUMPTION, name="Erika", postal_address=HOME),
+        PartnerOfRecord(partner_number=FEED_IN, role=PartnerRole.FEED_IN, name="Erika", postal_address=HOME),
+    )
+    point = MeterPointRecorded(meter_number=METER, connection_address=HOME, partners=partners, recorded_at=clock())
+    units.master_data.points[(tenant.portal_number, METER)] = point
+    return units
+
+
+@pytest.fixture
+def deps(tmp_path: Path) -> Deps:
+    settings = IdentitySettings.model_construct(signing_key_file=tmp_path / "key.pem")
+    return Deps(settings, crypto.TokenSigner(tmp_path / "key.pem"), crypto.DeviceCookies("test"))
+
+
+def registered(units: Units, tenant: Tenant, email: str, *partner_numbers: str) -> Account:
+    now = units.clock()
+    account = Account(uuid4(), tenant.portal_number, email, PASSWORD_HASH, now, now)
+    for number in partner_numbers:
+        account.link(number, METER, "consumption" if number == CONSUMPTION else "feed_in", now)
+    units.store.accounts[account.id] = account
+    return account
+
+
+async def ask_access(units: Units, deps: Deps, tenant: Tenant, partner: str, email: str, meter: str = METER) -> None:
+    payload = AccessRequested(meter_number=meter, partner_number=partner, email=email)
+    envelope = Envelope(
+        event_id=uuid4(),
+        event_type=payload.EVENT_TYPE,
+        schema_version=1,
+        tenant=tenant.portal_number,
+        occurred_at=units.clock(),
+        correlation_id=uuid4(),
+        payload=payload.model_dump(mode="json"),
+    )
+    await handlers.handle_access_request(Delivered(envelope, payload, tenant), units.unit(), deps=deps)
+
+
+def token_of_last_mail(units: Units) -> str:
+    match = re.search(r"#token=(\S+)", units.outbox.mails[-1].text)
+    assert match, units.outbox.mails[-1].text
+    return match.group(1)
+
+
+async def login(units: Units, deps: Deps, tenant: Tenant, email: str, password: str) -> NewSession | LoginRefused:
+    return await handlers.login(handlers.Login(tenant, email, password, None, "test"), units.unit(), deps=deps)
+
+
+# --- access requests ------------------------------------------------------------------------------------
+
+
+async def test_a_first_partner_number_gets_a_link_to_set_a_password(units: Units, deps: Deps, tenant: Tenant) -> None:
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")
+    [mail] = units.outbox.mails
+    assert (mail.recipient, mail.purpose) == ("erika@example.org", "access-confirmation")
+    assert "vergeben Sie Ihr Passwort" in mail.text and f"{tenant.portal_url}/zugang/bestaetigen#token=" in mail.text
+    [link] = units.store.links.values()
+    assert (link.purpose, link.account_id, link.partner_number, link.role) == (
+        LinkPurpose.ACCESS,
+        None,
+        CONSUMPTION,
+        "consumption",
+    )
+    assert link.token_hash == crypto.token_hash(token_of_last_mail(units))  # only the hash is kept
+
+
+async def test_a_further_partner_number_for_a_login_asks_to_prove_the_password(
+    units: Units, deps: Deps, tenant: Tenant
+) -> None:
+    account = registered(units, tenant, "erika@example.org", CONSUMPTION)
+    await ask_access(units, deps, tenant, FEED_IN, "erika@example.org")
+    [mail] = units.outbox.mails
+    assert mail.purpose == "access-confirmation" and "hinzufügen" in mail.text
+    [link] = units.store.links.values()
+    assert link.account_id == account.id
+
+
+async def test_asking_again_for_ones_own_number_says_the_login_exists(units: Units, deps: Deps, tenant: Tenant) -> None:
+    registered(units, tenant, "erika@example.org", CONSUMPTION)
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")
+    [mail] = units.outbox.mails
+    assert (mail.recipient, mail.purpose) == ("erika@example.org", "access-already-registered")
+    assert units.store.links == {}
+
+
+async def test_someone_elses_number_is_refused_and_its_owner_warned(units: Units, deps: Deps, tenant: Tenant) -> None:
+    registered(units, tenant, "owner@example.org", CONSUMPTION)
+    await ask_access(units, deps, tenant, CONSUMPTION, "intruder@example.org")
+    sent = {(mail.recipient, mail.purpose) for mail in units.outbox.mails}
+    assert sent == {("intruder@example.org", "access-not-possible"), ("owner@example.org", "access-owner-warning")}
+    assert units.store.links == {}
+
+
+async def test_an_invalid_pair_is_counted_and_after_five_in_a_day_requests_are_ignored(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    await ask_access(units, deps, tenant, "4711999999", "guess@example.org")  # not a partner of this meter
+    for _ in range(4):
+        await ask_access(units, deps, tenant, CONSUMPTION, "guess@example.org", meter="1EMH0000000001")
+    assert len(units.store.partner_failures) == 5 and units.outbox.mails == []
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")  # 4 for this number: still answered
+    await ask_access(units, deps, tenant, CONSUMPTION, "guess@example.org", meter="1EMH0000000001")
+    units.outbox.mails.clear()
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")  # 5: even the right pair, for now
+    await ask_access(units, deps, tenant, CONSUMPTION, "guess@example.org", meter="1EMH0000000001")
+    assert units.outbox.mails == []
+    assert len(units.store.partner_failures) == 6  # ignored requests are not counted
+    clock.advance(timedelta(hours=24))
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")
+    assert [mail.purpose for mail in units.outbox.mails] == ["access-confirmation"]
+
+
+# --- links ----------------------------------------------------------------------------------------------
+
+
+async def test_a_confirmation_link_expires_after_24_hours(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    await ask_access(units, deps, tenant, CONSUMPTION, "late@example.org")
+    late = token_of_last_mail(units)
+    clock.advance(timedelta(hours=24, seconds=1))
+    with pytest.raises(handlers.InvalidLink):
+        await handlers.complete_access(handlers.CompleteAccess(tenant, late, PASSWORD), units.unit(), deps=deps)
+
+    await ask_access(units, deps, tenant, CONSUMPTION, "late@example.org")
+    fresh = token_of_last_mail(units)
+    clock.advance(timedelta(hours=23, minutes=59))
+    account_id = await handlers.complete_access(
+        handlers.CompleteAccess(tenant, fresh, PASSWORD), units.unit(), deps=deps
+    )
+    [confirmed] = units.outbox.of_type(EmailConfirmed)
+    [linked] = units.outbox.of_type(PartnerLinked)
+    assert confirmed.account_id == linked.account_id == str(account_id) and linked.partner_number == CONSUMPTION
+    assert {(e.topic, e.key) for e in units.outbox.events} == {(IDENTITY.name, str(account_id))}
+    with pytest.raises(handlers.InvalidLink):  # once only
+        await handlers.complete_access(handlers.CompleteAccess(tenant, fresh, PASSWORD), units.unit(), deps=deps)
+
+
+# --- login ----------------------------------------------------------------------------------------------
+
+
+async def test_wrong_passwords_make_logins_wait_and_the_right_one_resets_the_wait(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    registered(units, tenant, "erika@example.org", CONSUMPTION)
+    answers = [await login(units, deps, tenant, "erika@example.org", "ganz sicher falsch") for _ in range(5)]
+    assert answers == [LoginRefused(retry_after=None)] * 5
+    assert await login(units, deps, tenant, "erika@example.org", PASSWORD) == LoginRefused(retry_after=60)
+    clock.advance(timedelta(seconds=60))
+    assert isinstance(await login(units, deps, tenant, "Erika@Example.org ", PASSWORD), NewSession)
+    [throttle] = units.store.throttles.values()
+    assert (throttle.failures, throttle.wait_until) == (0, None)
+    assert isinstance(await login(units, deps, tenant, "erika@example.org", PASSWORD), NewSession)
+
+
+async def test_unknown_emails_get_the_same_refusals_and_waits(units: Units, deps: Deps, tenant: Tenant) -> None:
+    answers = [await login(units, deps, tenant, "nobody@example.org", "ganz sicher falsch") for _ in range(6)]
+    assert answers == [LoginRefused(retry_after=None)] * 5 + [LoginRefused(retry_after=60)]
+
+
+async def test_a_login_with_one_partner_number_acts_as_it(units: Units, deps: Deps, tenant: Tenant) -> None:
+    account = registered(units, tenant, "erika@example.org", CONSUMPTION)
+    new = await login(units, deps, tenant, "erika@example.org", PASSWORD)
+    assert isinstance(new, NewSession) and new.device_cookie
+    assert (new.session.partner_number, new.session.role) == (CONSUMPTION, "consumption")
+    assert new.account.id == account.id and [link.partner_number for link in new.account.links] == [CONSUMPTION]
+    assert units.store.sessions[crypto.token_hash(new.token)] == new.session
+    token = handlers.issue_access_token(handlers.IssueAccessToken(new.session), units.unit(), deps=deps)
+    claims = jwt.decode(token.value, options={"verify_signature": False})
+    assert (claims["iss"], claims["aud"], claims["partner"]) == (
+        ACCESS_TOKEN_ISSUER,
+        ACCESS_TOKEN_AUDIENCE,
+        CONSUMPTION,
+    )
+
+
+# --- sessions -------------------------------------------------------------------------------------------
+
+
+async def _signed_in(units: Units, deps: Deps, tenant: Tenant, *partner_numbers: str) -> NewSession:
+    registered(units, tenant, "erika@example.org", *partner_numbers)
+    new = await login(units, deps, tenant, "erika@example.org", PASSWORD)
+    assert isinstance(new, NewSession)
+    return new
+
+
+async def _current(units: Units, tenant: Tenant, token: str) -> BrowserSession | None:
+    return await handlers.current_session(handlers.CurrentSession(tenant, token), units.unit())
+
+
+async def test_a_session_ends_after_30_minutes_idle(units: Units, deps: Deps, tenant: Tenant, clock: FakeClock) -> None:
+    new = await _signed_in(units, deps, tenant, CONSUMPTION)
+    clock.advance(timedelta(minutes=30))
+    seen = await _current(units, tenant, new.token)
+    assert seen and seen.last_seen_at == clock()
+    clock.advance(timedelta(minutes=30, seconds=1))
+    assert await _current(units, tenant, new.token) is None
+    assert units.store.sessions == {}  # ended, not just refused
+
+
+async def test_a_session_ends_12_hours_after_the_login_however_active(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    new = await _signed_in(units, deps, tenant, CONSUMPTION)
+    for _ in range(28):  # every 25 minutes: 11 h 40 min
+        clock.advance(timedelta(minutes=25))
+        assert await _current(units, tenant, new.token)
+    clock.advance(timedelta(minutes=20, seconds=1))
+    assert await _current(units, tenant, new.token) is None
+
+
+async def test_a_session_belongs_to_its_tenant(units: Units, deps: Deps, tenant: Tenant) -> None:
+    new = await _signed_in(units, deps, tenant, CONSUMPTION)
+    other = load_tenants().get("000512")
+    assert await _current(units, other, new.token) is None
+    assert await _current(units, tenant, new.token)  # still alive at its own portal
+
+
+async def test_choosing_a_partner_number_only_of_ones_own_with_a_new_session(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    registered(units, tenant, "stranger@example.org", "4711000099")
+    new = await _signed_in(units, deps, tenant, CONSUMPTION, FEED_IN)
+    assert new.session.partner_number is None and len(new.account.links) == 2
+    with pytest.raises(handlers.NotAllowed):
+        handlers.issue_access_token(handlers.IssueAccessToken(new.session), units.unit(), deps=deps)
+    with pytest.raises(handlers.NotAllowed):
+        await handlers.choose_partner(handlers.ChoosePartner(new.session, "4711000099"), units.unit())
+
+    clock.advance(timedelta(minutes=5))
+    chosen = await handlers.choose_partner(handlers.ChoosePartner(new.session, FEED_IN), units.unit())
+    assert (chosen.session.partner_number, chosen.session.role) == (FEED_IN, "feed_in")
+    assert chosen.token != new.token and chosen.session.created_at == new.session.created_at  # absolute limit kept
+    assert await _current(units, tenant, new.token) is None  # the old id is dead
+    assert list(units.store.sessions) == [crypto.token_hash(chosen.token)]
