@@ -104,11 +104,7 @@ def _end_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
 
 
-def build_api(
-    units: UnitsOfWork[IdentityStore], quiet_units: UnitsOfWork[IdentityStore], tenants: TenantDirectory, deps: Deps
-) -> APIRouter:
-    """``units`` for use cases that publish events or mail (their commit wakes the relays); ``quiet_units`` for
-    those that change only identity's own rows (login, sessions), so that a login wakes no relay."""
+def build_api(units: UnitsOfWork[IdentityStore], tenants: TenantDirectory, deps: Deps) -> APIRouter:
     router = APIRouter()
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
     per_client_login = RateLimit(deps.settings.limit_login_per_client)
@@ -130,7 +126,7 @@ def build_api(
             cookie: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
             csrf_token: Annotated[str | None, Header(alias="X-CSRF-Token")] = None,
         ) -> Found:
-            async with quiet_units() as uow:  # an expired session found is ended: committed, though refused
+            async with units() as uow:  # an expired session found is ended: committed, though refused
                 found = await find(handlers.CurrentSession(tenant, cookie), uow)
             if found is None:
                 raise HTTPException(401, "Bitte melden Sie sich an.")
@@ -206,7 +202,7 @@ def build_api(
     ) -> SessionView:
         await per_client_login.check(tenant.portal_number, client_address(request))
         command = handlers.Login(tenant, str(form.email), form.password, device, request.headers.get("user-agent"))
-        async with quiet_units() as uow:
+        async with units() as uow:
             new = await use_login(command, uow)
         if isinstance(new, handlers.LoginRefused):
             if new.retry_after is None:
@@ -230,7 +226,7 @@ def build_api(
     @router.post("/session/partner", tags=["session"], summary="Act as one of the login's partner numbers (new id)")
     async def choose_partner(choice: PartnerChoice, current: SessionCsrf, response: Response) -> SessionView:
         try:
-            async with quiet_units() as uow:
+            async with units() as uow:
                 new = await handlers.choose_partner(handlers.ChoosePartner(current, choice.partner_number), uow)
         except handlers.NotAllowed:
             raise HTTPException(403, "Diese Geschäftspartner-Nr. gehört nicht zu Ihrem Zugang.") from None
@@ -250,7 +246,7 @@ def build_api(
 
     @router.delete("/session", status_code=204, tags=["session"], summary="Logout")
     async def logout(current: SessionCsrf, response: Response) -> None:
-        async with quiet_units() as uow:
+        async with units() as uow:
             await handlers.logout(handlers.Logout(current), uow)
         _end_session_cookie(response)
 
@@ -272,7 +268,7 @@ def build_api(
 
     @router.post("/account/sessions/end-others", status_code=204, tags=["account"], summary="Sign out everywhere else")
     async def end_others(current: SessionCsrf, tenant: TenantDep) -> None:
-        async with quiet_units() as uow:
+        async with units() as uow:
             await handlers.end_other_sessions(handlers.OwnAccount(tenant, current), uow)
 
     @router.get("/account/export", tags=["account"], summary="Download my data (GDPR)")

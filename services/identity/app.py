@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from kit.http import add_health_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
-from kit.uow import Clock, UnitsOfWork, system_clock
+from kit.uow import Clock, system_clock
 from services.identity import crypto, handlers
 from services.identity.api import build_api
 from services.identity.handlers import Deps
@@ -28,12 +28,10 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
         crypto.DeviceCookies(settings.device_cookie_secret),
     )
     units = runtime.units_of_work(IdentityStore, clock)
-    # For use cases that send nothing (login, sessions): their commit has no relay to wake.
-    quiet_units = UnitsOfWork(runtime.db, IdentityStore, clock=clock)
     runtime.include(build_router(runtime.consumer(units), deps))
 
     async def publish_key() -> None:
-        async with quiet_units() as uow:  # before the relays start: they find the key when they do
+        async with units() as uow:  # before the relays start: they find the key when they do
             handlers.publish_signing_key(handlers.PublishSigningKey(tuple(runtime.tenants)), uow, deps=deps)
 
     runtime.on_started(publish_key)
@@ -47,7 +45,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
         lifespan=runtime.lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(units, quiet_units, runtime.tenants, deps))
+    app.include_router(build_api(units, runtime.tenants, deps))
     add_health_route(app, runtime.health)
     return app, runtime
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import gzip
 import hashlib
 import hmac
 import json
@@ -9,6 +10,7 @@ import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,18 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
 
 
-# argon2 (~20 ms of CPU each) runs off the event loop, on fewer threads than there are CPUs: the loop keeps a
-# CPU for every other request (measured: /health during a login storm 20-66 ms with the default pool, 5-10 ms).
+# argon2 (tens of ms of CPU each) runs off the event loop, on fewer threads than there are CPUs: the loop keeps a
+# CPU for every other request (benchmarks/README.md, "Choices in the code").
+_COMMON_PASSWORDS = Path(__file__).resolve().parent / "common-passwords.txt.gz"
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The common-password list that domain.password_problem refuses (read once)."""
+    with gzip.open(_COMMON_PASSWORDS, "rt", encoding="utf-8") as file:
+        return frozenset(line.strip() for line in file if line.strip())
+
+
 _HASHING = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="argon2")
 
 

@@ -1,17 +1,15 @@
 """Identity rules in plain Python: passwords, guessing back-off, token and session lifetimes, the
 decision on an access request, and the mails' texts."""
 
-import gzip
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cache
-from pathlib import Path
 from uuid import UUID
 
-from contracts.common import PartnerRole
+from contracts.common import ROLE_LABELS, PartnerRole
 from contracts.envelope import EventPayload
 from contracts.identity import AccountDeleted, EmailConfirmed, PartnerLinked, PasswordChanged
 
@@ -27,16 +25,8 @@ PARTNER_FAILURE_WINDOW = timedelta(hours=24)
 FREE_LOGIN_FAILURES = 5  # then each failure adds a minute of waiting, up to 15 (never a lock)
 DEVICE_FAILURES_ALLOWED = 10  # wrong passwords from a known browser before its device cookie stops counting
 
-_COMMON_PASSWORDS = Path(__file__).resolve().parent / "common-passwords.txt.gz"
 
-
-@cache
-def common_passwords() -> frozenset[str]:
-    with gzip.open(_COMMON_PASSWORDS, "rt", encoding="utf-8") as file:
-        return frozenset(line.strip() for line in file if line.strip())
-
-
-def password_problem(password: str, email: str) -> str | None:
+def password_problem(password: str, email: str, common: Collection[str]) -> str | None:
     """What is wrong with a new password, in plain German — or None. No composition rules (NIST)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Das Passwort muss mindestens {MIN_PASSWORD_LENGTH} Zeichen lang sein."
@@ -45,7 +35,7 @@ def password_problem(password: str, email: str) -> str | None:
     folded = password.casefold()
     # A common word with a few digits or symbols around it, or repeated, is still a common password.
     core = re.sub(r"^[\d\W_]+|[\d\W_]+$", "", folded)
-    words = common_passwords()
+    words = common
     if (
         folded in words
         or core in words
@@ -69,7 +59,7 @@ def _keyboard_walk(core: str) -> bool:
     return len(core) >= 8 and any(core in row or core in row[::-1] for row in _KEYBOARD_ROWS)
 
 
-def _repeats_common(core: str, words: frozenset[str]) -> bool:
+def _repeats_common(core: str, words: Collection[str]) -> bool:
     for size in range(3, len(core) // 2 + 1):
         if len(core) % size == 0 and core[:size] * (len(core) // size) == core and core[:size] in words:
             return True
@@ -303,9 +293,6 @@ def live_since(now: datetime) -> LiveSince:
     return LiveSince(now - SESSION_IDLE, now - SESSION_ABSOLUTE)
 
 
-ROLE_NAMES = {"consumption": "Bezug (Verbrauch)", "feed_in": "Einspeisung"}
-
-
 @dataclass(frozen=True)
 class MailText:
     subject: str
@@ -400,7 +387,7 @@ def password_changed_mail(operator: str, phone: str) -> MailText:
 
 def partner_added_mail(operator: str, phone: str, partner_number: str, role: str) -> MailText:
     lines = [
-        f"Die Geschäftspartner-Nr. …{partner_number[-4:]} ({ROLE_NAMES.get(role, role)}) gehört jetzt zu Ihrem",
+        f"Die Geschäftspartner-Nr. …{partner_number[-4:]} ({ROLE_LABELS[PartnerRole(role)]}) gehört jetzt zu Ihrem",
         "Zugang. Bei der Anmeldung wählen Sie, für welche Nummer Sie handeln. Waren Sie das nicht?",
         "Dann rufen Sie uns bitte sofort an.",
     ]

@@ -308,7 +308,7 @@ async def complete_access(command: CompleteAccess, uow: Uow, *, deps: Deps) -> U
         raise InvalidLink
     account = await uow.store.account_by_email(portal, peeked.email)
     if account is None:
-        problem = domain.password_problem(command.password, peeked.email)
+        problem = domain.password_problem(command.password, peeked.email, crypto.common_passwords())
         if problem:
             raise PasswordRefused(problem)
         new_hash = await crypto.hash_password(command.password)
@@ -347,7 +347,7 @@ async def complete_reset(command: CompleteReset, uow: Uow, *, deps: Deps) -> Non
     peeked = await uow.store.peek_link(portal, hashed, now)
     if peeked is None or peeked.purpose != LinkPurpose.RESET:
         raise InvalidLink
-    problem = domain.password_problem(command.password, peeked.email)
+    problem = domain.password_problem(command.password, peeked.email, crypto.common_passwords())
     if problem:
         raise PasswordRefused(problem)
     new_hash = await crypto.hash_password(command.password)
@@ -560,7 +560,7 @@ async def change_password(command: ChangePassword, uow: Uow, *, deps: Deps) -> N
     account = await uow.store.account(command.tenant.portal_number, command.current.account_id)
     if account is None or not await crypto.verify_password(account.password_hash, command.old_password):
         raise WrongCredentials
-    problem = domain.password_problem(command.new_password, account.email)
+    problem = domain.password_problem(command.new_password, account.email, crypto.common_passwords())
     if problem:
         raise PasswordRefused(problem)
     new_hash = await crypto.hash_password(command.new_password)
