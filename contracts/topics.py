@@ -37,7 +37,7 @@ LETTER_QUEUE = TopicSpec(
     3,
     14 * DAY_MS,
     "job id",
-    "Postal dispatch jobs for print/mail houses (the PDF travels inline: short retention).",
+    "Dispatch jobs for print/mail houses: recipient and where to fetch the PDF (personal data: short retention).",
 )
 LETTER_DISPATCH_STATUS = TopicSpec(
     "plusportal.letters.dispatch-status.v1",

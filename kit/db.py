@@ -26,9 +26,12 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits when the block ends normally, rolls back otherwise."""
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """A transaction: commits when the block ends normally, rolls back otherwise. ``read_only`` begins it
+        READ ONLY (in the same BEGIN: no extra round trip), so a lock or a write in it is an error."""
         async with self._sessions() as session, session.begin():
+            if read_only:
+                await session.connection(execution_options={"postgresql_readonly": True})
             yield session
 
     async def reachable(self, timeout: float = 2.0) -> bool:

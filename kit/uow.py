@@ -2,7 +2,8 @@
 
 A use case is ``handle(command, uow) -> view``. Its unit of work gives it the service's store (repository),
 the master-data read model, the clock, and the outbox for events and mails — all written in one transaction,
-committed when the use case returns and rolled back when it raises. After a commit the relays are woken.
+committed when the use case returns and rolled back when it raises. After a commit the relays that have work
+are woken.
 
 The app builds units of work with :class:`UnitsOfWork` on the database; unit tests build the same
 :class:`UnitOfWork` with in-memory fakes of the store, the master data and the outbox.
@@ -190,6 +191,7 @@ class UnitsOfWork(Generic[S]):
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[UnitOfWork[S]]:
-        """For requests that only read: nothing to send afterwards, and the store takes no row locks."""
-        async with self.db.transaction() as session:
+        """For requests that only read: a read-only transaction (PostgreSQL refuses writes and row locks in it),
+        nothing to send afterwards."""
+        async with self.db.transaction(read_only=True) as session:
             yield self.bind(session)

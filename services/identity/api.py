@@ -15,7 +15,7 @@ from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.identity import handlers
 from services.identity.domain import MAX_PASSWORD_LENGTH, BrowserSession, normalise_email
-from services.identity.handlers import Deps, IdentityStore
+from services.identity.handlers import Deps, Identities
 
 Found = TypeVar("Found", BrowserSession, handlers.SignedIn)
 
@@ -104,7 +104,7 @@ def _end_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
 
 
-def build_api(units: UnitsOfWork[IdentityStore], tenants: TenantDirectory, deps: Deps) -> APIRouter:
+def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: Deps) -> APIRouter:
     router = APIRouter()
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
     per_client_login = RateLimit(deps.settings.limit_login_per_client)

@@ -40,7 +40,7 @@ from services.identity.domain import (
 from services.identity.settings import IdentitySettings
 
 
-class IdentityStore(Protocol):
+class Identities(Protocol):
     """What the use cases need of the store (store.IdentityStore; a fake in the unit tests)."""
 
     async def account_by_email(self, tenant: str, email: str) -> Account | None: ...
@@ -94,7 +94,7 @@ class IdentityStore(Protocol):
     async def end_sessions(self, tenant: str, account_id: UUID, keep: str | None = None) -> None: ...
 
 
-Uow = UnitOfWork[IdentityStore]
+Uow = UnitOfWork[Identities]
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ def _browser_session(row: Any) -> BrowserSession:
 
 
 class IdentityStore:
-    """handlers.IdentityStore on PostgreSQL. What a login touches is read and written with Core statements
+    """handlers.Identities on PostgreSQL. What a login touches is read and written with Core statements
     (columns, not ORM objects): the ORM's bookkeeping was most of the Python a login cost."""
 
     def __init__(self, session: AsyncSession) -> None:

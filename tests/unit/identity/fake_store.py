@@ -1,4 +1,4 @@
-"""Identity's store in memory (handlers.IdentityStore), for unit tests of the use cases."""
+"""Identity's store in memory (handlers.Identities), for unit tests of the use cases."""
 
 from dataclasses import replace
 from datetime import datetime
