@@ -87,10 +87,6 @@ class ServiceRuntime:
         """Run ``step`` after the migrations, before requests are served (e.g. to publish a key)."""
         self._on_started.append(step)
 
-    def wake_relays(self) -> None:
-        self.outbox_relay.wake()
-        self.mail_relay.wake()
-
     async def start(self) -> None:
         await migrate(self.db.url, self._migrations)
         for step in self._on_started:
