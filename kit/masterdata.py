@@ -78,14 +78,12 @@ class MasterDataTable:
         )  # type: ignore[call-overload]
         return [row[0] for row in result.all()]
 
+    async def meters_by_location(self, tenant: str) -> dict[str, str]:
+        """Meter number per market location (MaLo) in the tenant's master data."""
+        rows = await self._session.exec(select(MeterPointRow.record).where(MeterPointRow.tenant == tenant))
+        return {record["malo_id"]: record["meter_number"] for record in rows if record.get("malo_id")}
+
 
 async def record_meter_point(event: Delivered[MeterPointRecorded], uow: "UnitOfWork[Any]") -> None:
     """The event handler every service with a master-data read model registers."""
     await uow.master_data.record(event.envelope.tenant, event.payload)
-
-
-async def meter_points_of(session: AsyncSession, tenant: str, limit: int = 500) -> list[MeterPointRecorded]:
-    rows = await session.exec(
-        select(MeterPointRow).where(MeterPointRow.tenant == tenant).order_by(MeterPointRow.meter_number).limit(limit)
-    )
-    return [MeterPointRecorded.model_validate(row.record) for row in rows]

@@ -57,6 +57,10 @@ class MasterData(Protocol):
 
     async def record(self, tenant: str, point: MeterPointRecorded) -> None: ...
 
+    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]: ...
+
+    async def meters_by_location(self, tenant: str) -> dict[str, str]: ...
+
 
 class RecordsEvents(Protocol):
     """A domain object that records what happened to it (``events``), to be published with its change."""

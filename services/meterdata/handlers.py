@@ -34,10 +34,6 @@ class Readings(Protocol):
 
     async def last_register_before(self, tenant: str, meter: str, obis: str, moment: datetime) -> int | None: ...
 
-    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]: ...
-
-    async def meters_by_location(self, tenant: str) -> dict[str, str]: ...
-
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None: ...
 
     async def days_of(
@@ -205,7 +201,7 @@ class MsconsIngested:
 async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
     """All or nothing per interchange: a bad segment raises MsconsError (→ dead letter), nothing is stored."""
     tenant = command.tenant
-    meter_of = await uow.store.meters_by_location(tenant)
+    meter_of = await uow.master_data.meters_by_location(tenant)
     parsed = parse_mscons(command.data, meter_for_location=meter_of.get)
     now = uow.now()
     days: dict[tuple[str, str, str, date], IntervalDay] = {}
@@ -273,7 +269,7 @@ async def intervals(query: ShowIntervals, uow: Uow) -> Series:
     """Buckets of any resolution: days … years from the stored per-day totals (one meter), hours and quarter
     hours (and several meters: a meter change) from the values."""
     p, resolution = query.period, query.resolution
-    meters = await uow.store.meters_of_partner(p.tenant, p.partner_number, p.role)
+    meters = await uow.master_data.meters_of_partner(p.tenant, p.partner_number, p.role)
     obis = domain.interval_channel(p.role)
     if resolution not in _FINE and len(meters) == 1:
         totals = await uow.store.day_totals_of(p.tenant, meters, obis, p.first, p.end)
@@ -324,7 +320,7 @@ class Registers:
 
 async def registers(query: PartnerPeriod, uow: Uow) -> Registers:
     """The last reading of each Europe/Berlin day in the period, and the latest reading overall."""
-    meters = await uow.store.meters_of_partner(query.tenant, query.partner_number, query.role)
+    meters = await uow.master_data.meters_of_partner(query.tenant, query.partner_number, query.role)
     if not meters:
         return Registers([], [])
     channels = domain.register_channels(query.role)

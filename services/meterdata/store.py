@@ -19,7 +19,7 @@ from contracts.meterdata import Quality
 from kit.auth import record_signing_key
 from kit.consumer import Delivered
 from kit.db import Database
-from kit.masterdata import MasterDataTable, meter_points_of, partner_meters_sql, partner_probe
+from kit.masterdata import partner_meters_sql, partner_probe
 from services.meterdata.domain import (
     QUALITY_CODES,
     DayTotal,
@@ -115,15 +115,7 @@ class MeterdataStore:
         )
         return result.first()
 
-    # --- master data and keys ---------------------------------------------------------------------------
-
-    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]:
-        return await MasterDataTable(self._session).meters_of_partner(tenant, partner_number, role)
-
-    async def meters_by_location(self, tenant: str) -> dict[str, str]:
-        """Meter number per market location (MaLo) in the tenant's master data."""
-        points = await meter_points_of(self._session, tenant, limit=1_000_000)
-        return {p.malo_id: p.meter_number for p in points if p.malo_id}
+    # --- keys -------------------------------------------------------------------------------------------
 
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
         await record_signing_key(event, self._session)

@@ -63,6 +63,16 @@ class FakeMasterData:
         if known is None or known.recorded_at <= point.recorded_at:
             self.points[(tenant, point.meter_number)] = point
 
+    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]:
+        return sorted(
+            meter
+            for (owner, meter), point in self.points.items()
+            if owner == tenant and any((p.partner_number, p.role) == (partner_number, role) for p in point.partners)
+        )
+
+    async def meters_by_location(self, tenant: str) -> dict[str, str]:
+        return {p.malo_id: meter for (owner, meter), p in self.points.items() if owner == tenant and p.malo_id}
+
 
 class FakeClock:
     """A clock that stands still until a test moves it."""

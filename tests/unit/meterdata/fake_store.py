@@ -12,8 +12,6 @@ class FakeReadings:
     def __init__(self) -> None:
         self.days: dict[tuple[str, str, str, date], IntervalDay] = {}
         self.registers: dict[tuple[str, str, str, datetime], RegisterValue] = {}
-        self.partners: dict[tuple[str, str, str], list[str]] = {}  # (tenant, partner, role) → meters
-        self.locations: dict[str, dict[str, str]] = {}  # tenant → MaLo → meter
         self.keys: list[Delivered[SigningKeyPublished]] = []
         self.upserts = 0
 
@@ -34,12 +32,6 @@ class FakeReadings:
             r for (t, m, o, at), r in self.registers.items() if (t, m, o) == (tenant, meter, obis) and at < moment
         ]
         return max(earlier, key=lambda r: r.read_at).value_wh if earlier else None
-
-    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]:
-        return self.partners.get((tenant, partner_number, role), [])
-
-    async def meters_by_location(self, tenant: str) -> dict[str, str]:
-        return self.locations.get(tenant, {})
 
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
         self.keys.append(event)

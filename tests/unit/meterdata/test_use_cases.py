@@ -14,11 +14,11 @@ from services.meterdata import handlers
 from services.meterdata.domain import QUALITY_CODES, Resolution
 from services.meterdata.mscons import MsconsError
 from services.meterdata.store import DAY_COLUMNS, IntervalDayRow
+from tests.unit.examples import METER, meter_point
 from tests.unit.fakes import FakeClock, FakeUnits
 from tests.unit.meterdata.fake_store import FakeReadings
 
 TENANT = "000328"
-METER = "1EMH0005939068"
 CONSUMPTION = "1-1:1.29.0"
 NORMAL, SPRING = date(2026, 6, 1), date(2026, 3, 29)
 
@@ -132,7 +132,7 @@ async def test_an_mscons_file_that_cannot_be_read_stores_nothing(units: FakeUnit
 async def test_registers_give_the_last_reading_of_each_berlin_day_and_the_latest(
     units: FakeUnits[FakeReadings],
 ) -> None:
-    units.store.partners[(TENANT, "10000001", "consumption")] = [METER]
+    units.master_data.points[(TENANT, METER)] = meter_point("10000001")  # a consumption partner of METER
     start = day_start(NORMAL)
     readings = RegisterReadings(
         meter_number=METER,
@@ -157,7 +157,7 @@ async def test_a_partner_without_meters_gets_empty_periods_counted_as_expected(u
 
 
 async def test_day_totals_of_one_meter_add_up_to_the_stored_values(units: FakeUnits[FakeReadings]) -> None:
-    units.store.partners[(TENANT, "10000001", "consumption")] = [METER]
+    units.master_data.points[(TENANT, METER)] = meter_point("10000001")  # a consumption partner of METER
     await ingest(units, record(load_day(SPRING, kwh=0.25)), record(load_day(SPRING + timedelta(days=1), kwh=0.5)))
     monday = SPRING - timedelta(days=6)
     period = handlers.PartnerPeriod(TENANT, "10000001", "consumption", monday, monday + timedelta(days=14))
