@@ -23,8 +23,10 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from contracts.masterdata import MeterPointRecorded
-from contracts.topics import MASTER_DATA
+from contracts.topics import MASTER_DATA, Principal
 from kit.events import encode, envelope_for
+from kit.kafka import KafkaAccess
+from kit.settings import KafkaSettings
 
 
 class ImportProblem(Exception):
@@ -80,8 +82,8 @@ def read_meter_points(path: Path) -> list[MeterPointRecorded]:
     return points
 
 
-async def publish_meter_points(bootstrap: str, tenant: str, points: list[MeterPointRecorded]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+async def publish_meter_points(kafka: KafkaAccess, tenant: str, points: list[MeterPointRecorded]) -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         correlation_id = uuid4()  # one import = one correlation id
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         points = read_meter_points(args.csv)
     except ImportProblem as problem:
         sys.exit(f"Nichts veröffentlicht – bitte die CSV-Datei korrigieren:\n{problem}")
-    asyncio.run(publish_meter_points(args.kafka, args.tenant, points))
+    kafka = KafkaSettings(kafka_bootstrap=args.kafka).kafka_access(Principal.BILLING_IMPORT)
+    asyncio.run(publish_meter_points(kafka, args.tenant, points))
     print(f"{len(points)} Zähler für Netzbetreiber {args.tenant} veröffentlicht.")
 
 

@@ -33,10 +33,12 @@ from pydantic import ValidationError
 
 from contracts.envelope import Envelope
 from contracts.letters import DispatchStatus, DispatchStatusReported, LetterDispatchRequested
-from contracts.topics import LETTER_DISPATCH_STATUS, LETTER_QUEUE
+from contracts.topics import LETTER_DISPATCH_STATUS, LETTER_QUEUE, Principal
 from kit.deadletter import dead_letter
 from kit.events import encode, envelope_for
+from kit.kafka import KafkaAccess
 from kit.logging import bind_correlation, configure_logging, get_logger
+from kit.settings import KafkaSettings
 
 log = get_logger(__name__)
 NAME = "printhouse"
@@ -141,9 +143,11 @@ def print_job(out: Path, tenant: str, job: LetterDispatchRequested, pdf: bytes |
     return target
 
 
-def build_broker(bootstrap: str, out: Path, group: str = NAME, token: str | None = None) -> KafkaBroker:
+def build_broker(kafka: KafkaAccess, out: Path, group: str = NAME, token: str | None = None) -> KafkaBroker:
     token = token or os.environ.get(TOKEN_ENV, DEFAULT_TOKEN)
-    broker = KafkaBroker(bootstrap, client_id=NAME, enable_idempotence=True, log_level=logging.DEBUG)
+    broker = KafkaBroker(
+        kafka.bootstrap, security=kafka.security(), client_id=NAME, enable_idempotence=True, log_level=logging.DEBUG
+    )
 
     @broker.subscriber(
         LETTER_QUEUE.name,
@@ -207,8 +211,8 @@ def build_broker(bootstrap: str, out: Path, group: str = NAME, token: str | None
     return broker
 
 
-async def _run(bootstrap: str, out: Path) -> None:
-    broker = build_broker(bootstrap, out)
+async def _run(kafka: KafkaAccess, out: Path) -> None:
+    broker = build_broker(kafka, out)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -219,8 +223,10 @@ async def _run(bootstrap: str, out: Path) -> None:
     await broker.stop()
 
 
-async def report_by_hand(bootstrap: str, tenant: str, job_id: UUID, status: DispatchStatus, reason: str | None) -> None:
-    broker = KafkaBroker(bootstrap, client_id=NAME)
+async def report_by_hand(
+    kafka: KafkaAccess, tenant: str, job_id: UUID, status: DispatchStatus, reason: str | None
+) -> None:
+    broker = KafkaBroker(kafka.bootstrap, security=kafka.security(), client_id=NAME)
     await broker.start()
     try:
         await report(broker, tenant, job_id, status, correlation_id=uuid4(), reason=reason)
@@ -242,10 +248,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     log_json = os.environ.get("PLUSPORTAL_LOG_JSON")  # same switch as the services
     configure_logging(NAME, json=None if log_json is None else log_json.lower() in ("1", "true"))
+    kafka = KafkaSettings(kafka_bootstrap=args.kafka).kafka_access(Principal.PRINT_HOUSE)
     if args.command == "run":
-        asyncio.run(_run(args.kafka, args.out.resolve()))
+        asyncio.run(_run(kafka, args.out.resolve()))
     else:
-        asyncio.run(report_by_hand(args.kafka, args.tenant, args.job, args.status, args.reason))
+        asyncio.run(report_by_hand(kafka, args.tenant, args.job, args.status, args.reason))
         print(f"Gemeldet: Auftrag {args.job} → {args.status.value}")
 
 

@@ -38,10 +38,12 @@ from contracts.meterdata import (
     RegisterReading,
     RegisterReadings,
 )
-from contracts.topics import METER_MSCONS, METER_READINGS
+from contracts.topics import METER_MSCONS, METER_READINGS, Principal
 from kit.energy_day import BERLIN, QUARTER_HOUR_SECONDS, epoch_bounds
 from kit.events import encode, envelope_for
 from kit.identifiers import meter_number_problem, normalise_meter_number
+from kit.kafka import KafkaAccess
+from kit.settings import KafkaSettings
 
 Role = Literal["consumption", "feed_in", "both"]
 CONSUMPTION_REGISTER = "1-1:1.8.0"
@@ -328,12 +330,12 @@ def _mscons_files(days: list[LoadProfileDay], *, malo_id: str, sender: str, rece
     return files
 
 
-async def _publish(
-    bootstrap: str, topic: str, messages: Iterable[tuple[bytes, bytes]], headers: list[tuple[str, bytes]]
+async def publish(
+    kafka: KafkaAccess, topic: str, messages: Iterable[tuple[bytes, bytes]], headers: list[tuple[str, bytes]]
 ) -> int:
     # Batching: enqueue without waiting for each acknowledgement, then flush once; errors surface at the end.
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
@@ -374,6 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     if not 1 <= args.days <= 50_000:
         parser.error("--days between 1 and 50,000")
 
+    kafka = KafkaSettings(kafka_bootstrap=args.kafka or "").kafka_access(Principal.SMGW_ADMINISTRATOR)
     started = time.perf_counter()
     days = generate_days(meter, args.role, args.first_day, args.days, args.seed)
     readings = sum(len(d.values) for d in days)
@@ -389,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
             path.write_bytes(b"".join(line + b"\n" for line in lines))
             where = str(path)
         else:
-            asyncio.run(_publish(args.kafka, METER_READINGS.name, ((key, line) for line in lines), []))
+            asyncio.run(publish(kafka, METER_READINGS.name, ((key, line) for line in lines), []))
             where = f"{METER_READINGS.name} @ {args.kafka}"
         count = len(lines)
         readings += sum(len(r.readings) for r in registers)
@@ -403,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             headers = [(HEADER_TENANT, args.tenant.encode())]
             messages = ((name.encode(), data) for name, data in files)
-            asyncio.run(_publish(args.kafka, METER_MSCONS.name, messages, headers))
+            asyncio.run(publish(kafka, METER_MSCONS.name, messages, headers))
             where = f"{METER_MSCONS.name} @ {args.kafka}"
         count = len(files)
     elapsed = time.perf_counter() - started

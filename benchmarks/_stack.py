@@ -35,13 +35,16 @@ from aiokafka.errors import KafkaError
 from backoffice.masterdata_import import publish_meter_points
 from contracts.common import PartnerRole, PostalAddress
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
-from contracts.topics import ALL_TOPICS, MASTER_DATA, TopicSpec
+from contracts.topics import ALL_TOPICS, MASTER_DATA, Principal, TopicSpec
 from stack import StackError, free_port, run_sync
+from stack.acls import provision
+from stack.credentials import KafkaCredentials, KafkaInstallation, kafka_secrets_dir
 from stack.fixtures import DatabaseServer, _asyncpg_url, _start_local_kafka, _start_local_postgres
 from stack.mailsink import MailSink
+from stack.paths import var_dir
 from stack.postgres import asyncpg_dsn, with_database
 from stack.services import ServiceProcess, service_env
-from stack.topics import create_topics, wait_for_kafka
+from stack.topics import wait_for_kafka
 
 TENANT = "000328"
 HOST = {"Host": f"{TENANT}.localhost"}
@@ -70,7 +73,7 @@ def say(message: str) -> None:
 
 @dataclass
 class IdentityStack:
-    kafka: str
+    kafka: KafkaInstallation
     identity: ServiceProcess
     mail: MailSink
     workdir: Path
@@ -116,17 +119,17 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 def start_servers(
     args: argparse.Namespace, cleanup: contextlib.ExitStack, extra_topics: Sequence[TopicSpec] = ()
-) -> tuple[str, DatabaseServer]:
+) -> tuple[KafkaInstallation, DatabaseServer]:
     """Kafka with the platform's topics (and `extra_topics`) and a PostgreSQL server: the ones given with
     `--kafka` / `--database-url`, or local processes that `cleanup` stops."""
     if args.kafka:
-        kafka = args.kafka
+        kafka = KafkaInstallation(args.kafka, KafkaCredentials(kafka_secrets_dir(var_dir())))
     else:
         say("Kafka: starting a local broker …")
         kafka, stop_kafka = _start_local_kafka()  # registers its own atexit stop as well
         cleanup.callback(stop_kafka)
-    run_sync(wait_for_kafka(kafka, 60))
-    run_sync(create_topics(kafka, [*ALL_TOPICS, *extra_topics]))
+    run_sync(wait_for_kafka(kafka.admin, 60))
+    run_sync(provision(kafka, [*ALL_TOPICS, *extra_topics]))
     if args.database_url:
         return kafka, DatabaseServer(_asyncpg_url(args.database_url))
     say("PostgreSQL: starting a local server …")
@@ -155,7 +158,12 @@ def start_identity_stack(
     database = benchmark_database(args, server, "bench_identity", cleanup)
 
     mail = cleanup.enter_context(MailSink(workdir / "mail"))
-    env = service_env(kafka=kafka, database_url=database, smtp_port=mail.smtp_port)
+    env = service_env(
+        kafka=kafka.bootstrap,
+        database_url=database,
+        smtp_port=mail.smtp_port,
+        extra=kafka.environment(Principal.IDENTITY),
+    )
     identity = ServiceProcess(
         "identity",
         "-m services.identity.app",
@@ -281,7 +289,7 @@ def new_pairs(count: int) -> list[Pair]:
     return [Pair(f"1IDB{run:04d}{i:06d}", f"8{run:04d}{i:07d}") for i in range(count)]
 
 
-async def publish_pairs(kafka: str, pairs: Sequence[Pair]) -> None:
+async def publish_pairs(kafka: KafkaInstallation, pairs: Sequence[Pair]) -> None:
     """Master data for each pair (one consumption partner per meter), then wait until identity has read it."""
     now = datetime.now(UTC)
     address = PostalAddress(street="Messweg", house_number="1", postcode="12345", city="Prüfstadt")
@@ -301,21 +309,21 @@ async def publish_pairs(kafka: str, pairs: Sequence[Pair]) -> None:
         )
         for pair in pairs
     ]
-    await publish_meter_points(kafka, TENANT, points)
+    await publish_meter_points(kafka.access(Principal.BILLING_IMPORT), TENANT, points)
     await wait_until_consumed(kafka, IDENTITY_GROUP, MASTER_DATA.name)
 
 
-async def wait_until_consumed(kafka: str, group: str, topic: str, timeout: float = 120) -> None:
+async def wait_until_consumed(kafka: KafkaInstallation, group: str, topic: str, timeout: float = 120) -> None:
     """The group has committed up to the end of every partition of `topic`: all it was sent is handled."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
+    consumer = AIOKafkaConsumer(**kafka.admin.client_options(), enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
         described = await admin.describe_topics([topic])
         partitions = [TopicPartition(topic, p["partition"]) for t in described for p in t["partitions"]]
         if not partitions:
-            raise BenchmarkError(f"topic {topic} has no partitions on {kafka}")
+            raise BenchmarkError(f"topic {topic} has no partitions on {kafka.bootstrap}")
         ends = await consumer.end_offsets(partitions)
         deadline = time.monotonic() + timeout
         while True:

@@ -49,8 +49,9 @@ from contracts.envelope import HEADER_EVENT_TYPE, Envelope
 from contracts.letters import LetterDispatchRequested, LetterQueued
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.onboarding import PartnerNumberRequestMatched
-from contracts.topics import DAY_MS, LETTER_QUEUE, LETTERS, MASTER_DATA, ONBOARDING_REQUESTS, TopicSpec
+from contracts.topics import DAY_MS, LETTER_QUEUE, LETTERS, MASTER_DATA, ONBOARDING_REQUESTS, Principal, TopicSpec
 from stack import free_port
+from stack.credentials import KafkaInstallation
 from stack.mailsink import MailSink
 from stack.services import ServiceProcess, service_env
 
@@ -64,7 +65,12 @@ TARGET_RATE = 50.0
 SERVICE_GROUPS = ("onboarding", "letters")
 # Only for the Kafka baseline: one partition, short retention. Created beside the platform's topics.
 ROUND_TRIP_TOPIC = TopicSpec(
-    "plusportal.benchmark.round-trip.v1", 1, DAY_MS // 24, "none", "Benchmark: bare produce→consume round trip."
+    "plusportal.benchmark.round-trip.v1",
+    1,
+    DAY_MS // 24,
+    "none",
+    "Benchmark: bare produce→consume round trip.",
+    None,  # the admin principal writes and reads it
 )
 SURNAME = "Messer"
 POSTCODE = "12345"
@@ -75,7 +81,7 @@ POSTCODE = "12345"
 
 @dataclass
 class Stack:
-    kafka: str
+    kafka: KafkaInstallation
     onboarding: ServiceProcess
     letters: ServiceProcess
     workdir: Path
@@ -87,12 +93,13 @@ def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     databases = {name: benchmark_database(args, server, f"bench_{name}", cleanup) for name in ("onboarding", "letters")}
 
     mail = cleanup.enter_context(MailSink(workdir / "mail"))
-    env = service_env(kafka=kafka, database_url=None, smtp_port=mail.smtp_port)
+    env = service_env(kafka=kafka.bootstrap, database_url=None, smtp_port=mail.smtp_port)
     onboarding = ServiceProcess(
         "onboarding",
         "-m services.onboarding.app",
         {
             **env,
+            **kafka.environment(Principal.ONBOARDING),
             "PLUSPORTAL_DATABASE_URL": databases["onboarding"],
             "PLUSPORTAL_LIMIT_PER_CLIENT": "100000/minute",
             "PLUSPORTAL_LIMIT_PER_EMAIL": "100000/minute",
@@ -103,7 +110,7 @@ def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     letters = ServiceProcess(
         "letters",
         "-m services.letters.app",
-        {**env, "PLUSPORTAL_DATABASE_URL": databases["letters"]},
+        {**env, **kafka.environment(Principal.LETTERS), "PLUSPORTAL_DATABASE_URL": databases["letters"]},
         workdir / "logs" / "letters.log",
         port=free_port(),
     )
@@ -112,7 +119,7 @@ def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
         ServiceProcess(
             f"letters-{n}",
             "-m services.letters.app",
-            {**env, "PLUSPORTAL_DATABASE_URL": databases["letters"]},
+            {**env, **kafka.environment(Principal.LETTERS), "PLUSPORTAL_DATABASE_URL": databases["letters"]},
             workdir / "logs" / f"letters-{n}.log",
             port=free_port(),
         )
@@ -129,10 +136,10 @@ def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     return Stack(kafka, onboarding, letters, workdir)
 
 
-async def topic_partitions(kafka: str, specs: Iterable[TopicSpec]) -> list[TopicPartition]:
+async def topic_partitions(kafka: KafkaInstallation, specs: Iterable[TopicSpec]) -> list[TopicPartition]:
     """Every partition of the topics, as the broker reports them."""
     names = [spec.name for spec in specs]
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
     await admin.start()
     try:
         described = await admin.describe_topics(names)
@@ -193,7 +200,9 @@ def request_form(submission: Submission, run: int) -> dict[str, Any]:
     }
 
 
-async def wait_for_master_data(client: httpx.AsyncClient, kafka: str, last_meter: str, timeout: float) -> None:
+async def wait_for_master_data(
+    client: httpx.AsyncClient, kafka: KafkaInstallation, last_meter: str, timeout: float
+) -> None:
     """Onboarding answers for the last meter, and both services' groups have committed all master data."""
     deadline = time.monotonic() + timeout
     while True:
@@ -203,8 +212,8 @@ async def wait_for_master_data(client: httpx.AsyncClient, kafka: str, last_meter
         if time.monotonic() > deadline:
             raise BenchmarkError(f"onboarding does not know meter {last_meter} after {timeout:.0f} s")
         await asyncio.sleep(0.3)
-    probe = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    probe = AIOKafkaConsumer(**kafka.admin.client_options(), group_id=None, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
     await probe.start()
     await admin.start()
     try:
@@ -240,10 +249,10 @@ class Seen:
 class Observer:
     """Reads the onboarding, letters and letter-queue topics from their end; joins request → job."""
 
-    def __init__(self, kafka: str) -> None:
+    def __init__(self, kafka: KafkaInstallation) -> None:
         self._kafka = kafka
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka,
+            **kafka.admin.client_options(),
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=100,
@@ -373,10 +382,10 @@ async def drain(submissions: Sequence[Submission], observer: Observer, stall_tim
 # --- Kafka baseline -------------------------------------------------------------------------------
 
 
-async def kafka_round_trip(kafka: str, count: int, rate: float, warmup: int = 5) -> list[float]:
+async def kafka_round_trip(kafka: KafkaInstallation, count: int, rate: float, warmup: int = 5) -> list[float]:
     """Seconds from just before producer.send to arrival at a consumer, open-loop at `rate`, acks=all."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", enable_idempotence=True)
+    consumer = AIOKafkaConsumer(**kafka.admin.client_options(), group_id=None, enable_auto_commit=False)
+    producer = AIOKafkaProducer(**kafka.admin.client_options(), acks="all", enable_idempotence=True)
     partition = TopicPartition(ROUND_TRIP_TOPIC.name, 0)
     marker = uuid.uuid4().hex
     sent: dict[int, float] = {}
@@ -448,7 +457,7 @@ async def run_benchmark(args: argparse.Namespace, stack: Stack) -> Results:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=stack.onboarding.url, timeout=30, limits=limits) as client:
         say(f"Master data: publishing {len(meters)} meter points …")
-        await publish_meter_points(stack.kafka, TENANT, meter_points(meters, run))
+        await publish_meter_points(stack.kafka.access(Principal.BILLING_IMPORT), TENANT, meter_points(meters, run))
         await wait_for_master_data(client, stack.kafka, meters[-1], timeout=180)
         say("Master data: known to onboarding and letters.")
 

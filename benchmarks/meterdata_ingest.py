@@ -55,7 +55,7 @@ from benchmarks._stack import (
     say,
     start_servers,
 )
-from contracts.topics import METER_READINGS
+from contracts.topics import METER_READINGS, Principal
 from kit.db import Database, migrate
 from kit.events import encode, envelope_for
 from kit.tenants import TenantDirectory, load_tenants
@@ -67,6 +67,7 @@ from services.meterdata.messaging import INGEST_GROUP
 from services.meterdata.settings import MeterdataSettings
 from services.meterdata.store import MeterdataStore
 from stack import free_port
+from stack.credentials import KafkaInstallation
 from stack.fixtures import DatabaseServer
 from stack.postgres import asyncpg_dsn
 from stack.services import ServiceProcess, service_env
@@ -86,7 +87,7 @@ ROLE: Role = "consumption"
 
 @dataclass
 class MeterdataStack:
-    kafka: str
+    kafka: KafkaInstallation
     server: DatabaseServer
     meterdata: ServiceProcess
     database: str  # meter data's database (SQLAlchemy URL, asyncpg driver)
@@ -116,7 +117,12 @@ def start_meterdata_stack(
     kafka, server = start_servers(args, cleanup)
     database = benchmark_database(args, server, "bench_meterdata", cleanup)
 
-    env = service_env(kafka=kafka, database_url=database, smtp_port=free_port())  # meter data sends no mail
+    env = service_env(  # meter data sends no mail
+        kafka=kafka.bootstrap,
+        database_url=database,
+        smtp_port=free_port(),
+        extra=kafka.environment(Principal.METERDATA),
+    )
     meterdata = ServiceProcess(
         "meterdata",
         "-m services.meterdata.app",
@@ -237,9 +243,11 @@ class EndToEnd:
     machine_busy: float = float("nan")  # CPUs busy on average during the run
 
 
-async def wait_committed(kafka: str, group: str, ends: dict[TopicPartition, int], timeout: float) -> float:
+async def wait_committed(
+    kafka: KafkaInstallation, group: str, ends: dict[TopicPartition, int], timeout: float
+) -> float:
     """perf_counter when `group` has committed at least `ends` on every partition."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
     await admin.start()
     try:
         deadline = time.monotonic() + timeout
@@ -258,11 +266,13 @@ async def wait_committed(kafka: str, group: str, ends: dict[TopicPartition, int]
         await admin.close()
 
 
-async def produce(kafka: str, messages: Sequence[tuple[bytes, bytes]]) -> tuple[dict[TopicPartition, int], float]:
+async def produce(
+    kafka: KafkaInstallation, messages: Sequence[tuple[bytes, bytes]]
+) -> tuple[dict[TopicPartition, int], float]:
     """Every message onto the readings topic without waiting for each; returns the end offsets it produced
     (partition → last offset + 1) and perf_counter of the first send."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka,
+        **kafka.access(Principal.SMGW_ADMINISTRATOR).client_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=10,

@@ -75,7 +75,7 @@ from contracts.common import PartnerRole, PostalAddress
 from contracts.envelope import HEADER_EVENT_TYPE, HEADER_TENANT
 from contracts.identity import PublicJwk, SigningKeyPublished
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
-from contracts.topics import IDENTITY_KEYS, MASTER_DATA
+from contracts.topics import IDENTITY_KEYS, MASTER_DATA, Principal
 from kit import auth
 from kit.db import Database
 from kit.events import encode, envelope_for
@@ -84,6 +84,7 @@ from services.identity.crypto import TokenSigner
 from services.meterdata import api, domain, handlers
 from services.meterdata.messaging import GROUP
 from services.meterdata.store import PartnerQueries
+from stack.credentials import KafkaInstallation
 from stack.postgres import asyncpg_dsn
 
 TARGET_FINE_P99_MS = 15.0
@@ -155,7 +156,7 @@ async def load_readings(stack: MeterdataStack, meters: Sequence[str]) -> int:
     return stored
 
 
-async def publish_master_data(kafka: str, meters: Sequence[str], partners: Sequence[str]) -> None:
+async def publish_master_data(kafka: KafkaInstallation, meters: Sequence[str], partners: Sequence[str]) -> None:
     now = datetime.now(UTC)
     address = PostalAddress(street="Messweg", house_number="1", postcode="12345", city="Prüfstadt")
     points = [
@@ -171,14 +172,16 @@ async def publish_master_data(kafka: str, meters: Sequence[str], partners: Seque
         )
         for meter, partner in zip(meters, partners, strict=True)
     ]
-    await publish_meter_points(kafka, TENANT, points)
+    await publish_meter_points(kafka.access(Principal.BILLING_IMPORT), TENANT, points)
 
 
-async def publish_signing_key(kafka: str, signer: TokenSigner) -> None:
+async def publish_signing_key(kafka: KafkaInstallation, signer: TokenSigner) -> None:
     """What identity's `publish_signing_key` puts on the keys topic, for the key made here."""
     payload = SigningKeyPublished(kid=signer.kid, jwk=PublicJwk.model_validate(signer.public_jwk))
     envelope = envelope_for(payload, tenant=TENANT, correlation_id=uuid4())
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        **kafka.access(Principal.IDENTITY).client_options(), enable_idempotence=True, acks="all"
+    )
     await producer.start()
     try:
         await producer.send_and_wait(

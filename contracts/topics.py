@@ -1,12 +1,28 @@
-"""Every Kafka topic of the platform, in one place, with its partitions and retention.
+"""Every Kafka topic of the platform, in one place, with its partitions, retention, owner and readers.
 
 The project creates these topics itself (`plusportal-stack topics`); the broker never auto-creates.
 Keys: the aggregate each topic is about, so that order holds per aggregate.
+
+Who may use a topic is part of its contract: the broker's ACLs (stack.acls) let only the owner write it
+and only the readers read it, each reader in consumer groups named after itself.
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 DAY_MS = 24 * 60 * 60 * 1000
+
+
+class Principal(StrEnum):
+    """The Kafka users of the platform: one per producer and consumer, each with its own credential."""
+
+    ONBOARDING = "onboarding"
+    LETTERS = "letters"
+    IDENTITY = "identity"
+    METERDATA = "meterdata"
+    PRINT_HOUSE = "printhouse"
+    SMGW_ADMINISTRATOR = "smgw"  # the SMGW administrator's system that pushes readings
+    BILLING_IMPORT = "billing"  # the grid operator's billing system that publishes master data
 
 
 @dataclass(frozen=True)
@@ -16,6 +32,8 @@ class TopicSpec:
     retention_ms: int
     key: str  # what the message key is, for people reading this file and the AsyncAPI document
     purpose: str
+    owner: Principal | None  # the only writer (None: every consumer writes, the dead-letter topic)
+    readers: tuple[Principal, ...] = ()
 
 
 MASTER_DATA = TopicSpec(
@@ -24,6 +42,8 @@ MASTER_DATA = TopicSpec(
     -1,
     "tenant/meter number",
     "Master data from each grid operator's billing system: meter → partner numbers, address of record.",
+    Principal.BILLING_IMPORT,
+    (Principal.ONBOARDING, Principal.LETTERS, Principal.IDENTITY, Principal.METERDATA),
 )
 ONBOARDING_REQUESTS = TopicSpec(
     "plusportal.onboarding.requests.v1",
@@ -31,6 +51,8 @@ ONBOARDING_REQUESTS = TopicSpec(
     30 * DAY_MS,
     "request id",
     "What happens to a customer's request for their partner number.",
+    Principal.ONBOARDING,
+    (Principal.ONBOARDING, Principal.LETTERS),
 )
 LETTER_QUEUE = TopicSpec(
     "plusportal.letters.queue.v1",
@@ -38,6 +60,8 @@ LETTER_QUEUE = TopicSpec(
     14 * DAY_MS,
     "job id",
     "Dispatch jobs for print/mail houses: recipient and where to fetch the PDF (personal data: short retention).",
+    Principal.LETTERS,
+    (Principal.PRINT_HOUSE,),
 )
 LETTER_DISPATCH_STATUS = TopicSpec(
     "plusportal.letters.dispatch-status.v1",
@@ -45,6 +69,8 @@ LETTER_DISPATCH_STATUS = TopicSpec(
     90 * DAY_MS,
     "job id",
     "Status reports of print/mail houses about dispatch jobs.",
+    Principal.PRINT_HOUSE,
+    (Principal.LETTERS,),
 )
 LETTERS = TopicSpec(
     "plusportal.letters.events.v1",
@@ -52,6 +78,8 @@ LETTERS = TopicSpec(
     90 * DAY_MS,
     "request id",
     "What the letters service did with a request's letter (queued, dispatched, returned).",
+    Principal.LETTERS,
+    (Principal.ONBOARDING,),
 )
 IDENTITY_REQUESTS = TopicSpec(
     "plusportal.identity.requests.v1",
@@ -59,6 +87,8 @@ IDENTITY_REQUESTS = TopicSpec(
     7 * DAY_MS,
     "tenant/partner number or tenant/e-mail hash",
     "Access and reset requests, handled after the HTTP answer (same answer and timing for every outcome).",
+    Principal.IDENTITY,
+    (Principal.IDENTITY,),
 )
 IDENTITY = TopicSpec(
     "plusportal.identity.v1",
@@ -66,6 +96,8 @@ IDENTITY = TopicSpec(
     90 * DAY_MS,
     "account id",
     "What happened to customer accounts: e-mail confirmed, partner linked, password changed, deleted.",
+    Principal.IDENTITY,
+    (Principal.ONBOARDING,),
 )
 IDENTITY_KEYS = TopicSpec(
     "plusportal.identity.keys.v1",
@@ -73,6 +105,8 @@ IDENTITY_KEYS = TopicSpec(
     -1,
     "key id",
     "Public keys that verify identity's access tokens (JWKS entries): other services verify without calling.",
+    Principal.IDENTITY,
+    (Principal.METERDATA,),
 )
 METER_READINGS = TopicSpec(
     "plusportal.meterdata.readings.v1",
@@ -80,6 +114,8 @@ METER_READINGS = TopicSpec(
     30 * DAY_MS,
     "tenant/meter number",
     "Readings from the SMGW administrator: load-profile days and register readings (JSON envelopes).",
+    Principal.SMGW_ADMINISTRATOR,
+    (Principal.METERDATA,),
 )
 METER_MSCONS = TopicSpec(
     "plusportal.meterdata.mscons.v1",
@@ -87,6 +123,8 @@ METER_MSCONS = TopicSpec(
     30 * DAY_MS,
     "file name",
     "Raw EDIFACT MSCONS interchanges (bytes as received); header tenant names the grid operator.",
+    Principal.SMGW_ADMINISTRATOR,
+    (Principal.METERDATA,),
 )
 DEAD_LETTER = TopicSpec(
     "plusportal.dead-letter.v1",
@@ -94,6 +132,8 @@ DEAD_LETTER = TopicSpec(
     90 * DAY_MS,
     "original key",
     "Messages no consumer could parse or process, with error and source topic/partition/offset headers.",
+    None,
+    (),
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (

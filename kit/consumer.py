@@ -1,8 +1,11 @@
 """Consuming events: decode, dead-letter what cannot be handled, de-duplicate, handle in one transaction.
 
 A service registers one handler per event type it cares about; event types it does not know are
-skipped (other consumers' events share the topic; newer producers may add types). Subscribers stay
-thin: they hand the raw Kafka message — one record or a batch of them — to ``EventConsumer.handle``.
+skipped (other consumers' events share the topic; newer producers may add types). An event type is taken
+only from the topic that carries it (contracts.registry): the broker lets only a topic's owner write it, so
+an event that turns up elsewhere — a signing key on the master-data topic — was not written by its owner and
+goes to the dead-letter topic. Subscribers stay thin: they hand the raw Kafka message — one record or a batch
+of them — to ``EventConsumer.handle``.
 
 A batch is handled in one transaction (one commit, and FastStream commits the offsets once after it):
 per-message transactions and offset commits capped the letters consumer at ~45 events/s on 2 cores.
@@ -16,7 +19,7 @@ events but never sends them to the dead-letter topic.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -26,6 +29,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope, EventPayload
+from contracts.registry import EVENTS_BY_TOPIC
 from kit import inbox
 from kit.deadletter import dead_letter
 from kit.logging import bind_correlation, get_logger
@@ -75,6 +79,7 @@ class EventConsumer:
         *,
         attempts: int = 3,
         retry_delay: float = 0.5,
+        carried_by: Mapping[str, tuple[type[EventPayload], ...]] = EVENTS_BY_TOPIC,
     ) -> None:
         self.name = name
         self._db = units.db
@@ -84,6 +89,7 @@ class EventConsumer:
         self._attempts = attempts
         self._retry_delay = retry_delay
         self._handlers: dict[str, tuple[type[EventPayload], Handler]] = {}
+        self._carried = {topic: {event.EVENT_TYPE for event in events} for topic, events in carried_by.items()}
 
     def on(self, payload_type: type[P], handler: Callable[[Delivered[P], Any], Awaitable[None]]) -> None:
         self._handlers[payload_type.EVENT_TYPE] = (payload_type, handler)
@@ -130,6 +136,9 @@ class EventConsumer:
             return None
         registered = self._handlers.get(envelope.event_type)
         if registered is None:
+            return None
+        if envelope.event_type not in self._carried.get(record.topic, ()):
+            await self._dead_letter(record, f"{envelope.event_type}: event type not carried by this topic")
             return None
         payload_type, handler = registered
         try:

@@ -47,8 +47,10 @@ class ServiceRuntime:
         self.tenants = load_tenants(settings.tenants_file, settings.portal_url_template)
         self.db = Database(database_url)
         self._migrations = migrations
+        self.kafka = settings.kafka_access(name)
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap,
+            self.kafka.bootstrap,
+            security=self.kafka.security(),
             client_id=f"plusportal-{name}",
             enable_idempotence=True,  # broker-side de-duplication of the relay's retries
             acks="all",
@@ -105,7 +107,15 @@ class ServiceRuntime:
             try:
                 await self.broker.start()
             except Exception as error:
-                log.warning("kafka_unavailable", error=f"{type(error).__name__}: {error}"[:200], retry_in_s=delay)
+                log.warning(
+                    "kafka_unavailable",
+                    error=f"{type(error).__name__}: {error}"[:200],
+                    principal=self.kafka.username,
+                    hint=None
+                    if self.kafka.authenticated
+                    else "no Kafka password: set PLUSPORTAL_KAFKA_PASSWORD(_FILE)",
+                    retry_in_s=delay,
+                )
                 await self.broker.stop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

@@ -15,12 +15,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from contracts.topics import ALL_TOPICS, DAY_MS, TopicSpec
+from contracts.topics import ALL_TOPICS, DAY_MS, Principal, TopicSpec
 from stack import StackError, run_sync
-from stack.kafka import KafkaServer
+from stack.acls import provision
+from stack.credentials import KAFKA_USERS, KafkaCredentials, KafkaInstallation, kafka_secrets_dir
+from stack.kafka import KafkaServer, write_container_config
 from stack.paths import var_dir
 from stack.postgres import PostgresServer
-from stack.topics import create_topics, wait_for_kafka
+from stack.topics import wait_for_kafka
 
 EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3
@@ -60,7 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     postgres.add_argument("--timeout", type=float, default=30, help="Sekunden bis zum Aufgeben beim Start")
     postgres.set_defaults(handler=_postgres)
 
-    topics = commands.add_parser("topics", help="alle Kafka-Topics aus contracts/topics.py anlegen")
+    container = commands.add_parser(
+        "kafka-config", help="Passwörter und Konfiguration für Apaches Kafka-Image schreiben (docker-compose.yml)"
+    )
+    container.add_argument("--host", default="kafka", help="Name, unter dem die Container Kafka erreichen")
+    container.add_argument("--port", type=int, default=9092)
+    container.add_argument("--out", type=Path, required=True, help="Ordner für server.properties und start.sh")
+    container.set_defaults(handler=_kafka_config)
+
+    topics = commands.add_parser("topics", help="Kafka-Benutzer, ACLs und alle Topics aus contracts/topics.py anlegen")
     topics.add_argument("--bootstrap", default="127.0.0.1:19092", help="Kafka-Adresse (Standard 127.0.0.1:19092)")
     topics.set_defaults(handler=_topics)
     return parser
@@ -156,15 +166,26 @@ def _postgres_status(server: PostgresServer) -> int:
     return 0
 
 
+def _kafka_config(args: argparse.Namespace) -> int:
+    credentials = KafkaCredentials(kafka_secrets_dir(_var(args)))
+    for user in KAFKA_USERS:
+        credentials.file(user)  # the services' containers mount the folder read-only
+    start = write_container_config(args.out, credentials, args.host, args.port)
+    print(f"Kafka-Konfiguration: {start} (Passwörter in {credentials.folder}, Benutzer {', '.join(KAFKA_USERS)})")
+    return 0
+
+
 # --- topics -----------------------------------------------------------------------------------------
 
 
 def _topics(args: argparse.Namespace) -> int:
+    kafka = KafkaInstallation(args.bootstrap, KafkaCredentials(kafka_secrets_dir(_var(args))))
     try:
-        run_sync(wait_for_kafka(args.bootstrap, timeout=5))
+        run_sync(wait_for_kafka(kafka.admin, timeout=5))
     except StackError as exc:
         raise StackError(f"{exc}\nLäuft Kafka? Zuerst: plusportal-stack kafka start") from None
-    result = run_sync(create_topics(args.bootstrap))
+    result = run_sync(provision(kafka))
+    print(f"Kafka-Benutzer und ACLs für {', '.join(Principal)} gesetzt (Passwörter: {kafka.credentials.folder}).")
     specs = {spec.name: spec for spec in ALL_TOPICS}
     print(f"Kafka-Topics auf {args.bootstrap}:")
     for name in result.created:

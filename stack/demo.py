@@ -14,20 +14,23 @@ from pathlib import Path
 from uuid import uuid4
 
 from backoffice.masterdata_import import ImportProblem, publish_meter_points, read_meter_points
-from backoffice.smgw_simulator import Role, _publish, generate_days, generate_registers
+from backoffice.smgw_simulator import Role, generate_days, generate_registers
+from backoffice.smgw_simulator import publish as smgw_publish
 from contracts.common import PartnerRole
 from contracts.envelope import EventPayload
 from contracts.masterdata import MeterPointRecorded
 from contracts.meterdata import LoadProfileDay, RegisterReadings
-from contracts.topics import MASTER_DATA, METER_READINGS
+from contracts.topics import MASTER_DATA, METER_READINGS, Principal
 from kit.energy_day import BERLIN
 from kit.events import encode, envelope_for
+from kit.kafka import KafkaAccess
 from services.identity.messaging import GROUP as IDENTITY_GROUP
 from services.letters.messaging import GROUP as LETTERS_GROUP
 from services.meterdata.messaging import GROUP as METERDATA_GROUP
 from services.meterdata.messaging import INGEST_GROUP as METERDATA_INGEST_GROUP
 from services.onboarding.messaging import GROUP as ONBOARDING_GROUP
 from stack import StackError, Stage, run_sync, shown
+from stack.credentials import KafkaInstallation
 from stack.paths import DEPLOY_DIR
 from stack.readiness import Offsets, end_offsets, wait_until_consumed
 
@@ -122,7 +125,7 @@ def demo_readings(meter: DemoMeter, first: date, last: date) -> list[EventPayloa
 # --- seeding ---------------------------------------------------------------------------------------------
 
 
-def seed(bootstrap: str, report: Callable[[str], None], log_of: Callable[[str], str]) -> None:
+def seed(kafka: KafkaInstallation, report: Callable[[str], None], log_of: Callable[[str], str]) -> None:
     """Publishes the demo master data and readings; returns once the services have handled them.
     `log_of(service)` names the service's log for error messages."""
     meters: list[DemoMeter] = []
@@ -132,19 +135,19 @@ def seed(bootstrap: str, report: Callable[[str], None], log_of: Callable[[str], 
                 points = read_meter_points(path)
             except ImportProblem as problem:
                 raise StackError(f"Demo-Stammdaten {shown(path)} sind fehlerhaft:\n{problem}") from None
-            run_sync(publish_meter_points(bootstrap, tenant, points))
+            run_sync(publish_meter_points(kafka.access(Principal.BILLING_IMPORT), tenant, points))
             meters += meters_of(tenant, points)
             report(f"  Netzbetreiber {tenant}: {len(points)} Zähler aus {shown(path)}")
-    master_data_end = run_sync(end_offsets(bootstrap, MASTER_DATA.name))
-    _publish_readings(bootstrap, meters, report)
-    readings_end = run_sync(end_offsets(bootstrap, METER_READINGS.name))
+    master_data_end = run_sync(end_offsets(kafka.admin, MASTER_DATA.name))
+    _publish_readings(kafka.access(Principal.SMGW_ADMINISTRATOR), meters, report)
+    readings_end = run_sync(end_offsets(kafka.admin, METER_READINGS.name))
     with Stage(report, "Demo-Stammdaten kommen bei Onboarding, Letters, Identity und Meterdata an"):
-        _wait(bootstrap, MASTER_DATA_READERS, master_data_end, MASTER_DATA_TIMEOUT_S, "Demo-Stammdaten", log_of)
+        _wait(kafka.admin, MASTER_DATA_READERS, master_data_end, MASTER_DATA_TIMEOUT_S, "Demo-Stammdaten", log_of)
     with Stage(report, "Demo-Messwerte kommen bei Meterdata an"):
-        _wait(bootstrap, READINGS_READERS, readings_end, READINGS_TIMEOUT_S, "Demo-Messwerte", log_of)
+        _wait(kafka.admin, READINGS_READERS, readings_end, READINGS_TIMEOUT_S, "Demo-Messwerte", log_of)
 
 
-def _publish_readings(bootstrap: str, meters: list[DemoMeter], report: Callable[[str], None]) -> None:
+def _publish_readings(kafka: KafkaAccess, meters: list[DemoMeter], report: Callable[[str], None]) -> None:
     """Simulated readings of every demo meter, published in one go (batched, one flush)."""
     first, last = demo_readings_period(datetime.now(BERLIN).date())
     messages: list[tuple[bytes, bytes]] = []
@@ -163,11 +166,11 @@ def _publish_readings(bootstrap: str, meters: list[DemoMeter], report: Callable[
                 f"{days} Tageskurven, {registers} Zählerstände"
             )
     with Stage(report, f"Demo-Messwerte an Kafka ({len(messages)} Nachrichten, {METER_READINGS.name})"):
-        run_sync(_publish(bootstrap, METER_READINGS.name, messages, []))
+        run_sync(smgw_publish(kafka, METER_READINGS.name, messages, []))
 
 
 def _wait(
-    bootstrap: str,
+    kafka: KafkaAccess,
     readers: Sequence[tuple[str, str]],
     targets: Offsets,
     timeout: float,
@@ -175,7 +178,7 @@ def _wait(
     log_of: Callable[[str], str],
 ) -> None:
     service_of = {group: service for service, group in readers}
-    late = run_sync(wait_until_consumed(bootstrap, service_of, targets, timeout))
+    late = run_sync(wait_until_consumed(kafka, service_of, targets, timeout))
     if late:
         group, behind = next(iter(late.items()))
         count = "unbekannt viele" if behind < 0 else str(behind)

@@ -3,7 +3,8 @@
 Load it with `pytest_plugins = ["stack.fixtures"]` (root conftest) or `pytest -p stack.fixtures`.
 
 Where the servers come from, first match wins:
-1. `PLUSPORTAL_KAFKA_BOOTSTRAP` / `PLUSPORTAL_DATABASE_URL`: servers someone else runs (CI services).
+1. `PLUSPORTAL_KAFKA_BOOTSTRAP` (with `PLUSPORTAL_KAFKA_SECRETS_DIR`, the folder with `admin.password`) /
+   `PLUSPORTAL_DATABASE_URL`: servers someone else runs (CI services).
 2. A Docker engine that answers: testcontainers.
 3. Otherwise local processes (stack.kafka, stack.postgres) in a temporary var dir, on free ports.
 
@@ -31,16 +32,20 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from kit.settings import DEFAULT_KAFKA_SECRETS_DIR
 from stack import StackError, free_port, run_sync
-from stack.kafka import KafkaServer
+from stack.acls import provision
+from stack.credentials import KafkaCredentials, KafkaInstallation, kafka_secrets_dir
+from stack.kafka import CONTAINER_CONFIG_DIR, STARTED_LINE, KafkaServer, write_container_config
 from stack.paths import kafka_libs_dir
 from stack.postgres import PostgresServer, check_database_name, ensure_database, with_database
-from stack.topics import create_topics, wait_for_kafka
+from stack.topics import wait_for_kafka
 
 KAFKA_ENV = "PLUSPORTAL_KAFKA_BOOTSTRAP"
+KAFKA_SECRETS_ENV = "PLUSPORTAL_KAFKA_SECRETS_DIR"
 DATABASE_ENV = "PLUSPORTAL_DATABASE_URL"
 
-KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"
+KAFKA_IMAGE = "apache/kafka:4.1.1"  # the version of deploy/kafka/pom.xml
 POSTGRES_IMAGE = "postgres:15-alpine"  # the version Debian bookworm ships for the local fallback
 TEMP_PREFIX = "plusportal-test-stack-"
 OWNER_FILE = "owner.pid"
@@ -70,19 +75,20 @@ class DatabaseServer:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """Bootstrap servers of a Kafka with every topic of contracts.topics."""
+def kafka() -> Iterator[KafkaInstallation]:
+    """A Kafka with SASL/SCRAM and ACLs, every principal's credential, and every topic of contracts.topics."""
     configured = os.environ.get(KAFKA_ENV)
     if configured:
-        bootstrap, stop = configured, None
+        secrets = Path(os.environ.get(KAFKA_SECRETS_ENV, str(DEFAULT_KAFKA_SECRETS_DIR)))
+        installation, stop = KafkaInstallation(configured, KafkaCredentials(secrets)), None
     elif docker_available():
-        bootstrap, stop = _start_kafka_container()
+        installation, stop = _start_kafka_container()
     else:
-        bootstrap, stop = _start_local_kafka()
+        installation, stop = _start_local_kafka()
     try:
-        run_sync(wait_for_kafka(bootstrap, 60))
-        run_sync(create_topics(bootstrap))
-        yield bootstrap
+        run_sync(wait_for_kafka(installation.admin, 60))
+        run_sync(provision(installation))
+        yield installation
     finally:
         if stop is not None:
             stop()
@@ -123,13 +129,24 @@ def docker_available() -> bool:
         return False
 
 
-def _start_kafka_container() -> tuple[str, Callable[[], None]]:
-    from testcontainers.community.kafka import KafkaContainer
+def _start_kafka_container() -> tuple[KafkaInstallation, Callable[[], None]]:
+    """Apache's image with the local broker's own server.properties: the same listeners, SCRAM and ACLs."""
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
 
-    # Like production and the local broker: topics come only from create_topics.
-    container = KafkaContainer(KAFKA_IMAGE).with_kraft().with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+    root = _session_dir() / "kafka-container"
+    credentials = KafkaCredentials(kafka_secrets_dir(root))
+    port = free_port()
+    write_container_config(root / "config", credentials, "127.0.0.1", port)
+    container = (
+        DockerContainer(KAFKA_IMAGE)
+        .with_bind_ports(port, port)  # advertised as 127.0.0.1:<port>, the same inside and outside
+        .with_volume_mapping(str(root / "config"), CONTAINER_CONFIG_DIR, "ro")
+        .with_command(["bash", f"{CONTAINER_CONFIG_DIR}/start.sh"])
+    )
     container.start()
-    return container.get_bootstrap_server(), _stop_once(container.stop)
+    wait_for_logs(container, STARTED_LINE, timeout=120)
+    return KafkaInstallation(f"127.0.0.1:{port}", credentials), _stop_once(container.stop)
 
 
 def _start_postgres_container() -> tuple[str, Callable[[], None]]:
@@ -142,13 +159,13 @@ def _start_postgres_container() -> tuple[str, Callable[[], None]]:
     return container.get_connection_url(), _stop_once(container.stop)
 
 
-def _start_local_kafka() -> tuple[str, Callable[[], None]]:
+def _start_local_kafka() -> tuple[KafkaInstallation, Callable[[], None]]:
     port, controller_port = _two_free_ports()
     # The repo's jars (fetched once, not per session); attached: the JVM dies with this process.
     server = KafkaServer(_session_dir(), port, controller_port, libs_dir=kafka_libs_dir(), detach=False)
     stop = _stop_once(server.stop)
     server.start()
-    return server.bootstrap_servers, stop
+    return server.installation, stop
 
 
 def _start_local_postgres() -> tuple[str, Callable[[], None]]:

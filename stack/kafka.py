@@ -2,10 +2,12 @@
 
 Layout below `<var>/kafka/`:
     libs/               Kafka's jars (deploy/kafka/pom.xml, fetched once, shared by test brokers)
-    server.properties   rendered from deploy/kafka/server.properties
+    server.properties   rendered from deploy/kafka/server.properties (holds the broker's password: mode 0600)
     data/               log.dirs: the topics and the KRaft metadata log
     logs/server.log     the broker's log; logs/kafka.out its console (warnings, JVM crashes)
     kafka.pid           pid of the running broker
+Credentials: `<var>/secrets/kafka/` (stack.credentials); the storage is formatted with the broker's and the
+admin's SCRAM credentials, stack.acls adds the platform's users and ACLs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import ctypes
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -26,6 +29,7 @@ from pathlib import Path
 from string import Template
 
 from stack import Reporter, StackError, Stage, port_open, run_sync, say, tail, tail_file
+from stack.credentials import ADMIN, BROKER, CONTROLLER, KafkaCredentials, KafkaInstallation, kafka_secrets_dir
 from stack.paths import KAFKA_DEPLOY_DIR, kafka_libs_dir
 from stack.topics import wait_for_kafka
 
@@ -45,6 +49,8 @@ JVM_OPTIONS = (
 # Written into libs/ after a complete download: a half-copied folder (Ctrl-C during mvn) or a
 # changed pom (new Kafka version) must lead to a fresh fetch.
 JARS_STAMP = ".pom-sha256"
+# Written into data/ when the storage was formatted with SCRAM users; older data dirs have none.
+SCRAM_STAMP = ".scram"
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 INSTALL_JAVA = "Java 17 fehlt: apt-get install -y openjdk-17-jre-headless"
@@ -65,6 +71,7 @@ class KafkaServer:
         report: Reporter = say,
     ) -> None:
         self.root = Path(var_dir) / "kafka"
+        self.credentials = KafkaCredentials(kafka_secrets_dir(Path(var_dir)))
         self.port = port
         self.controller_port = controller_port
         # Test brokers live in temporary var dirs but reuse the repo's jars instead of copying them (their size:
@@ -86,6 +93,10 @@ class KafkaServer:
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def installation(self) -> KafkaInstallation:
+        return KafkaInstallation(self.bootstrap_servers, self.credentials)
 
     # --- jars -------------------------------------------------------------------------------------
 
@@ -161,7 +172,7 @@ class KafkaServer:
         if self.is_running():
             self._check_running_port()
             self._report(f"Kafka läuft bereits (pid {self.pid()}, {self.bootstrap_servers}).")
-            run_sync(wait_for_kafka(self.bootstrap_servers, timeout))
+            run_sync(wait_for_kafka(self.installation.admin, timeout))
             return
         self._check_ports_free()
         java = _find_java()
@@ -169,6 +180,11 @@ class KafkaServer:
         self._render_properties()
         if not (self.data_dir / "meta.properties").exists():
             self._format(java)
+        elif not (self.data_dir / SCRAM_STAMP).exists():
+            raise StackError(
+                f"Die Kafka-Daten in {self.data_dir} stammen von einem Broker ohne Anmeldung (vor SASL/SCRAM). "
+                "Neu beginnen mit `plusportal-stack kafka wipe` (oder `make up ARGS=--fresh`)."
+            )
         with Stage(self._report, f"Kafka: Start auf {self.bootstrap_servers}"):
             self._launch(java)
             self._wait_until_ready(timeout)
@@ -197,7 +213,7 @@ class KafkaServer:
     def _check_running_port(self) -> None:
         """The running broker was started from the rendered properties: do they name our port?"""
         rendered = self.properties_file.read_text()
-        match = re.search(r"^listeners=PLAINTEXT://[^:]+:(\d+)", rendered, re.MULTILINE)
+        match = re.search(r"^listeners=CLIENT://[^:]+:(\d+)", rendered, re.MULTILINE)
         if match and int(match.group(1)) != self.port:
             raise StackError(
                 f"Kafka aus {self.root} läuft schon, aber auf Port {match.group(1)}, nicht {self.port}. "
@@ -214,10 +230,7 @@ class KafkaServer:
 
     def _render_properties(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        text = Template(PROPERTIES_TEMPLATE.read_text()).substitute(
-            PORT=self.port, CONTROLLER_PORT=self.controller_port, LOG_DIRS=self.data_dir
-        )
-        self.properties_file.write_text(text)
+        write_properties(self.properties_file, self.port, self.controller_port, self.data_dir, self.credentials)
 
     def _format(self, java: str) -> None:
         """Formats the storage as a one-voter dynamic quorum; happens once per data dir."""
@@ -225,6 +238,7 @@ class KafkaServer:
         command = [
             java, *self._jvm_base(), "kafka.tools.StorageTool", "format", "--standalone",
             "-t", new_cluster_id(), "-c", str(self.properties_file),
+            *self._scram_arguments(),
         ]  # fmt: skip
         with Stage(self._report, f"Kafka: Speicher wird formatiert in {self.data_dir}"):
             done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -233,6 +247,10 @@ class KafkaServer:
                 f"Kafka-Speicher konnte nicht formatiert werden:\n{tail(done.stdout + done.stderr, 20)}\n"
                 "Mit `plusportal-stack kafka wipe` neu beginnen."
             )
+        (self.data_dir / SCRAM_STAMP).touch()
+
+    def _scram_arguments(self) -> list[str]:
+        return scram_arguments(self.credentials)
 
     def _jvm_base(self) -> list[str]:
         return [
@@ -265,7 +283,7 @@ class KafkaServer:
                 self.stop()
                 raise StackError(self._crash_message(f"Kafka war nach {timeout:.0f} s nicht gestartet"))
             time.sleep(0.2)
-        run_sync(wait_for_kafka(self.bootstrap_servers, max(deadline - time.monotonic(), 5.0)))
+        run_sync(wait_for_kafka(self.installation.admin, max(deadline - time.monotonic(), 5.0)))
 
     def _started_line_logged(self) -> bool:
         try:
@@ -307,6 +325,63 @@ class KafkaServer:
                 return False
             time.sleep(0.1)
         return True
+
+
+def write_properties(
+    path: Path,
+    port: int,
+    controller_port: int,
+    log_dirs: Path,
+    credentials: KafkaCredentials,
+    listen_host: str = "127.0.0.1",
+    advertised_host: str = "127.0.0.1",
+) -> None:
+    """deploy/kafka/server.properties rendered for one broker; only its owner may read it (passwords)."""
+    text = Template(PROPERTIES_TEMPLATE.read_text()).substitute(
+        LISTEN_HOST=listen_host,
+        ADVERTISED_HOST=advertised_host,
+        PORT=port,
+        CONTROLLER_PORT=controller_port,
+        LOG_DIRS=log_dirs,
+        BROKER_PASSWORD=credentials.password(BROKER),
+        CONTROLLER_PASSWORD=credentials.password(CONTROLLER),
+    )
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
+def scram_arguments(credentials: KafkaCredentials) -> list[str]:
+    """StorageTool's arguments for the SCRAM users a broker needs before it can authenticate anyone: its own
+    and the admin's (the platform's users: stack.acls, over the admin's connection)."""
+    arguments = []
+    for user in (BROKER, ADMIN):
+        arguments += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={credentials.password(user)}]"]
+    return arguments
+
+
+CONTAINER_CONFIG_DIR = "/etc/plusportal"  # where a Kafka container sees write_container_config's folder
+CONTAINER_LOG_DIRS = Path("/var/lib/kafka/data")  # apache/kafka's data volume
+
+
+def write_container_config(folder: Path, credentials: KafkaCredentials, host: str, port: int) -> Path:
+    """server.properties and start.sh for Apache's Kafka image (docker-compose.yml, the Docker test path):
+    start.sh formats the storage with the SCRAM users on the first start, then runs the broker. Readable by
+    the image's own user: mount the folder into the Kafka container only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    properties = folder / "server.properties"
+    write_properties(properties, port, port + 1, CONTAINER_LOG_DIRS, credentials, "0.0.0.0", host)
+    storage = ["/opt/kafka/bin/kafka-storage.sh", "format", "--standalone", "-t", new_cluster_id()]
+    storage += ["-c", f"{CONTAINER_CONFIG_DIR}/server.properties", *scram_arguments(credentials)]
+    start = folder / "start.sh"
+    start.write_text(
+        "#!/bin/bash\nset -e\n"
+        f"test -f {CONTAINER_LOG_DIRS}/meta.properties || {shlex.join(storage)}\n"
+        f"exec /opt/kafka/bin/kafka-server-start.sh {CONTAINER_CONFIG_DIR}/server.properties\n"
+    )
+    for path in (properties, start):
+        path.chmod(0o644)
+    return start
 
 
 def new_cluster_id() -> str:

@@ -19,6 +19,8 @@ from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 
+from contracts.topics import Principal
+from stack.credentials import credential_environment, kafka_secrets_dir
 from stack.gateway import LOOPBACK, Gateway
 from stack.paths import REPO_ROOT
 from stack.services import ServiceProcess, service_env
@@ -63,7 +65,7 @@ class Purpose(Enum):
 class Site:
     """Where the system runs: the few things that differ between `make up`, the tests and docker compose."""
 
-    var: Path  # mail/, letters/printed/, identity/signing-key.pem (and make up's logs, servers, gateway)
+    var: Path  # mail/, letters/printed/, identity/signing-key.pem, secrets/ (and make up's logs, servers, gateway)
     kafka: str  # bootstrap servers as the processes reach them
     database_url: Callable[[str], str]  # database name → SQLAlchemy URL
     purpose: Purpose = Purpose.TRY_OUT
@@ -74,10 +76,15 @@ class Site:
     # Containers on the compose network reach each other by service name and listen on every interface.
     compose_network: bool = False
     web_root: Path = WEB_ROOT
+    kafka_secrets: Path | None = None  # default: <var>/secrets/kafka (the tests' broker keeps its own)
 
     def host(self, process: str) -> str:
         """The host name other processes reach `process` (a service, `mailsink`) at."""
         return process if self.compose_network else LOOPBACK
+
+    def kafka_password_file(self, principal: Principal) -> Path:
+        """The principal's Kafka password as the processes see it (stack.credentials)."""
+        return (self.kafka_secrets or kafka_secrets_dir(self.var)) / f"{principal}.password"
 
     @property
     def portal_url_template(self) -> str:
@@ -164,7 +171,7 @@ def platform_processes(site: Site) -> tuple[ProcessSpec, ...]:
     printhouse = ProcessSpec(
         "printhouse",
         "backoffice.printhouse",
-        _platform_environment(site, None, printhouse_token),
+        _platform_environment(site, Principal.PRINT_HOUSE, None, printhouse_token),
         ("run", "--out", str(printed_dir(site.var))),
         ready_line=PRINTHOUSE_READY_LINE,
     )
@@ -192,20 +199,23 @@ def gateway(site: Site) -> Gateway:
 
 
 def _service_environment(site: Site, name: str, extra: Mapping[str, str]) -> dict[str, str]:
-    env = _platform_environment(site, name, extra)
+    env = _platform_environment(site, Principal(name), name, extra)
     env["PLUSPORTAL_HTTP_PORT"] = str(site.http_ports[name])
     if site.compose_network:
         env["PLUSPORTAL_HTTP_HOST"] = "0.0.0.0"  # inside the container; published on the host's loopback only
     return env
 
 
-def _platform_environment(site: Site, database: str | None, extra: Mapping[str, str]) -> dict[str, str]:
-    """What every platform process gets: Kafka, SMTP, logging, its database."""
+def _platform_environment(
+    site: Site, principal: Principal, database: str | None, extra: Mapping[str, str]
+) -> dict[str, str]:
+    """What every platform process gets: Kafka with its own credential only, SMTP, logging, its database."""
     return service_env(
         kafka=site.kafka,
         database_url=site.database_url(database) if database else None,
         smtp_port=site.smtp_port,
         extra={
+            **credential_environment(principal, site.kafka_password_file(principal)),
             "PLUSPORTAL_SMTP_HOST": site.host("mailsink"),
             # Human-readable logs where people read them (var/logs/*.log, `docker compose logs`).
             "PLUSPORTAL_LOG_JSON": "true" if site.purpose is Purpose.TEST else "false",

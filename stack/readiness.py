@@ -17,12 +17,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from kit.kafka import KafkaAccess
+
 Offsets = Mapping[TopicPartition, int]
 
 
-async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+async def end_offsets(kafka: KafkaAccess, topic: str) -> dict[TopicPartition, int]:
     """The offset the next message of each partition of `topic` will get (what a caught-up group has committed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -31,7 +33,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
     partitions = [TopicPartition(topic, p["partition"]) for p in sorted(described["partitions"], key=_number)]
     if not partitions:
         raise ValueError(f"topic {topic} has no partitions (does it exist?)")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
@@ -56,13 +58,13 @@ async def lag(admin: AIOKafkaAdminClient, group: str, targets: Offsets) -> int:
 
 
 async def wait_until_consumed(
-    bootstrap: str, groups: Iterable[str], targets: Offsets, timeout: float, interval: float = 0.3
+    kafka: KafkaAccess, groups: Iterable[str], targets: Offsets, timeout: float, interval: float = 0.3
 ) -> dict[str, int]:
     """Waits until every group has committed up to `targets`. Returns the groups still behind after
     `timeout` seconds, with their lag (empty when all caught up)."""
     waiting = {group: -1 for group in groups}
     deadline = time.monotonic() + timeout
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         while True:

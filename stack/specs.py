@@ -29,10 +29,11 @@ from urllib.parse import unquote
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from contracts.envelope import Envelope, EventPayload
 from contracts.registry import ALL_EVENTS, EVENTS_BY_TOPIC
+from kit.kafka import KafkaAccess
 from stack import generated
 from stack.paths import REPO_ROOT
 
@@ -45,6 +46,8 @@ ENVELOPE_VERSION = 1
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # The address the AsyncAPI documents name as server: the compose-style name, never a developer's machine.
 SPEC_KAFKA_BOOTSTRAP = "kafka:9092"
+# Every client authenticates (SASL/SCRAM): the documents show it whatever credentials this machine holds.
+SPEC_KAFKA_PASSWORD = SecretStr("-")
 COMPONENT_SCHEMA = "#/components/schemas/{model}"
 
 Document = dict[str, Any]
@@ -199,7 +202,9 @@ def _onboarding() -> tuple[Any, KafkaBroker]:
     from services.onboarding.settings import OnboardingSettings
 
     # model_construct: defaults plus the fixed address, without reading PLUSPORTAL_* variables.
-    app, runtime = bootstrap(OnboardingSettings.model_construct(kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP))
+    app, runtime = bootstrap(
+        OnboardingSettings.model_construct(kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP, kafka_password=SPEC_KAFKA_PASSWORD)
+    )
     return app, runtime.broker
 
 
@@ -207,7 +212,9 @@ def _letters() -> tuple[Any, KafkaBroker]:
     from services.letters.app import bootstrap
     from services.letters.settings import LettersSettings
 
-    app, runtime = bootstrap(LettersSettings.model_construct(kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP))
+    app, runtime = bootstrap(
+        LettersSettings.model_construct(kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP, kafka_password=SPEC_KAFKA_PASSWORD)
+    )
     return app, runtime.broker
 
 
@@ -219,7 +226,9 @@ def _identity() -> tuple[Any, KafkaBroker]:
 
     # A throwaway signing key: the documents do not depend on it, and no key file is left in the tree.
     key_file = Path(tempfile.mkdtemp(prefix="plusportal-specs-")) / "signing-key.pem"
-    settings = IdentitySettings.model_construct(kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP, signing_key_file=key_file)
+    settings = IdentitySettings.model_construct(
+        kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP, kafka_password=SPEC_KAFKA_PASSWORD, signing_key_file=key_file
+    )
     app, runtime = bootstrap(settings)
     return app, runtime.broker
 
@@ -228,7 +237,9 @@ def _meterdata() -> tuple[Any, KafkaBroker]:
     from services.meterdata.app import bootstrap
     from services.meterdata.settings import MeterdataSettings
 
-    app, runtime = bootstrap(MeterdataSettings.model_construct(kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP))
+    app, runtime = bootstrap(
+        MeterdataSettings.model_construct(kafka_bootstrap=SPEC_KAFKA_BOOTSTRAP, kafka_password=SPEC_KAFKA_PASSWORD)
+    )
     return app, runtime.broker
 
 
@@ -236,7 +247,7 @@ def _printhouse_broker() -> KafkaBroker:
     from backoffice.printhouse import build_broker
 
     # The output folder is only used when a job arrives; nothing is created here.
-    return build_broker(SPEC_KAFKA_BOOTSTRAP, Path("var/letters/printed"))
+    return build_broker(KafkaAccess(SPEC_KAFKA_BOOTSTRAP, "printhouse", "-"), Path("var/letters/printed"))
 
 
 def service_documents() -> dict[Path, Document]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from stack import StackError, Stage, port_open, run_sync, say, shown, tail
+from stack.acls import provision
 from stack.kafka import KafkaServer
 from stack.postgres import PostgresServer
 from stack.processes import (
@@ -40,7 +41,6 @@ from stack.processes import (
     printed_dir,
 )
 from stack.services import START_MARKER, ServiceProcess
-from stack.topics import create_topics
 
 STARTUP_TIMEOUT_S = 90.0
 MAILSINK_TIMEOUT_S = 20.0
@@ -92,8 +92,8 @@ class Supervisor:
             for name in DATABASES:
                 run_sync(self.postgres.create_database(name))
         self._start_server("Kafka", self.kafka.is_running, self.kafka.start, self.kafka.stop)
-        with Stage(self.report, "Kafka: Topics anlegen"):
-            result = run_sync(create_topics(self.kafka.bootstrap_servers))
+        with Stage(self.report, "Kafka: Benutzer, Rechte (ACLs) und Topics anlegen"):
+            result = run_sync(provision(self.kafka.installation))
         self.report(f"Kafka-Topics: {len(result.created)} angelegt, {len(result.existing)} vorhanden.")
         self._start_mailsink()
         self._start_platform()

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from contracts.topics import ALL_TOPICS, TopicSpec
+from kit.kafka import KafkaAccess
 from stack import StackError
 
 # Kafka protocol error code: another client created the topic between our list and our create.
@@ -48,17 +49,17 @@ def new_topic(spec: TopicSpec) -> NewTopic:
     )
 
 
-def _admin(bootstrap: str, request_timeout_ms: int = 30_000) -> AIOKafkaAdminClient:
+def _admin(kafka: KafkaAccess, request_timeout_ms: int = 30_000) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         client_id="plusportal-stack",
         request_timeout_ms=request_timeout_ms,
     )
 
 
 # A timeout parameter (not asyncio.timeout around the call): the error then names the last failure.
-async def wait_for_kafka(bootstrap: str, timeout: float = 30.0) -> None:
-    """Returns once a client can fetch cluster metadata from `bootstrap`; StackError after `timeout` s."""
+async def wait_for_kafka(kafka: KafkaAccess, timeout: float = 30.0) -> None:
+    """Returns once `kafka`'s user can fetch cluster metadata; StackError after `timeout` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     last_error: BaseException | None = None
@@ -66,17 +67,20 @@ async def wait_for_kafka(bootstrap: str, timeout: float = 30.0) -> None:
     with _quiet_aiokafka():
         while loop.time() < deadline:
             try:
-                await _fetch_metadata(bootstrap, remaining=deadline - loop.time())
+                await _fetch_metadata(kafka, remaining=deadline - loop.time())
                 return
             except (KafkaError, OSError, TimeoutError) as exc:
                 last_error = exc
             await asyncio.sleep(0.3)
-    raise StackError(f"Kafka unter {bootstrap} antwortet nicht nach {timeout:.0f} s ({last_error!r}).")
+    raise StackError(
+        f"Kafka unter {kafka.bootstrap} antwortet nicht nach {timeout:.0f} s (Benutzer {kafka.username}: "
+        f"{last_error!r}). Läuft Kafka, und stimmt das Passwort des Benutzers (var/secrets/kafka/)?"
+    )
 
 
-async def _fetch_metadata(bootstrap: str, remaining: float) -> None:
+async def _fetch_metadata(kafka: KafkaAccess, remaining: float) -> None:
     request_timeout_ms = max(1_000, min(5_000, int(remaining * 1000)))
-    admin = _admin(bootstrap, request_timeout_ms)
+    admin = _admin(kafka, request_timeout_ms)
     try:
         async with asyncio.timeout(max(remaining, 1.0)):
             await admin.start()
@@ -98,7 +102,7 @@ def _quiet_aiokafka() -> Iterator[None]:
 
 
 async def create_topics(
-    bootstrap: str,
+    kafka: KafkaAccess,
     topics: Iterable[TopicSpec] = ALL_TOPICS,
 ) -> TopicsResult:
     """Creates every topic of `topics` that does not exist yet; existing topics are left alone.
@@ -106,7 +110,7 @@ async def create_topics(
     Idempotent. Returns only after each new partition has a leader, so producers can send right away.
     """
     specs = list(topics)
-    admin = _admin(bootstrap)
+    admin = _admin(kafka)
     await admin.start()
     try:
         described = {t["topic"]: t for t in await admin.describe_topics()}

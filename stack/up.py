@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         supervisor.start()
         if not args.no_seed:
-            seed(supervisor.kafka.bootstrap_servers, supervisor.report, supervisor.log_of)
+            seed(supervisor.kafka.installation, supervisor.report, supervisor.log_of)
         say(summary(supervisor.site, supervisor.gateway, supervisor.logs, time.monotonic() - started_at))
         supervisor.watch()
     except KeyboardInterrupt:

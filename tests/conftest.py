@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from stack import free_port
+from stack.credentials import KafkaInstallation
 from stack.fixtures import DatabaseServer
 from stack.gateway import Gateway
 from stack.mailsink import MailSink
@@ -31,7 +32,7 @@ STAFF = {"Authorization": "Bearer dev-backoffice-token"}
 
 @dataclass
 class System:
-    kafka: str
+    kafka: KafkaInstallation
     mail: MailSink
     printed: Path
     onboarding: ServiceProcess
@@ -49,7 +50,7 @@ class System:
 
 @pytest.fixture(scope="session")
 def system(
-    kafka_bootstrap: str, postgres_server: DatabaseServer, tmp_path_factory: pytest.TempPathFactory
+    kafka: KafkaInstallation, postgres_server: DatabaseServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     """The services and the reference print house as processes on fresh databases, with the gateway in front:
     the processes of `make up` (stack.processes), on free ports, with the tests' settings."""
@@ -58,7 +59,8 @@ def system(
     with MailSink(mail_store(root), web_port=free_port()) as mail:
         site = Site(
             root,
-            kafka=kafka_bootstrap,
+            kafka=kafka.bootstrap,
+            kafka_secrets=kafka.credentials.folder,
             database_url=databases.__getitem__,
             purpose=Purpose.TEST,
             smtp_port=mail.smtp_port,
@@ -75,7 +77,7 @@ def system(
                 if process.port is not None:
                     process.wait_healthy()
             yield System(
-                kafka_bootstrap,
+                kafka,
                 mail,
                 printed_dir(root),
                 processes["onboarding"],

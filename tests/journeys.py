@@ -18,6 +18,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from backoffice.masterdata_import import publish_meter_points
 from contracts.common import PartnerRole, PostalAddress
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
+from contracts.topics import ALL_TOPICS, Principal
+from kit.kafka import KafkaAccess
+from stack.credentials import KafkaInstallation
 
 STAFF = {"Authorization": "Bearer dev-backoffice-token"}
 T = TypeVar("T")
@@ -55,8 +58,9 @@ def meter_point(
     )
 
 
-async def publish_master_data(kafka: str, tenant: str, *points: MeterPointRecorded) -> None:
-    await publish_meter_points(kafka, tenant, list(points))
+async def publish_master_data(kafka: KafkaInstallation, tenant: str, *points: MeterPointRecorded) -> None:
+    """As the billing system's import does: with its own principal."""
+    await publish_meter_points(kafka.access(Principal.BILLING_IMPORT), tenant, list(points))
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 20, what: str = "condition") -> T:
@@ -120,9 +124,12 @@ def printed_letters_mentioning(folder: Path, needle: str) -> list[Path]:
     return [p for p in sorted(folder.glob("*.pdf")) if needle in pdf_text(p)]
 
 
-async def read_topic(kafka: str, topic: str) -> list[Any]:
-    """Every record on ``topic`` right now, from the beginning (no consumer group, nothing committed)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest", enable_auto_commit=False)
+async def read_topic(kafka: KafkaInstallation, topic: str) -> list[Any]:
+    """Every record on ``topic`` right now, from the beginning (no consumer group, nothing committed), as the
+    platform's operator (the admin principal) reads it."""
+    consumer = AIOKafkaConsumer(
+        topic, **kafka.admin.client_options(), auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     try:
         partitions = await eventually(_async(consumer.assignment), what=f"partitions of {topic}")
@@ -144,8 +151,11 @@ def _async(function: Callable[[], T]) -> Callable[[], Awaitable[T]]:
     return call
 
 
-async def produce(kafka: str, topic: str, value: bytes, key: bytes | None = None, headers: Any = None) -> Any:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka)
+async def produce(
+    kafka: KafkaInstallation | KafkaAccess, topic: str, value: bytes, key: bytes | None = None, headers: Any = None
+) -> Any:
+    """Sends one record as the topic's owner (contracts.topics), or as the principal ``kafka`` names."""
+    producer = AIOKafkaProducer(**_as_writer(kafka, topic).client_options())
     await producer.start()
     try:
         return await producer.send_and_wait(topic, value, key=key, headers=headers)
@@ -153,10 +163,19 @@ async def produce(kafka: str, topic: str, value: bytes, key: bytes | None = None
         await producer.stop()
 
 
-async def wait_until_consumed(kafka: str, groups: dict[str, tuple[str, ...]], timeout: float = 30) -> None:
+def _as_writer(kafka: KafkaInstallation | KafkaAccess, topic: str) -> KafkaAccess:
+    if isinstance(kafka, KafkaAccess):
+        return kafka
+    owner = next((spec.owner for spec in ALL_TOPICS if spec.name == topic), None)
+    return kafka.access(owner) if owner is not None else kafka.admin
+
+
+async def wait_until_consumed(
+    kafka: KafkaInstallation, groups: dict[str, tuple[str, ...]], timeout: float = 30
+) -> None:
     """Each consumer group has committed up to the end of each of its topics: all it was sent is handled."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
+    consumer = AIOKafkaConsumer(**kafka.admin.client_options(), enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
@@ -195,7 +214,7 @@ def envelopes(records: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
 
 
 async def submit_matching_request(
-    kafka: str,
+    kafka: KafkaInstallation,
     onboarding_url: str,
     tenant: str,
     *,

@@ -13,8 +13,9 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from contracts.topics import METER_MSCONS
+from contracts.topics import METER_MSCONS, Principal
 from kit.http import add_health_route, install_error_handlers
+from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
 from services.meterdata.api import build_api
 from services.meterdata.messaging import build_router
@@ -47,9 +48,9 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     return app, runtime
 
 
-async def _upload(bootstrap_servers: str, tenant: str, files: list[Path]) -> None:
+async def _upload(kafka: KafkaAccess, tenant: str, files: list[Path]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, enable_idempotence=True, acks="all", max_request_size=16 * 1024 * 1024
+        **kafka.client_options(), enable_idempotence=True, acks="all", max_request_size=16 * 1024 * 1024
     )
     await producer.start()
     try:
@@ -82,7 +83,8 @@ def import_mscons(argv: list[str]) -> int:
     if failed:
         print("Nichts gesendet: bitte die abgelehnten Dateien korrigieren.", file=sys.stderr)
         return 1
-    asyncio.run(_upload(settings.kafka_bootstrap, args.tenant, args.files))
+    # The files come from market partners: they go onto the topic as the SMGW administrator's principal does.
+    asyncio.run(_upload(settings.kafka_access(Principal.SMGW_ADMINISTRATOR), args.tenant, args.files))
     print(f"{len(args.files)} Datei(en) an {METER_MSCONS.name} gesendet.")
     return 0
 

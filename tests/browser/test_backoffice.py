@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Page, expect
 from backoffice.printhouse import report_by_hand
 from contracts.common import ROLE_LABELS, PartnerRole
 from contracts.letters import DispatchStatus
+from contracts.topics import Principal
 from tests.browser.conftest import Visit
 from tests.conftest import System
 from tests.journeys import (
@@ -140,7 +141,13 @@ async def test_staff_review_approve_and_reject(system: System, browser: Browser,
     await visit.check(page, "Briefe")
 
     # The print house reports the letter as returned: a task on the page, done with "Erledigt".
-    await report_by_hand(system.kafka, TENANT, UUID(letter["job_id"]), DispatchStatus.RETURNED, "Empfänger unbekannt")
+    await report_by_hand(
+        system.kafka.access(Principal.PRINT_HOUSE),
+        TENANT,
+        UUID(letter["job_id"]),
+        DispatchStatus.RETURNED,
+        "Empfänger unbekannt",
+    )
     async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding:
         await wait_for_status(onboarding, TENANT, approved_id, "letter_returned")
     await page.get_by_role("link", name="Rückläufer").click()

@@ -16,6 +16,7 @@ from contracts import topics
 from contracts.common import PartnerRole
 from contracts.envelope import HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
 from contracts.meterdata import LoadProfileDay, Quality, RegisterReading, RegisterReadings
+from contracts.topics import Principal
 from kit.energy_day import quarter_hours_of
 from kit.events import encode, envelope_for
 from services.identity.crypto import TokenSigner
@@ -78,7 +79,7 @@ def load_day(
 
 
 async def publish(system: System, *payloads: LoadProfileDay | RegisterReadings, tenant: str = TENANT) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=system.kafka, linger_ms=5)
+    producer = AIOKafkaProducer(**system.kafka.access(Principal.SMGW_ADMINISTRATOR).client_options(), linger_ms=5)
     await producer.start()
     try:
         for payload in payloads:
@@ -307,7 +308,7 @@ async def test_an_mscons_file_with_substitutes_and_a_92_value_day_imports_exactl
     day = day.model_copy(update={"qualities": tuple(qualities)})
     assert len(day.values) == 92
     edifact = write_mscons([day], sender_mp_id="9900000000003", receiver_mp_id="9900123000002", malo_id=malo_for(meter))
-    producer = AIOKafkaProducer(bootstrap_servers=system.kafka)
+    producer = AIOKafkaProducer(**system.kafka.access(Principal.SMGW_ADMINISTRATOR).client_options())
     await producer.start()
     try:
         await producer.send_and_wait(

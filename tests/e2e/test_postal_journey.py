@@ -9,6 +9,7 @@ import pytest
 from backoffice.printhouse import report_by_hand
 from contracts.common import PartnerRole
 from contracts.letters import DispatchStatus
+from contracts.topics import Principal
 from tests.conftest import System
 from tests.journeys import (
     STAFF,
@@ -129,7 +130,13 @@ async def test_a_returned_letter_becomes_a_back_office_task_and_shows_in_the_req
         async with httpx.AsyncClient(base_url=system.letters.url, timeout=10) as letters_api:
             listed = (await letters_api.get("/backoffice/letters", headers={**host(TENANT), **STAFF})).json()
             job_id = next(item["job_id"] for item in listed if item["request_id"] == request_id)
-            await report_by_hand(system.kafka, TENANT, UUID(job_id), DispatchStatus.RETURNED, "Empfänger unbekannt")
+            await report_by_hand(
+                system.kafka.access(Principal.PRINT_HOUSE),
+                TENANT,
+                UUID(job_id),
+                DispatchStatus.RETURNED,
+                "Empfänger unbekannt",
+            )
             view = await wait_for_status(onboarding, TENANT, request_id, "letter_returned")
             assert view["note"] == "Empfänger unbekannt"
             tasks = (await letters_api.get("/backoffice/tasks", headers={**host(TENANT), **STAFF})).json()

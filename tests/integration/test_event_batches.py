@@ -24,6 +24,7 @@ from kit.masterdata import MeterPointRow, record_meter_point
 from kit.tenants import load_tenants
 from kit.uow import UnitOfWork, UnitsOfWork, Written
 from services.onboarding.app import MIGRATIONS
+from stack.credentials import KafkaInstallation
 from stack.fixtures import DatabaseServer
 from stack.topics import create_topics
 from tests.conftest import free_port
@@ -34,14 +35,14 @@ TENANT = "000328"
 REFUSED = "refuse me"  # a name the test's handler refuses, standing in for an event that can never be handled
 
 
-async def _run_batch(kafka: str, db: Database, values: list[bytes]) -> tuple[str, list[str], int]:
+async def _run_batch(kafka: KafkaInstallation, db: Database, values: list[bytes]) -> tuple[str, list[str], int]:
     """Puts ``values`` on a fresh one-partition topic, then lets a batch subscriber take them all at once.
 
     Returns the topic, the meter numbers in the order the handler stored them, and how many transactions
     were committed (the consumer's after-commit hook).
     """
     topic = await _topic_holding(kafka, values)
-    broker = KafkaBroker(kafka)
+    broker = KafkaBroker(kafka.bootstrap, security=kafka.admin.security())
     commits = 0
 
     def committed(_: Written) -> None:
@@ -57,7 +58,9 @@ async def _run_batch(kafka: str, db: Database, values: list[bytes]) -> tuple[str
         stored.append(event.payload.meter_number)
 
     units = UnitsOfWork(db, lambda session: session, after_commit=committed)
-    consumer = EventConsumer("batch-test", units, broker, load_tenants())
+    consumer = EventConsumer(
+        "batch-test", units, broker, load_tenants(), carried_by={topic.name: (MeterPointRecorded,)}
+    )
     consumer.on(MeterPointRecorded, store_unless_refused)
     done = asyncio.Event()
     seen = 0
@@ -76,11 +79,11 @@ async def _run_batch(kafka: str, db: Database, values: list[bytes]) -> tuple[str
     return topic.name, stored, commits
 
 
-async def _topic_holding(kafka: str, values: list[bytes]) -> TopicSpec:
+async def _topic_holding(kafka: KafkaInstallation, values: list[bytes]) -> TopicSpec:
     """A fresh one-partition topic with ``values`` on it, in order."""
-    topic = TopicSpec(f"plusportal.test.batch-{uuid4().hex[:8]}.v1", 1, DAY_MS, "none", "test")
-    await create_topics(kafka, [topic, DEAD_LETTER])
-    producer = AIOKafkaProducer(bootstrap_servers=kafka)
+    topic = TopicSpec(f"plusportal.test.batch-{uuid4().hex[:8]}.v1", 1, DAY_MS, "none", "test", None)
+    await create_topics(kafka.admin, [topic, DEAD_LETTER])
+    producer = AIOKafkaProducer(**kafka.admin.client_options())
     await producer.start()
     try:
         for value in values:
@@ -125,34 +128,32 @@ async def db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
 
 
 async def test_a_batch_of_good_events_is_one_transaction_and_duplicates_count_once(
-    kafka_bootstrap: str, db: Database
+    kafka: KafkaInstallation, db: Database
 ) -> None:
     meters = [random_meter_number() for _ in range(5)]
     values = [_event(m)[0] for m in meters]
     values.insert(3, values[1])  # the same event (same event id) twice in one batch
-    _, stored, commits = await _run_batch(kafka_bootstrap, db, values)
+    _, stored, commits = await _run_batch(kafka, db, values)
     assert stored == meters  # in order, the duplicate handled once
     assert commits == 1
     assert await _stored_meters(db) == set(meters)
 
 
-async def test_one_refused_and_one_malformed_event_cost_the_others_nothing(kafka_bootstrap: str, db: Database) -> None:
+async def test_one_refused_and_one_malformed_event_cost_the_others_nothing(
+    kafka: KafkaInstallation, db: Database
+) -> None:
     good = [random_meter_number() for _ in range(4)]
     refused_value, _ = _event(random_meter_number(), name=REFUSED)
     values = [_event(good[0])[0], b"{not json", _event(good[1])[0], refused_value]
     values += [_event(m)[0] for m in good[2:]]
-    topic, stored, commits = await _run_batch(kafka_bootstrap, db, values)
+    topic, stored, commits = await _run_batch(kafka, db, values)
 
     assert await _stored_meters(db) == set(good)  # the failed batch transaction left nothing behind
     assert stored[-len(good) :] == good  # handled again one by one, in their order
     assert commits == len(good)  # one transaction each once the batch had failed
 
     async def dead_letters() -> list[Any] | None:
-        mine = [
-            r
-            for r in await read_topic(kafka_bootstrap, DEAD_LETTER.name)
-            if _header(r, HEADER_DLT_SOURCE_TOPIC) == topic
-        ]
+        mine = [r for r in await read_topic(kafka, DEAD_LETTER.name) if _header(r, HEADER_DLT_SOURCE_TOPIC) == topic]
         return mine if len(mine) == 2 else None
 
     malformed, refused = await eventually(dead_letters, what="both bad events on the dead-letter topic")
@@ -196,16 +197,18 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-async def test_a_database_outage_delays_events_and_dead_letters_none(kafka_bootstrap: str, db: Database) -> None:
+async def test_a_database_outage_delays_events_and_dead_letters_none(kafka: KafkaInstallation, db: Database) -> None:
     real = make_url(db.url)
     proxy = TcpProxy(free_port(), real.host or "127.0.0.1", real.port or 5432)
     # The consumer reaches the database only through the proxy: down until the proxy starts.
     proxied = Database(real.set(port=proxy.port).render_as_string(hide_password=False))
     meters = [random_meter_number() for _ in range(3)]
-    topic = await _topic_holding(kafka_bootstrap, [_event(meter)[0] for meter in meters])
-    broker = KafkaBroker(kafka_bootstrap)
+    topic = await _topic_holding(kafka, [_event(meter)[0] for meter in meters])
+    broker = KafkaBroker(kafka.bootstrap, security=kafka.admin.security())
     units = UnitsOfWork(proxied, lambda session: session)
-    consumer = EventConsumer("outage-test", units, broker, load_tenants(), retry_delay=0.05)
+    consumer = EventConsumer(
+        "outage-test", units, broker, load_tenants(), retry_delay=0.05, carried_by={topic.name: (MeterPointRecorded,)}
+    )
     consumer.on(MeterPointRecorded, record_meter_point)
     outages = 0
 
@@ -232,9 +235,7 @@ async def test_a_database_outage_delays_events_and_dead_letters_none(kafka_boots
             )
             assert stored == set(meters)
         dead = [
-            r
-            for r in await read_topic(kafka_bootstrap, DEAD_LETTER.name)
-            if _header(r, HEADER_DLT_SOURCE_TOPIC) == topic.name
+            r for r in await read_topic(kafka, DEAD_LETTER.name) if _header(r, HEADER_DLT_SOURCE_TOPIC) == topic.name
         ]
         assert dead == []
     finally:

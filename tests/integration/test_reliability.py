@@ -16,12 +16,13 @@ from contracts.envelope import (
     HEADER_DLT_SOURCE_PARTITION,
     HEADER_DLT_SOURCE_TOPIC,
 )
+from contracts.topics import Principal
+from stack.acls import provision
 from stack.fixtures import DatabaseServer
 from stack.kafka import KafkaServer
 from stack.mailsink import MailSink
 from stack.postgres import asyncpg_dsn
 from stack.services import ServiceProcess, service_env
-from stack.topics import create_topics
 from tests.conftest import System, free_port
 from tests.journeys import (
     STAFF,
@@ -215,11 +216,12 @@ async def test_kafka_and_smtp_down_while_a_form_is_submitted(postgres_server: Da
     """An onboarding instance of its own, whose Kafka and SMTP server are not there yet."""
     kafka_port, controller_port, smtp_port = free_port(), free_port(), free_port()
     database = await postgres_server.fresh_database("onboarding_outage")
-    env = service_env(kafka=f"127.0.0.1:{kafka_port}", database_url=database, smtp_port=smtp_port)
+    kafka = KafkaServer(tmp_path / "kafka-var", kafka_port, controller_port)
+    credential = kafka.installation.environment(Principal.ONBOARDING)
+    env = service_env(kafka=f"127.0.0.1:{kafka_port}", database_url=database, smtp_port=smtp_port, extra=credential)
     onboarding = ServiceProcess(
         "onboarding-outage", "-m services.onboarding.app", env, tmp_path / "onboarding.log", port=free_port()
     )
-    kafka = KafkaServer(tmp_path / "kafka-var", kafka_port, controller_port)
     onboarding.start(wait=False)
     try:
         onboarding.wait_healthy(need_kafka=False)
@@ -236,10 +238,10 @@ async def test_kafka_and_smtp_down_while_a_form_is_submitted(postgres_server: Da
             assert stored.json()["status"] == "in_review"
 
         await asyncio.to_thread(kafka.start)  # Kafka is back
-        await create_topics(kafka.bootstrap_servers)
+        await provision(kafka.installation)
 
         async def published() -> bool:
-            records = envelopes(await read_topic(kafka.bootstrap_servers, topics.ONBOARDING_REQUESTS.name))
+            records = envelopes(await read_topic(kafka.installation, topics.ONBOARDING_REQUESTS.name))
             return any(env["payload"].get("request_id") == request_id for _, env in records)
 
         await eventually(published, timeout=60, what="the outbox to publish once Kafka is back")

@@ -9,21 +9,22 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from stack.credentials import KafkaInstallation
 from stack.readiness import end_offsets, lag, wait_until_consumed
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio]
 
 
-async def _topic_with_messages(bootstrap: str, partitions: int, messages: int) -> str:
+async def _topic_with_messages(kafka: KafkaInstallation, partitions: int, messages: int) -> str:
     """A topic of its own (the broker creates none by itself), with `messages` spread over its partitions."""
     topic = f"stack-test-readiness-{uuid.uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka.admin.client_options(), acks="all")
     await producer.start()
     try:
         for number in range(messages):
@@ -33,9 +34,9 @@ async def _topic_with_messages(bootstrap: str, partitions: int, messages: int) -
     return topic
 
 
-async def _consume_and_commit(bootstrap: str, topic: str, group: str, count: int) -> None:
+async def _consume_and_commit(kafka: KafkaInstallation, topic: str, group: str, count: int) -> None:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
+        topic, **kafka.admin.client_options(), group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     try:
@@ -48,38 +49,38 @@ async def _consume_and_commit(bootstrap: str, topic: str, group: str, count: int
         await consumer.stop()
 
 
-async def test_end_offsets_count_the_published_messages(kafka_bootstrap: str) -> None:
-    topic = await _topic_with_messages(kafka_bootstrap, partitions=2, messages=5)
-    assert await end_offsets(kafka_bootstrap, topic) == {TopicPartition(topic, 0): 3, TopicPartition(topic, 1): 2}
+async def test_end_offsets_count_the_published_messages(kafka: KafkaInstallation) -> None:
+    topic = await _topic_with_messages(kafka, partitions=2, messages=5)
+    assert await end_offsets(kafka.admin, topic) == {TopicPartition(topic, 0): 3, TopicPartition(topic, 1): 2}
 
 
-async def test_a_group_that_committed_nothing_lags_by_everything(kafka_bootstrap: str) -> None:
-    topic = await _topic_with_messages(kafka_bootstrap, partitions=2, messages=5)
-    targets = await end_offsets(kafka_bootstrap, topic)
+async def test_a_group_that_committed_nothing_lags_by_everything(kafka: KafkaInstallation) -> None:
+    topic = await _topic_with_messages(kafka, partitions=2, messages=5)
+    targets = await end_offsets(kafka.admin, topic)
     # Another group read everything: that must not count (and on a fresh broker it creates the offsets topic,
     # without which no group has a coordinator to ask).
-    await _consume_and_commit(kafka_bootstrap, topic, f"other-{uuid.uuid4().hex}", 5)
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await _consume_and_commit(kafka, topic, f"other-{uuid.uuid4().hex}", 5)
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
     await admin.start()
     try:
         assert await lag(admin, f"never-{uuid.uuid4().hex}", targets) == 5
     finally:
         await admin.close()
-    late = await wait_until_consumed(kafka_bootstrap, ["nobody"], targets, timeout=0.5)
+    late = await wait_until_consumed(kafka.admin, ["nobody"], targets, timeout=0.5)
     assert late == {"nobody": 5}
 
 
-async def test_waiting_ends_once_the_group_committed_up_to_the_targets(kafka_bootstrap: str) -> None:
-    topic = await _topic_with_messages(kafka_bootstrap, partitions=2, messages=5)
-    targets = await end_offsets(kafka_bootstrap, topic)
+async def test_waiting_ends_once_the_group_committed_up_to_the_targets(kafka: KafkaInstallation) -> None:
+    topic = await _topic_with_messages(kafka, partitions=2, messages=5)
+    targets = await end_offsets(kafka.admin, topic)
     group = f"stack-test-{uuid.uuid4().hex}"
-    await _consume_and_commit(kafka_bootstrap, topic, group, 3)
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await _consume_and_commit(kafka, topic, group, 3)
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
     await admin.start()
     try:
         assert await lag(admin, group, targets) == 2
-        await _consume_and_commit(kafka_bootstrap, topic, group, 2)
+        await _consume_and_commit(kafka, topic, group, 2)
         assert await lag(admin, group, targets) == 0
     finally:
         await admin.close()
-    assert await wait_until_consumed(kafka_bootstrap, [group], targets, timeout=5) == {}
+    assert await wait_until_consumed(kafka.admin, [group], targets, timeout=5) == {}

@@ -12,14 +12,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.topics import ALL_TOPICS, LETTERS
+from stack.credentials import KafkaInstallation
 from stack.fixtures import DatabaseServer
 from stack.postgres import asyncpg_dsn
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio]
 
 
-async def test_every_contract_topic_exists_with_its_partitions_and_retention(kafka_bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+async def test_every_contract_topic_exists_with_its_partitions_and_retention(kafka: KafkaInstallation) -> None:
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
     await admin.start()
     try:
         described = {t["topic"]: t for t in await admin.describe_topics([t.name for t in ALL_TOPICS])}
@@ -40,11 +41,11 @@ async def test_every_contract_topic_exists_with_its_partitions_and_retention(kaf
     assert retention == {t.name: str(t.retention_ms) for t in ALL_TOPICS}
 
 
-async def test_a_produced_message_is_consumed_by_a_group(kafka_bootstrap: str) -> None:
+async def test_a_produced_message_is_consumed_by_a_group(kafka: KafkaInstallation) -> None:
     # A group consumer, not a plain assignment: it proves the broker can host consumer groups
     # (offsets topic with one replica), which every service relies on.
     key, value = uuid.uuid4().hex.encode(), b"hello stack"
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka.admin.client_options(), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(LETTERS.name, value, key=key)
@@ -53,7 +54,7 @@ async def test_a_produced_message_is_consumed_by_a_group(kafka_bootstrap: str) -
 
     consumer = AIOKafkaConsumer(
         LETTERS.name,
-        bootstrap_servers=kafka_bootstrap,
+        **kafka.admin.client_options(),
         group_id=f"stack-test-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
     )

@@ -18,12 +18,14 @@ from ruamel.yaml import YAML
 
 from contracts.meterdata import LoadProfileDay, RegisterReadings
 from stack import demo
+from stack.credentials import KafkaCredentials, kafka_secrets_dir
+from stack.fixtures import KAFKA_IMAGE
 from stack.gateway import Gateway, gateway_from_args
+from stack.kafka import CONTAINER_CONFIG_DIR, write_container_config
 from stack.paths import REPO_ROOT
 from stack.processes import (
     DATABASES,
     GATEWAY_PORT,
-    KAFKA_PORT,
     MAIL_WEB_PORT,
     POSTGRES_PORT,
     SMTP_PORT,
@@ -46,7 +48,7 @@ DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 POSTGRES_INIT = REPO_ROOT / "deploy" / "postgres-init.sql"
 DATA = Path("/data")  # the containers' var dir: /data/mail, /data/letters/printed, /data/identity
 OUR_IMAGE = "plusportal:dev"
-ONE_SHOT = {"topics", "seed", "seed-readings"}
+ONE_SHOT = {"kafka-config", "topics", "seed", "seed-readings"}
 IMAGE_WEB_ROOT = Path("/app/web")  # deploy/Dockerfile: WORKDIR /app, COPY web ./web
 # What the containers' environment may say differently from `make up`'s: where things are.
 HOST_OR_PATH_SPECIFIC = {
@@ -55,6 +57,7 @@ HOST_OR_PATH_SPECIFIC = {
     "PLUSPORTAL_DATABASE_URL",
     "PLUSPORTAL_PUBLIC_URL",
     "PLUSPORTAL_SIGNING_KEY_FILE",
+    "PLUSPORTAL_KAFKA_PASSWORD_FILE",
 }
 CONTAINER_ONLY_ENV = {"PLUSPORTAL_HTTP_HOST": "0.0.0.0"}  # listen on all interfaces inside the container
 
@@ -310,17 +313,31 @@ def test_make_up_summary_sends_people_to_the_browser(tmp_path: Path) -> None:
     assert "Strg+C beendet alles." in text
 
 
-def test_kafka_like_the_local_broker(services: dict[str, dict[str, Any]]) -> None:
-    kafka = services["kafka"]
-    env = env_of(kafka)
-    assert kafka["image"] == "apache/kafka:4.1.1"
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    # Tools on the host reach it where they reach `make up`'s broker.
-    assert f"HOST://127.0.0.1:{KAFKA_PORT}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    assert f"127.0.0.1:{KAFKA_PORT}:{KAFKA_PORT}" in published(kafka)
+def test_kafka_like_the_local_broker(services: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    """The broker runs the configuration stack.kafka writes for `make up` (SASL/SCRAM, ACLs, no auto-created
+    topics), rendered for the compose network by the kafka-config job; it is not published on the host."""
+    kafka, config = services["kafka"], services["kafka-config"]
+    assert kafka["image"] == KAFKA_IMAGE  # the test fixtures' image
+    pom_version = re.search(r"<kafka.version>(.+)</kafka.version>", (REPO_ROOT / "deploy/kafka/pom.xml").read_text())
+    assert pom_version and f"apache/kafka:{pom_version.group(1)}" == KAFKA_IMAGE  # the jars of `make up`
+    assert kafka["command"] == ["bash", f"{CONTAINER_CONFIG_DIR}/start.sh"]
+    assert f"kafka-config:{CONTAINER_CONFIG_DIR}:ro" in kafka["volumes"]
+    assert not published(kafka)
+    assert config["command"] == ["python", "-m", "stack.cli", "kafka-config", "--host", "kafka", "--out", "/data/kafka"]
+    assert env_of(config) == {"PLUSPORTAL_VAR": str(DATA)}
+    assert "kafka-config:/data/kafka" in config["volumes"]
+    assert f"kafka-secrets:{kafka_secrets_dir(DATA)}" in config["volumes"]
+    start = write_container_config(tmp_path, KafkaCredentials(tmp_path / "secrets"), "kafka", 9092)
+    properties = (tmp_path / "server.properties").read_text()
+    assert "advertised.listeners=CLIENT://kafka:9092," in properties
+    assert "allow.everyone.if.no.acl.found=false" in properties and "auto.create.topics.enable=false" in properties
+    assert "--add-scram" in start.read_text()
     assert "healthcheck" in kafka
+
+
+@pytest.mark.parametrize("name", ["topics", "seed", "seed-readings", *(spec.name for spec in PYTHON_SPECS[1:])])
+def test_kafka_clients_get_the_credentials_read_only(services: dict[str, dict[str, Any]], name: str) -> None:
+    assert f"kafka-secrets:{kafka_secrets_dir(DATA)}:ro" in services[name]["volumes"]
 
 
 def test_postgres_creates_the_databases_of_make_up(services: dict[str, dict[str, Any]]) -> None:
@@ -336,6 +353,7 @@ def test_postgres_creates_the_databases_of_make_up(services: dict[str, dict[str,
 
 def test_topics_job_uses_the_stack_cli(services: dict[str, dict[str, Any]]) -> None:
     assert services["topics"]["command"] == ["python", "-m", "stack.cli", "topics", "--bootstrap", "kafka:9092"]
+    assert env_of(services["topics"]) == {"PLUSPORTAL_VAR": str(DATA)}  # the admin's password under /data
 
 
 def test_seed_imports_every_demo_file(services: dict[str, dict[str, Any]]) -> None:
@@ -346,7 +364,10 @@ def test_seed_imports_every_demo_file(services: dict[str, dict[str, Any]]) -> No
     ]
     assert expected, "no demo master data found"
     assert imports == expected
-    assert env_of(services["seed"]) == {"PLUSPORTAL_KAFKA_BOOTSTRAP": "kafka:9092"}
+    assert env_of(services["seed"]) == {
+        "PLUSPORTAL_KAFKA_BOOTSTRAP": "kafka:9092",
+        "PLUSPORTAL_KAFKA_SECRETS_DIR": str(kafka_secrets_dir(DATA)),  # as the billing import's principal
+    }
 
 
 def test_seed_readings_simulates_every_demo_meter_like_make_up(services: dict[str, dict[str, Any]]) -> None:

@@ -7,11 +7,13 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 
 from contracts import envelope as headers
+from contracts.identity import SigningKeyPublished
 from contracts.masterdata import MeterPointRecorded
 from contracts.topics import DEAD_LETTER, MASTER_DATA
 from kit.consumer import EventConsumer
 from kit.tenants import load_tenants
 from kit.uow import UnitsOfWork
+from stack.paths import REPO_ROOT
 
 
 class NoDatabase:
@@ -54,3 +56,33 @@ async def test_malformed_and_invalid_messages_are_dead_lettered_with_reason_and_
     assert "envelope" in first[headers.HEADER_DLT_ERROR]
     assert "unknown tenant" in dead[1].headers[headers.HEADER_DLT_ERROR]
     assert dead[0].body == b"{not json"
+
+
+async def test_an_event_type_is_taken_only_from_the_topic_that_carries_it() -> None:
+    """A signing key on the master-data topic was not written by identity (only identity may write the keys
+    topic): it goes to the dead-letter topic instead of reaching the handler."""
+    broker = KafkaBroker()
+    units = UnitsOfWork(NoDatabase(), lambda session: session)  # type: ignore[arg-type]
+    consumer = EventConsumer("test", units, broker, load_tenants())
+
+    async def never(*_: Any) -> None:
+        raise AssertionError("handler must not run")
+
+    consumer.on(SigningKeyPublished, never)
+    dead: list[KafkaMessage] = []
+
+    @broker.subscriber(MASTER_DATA.name, group_id="test", ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def on_event(message: KafkaMessage) -> None:
+        await consumer.handle(message)
+
+    @broker.subscriber(DEAD_LETTER.name)
+    async def on_dead(message: KafkaMessage) -> None:
+        dead.append(message)
+
+    key_event = (REPO_ROOT / "contracts" / "examples" / "SigningKeyPublished" / "v1.json").read_bytes()
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(key_event, MASTER_DATA.name, key=b"forged")
+
+    [refused] = dead
+    assert refused.headers[headers.HEADER_DLT_ERROR] == "SigningKeyPublished: event type not carried by this topic"
+    assert refused.headers[headers.HEADER_DLT_SOURCE_TOPIC] == MASTER_DATA.name
