@@ -5,6 +5,9 @@ own ``signing_keys`` table (``record_signing_key``) and verifies each token's si
 expiry and tenant locally (``verify``). A token names exactly one tenant, partner number and role.
 """
 
+import base64
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +20,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.identity import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, SigningKeyPublished
-from kit.consumer import Delivered
+from kit.consumer import Delivered, RefusedEvent
 
 AUDIENCE = ACCESS_TOKEN_AUDIENCE
 ISSUER = ACCESS_TOKEN_ISSUER
@@ -32,7 +35,23 @@ class SigningKeyRow(SQLModel, table=True):
     published_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+# RFC 7638 §3.2: the members a thumbprint covers, per key type.
+THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """The key's RFC 7638 thumbprint (SHA-256, base64url): its `kid`, which anyone who receives it can check."""
+    members = THUMBPRINT_MEMBERS[jwk["kty"]]
+    canonical = json.dumps({name: jwk[name] for name in members}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+
 async def record_signing_key(event: Delivered[SigningKeyPublished], session: AsyncSession) -> None:
+    """Keeps a published key, if its name is its thumbprint: a key published under another key's name (or a
+    made-up one) could otherwise replace or shadow it."""
+    jwk = event.payload.jwk.model_dump()
+    if event.payload.kid != jwk_thumbprint(jwk) or jwk.get("kid", event.payload.kid) != event.payload.kid:
+        raise RefusedEvent("SigningKeyPublished: kid is not the key's RFC 7638 thumbprint")
     statement = insert(SigningKeyRow).values(
         tenant=event.envelope.tenant,
         kid=event.payload.kid,

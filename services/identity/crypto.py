@@ -1,7 +1,6 @@
 """Identity's cryptography: password hashes, one-time tokens, signed access tokens, device cookies."""
 
 import asyncio
-import base64
 import gzip
 import hashlib
 import hmac
@@ -19,6 +18,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from kit.auth import jwk_thumbprint
 
 # argon2id, m = 19 MiB, t = 2, p = 1 (OWASP's minimum); older hashes are upgraded at login.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -112,14 +113,8 @@ class TokenSigner:
         assert isinstance(loaded, ec.EllipticCurvePrivateKey)
         self._private = loaded
         self.public_jwk: dict[str, Any] = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(loaded.public_key()))
-        self.kid = _thumbprint(self.public_jwk)
+        self.kid = jwk_thumbprint(self.public_jwk)
         self.public_jwk |= {"kid": self.kid, "alg": "ES256", "use": "sig"}
 
     def sign(self, claims: dict[str, Any], expires_at: datetime) -> str:
         return jwt.encode({**claims, "exp": expires_at}, self._private, algorithm="ES256", headers={"kid": self.kid})
-
-
-def _thumbprint(jwk: dict[str, Any]) -> str:
-    """RFC 7638 thumbprint as key id."""
-    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()

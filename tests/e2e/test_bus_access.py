@@ -132,3 +132,44 @@ async def test_a_signing_key_on_the_master_data_topic_never_makes_a_token_valid(
             params={"from": "2026-01-01", "to": "2026-01-02", "resolution": "15min"},
         )
     assert answer.status_code == 403 and answer.json()["detail"] == "Kein Zugriff auf diese Daten."
+
+
+async def test_a_key_whose_kid_is_not_its_thumbprint_is_dead_lettered_and_signs_nothing(
+    system: System, tmp_path: Path
+) -> None:
+    """Even on the keys topic: a key published under identity's own key id (or any name but its RFC 7638
+    thumbprint) would shadow or replace that key; meter data refuses it."""
+    identity_kid = TokenSigner(system.signing_key).kid
+    forger = TokenSigner(tmp_path / "forged-key.pem")
+    jwk = PublicJwk.model_validate({**forger.public_jwk, "kid": identity_kid})
+    envelope = envelope_for(SigningKeyPublished(kid=identity_kid, jwk=jwk), tenant=TENANT, correlation_id=uuid4())
+    producer = AIOKafkaProducer(**system.kafka.access(Principal.IDENTITY).client_options())
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.IDENTITY_KEYS.name, encode(envelope), key=identity_kid.encode())
+    finally:
+        await producer.stop()
+    await wait_until_consumed(system.kafka, {"meterdata": (topics.IDENTITY_KEYS.name,)})
+
+    async def dead_lettered() -> str | None:
+        for record in await read_topic(system.kafka, topics.DEAD_LETTER.name):
+            headers = {k: v.decode() for k, v in record.headers}
+            if forger.public_jwk["x"].encode() in record.value:
+                return headers[HEADER_DLT_ERROR]
+        return None
+
+    reason = await eventually(dead_lettered, what="the misnamed key on the dead-letter topic")
+    assert reason == "handler meterdata refused: SigningKeyPublished: kid is not the key's RFC 7638 thumbprint"
+
+    now = datetime.now(UTC)
+    claims = {"iss": "plusportal-identity", "aud": "plusportal", "sub": "forger", "tenant": TENANT,
+              "partner": "4711000001", "role": "consumption", "sid": "forged", "iat": now}  # fmt: skip
+    forger.kid = identity_kid  # the forger signs under the name it published its key with
+    forged = forger.sign(claims, now + timedelta(minutes=5))
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=10) as client:
+        answer = await client.get(
+            "/partners/4711000001/intervals",
+            headers={"Authorization": f"Bearer {forged}", "Host": f"{TENANT}.localhost"},
+            params={"from": "2026-01-01", "to": "2026-01-02", "resolution": "15min"},
+        )
+    assert answer.status_code == 403
