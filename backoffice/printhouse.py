@@ -3,9 +3,12 @@
 Runs as a consumer group (start several to share the work). Each job's PDF is "printed" into a
 folder (``<out>/<tenant>/<reference>.pdf`` plus the address data as JSON); then it reports picked
 up → printed → handed to carrier. A job carries its PDF inline (v1) or names it by ``pdf_url``
-(v2): then the PDF is fetched from letters with the print-house token (env
-``PLUSPORTAL_PRINTHOUSE_TOKEN``), retried while letters is unreachable, and checked against the
-``X-Content-SHA256`` header. A job seen again (redelivery) is not printed twice: the
+(v2): then the PDF is fetched from letters with the print house's credential of the job's operator (one per
+operator: ``PLUSPORTAL_PRINTHOUSE_CREDENTIALS_FILE``, see kit.credentials), retried while letters is unreachable,
+and checked against the ``X-Content-SHA256`` header. The credential goes only to the letters service configured
+(``PLUSPORTAL_LETTERS_URL``): a job whose ``pdf_url`` points elsewhere fails without any request. Files are
+written only inside the output folder: a job whose operator or reference is not a plain name (``../x``) is
+refused to the dead-letter topic. A job seen again (redelivery) is not printed twice: the
 reference names the file, and a marker file records that the job was reported. Returns come
 later, by hand: ``plusportal-printhouse report``.
 
@@ -21,9 +24,12 @@ import hashlib
 import json
 import logging
 import os
+import re
 import signal
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import httpx
@@ -34,6 +40,7 @@ from pydantic import ValidationError
 from contracts.envelope import Envelope
 from contracts.letters import DispatchStatus, DispatchStatusReported, LetterDispatchRequested
 from contracts.topics import LETTER_DISPATCH_STATUS, LETTER_QUEUE, Principal
+from kit.credentials import read_per_tenant
 from kit.deadletter import dead_letter
 from kit.events import encode, envelope_for
 from kit.kafka import KafkaAccess
@@ -43,8 +50,10 @@ from kit.settings import KafkaSettings
 log = get_logger(__name__)
 NAME = "printhouse"
 HAPPY_PATH = (DispatchStatus.PICKED_UP, DispatchStatus.PRINTED, DispatchStatus.HANDED_TO_CARRIER)
-TOKEN_ENV = "PLUSPORTAL_PRINTHOUSE_TOKEN"
-DEFAULT_TOKEN = "dev-printhouse-token"  # letters' development default (LettersSettings.printhouse_token)
+CREDENTIALS_ENV = "PLUSPORTAL_PRINTHOUSE_CREDENTIALS_FILE"  # letters reads the same file (printhouse_credentials_file)
+LETTERS_URL_ENV = "PLUSPORTAL_LETTERS_URL"
+DEFAULT_LETTERS_URL = "http://127.0.0.1:8102"
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 SHA256_HEADER = "X-Content-SHA256"
 
 
@@ -123,8 +132,26 @@ async def fetch_pdf(
     return response.content
 
 
+def checked_pdf_url(url: str, letters_url: str, tenant: str) -> str:
+    """The job's PDF address, if it is one of the configured letters service for this operator: only there does
+    the print house send its credential. Otherwise ValueError (the job fails, nothing is sent)."""
+    wanted, given = urlsplit(letters_url), urlsplit(url)
+    same_origin = (given.scheme, given.hostname, given.port) == (wanted.scheme, wanted.hostname, wanted.port)
+    base_path = wanted.path.rstrip("/")
+    if not same_origin or not given.path.startswith(f"{base_path}/print/{tenant}/jobs/") or given.username:
+        raise ValueError("PDF address is not the configured letters service: credential not sent")
+    return url
+
+
 def printed_path(out: Path, tenant: str, job: LetterDispatchRequested) -> Path:
-    return out / tenant / f"{job.reference}.pdf"
+    """``<out>/<tenant>/<reference>.pdf`` — only for plain names, and only inside ``out`` (else ValueError)."""
+    for name in (tenant, job.reference):
+        if not _PLAIN_NAME.fullmatch(name) or ".." in name:
+            raise ValueError(f"not a plain name for a file: {name!r}")
+    target = (out / tenant / f"{job.reference}.pdf").resolve()
+    if not target.is_relative_to(out.resolve()):
+        raise ValueError("outside the output folder")
+    return target
 
 
 def print_job(out: Path, tenant: str, job: LetterDispatchRequested, pdf: bytes | None = None) -> Path:
@@ -143,8 +170,18 @@ def print_job(out: Path, tenant: str, job: LetterDispatchRequested, pdf: bytes |
     return target
 
 
-def build_broker(kafka: KafkaAccess, out: Path, group: str = NAME, token: str | None = None) -> KafkaBroker:
-    token = token or os.environ.get(TOKEN_ENV, DEFAULT_TOKEN)
+def build_broker(
+    kafka: KafkaAccess,
+    out: Path,
+    group: str = NAME,
+    credentials: Mapping[str, str] | None = None,
+    letters_url: str | None = None,
+) -> KafkaBroker:
+    """``credentials``: the print house's secret per operator; ``letters_url``: the one letters service it trusts."""
+    if credentials is None:
+        configured = os.environ.get(CREDENTIALS_ENV)
+        credentials = read_per_tenant(Path(configured) if configured else None)
+    letters_url = letters_url or os.environ.get(LETTERS_URL_ENV, DEFAULT_LETTERS_URL)
     broker = KafkaBroker(
         kafka.bootstrap, security=kafka.security(), client_id=NAME, enable_idempotence=True, log_level=logging.DEBUG
     )
@@ -165,8 +202,13 @@ def build_broker(kafka: KafkaAccess, out: Path, group: str = NAME, token: str | 
         except ValidationError as error:
             await dead_letter(broker, record, f"dispatch job: {error.error_count()} validation errors", NAME)
             return
+        try:
+            target = printed_path(out, envelope.tenant, job)
+        except ValueError as error:
+            await dead_letter(broker, record, f"dispatch job: {error}", NAME)
+            return
         with bind_correlation(envelope.correlation_id, tenant=envelope.tenant):
-            done_marker = out / envelope.tenant / f"{job.reference}.reported"
+            done_marker = target.with_suffix(".reported")
             if done_marker.exists():
                 return  # a redelivered job we printed and reported already
 
@@ -183,10 +225,14 @@ def build_broker(kafka: KafkaAccess, out: Path, group: str = NAME, token: str | 
 
             fetched: bytes | ValueError | None = None
             # Printed before a crash: nothing to fetch (after the handover letters has deleted it anyway).
-            if job.pdf_url is not None and not printed_path(out, envelope.tenant, job).exists():
+            if job.pdf_url is not None and not target.exists():
                 # Before "picked up": while letters cannot hand the PDF out, the job is retried without reports.
                 try:
-                    fetched = await fetch_pdf(job.pdf_url, token)
+                    url = checked_pdf_url(job.pdf_url, letters_url, envelope.tenant)
+                    token = credentials.get(envelope.tenant)
+                    if token is None:
+                        raise PdfNotFetched(f"no print-house credential for {envelope.tenant} configured")
+                    fetched = await fetch_pdf(url, token)
                 except PdfNotFetched as error:
                     log.error("pdf_not_fetched", job_id=str(job.job_id), problem=str(error))
                     raise  # the message is redelivered (NACK_ON_ERROR): the job is neither lost nor failed

@@ -106,7 +106,7 @@ IDENTITY_KEYS = TopicSpec(
     "key id",
     "Public keys that verify identity's access tokens (JWKS entries): other services verify without calling.",
     Principal.IDENTITY,
-    (Principal.METERDATA,),
+    (Principal.METERDATA, Principal.ONBOARDING, Principal.LETTERS),
 )
 METER_READINGS = TopicSpec(
     "plusportal.meterdata.readings.v1",

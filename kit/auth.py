@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jwt
 from sqlalchemy import Column, DateTime
@@ -20,7 +20,11 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.identity import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, SigningKeyPublished
+from contracts.staff import STAFF_TOKEN_AUDIENCE
 from kit.consumer import Delivered, RefusedEvent
+
+if TYPE_CHECKING:
+    from kit.uow import UnitOfWork
 
 AUDIENCE = ACCESS_TOKEN_AUDIENCE
 ISSUER = ACCESS_TOKEN_ISSUER
@@ -44,6 +48,17 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
     members = THUMBPRINT_MEMBERS[jwk["kty"]]
     canonical = json.dumps({name: jwk[name] for name in members}, separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+
+class KeepsSigningKeys(Protocol):
+    """A store that keeps identity's keys (with ``record_signing_key`` on its session)."""
+
+    async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None: ...
+
+
+async def keep_signing_key(event: Delivered[SigningKeyPublished], uow: "UnitOfWork[KeepsSigningKeys]") -> None:
+    """The event handler of every service that verifies identity's tokens (registered on the keys topic)."""
+    await uow.store.record_signing_key(event)
 
 
 async def record_signing_key(event: Delivered[SigningKeyPublished], session: AsyncSession) -> None:
@@ -123,3 +138,53 @@ async def verify(session: AsyncSession, token: str, tenant: str) -> AccessClaims
         _VERIFIED.clear()  # crude but bounded; tokens live minutes, so the hot ones come back at once
     _VERIFIED[(tenant, token)] = (verified, float(claims["exp"]))
     return verified
+
+
+# --- staff access tokens (back-office) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffClaims:
+    """A staff access token's claims: one operator, one staff member, one role."""
+
+    tenant: str
+    staff_id: str
+    name: str
+    role: str
+    session: str
+
+
+async def _public_key(session: AsyncSession, tenant: str, token: str) -> Any:
+    """The published key the token's ``kid`` names for this tenant (kept per process once found)."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        raise InvalidToken("malformed") from None
+    if not isinstance(kid, str):
+        raise InvalidToken("unknown key")
+    key = _KEYS.get((tenant, kid))
+    if key is None:
+        row = await session.get(SigningKeyRow, (tenant, kid))
+        if row is None:
+            raise InvalidToken("unknown key")
+        key = _KEYS[(tenant, kid)] = jwt.PyJWK(row.jwk).key
+    return key
+
+
+async def verify_staff(session: AsyncSession, token: str, tenant: str) -> StaffClaims:
+    """A staff token of this tenant, verified with identity's published key (audience: the back-office)."""
+    key = await _public_key(session, tenant, token)
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=["ES256"],
+            audience=STAFF_TOKEN_AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["exp", "tenant", "sub", "name", "role"]},
+        )
+    except jwt.PyJWTError:
+        raise InvalidToken("signature or claims") from None
+    if claims["tenant"] != tenant:
+        raise InvalidToken("other tenant")
+    return StaffClaims(claims["tenant"], claims["sub"], claims["name"], claims["role"], claims.get("sid", ""))

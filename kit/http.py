@@ -1,16 +1,14 @@
-"""HTTP plumbing every service's API shares: tenant from the host name, rate limits, staff access,
+"""HTTP plumbing every service's API shares: tenant from the host name, rate limits,
 errors that say what is wrong without echoing personal data, and the health endpoint."""
 
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -49,22 +47,6 @@ class RateLimit:
             f"Zu viele Anfragen. Bitte versuchen Sie es in {retry_after} Sekunden erneut.",
             headers={"Retry-After": str(retry_after)},
         )
-
-
-_BEARER = HTTPBearer(auto_error=False, description="Staff token (development: dev-backoffice-token)")
-
-
-def staff_only(token: str) -> Callable[..., Awaitable[None]]:
-    """Back-office access; HTTPBearer also gives Swagger UI its "Authorize" button."""
-
-    async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
-        given = credentials.credentials if credentials else ""
-        if not secrets.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(
-                401, "Anmeldung für Mitarbeitende erforderlich.", headers={"WWW-Authenticate": "Bearer"}
-            )
-
-    return check
 
 
 @asynccontextmanager

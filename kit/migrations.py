@@ -72,3 +72,34 @@ def create_signing_keys_table_v1() -> None:
         sa.Column("jwk", JSONB, nullable=False),
         sa.Column("published_at", _TS, nullable=False),
     )
+
+
+def create_audit_log_table_v1() -> None:
+    """kit.audit's table, append-only: a trigger refuses every UPDATE, DELETE and TRUNCATE, whoever tries."""
+    op.create_table(
+        "audit_log",
+        sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("tenant", sa.String, nullable=False, index=True),
+        sa.Column("at", _TS, nullable=False),
+        sa.Column("staff_id", sa.String, nullable=False),
+        sa.Column("staff_name", sa.String, nullable=False),
+        sa.Column("staff_role", sa.String, nullable=False),
+        sa.Column("client_address", sa.String, nullable=False),
+        sa.Column("action", sa.String, nullable=False),
+        sa.Column("subject_kind", sa.String, nullable=False),
+        sa.Column("subject_id", sa.String, nullable=False),
+        sa.Column("details", JSONB, nullable=False),
+    )
+    op.execute(
+        "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP; END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
+    )
+
+
+def drop_audit_log_table_v1() -> None:
+    op.execute("DROP TABLE audit_log")
+    op.execute("DROP FUNCTION audit_log_append_only()")

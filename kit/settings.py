@@ -87,5 +87,3 @@ class ServiceSettings(KafkaSettings):
     log_json: bool | None = None  # None: JSON unless stderr is a terminal
     # Switched off only to run an API-only replica (or to hold events back in a test of the outbox).
     outbox_relay_enabled: bool = True
-    # Staff access to back-office endpoints until the staff login exists (issue 4 of 4).
-    backoffice_token: str = "dev-backoffice-token"

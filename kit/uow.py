@@ -11,7 +11,7 @@ The app builds units of work with :class:`UnitsOfWork` on the database; unit tes
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 from uuid import UUID
@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from contracts.envelope import EventPayload
 from contracts.masterdata import MeterPointRecorded
 from contracts.topics import TopicSpec
+from kit.audit import AuditEntries, AuditEntry, AuditTrail, SessionAuditTrail
 from kit.db import Database
 from kit.mail import Mail, enqueue_mail
 from kit.masterdata import MasterDataTable
@@ -77,9 +78,15 @@ class UnitOfWork(Generic[S]):
     master_data: MasterData
     outbox: Outbox
     clock: Clock
+    # The audit log of back-office actions (kit.audit); in memory unless bound to a transaction.
+    audit_trail: AuditTrail = field(default_factory=AuditEntries)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def audit(self, entry: AuditEntry) -> None:
+        """A back-office action for the audit log, committed with the action itself."""
+        self.audit_trail.add(entry, self.now())
 
     def publish(
         self,
@@ -185,7 +192,9 @@ class UnitsOfWork(Generic[S]):
     def bind(self, session: AsyncSession) -> UnitOfWork[S]:
         """A unit of work inside ``transaction``; the units of one transaction share its outbox."""
         outbox = session.info.setdefault(_OUTBOX, SessionOutbox(session))
-        return UnitOfWork(self._store(session), MasterDataTable(session), outbox, self.clock)
+        return UnitOfWork(
+            self._store(session), MasterDataTable(session), outbox, self.clock, SessionAuditTrail(session)
+        )
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[UnitOfWork[S]]:

@@ -7,6 +7,7 @@ docker-compose.yml's `seed` and `seed-readings` jobs publish the same data (test
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,11 +21,15 @@ from contracts.common import PartnerRole
 from contracts.envelope import EventPayload
 from contracts.masterdata import MeterPointRecorded
 from contracts.meterdata import LoadProfileDay, RegisterReadings
+from contracts.staff import StaffRole
 from contracts.topics import MASTER_DATA, METER_READINGS, Principal
 from kit.energy_day import BERLIN
 from kit.events import encode, envelope_for
 from kit.kafka import KafkaAccess
 from services.identity.messaging import GROUP as IDENTITY_GROUP
+from services.identity.settings import IdentitySettings
+from services.identity.staff_cli import create_ready
+from services.identity.staff_crypto import new_totp_secret
 from services.letters.messaging import GROUP as LETTERS_GROUP
 from services.meterdata.messaging import GROUP as METERDATA_GROUP
 from services.meterdata.messaging import INGEST_GROUP as METERDATA_INGEST_GROUP
@@ -187,3 +192,61 @@ def _wait(
             f"{service.capitalize()} (Consumer-Gruppe {group}) hat nach {timeout:.0f} s noch nicht alle {what} "
             f"verarbeitet ({count} Nachrichten offen). Siehe {log_of(service)}."
         )
+
+
+# --- demo staff (development only) ------------------------------------------------------------------------
+# An admin and a clerk per demo operator, with a documented development password and a TOTP secret generated
+# once per installation into var/identity/demo-staff.json (never committed). Real operators bootstrap their first
+# admin with `plusportal-staff create-admin` and never see a fixed password.
+DEMO_STAFF_PASSWORD = "Aktenberg hinter dem Schalter"  # passes identity's password rules
+DEMO_STAFF_ROLES = {"admin": "Administration", "clerk": "Sachbearbeitung"}
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    tenant: str
+    role: str  # contracts.staff.StaffRole value
+    email: str
+    name: str
+    totp_secret: str
+
+
+def demo_staff_file(var: Path) -> Path:
+    return var / "identity" / "demo-staff.json"
+
+
+def demo_staff(var: Path) -> list[DemoStaff]:
+    """The demo staff of every demo operator, with this installation's TOTP secrets (created on first use)."""
+    path = demo_staff_file(var)
+    secrets: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    staff = []
+    for tenant in demo_tenants():
+        for role, label in DEMO_STAFF_ROLES.items():
+            key = f"{tenant}/{role}"
+            secrets.setdefault(key, new_totp_secret())
+            email = f"{'admin' if role == 'admin' else 'sachbearbeitung'}@{tenant}.example.org"
+            staff.append(DemoStaff(tenant, role, email, f"Demo {label}", secrets[key]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(secrets, indent=2))
+    path.chmod(0o600)
+    return staff
+
+
+def create_demo_staff(var: Path, identity_database_url: str, report: Callable[[str], None]) -> list[DemoStaff]:
+    """In identity's database, through its staff use case (idempotent: existing accounts stay as they are)."""
+    staff = demo_staff(var)
+    settings = IdentitySettings(database_url=identity_database_url)
+    with Stage(report, f"Demo-Mitarbeitende: {len(staff)} Zugänge"):
+        for member in staff:
+            run_sync(
+                create_ready(
+                    settings,
+                    member.tenant,
+                    member.email,
+                    member.name,
+                    StaffRole(member.role),
+                    DEMO_STAFF_PASSWORD,
+                    member.totp_secret,
+                )
+            )
+    return staff

@@ -13,13 +13,14 @@ Environment variable names are the services' settings (PLUSPORTAL_*); they must 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 
 from contracts.topics import Principal
+from kit.credentials import ensure_per_tenant
 from stack.credentials import credential_environment, kafka_secrets_dir
 from stack.gateway import LOOPBACK, Gateway
 from stack.paths import REPO_ROOT
@@ -41,8 +42,6 @@ WEB_ROOT = REPO_ROOT / "web"  # the web UI the gateway serves at /
 PRINTHOUSE_READY_LINE = "Druckerei läuft"
 # Development only (make up, compose): a production installation sets its own secret.
 DEV_DEVICE_COOKIE_SECRET = "dev-only-device-cookie-secret"
-# Tests give letters and the print house a token that is not the default: a side that ignored it would fail.
-TEST_PRINTHOUSE_TOKEN = "test-printhouse-token"
 # Tests send many requests from one address: the limits must stay out of their way.
 TEST_RATE_LIMITS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
@@ -58,7 +57,7 @@ TEST_GATEWAY_AUTH_LIMIT = ("6000r/m", 1000)  # rate and burst of the gateway's p
 
 class Purpose(Enum):
     TRY_OUT = "try-out"  # make up and docker compose: people read the logs, development secrets
-    TEST = "test"  # the system fixture: JSON logs, loose rate limits, a print-house token of its own
+    TEST = "test"  # the system fixture: JSON logs, loose rate limits
 
 
 @dataclass(frozen=True)
@@ -129,6 +128,16 @@ def signing_key_file(var: Path) -> Path:
     return var / "identity" / "signing-key.pem"
 
 
+def printhouse_credentials_file(var: Path) -> Path:
+    """The print house's credential per operator, which letters checks (kit.credentials; generated, never committed)."""
+    return var / "printhouse" / "credentials.json"
+
+
+def prepare_credentials(site: Site, tenants: Iterable[str]) -> dict[str, str]:
+    """Before the processes start: a print-house credential for each operator, generated once per installation."""
+    return ensure_per_tenant(printhouse_credentials_file(site.var), tenants)
+
+
 def mailsink(site: Site) -> ProcessSpec:
     """The SMTP sink with its web UI (the tests run it in their own process instead: stack.mailsink.MailSink)."""
     args = ["--store", str(mail_store(site.var)), "--smtp-port", str(site.smtp_port)]
@@ -142,12 +151,13 @@ def platform_processes(site: Site) -> tuple[ProcessSpec, ...]:
     """The services and the reference print house, in start order."""
     testing = site.purpose is Purpose.TEST
     letters_port = site.http_ports["letters"]
-    printhouse_token = {"PLUSPORTAL_PRINTHOUSE_TOKEN": TEST_PRINTHOUSE_TOKEN} if testing else {}
+    letters_url = f"http://{site.host('letters')}:{letters_port}"
+    credentials = {"PLUSPORTAL_PRINTHOUSE_CREDENTIALS_FILE": str(printhouse_credentials_file(site.var))}
     letters_env = {
         "PLUSPORTAL_PORTAL_URL_TEMPLATE": site.portal_url_template,
         # Dispatch jobs name their PDF under this address; the print house fetches it from there.
-        "PLUSPORTAL_PUBLIC_URL": f"http://{site.host('letters')}:{letters_port}",
-        **printhouse_token,
+        "PLUSPORTAL_PUBLIC_URL": letters_url,
+        **credentials,
     }
     identity_env = {
         "PLUSPORTAL_PORTAL_URL_TEMPLATE": site.portal_url_template,
@@ -171,7 +181,10 @@ def platform_processes(site: Site) -> tuple[ProcessSpec, ...]:
     printhouse = ProcessSpec(
         "printhouse",
         "backoffice.printhouse",
-        _platform_environment(site, Principal.PRINT_HOUSE, None, printhouse_token),
+        # The print house sends its credential only to this letters service (backoffice.printhouse).
+        _platform_environment(
+            site, Principal.PRINT_HOUSE, None, {**credentials, "PLUSPORTAL_LETTERS_URL": letters_url}
+        ),
         ("run", "--out", str(printed_dir(site.var))),
         ready_line=PRINTHOUSE_READY_LINE,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kit.settings import ServiceSettings
 from stack import shown
 from stack.demo import (
     DEMO_EMAIL,
@@ -16,7 +15,9 @@ from stack.demo import (
     DEMO_SOLAR_EMAIL,
     DEMO_SOLAR_METER,
     DEMO_SOLAR_PARTNERS,
+    DEMO_STAFF_PASSWORD,
     DEMO_TENANT,
+    demo_staff,
     demo_tenants,
 )
 from stack.gateway import Gateway
@@ -32,7 +33,6 @@ API_LABELS = {
 
 def summary(site: Site, gateway: Gateway, logs: Path, ready_after_s: float) -> str:
     """The walk-through: portal links, the demo journey step by step, APIs, where mails, letters and logs are."""
-    token = ServiceSettings().backoffice_token
     portal = gateway.url(DEMO_TENANT)
     names = ", ".join(spec.name for spec in (mailsink(site), *platform_processes(site)))
     rule = "═" * 96
@@ -67,9 +67,11 @@ def summary(site: Site, gateway: Gateway, logs: Path, ready_after_s: float) -> s
         "",
         "  APIs (Swagger UI):",
         *[f"     {label:<23}http://{DEMO_TENANT}.localhost:{port}/docs" for label, port in docs],
-        f"     Back-Office-Token:     {token}",
-        "     über das Gateway, z. B. Anträge im Back-Office:",
-        f"     curl -s {portal}/api/onboarding/backoffice/requests -H 'Authorization: Bearer {token}'",
+        "",
+        f"  Back-Office {portal}/backoffice/anmelden (je Netzbetreiber eigene Zugänge, nur zum Ausprobieren):",
+        f"     Passwort aller Demo-Zugänge: „{DEMO_STAFF_PASSWORD}“; Code aus einer Authenticator-App mit dem",
+        "     Schlüssel unten (oder: .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('<Schlüssel>').now())\")",
+        *[f"     {m.tenant} {m.role:<6} {m.email:<34} Schlüssel {m.totp_secret}" for m in demo_staff(site.var)],
         "",
         f"  Mails    {shown(mail_store(site.var))}/*.eml",
         f"  Briefe   {shown(printed_dir(site.var))}/<Portalnummer>/*.pdf",

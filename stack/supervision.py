@@ -38,6 +38,7 @@ from stack.processes import (
     mail_store,
     mailsink,
     platform_processes,
+    prepare_credentials,
     printed_dir,
 )
 from stack.services import START_MARKER, ServiceProcess
@@ -159,6 +160,7 @@ class Supervisor:
             self._wait_until(process, lambda: port_open(SMTP_PORT) and port_open(MAIL_WEB_PORT), MAILSINK_TIMEOUT_S)
 
     def _start_platform(self) -> None:
+        prepare_credentials(self.site, self.tenants)
         specs = platform_processes(self.site)
         started = [self._spawn(spec) for spec in specs]  # together: their start-up overlaps
         with Stage(self.report, f"Dienste: Start ({', '.join(spec.name for spec in specs)})"):

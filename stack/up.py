@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from backoffice.masterdata_import import ImportProblem
 from stack import StackError, say, shown
-from stack.demo import demo_tenants, seed
+from stack.demo import create_demo_staff, demo_tenants, seed
 from stack.paths import var_dir
 from stack.summary import summary
 from stack.supervision import Shutdown, Supervisor
@@ -50,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         supervisor.start()
         if not args.no_seed:
             seed(supervisor.kafka.installation, supervisor.report, supervisor.log_of)
+        create_demo_staff(supervisor.var, supervisor.site.database_url("identity"), supervisor.report)
         say(summary(supervisor.site, supervisor.gateway, supervisor.logs, time.monotonic() - started_at))
         supervisor.watch()
     except KeyboardInterrupt:

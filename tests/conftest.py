@@ -3,11 +3,15 @@
 import asyncio
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from contracts.staff import StaffRole
+from services.identity.settings import IdentitySettings
+from services.identity.staff_cli import create_ready
+from services.identity.staff_crypto import new_totp_secret
 from stack import free_port
 from stack.credentials import KafkaInstallation
 from stack.fixtures import DatabaseServer
@@ -20,14 +24,16 @@ from stack.processes import (
     gateway,
     mail_store,
     platform_processes,
+    prepare_credentials,
     printed_dir,
     signing_key_file,
 )
 from stack.services import ServiceProcess
+from tests.journeys import CLERKS, StaffAccount, StaffSignIn
 
 pytest_plugins = ["stack.fixtures"]
 
-STAFF = {"Authorization": "Bearer dev-backoffice-token"}
+TENANTS = ("000328", "000512")
 
 
 @dataclass
@@ -46,6 +52,9 @@ class System:
     meterdata_db: str
     signing_key: Path
     gateway: Gateway
+    # An admin and a clerk per operator (role → account), signed in through identity's API; clerks in CLERKS.
+    staff: dict[str, dict[str, StaffAccount]] = field(default_factory=dict)
+    printhouse_credentials: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +77,7 @@ def system(
             http_ports={name: free_port() for name in DATABASES},
             gateway_port=free_port(),
         )
+        credentials = prepare_credentials(site, TENANTS)
         processes = {spec.name: spec.process(root / "logs") for spec in platform_processes(site)}
         stack = ExitStack()
         try:
@@ -76,6 +86,7 @@ def system(
             for process in processes.values():
                 if process.port is not None:
                     process.wait_healthy()
+            staff = _staff_accounts(databases["identity"], processes["identity"].url)
             yield System(
                 kafka,
                 mail,
@@ -91,8 +102,26 @@ def system(
                 databases["meterdata"],
                 signing_key_file(root),
                 stack.enter_context(gateway(site)),
+                staff,
+                credentials,
             )
         finally:
             stack.close()
             for process in processes.values():
                 process.stop()
+
+
+def _staff_accounts(identity_db: str, identity_url: str) -> dict[str, dict[str, StaffAccount]]:
+    """An admin and a clerk per operator, created by identity's staff use case (as `make up`'s demo staff); the
+    clerks are signed in through identity's API (password + TOTP) for the tests' back-office calls."""
+    settings = IdentitySettings(database_url=identity_db)
+    accounts: dict[str, dict[str, StaffAccount]] = {}
+    for tenant in TENANTS:
+        for role, name in ((StaffRole.ADMIN, f"Ada Admin {tenant}"), (StaffRole.CLERK, f"Klara Clerk {tenant}")):
+            account = StaffAccount(tenant, f"{role.value}@{tenant}.example.org", name, role.value, new_totp_secret())
+            asyncio.run(
+                create_ready(settings, tenant, account.email, name, role, account.password, account.totp_secret)
+            )
+            accounts.setdefault(tenant, {})[role.value] = account
+        CLERKS[tenant] = StaffSignIn(identity_url, accounts[tenant]["clerk"])
+    return accounts

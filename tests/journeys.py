@@ -4,6 +4,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from uuid import uuid4
 import httpx
 import orjson
 import pdfplumber
+import pyotp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -22,7 +24,6 @@ from contracts.topics import ALL_TOPICS, Principal
 from kit.kafka import KafkaAccess
 from stack.credentials import KafkaInstallation
 
-STAFF = {"Authorization": "Bearer dev-backoffice-token"}
 T = TypeVar("T")
 
 
@@ -95,14 +96,14 @@ async def wait_for_meter_point(client: httpx.AsyncClient, tenant: str, meter_num
     """Onboarding's read model has the record (it is fed asynchronously from the topic)."""
 
     async def known() -> bool:
-        response = await client.get(f"/backoffice/meter-points/{meter_number}", headers={**host(tenant), **STAFF})
+        response = await client.get(f"/backoffice/meter-points/{meter_number}", headers=await staff(tenant))
         return response.status_code == 200
 
     await eventually(known, what=f"master data of {meter_number} in onboarding")
 
 
 async def request_status(client: httpx.AsyncClient, tenant: str, request_id: str) -> dict[str, Any]:
-    response = await client.get(f"/backoffice/requests/{request_id}", headers={**host(tenant), **STAFF})
+    response = await client.get(f"/backoffice/requests/{request_id}", headers=await staff(tenant))
     response.raise_for_status()
     return response.json()
 
@@ -284,3 +285,82 @@ class PortalClient:
 
 def token_from(link: str) -> str:
     return link.split("#token=", 1)[1]
+
+
+# --- back-office staff ------------------------------------------------------------------------------------
+
+STAFF_PASSWORD = "Aktenberg hinter dem Schalter"
+_LAST_STEP: dict[str, int] = {}  # TOTP secret → last time step used: identity accepts each step once
+
+
+def totp_code(secret: str) -> str:
+    """A code identity accepts now: the current step, or the next one (±1 step is accepted) if the current one
+    was used already; waits when both were."""
+    generator = pyotp.TOTP(secret)
+    while True:
+        current = generator.timecode(datetime.now(UTC))
+        step = max(current, _LAST_STEP.get(secret, -1) + 1)
+        if step <= current + 1:
+            _LAST_STEP[secret] = step
+            return generator.generate_otp(step)
+        time.sleep(1)
+
+
+@dataclass(frozen=True)
+class StaffAccount:
+    tenant: str
+    email: str
+    name: str
+    role: str  # contracts.staff.StaffRole value
+    totp_secret: str
+    password: str = STAFF_PASSWORD
+
+
+class StaffSignIn:
+    """A staff member signed in at identity (e-mail, password, TOTP) who fetches staff access tokens as needed.
+    Keeps the session cookie and CSRF token as data (each call opens its own client: tests run many loops)."""
+
+    def __init__(self, identity_url: str, account: StaffAccount) -> None:
+        self.identity_url = identity_url
+        self.account = account
+        self._portal: PortalClient | None = None
+        self._token: tuple[str, float] | None = None
+
+    async def _client(self) -> PortalClient:
+        portal = PortalClient(self.identity_url, self.account.tenant)
+        if self._portal:
+            portal.cookies, portal.csrf = dict(self._portal.cookies), self._portal.csrf
+        return portal
+
+    async def sign_in(self) -> None:
+        account = self.account
+        async with await self._client() as portal:
+            body = {"email": account.email, "password": account.password, "code": totp_code(account.totp_secret)}
+            response = await portal.call("POST", "/staff/sessions", json=body)
+            assert response.status_code == 200, response.text
+            self._portal = portal
+        self._token = None
+
+    async def token(self) -> str:
+        if self._token and self._token[1] - time.monotonic() > 30:
+            return self._token[0]
+        if self._portal is None:
+            await self.sign_in()
+        async with await self._client() as portal:
+            response = await portal.call("POST", "/staff/session/token")
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        self._token = (answer["access_token"], time.monotonic() + answer["expires_in"])
+        return self._token[0]
+
+    async def headers(self, tenant: str | None = None) -> dict[str, str]:
+        """Host (this account's operator unless another is named) and the staff token."""
+        return {**host(tenant or self.account.tenant), "Authorization": f"Bearer {await self.token()}"}
+
+
+CLERKS: dict[str, StaffSignIn] = {}  # a signed-in clerk per operator, registered by the `system` fixture
+
+
+async def staff(tenant: str) -> dict[str, str]:
+    """Headers of a clerk of ``tenant`` (Host and staff token), for the tests' back-office calls."""
+    return await CLERKS[tenant].headers()

@@ -2,7 +2,8 @@
 // /api/onboarding/…, /api/identity/…, /api/meterdata/… (paths as in the README).
 // The session lives in an HttpOnly cookie set by identity; state changes send the session's
 // CSRF token in X-CSRF-Token; meter data wants a short-lived Bearer token from identity. The back-office
-// pages call /api/{onboarding,letters}/backoffice/… with the staff token (sessionStorage, never a cookie).
+// pages sign in at identity (e-mail, password, TOTP code: cookie __Host-plusportal-staff-session) and call
+// /api/{onboarding,letters}/backoffice/… with a short-lived staff access token from identity (kept in memory only).
 
 const BASES = {
   onboarding: "/api/onboarding",
@@ -24,7 +25,7 @@ export const MESSAGES = {
   tooMany: "Zu viele Versuche.",
   unknownPortal: "Dieses Portal gibt es nicht. Bitte prüfen Sie die Adresse.",
   validation: "Bitte prüfen Sie die markierten Angaben.",
-  staffRefused: "Der Mitarbeiter-Token ist ungültig oder abgelaufen. Bitte melden Sie sich an.",
+  staffRefused: "Ihre Anmeldung im Back-Office ist abgelaufen. Bitte melden Sie sich an.",
   changedMeanwhile: "Der Antrag hat inzwischen einen anderen Status.",
   other: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.",
 };
@@ -71,25 +72,22 @@ export function onUnauthorized(handler) {
   unauthorized = handler;
 }
 
-// ---------------------------------------------------------------- back-office token
+// ---------------------------------------------------------------- back-office staff session
 
-const STAFF_TOKEN_KEY = "plusportal.backoffice.token";
+let staffCurrent = null; // StaffSessionView of identity, or null when signed out
+let staffAccess = null; // {value, expiresAt} — staff access token for onboarding and letters
 let staffRefused = () => {};
 
-export function staffToken() {
-  try {
-    return sessionStorage.getItem(STAFF_TOKEN_KEY);
-  } catch {
-    return null;
-  }
+export function staffSession() {
+  return staffCurrent;
 }
 
-export function setStaffToken(value) {
-  if (value) sessionStorage.setItem(STAFF_TOKEN_KEY, value);
-  else sessionStorage.removeItem(STAFF_TOKEN_KEY);
+function setStaffSession(view) {
+  staffCurrent = view;
+  staffAccess = null;
 }
 
-/** Called when the kept staff token is refused (401/403): the app sends to the back-office login. */
+/** Called when the staff session has ended (401/403 on a back-office call): the app sends to the login. */
 export function onStaffRefused(handler) {
   staffRefused = handler;
 }
@@ -147,20 +145,21 @@ async function readJson(response) {
  * staff (back-office: true sends the kept staff token and forgets it when refused; a string is a token
  * to check, never forgotten). Returns the Response (ok) or throws ApiError.
  */
-async function send(service, method, path, { json, csrf = false, auth = false, bearer = false, staff = null, accept } = {}) {
+async function send(service, method, path, { json, csrf = false, auth = false, bearer = false, staff = false, staffCsrf = false, accept } = {}) {
   const headers = { Accept: accept || "application/json" };
   if (json !== undefined) headers["Content-Type"] = "application/json";
   if (csrf && current) headers["X-CSRF-Token"] = current.csrf_token;
-  if (staff) headers.Authorization = `Bearer ${staff === true ? staffToken() : staff}`;
+  if (staffCsrf && staffCurrent) headers["X-CSRF-Token"] = staffCurrent.csrf_token;
   const init = {
     method,
     headers,
-    credentials: staff ? "omit" : "same-origin", // the staff token alone: no customer cookie goes along
+    credentials: staff ? "omit" : "same-origin", // the staff token alone: no cookie goes along
     cache: "no-store",
     body: json === undefined ? undefined : JSON.stringify(json),
   };
   for (let attempt = 0; ; attempt += 1) {
     if (bearer) headers.Authorization = `Bearer ${await accessToken(attempt > 0)}`;
+    if (staff) headers.Authorization = `Bearer ${await staffAccessToken(attempt > 0)}`;
     let response;
     try {
       response = await fetch(BASES[service] + path, init);
@@ -170,13 +169,14 @@ async function send(service, method, path, { json, csrf = false, auth = false, b
     if (response.ok) return response;
     // An access token may have expired between fetching and using it: fetch a fresh one once.
     if (bearer && (response.status === 401 || response.status === 403) && attempt === 0) continue;
+    if (staff && response.status === 401 && attempt === 0) continue;
     const error = errorOf(response, await readJson(response), { staff: Boolean(staff) });
     if (error.status === 401 && (auth || bearer)) {
       setSession(null);
       unauthorized();
     }
-    if (staff === true && (error.status === 401 || error.status === 403)) {
-      setStaffToken(null);
+    if (staff && error.status === 401) {
+      setStaffSession(null);
       staffRefused();
     }
     throw error;
@@ -345,9 +345,59 @@ function staffCall(service, method, path, options = {}) {
   return call(service, method, `/backoffice${path}`, { staff: true, ...options });
 }
 
-/** Checks a token typed at the back-office login (refused: throws, nothing is forgotten or redirected). */
-export async function checkStaffToken(value) {
-  await call("onboarding", "GET", "/backoffice/requests" + query({ limit: 1 }), { staff: value });
+/** The staff session of the cookie, or null when signed out (no redirect). */
+export async function loadStaffSession() {
+  try {
+    setStaffSession(await call("identity", "GET", "/staff/session"));
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 401) throw error;
+    setStaffSession(null);
+  }
+  return staffCurrent;
+}
+
+export async function staffLogin(email, password, code) {
+  const view = await call("identity", "POST", "/staff/sessions", { json: { email, password, code } });
+  setStaffSession(view);
+  return view;
+}
+
+export async function staffLogout() {
+  try {
+    await call("identity", "DELETE", "/staff/session", { staffCsrf: true });
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 401) throw error;
+  } finally {
+    setStaffSession(null);
+  }
+}
+
+/** Set-up link of a new staff member: whose it is and the authenticator's secret. */
+export function inspectStaffSetup(linkToken) {
+  return call("identity", "POST", "/staff/setup/inspect", { json: { token: linkToken } });
+}
+
+export function completeStaffSetup(linkToken, password, code) {
+  return call("identity", "POST", "/staff/setup/complete", { json: { token: linkToken, password, code } });
+}
+
+/** A valid staff access token (5 minutes; refreshed 30 s before it ends) from the staff session. */
+async function staffAccessToken(fresh = false) {
+  if (!fresh && staffAccess && staffAccess.expiresAt - Date.now() > 30_000) return staffAccess.value;
+  if (!staffCurrent) await loadStaffSession();
+  let answer;
+  try {
+    answer = await call("identity", "POST", "/staff/session/token", { staffCsrf: true });
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+      setStaffSession(null);
+      staffRefused();
+      throw new ApiError(401, MESSAGES.staffRefused);
+    }
+    throw error;
+  }
+  staffAccess = { value: answer.access_token, expiresAt: Date.now() + (answer.expires_in || 300) * 1000 };
+  return staffAccess.value;
 }
 
 /** Requests of this operator, optionally with one status. */

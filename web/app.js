@@ -20,9 +20,10 @@ const ROUTES = {
   "/verbrauch": { page: "verbrauch", signedIn: true, partner: true },
   "/konto": { page: "konto", signedIn: true },
   "/entwicklung": { page: "entwicklung", devOnly: true },
-  // back-office (staff token in sessionStorage; each page sends to /backoffice/anmelden without one)
+  // back-office (staff session of identity; each page sends to /backoffice/anmelden without one)
   "/backoffice": { page: "backoffice" },
   "/backoffice/anmelden": { page: "backoffice-anmelden" },
+  "/backoffice/einrichten": { page: "backoffice-einrichten" },
   "/backoffice/antraege": { page: "backoffice-antraege" },
   "/backoffice/pruefung": { page: "backoffice-pruefung" },
   "/backoffice/briefe": { page: "backoffice-briefe" },

@@ -1,6 +1,6 @@
 // Back-office helpers shared by the /backoffice pages: the guard that sends to the login, the bar above
-// each page, tables, the status filter and how names, places and times are written. The calls and the
-// staff token are in api.js.
+// each page, tables, the status filter and how names, places and times are written. The calls, the staff
+// session and its access token are in api.js.
 
 import * as api from "./api.js";
 import { h, link } from "./dom.js";
@@ -21,9 +21,9 @@ export function toLogin(navigate, why) {
   navigate(`${LOGIN}?${params}`, { replace: true });
 }
 
-/** True when a token is there; otherwise sends to the login and returns false. */
-export function requireStaff(ctx) {
-  if (api.staffToken()) return true;
+/** True when a staff member is signed in; otherwise sends to the login and returns false. */
+export async function requireStaff(ctx) {
+  if (api.staffSession() || (await api.loadStaffSession())) return true;
   toLogin(ctx.navigate);
   return false;
 }
@@ -61,10 +61,11 @@ export function staffBar(ctx) {
     ["/backoffice/ruecklaeufer", "Rückläufer"],
   ];
   const logout = h("button", { type: "button", class: "button button--secondary button--small" }, "Abmelden");
-  logout.addEventListener("click", () => {
-    api.setStaffToken(null);
+  logout.addEventListener("click", async () => {
+    await api.staffLogout();
     ctx.navigate(`${LOGIN}?abgemeldet=1`);
   });
+  const who = api.staffSession();
   return h(
     "div",
     { class: "backoffice-bar" },
@@ -79,6 +80,7 @@ export function staffBar(ctx) {
         ),
       ),
     ),
+    who ? h("p", { class: "hint" }, `Angemeldet: ${who.name} (${who.role_label})`) : null,
     logout,
   );
 }

@@ -13,6 +13,8 @@ from services.identity.api import build_api
 from services.identity.handlers import Deps
 from services.identity.messaging import build_router
 from services.identity.settings import IdentitySettings
+from services.identity.staff_api import build_staff_api
+from services.identity.staff_store import StaffStore
 from services.identity.store import IdentityStore
 
 NAME = "identity"
@@ -46,6 +48,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
     )
     install_error_handlers(app)
     app.include_router(build_api(units, runtime.tenants, deps))
+    app.include_router(build_staff_api(runtime.units_of_work(StaffStore, clock), runtime.tenants, deps))
     add_health_route(app, runtime.health)
     return app, runtime
 

@@ -154,6 +154,9 @@ class IdentityStore:
     """handlers.Identities on PostgreSQL. What a login touches is read and written with Core statements
     (columns, not ORM objects): the ORM's bookkeeping was most of the Python a login cost."""
 
+    # Browser sessions live here; staff sessions (staff_store.StaffStore) in a table of the same shape.
+    sessions_table: sa.Table = _sessions
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         # What was loaded, so that saving writes only what changed.
@@ -402,7 +405,7 @@ class IdentityStore:
 
     async def add_session(self, browser: BrowserSession) -> None:
         await self._core(
-            insert(_sessions).values(
+            insert(self.sessions_table).values(
                 id_hash=browser.id_hash,
                 tenant=browser.tenant,
                 account_id=browser.account_id,
@@ -419,15 +422,15 @@ class IdentityStore:
         """The live session, seen now — one statement; an expired one is deleted."""
         touched = (
             await self._core(
-                update(_sessions)
+                update(table := self.sessions_table)
                 .where(
-                    _sessions.c.id_hash == id_hash,
-                    _sessions.c.tenant == tenant,
-                    _sessions.c.last_seen_at >= live.last_seen,
-                    _sessions.c.created_at >= live.created,
+                    table.c.id_hash == id_hash,
+                    table.c.tenant == tenant,
+                    table.c.last_seen_at >= live.last_seen,
+                    table.c.created_at >= live.created,
                 )
                 .values(last_seen_at=now)
-                .returning(*_sessions.c)
+                .returning(*table.c)
             )
         ).first()
         if touched is None:
@@ -436,20 +439,21 @@ class IdentityStore:
         return _browser_session(touched)
 
     async def end_session(self, tenant: str, id_hash: str) -> None:
-        await self._session.exec(
-            delete(SessionRow).where(col(SessionRow.id_hash) == id_hash, col(SessionRow.tenant) == tenant)
-        )
+        table = self.sessions_table
+        await self._core(delete(table).where(table.c.id_hash == id_hash, table.c.tenant == tenant))
 
     async def sessions_of(self, tenant: str, account_id: UUID) -> list[BrowserSession]:
-        result = await self._session.exec(
-            select(SessionRow)
-            .where(SessionRow.tenant == tenant, SessionRow.account_id == account_id)
-            .order_by(col(SessionRow.created_at))
+        table = self.sessions_table
+        result = await self._core(
+            sa.select(table)
+            .where(table.c.tenant == tenant, table.c.account_id == account_id)
+            .order_by(table.c.created_at)
         )
         return [_browser_session(row) for row in result.all()]
 
     async def end_sessions(self, tenant: str, account_id: UUID, keep: str | None = None) -> None:
-        statement = delete(SessionRow).where(col(SessionRow.tenant) == tenant, col(SessionRow.account_id) == account_id)
+        table = self.sessions_table
+        statement = delete(table).where(table.c.tenant == tenant, table.c.account_id == account_id)
         if keep:
-            statement = statement.where(col(SessionRow.id_hash) != keep)
-        await self._session.exec(statement)
+            statement = statement.where(table.c.id_hash != keep)
+        await self._core(statement)

@@ -2,14 +2,20 @@
 print house the PDFs its dispatch jobs name."""
 
 import hashlib
+import secrets
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from kit.http import refusals_answered, staff_only, tenant_from_host
+from contracts.staff import StaffRole
+from kit.audit import Actor, audit_router
+from kit.credentials import read_per_tenant
+from kit.http import refusals_answered, tenant_from_host
+from kit.staff import StaffAccess, acting
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
 from services.letters import handlers
@@ -27,6 +33,8 @@ _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
     410: {"description": "Deleted: the letter is with the carrier"},
 }
 
+
+_PRINTHOUSE_BEARER = HTTPBearer(auto_error=False, description="The print house's credential for this operator")
 
 # What the use cases refuse, answered as HTTP.
 _REFUSALS: dict[type[Exception], int] = {handlers.NotFound: 404}
@@ -97,14 +105,31 @@ async def _pdf(renderer: Renderer, tenant: str, letter_id: UUID) -> Response:
 
 
 def build_print_api(tenants: TenantDirectory, settings: LettersSettings, renderer: Renderer) -> APIRouter:
-    """What the print house fetches: the PDF a dispatch job names by ``pdf_url``."""
-    router = APIRouter(dependencies=[Depends(staff_only(settings.printhouse_token))], tags=["print house"])
+    """What the print house fetches: the PDF a dispatch job names by ``pdf_url``, with the credential of the job's
+    operator (one per operator: a print house of one operator fetches no other operator's letters)."""
+    router = APIRouter(tags=["print house"])
+    credentials = {
+        t: hashlib.sha256(v.encode()).digest() for t, v in read_per_tenant(settings.printhouse_credentials_file).items()
+    }
+
+    async def printhouse_of(
+        tenant: str, given: Annotated[HTTPAuthorizationCredentials | None, Depends(_PRINTHOUSE_BEARER)]
+    ) -> None:
+        expected = credentials.get(tenant, b"")
+        offered = hashlib.sha256(given.credentials.encode()).digest() if given else b"-"
+        if not secrets.compare_digest(offered, expected) or not expected:
+            raise HTTPException(
+                401,
+                "Zugangsdaten der Druckerei für diesen Netzbetreiber fehlen oder stimmen nicht.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     @router.get(
         "/print/{tenant}/jobs/{job_id}.pdf",
-        summary="The print-ready PDF of a dispatch job (print-house token)",
+        summary="The print-ready PDF of a dispatch job (the print house's credential of this operator)",
         response_class=Response,
         responses=_PDF_RESPONSES,
+        dependencies=[Depends(printhouse_of)],
     )
     async def print_pdf(tenant: str, job_id: UUID) -> Response:
         try:
@@ -117,9 +142,19 @@ def build_print_api(tenants: TenantDirectory, settings: LettersSettings, rendere
 
 
 def build_api(
-    units: UnitsOfWork[Letters], tenants: TenantDirectory, settings: LettersSettings, renderer: Renderer
+    units: UnitsOfWork[Letters],
+    tenants: TenantDirectory,
+    settings: LettersSettings,
+    renderer: Renderer,
+    access: StaffAccess | None = None,
 ) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(staff_only(settings.backoffice_token))], tags=["back-office"])
+    """``access``: who may use the back-office routes (default: staff tokens of identity, kit.staff)."""
+    # Staff of the host's operator with identity's staff token (kit.staff); every change is audited (kit.audit).
+    access = access or StaffAccess(units.db, tenants)
+    clerk = access.allow(StaffRole.CLERK, StaffRole.ADMIN)
+    Clerk = Annotated[Actor, Depends(clerk)]
+    router = APIRouter(dependencies=[Depends(clerk)], tags=["back-office"])
+    router.include_router(audit_router(lambda: units.db, access.allow(StaffRole.ADMIN)))
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
     @router.get("/backoffice/letters", response_model=list[LetterView], summary="Letter jobs and their status")
@@ -164,8 +199,8 @@ def build_api(
         ]
 
     @router.post("/backoffice/tasks/{task_id}/resolve", status_code=204, summary="Mark a task as done")
-    async def resolve_task(tenant: TenantDep, task_id: UUID) -> None:
-        async with refusals_answered(_REFUSALS), units() as uow:
+    async def resolve_task(tenant: TenantDep, task_id: UUID, actor: Clerk) -> None:
+        async with refusals_answered(_REFUSALS), acting(units, actor, "task.resolved", "task", str(task_id)) as uow:
             await handlers.resolve_task(handlers.ResolveTask(tenant, task_id), uow)
 
     return router

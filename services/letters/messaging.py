@@ -4,7 +4,8 @@ from functools import partial
 
 from faststream.kafka import KafkaRouter
 
-from contracts import letters, masterdata, onboarding, topics
+from contracts import identity, letters, masterdata, onboarding, topics
+from kit.auth import keep_signing_key
 from kit.consumer import EventConsumer
 from kit.outbox import document_publishers
 from services.letters import handlers
@@ -18,6 +19,7 @@ def build_router(consumer: EventConsumer, settings: LettersSettings) -> KafkaRou
     consumer.on(masterdata.MeterPointRecorded, partial(handlers.record_master_data, public_url=settings.public_url))
     consumer.on(onboarding.PartnerNumberRequestMatched, partial(handlers.queue_letter, public_url=settings.public_url))
     consumer.on(letters.DispatchStatusReported, handlers.record_dispatch_status)
+    consumer.on(identity.SigningKeyPublished, keep_signing_key)  # verifies staff tokens (kit.staff)
 
     router = KafkaRouter()
 
@@ -26,8 +28,9 @@ def build_router(consumer: EventConsumer, settings: LettersSettings) -> KafkaRou
         topics.MASTER_DATA.name,
         topics.ONBOARDING_REQUESTS.name,
         topics.LETTER_DISPATCH_STATUS.name,
+        topics.IDENTITY_KEYS.name,
         group=GROUP,
-        description="Master data, matched requests (→ letter), print-house status reports",
+        description="Master data, matched requests (→ letter), print-house status reports, identity's keys",
     )
 
     document_publishers(

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from kit.settings import ServiceSettings
 
 
@@ -7,8 +9,9 @@ class LettersSettings(ServiceSettings):
     # This service's address as the print house reaches it: dispatch jobs name the PDF as
     # "{public_url}/print/{tenant}/jobs/{job_id}.pdf".
     public_url: str = "http://127.0.0.1:8102"
-    # The print house's Bearer token for fetching PDFs (development default; production sets its own).
-    printhouse_token: str = "dev-printhouse-token"
+    # The print house's credentials, one per operator (kit.credentials: {"<portal number>": "<secret>"}); it sends
+    # the one of the job's operator as Bearer token. No file: every PDF fetch is refused.
+    printhouse_credentials_file: Path | None = None
     # Rendering (CPU-bound, GIL-held) runs in worker processes of its own, so the consumer that
     # publishes dispatch jobs never waits for it. Background renders run niced: they take the CPU the
     # critical path leaves; a print-house fetch that finds no PDF yet renders at normal priority.

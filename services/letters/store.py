@@ -13,7 +13,10 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.common import PartnerNumberGrant
+from contracts.identity import SigningKeyPublished
 from contracts.letters import DispatchStatusReported, RecipientAddress
+from kit import auth
+from kit.consumer import Delivered
 from services.letters.domain import (
     RENDERABLE,
     Letter,
@@ -151,6 +154,10 @@ class LetterStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._loaded: dict[UUID, LetterRow] = {}
+
+    async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
+        """Identity's public key, to verify staff tokens locally (kit.auth, kit.staff)."""
+        await auth.record_signing_key(event, self._session)
 
     async def of_request(self, tenant: str, request_id: UUID) -> Letter | None:
         result = await self._session.exec(

@@ -9,8 +9,11 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from contracts.common import PostalAddress
 from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import RequestingCustomer
-from kit.http import RateLimit, client_address, refusals_answered, staff_only, tenant_from_host
+from contracts.staff import StaffRole
+from kit.audit import Actor, audit_router
+from kit.http import RateLimit, client_address, refusals_answered, tenant_from_host
 from kit.identifiers import MeterNumberInput, normalise_meter_number
+from kit.staff import StaffAccess, acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.onboarding import handlers
@@ -113,7 +116,13 @@ class Rejection(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
-def build_api(units: UnitsOfWork[Requests], tenants: TenantDirectory, settings: OnboardingSettings) -> APIRouter:
+def build_api(
+    units: UnitsOfWork[Requests],
+    tenants: TenantDirectory,
+    settings: OnboardingSettings,
+    access: StaffAccess | None = None,
+) -> APIRouter:
+    """``access``: who may use the back-office routes (default: staff tokens of identity, kit.staff)."""
     router = APIRouter()
     current_tenant = tenant_from_host(tenants)
     per_client = RateLimit(settings.limit_per_client)
@@ -137,7 +146,11 @@ def build_api(units: UnitsOfWork[Requests], tenants: TenantDirectory, settings: 
             submitted = await handlers.submit_request(command, uow)
         return Accepted(request_id=submitted.request_id)
 
-    staff = [Depends(staff_only(settings.backoffice_token))]
+    # Staff of the host's operator with identity's staff token (kit.staff); every change is audited (kit.audit).
+    access = access or StaffAccess(units.db, tenants)
+    Clerk = Annotated[Actor, Depends(access.allow(StaffRole.CLERK, StaffRole.ADMIN))]
+    staff = [Depends(access.allow(StaffRole.CLERK, StaffRole.ADMIN))]
+    router.include_router(audit_router(lambda: units.db, access.allow(StaffRole.ADMIN)))
 
     @router.get("/backoffice/requests", dependencies=staff, tags=["back-office"], response_model=list[RequestView])
     async def list_requests(
@@ -168,26 +181,26 @@ def build_api(units: UnitsOfWork[Requests], tenants: TenantDirectory, settings: 
 
     @router.post(
         "/backoffice/requests/{request_id}/approve",
-        dependencies=staff,
         tags=["back-office"],
         status_code=204,
         summary="Approve a request in review with a master-data record",
     )
-    async def approve(tenant: TenantDep, request_id: UUID, approval: Approval) -> None:
+    async def approve(tenant: TenantDep, request_id: UUID, approval: Approval, actor: Clerk) -> None:
         meter_number = normalise_meter_number(approval.meter_number)
         command = handlers.ApproveRequest(tenant, request_id, meter_number, approval.partner_numbers)
-        async with refusals_answered(_REFUSALS), units() as uow:
+        audit = ("request.approved", "request", str(request_id))
+        async with refusals_answered(_REFUSALS), acting(units, actor, *audit, meter_number=meter_number) as uow:
             await handlers.approve_request(command, uow)
 
     @router.post(
         "/backoffice/requests/{request_id}/reject",
-        dependencies=staff,
         tags=["back-office"],
         status_code=204,
         summary="Reject a request in review, with a reason",
     )
-    async def reject(tenant: TenantDep, request_id: UUID, rejection: Rejection) -> None:
-        async with refusals_answered(_REFUSALS), units() as uow:
+    async def reject(tenant: TenantDep, request_id: UUID, rejection: Rejection, actor: Clerk) -> None:
+        audit = ("request.rejected", "request", str(request_id))
+        async with refusals_answered(_REFUSALS), acting(units, actor, *audit, reason=rejection.reason) as uow:
             await handlers.reject_request(handlers.RejectRequest(tenant, request_id, rejection.reason), uow)
 
     return router

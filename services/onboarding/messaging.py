@@ -3,6 +3,7 @@
 from faststream.kafka import KafkaRouter
 
 from contracts import identity, letters, masterdata, onboarding, topics
+from kit.auth import keep_signing_key
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
@@ -22,6 +23,7 @@ def build_router(consumer: EventConsumer) -> KafkaRouter:
     ):
         consumer.on(letter_event, handlers.record_letter_progress)
     consumer.on(identity.PartnerLinked, handlers.record_registration)
+    consumer.on(identity.SigningKeyPublished, keep_signing_key)  # verifies staff tokens (kit.staff)
 
     router = KafkaRouter()
 
@@ -31,8 +33,9 @@ def build_router(consumer: EventConsumer) -> KafkaRouter:
         topics.ONBOARDING_REQUESTS.name,
         topics.LETTERS.name,
         topics.IDENTITY.name,
+        topics.IDENTITY_KEYS.name,
         group=GROUP,
-        description="Master data, own request events (copy e-mail), letter progress, registrations",
+        description="Master data, own request events (copy e-mail), letter progress, registrations, identity's keys",
     )
 
     document_publishers(

@@ -10,7 +10,10 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.common import PartnerNumberGrant
+from contracts.identity import SigningKeyPublished
 from contracts.onboarding import RequestingCustomer
+from kit import auth
+from kit.consumer import Delivered
 from services.onboarding.domain import PartnerNumberRequest, RequestStatus, RequestSummary
 
 
@@ -60,6 +63,10 @@ class RequestStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._loaded: dict[UUID, RequestRow] = {}  # the rows behind the requests handed out for a change
+
+    async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
+        """Identity's public key, to verify staff tokens locally (kit.auth, kit.staff)."""
+        await auth.record_signing_key(event, self._session)
 
     async def by_submission(self, tenant: str, submission_id: UUID) -> PartnerNumberRequest | None:
         result = await self._session.exec(

@@ -16,20 +16,21 @@ from contracts.topics import Principal
 from tests.browser.conftest import Visit
 from tests.conftest import System
 from tests.journeys import (
-    STAFF,
+    StaffAccount,
     address,
     form,
     host,
     meter_point,
     publish_master_data,
     random_meter_number,
+    staff,
+    totp_code,
     wait_for_meter_point,
     wait_for_status,
 )
 
 pytestmark = pytest.mark.stack
 TENANT = "000328"
-TOKEN = "dev-backoffice-token"
 
 
 async def _request_in_review(system: System, first: str, last: str) -> tuple[str, str, list[str]]:
@@ -54,25 +55,32 @@ async def _request_in_review(system: System, first: str, last: str) -> tuple[str
 
 async def _letters(system: System) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=system.letters.url, timeout=10) as letters:
-        response = await letters.get("/backoffice/letters", params={"limit": 500}, headers={**host(TENANT), **STAFF})
+        response = await letters.get("/backoffice/letters", params={"limit": 500}, headers=await staff(TENANT))
         response.raise_for_status()
         result: list[dict[str, Any]] = response.json()
         return result
 
 
-async def _login(page: Page, base: str, visit: Visit) -> None:
+async def _login(page: Page, base: str, visit: Visit, account: StaffAccount) -> None:
+    """Signs in as the staff member with e-mail, password and a TOTP code (a wrong code first)."""
     await page.goto(base + "/backoffice/pruefung")
     await expect(page).to_have_url(f"{base}/backoffice/anmelden?weiter=%2Fbackoffice%2Fpruefung")
     await visit.check(page, "Back-Office Anmelden")
-    await page.get_by_label("Mitarbeiter-Token").fill("falsch")
+    await page.get_by_label("E-Mail-Adresse").fill(account.email)
+    await page.get_by_label("Passwort").fill(account.password)
+    right = totp_code(account.totp_secret)
+    await page.get_by_label("Code aus der Authenticator-App").fill(f"{(int(right) + 1) % 1_000_000:06d}")
     await page.get_by_role("button", name="Anmelden").click()
-    await expect(page.get_by_role("alert")).to_contain_text("ungültig")
+    await expect(page.get_by_role("alert")).to_contain_text("stimmt nicht")
     await visit.check(page, "Back-Office Anmelden Fehler")
-    await page.get_by_label("Mitarbeiter-Token").fill(TOKEN)
+    await page.get_by_label("Passwort").fill(account.password)
+    await page.get_by_label("Code aus der Authenticator-App").fill(right)
     await page.get_by_role("button", name="Anmelden").click()
     await expect(page).to_have_url(f"{base}/backoffice/pruefung")
-    assert TOKEN not in page.url
-    assert await page.evaluate("Object.values(sessionStorage).includes('dev-backoffice-token')")
+    await expect(page.get_by_text(f"Angemeldet: {account.name}")).to_be_visible()
+    # Nothing of the sign-in is kept where page scripts could read it: the session is an HttpOnly cookie.
+    assert await page.evaluate("sessionStorage.length + localStorage.length") == 0
+    assert "staff-session" not in await page.evaluate("document.cookie")
 
 
 async def test_staff_review_approve_and_reject(system: System, browser: Browser, visit: Visit) -> None:
@@ -80,7 +88,7 @@ async def test_staff_review_approve_and_reject(system: System, browser: Browser,
     rejected_id, other_meter, _ = await _request_in_review(system, "Rolf", "Ablehner")
     base = system.gateway.url(TENANT)
     page = await browser.new_page()
-    await _login(page, base, visit)
+    await _login(page, base, visit, system.staff[TENANT]["clerk"])
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("Prüfung")
     card = page.locator("article", has_text=meter)
@@ -163,17 +171,26 @@ async def test_staff_review_approve_and_reject(system: System, browser: Browser,
 
     await page.get_by_role("button", name="Abmelden").click()
     await expect(page).to_have_url(f"{base}/backoffice/anmelden?abgemeldet=1")
-    assert not await page.evaluate("Object.values(sessionStorage).includes('dev-backoffice-token')")
     await page.goto(base + "/backoffice/briefe")
-    await expect(page.get_by_label("Mitarbeiter-Token")).to_be_visible()
+    await expect(page.get_by_label("E-Mail-Adresse")).to_be_visible()
 
 
-async def test_a_refused_token_sends_back_to_the_login(system: System, browser: Browser, visit: Visit) -> None:
+async def test_an_ended_session_sends_back_to_the_login(system: System, browser: Browser, visit: Visit) -> None:
     base = system.gateway.url(TENANT)
     page = await browser.new_page()
-    await page.goto(base + "/backoffice/anmelden")
-    await page.evaluate("sessionStorage.setItem('plusportal.backoffice.token', 'abgelaufen')")
     await page.goto(base + "/backoffice/antraege")
-    await expect(page).to_have_url(f"{base}/backoffice/anmelden?abgelaufen=1&weiter=%2Fbackoffice%2Fantraege")
-    await expect(page.get_by_text("nicht angenommen")).to_be_visible()
-    await visit.check(page, "Token abgelehnt")
+    await expect(page).to_have_url(f"{base}/backoffice/anmelden?weiter=%2Fbackoffice%2Fantraege")
+    await expect(page.get_by_label("Code aus der Authenticator-App")).to_be_visible()
+    await visit.check(page, "Ohne Anmeldung")
+
+
+async def test_a_clerk_of_one_operator_cannot_sign_in_at_another(system: System, browser: Browser) -> None:
+    account = system.staff[TENANT]["clerk"]
+    base = system.gateway.url("000512")
+    page = await browser.new_page()
+    await page.goto(base + "/backoffice/anmelden")
+    await page.get_by_label("E-Mail-Adresse").fill(account.email)
+    await page.get_by_label("Passwort").fill(account.password)
+    await page.get_by_label("Code aus der Authenticator-App").fill(totp_code(account.totp_secret))
+    await page.get_by_role("button", name="Anmelden").click()
+    await expect(page.get_by_role("alert")).to_contain_text("stimmt nicht")

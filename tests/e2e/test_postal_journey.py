@@ -12,7 +12,6 @@ from contracts.letters import DispatchStatus
 from contracts.topics import Principal
 from tests.conftest import System
 from tests.journeys import (
-    STAFF,
     address,
     form,
     host,
@@ -21,6 +20,7 @@ from tests.journeys import (
     printed_letters_mentioning,
     publish_master_data,
     random_meter_number,
+    staff,
     submit_matching_request,
     wait_for_meter_point,
     wait_for_status,
@@ -71,11 +71,11 @@ async def test_consumption_and_feed_in_customer_gets_one_letter_with_both_number
     assert "Postweg 1" in text and "Lindenweg" not in text  # the address of record, not the typed one
 
     async with httpx.AsyncClient(base_url=system.letters.url, timeout=10) as letters_api:
-        listed = (await letters_api.get("/backoffice/letters", headers={**host(TENANT), **STAFF})).json()
+        listed = (await letters_api.get("/backoffice/letters", headers=await staff(TENANT))).json()
         letter = next(item for item in listed if item["request_id"] == request_id)
         assert letter["status"] == "handed_to_carrier"
         assert letter["recipient"]["lines"][1] == "Postweg 1"
-        pdf = await letters_api.get(f"/backoffice/letters/{letter['letter_id']}/pdf", headers={**host(TENANT), **STAFF})
+        pdf = await letters_api.get(f"/backoffice/letters/{letter['letter_id']}/pdf", headers=await staff(TENANT))
         assert pdf.status_code == 410  # deleted once with the carrier: the letter is a credential
 
     # Partner numbers, letter contents and personal data never reach a log line.
@@ -106,16 +106,14 @@ async def test_unmatched_request_goes_to_review_and_approval_sends_the_letter(sy
         assert view["note"] == "Postleitzahl passt nicht zu den Stammdaten"
 
         in_review = (
-            await onboarding.get(
-                "/backoffice/requests", params={"status": "in_review"}, headers={**host(TENANT), **STAFF}
-            )
+            await onboarding.get("/backoffice/requests", params={"status": "in_review"}, headers=await staff(TENANT))
         ).json()
         assert request_id in {item["request_id"] for item in in_review}
 
         approved = await onboarding.post(
             f"/backoffice/requests/{request_id}/approve",
             json={"meter_number": meter},
-            headers={**host(TENANT), **STAFF},
+            headers=await staff(TENANT),
         )
         assert approved.status_code == 204, approved.text
         await wait_for_status(onboarding, TENANT, request_id, "letter_dispatched")
@@ -128,7 +126,7 @@ async def test_a_returned_letter_becomes_a_back_office_task_and_shows_in_the_req
     async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding:
         await wait_for_status(onboarding, TENANT, request_id, "letter_dispatched")
         async with httpx.AsyncClient(base_url=system.letters.url, timeout=10) as letters_api:
-            listed = (await letters_api.get("/backoffice/letters", headers={**host(TENANT), **STAFF})).json()
+            listed = (await letters_api.get("/backoffice/letters", headers=await staff(TENANT))).json()
             job_id = next(item["job_id"] for item in listed if item["request_id"] == request_id)
             await report_by_hand(
                 system.kafka.access(Principal.PRINT_HOUSE),
@@ -139,9 +137,9 @@ async def test_a_returned_letter_becomes_a_back_office_task_and_shows_in_the_req
             )
             view = await wait_for_status(onboarding, TENANT, request_id, "letter_returned")
             assert view["note"] == "Empfänger unbekannt"
-            tasks = (await letters_api.get("/backoffice/tasks", headers={**host(TENANT), **STAFF})).json()
+            tasks = (await letters_api.get("/backoffice/tasks", headers=await staff(TENANT))).json()
             assert {"letter_id": job_id, "kind": "returned", "reason": "Empfänger unbekannt"}.items() <= next(
                 t for t in tasks if t["letter_id"] == job_id
             ).items()
-            other = (await letters_api.get("/backoffice/tasks", headers={**host("000512"), **STAFF})).json()
+            other = (await letters_api.get("/backoffice/tasks", headers=await staff("000512"))).json()
             assert job_id not in {t["letter_id"] for t in other}

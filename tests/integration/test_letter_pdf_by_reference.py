@@ -19,6 +19,7 @@ from tests.journeys import (
     eventually,
     printed_letters_mentioning,
     read_topic,
+    staff,
     submit_matching_request,
     wait_for_status,
 )
@@ -26,7 +27,10 @@ from tests.journeys import (
 pytestmark = pytest.mark.stack
 TENANT = "000328"
 OTHER = "000512"
-TOKEN = {"Authorization": "Bearer test-printhouse-token"}  # what tests/conftest.py gives letters and print house
+
+
+def bearer(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}
 
 
 async def _job_of(system: System, request_id: str) -> dict[str, Any]:
@@ -95,16 +99,20 @@ async def test_without_the_render_worker_the_job_still_goes_out_and_the_fetch_re
         assert (row["pdf"], row["pdf_sha256"], row["pdf_rendered_at"]) == (None, None, None)
         assert row["status"] == "queued"
 
+        ours, theirs = (bearer(system.printhouse_credentials[tenant]) for tenant in (TENANT, OTHER))
         async with httpx.AsyncClient(timeout=30) as client:
             assert (await client.get(url)).status_code == 401
-            assert (await client.get(url, headers={"Authorization": "Bearer dev-backoffice-token"})).status_code == 401
+            assert (await client.get(url, headers=await staff(TENANT))).status_code == 401  # a clerk's token is none
+            # One credential per operator: another operator's credential fetches none of this operator's letters.
+            assert (await client.get(url, headers=theirs)).status_code == 401
             other_tenant = url.replace(f"/print/{TENANT}/", f"/print/{OTHER}/")
-            assert (await client.get(other_tenant, headers=TOKEN)).status_code == 404
+            assert (await client.get(other_tenant, headers=ours)).status_code == 401
+            assert (await client.get(other_tenant, headers=theirs)).status_code == 404
             unknown = url.replace(f"/print/{TENANT}/", "/print/999999/")
-            assert (await client.get(unknown, headers=TOKEN)).status_code == 404
+            assert (await client.get(unknown, headers=ours)).status_code == 401
 
             # Several fetches at once of a PDF nobody rendered yet: rendered on demand, all get the one stored PDF.
-            fetches = await asyncio.gather(*(client.get(url, headers=TOKEN) for _ in range(6)))
+            fetches = await asyncio.gather(*(client.get(url, headers=ours) for _ in range(6)))
         assert {response.status_code for response in fetches} == {200}
         bodies = {response.content for response in fetches}
         assert len(bodies) == 1
@@ -126,4 +134,6 @@ async def test_without_the_render_worker_the_job_still_goes_out_and_the_fetch_re
     [printed] = printed_letters_mentioning(system.printed / TENANT, point.meter_number)
     assert printed.read_bytes() == pdf  # the print house printed the PDF the fetches were given
     async with httpx.AsyncClient(timeout=10) as client:
-        assert (await client.get(url, headers=TOKEN)).status_code == 410  # deleted: the letter is a credential
+        assert (
+            await client.get(url, headers=bearer(system.printhouse_credentials[TENANT]))
+        ).status_code == 410  # deleted: the letter is a credential

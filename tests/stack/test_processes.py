@@ -6,7 +6,6 @@ from pathlib import Path
 
 from stack.processes import (
     DATABASES,
-    TEST_PRINTHOUSE_TOKEN,
     Purpose,
     Site,
     gateway,
@@ -19,10 +18,10 @@ PORTS = {"onboarding": 18101, "letters": 18102, "identity": 18103, "meterdata": 
 # What the tests set differently from `make up`, and why (tests/conftest.py's system fixture).
 TEST_ONLY = {
     "onboarding": {"PLUSPORTAL_LIMIT_PER_CLIENT", "PLUSPORTAL_LIMIT_PER_EMAIL"},
-    "letters": {"PLUSPORTAL_PRINTHOUSE_TOKEN"},
+    "letters": set(),
     "identity": {"PLUSPORTAL_LIMIT_LOGIN_PER_CLIENT", "PLUSPORTAL_LIMIT_REQUESTS_PER_CLIENT"},
     "meterdata": set(),
-    "printhouse": {"PLUSPORTAL_PRINTHOUSE_TOKEN"},
+    "printhouse": set(),
 }
 TRY_OUT_ONLY = {"identity": {"PLUSPORTAL_DEVICE_COOKIE_SECRET"}}  # the development secret
 
@@ -47,11 +46,15 @@ def test_the_tests_run_the_processes_of_make_up_with_their_own_settings() -> Non
         assert ours.env.keys() - spec.env.keys() == TRY_OUT_ONLY.get(name, set()), name
         differing = {key for key in spec.env.keys() & ours.env.keys() if spec.env[key] != ours.env[key]}
         assert differing == {"PLUSPORTAL_LOG_JSON"}, name  # people read make up's logs; tests keep JSON
+    # Letters and the print house share one generated file of per-operator credentials; the print house knows
+    # which letters service alone gets them.
+    credentials = "PLUSPORTAL_PRINTHOUSE_CREDENTIALS_FILE"
     assert (
-        tested["letters"].env["PLUSPORTAL_PRINTHOUSE_TOKEN"]
-        == tested["printhouse"].env["PLUSPORTAL_PRINTHOUSE_TOKEN"]
-        == TEST_PRINTHOUSE_TOKEN
+        tested["letters"].env[credentials]
+        == tested["printhouse"].env[credentials]
+        == str(VAR / "printhouse" / "credentials.json")
     )
+    assert tested["printhouse"].env["PLUSPORTAL_LETTERS_URL"] == tested["letters"].env["PLUSPORTAL_PUBLIC_URL"]
 
 
 def test_links_and_addresses_follow_the_site() -> None:

@@ -1,17 +1,22 @@
 """In-memory stand-ins for what a unit of work holds besides the service's store: the master-data read model
 and the outbox. Unit tests build kit.uow.UnitOfWork from these and a fake store of the service."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from fastapi import HTTPException, Request
+
 from contracts.envelope import EventPayload
 from contracts.masterdata import MeterPointRecorded
+from contracts.staff import StaffRole
 from contracts.topics import TopicSpec
+from kit.audit import Actor, AuditEntries
 from kit.mail import Mail
+from kit.staff import StaffAccess
 from kit.uow import UnitOfWork
 
 S = TypeVar("S")
@@ -98,10 +103,11 @@ class FakeUnits(Generic[S]):
         self.master_data = FakeMasterData()
         self.outbox = FakeOutbox()
         self.clock = clock or FakeClock()
+        self.audit = AuditEntries()
         self.commits = 0
 
     def unit(self) -> UnitOfWork[S]:
-        return UnitOfWork(self.store, self.master_data, self.outbox, self.clock)
+        return UnitOfWork(self.store, self.master_data, self.outbox, self.clock, self.audit)
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[UnitOfWork[S]]:
@@ -111,3 +117,26 @@ class FakeUnits(Generic[S]):
     @asynccontextmanager
     async def read(self) -> AsyncIterator[UnitOfWork[S]]:
         yield self.unit()
+
+
+class FakeStaffAccess(StaffAccess):
+    """kit.staff.StaffAccess without tokens (those are verified on the real stack): the header
+    ``X-Test-Staff: <tenant> <role>`` names who acts; without it 401, another tenant than the host's or a role
+    the route does not allow 403 — the same answers as the real access."""
+
+    def __init__(self) -> None:
+        pass
+
+    def allow(self, *roles: StaffRole) -> Callable[..., Awaitable[Actor]]:
+        async def actor(request: Request) -> Actor:
+            given = request.headers.get("X-Test-Staff", "").split()
+            if len(given) != 2:
+                raise HTTPException(401, "Bitte melden Sie sich im Back-Office an.")
+            tenant, role = given
+            if not request.headers.get("host", "").startswith(f"{tenant}."):
+                raise HTTPException(403, "other operator")
+            if role not in {r.value for r in roles}:
+                raise HTTPException(403, "not this role")
+            return Actor(tenant, f"staff-{role}", f"Test {role}", role, "testclient")
+
+        return actor

@@ -5,7 +5,7 @@ import { h, notice } from "../dom.js";
 import { REQUEST_STATUS, label } from "../labels.js";
 
 export default async function render(ctx) {
-  if (!requireStaff(ctx)) return;
+  if (!(await requireStaff(ctx))) return;
   const wanted = ctx.params.get("status") || "";
   const status = Object.hasOwn(REQUEST_STATUS, wanted) ? wanted : "";
   const requests = await api.staffRequests({ status });

@@ -5,7 +5,7 @@ import { h, notice } from "../dom.js";
 import { LETTER_STATUS, label } from "../labels.js";
 
 export default async function render(ctx) {
-  if (!requireStaff(ctx)) return;
+  if (!(await requireStaff(ctx))) return;
   const wanted = ctx.params.get("status") || "";
   const status = Object.hasOwn(LETTER_STATUS, wanted) ? wanted : "";
   const letters = await api.letterJobs({ status });

@@ -187,7 +187,7 @@ function card(ctx, request, done) {
 }
 
 export default async function render(ctx, message = null) {
-  if (!requireStaff(ctx)) return;
+  if (!(await requireStaff(ctx))) return;
   const requests = await api.staffRequests({ status: "in_review" });
   if (!ctx.isCurrent()) return;
   const done = (text) => {

@@ -7,7 +7,7 @@ import { LETTER_STATUS, label } from "../labels.js";
 const KIND = { returned: "Brief zurück", failed: "Versand fehlgeschlagen" };
 
 export default async function render(ctx, message = null) {
-  if (!requireStaff(ctx)) return;
+  if (!(await requireStaff(ctx))) return;
   const [tasks, letters] = await Promise.all([api.letterTasks(), api.letterJobs()]);
   if (!ctx.isCurrent()) return;
   const byId = new Map(letters.map((l) => [l.letter_id, l]));

@@ -4,7 +4,7 @@ import { requireStaff, staffBar } from "../backoffice.js";
 import { h, link } from "../dom.js";
 
 export default async function render(ctx) {
-  if (!requireStaff(ctx)) return;
+  if (!(await requireStaff(ctx))) return;
   const [review, tasks] = await Promise.all([
     api.staffRequests({ status: "in_review" }),
     api.letterTasks(),

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from backoffice.printhouse import PdfNotFetched, fetch_pdf, print_job
+from backoffice.printhouse import PdfNotFetched, checked_pdf_url, fetch_pdf, print_job, printed_path
 from contracts.envelope import Envelope
 from contracts.letters import LetterDispatchRequested
 from stack.specs import EXAMPLES_DIR
@@ -98,3 +98,43 @@ def test_printing_writes_the_pdf_once(tmp_path: Path, version: int) -> None:
     assert "pdf_base64" not in meta and meta["reference"] == job.reference
     # Redelivered: nothing is fetched or written again, even without the PDF at hand.
     assert print_job(tmp_path, "000328", job) == target and target.read_bytes() == pdf
+
+
+@pytest.mark.parametrize(
+    ("tenant", "reference"),
+    [
+        ("000328", "../x"),
+        ("000328", "../../etc/cron.d/x"),
+        ("..", "PP-1"),
+        ("000328", "a/b"),
+        ("/tmp", "x"),
+        ("000328", ""),
+    ],
+)
+def test_the_print_house_writes_only_inside_its_output_folder(tmp_path: Path, tenant: str, reference: str) -> None:
+    job = _example(2).model_copy(update={"reference": reference})
+    with pytest.raises(ValueError, match=r"plain name|outside"):
+        printed_path(tmp_path / "out", tenant, job)
+    with pytest.raises(ValueError):
+        print_job(tmp_path / "out", tenant, job, PDF)
+    assert not any(tmp_path.rglob("*.pdf"))
+
+
+LETTERS = "http://letters.test"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://evil.test/print/000328/jobs/x.pdf",  # another host
+        "https://letters.test/print/000328/jobs/x.pdf",  # another scheme
+        "http://letters.test:8080/print/000328/jobs/x.pdf",  # another port
+        "http://letters.test/print/000512/jobs/x.pdf",  # another operator's path
+        "http://letters.test/backoffice/letters",  # not a print path
+        "http://user@letters.test/print/000328/jobs/x.pdf",
+    ],
+)
+def test_the_credential_goes_only_to_the_configured_letters_service(url: str) -> None:
+    with pytest.raises(ValueError, match="not the configured letters service"):
+        checked_pdf_url(url, LETTERS, "000328")
+    assert checked_pdf_url(URL, LETTERS, "000328") == URL

@@ -14,11 +14,11 @@ from services.letters.api import build_api
 from services.letters.domain import Letter, LetterStatus
 from services.letters.settings import LettersSettings
 from tests.unit.examples import METER
-from tests.unit.fakes import FakeUnits
+from tests.unit.fakes import FakeStaffAccess, FakeUnits
 from tests.unit.letters.fake_store import FakeLetters
 
 HOST = {"Host": "000328.localhost"}
-STAFF = {**HOST, "Authorization": "Bearer staff-token-for-this-test"}
+STAFF = {**HOST, "X-Test-Staff": "000328 clerk"}  # tests.unit.fakes.FakeStaffAccess
 
 
 class NoRenderer:
@@ -35,8 +35,8 @@ def units() -> FakeUnits[FakeLetters]:
 def client(units: FakeUnits[FakeLetters]) -> Iterator[TestClient]:
     app = FastAPI()
     install_error_handlers(app)
-    settings = LettersSettings(backoffice_token="staff-token-for-this-test")
-    app.include_router(build_api(units, load_tenants(), settings, NoRenderer()))  # type: ignore[arg-type]
+    access = FakeStaffAccess()
+    app.include_router(build_api(units, load_tenants(), LettersSettings(), NoRenderer(), access))  # type: ignore[arg-type]
     yield TestClient(app)
 
 
@@ -49,6 +49,8 @@ def stored_letter(units: FakeUnits[FakeLetters], tenant: str = "000328") -> Lett
 def test_the_letter_list_needs_the_staff_token(client: TestClient) -> None:
     assert client.get("/backoffice/letters", headers=HOST).status_code == 401
     assert client.get("/backoffice/letters", headers={**HOST, "Authorization": "Bearer wrong"}).status_code == 401
+    # A clerk of another operator at this host: refused.
+    assert client.get("/backoffice/letters", headers={**HOST, "X-Test-Staff": "000512 clerk"}).status_code == 403
 
 
 def test_a_clerk_sees_this_operators_letters_only(client: TestClient, units: FakeUnits[FakeLetters]) -> None:
@@ -57,8 +59,8 @@ def test_a_clerk_sees_this_operators_letters_only(client: TestClient, units: Fak
     listed = client.get("/backoffice/letters", headers=STAFF).json()
     assert [(x["letter_id"], x["status"]) for x in listed] == [(str(ours.id), LetterStatus.AWAITING_MASTER_DATA)]
     assert listed[0]["reference"] == ours.reference
-    other_host = {**STAFF, "Host": "000512.localhost"}
-    assert client.get(f"/backoffice/letters/{ours.id}", headers=other_host).status_code == 404
+    other = {"Host": "000512.localhost", "X-Test-Staff": "000512 clerk"}
+    assert client.get(f"/backoffice/letters/{ours.id}", headers=other).status_code == 404
 
 
 def test_an_unknown_letter_or_task_is_a_404_with_a_german_reason(client: TestClient) -> None:

@@ -13,7 +13,8 @@ from kit.tenants import load_tenants
 from services.onboarding.api import build_api
 from services.onboarding.domain import PartnerNumberRequest
 from services.onboarding.settings import OnboardingSettings
-from tests.unit.fakes import FakeUnits
+from tests.unit.examples import METER, meter_point
+from tests.unit.fakes import FakeStaffAccess, FakeUnits
 from tests.unit.onboarding.fake_store import FakeRequests
 
 HOST = {"Host": "000328.localhost"}
@@ -33,7 +34,7 @@ def client(units: FakeUnits[FakeRequests]) -> Iterator[TestClient]:
     app = FastAPI()
     install_error_handlers(app)
     settings = OnboardingSettings(limit_per_client="100/minute", limit_per_email="2/minute")
-    app.include_router(build_api(units, load_tenants(), settings))  # type: ignore[arg-type]
+    app.include_router(build_api(units, load_tenants(), settings, FakeStaffAccess()))  # type: ignore[arg-type]
     yield TestClient(app)
 
 
@@ -107,3 +108,27 @@ def test_too_many_requests_for_one_email_get_429_with_retry_after(
 
 def test_back_office_needs_the_staff_token(client: TestClient) -> None:
     assert client.get("/backoffice/requests", headers=HOST).status_code == 401
+
+
+def test_an_approval_is_audited_with_the_clerks_name_in_its_unit_of_work(
+    client: TestClient, units: FakeUnits[FakeRequests]
+) -> None:
+    assert client.post("/requests", json=valid_form(), headers=HOST).status_code == 202  # no master data: review
+    [request] = stored(units)
+    units.master_data.points[("000328", METER)] = meter_point()
+    clerk = {**HOST, "X-Test-Staff": "000328 clerk"}
+    answer = client.post(f"/backoffice/requests/{request.id}/approve", json={"meter_number": METER}, headers=clerk)
+    assert answer.status_code == 204, answer.text
+    [(entry, _)] = units.audit.entries
+    assert (entry.action, entry.subject_kind, entry.subject_id) == ("request.approved", "request", str(request.id))
+    assert (entry.actor.name, entry.actor.role, entry.actor.address) == ("Test clerk", "clerk", "testclient")
+    # A refused action leaves no entry.
+    again = client.post(f"/backoffice/requests/{request.id}/approve", json={"meter_number": METER}, headers=clerk)
+    assert again.status_code == 409 and len(units.audit.entries) == 1
+
+
+def test_a_clerk_reads_no_audit_log_and_no_other_operators_requests(client: TestClient) -> None:
+    clerk = {**HOST, "X-Test-Staff": "000328 clerk"}
+    assert client.get("/backoffice/audit", headers=clerk).status_code == 403
+    assert client.get("/backoffice/requests", headers={**HOST, "X-Test-Staff": "000512 clerk"}).status_code == 403
+    assert client.get("/backoffice/requests", headers=clerk).status_code == 200

@@ -1,0 +1,251 @@
+"""Identity's staff API (back-office accounts): set-up by link, sign-in with e-mail + password + TOTP, the staff
+session (cookie ``__Host-plusportal-staff-session``, CSRF header on state changes, as for customers), the staff
+access token for onboarding and letters, and the admin's management of the operator's staff (audited)."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from functools import partial
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Request, Response
+from pydantic import BaseModel, EmailStr, Field
+
+from contracts.staff import STAFF_ROLE_LABELS, StaffRole
+from kit.audit import Actor, AuditEntry, audit_router
+from kit.http import RateLimit, client_address, tenant_from_host
+from kit.tenants import Tenant, TenantDirectory
+from kit.uow import UnitsOfWork
+from services.identity import staff_handlers as handlers
+from services.identity.api import _set_cookie
+from services.identity.domain import MAX_PASSWORD_LENGTH, normalise_email
+from services.identity.handlers import Deps, LoginRefused, PasswordRefused
+from services.identity.staff_domain import StaffMember, StaffRefused
+from services.identity.staff_handlers import StaffDirectory
+
+STAFF_COOKIE = "__Host-plusportal-staff-session"
+WRONG_LOGIN = "E-Mail-Adresse, Passwort oder Code stimmt nicht."
+SETUP_INVALID = (
+    "Dieser Einrichtungslink ist abgelaufen oder wurde schon benutzt. Bitte wenden Sie sich an Ihre Administration."
+)
+
+
+class StaffLoginForm(BaseModel):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
+    code: str = Field(
+        min_length=1, max_length=20, description="Code der Authenticator-App (oder ein Wiederherstellungscode)"
+    )
+
+
+class SetupLink(BaseModel):
+    token: str = Field(min_length=20, max_length=100)
+
+
+class SetupForm(SetupLink):
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
+    code: str = Field(min_length=6, max_length=10)
+
+
+class Invitation(BaseModel):
+    email: EmailStr
+    name: str = Field(min_length=2, max_length=100)
+    role: StaffRole
+
+
+class StaffSessionView(BaseModel):
+    staff_id: UUID
+    email: str
+    name: str
+    role: StaffRole
+    role_label: str
+    tenant: str
+    csrf_token: str
+
+    @classmethod
+    def of(cls, signed_in: handlers.SignedInStaff) -> "StaffSessionView":
+        member = signed_in.member
+        return cls(
+            staff_id=member.id,
+            email=member.email,
+            name=member.name,
+            role=member.role,
+            role_label=STAFF_ROLE_LABELS[member.role],
+            tenant=member.tenant,
+            csrf_token=signed_in.session.csrf_token,
+        )
+
+
+class StaffMemberView(BaseModel):
+    staff_id: UUID
+    email: str
+    name: str
+    role: StaffRole
+    status: str
+    created_at: str
+
+    @classmethod
+    def of(cls, member: StaffMember) -> "StaffMemberView":
+        return cls(
+            staff_id=member.id,
+            email=member.email,
+            name=member.name,
+            role=member.role,
+            status=member.status.value,
+            created_at=member.created_at.isoformat(),
+        )
+
+
+def build_staff_api(units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory, deps: Deps) -> APIRouter:
+    router = APIRouter(tags=["staff"])
+    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
+    per_client_login = RateLimit(deps.settings.limit_login_per_client)
+    use_invite = partial(handlers.invite_staff, deps=deps)
+    use_reset = partial(handlers.reset_staff, deps=deps)
+    use_token = partial(handlers.issue_staff_token, deps=deps)
+
+    def signed_in(csrf: bool, admin: bool) -> Callable[..., Awaitable[handlers.SignedInStaff]]:
+        async def resolve(
+            tenant: TenantDep,
+            cookie: Annotated[str | None, Cookie(alias=STAFF_COOKIE)] = None,
+            csrf_token: Annotated[str | None, Header(alias="X-CSRF-Token")] = None,
+        ) -> handlers.SignedInStaff:
+            async with units() as uow:  # an expired session found is ended: committed, though refused
+                found = await handlers.current_staff(handlers.CurrentStaff(tenant, cookie), uow)
+            if found is None:
+                raise HTTPException(401, "Bitte melden Sie sich im Back-Office an.")
+            if csrf and csrf_token != found.session.csrf_token:
+                raise HTTPException(403, "Sicherheitsprüfung fehlgeschlagen. Bitte laden Sie die Seite neu.")
+            if admin and found.member.role != StaffRole.ADMIN:
+                raise HTTPException(403, "Nur die Administration dieses Netzbetreibers verwaltet Zugänge.")
+            return found
+
+        return resolve
+
+    Staff = Annotated[handlers.SignedInStaff, Depends(signed_in(False, False))]
+    StaffCsrf = Annotated[handlers.SignedInStaff, Depends(signed_in(True, False))]
+    Admin = Annotated[handlers.SignedInStaff, Depends(signed_in(False, True))]
+    AdminCsrf = Annotated[handlers.SignedInStaff, Depends(signed_in(True, True))]
+
+    def actor(signed: handlers.SignedInStaff, request: Request) -> Actor:
+        member = signed.member
+        return Actor(member.tenant, str(member.id), member.name, member.role.value, client_address(request))
+
+    @asynccontextmanager
+    async def acting(
+        signed: handlers.SignedInStaff, request: Request, action: str, subject: str, **details: Any
+    ) -> AsyncIterator[handlers.Uow]:
+        async with _answering(), units() as uow:
+            yield uow
+            uow.audit(AuditEntry(actor(signed, request), action, "staff", subject, dict(details)))
+
+    @router.post("/staff/setup/inspect", summary="Whose set-up link this is, and the authenticator's secret")
+    async def inspect_setup(form: SetupLink, tenant: TenantDep) -> dict[str, str]:
+        async with _answering(), units.read() as uow:
+            info = await handlers.inspect_setup(handlers.InspectSetup(tenant, form.token), uow)
+        return {
+            "email": info.email,
+            "name": info.name,
+            "role": info.role.value,
+            "role_label": STAFF_ROLE_LABELS[info.role],
+            "totp_secret": info.totp_secret,
+            "otpauth_uri": info.otpauth_uri,
+        }
+
+    @router.post(
+        "/staff/setup/complete", summary="Set the password and confirm the authenticator; answers the recovery codes"
+    )
+    async def complete_setup(form: SetupForm, tenant: TenantDep) -> dict[str, list[str]]:
+        async with _answering(), units() as uow:
+            codes = await handlers.complete_setup(
+                handlers.CompleteSetup(tenant, form.token, form.password, form.code), uow
+            )
+        return {"recovery_codes": codes}
+
+    @router.post("/staff/sessions", summary="Staff sign-in: e-mail, password and TOTP code")
+    async def login(form: StaffLoginForm, tenant: TenantDep, request: Request, response: Response) -> StaffSessionView:
+        await per_client_login.check("staff", tenant.portal_number, client_address(request))
+        command = handlers.StaffLogin(
+            tenant, normalise_email(str(form.email)), form.password, form.code, request.headers.get("user-agent")
+        )
+        async with units() as uow:
+            new = await handlers.staff_login(command, uow)
+            if isinstance(new, handlers.NewStaffSession):
+                uow.audit(AuditEntry(actor(new, request), "staff.signed_in", "staff", str(new.member.id)))
+        if isinstance(new, LoginRefused):
+            if new.retry_after is None:
+                raise HTTPException(401, WRONG_LOGIN)
+            minutes = max(1, round(new.retry_after / 60))
+            raise HTTPException(
+                429,
+                f"Zu viele Fehlversuche für diese E-Mail-Adresse. Bitte warten Sie {minutes} Minute(n) – oder "
+                "bitten Sie Ihre Administration, Ihren Zugang zurückzusetzen.",
+                headers={"Retry-After": str(new.retry_after)},
+            )
+        _set_cookie(response, STAFF_COOKIE, new.token, None)
+        return StaffSessionView.of(new)
+
+    @router.get("/staff/session", summary="Who is signed in to the back-office")
+    async def get_session(current: Staff) -> StaffSessionView:
+        return StaffSessionView.of(current)
+
+    @router.post("/staff/session/token", summary="A short-lived staff access token (ES256) for onboarding and letters")
+    async def token(current: StaffCsrf) -> dict[str, Any]:
+        async with units.read() as uow:
+            issued = use_token(current, uow)
+        return {"access_token": issued.value, "token_type": "Bearer", "expires_in": issued.expires_in}
+
+    @router.delete("/staff/session", status_code=204, summary="Sign out of the back-office")
+    async def logout(current: StaffCsrf, response: Response) -> None:
+        async with units() as uow:
+            await handlers.staff_logout(current, uow)
+        response.delete_cookie(STAFF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+
+    @router.get("/staff/members", summary="The operator's staff (admins)")
+    async def list_members(current: Admin, tenant: TenantDep) -> list[StaffMemberView]:
+        async with units.read() as uow:
+            return [StaffMemberView.of(m) for m in await handlers.list_staff(tenant, uow)]
+
+    @router.post("/staff/members", status_code=201, summary="Invite a staff member (admins); the set-up link is mailed")
+    async def invite(form: Invitation, current: AdminCsrf, tenant: TenantDep, request: Request) -> dict[str, str]:
+        command = handlers.InviteStaff(tenant, normalise_email(str(form.email)), form.name, form.role)
+        async with _answering(), units() as uow:
+            invited = await use_invite(command, uow)
+            entry = AuditEntry(actor(current, request), "staff.invited", "staff", str(invited.staff_id))
+            uow.audit(replace(entry, details={"role": form.role.value, "email": invited.email}))
+        return {"staff_id": str(invited.staff_id)}
+
+    @router.post("/staff/members/{staff_id}/disable", status_code=204, summary="Disable a staff member (admins)")
+    async def disable(staff_id: UUID, current: AdminCsrf, tenant: TenantDep, request: Request) -> None:
+        async with acting(current, request, "staff.disabled", str(staff_id)) as uow:
+            await handlers.disable_staff(handlers.ManageStaff(tenant, current.member.id, staff_id), uow)
+
+    @router.post(
+        "/staff/members/{staff_id}/reset", status_code=204, summary="Reset password and second factor (admins)"
+    )
+    async def reset(staff_id: UUID, current: AdminCsrf, tenant: TenantDep, request: Request) -> None:
+        async with acting(current, request, "staff.reset", str(staff_id)) as uow:
+            await use_reset(handlers.ManageStaff(tenant, current.member.id, staff_id), uow)
+
+    async def admin_actor(current: Admin, request: Request) -> Actor:
+        return actor(current, request)
+
+    router.include_router(audit_router(lambda: units.db, admin_actor))
+    return router
+
+
+@asynccontextmanager
+async def _answering() -> AsyncIterator[None]:
+    try:
+        yield
+    except handlers.InvalidSetupLink:
+        raise HTTPException(410, SETUP_INVALID) from None
+    except PasswordRefused as refusal:
+        raise HTTPException(422, str(refusal)) from None
+    except handlers.WrongCode:
+        raise HTTPException(422, "Der Code passt nicht. Bitte geben Sie den aktuellen Code aus der App ein.") from None
+    except StaffRefused as refusal:
+        raise HTTPException(409, str(refusal)) from None
+    except LookupError as refusal:
+        raise HTTPException(404, str(refusal)) from None

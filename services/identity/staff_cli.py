@@ -1,0 +1,79 @@
+"""The platform operator's tool for staff accounts (the platform role): it needs identity's database, which no
+operator's staff can reach. It bootstraps an operator's first admin; from then on that admin manages the
+operator's staff in the back-office (invite, disable, reset).
+
+    plusportal-staff create-admin --tenant 000328 --email it@stadtwerke-musterstadt.de --name "Iris Admin"
+
+prints a one-time set-up link (72 h): the admin opens it, sets a password and scans the TOTP secret shown there.
+"""
+
+import argparse
+import asyncio
+from uuid import UUID
+
+from contracts.staff import StaffRole
+from kit.db import Database, upgrade_database
+from kit.tenants import TenantDirectory, load_tenants
+from kit.uow import UnitsOfWork
+from services.identity import crypto, staff_handlers
+from services.identity.app import MIGRATIONS
+from services.identity.handlers import Deps
+from services.identity.settings import IdentitySettings
+from services.identity.staff_store import StaffStore
+
+
+def _setting_up(settings: IdentitySettings) -> tuple[UnitsOfWork[StaffStore], TenantDirectory, Database]:
+    upgrade_database(settings.database_url, MIGRATIONS)
+    db = Database(settings.database_url, pool_size=1)
+    tenants = load_tenants(settings.tenants_file, settings.portal_url_template)
+    return UnitsOfWork(db, StaffStore), tenants, db
+
+
+async def create_admin(settings: IdentitySettings, tenant: str, email: str, name: str) -> str:
+    """The set-up link of a new admin of ``tenant``."""
+    units, tenants, db = await asyncio.to_thread(_setting_up, settings)
+    deps = Deps(
+        settings, crypto.TokenSigner(settings.signing_key_file), crypto.DeviceCookies(settings.device_cookie_secret)
+    )
+    try:
+        command = staff_handlers.InviteStaff(tenants.get(tenant), email.strip().lower(), name, StaffRole.ADMIN, False)
+        async with units() as uow:
+            invited = await staff_handlers.invite_staff(command, uow, deps=deps)
+        return invited.setup_link
+    finally:
+        await db.engine.dispose()
+
+
+async def create_ready(
+    settings: IdentitySettings, tenant: str, email: str, name: str, role: StaffRole, password: str, totp_secret: str
+) -> UUID:
+    """A staff member ready to sign in (development demo and tests: password and TOTP secret are given)."""
+    units, tenants, db = await asyncio.to_thread(_setting_up, settings)
+    try:
+        command = staff_handlers.CreateReadyStaff(tenants.get(tenant), email, name, role, password, totp_secret)
+        async with units() as uow:
+            return await staff_handlers.create_ready_staff(command, uow)
+    finally:
+        await db.engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="plusportal-staff", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    admin = commands.add_parser("create-admin", help="the first admin of an operator: prints a one-time set-up link")
+    admin.add_argument("--tenant", required=True, help="portal number, e.g. 000328")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", required=True)
+    args = parser.parse_args(argv)
+    settings = IdentitySettings()
+    try:
+        link = asyncio.run(create_admin(settings, args.tenant, args.email, args.name))
+    except staff_handlers.StaffRefused as refusal:
+        raise SystemExit(str(refusal)) from None
+    print(f"Administration für {args.tenant} angelegt: {args.email}")
+    print(f"Einrichtungslink (72 Stunden, einmal): {link}")
+    print("Dort vergibt sie/er das Passwort und richtet die Authenticator-App ein (TOTP).")
+
+
+if __name__ == "__main__":
+    main()
