@@ -45,13 +45,11 @@ from kit.deadletter import dead_letter
 from kit.events import encode, envelope_for
 from kit.kafka import KafkaAccess
 from kit.logging import bind_correlation, configure_logging, get_logger
-from kit.settings import KafkaSettings
+from kit.settings import KafkaSettings, load_settings, plain_http, setting
 
 log = get_logger(__name__)
 NAME = "printhouse"
 HAPPY_PATH = (DispatchStatus.PICKED_UP, DispatchStatus.PRINTED, DispatchStatus.HANDED_TO_CARRIER)
-CREDENTIALS_ENV = "PLUSPORTAL_PRINTHOUSE_CREDENTIALS_FILE"  # letters reads the same file (printhouse_credentials_file)
-LETTERS_URL_ENV = "PLUSPORTAL_LETTERS_URL"
 DEFAULT_LETTERS_URL = "http://127.0.0.1:8102"
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 SHA256_HEADER = "X-Content-SHA256"
@@ -170,6 +168,26 @@ def print_job(out: Path, tenant: str, job: LetterDispatchRequested, pdf: bytes |
     return target
 
 
+class PrinthouseSettings(KafkaSettings):
+    # The one letters service the print house fetches PDFs from, and so sends its credentials to.
+    letters_url: str = DEFAULT_LETTERS_URL
+    # Its secret per operator (kit.credentials), the same file letters checks.
+    printhouse_credentials_file: Path | None = None
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if plain_http(self.letters_url):
+            problems.append(
+                f"{setting('letters_url')} beginnt nicht mit https://: das Kennwort der Druckerei und die Briefe "
+                "gingen unverschlüsselt."
+            )
+        if self.printhouse_credentials_file is None or not self.printhouse_credentials_file.is_file():
+            problems.append(
+                f"{setting('printhouse_credentials_file')} fehlt: ohne sie bekommt die Druckerei keinen Brief."
+            )
+        return problems
+
+
 def build_broker(
     kafka: KafkaAccess,
     out: Path,
@@ -177,11 +195,12 @@ def build_broker(
     credentials: Mapping[str, str] | None = None,
     letters_url: str | None = None,
 ) -> KafkaBroker:
-    """``credentials``: the print house's secret per operator; ``letters_url``: the one letters service it trusts."""
-    if credentials is None:
-        configured = os.environ.get(CREDENTIALS_ENV)
-        credentials = read_per_tenant(Path(configured) if configured else None)
-    letters_url = letters_url or os.environ.get(LETTERS_URL_ENV, DEFAULT_LETTERS_URL)
+    """``credentials``: the print house's secret per operator; ``letters_url``: the one letters service it trusts
+    (both by default from PrinthouseSettings)."""
+    if credentials is None or letters_url is None:
+        settings = PrinthouseSettings()
+        credentials = read_per_tenant(settings.printhouse_credentials_file) if credentials is None else credentials
+        letters_url = letters_url or settings.letters_url
     broker = KafkaBroker(
         kafka.bootstrap, security=kafka.security(), client_id=NAME, enable_idempotence=True, log_level=logging.DEBUG
     )
@@ -257,8 +276,13 @@ def build_broker(
     return broker
 
 
-async def _run(kafka: KafkaAccess, out: Path) -> None:
-    broker = build_broker(kafka, out)
+async def _run(settings: PrinthouseSettings, out: Path) -> None:
+    broker = build_broker(
+        settings.kafka_access(Principal.PRINT_HOUSE),
+        out,
+        credentials=read_per_tenant(settings.printhouse_credentials_file),
+        letters_url=settings.letters_url,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -294,10 +318,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     log_json = os.environ.get("PLUSPORTAL_LOG_JSON")  # same switch as the services
     configure_logging(NAME, json=None if log_json is None else log_json.lower() in ("1", "true"))
-    kafka = KafkaSettings(kafka_bootstrap=args.kafka).kafka_access(Principal.PRINT_HOUSE)
+    settings = load_settings(PrinthouseSettings).model_copy(update={"kafka_bootstrap": args.kafka})
     if args.command == "run":
-        asyncio.run(_run(kafka, args.out.resolve()))
+        asyncio.run(_run(settings, args.out.resolve()))
     else:
+        kafka = settings.kafka_access(Principal.PRINT_HOUSE)
         asyncio.run(report_by_hand(kafka, args.tenant, args.job, args.status, args.reason))
         print(f"Gemeldet: Auftrag {args.job} → {args.status.value}")
 

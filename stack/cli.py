@@ -3,6 +3,7 @@
     plusportal-stack kafka start|stop|wipe|status [--port 19092] [--controller-port 19093]
     plusportal-stack postgres start|stop|wipe|status [--port 55432]
     plusportal-stack topics [--bootstrap 127.0.0.1:19092]
+    plusportal-stack secrets            (this installation's device-cookie key and print-house credentials)
 
 Servers run in the background until stopped; their files live in the var dir (--var, $PLUSPORTAL_VAR,
 default <repo>/var). `status` exits 0 when the server runs and 3 when not (as pg_ctl and init scripts do).
@@ -16,12 +17,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from contracts.topics import ALL_TOPICS, DAY_MS, Principal, TopicSpec
+from kit.credentials import ensure_per_tenant
+from kit.tenants import load_tenants
 from stack import StackError, run_sync
 from stack.acls import provision
-from stack.credentials import KAFKA_USERS, KafkaCredentials, KafkaInstallation, kafka_secrets_dir
+from stack.credentials import (
+    KAFKA_USERS,
+    KafkaCredentials,
+    KafkaInstallation,
+    device_cookie_secret_file,
+    installation_secret,
+    kafka_secrets_dir,
+)
 from stack.kafka import KafkaServer, write_container_config
 from stack.paths import var_dir
 from stack.postgres import PostgresServer
+from stack.processes import printhouse_credentials_file
 from stack.topics import wait_for_kafka
 
 EXIT_ERROR = 1
@@ -73,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", help="Kafka-Benutzer, ACLs und alle Topics aus contracts/topics.py anlegen")
     topics.add_argument("--bootstrap", default="127.0.0.1:19092", help="Kafka-Adresse (Standard 127.0.0.1:19092)")
     topics.set_defaults(handler=_topics)
+
+    secrets = commands.add_parser(
+        "secrets", help="Schlüssel dieser Installation erzeugen: Geräte-Cookies, Zugänge der Druckerei je Betreiber"
+    )
+    secrets.set_defaults(handler=_secrets)
     return parser
 
 
@@ -172,6 +188,16 @@ def _kafka_config(args: argparse.Namespace) -> int:
         credentials.file(user)  # the services' containers mount the folder read-only
     start = write_container_config(args.out, credentials, args.host, args.port)
     print(f"Kafka-Konfiguration: {start} (Passwörter in {credentials.folder}, Benutzer {', '.join(KAFKA_USERS)})")
+    return 0
+
+
+def _secrets(args: argparse.Namespace) -> int:
+    """What `make up` generates before the processes start (stack.processes.prepare_credentials), for compose."""
+    var = _var(args)
+    cookie_key = installation_secret(device_cookie_secret_file(var))
+    credentials = printhouse_credentials_file(var)
+    tenants = ensure_per_tenant(credentials, (tenant.portal_number for tenant in load_tenants()))
+    print(f"Geräte-Cookie-Schlüssel: {cookie_key}; Druckerei-Zugänge für {', '.join(tenants)}: {credentials}")
     return 0
 
 

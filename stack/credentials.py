@@ -1,4 +1,5 @@
-"""The Kafka credentials of one installation: a random password per principal, generated on first use.
+"""The secrets of one installation, generated on first use: a random password per Kafka principal, the
+device-cookie key (the print-house credentials: kit.credentials).
 
 They live in `<var>/secrets/kafka/<principal>.password` (mode 0600, never committed): the broker is
 formatted with the broker's and the admin's, stack.acls registers the others, and each process is handed
@@ -26,6 +27,22 @@ def kafka_secrets_dir(var: Path) -> Path:
     return var / "secrets" / "kafka"
 
 
+def device_cookie_secret_file(var: Path) -> Path:
+    """Identity's key for device cookies (PLUSPORTAL_DEVICE_COOKIE_SECRET_FILE)."""
+    return var / "secrets" / "identity" / "device-cookie-secret"
+
+
+def installation_secret(path: Path) -> Path:
+    """`path`, holding 256 random bits (mode 0600) written on first use: a secret of this installation alone."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+        os.replace(path.with_suffix(".tmp"), path)
+    return path
+
+
 def credential_environment(principal: str, password_file: Path) -> dict[str, str]:
     """The settings (kit.settings.KafkaSettings) that make a process authenticate as `principal`."""
     return {"PLUSPORTAL_KAFKA_USERNAME": principal, "PLUSPORTAL_KAFKA_PASSWORD_FILE": str(password_file)}
@@ -37,14 +54,7 @@ class KafkaCredentials:
 
     def file(self, user: str) -> Path:
         """The file that holds `user`'s password, written with a new random password if it is missing."""
-        path = self.folder / f"{user}.password"
-        if not path.exists():
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            descriptor = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_urlsafe(32) + "\n")
-            os.replace(path.with_suffix(".tmp"), path)
-        return path
+        return installation_secret(self.folder / f"{user}.password")
 
     def password(self, user: str) -> str:
         return self.file(user).read_text().strip()

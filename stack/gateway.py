@@ -38,6 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from kit.settings import PRODUCTION_REFUSAL, Environment, PlusportalSettings, load_settings
 from stack import StackError, port_open, tail, tail_file
 from stack.kafka import die_with_parent
 from stack.paths import DEPLOY_DIR
@@ -363,10 +364,25 @@ def gateway_from_args(argv: Sequence[str] | None = None) -> Gateway:
     )
 
 
+def production_problems(gateway: Gateway) -> list[str]:
+    """The development tools a production gateway must not serve (PLUSPORTAL_ENV=production)."""
+    problems = []
+    if gateway.dev_mail_port is not None:
+        problems.append("--dev-mail: das Entwicklungs-Postfach unter /dev/mail/ zeigte jedem die E-Mails der Kunden.")
+    if gateway.dev_letters_dir is not None:
+        problems.append("--dev-letters: /dev/letters/ zeigte jedem die gedruckten Briefe mit Partnernummer.")
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Checks the configuration, then becomes nginx (daemon off): signals go straight to its master."""
     try:
         gateway = gateway_from_args(argv)
+        if load_settings(PlusportalSettings).env is Environment.PRODUCTION and (
+            problems := production_problems(gateway)
+        ):
+            print(PRODUCTION_REFUSAL + "\n".join(f"- {problem}" for problem in problems), file=sys.stderr)
+            return 2
         gateway.check_config()
         nginx = find_nginx()
     except (StackError, ValueError) as exc:

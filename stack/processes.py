@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 from contracts.topics import Principal
 from kit.credentials import ensure_per_tenant
-from stack.credentials import credential_environment, kafka_secrets_dir
+from stack.credentials import credential_environment, device_cookie_secret_file, installation_secret, kafka_secrets_dir
 from stack.gateway import LOOPBACK, Gateway
 from stack.paths import REPO_ROOT
 from stack.services import ServiceProcess, service_env
@@ -40,8 +40,6 @@ DATABASES = ("onboarding", "letters", "identity", "meterdata")  # one per servic
 WEB_ROOT = REPO_ROOT / "web"  # the web UI the gateway serves at /
 # Without an HTTP port the print house is ready once its log shows this line.
 PRINTHOUSE_READY_LINE = "Druckerei läuft"
-# Development only (make up, compose): a production installation sets its own secret.
-DEV_DEVICE_COOKIE_SECRET = "dev-only-device-cookie-secret"
 # Tests send many requests from one address: the limits must stay out of their way.
 TEST_RATE_LIMITS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
@@ -134,7 +132,9 @@ def printhouse_credentials_file(var: Path) -> Path:
 
 
 def prepare_credentials(site: Site, tenants: Iterable[str]) -> dict[str, str]:
-    """Before the processes start: a print-house credential for each operator, generated once per installation."""
+    """Before the processes start, generated once per installation: the device-cookie key and a print-house
+    credential for each operator (returned: the tests act as the print house)."""
+    installation_secret(device_cookie_secret_file(site.var))
     return ensure_per_tenant(printhouse_credentials_file(site.var), tenants)
 
 
@@ -162,7 +162,7 @@ def platform_processes(site: Site) -> tuple[ProcessSpec, ...]:
     identity_env = {
         "PLUSPORTAL_PORTAL_URL_TEMPLATE": site.portal_url_template,
         "PLUSPORTAL_SIGNING_KEY_FILE": str(signing_key_file(site.var)),
-        **({} if testing else {"PLUSPORTAL_DEVICE_COOKIE_SECRET": DEV_DEVICE_COOKIE_SECRET}),
+        "PLUSPORTAL_DEVICE_COOKIE_SECRET_FILE": str(device_cookie_secret_file(site.var)),
     }
     extra: dict[str, Mapping[str, str]] = {"letters": letters_env, "identity": identity_env}
     if testing:

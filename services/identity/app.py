@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from kit.http import add_health_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
+from kit.settings import load_settings
 from kit.uow import Clock, system_clock
 from services.identity import crypto, handlers
 from services.identity.api import build_api
@@ -54,7 +55,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
 
 
 def main() -> None:
-    settings = IdentitySettings()
+    settings = load_settings(IdentitySettings)
     setup_process_logging(NAME, settings)
     app, _ = bootstrap(settings)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)

@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import SecretStr
 
 from kit.auth import jwk_thumbprint
 
@@ -77,8 +78,10 @@ def email_key(tenant: str, email: str) -> str:
 class DeviceCookies:
     """OWASP device cookies: a browser that logged in to an account before carries a signed proof."""
 
-    def __init__(self, secret: str) -> None:
-        self._key = hashlib.sha256(secret.encode()).digest()
+    def __init__(self, secret: SecretStr | None) -> None:
+        # Without a configured secret (development only: production refuses to start) this process draws its own.
+        raw = secret.get_secret_value() if secret is not None else secrets.token_urlsafe(32)
+        self._key = hashlib.sha256(raw.encode()).digest()
 
     def issue(self, tenant: str, email: str) -> str:
         body = f"{tenant}|{email_key(tenant, email)}|{secrets.token_hex(8)}"

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from contracts.staff import StaffRole
 from kit.db import Database, upgrade_database
+from kit.settings import load_settings
 from kit.tenants import TenantDirectory, load_tenants
 from kit.uow import UnitsOfWork
 from services.identity import crypto, staff_handlers
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--email", required=True)
     admin.add_argument("--name", required=True)
     args = parser.parse_args(argv)
-    settings = IdentitySettings()
+    settings = load_settings(IdentitySettings)
     try:
         link = asyncio.run(create_admin(settings, args.tenant, args.email, args.name))
     except staff_handlers.StaffRefused as refusal:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from kit.http import add_health_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
+from kit.settings import load_settings
 from kit.uow import system_clock
 from services.letters.api import build_api, build_print_api
 from services.letters.messaging import build_router
@@ -58,7 +59,7 @@ def bootstrap(settings: LettersSettings | None = None) -> tuple[FastAPI, Service
 
 
 def main() -> None:
-    settings = LettersSettings()
+    settings = load_settings(LettersSettings)
     setup_process_logging(NAME, settings)
     app, _ = bootstrap(settings)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from kit.settings import ServiceSettings
+from kit.settings import ServiceSettings, plain_http, setting
 
 
 class LettersSettings(ServiceSettings):
@@ -19,3 +19,17 @@ class LettersSettings(ServiceSettings):
     render_nice: int = 10
     # Switched off only in a test that shows jobs go out, and fetches get their PDF, without the worker.
     render_worker_enabled: bool = True
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.printhouse_credentials_file is None or not self.printhouse_credentials_file.is_file():
+            problems.append(
+                f"{setting('printhouse_credentials_file')} fehlt: ohne die Zugangsdaten der Druckerei je Betreiber "
+                "(kit.credentials) bekommt sie keinen Brief."
+            )
+        if plain_http(self.public_url):
+            problems.append(
+                f"{setting('public_url')} beginnt nicht mit https://: Briefe mit Anschrift und Partnernummer "
+                "und das Kennwort der Druckerei gingen unverschlüsselt."
+            )
+        return problems

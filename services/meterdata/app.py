@@ -17,6 +17,7 @@ from contracts.topics import METER_MSCONS, Principal
 from kit.http import add_health_route, install_error_handlers
 from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
+from kit.settings import load_settings
 from services.meterdata.api import build_api
 from services.meterdata.messaging import build_router
 from services.meterdata.mscons import MsconsError, parse_mscons
@@ -67,7 +68,7 @@ def import_mscons(argv: list[str]) -> int:
     parser.add_argument("--tenant", required=True)
     parser.add_argument("files", type=Path, nargs="+")
     args = parser.parse_args(argv)
-    settings = MeterdataSettings()
+    settings = load_settings(MeterdataSettings)
     failed = False
     for file in args.files:
         try:
@@ -92,7 +93,7 @@ def import_mscons(argv: list[str]) -> int:
 def main() -> None:
     if sys.argv[1:2] == ["import-mscons"]:
         sys.exit(import_mscons(sys.argv[2:]))
-    settings = MeterdataSettings()
+    settings = load_settings(MeterdataSettings)
     setup_process_logging(NAME, settings)
     app, _ = bootstrap(settings)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)

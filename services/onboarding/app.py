@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from kit.http import add_health_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
+from kit.settings import load_settings
 from services.onboarding.api import build_api
 from services.onboarding.messaging import build_router
 from services.onboarding.settings import OnboardingSettings
@@ -35,7 +36,7 @@ def bootstrap(settings: OnboardingSettings | None = None) -> tuple[FastAPI, Serv
 
 
 def main() -> None:
-    settings = OnboardingSettings()
+    settings = load_settings(OnboardingSettings)
     setup_process_logging(NAME, settings)
     app, _ = bootstrap(settings)
     # Uvicorn handles SIGTERM/SIGINT: the lifespan then stops relays and the broker cleanly.

@@ -5,9 +5,12 @@ import asyncio
 import httpx
 import jwt
 import pytest
+from pydantic import SecretStr
 
 from contracts import topics
 from contracts.common import PartnerRole
+from services.identity import crypto
+from services.identity.api import DEVICE_COOKIE
 from tests.conftest import System
 from tests.journeys import (
     PortalClient,
@@ -300,3 +303,32 @@ async def test_a_customer_sees_their_signed_in_devices_and_ends_the_others(syste
         assert (await phone.call("GET", "/session")).status_code == 401
         assert (await laptop.call("GET", "/session")).status_code == 200
         assert len((await laptop.call("GET", "/account/sessions")).json()) == 1
+
+
+async def test_a_forged_device_cookie_does_not_skip_the_back_off(system: System) -> None:
+    """The device cookie spares the customer's own browser the per-e-mail back-off. Its key is this installation's
+    own (generated, never in the repository): a cookie signed with the old published development key, or with a
+    made-up signature, is an unknown browser like any other."""
+    meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
+    email = f"geraet.{meter.lower()}@example.org"
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        await _register(browser, system, meter, partner, email, 1)
+        assert (await browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})).status_code == 200
+        genuine = browser.cookies[DEVICE_COOKIE]
+    async with PortalClient(system.identity.url, TENANT) as attacker:
+        for _ in range(20):
+            wrong = await attacker.call("POST", "/sessions", json={"email": email, "password": "falsch-falsch-1"})
+            if wrong.status_code == 429:
+                break
+        assert wrong.status_code == 429  # the e-mail is in its back-off
+        published_keys = ("dev-only-device-cookie-secret", "dev-device-cookie-secret-change-me")
+        signed = [crypto.DeviceCookies(SecretStr(key)).issue(TENANT, email) for key in published_keys]
+        made_up = f"{genuine.rsplit('|', 1)[0]}|{'0' * 32}"
+        for forged in (*signed, made_up):
+            attacker.cookies[DEVICE_COOKIE] = forged
+            refused = await attacker.call("POST", "/sessions", json={"email": email, "password": PASSWORD})
+            assert refused.status_code == 429, forged
+    async with PortalClient(system.identity.url, TENANT) as own_browser:
+        own_browser.cookies[DEVICE_COOKIE] = genuine
+        welcome = await own_browser.call("POST", "/sessions", json={"email": email, "password": PASSWORD})
+        assert welcome.status_code == 200, welcome.text

@@ -7,6 +7,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from pydantic import SecretStr
 
 from kit.db import Database, migrate
 from kit.tenants import Tenant, load_tenants
@@ -51,7 +52,7 @@ async def world(postgres_server: DatabaseServer, tmp_path: Path) -> AsyncIterato
     clock = FakeClock()
     tenants = load_tenants()
     settings = IdentitySettings.model_construct(signing_key_file=tmp_path / "key.pem")
-    deps = Deps(settings, crypto.TokenSigner(tmp_path / "key.pem"), crypto.DeviceCookies("test"))
+    deps = Deps(settings, crypto.TokenSigner(tmp_path / "key.pem"), crypto.DeviceCookies(SecretStr("test-cookie-key")))
     yield World(db, UnitsOfWork(db, IdentityStore, clock=clock), deps, clock, tenants.get("000328"))
     await db.dispose()
 

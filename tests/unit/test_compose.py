@@ -5,6 +5,7 @@ stack.processes' description of the processes on the compose network (commands, 
 databases, the gateway) and with stack.demo (the demo data).
 """
 
+import json
 import re
 import shlex
 import subprocess
@@ -17,8 +18,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from contracts.meterdata import LoadProfileDay, RegisterReadings
+from kit.tenants import load_tenants
+from stack import cli as stack_cli
 from stack import demo
-from stack.credentials import KafkaCredentials, kafka_secrets_dir
+from stack.credentials import KafkaCredentials, device_cookie_secret_file, kafka_secrets_dir
 from stack.fixtures import KAFKA_IMAGE
 from stack.gateway import Gateway, gateway_from_args
 from stack.kafka import CONTAINER_CONFIG_DIR, write_container_config
@@ -37,6 +40,7 @@ from stack.processes import (
     mailsink,
     platform_processes,
     printed_dir,
+    printhouse_credentials_file,
     signing_key_file,
 )
 from stack.summary import summary
@@ -48,7 +52,7 @@ DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 POSTGRES_INIT = REPO_ROOT / "deploy" / "postgres-init.sql"
 DATA = Path("/data")  # the containers' var dir: /data/mail, /data/letters/printed, /data/identity
 OUR_IMAGE = "plusportal:dev"
-ONE_SHOT = {"kafka-config", "topics", "seed", "seed-readings"}
+ONE_SHOT = {"secrets", "kafka-config", "topics", "seed", "seed-readings"}
 IMAGE_WEB_ROOT = Path("/app/web")  # deploy/Dockerfile: WORKDIR /app, COPY web ./web
 # What the containers' environment may say differently from `make up`'s: where things are.
 HOST_OR_PATH_SPECIFIC = {
@@ -477,3 +481,22 @@ def test_image_is_slim_pinned_and_not_root() -> None:
     assert users and users[-1] not in {"root", "0"}
     ignored = DOCKERIGNORE.read_text().split()
     assert {".venv", "var", ".git"} <= set(ignored)
+
+
+def test_secrets_job_generates_this_installations_secrets_once(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The compose `secrets` job writes what `make up` writes before its processes start; each reader mounts it
+    read-only, and a second run keeps the secrets (device cookies and the print house's access stay valid)."""
+    assert services["secrets"]["command"] == ["python", "-m", "stack.cli", "secrets"]
+    assert "identity-secrets:/data/secrets/identity:ro" in services["identity"]["volumes"]
+    for name in ("letters", "printhouse"):
+        assert "printhouse-credentials:/data/printhouse:ro" in services[name]["volumes"], name
+        assert services[name]["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
+    assert stack_cli.main(["--var", str(tmp_path), "secrets"]) == 0
+    cookie_key, credentials = device_cookie_secret_file(tmp_path), printhouse_credentials_file(tmp_path)
+    first = (cookie_key.read_text(), credentials.read_text())
+    assert len(first[0].strip()) >= 43 and set(json.loads(first[1])) == {t.portal_number for t in load_tenants()}
+    assert {oct(path.stat().st_mode & 0o777) for path in (cookie_key, credentials)} == {"0o600"}
+    assert stack_cli.main(["--var", str(tmp_path), "secrets"]) == 0
+    assert (cookie_key.read_text(), credentials.read_text()) == first

@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import jwt
 import pytest
+from pydantic import SecretStr
 
 from contracts.common import PartnerRole, PostalAddress
 from contracts.envelope import Envelope
@@ -62,7 +63,7 @@ def units(clock: FakeClock, tenant: Tenant) -> Units:
 @pytest.fixture
 def deps(tmp_path: Path) -> Deps:
     settings = IdentitySettings.model_construct(signing_key_file=tmp_path / "key.pem")
-    return Deps(settings, crypto.TokenSigner(tmp_path / "key.pem"), crypto.DeviceCookies("test"))
+    return Deps(settings, crypto.TokenSigner(tmp_path / "key.pem"), crypto.DeviceCookies(SecretStr("test-cookie-key")))
 
 
 def registered(units: Units, tenant: Tenant, email: str, *partner_numbers: str) -> Account:
