@@ -21,6 +21,11 @@ PartnerNumber = Annotated[
     str,
     Field(pattern=PARTNER_NUMBER_PATTERN, description="Geschäftspartner-Nr. Netz from the operator's billing system"),
 ]
+# The one-time code a letter's link carries (kit.registration: 160 bits, base64url without padding).
+RegistrationCode = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9_-]{22,64}$", description="Registrierungscode aus dem Link des Briefs")
+]
+RegistrationCodeHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the code, hex")]
 MaLoId = Annotated[str, Field(pattern=r"^[1-9][0-9]{10}$", description="Marktlokations-ID")]
 Postcode = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
 

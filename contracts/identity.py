@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from contracts.common import MeterNumber, PartnerNumber, PartnerRole
+from contracts.common import MeterNumber, PartnerNumber, PartnerRole, RegistrationCode
 from contracts.envelope import EventPayload
 
 # The access tokens identity signs: who issued them, and for whom (the other services check both).
@@ -20,6 +20,8 @@ class AccessRequested(EventPayload):
     meter_number: MeterNumber
     partner_number: PartnerNumber
     email: EmailStr
+    # From the letter's link: admits the request even while guesses hold its meter (domain.decide_access).
+    registration_code: RegistrationCode | None = None
 
 
 class PasswordResetRequested(EventPayload):

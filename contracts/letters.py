@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from contracts.common import MeterNumber, PartnerNumber, RegistrationCodeHash
 from contracts.envelope import EventPayload
 
 
@@ -97,6 +98,19 @@ class LetterQueued(EventPayload):
 
     request_id: UUID
     job_id: UUID
+
+
+class RegistrationCodeIssued(EventPayload):
+    """The letter for this meter and partner number carries a one-time registration code in its link; identity
+    keeps its hash and admits one access request with it until it expires (the code itself is only on paper)."""
+
+    EVENT_TYPE = "RegistrationCodeIssued"
+
+    request_id: UUID
+    meter_number: MeterNumber
+    partner_number: PartnerNumber
+    code_hash: RegistrationCodeHash
+    expires_at: AwareDatetime
 
 
 class LetterDispatched(EventPayload):

@@ -15,6 +15,7 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
     topics.LETTER_DISPATCH_STATUS.name: (letters.DispatchStatusReported,),
     topics.LETTERS.name: (
         letters.LetterQueued,
+        letters.RegistrationCodeIssued,
         letters.LetterDispatched,
         letters.LetterReturned,
         letters.LetterFailed,

@@ -77,9 +77,9 @@ LETTERS = TopicSpec(
     3,
     90 * DAY_MS,
     "request id",
-    "What the letters service did with a request's letter (queued, dispatched, returned).",
+    "What the letters service did with a request's letter (queued, its registration code, dispatched, returned).",
     Principal.LETTERS,
-    (Principal.ONBOARDING,),
+    (Principal.ONBOARDING, Principal.IDENTITY),
 )
 IDENTITY_REQUESTS = TopicSpec(
     "plusportal.identity.requests.v1",

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from contracts.common import RegistrationCode
 from kit.http import RateLimit, client_address, tenant_from_host
 from kit.identifiers import MeterNumberInput, PartnerNumberInput
 from kit.tenants import Tenant, TenantDirectory
@@ -39,6 +40,9 @@ class AccessRequestForm(BaseModel):
     meter_number: MeterNumberInput = Field(max_length=40, description="Zählernummer (Leerzeichen erlaubt)")
     partner_number: PartnerNumberInput = Field(max_length=30, description="Geschäftspartner-Nr. Netz aus dem Brief")
     email: EmailStr
+    registration_code: RegistrationCode | None = Field(
+        default=None, description="Aus dem Link (QR-Code) des Briefs; fehlt beim Abtippen"
+    )
 
 
 class EmailForm(BaseModel):
@@ -151,7 +155,10 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         await per_client_requests.check(tenant.portal_number, client_address(request))
         email = normalise_email(str(form.email))
         async with units() as uow:
-            handlers.request_access(handlers.RequestAccess(tenant, form.meter_number, form.partner_number, email), uow)
+            command = handlers.RequestAccess(
+                tenant, form.meter_number, form.partner_number, email, form.registration_code
+            )
+            handlers.request_access(command, uow)
         return ACCEPTED
 
     @router.post("/links/inspect", tags=["registration"], summary="What a link from an e-mail lets one do")

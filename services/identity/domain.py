@@ -20,8 +20,16 @@ RESET_VALID = timedelta(hours=1)
 SESSION_IDLE = timedelta(minutes=30)
 SESSION_ABSOLUTE = timedelta(hours=12)
 ACCESS_TOKEN_VALID = timedelta(minutes=5)
-PARTNER_FAILURES_ALLOWED = 5  # invalid pairs per partner number and 24 h; then requests are ignored
-PARTNER_FAILURE_WINDOW = timedelta(hours=24)
+# Guessing a partner number into an account must not pay: invalid meter/partner pairs are counted per partner
+# number, per meter (across every client and e-mail), per e-mail and per operator, over a moving day. Past a
+# limit, requests are held: answered as always, but by no mail; a held meter or operator alerts the back-office.
+# The letter's registration code admits its request all the same (the real customer gets through).
+ACCESS_FAILURE_WINDOW = timedelta(hours=24)
+FAILURES_PER_PARTNER = 5
+FAILURES_PER_METER = 3  # the meter number is printed on the meter: the one an attacker knows
+FAILURES_PER_EMAIL = 5
+FAILURES_PER_TENANT = 200  # a guess spread over many meters: then only the letter's code is answered
+REGISTRATION_CODE_MIN_BITS = 128
 FREE_LOGIN_FAILURES = 5  # then each failure adds a minute of waiting, up to 15 (never a lock)
 DEVICE_FAILURES_ALLOWED = 10  # wrong passwords from a known browser before its device cookie stops counting
 
@@ -73,8 +81,70 @@ def login_wait(failures: int) -> timedelta:
     return timedelta(minutes=min(failures - FREE_LOGIN_FAILURES + 1, 15))
 
 
+@dataclass(frozen=True)
+class AccessAttempt:
+    """What an access request is counted by: its pair and its e-mail (as crypto.email_key, never the address)."""
+
+    meter_number: str
+    partner_number: str
+    email_key: str
+
+
+@dataclass(frozen=True)
+class AccessFailures:
+    """Invalid pairs within ACCESS_FAILURE_WINDOW that share something with the request at hand."""
+
+    partner: int = 0
+    meter: int = 0
+    email: int = 0
+    tenant: int = 0
+
+    def plus_one(self) -> "AccessFailures":
+        """The counts once the attempt at hand is recorded as a failure too."""
+        return AccessFailures(self.partner + 1, self.meter + 1, self.email + 1, self.tenant + 1)
+
+    def hold(self) -> "HoldScope | None":
+        """Whether requests like this one are held, and for what (the meter or the whole operator)."""
+        if self.tenant >= FAILURES_PER_TENANT:
+            return HoldScope.OPERATOR
+        if self.meter >= FAILURES_PER_METER:
+            return HoldScope.METER
+        if self.partner >= FAILURES_PER_PARTNER or self.email >= FAILURES_PER_EMAIL:
+            return HoldScope.REQUEST
+        return None
+
+
+class HoldScope(StrEnum):
+    REQUEST = "request"  # this partner number or e-mail: no alert (a customer mistyping several times)
+    METER = "meter"  # guesses at one meter: the back-office is alerted
+    OPERATOR = "operator"  # guesses spread over the operator's meters: the back-office is alerted
+
+
+ALERTS_SHOWN = timedelta(days=7)  # how far back the back-office lists held meters
+
+
+@dataclass(frozen=True)
+class AccessAlert:
+    """Requests for a meter (or the whole operator: meter_number "") are held because of guesses."""
+
+    scope: HoldScope
+    meter_number: str
+    raised_at: datetime
+    last_held_at: datetime
+    held_requests: int  # requests since, answered by no mail
+
+    def active(self, now: datetime) -> bool:
+        return now - self.raised_at < ACCESS_FAILURE_WINDOW
+
+
+def newly_held(before: AccessFailures, after: AccessFailures) -> HoldScope | None:
+    """The alert one more invalid pair raises: when it makes a meter or the operator reach its limit."""
+    scope = after.hold()
+    return scope if scope in (HoldScope.METER, HoldScope.OPERATOR) and before.hold() != scope else None
+
+
 class AccessOutcome(StrEnum):
-    IGNORED = "ignored"  # too many invalid pairs for this partner number lately
+    IGNORED = "ignored"  # held: too many invalid pairs for this partner number, meter, e-mail or operator lately
     INVALID_PAIR = "invalid_pair"
     NEW_LOGIN = "new_login"  # first partner number for this e-mail: confirm, then set a password
     ADD_PARTNER = "add_partner"  # e-mail has a login: confirm, then prove the password
@@ -83,9 +153,16 @@ class AccessOutcome(StrEnum):
 
 
 def decide_access(
-    *, pair_known: bool, recent_failures: int, owner_email: str | None, requester_has_login: bool, email: str
+    *,
+    pair_known: bool,
+    failures: AccessFailures,
+    with_letter_code: bool,
+    owner_email: str | None,
+    requester_has_login: bool,
+    email: str,
 ) -> AccessOutcome:
-    if recent_failures >= PARTNER_FAILURES_ALLOWED:
+    """``with_letter_code``: the request carries the valid, unused registration code of this pair's letter."""
+    if not with_letter_code and failures.hold() is not None:
         return AccessOutcome.IGNORED
     if not pair_known:
         return AccessOutcome.INVALID_PAIR

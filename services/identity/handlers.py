@@ -21,15 +21,21 @@ from contracts.identity import (
     PublicJwk,
     SigningKeyPublished,
 )
+from contracts.letters import RegistrationCodeIssued
 from contracts.topics import IDENTITY, IDENTITY_KEYS, IDENTITY_REQUESTS, TopicSpec
 from kit.consumer import Delivered
+from kit.logging import get_logger
 from kit.mail import Mail
+from kit.registration import registration_code_hash
 from kit.tenants import Tenant
 from kit.uow import UnitOfWork
 from services.identity import crypto, domain
 from services.identity.domain import (
+    AccessAttempt,
+    AccessFailures,
     Account,
     BrowserSession,
+    HoldScope,
     KnownDevice,
     LinkPurpose,
     LiveSince,
@@ -38,6 +44,8 @@ from services.identity.domain import (
     PartnerLink,
 )
 from services.identity.settings import IdentitySettings
+
+log = get_logger(__name__)
 
 
 class Identities(Protocol):
@@ -57,9 +65,21 @@ class Identities(Protocol):
 
     async def partner_linked(self, tenant: str, partner_number: str) -> bool: ...
 
-    async def recent_partner_failures(self, tenant: str, partner_number: str, since: datetime) -> int: ...
+    async def recent_failures(self, tenant: str, attempt: AccessAttempt, since: datetime) -> AccessFailures: ...
 
-    def add_partner_failure(self, tenant: str, partner_number: str, now: datetime) -> None: ...
+    async def add_failure(self, tenant: str, attempt: AccessAttempt, now: datetime) -> None: ...
+
+    async def use_registration_code(
+        self, tenant: str, code_hash: str, attempt: AccessAttempt, now: datetime
+    ) -> bool: ...
+
+    async def add_registration_code(
+        self, tenant: str, code_hash: str, meter_number: str, partner_number: str, expires_at: datetime
+    ) -> None: ...
+
+    async def record_hold(
+        self, tenant: str, scope: HoldScope, meter_number: str, now: datetime, *, raised: bool
+    ) -> None: ...
 
     def add_link(self, link: OneTimeLink) -> None: ...
 
@@ -155,6 +175,7 @@ class RequestAccess:
     meter_number: str  # normalised and validated
     partner_number: str
     email: str  # normalised
+    registration_code: str | None = None  # from the letter's link
 
 
 def request_access(command: RequestAccess, uow: Uow) -> None:
@@ -163,7 +184,12 @@ def request_access(command: RequestAccess, uow: Uow) -> None:
     uow.publish(
         IDENTITY_REQUESTS,
         f"{tenant}/{command.partner_number}",
-        AccessRequested(meter_number=command.meter_number, partner_number=command.partner_number, email=command.email),
+        AccessRequested(
+            meter_number=command.meter_number,
+            partner_number=command.partner_number,
+            email=command.email,
+            registration_code=command.registration_code,
+        ),
         tenant=tenant,
         correlation_id=uuid4(),
     )
@@ -195,19 +221,28 @@ async def handle_access_request(event: Delivered[AccessRequested], uow: Uow, *, 
     partner = next((p for p in record.partners if p.partner_number == asked.partner_number), None) if record else None
     owner = await uow.store.owner_of(portal, asked.partner_number)
     requester = await uow.store.account_by_email(portal, email)
+    attempt = AccessAttempt(asked.meter_number, asked.partner_number, crypto.email_key(portal, email))
+    failures = await uow.store.recent_failures(portal, attempt, now - domain.ACCESS_FAILURE_WINDOW)
+    code = asked.registration_code
+    with_code = code is not None and await uow.store.use_registration_code(
+        portal, registration_code_hash(code), attempt, now
+    )
     outcome = domain.decide_access(
         pair_known=partner is not None,
-        recent_failures=await uow.store.recent_partner_failures(
-            portal, asked.partner_number, now - domain.PARTNER_FAILURE_WINDOW
-        ),
+        failures=failures,
+        with_letter_code=with_code,
         owner_email=owner.email if owner else None,
         requester_has_login=requester is not None,
         email=email,
     )
+    if partner is None:  # counted even while held: the limits see the whole attack
+        await uow.store.add_failure(portal, attempt, now)
     phone, correlation = tenant.service_phone, event.envelope.correlation_id
     match outcome:
         case domain.AccessOutcome.INVALID_PAIR:
-            uow.store.add_partner_failure(portal, asked.partner_number, now)
+            if scope := domain.newly_held(failures, failures.plus_one()):
+                await uow.store.record_hold(portal, scope, asked.meter_number, now, raised=True)
+                log.warning("access requests held", scope=scope.value)
         case domain.AccessOutcome.NEW_LOGIN | domain.AccessOutcome.ADD_PARTNER:
             assert partner is not None
             await uow.store.retire_open_links(portal, LinkPurpose.ACCESS, email, now, asked.partner_number)
@@ -245,7 +280,17 @@ async def handle_access_request(event: Delivered[AccessRequested], uow: Uow, *, 
             warning = domain.owner_warning_mail(tenant.name, phone, asked.partner_number)
             _mail(uow, deps, tenant, owner.email, warning, "access-owner-warning", correlation)
         case domain.AccessOutcome.IGNORED:
-            pass
+            if (scope := failures.hold()) in (HoldScope.METER, HoldScope.OPERATOR):
+                assert scope is not None
+                await uow.store.record_hold(portal, scope, asked.meter_number, now, raised=False)
+
+
+async def keep_registration_code(event: Delivered[RegistrationCodeIssued], uow: Uow) -> None:
+    """A letter went out with a registration code: its hash admits one access request for the pair."""
+    issued = event.payload
+    await uow.store.add_registration_code(
+        event.tenant.portal_number, issued.code_hash, issued.meter_number, issued.partner_number, issued.expires_at
+    )
 
 
 async def handle_reset_request(event: Delivered[PasswordResetRequested], uow: Uow, *, deps: Deps) -> None:

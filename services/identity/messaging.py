@@ -4,7 +4,7 @@ from functools import partial
 
 from faststream.kafka import KafkaRouter
 
-from contracts import identity, masterdata, topics
+from contracts import identity, letters, masterdata, topics
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
@@ -18,6 +18,7 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
     consumer.on(identity.AccessRequested, partial(handlers.handle_access_request, deps=deps))
     consumer.on(identity.PasswordResetRequested, partial(handlers.handle_reset_request, deps=deps))
+    consumer.on(letters.RegistrationCodeIssued, handlers.keep_registration_code)
 
     router = KafkaRouter()
 
@@ -25,8 +26,9 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
         router,
         topics.MASTER_DATA.name,
         topics.IDENTITY_REQUESTS.name,
+        topics.LETTERS.name,
         group=GROUP,
-        description="Master data (valid meter/partner pairs), own access and reset requests",
+        description="Master data (valid meter/partner pairs), own access and reset requests, letters' codes",
     )
 
     document_publishers(

@@ -5,6 +5,7 @@ access token for onboarding and letters, and the admin's management of the opera
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
@@ -19,7 +20,7 @@ from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.identity import staff_handlers as handlers
 from services.identity.api import _set_cookie
-from services.identity.domain import MAX_PASSWORD_LENGTH, normalise_email
+from services.identity.domain import MAX_PASSWORD_LENGTH, AccessAlert, normalise_email
 from services.identity.handlers import Deps, LoginRefused, PasswordRefused
 from services.identity.staff_domain import StaffMember, StaffRefused
 from services.identity.staff_handlers import StaffDirectory
@@ -74,6 +75,26 @@ class StaffSessionView(BaseModel):
             role_label=STAFF_ROLE_LABELS[member.role],
             tenant=member.tenant,
             csrf_token=signed_in.session.csrf_token,
+        )
+
+
+class AccessAlertView(BaseModel):
+    scope: str  # "meter" or "operator" (guesses spread over many meters)
+    meter_number: str | None
+    raised_at: datetime
+    last_held_at: datetime
+    held_requests: int
+    active: bool  # still held (requests answered by no mail); else history of the last days
+
+    @classmethod
+    def of(cls, alert: AccessAlert, now: datetime) -> "AccessAlertView":
+        return cls(
+            scope=alert.scope.value,
+            meter_number=alert.meter_number or None,
+            raised_at=alert.raised_at,
+            last_held_at=alert.last_held_at,
+            held_requests=alert.held_requests,
+            active=alert.active(now),
         )
 
 
@@ -201,6 +222,12 @@ def build_staff_api(units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory
         async with units() as uow:
             await handlers.staff_logout(current, uow)
         response.delete_cookie(STAFF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+
+    @router.get("/staff/alerts", summary="Meters whose access requests are held because of guesses (clerks, admins)")
+    async def list_alerts(current: Staff, tenant: TenantDep) -> list[AccessAlertView]:
+        async with units.read() as uow:
+            now = uow.now()
+            return [AccessAlertView.of(alert, now) for alert in await handlers.list_access_alerts(tenant, uow)]
 
     @router.get("/staff/members", summary="The operator's staff (admins)")
     async def list_members(current: Admin, tenant: TenantDep) -> list[StaffMemberView]:

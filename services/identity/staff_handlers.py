@@ -17,7 +17,7 @@ from kit.mail import Mail
 from kit.tenants import Tenant
 from kit.uow import UnitOfWork
 from services.identity import crypto, domain, staff_crypto
-from services.identity.domain import BrowserSession, LiveSince, LoginThrottle
+from services.identity.domain import ALERTS_SHOWN, AccessAlert, BrowserSession, LiveSince, LoginThrottle
 from services.identity.handlers import AccessToken, Deps, LoginRefused, PasswordRefused
 from services.identity.staff_domain import (
     STAFF_TOKEN_VALID,
@@ -57,6 +57,8 @@ class StaffDirectory(Protocol):
     async def end_session(self, tenant: str, id_hash: str) -> None: ...
 
     async def end_sessions(self, tenant: str, account_id: UUID, keep: str | None = None) -> None: ...
+
+    async def access_alerts(self, tenant: str, since: datetime) -> list[AccessAlert]: ...
 
 
 Uow = UnitOfWork[StaffDirectory]
@@ -285,6 +287,11 @@ async def staff_logout(signed_in: SignedInStaff, uow: Uow) -> None:
 
 async def list_staff(tenant: Tenant, uow: Uow) -> list[StaffMember]:
     return await uow.store.members(tenant.portal_number)
+
+
+async def list_access_alerts(tenant: Tenant, uow: Uow) -> list[AccessAlert]:
+    """Meters (or the whole operator) whose access requests guesses have held lately: clerks call the customer."""
+    return await uow.store.access_alerts(tenant.portal_number, uow.now() - ALERTS_SHOWN)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,12 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.identity.domain import (
+    AccessAlert,
+    AccessAttempt,
+    AccessFailures,
     Account,
     BrowserSession,
+    HoldScope,
     KnownDevice,
     LinkPurpose,
     LiveSince,
@@ -72,12 +76,42 @@ class TokenRow(SQLModel, table=True):
 
 
 class PartnerFailureRow(SQLModel, table=True):
+    """An invalid meter/partner pair: what it is counted by (domain.AccessFailures). The e-mail only as its key."""
+
     __tablename__ = "partner_failures"
 
     id: int | None = Field(default=None, primary_key=True)
     tenant: str
     partner_number: str = Field(index=True)
+    meter_number: str | None = None
+    email_key: str | None = None
     failed_at: datetime = Field(sa_column=_ts())
+
+
+class RegistrationCodeRow(SQLModel, table=True):
+    """The one-time code of a letter (contracts.letters.RegistrationCodeIssued): only its SHA-256."""
+
+    __tablename__ = "registration_codes"
+
+    code_hash: str = Field(primary_key=True)
+    tenant: str
+    meter_number: str
+    partner_number: str
+    expires_at: datetime = Field(sa_column=_ts())
+    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class AccessAlertRow(SQLModel, table=True):
+    """A meter (or, with meter_number "", the whole operator) whose access requests are held."""
+
+    __tablename__ = "access_alerts"
+
+    tenant: str = Field(primary_key=True)
+    scope: str = Field(primary_key=True)  # domain.HoldScope
+    meter_number: str = Field(primary_key=True)
+    raised_at: datetime = Field(sa_column=_ts())
+    last_held_at: datetime = Field(sa_column=_ts())
+    held_requests: int = 0
 
 
 class LoginThrottleRow(SQLModel, table=True):
@@ -118,6 +152,9 @@ _links: sa.Table = PartnerLinkRow.__table__  # type: ignore[attr-defined]
 _throttles: sa.Table = LoginThrottleRow.__table__  # type: ignore[attr-defined]
 _devices: sa.Table = DeviceFailureRow.__table__  # type: ignore[attr-defined]
 _sessions: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
+_failures: sa.Table = PartnerFailureRow.__table__  # type: ignore[attr-defined]
+_codes: sa.Table = RegistrationCodeRow.__table__  # type: ignore[attr-defined]
+_alerts: sa.Table = AccessAlertRow.__table__  # type: ignore[attr-defined]
 
 
 def _one_time_link(row: TokenRow) -> OneTimeLink:
@@ -283,18 +320,81 @@ class IdentityStore:
 
     # --- invalid pairs ---
 
-    async def recent_partner_failures(self, tenant: str, partner_number: str, since: datetime) -> int:
-        result = await self._session.exec(
-            select(func.count()).where(
-                PartnerFailureRow.tenant == tenant,
-                PartnerFailureRow.partner_number == partner_number,
-                col(PartnerFailureRow.failed_at) > since,
-            )
-        )
-        return int(result.one())
+    async def recent_failures(self, tenant: str, attempt: AccessAttempt, since: datetime) -> AccessFailures:
+        """One scan of the operator's recent failures, counted four ways."""
+        failures = _failures.c
+        counted = sa.select(
+            func.count().filter(failures.partner_number == attempt.partner_number),
+            func.count().filter(failures.meter_number == attempt.meter_number),
+            func.count().filter(failures.email_key == attempt.email_key),
+            func.count(),
+        ).where(failures.tenant == tenant, failures.failed_at > since)
+        counts: list[int] = list((await self._core(counted)).one())
+        return AccessFailures(partner=counts[0], meter=counts[1], email=counts[2], tenant=counts[3])
 
-    def add_partner_failure(self, tenant: str, partner_number: str, now: datetime) -> None:
-        self._session.add(PartnerFailureRow(tenant=tenant, partner_number=partner_number, failed_at=now))
+    async def add_failure(self, tenant: str, attempt: AccessAttempt, now: datetime) -> None:
+        # Core, as the count above: a batch of requests in one transaction sees each other's failures.
+        row = {
+            "tenant": tenant,
+            "partner_number": attempt.partner_number,
+            "meter_number": attempt.meter_number,
+            "email_key": attempt.email_key,
+            "failed_at": now,
+        }
+        await self._core(sa.insert(_failures).values(row))
+
+    async def use_registration_code(self, tenant: str, code_hash: str, attempt: AccessAttempt, now: datetime) -> bool:
+        """Marks the letter's code used if it is this pair's, unused and unexpired (atomically: one use only)."""
+        codes = _codes.c
+        used = await self._core(
+            sa.update(_codes)
+            .where(
+                codes.code_hash == code_hash,
+                codes.tenant == tenant,
+                codes.meter_number == attempt.meter_number,
+                codes.partner_number == attempt.partner_number,
+                codes.used_at.is_(None),
+                codes.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        return used.rowcount == 1
+
+    async def add_registration_code(
+        self, tenant: str, code_hash: str, meter_number: str, partner_number: str, expires_at: datetime
+    ) -> None:
+        row = {
+            "code_hash": code_hash,
+            "tenant": tenant,
+            "meter_number": meter_number,
+            "partner_number": partner_number,
+            "expires_at": expires_at,
+        }
+        await self._core(insert(_codes).values(row).on_conflict_do_nothing())
+
+    async def access_alerts(self, tenant: str, since: datetime) -> list[AccessAlert]:
+        rows = await self._core(
+            sa.select(_alerts)
+            .where(_alerts.c.tenant == tenant, _alerts.c.last_held_at > since)
+            .order_by(_alerts.c.last_held_at.desc())
+        )
+        return [
+            AccessAlert(HoldScope(r.scope), r.meter_number, r.raised_at, r.last_held_at, r.held_requests) for r in rows
+        ]
+
+    async def record_hold(
+        self, tenant: str, scope: HoldScope, meter_number: str, now: datetime, *, raised: bool
+    ) -> None:
+        """A held request for the back-office's alerts: ``raised`` when it is the failure that started the hold."""
+        alerts = _alerts
+        key = {"tenant": tenant, "scope": scope.value, "meter_number": meter_number if scope is HoldScope.METER else ""}
+        statement = insert(alerts).values(**key, raised_at=now, last_held_at=now, held_requests=0 if raised else 1)
+        changes: dict[str, Any] = {"last_held_at": now}
+        if raised:
+            changes["raised_at"] = now
+        else:
+            changes["held_requests"] = alerts.c.held_requests + 1
+        await self._core(statement.on_conflict_do_update(index_elements=list(key), set_=changes))
 
     # --- one-time links ---
 

@@ -151,15 +151,20 @@ async def test_a_key_whose_kid_is_not_its_thumbprint_is_dead_lettered_and_signs_
         await producer.stop()
     await wait_until_consumed(system.kafka, {"meterdata": (topics.IDENTITY_KEYS.name,)})
 
-    async def dead_lettered() -> str | None:
+    async def dead_lettered() -> set[str] | None:
+        """The reasons of every consumer of keys (meter data, onboarding, letters) that refused the key so far."""
+        reasons = set()
         for record in await read_topic(system.kafka, topics.DEAD_LETTER.name):
             headers = {k: v.decode() for k, v in record.headers}
             if forger.public_jwk["x"].encode() in record.value:
-                return headers[HEADER_DLT_ERROR]
-        return None
+                reasons.add(headers[HEADER_DLT_ERROR])
+        return reasons if len(reasons) == 3 else None
 
-    reason = await eventually(dead_lettered, what="the misnamed key on the dead-letter topic")
-    assert reason == "handler meterdata refused: SigningKeyPublished: kid is not the key's RFC 7638 thumbprint"
+    reasons = await eventually(dead_lettered, what="the misnamed key on the dead-letter topic, from each consumer")
+    assert reasons == {
+        f"handler {service} refused: SigningKeyPublished: kid is not the key's RFC 7638 thumbprint"
+        for service in ("meterdata", "onboarding", "letters")
+    }
 
     now = datetime.now(UTC)
     claims = {"iss": "plusportal-identity", "aud": "plusportal", "sub": "forger", "tenant": TENANT,

@@ -1,12 +1,13 @@
 // "Zugang beantragen": meter number + partner number (from the letter) + e-mail → POST /api/identity/access-requests.
-// The letter's link/QR code carries #zaehler=…&partner=… in the fragment; we prefill and then clear it.
+// The letter's link/QR code carries #zaehler=…&partner=…&code=… in the fragment; we prefill and then clear it.
 import * as api from "../api.js";
 import { h, link } from "../dom.js";
 import { field, form, onSubmit, submitButton } from "../forms.js";
 
 function fromFragment() {
   const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
-  const prefill = { meter: fragment.get("zaehler") || "", partner: fragment.get("partner") || "" };
+  // code: the letter's one-time registration code (admits the request even while guesses hold the meter).
+  const prefill = { meter: fragment.get("zaehler") || "", partner: fragment.get("partner") || "", code: fragment.get("code") || "" };
   if (location.hash) history.replaceState(history.state, "", location.pathname + location.search);
   return prefill;
 }
@@ -42,6 +43,10 @@ export default function render(ctx) {
       meter_number: data.meter_number,
       partner_number: data.partner_number,
       email: data.email,
+      // Only while the numbers are the letter's: a code belongs to its meter and partner number.
+      ...(prefill.code && data.meter_number === prefill.meter && data.partner_number === prefill.partner
+        ? { registration_code: prefill.code }
+        : {}),
     });
     ctx.show(
       "Bitte prüfen Sie Ihr Postfach",

@@ -5,8 +5,11 @@ from datetime import datetime
 from uuid import UUID
 
 from services.identity.domain import (
+    AccessAttempt,
+    AccessFailures,
     Account,
     BrowserSession,
+    HoldScope,
     KnownDevice,
     LinkPurpose,
     LiveSince,
@@ -18,7 +21,10 @@ from services.identity.domain import (
 class FakeIdentityStore:
     def __init__(self) -> None:
         self.accounts: dict[UUID, Account] = {}
-        self.partner_failures: list[tuple[str, str, datetime]] = []
+        self.failures: list[tuple[str, AccessAttempt, datetime]] = []
+        self.codes: dict[str, tuple[str, str, str, datetime]] = {}  # hash → tenant, meter, partner, expiry
+        self.used_codes: set[str] = set()
+        self.alerts: dict[tuple[str, HoldScope, str], tuple[datetime, int]] = {}  # → raised at, held requests
         self.links: dict[str, OneTimeLink] = {}
         self.used_links: dict[str, datetime] = {}
         self.throttles: dict[tuple[str, str], LoginThrottle] = {}
@@ -56,11 +62,38 @@ class FakeIdentityStore:
 
     # --- invalid pairs ---
 
-    async def recent_partner_failures(self, tenant: str, partner_number: str, since: datetime) -> int:
-        return sum(1 for t, p, at in self.partner_failures if (t, p) == (tenant, partner_number) and at > since)
+    async def recent_failures(self, tenant: str, attempt: AccessAttempt, since: datetime) -> AccessFailures:
+        recent = [a for t, a, at in self.failures if t == tenant and at > since]
+        return AccessFailures(
+            partner=sum(a.partner_number == attempt.partner_number for a in recent),
+            meter=sum(a.meter_number == attempt.meter_number for a in recent),
+            email=sum(a.email_key == attempt.email_key for a in recent),
+            tenant=len(recent),
+        )
 
-    def add_partner_failure(self, tenant: str, partner_number: str, now: datetime) -> None:
-        self.partner_failures.append((tenant, partner_number, now))
+    async def add_failure(self, tenant: str, attempt: AccessAttempt, now: datetime) -> None:
+        self.failures.append((tenant, attempt, now))
+
+    async def use_registration_code(self, tenant: str, code_hash: str, attempt: AccessAttempt, now: datetime) -> bool:
+        known = self.codes.get(code_hash)
+        if known is None or code_hash in self.used_codes or known[3] <= now:
+            return False
+        if known[:3] != (tenant, attempt.meter_number, attempt.partner_number):
+            return False
+        self.used_codes.add(code_hash)
+        return True
+
+    async def add_registration_code(
+        self, tenant: str, code_hash: str, meter_number: str, partner_number: str, expires_at: datetime
+    ) -> None:
+        self.codes.setdefault(code_hash, (tenant, meter_number, partner_number, expires_at))
+
+    async def record_hold(
+        self, tenant: str, scope: HoldScope, meter_number: str, now: datetime, *, raised: bool
+    ) -> None:
+        key = (tenant, scope, meter_number if scope is HoldScope.METER else "")
+        raised_at, held = self.alerts.get(key, (now, 0))
+        self.alerts[key] = (now if raised else raised_at, held if raised else held + 1)
 
     # --- one-time links ---
 

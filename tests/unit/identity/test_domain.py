@@ -3,7 +3,15 @@ from datetime import timedelta
 import pytest
 
 from services.identity.crypto import common_passwords
-from services.identity.domain import AccessOutcome, decide_access, login_wait, password_problem
+from services.identity.domain import (
+    AccessFailures,
+    AccessOutcome,
+    HoldScope,
+    decide_access,
+    login_wait,
+    newly_held,
+    password_problem,
+)
 
 EMAIL = "erika.mustermann@example.org"
 
@@ -64,7 +72,42 @@ def test_access_decisions(
 ) -> None:
     assert (
         decide_access(
-            pair_known=known, recent_failures=failures, owner_email=owner, requester_has_login=has_login, email=EMAIL
+            pair_known=known,
+            failures=AccessFailures(partner=failures),
+            with_letter_code=False,
+            owner_email=owner,
+            requester_has_login=has_login,
+            email=EMAIL,
         )
         == expected
     )
+
+
+@pytest.mark.parametrize(
+    ("failures", "held"),
+    [
+        (AccessFailures(), None),
+        (AccessFailures(partner=4, meter=2, email=4, tenant=199), None),
+        (AccessFailures(partner=5), HoldScope.REQUEST),
+        (AccessFailures(email=5), HoldScope.REQUEST),
+        (AccessFailures(meter=3), HoldScope.METER),
+        (AccessFailures(partner=5, meter=3), HoldScope.METER),
+        (AccessFailures(meter=3, tenant=200), HoldScope.OPERATOR),
+    ],
+)
+def test_what_holds_requests(failures: AccessFailures, held: HoldScope | None) -> None:
+    assert failures.hold() == held
+
+
+def test_an_alert_is_raised_once_when_a_meter_or_the_operator_reaches_its_limit() -> None:
+    assert newly_held(AccessFailures(meter=2), AccessFailures(meter=3)) == HoldScope.METER
+    assert newly_held(AccessFailures(meter=3), AccessFailures(meter=4)) is None  # already held
+    assert newly_held(AccessFailures(partner=4), AccessFailures(partner=5)) is None  # a single number: no alert
+    assert newly_held(AccessFailures(meter=5, tenant=199), AccessFailures(meter=6, tenant=200)) == HoldScope.OPERATOR
+
+
+def test_the_letters_code_admits_a_held_request() -> None:
+    held = AccessFailures(meter=3)
+    common = {"pair_known": True, "failures": held, "owner_email": None, "requester_has_login": False, "email": EMAIL}
+    assert decide_access(with_letter_code=False, **common) == AccessOutcome.IGNORED  # type: ignore[arg-type]
+    assert decide_access(with_letter_code=True, **common) == AccessOutcome.NEW_LOGIN  # type: ignore[arg-type]

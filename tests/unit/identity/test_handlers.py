@@ -21,9 +21,10 @@ from contracts.identity import (
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.topics import IDENTITY
 from kit.consumer import Delivered
+from kit.registration import registration_code, registration_code_hash
 from kit.tenants import Tenant, load_tenants
-from services.identity import crypto, handlers
-from services.identity.domain import Account, BrowserSession, LinkPurpose
+from services.identity import crypto, domain, handlers
+from services.identity.domain import AccessAttempt, Account, BrowserSession, HoldScope, LinkPurpose
 from services.identity.handlers import Deps, LoginRefused, NewSession
 from services.identity.settings import IdentitySettings
 from tests.unit.fakes import FakeClock, FakeUnits
@@ -75,8 +76,10 @@ def registered(units: Units, tenant: Tenant, email: str, *partner_numbers: str) 
     return account
 
 
-async def ask_access(units: Units, deps: Deps, tenant: Tenant, partner: str, email: str, meter: str = METER) -> None:
-    payload = AccessRequested(meter_number=meter, partner_number=partner, email=email)
+async def ask_access(
+    units: Units, deps: Deps, tenant: Tenant, partner: str, email: str, meter: str = METER, code: str | None = None
+) -> None:
+    payload = AccessRequested(meter_number=meter, partner_number=partner, email=email, registration_code=code)
     envelope = Envelope(
         event_id=uuid4(),
         event_type=payload.EVENT_TYPE,
@@ -147,20 +150,60 @@ async def test_someone_elses_number_is_refused_and_its_owner_warned(units: Units
 async def test_an_invalid_pair_is_counted_and_after_five_in_a_day_requests_are_ignored(
     units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
 ) -> None:
-    await ask_access(units, deps, tenant, "4711999999", "guess@example.org")  # not a partner of this meter
-    for _ in range(4):
-        await ask_access(units, deps, tenant, CONSUMPTION, "guess@example.org", meter="1EMH0000000001")
-    assert len(units.store.partner_failures) == 5 and units.outbox.mails == []
-    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")  # 4 for this number: still answered
-    await ask_access(units, deps, tenant, CONSUMPTION, "guess@example.org", meter="1EMH0000000001")
-    units.outbox.mails.clear()
-    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")  # 5: even the right pair, for now
-    await ask_access(units, deps, tenant, CONSUMPTION, "guess@example.org", meter="1EMH0000000001")
+    """Per partner number (a customer who mistypes the meter a few times is not alerted on)."""
+    for number in range(5):
+        await ask_access(units, deps, tenant, CONSUMPTION, f"guess{number}@example.org", meter=f"1EMH000000000{number}")
+    assert len(units.store.failures) == 5 and units.outbox.mails == [] and units.store.alerts == {}
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")  # 5 for this number: even the right pair
     assert units.outbox.mails == []
-    assert len(units.store.partner_failures) == 6  # ignored requests are not counted
     clock.advance(timedelta(hours=24))
     await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")
     assert [mail.purpose for mail in units.outbox.mails] == ["access-confirmation"]
+
+
+async def test_guesses_at_one_meter_hold_it_and_alert_the_back_office(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    """Each guess is the first failure of "its" partner number, from its own e-mail: the meter counts them all."""
+    for guess in range(domain.FAILURES_PER_METER):
+        await ask_access(units, deps, tenant, f"47119{guess:05d}", f"guess{guess}@example.org")
+    assert units.store.alerts == {(tenant.portal_number, HoldScope.METER, METER): (clock(), 0)}
+    await ask_access(units, deps, tenant, CONSUMPTION, "attacker@example.org")  # the right guess, too late
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")  # also the customer typing by hand
+    assert units.outbox.mails == [] and units.store.links == {}
+    assert units.store.alerts[(tenant.portal_number, HoldScope.METER, METER)][1] == 2  # held requests shown
+    clock.advance(domain.ACCESS_FAILURE_WINDOW)
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")
+    assert [mail.purpose for mail in units.outbox.mails] == ["access-confirmation"]
+
+
+async def test_the_letters_code_admits_its_request_while_the_meter_is_held_once(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    code = registration_code(b"k" * 32, tenant.portal_number, uuid4(), CONSUMPTION)
+    expires = clock() + timedelta(days=90)
+    await units.store.add_registration_code(
+        tenant.portal_number, registration_code_hash(code), METER, CONSUMPTION, expires
+    )
+    for guess in range(domain.FAILURES_PER_METER):
+        await ask_access(units, deps, tenant, f"47119{guess:05d}", f"guess{guess}@example.org")
+    await ask_access(units, deps, tenant, FEED_IN, "erika@example.org", code=code)  # the code of another number
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org", code=code)
+    assert [mail.purpose for mail in units.outbox.mails] == ["access-confirmation"]
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org", code=code)  # single use
+    assert len(units.outbox.mails) == 1
+
+
+async def test_a_guess_spread_over_many_meters_holds_the_operator(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    for guess in range(domain.FAILURES_PER_TENANT):
+        await units.store.add_failure(
+            tenant.portal_number, AccessAttempt(f"1EMH{guess:010d}", f"4712{guess:06d}", f"key{guess}"), clock()
+        )
+    await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")
+    assert units.outbox.mails == []
+    assert (tenant.portal_number, HoldScope.OPERATOR, "") in units.store.alerts
 
 
 # --- links ----------------------------------------------------------------------------------------------
