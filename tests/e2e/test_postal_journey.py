@@ -25,6 +25,7 @@ from tests.journeys import (
     wait_for_meter_point,
     wait_for_status,
 )
+from tests.links import links_in
 
 pytestmark = pytest.mark.stack
 TENANT = "000328"
@@ -47,10 +48,20 @@ async def test_consumption_and_feed_in_customer_gets_one_letter_with_both_number
     async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding:
         await wait_for_meter_point(onboarding, TENANT, meter)
         typed = {"street": "Lindenweg", "house_number": "4", "postcode": "12345", "city": "Musterstadt"}
+        # Hostile text in every free field: our copy must not carry anybody's link to the recipient.
+        hostile = {"street": "evil.de/x", "house_number": "WWW.EVIL.DE", "postcode": "12345", "city": "http://evil.de"}
         response = await onboarding.post(
             "/requests",
             headers=host(TENANT),
-            json=form(meter[:4].lower() + " " + meter[4:], "Erika", "Beispiel", typed, email),
+            json=form(
+                meter[:4].lower() + " " + meter[4:],
+                "Erika HTTPS://EVIL.EXAMPLE/login",
+                "Beispiel",
+                typed,
+                email,
+                connection_address=hostile,
+                phone="erika@evil.example",
+            ),
         )
         assert response.status_code == 202, response.text
         request_id = response.json()["request_id"]
@@ -58,6 +69,10 @@ async def test_consumption_and_feed_in_customer_gets_one_letter_with_both_number
         copy = await system.mail.wait_for(lambda m: email in m.envelope_to, timeout=20)
         assert "Kopie" in copy.subject
         assert meter in copy.text and "Lindenweg 4" in copy.text
+        assert links_in(copy.text) == [], copy.text  # as the recipient's mail client reads it off the wire
+        assert "HTTPS[:]//EVIL[.]EXAMPLE/login" in copy.text and "evil[.]de/x WWW[.]EVIL[.]DE" in copy.text
+        assert "erika[at]evil[.]example" in copy.text  # readable, not a link
+        assert email.replace(".", "[.]").replace("@", "[at]") in copy.text  # the customer's own address too
         assert consumption not in copy.text and feed_in not in copy.text  # the number only goes by post
         assert "netzportal@swm-netz.example" in copy.sender  # the operator's own sender
 
