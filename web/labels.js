@@ -60,6 +60,7 @@ export const LETTER_STATUS = {
   returned: "zurück",
   failed: "fehlgeschlagen",
   cancelled: "storniert",
+  not_posted_again: "nicht erneut verschickt",
 };
 
 export function label(map, value) {

@@ -19,7 +19,7 @@ from kit.staff import StaffAccess, acting
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
 from services.letters import handlers
-from services.letters.domain import LetterStatus, LetterSummary, StatusReport
+from services.letters.domain import WITHOUT_JOB, LetterStatus, LetterSummary, StatusReport
 from services.letters.handlers import Letters
 from services.letters.render_worker import Renderer
 from services.letters.settings import LettersSettings
@@ -49,7 +49,7 @@ class StatusReportView(BaseModel):
 
 class LetterView(BaseModel):
     letter_id: UUID
-    job_id: UUID
+    job_id: UUID | None  # the letter's id, once its dispatch job went out
     request_id: UUID
     reference: str
     status: LetterStatus
@@ -64,7 +64,7 @@ class LetterView(BaseModel):
     def of(cls, letter: LetterSummary, reports: list[StatusReport] | None = None) -> "LetterView":
         return cls(
             letter_id=letter.letter_id,
-            job_id=letter.letter_id,
+            job_id=None if letter.status in WITHOUT_JOB else letter.letter_id,
             request_id=letter.request_id,
             reference=letter.reference,
             status=letter.status,
@@ -96,7 +96,7 @@ class TaskView(BaseModel):
 async def _pdf(renderer: Renderer, tenant: str, letter_id: UUID) -> Response:
     """The letter's PDF, rendered now if its job is out and the render worker has not got to it yet."""
     pdf, status = await renderer.pdf_for_fetch(tenant, letter_id)
-    if status is None or status == LetterStatus.AWAITING_MASTER_DATA:
+    if status is None or status in WITHOUT_JOB:
         raise HTTPException(404, "Brief nicht gefunden.")
     if pdf is None:
         raise HTTPException(410, "Das PDF wurde nach der Übergabe an die Post gelöscht.")

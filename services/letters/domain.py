@@ -4,8 +4,9 @@ A :class:`Letter` records what happens to it in ``events`` (the dispatch job for
 letter's progress for onboarding); the handlers publish them with the change.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Literal, Protocol
 from uuid import UUID
@@ -38,6 +39,8 @@ class LetterStatus(StrEnum):
     RETURNED = "returned"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Recorded, but no job went out: this meter had a letter within ONE_LETTER_PER_METER_WITHIN.
+    NOT_POSTED_AGAIN = "not_posted_again"
 
 
 # The happy path in order; a report for an earlier step than the letter has reached is stale.
@@ -49,6 +52,16 @@ _PATH = [
     LetterStatus.DELIVERED,
 ]
 _FINAL = {LetterStatus.RETURNED, LetterStatus.FAILED, LetterStatus.CANCELLED}
+# Letters whose dispatch job never went out: no PDF to fetch, no status report to take.
+WITHOUT_JOB = (LetterStatus.AWAITING_MASTER_DATA, LetterStatus.NOT_POSTED_AGAIN)
+
+# The partner number is a credential, and a form anyone can send asks the post to bring it: at most one
+# letter per meter (and operator) in this time, so that sending the form again and again — or guessing
+# meters and names — does not make the letter go out again and again. Further matching requests are kept
+# and shown to the back-office as not posted again, with why.
+ONE_LETTER_PER_METER_WITHIN = timedelta(days=14)
+# A letter counts once its job went out, unless the print house reported it failed (then nothing was posted).
+_POSTED = (*_PATH, LetterStatus.RETURNED)
 # While the job is with the print house its PDF may be rendered (by the worker or on a fetch). Not after
 # the handover to the carrier: the PDF is deleted then, and a letter is a credential — never make it again.
 # The store's query of the letters to render and the migration's partial index spell this same rule
@@ -64,7 +77,7 @@ def needs_render(status: str, pdf_sha256: str | None) -> bool:
 def next_status(current: LetterStatus, reported: DispatchStatus) -> LetterStatus | None:
     """The letter's new status, or None when the report changes nothing (stale or repeated)."""
     new = LetterStatus(reported.value)
-    if current in _FINAL or current == LetterStatus.AWAITING_MASTER_DATA:
+    if current in _FINAL or current in WITHOUT_JOB:
         return None
     if new in _FINAL:
         return new
@@ -75,6 +88,22 @@ def next_status(current: LetterStatus, reported: DispatchStatus) -> LetterStatus
 
 class NoRecipient(Exception):
     """None of the granted partner numbers is in the master-data record of the meter."""
+
+
+@dataclass(frozen=True)
+class PostedLetter:
+    """An earlier letter for the same meter, as far as the rule of one letter per meter needs to know it."""
+
+    reference: str
+    posted_at: datetime  # when its job went out
+    status: LetterStatus
+
+
+def earlier_letter(posted: Iterable[PostedLetter], now: datetime) -> PostedLetter | None:
+    """The latest letter for the meter posted less than ONE_LETTER_PER_METER_WITHIN before ``now``: while
+    there is one, no further letter goes out for that meter."""
+    recent = [p for p in posted if p.status in _POSTED and p.posted_at > now - ONE_LETTER_PER_METER_WITHIN]
+    return max(recent, key=lambda p: p.posted_at, default=None)
 
 
 def recipient_of(grants: tuple[PartnerNumberGrant, ...], record: MeterPointRecorded) -> PartnerOfRecord:
@@ -187,6 +216,7 @@ class Letter:
     status_reason: str | None = None
     recipient: RecipientAddress | None = None
     letter_date: date | None = None  # the day its job went out
+    posted_at: datetime | None = None  # when its job went out
     pdf_sha256: str | None = None  # set once rendered; kept when the PDF is deleted
     pdf_deleted: bool = False  # set on the handover to the carrier: the store deletes the PDF
     created_at: datetime | None = None
@@ -198,12 +228,36 @@ class Letter:
         """Our reference ("Unser Zeichen"), printed on the letter and named in the dispatch job."""
         return f"PP-{self.tenant}-{self.id.hex[:8].upper()}"
 
+    def post(
+        self, record: MeterPointRecorded, now: datetime, sender: str, pdf_url: str, posted: Iterable[PostedLetter]
+    ) -> None:
+        """The master data names the recipient. Unless the meter had a letter within
+        ONE_LETTER_PER_METER_WITHIN (``posted``: the meter's earlier letters), the dispatch job goes out;
+        otherwise the letter is recorded as not posted again, with the reason for the back-office."""
+        earlier = earlier_letter(posted, now)
+        if earlier is None:
+            self.queue(record, now, sender, pdf_url)
+            return
+        self.recipient = recipient_address(recipient_of(self.grants, record))
+        self.status = LetterStatus.NOT_POSTED_AGAIN
+        day = earlier.posted_at.astimezone(_GERMANY)
+        self.status_reason = (
+            f"Nicht erneut verschickt: Für diesen Zähler ging am {day:%d.%m.%Y} schon ein Brief hinaus "
+            f"({earlier.reference}). Je Zähler geht höchstens ein Brief in "
+            f"{ONE_LETTER_PER_METER_WITHIN.days} Tagen hinaus."
+        )
+
+    def as_posted(self) -> PostedLetter | None:
+        """The letter as the rule of one letter per meter counts it; None while its job has not gone out."""
+        return PostedLetter(self.reference, self.posted_at, self.status) if self.posted_at else None
+
     def queue(self, record: MeterPointRecorded, now: datetime, sender: str, pdf_url: str) -> None:
         """The master data names the recipient: the letter is decided and its dispatch job goes out, with the
         PDF by reference (rendered right after, or when the print house fetches it)."""
         recipient = recipient_address(recipient_of(self.grants, record))
         self.recipient = recipient
         self.letter_date = now.astimezone(_GERMANY).date()  # the date printed on the letter
+        self.posted_at = now
         self.status = LetterStatus.QUEUED
         self.events.append(
             LetterDispatchRequested(

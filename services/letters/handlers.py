@@ -20,10 +20,13 @@ from kit.masterdata import record_meter_point
 from kit.tenants import Tenant
 from kit.uow import UnitOfWork
 from services.letters.domain import (
+    ONE_LETTER_PER_METER_WITHIN,
+    WITHOUT_JOB,
     Letter,
     LetterStatus,
     LetterSummary,
     NoRecipient,
+    PostedLetter,
     StatusReport,
     TaskView,
     letter_content,
@@ -38,7 +41,14 @@ class Letters(Protocol):
 
     async def for_change(self, tenant: str, letter_id: UUID) -> Letter | None: ...
 
-    async def awaiting_master_data(self, tenant: str, meter_number: str) -> list[Letter]: ...
+    async def awaiting_master_data(self, tenant: str, meter_number: str) -> list[Letter]:
+        """For a change, oldest first: the letters of this meter that wait for its master-data record."""
+        ...
+
+    async def posted_for_meter(self, tenant: str, meter_number: str, since: datetime) -> list[PostedLetter]:
+        """The meter's letters whose job went out at ``since`` or later. Holds the meter until the commit, so
+        that two requests for one meter decided at the same time see each other's letter."""
+        ...
 
     def add(self, letter: Letter, now: datetime) -> None: ...
 
@@ -84,13 +94,25 @@ def _save(uow: Uow, letter: Letter, cause: UUID) -> None:
     uow.publish_recorded(letter, route, tenant=letter.tenant, correlation_id=letter.correlation_id, causation_id=cause)
 
 
-def _queue(uow: Uow, letter: Letter, record: MeterPointRecorded, tenant: Tenant, public_url: str) -> None:
+async def _posted_for_meter(uow: Uow, tenant: Tenant, meter_number: str) -> list[PostedLetter]:
+    since = uow.now() - ONE_LETTER_PER_METER_WITHIN
+    return await uow.store.posted_for_meter(tenant.portal_number, meter_number, since)
+
+
+def _post(
+    uow: Uow, letter: Letter, record: MeterPointRecorded, tenant: Tenant, public_url: str, posted: list[PostedLetter]
+) -> None:
+    """The letter's job goes out, or — the meter had a letter within ONE_LETTER_PER_METER_WITHIN — it is recorded as not
+    posted again. ``posted`` (the meter's recent letters) learns of the letter if it went out."""
+    job_url = pdf_url(public_url, tenant.portal_number, letter.id)
     try:
-        letter.queue(record, uow.now(), tenant.return_address, pdf_url(public_url, tenant.portal_number, letter.id))
+        letter.post(record, uow.now(), tenant.return_address, job_url, posted)
     except NoRecipient:
         raise RefusedEvent("granted partner numbers are not in the meter's master data") from None
-    # Cheap checks of what the renderer would refuse: a job must not go out for a letter that cannot be made.
-    validate_content(letter_content(letter, tenant))
+    if (sent := letter.as_posted()) is not None:
+        posted.append(sent)
+        # Cheap checks of what the renderer would refuse: a job must not go out for a letter that cannot be made.
+        validate_content(letter_content(letter, tenant))
 
 
 # --- what other services tell us ------------------------------------------------------------------------
@@ -111,7 +133,8 @@ async def queue_letter(event: Delivered[PartnerNumberRequestMatched], uow: Uow, 
     uow.store.add(letter, uow.now())
     record = await uow.master_data.find(tenant.portal_number, matched.meter_number)
     if record is not None:  # otherwise our master data is behind onboarding's: it follows shortly
-        _queue(uow, letter, record, tenant, public_url)
+        posted = await _posted_for_meter(uow, tenant, matched.meter_number)
+        _post(uow, letter, record, tenant, public_url, posted)
     _save(uow, letter, event.envelope.event_id)
 
 
@@ -119,15 +142,19 @@ async def record_master_data(event: Delivered[MeterPointRecorded], uow: Uow, *, 
     """Keep the read model, and send the letters that were waiting for this meter's record."""
     await record_meter_point(event, uow)
     tenant = event.tenant
-    for letter in await uow.store.awaiting_master_data(tenant.portal_number, event.payload.meter_number):
-        _queue(uow, letter, event.payload, tenant, public_url)
+    waiting = await uow.store.awaiting_master_data(tenant.portal_number, event.payload.meter_number)
+    if not waiting:
+        return
+    posted = await _posted_for_meter(uow, tenant, event.payload.meter_number)
+    for letter in waiting:  # the oldest request gets the letter; the others are recorded as not posted again
+        _post(uow, letter, event.payload, tenant, public_url, posted)
         _save(uow, letter, event.envelope.event_id)
 
 
 async def record_dispatch_status(event: Delivered[DispatchStatusReported], uow: Uow) -> None:
     report = event.payload
     letter = await uow.store.for_change(event.tenant.portal_number, report.job_id)
-    if letter is None:
+    if letter is None or letter.status in WITHOUT_JOB:
         raise RefusedEvent("status report for a job this tenant does not have")
     uow.store.add_report(letter.id, report)
     letter.report(report)

@@ -22,6 +22,7 @@ from services.letters.domain import (
     Letter,
     LetterStatus,
     LetterSummary,
+    PostedLetter,
     StatusReport,
     TaskView,
     needs_render,
@@ -47,6 +48,7 @@ class LetterRow(SQLModel, table=True):
     pdf_sha256: str | None = None  # set once rendered; kept when the PDF is deleted
     pdf_rendered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     letter_date: date | None = Field(default=None, sa_column=Column(Date))  # the day it was queued
+    posted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))  # its job went out
     status_reason: str | None = None
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -104,6 +106,7 @@ def _to_domain(row: LetterRow) -> Letter:
         status_reason=row.status_reason,
         recipient=RecipientAddress.model_validate(row.recipient) if row.recipient else None,
         letter_date=row.letter_date,
+        posted_at=row.posted_at,
         pdf_sha256=row.pdf_sha256,
         created_at=row.created_at,
     )
@@ -114,6 +117,7 @@ def _apply(letter: Letter, row: LetterRow, now: datetime) -> None:
     row.status_reason = letter.status_reason
     row.recipient = letter.recipient.model_dump(mode="json") if letter.recipient else None
     row.letter_date = letter.letter_date
+    row.posted_at = letter.posted_at
     if letter.pdf_deleted:
         row.pdf = None
     row.updated_at = now
@@ -173,7 +177,7 @@ class LetterStore:
         return self._handed_out(result.first())
 
     async def awaiting_master_data(self, tenant: str, meter_number: str) -> list[Letter]:
-        """For a change: the letters of this meter that wait for its master-data record."""
+        """For a change, oldest first: the letters of this meter that wait for its master-data record."""
         result = await self._session.exec(
             select(LetterRow)
             .where(
@@ -181,9 +185,26 @@ class LetterStore:
                 LetterRow.meter_number == meter_number,
                 LetterRow.status == LetterStatus.AWAITING_MASTER_DATA,
             )
+            .order_by(col(LetterRow.created_at), col(LetterRow.id))
             .with_for_update()
         )
         return [letter for row in result.all() if (letter := self._handed_out(row))]
+
+    async def posted_for_meter(self, tenant: str, meter_number: str, since: datetime) -> list[PostedLetter]:
+        """The meter's letters whose job went out at ``since`` or later. First takes the meter's transaction
+        lock: a second request for the meter, decided at the same time, waits for this commit and then sees
+        the letter (row locks cannot do it: the letter to wait for may not be a row yet)."""
+        await self._session.exec(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))").bindparams(  # type: ignore[call-overload]
+                key=f"letters-per-meter/{tenant}/{meter_number}"
+            )
+        )
+        query = select_columns(col(LetterRow.reference), col(LetterRow.posted_at), col(LetterRow.status)).where(
+            col(LetterRow.tenant) == tenant,
+            col(LetterRow.meter_number) == meter_number,
+            col(LetterRow.posted_at) >= since,
+        )
+        return [PostedLetter(v.reference, v.posted_at, LetterStatus(v.status)) for v in await self._rows(query)]
 
     def add(self, letter: Letter, now: datetime) -> None:
         row = LetterRow(

@@ -173,15 +173,31 @@ class RequestSummary:
     updated_at: datetime
 
 
-def _plain(value: str) -> str:
-    """What the customer typed, made harmless for a plain-text mail: no control characters or line
-    breaks (no forged paragraphs), and links defanged so nobody can use our mail to send theirs."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in value).strip()
-    return re.sub(r"(?i)\b(https?|ftp)://", r"\1[:]//", cleaned).replace("www.", "www[.]")
+# Characters that separate the labels of a host name (IDNA maps the ideographic and the half-width full
+# stop to "."; the full-width one and the one-dot leader become "." under NFKC anyway).
+_DOTS = ".\u3002\uff0e\uff61\u2024\ufe52"
+_LABEL_DOT = re.compile(f"[{_DOTS}](?=\\S)")
+_SCHEME_COLON = re.compile(r":(?=\S)")
+
+
+def defanged(value: str) -> str:
+    """What the customer typed, made harmless for our mail: no control characters or line breaks (no
+    forged paragraphs), and nothing a mail client turns into a link, so nobody can use our mail to send
+    theirs. Look-alike characters are folded first (NFKC: "ｗｗｗ．ｅｖｉｌ．ｄｅ" is "www.evil.de"); then
+    every dot with something right after it becomes "[.]", every "@" "[at]", every backslash "[\\]"
+    and every colon with something right after it (as in "http://", "mailto:", "javascript:") "[:]" —
+    in any case, in every field. Without a dot between labels there is no domain, without "@" no
+    address, without "scheme:" no URL; the text stays readable ("erika[.]mustermann[at]example[.]org").
+    A dot or colon before a space stays as typed ("Dr. Erika", "Lindenstr. 4")."""
+    folded = unicodedata.normalize("NFKC", value)
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in folded).strip()
+    cleaned = _LABEL_DOT.sub("[.]", cleaned)
+    cleaned = cleaned.replace("@", "[at]").replace("\\", "[\\]")  # "\\\\server\\share": a UNC link in Outlook
+    return _SCHEME_COLON.sub("[:]", cleaned)
 
 
 def _one_line(address: PostalAddress) -> str:
-    return f"{_plain(address.street)} {_plain(address.house_number)}, {address.postcode} {_plain(address.city)}"
+    return f"{defanged(address.street)} {defanged(address.house_number)}, {address.postcode} {defanged(address.city)}"
 
 
 def copy_of_message(operator_name: str, service_phone: str, request: PartnerNumberRequest) -> tuple[str, str]:
@@ -193,7 +209,7 @@ def copy_of_message(operator_name: str, service_phone: str, request: PartnerNumb
         "",
         f"vielen Dank für Ihre Nachricht an {operator_name}. Hier ist eine Kopie Ihrer Angaben:",
         "",
-        f"  Name:          {_plain(c.first_name)} {_plain(c.last_name)}",
+        f"  Name:          {defanged(c.first_name)} {defanged(c.last_name)}",
         f"  Anschrift:     {_one_line(address)}",
     ]
     if c.connection_address:
@@ -201,10 +217,10 @@ def copy_of_message(operator_name: str, service_phone: str, request: PartnerNumb
         lines.append(f"  Anschlussobjekt: {_one_line(a)}")
     lines += [
         f"  Zählernummer:  {request.meter_number}",
-        f"  E-Mail:        {c.email}",
+        f"  E-Mail:        {defanged(str(c.email))}",
     ]
     if c.phone:
-        lines.append(f"  Telefon:       {_plain(c.phone)}")
+        lines.append(f"  Telefon:       {defanged(c.phone)}")
     lines += [
         "",
         "Wie es weitergeht: Wir prüfen Ihre Angaben. Ihre Geschäftspartner-Nr. Netz schicken wir Ihnen",

@@ -5,7 +5,15 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from contracts.letters import DispatchStatusReported
-from services.letters.domain import Letter, LetterStatus, LetterSummary, StatusReport, TaskView, needs_render
+from services.letters.domain import (
+    Letter,
+    LetterStatus,
+    LetterSummary,
+    PostedLetter,
+    StatusReport,
+    TaskView,
+    needs_render,
+)
 
 
 class FakeLetters:
@@ -24,10 +32,18 @@ class FakeLetters:
         return _copy(letter) if letter and letter.tenant == tenant else None
 
     async def awaiting_master_data(self, tenant: str, meter_number: str) -> list[Letter]:
-        return [
+        waiting = [
             _copy(x)
             for x in self.letters.values()
             if (x.tenant, x.meter_number, x.status) == (tenant, meter_number, LetterStatus.AWAITING_MASTER_DATA)
+        ]
+        return sorted(waiting, key=lambda x: x.created_at or datetime.min)
+
+    async def posted_for_meter(self, tenant: str, meter_number: str, since: datetime) -> list[PostedLetter]:
+        return [
+            PostedLetter(x.reference, x.posted_at, x.status)
+            for x in self.letters.values()
+            if (x.tenant, x.meter_number) == (tenant, meter_number) and x.posted_at and x.posted_at >= since
         ]
 
     def add(self, letter: Letter, now: datetime) -> None:

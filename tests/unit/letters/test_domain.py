@@ -1,12 +1,17 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from contracts.common import PartnerNumberGrant, PartnerRole, PostalAddress
 from contracts.letters import DispatchStatus
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from services.letters.domain import (
+    ONE_LETTER_PER_METER_WITHIN,
     LetterStatus,
     NoRecipient,
+    PostedLetter,
     access_link,
+    earlier_letter,
     next_status,
     recipient_address,
     recipient_of,
@@ -65,3 +70,29 @@ def test_address_lines_follow_din_5008_with_the_country_last_in_capitals_abroad(
 def test_the_access_link_carries_meter_and_partner_only_in_the_fragment() -> None:
     link = access_link("https://000328.plusportal.de", "1EMH0005939068", "1111")
     assert link == "https://000328.plusportal.de/zugang#zaehler=1EMH0005939068&partner=1111"
+
+
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("age", "status", "holds"),
+    [
+        (timedelta(0), LetterStatus.QUEUED, True),
+        (timedelta(days=13, hours=23, minutes=59), LetterStatus.HANDED_TO_CARRIER, True),
+        (ONE_LETTER_PER_METER_WITHIN, LetterStatus.DELIVERED, False),  # 14 days on: a letter may go again
+        (timedelta(days=20), LetterStatus.QUEUED, False),
+        (timedelta(days=1), LetterStatus.RETURNED, True),  # posted, came back: a clerk looks at it
+        (timedelta(days=1), LetterStatus.FAILED, False),  # the print house never posted it
+        (-timedelta(minutes=5), LetterStatus.QUEUED, True),  # another instance's clock a little ahead
+    ],
+)
+def test_one_letter_per_meter_within_14_days(age: timedelta, status: LetterStatus, holds: bool) -> None:
+    earlier = PostedLetter("PP-000328-0000AAAA", NOW - age, status)
+    assert (earlier_letter([earlier], NOW) == earlier) is holds
+
+
+def test_the_latest_of_the_meters_recent_letters_is_named() -> None:
+    old, new = (PostedLetter(f"PP-{n}", NOW - timedelta(days=n), LetterStatus.PRINTED) for n in (10, 2))
+    assert earlier_letter([old, new], NOW) == new
+    assert earlier_letter([], NOW) is None

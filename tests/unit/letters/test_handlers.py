@@ -21,7 +21,7 @@ from kit.consumer import Delivered, RefusedEvent
 from kit.events import envelope_for
 from kit.tenants import Tenant, load_tenants
 from services.letters import handlers
-from services.letters.domain import LetterStatus
+from services.letters.domain import ONE_LETTER_PER_METER_WITHIN, LetterStatus
 from tests.unit.examples import METER, meter_point
 from tests.unit.fakes import FakeClock, FakeUnits
 from tests.unit.letters.fake_store import FakeLetters
@@ -166,3 +166,121 @@ async def test_another_tenants_letters_and_reports_are_not_found(units: FakeUnit
             await handlers.show_letter(handlers.ShowLetter(OTHER, letter.id), uow)
         [listed] = await handlers.list_letters(handlers.ListLetters(TENANT), uow)
     assert listed.letter_id == letter.id and listed.pdf_available  # renderable on a fetch
+
+
+# --- at most one letter per meter in 14 days ([6 of 11] §2: guessing the partner number must not pay) -------
+
+
+def letter_of(units: FakeUnits[FakeLetters], event: PartnerNumberRequestMatched) -> Any:
+    return next(x for x in units.store.letters.values() if x.request_id == event.request_id)
+
+
+async def test_a_second_request_for_the_meter_within_14_days_is_recorded_but_not_posted_again(
+    units: FakeUnits[FakeLetters], clock: FakeClock
+) -> None:
+    first, second = matched(), matched()
+    await queue(units, first)
+    clock.advance(ONE_LETTER_PER_METER_WITHIN - timedelta(seconds=1))
+    await queue(units, second)
+    posted, held = letter_of(units, first), letter_of(units, second)
+    assert posted.status == LetterStatus.QUEUED
+    assert held.status == LetterStatus.NOT_POSTED_AGAIN  # the request is kept …
+    assert held.status_reason == (
+        f"Nicht erneut verschickt: Für diesen Zähler ging am 01.12.2026 schon ein Brief hinaus ({posted.reference}). "
+        "Je Zähler geht höchstens ein Brief in 14 Tagen hinaus."
+    )
+    [job] = units.outbox.of_type(LetterDispatchRequested)  # … but there is no second job
+    assert job.job_id == posted.id
+    assert [q.request_id for q in units.outbox.of_type(LetterQueued)] == [first.request_id]
+    async with units.read() as uow:  # the back-office sees it, with the reason
+        listed = await handlers.list_letters(handlers.ListLetters(TENANT, LetterStatus.NOT_POSTED_AGAIN), uow)
+    assert [(s.request_id, s.status_reason, s.pdf_available) for s in listed] == [
+        (second.request_id, held.status_reason, False)
+    ]
+
+
+async def test_after_14_days_the_meter_gets_a_letter_again(units: FakeUnits[FakeLetters], clock: FakeClock) -> None:
+    assert timedelta(days=14) == ONE_LETTER_PER_METER_WITHIN
+    await queue(units)
+    clock.advance(ONE_LETTER_PER_METER_WITHIN)
+    again = matched()
+    await queue(units, again)
+    assert letter_of(units, again).status == LetterStatus.QUEUED
+    assert len(units.outbox.of_type(LetterDispatchRequested)) == 2
+
+
+async def test_requests_held_within_the_14_days_do_not_extend_them(
+    units: FakeUnits[FakeLetters], clock: FakeClock
+) -> None:
+    await queue(units)
+    for _ in range(13):  # one request a day: each is held, and the 14 days still count from the letter
+        clock.advance(timedelta(days=1))
+        await queue(units)
+    clock.advance(timedelta(days=1))
+    last = matched()
+    await queue(units, last)
+    assert letter_of(units, last).status == LetterStatus.QUEUED
+    assert len(units.outbox.of_type(LetterDispatchRequested)) == 2
+    assert sum(x.status == LetterStatus.NOT_POSTED_AGAIN for x in units.store.letters.values()) == 13
+
+
+async def test_a_returned_letter_counts_but_a_failed_print_job_posted_nothing(
+    units: FakeUnits[FakeLetters], clock: FakeClock
+) -> None:
+    returned, after_return = matched(), matched()
+    await queue(units, returned)
+    async with units() as uow:
+        report_returned = report(letter_of(units, returned).id, DispatchStatus.RETURNED, "Empfänger unbekannt")
+        await handlers.record_dispatch_status(delivered(report_returned), uow)
+    await queue(units, after_return)  # it was posted: the master data's address may be wrong, a clerk looks at it
+    assert letter_of(units, after_return).status == LetterStatus.NOT_POSTED_AGAIN
+
+    units.store.letters.clear()
+    await queue(units, first := matched())
+    async with units() as uow:
+        await handlers.record_dispatch_status(delivered(report(letter_of(units, first).id, DispatchStatus.FAILED)), uow)
+    clock.advance(timedelta(hours=1))
+    await queue(units, retry := matched())
+    assert letter_of(units, retry).status == LetterStatus.QUEUED
+
+
+async def test_the_rule_is_per_meter_and_per_operator(units: FakeUnits[FakeLetters]) -> None:
+    units.master_data.points[(OTHER.portal_number, METER)] = meter_point()
+    other_meter = METER[:-1] + ("0" if METER[-1] != "0" else "1")
+    units.master_data.points[(TENANT.portal_number, other_meter)] = meter_point().model_copy(
+        update={"meter_number": other_meter}
+    )
+    await queue(units)
+    async with units() as uow:  # the same meter number at another operator is another meter
+        await handlers.queue_letter(delivered(matched(), OTHER), uow, public_url=PUBLIC_URL)
+    await queue(units, matched().model_copy(update={"meter_number": other_meter}))
+    assert {x.status for x in units.store.letters.values()} == {LetterStatus.QUEUED}
+    assert len(units.outbox.of_type(LetterDispatchRequested)) == 3
+
+
+async def test_of_requests_waiting_for_master_data_only_the_oldest_gets_the_letter(
+    units: FakeUnits[FakeLetters], clock: FakeClock
+) -> None:
+    units.master_data.points.clear()
+    first, second = matched(), matched()
+    await queue(units, first)
+    clock.advance(timedelta(minutes=1))
+    await queue(units, second)
+    async with units() as uow:
+        await handlers.record_master_data(delivered(meter_point()), uow, public_url=PUBLIC_URL)
+    assert letter_of(units, first).status == LetterStatus.QUEUED
+    assert letter_of(units, second).status == LetterStatus.NOT_POSTED_AGAIN
+    assert [job.job_id for job in units.outbox.of_type(LetterDispatchRequested)] == [letter_of(units, first).id]
+
+
+async def test_a_status_report_for_a_letter_that_was_not_posted_is_refused(
+    units: FakeUnits[FakeLetters], clock: FakeClock
+) -> None:
+    await queue(units)
+    await queue(units, second := matched())
+    with pytest.raises(RefusedEvent):
+        async with units() as uow:
+            await handlers.record_dispatch_status(
+                delivered(report(letter_of(units, second).id, DispatchStatus.PRINTED)), uow
+            )
+    assert letter_of(units, second).status == LetterStatus.NOT_POSTED_AGAIN

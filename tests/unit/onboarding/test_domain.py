@@ -11,8 +11,10 @@ from services.onboarding.domain import (
     RequestStatus,
     StatusConflict,
     copy_of_message,
+    defanged,
     match_request,
 )
+from tests.links import links_in
 
 HOME = PostalAddress(street="Postweg", house_number="1", postcode="12345", city="Musterstadt")
 ELSEWHERE = PostalAddress(street="Ring", house_number="2", postcode="54321", city="Anderswo")
@@ -123,3 +125,102 @@ def test_copy_email_neutralises_what_the_customer_typed_and_never_names_a_partne
     assert "Klick https[:]//evil" in text  # the line break is gone: no forged paragraph
     assert "4711000001" not in text
     assert "1EMH0005939068" in text and subject.startswith("Ihre Nachricht an SWM Netz")
+
+
+HOSTILE = [
+    "WWW.EVIL.DE",
+    "www.evil.de",
+    "Www.Evil.De/login",
+    "evil.de",
+    "EVIL.DE",
+    "evil.de/x",
+    "Bitte zahlen: evil.de/pay?iban=1",
+    "http://evil.example/login",
+    "HTTPS://EVIL.EXAMPLE",
+    "hTtPs://evil.example",
+    "ftp://evil.de",
+    "//evil.de/x",
+    "http:\\\\evil.de",
+    "erika@evil.example",
+    "ERIKA@EVIL.EXAMPLE",
+    "mailto:erika@evil.example",
+    "MAILTO:ERIKA",
+    "javascript:alert(1)",
+    "data:text/html,x",
+    "tel:+4930123",
+    "evil.de:8080",
+    "localhost:8080",
+    "http://192.168.0.1/",
+    "1.2.3.4",
+    "xn--bcher-kva.de",
+    "bücher.de",
+    "evil。de",  # ideographic full stop: a dot to IDNA
+    "evil｡de",  # half-width ideographic full stop
+    "ｗｗｗ．ｅｖｉｌ．ｄｅ",  # full-width letters and dot
+    "evil\u2024de",  # one dot leader
+    "evil\u200b.de",  # zero-width space
+    "evil.\u200bde",
+    "evil\u00ad.de",  # soft hyphen
+    "erika＠evil.example",  # full-width commercial at
+    "\\\\evil\\share",
+    "<https://evil.example>",
+    "[https://evil.example](https://evil.example)",
+]
+FIELDS = ["first_name", "last_name", "street", "house_number", "city", "connection_street", "phone"]
+
+
+def _hostile_request(field: str, value: str) -> PartnerNumberRequest:
+    value = value[: {"house_number": 20, "phone": 40}.get(field, 100)]  # the fields' maximum lengths
+    address = {"street": "Postweg", "house_number": "1", "postcode": "12345", "city": "Musterstadt"}
+    connection = dict(address)
+    names = {"first_name": "Jürgen", "last_name": "Müller", "phone": None}
+    if field in address:
+        address[field] = value
+    elif field == "connection_street":
+        connection["street"] = value
+    else:
+        names[field] = value
+    hostile = RequestingCustomer(
+        first_name=names["first_name"] or "",
+        last_name=names["last_name"] or "",
+        phone=names["phone"],
+        email="erika.mustermann@example.org",
+        postal_address=PostalAddress(**address),
+        connection_address=PostalAddress(**connection),
+    )
+    return PartnerNumberRequest.submit(uuid4(), "000328", "1EMH0005939068", hostile)
+
+
+@pytest.mark.parametrize("field", FIELDS)
+@pytest.mark.parametrize("value", HOSTILE)
+def test_nothing_the_customer_typed_becomes_a_link_in_the_copy_email(field: str, value: str) -> None:
+    _, text = copy_of_message("SWM Netz", "0800 1", _hostile_request(field, value))
+    assert links_in(text) == [], text
+    harmless = copy_of_message("SWM Netz", "0800 1", _hostile_request(field, "x"))[1]
+    assert text.count("\n") == harmless.count("\n")  # nothing typed adds a line
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("WWW.EVIL.DE", "WWW[.]EVIL[.]DE"),
+        ("evil.de/x", "evil[.]de/x"),
+        ("http://evil.example", "http[:]//evil[.]example"),
+        ("erika@evil.example", "erika[at]evil[.]example"),
+        ("ｗｗｗ．ｅｖｉｌ．ｄｅ", "www[.]evil[.]de"),
+        ("evil。de", "evil[.]de"),
+        ("\\\\evil\\share", "[\\][\\]evil[\\]share"),
+        ("Dr. Erika", "Dr. Erika"),  # a dot or colon before a space is no link: left as typed
+        ("Lindenstr. 4", "Lindenstr. 4"),
+        ("St.-Georg-Str.", "St[.]-Georg-Str."),
+        ("Müller-Lüdenscheidt", "Müller-Lüdenscheidt"),
+    ],
+)
+def test_defanged_text_stays_readable(typed: str, shown: str) -> None:
+    assert defanged(typed) == shown
+
+
+def test_the_copy_shows_the_customers_own_address_readably_but_not_as_a_mailto_link() -> None:
+    _, text = copy_of_message("SWM Netz", "0800 1", _hostile_request("first_name", "Erika"))
+    assert "E-Mail:        erika[.]mustermann[at]example[.]org" in text
+    assert "@" not in text and "mailto" not in text.casefold()
