@@ -28,6 +28,7 @@ from stack.credentials import (
     device_cookie_secret_file,
     installation_secret,
     kafka_secrets_dir,
+    registration_code_key_file,
 )
 from stack.kafka import KafkaServer, write_container_config
 from stack.paths import var_dir
@@ -86,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     topics.set_defaults(handler=_topics)
 
     secrets = commands.add_parser(
-        "secrets", help="Schlüssel dieser Installation erzeugen: Geräte-Cookies, Zugänge der Druckerei je Betreiber"
+        "secrets", help="Schlüssel dieser Installation: Geräte-Cookies, Registrierungscodes, Druckerei-Zugänge"
     )
     secrets.set_defaults(handler=_secrets)
     return parser
@@ -195,9 +196,11 @@ def _secrets(args: argparse.Namespace) -> int:
     """What `make up` generates before the processes start (stack.processes.prepare_credentials), for compose."""
     var = _var(args)
     cookie_key = installation_secret(device_cookie_secret_file(var))
+    code_key = installation_secret(registration_code_key_file(var))
     credentials = printhouse_credentials_file(var)
     tenants = ensure_per_tenant(credentials, (tenant.portal_number for tenant in load_tenants()))
-    print(f"Geräte-Cookie-Schlüssel: {cookie_key}; Druckerei-Zugänge für {', '.join(tenants)}: {credentials}")
+    print(f"Geräte-Cookie-Schlüssel: {cookie_key}; Registrierungscode-Schlüssel: {code_key}")
+    print(f"Druckerei-Zugänge für {', '.join(tenants)}: {credentials}")
     return 0
 
 

@@ -21,7 +21,13 @@ from types import MappingProxyType
 
 from contracts.topics import Principal
 from kit.credentials import ensure_per_tenant
-from stack.credentials import credential_environment, device_cookie_secret_file, installation_secret, kafka_secrets_dir
+from stack.credentials import (
+    credential_environment,
+    device_cookie_secret_file,
+    installation_secret,
+    kafka_secrets_dir,
+    registration_code_key_file,
+)
 from stack.gateway import LOOPBACK, Gateway
 from stack.paths import REPO_ROOT
 from stack.services import ServiceProcess, service_env
@@ -132,9 +138,10 @@ def printhouse_credentials_file(var: Path) -> Path:
 
 
 def prepare_credentials(site: Site, tenants: Iterable[str]) -> dict[str, str]:
-    """Before the processes start, generated once per installation: the device-cookie key and a print-house
-    credential for each operator (returned: the tests act as the print house)."""
+    """Before the processes start, generated once per installation: the device-cookie key, the registration-code
+    key and a print-house credential for each operator (returned: the tests act as the print house)."""
     installation_secret(device_cookie_secret_file(site.var))
+    installation_secret(registration_code_key_file(site.var))
     return ensure_per_tenant(printhouse_credentials_file(site.var), tenants)
 
 
@@ -157,6 +164,7 @@ def platform_processes(site: Site) -> tuple[ProcessSpec, ...]:
         "PLUSPORTAL_PORTAL_URL_TEMPLATE": site.portal_url_template,
         # Dispatch jobs name their PDF under this address; the print house fetches it from there.
         "PLUSPORTAL_PUBLIC_URL": letters_url,
+        "PLUSPORTAL_REGISTRATION_CODE_KEY_FILE": str(registration_code_key_file(site.var)),
         **credentials,
     }
     identity_env = {

@@ -121,6 +121,12 @@ def pdf_text(path: Path) -> str:
         return "\n".join(page.extract_text() or "" for page in pdf.pages)
 
 
+def letter_links(path: Path) -> list[str]:
+    """The links a printed letter carries (each partner number's, as its QR code shows it)."""
+    with pdfplumber.open(path) as pdf:
+        return [str(link["uri"]) for page in pdf.pages for link in page.hyperlinks]
+
+
 def printed_letters_mentioning(folder: Path, needle: str) -> list[Path]:
     return [p for p in sorted(folder.glob("*.pdf")) if needle in pdf_text(p)]
 
@@ -352,6 +358,13 @@ class StaffSignIn:
         answer = response.json()
         self._token = (answer["access_token"], time.monotonic() + answer["expires_in"])
         return self._token[0]
+
+    async def at_identity(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A call to identity's staff API with this staff member's session (e.g. GET /staff/alerts)."""
+        if self._portal is None:
+            await self.sign_in()
+        async with await self._client() as portal:
+            return await portal.call(method, path, **kwargs)
 
     async def headers(self, tenant: str | None = None) -> dict[str, str]:
         """Host (this account's operator unless another is named) and the staff token."""

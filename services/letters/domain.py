@@ -23,8 +23,10 @@ from contracts.letters import (
     LetterQueued,
     LetterReturned,
     RecipientAddress,
+    RegistrationCodeIssued,
 )
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
+from kit.registration import registration_code, registration_code_hash
 
 _GERMANY = ZoneInfo("Europe/Berlin")
 
@@ -60,6 +62,8 @@ WITHOUT_JOB = (LetterStatus.AWAITING_MASTER_DATA, LetterStatus.NOT_POSTED_AGAIN)
 # meters and names — does not make the letter go out again and again. Further matching requests are kept
 # and shown to the back-office as not posted again, with why.
 ONE_LETTER_PER_METER_WITHIN = timedelta(days=14)
+# The registration code in the letter's link admits one access request until then (kit.registration).
+REGISTRATION_CODE_VALID = timedelta(days=90)
 # A letter counts once its job went out, unless the print house reported it failed (then nothing was posted).
 _POSTED = (*_PATH, LetterStatus.RETURNED)
 # While the job is with the print house its PDF may be rendered (by the worker or on a fetch). Not after
@@ -140,9 +144,9 @@ def recipient_address(partner: PartnerOfRecord) -> RecipientAddress:
     )
 
 
-def access_link(portal_url: str, meter_number: str, partner_number: str) -> str:
-    # In the fragment: browsers never send it, so no server or proxy log ever sees the numbers.
-    return f"{portal_url}/zugang#zaehler={meter_number}&partner={partner_number}"
+def access_link(portal_url: str, meter_number: str, partner_number: str, code: str) -> str:
+    # In the fragment: browsers never send it, so no server or proxy log ever sees the numbers or the code.
+    return f"{portal_url}/zugang#zaehler={meter_number}&partner={partner_number}&code={code}"
 
 
 @dataclass(frozen=True)
@@ -229,14 +233,20 @@ class Letter:
         return f"PP-{self.tenant}-{self.id.hex[:8].upper()}"
 
     def post(
-        self, record: MeterPointRecorded, now: datetime, sender: str, pdf_url: str, posted: Iterable[PostedLetter]
+        self,
+        record: MeterPointRecorded,
+        now: datetime,
+        sender: str,
+        pdf_url: str,
+        posted: Iterable[PostedLetter],
+        code_key: bytes,
     ) -> None:
         """The master data names the recipient. Unless the meter had a letter within
         ONE_LETTER_PER_METER_WITHIN (``posted``: the meter's earlier letters), the dispatch job goes out;
         otherwise the letter is recorded as not posted again, with the reason for the back-office."""
         earlier = earlier_letter(posted, now)
         if earlier is None:
-            self.queue(record, now, sender, pdf_url)
+            self.queue(record, now, sender, pdf_url, code_key)
             return
         self.recipient = recipient_address(recipient_of(self.grants, record))
         self.status = LetterStatus.NOT_POSTED_AGAIN
@@ -251,9 +261,16 @@ class Letter:
         """The letter as the rule of one letter per meter counts it; None while its job has not gone out."""
         return PostedLetter(self.reference, self.posted_at, self.status) if self.posted_at else None
 
-    def queue(self, record: MeterPointRecorded, now: datetime, sender: str, pdf_url: str) -> None:
+    def registration_codes(self, code_key: bytes) -> dict[str, str]:
+        """The one-time code of each partner number's link: derived from the key, never stored."""
+        return {
+            g.partner_number: registration_code(code_key, self.tenant, self.id, g.partner_number) for g in self.grants
+        }
+
+    def queue(self, record: MeterPointRecorded, now: datetime, sender: str, pdf_url: str, code_key: bytes) -> None:
         """The master data names the recipient: the letter is decided and its dispatch job goes out, with the
-        PDF by reference (rendered right after, or when the print house fetches it)."""
+        PDF by reference (rendered right after, or when the print house fetches it), and identity learns the
+        hash of each partner number's registration code."""
         recipient = recipient_address(recipient_of(self.grants, record))
         self.recipient = recipient
         self.letter_date = now.astimezone(_GERMANY).date()  # the date printed on the letter
@@ -270,6 +287,16 @@ class Letter:
             )
         )
         self.events.append(LetterQueued(request_id=self.request_id, job_id=self.id))
+        for partner_number, code in self.registration_codes(code_key).items():
+            self.events.append(
+                RegistrationCodeIssued(
+                    request_id=self.request_id,
+                    meter_number=self.meter_number,
+                    partner_number=partner_number,
+                    code_hash=registration_code_hash(code),
+                    expires_at=now + REGISTRATION_CODE_VALID,
+                )
+            )
 
     def report(self, report: DispatchStatusReported) -> None:
         """The print house's report moves the letter on (stale and repeated reports change nothing)."""
@@ -322,13 +349,14 @@ class TaskView:
     created_at: datetime
 
 
-def letter_content(letter: Letter, operator: Operator) -> LetterContent:
+def letter_content(letter: Letter, operator: Operator, code_key: bytes) -> LetterContent:
     """What the letter says, from what was decided when its job went out: rendering it later gives the same."""
     day = letter.letter_date or (letter.created_at.date() if letter.created_at else None)
     if letter.recipient is None or day is None:
         raise ValueError("the letter has no recipient yet")
     portal_url = operator.portal_url
     ordered = sorted(letter.grants, key=lambda g: g.role != PartnerRole.CONSUMPTION)
+    codes = letter.registration_codes(code_key)
     return LetterContent(
         operator_name=operator.name,
         letterhead=operator.letterhead,
@@ -343,7 +371,11 @@ def letter_content(letter: Letter, operator: Operator) -> LetterContent:
         meter_number=letter.meter_number,
         portal_url=portal_url,
         partners=tuple(
-            PartnerLine(g.partner_number, g.role.value, access_link(portal_url, letter.meter_number, g.partner_number))
+            PartnerLine(
+                g.partner_number,
+                g.role.value,
+                access_link(portal_url, letter.meter_number, g.partner_number, codes[g.partner_number]),
+            )
             for g in ordered
         ),
     )

@@ -76,6 +76,14 @@ class NotFound(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class Posting:
+    """What posting a letter needs besides the unit of work, bound once by messaging."""
+
+    public_url: str  # this service as the print house reaches it
+    code_key: bytes  # derives the registration codes (LettersSettings.registration_code_key)
+
+
 def pdf_url(public_url: str, tenant: str, job_id: UUID) -> str:
     """Where the print house fetches the job's PDF (api.build_print_api serves it)."""
     return f"{public_url.rstrip('/')}/print/{tenant}/jobs/{job_id}.pdf"
@@ -100,25 +108,25 @@ async def _posted_for_meter(uow: Uow, tenant: Tenant, meter_number: str) -> list
 
 
 def _post(
-    uow: Uow, letter: Letter, record: MeterPointRecorded, tenant: Tenant, public_url: str, posted: list[PostedLetter]
+    uow: Uow, letter: Letter, record: MeterPointRecorded, tenant: Tenant, posting: Posting, posted: list[PostedLetter]
 ) -> None:
     """The letter's job goes out, or — the meter had a letter within ONE_LETTER_PER_METER_WITHIN — it is recorded as not
     posted again. ``posted`` (the meter's recent letters) learns of the letter if it went out."""
-    job_url = pdf_url(public_url, tenant.portal_number, letter.id)
+    job_url = pdf_url(posting.public_url, tenant.portal_number, letter.id)
     try:
-        letter.post(record, uow.now(), tenant.return_address, job_url, posted)
+        letter.post(record, uow.now(), tenant.return_address, job_url, posted, posting.code_key)
     except NoRecipient:
         raise RefusedEvent("granted partner numbers are not in the meter's master data") from None
     if (sent := letter.as_posted()) is not None:
         posted.append(sent)
         # Cheap checks of what the renderer would refuse: a job must not go out for a letter that cannot be made.
-        validate_content(letter_content(letter, tenant))
+        validate_content(letter_content(letter, tenant, posting.code_key))
 
 
 # --- what other services tell us ------------------------------------------------------------------------
 
 
-async def queue_letter(event: Delivered[PartnerNumberRequestMatched], uow: Uow, *, public_url: str) -> None:
+async def queue_letter(event: Delivered[PartnerNumberRequestMatched], uow: Uow, *, posting: Posting) -> None:
     tenant, matched = event.tenant, event.payload
     if await uow.store.of_request(tenant.portal_number, matched.request_id):
         return  # exactly one letter per request, even if the request is matched again
@@ -134,11 +142,11 @@ async def queue_letter(event: Delivered[PartnerNumberRequestMatched], uow: Uow, 
     record = await uow.master_data.find(tenant.portal_number, matched.meter_number)
     if record is not None:  # otherwise our master data is behind onboarding's: it follows shortly
         posted = await _posted_for_meter(uow, tenant, matched.meter_number)
-        _post(uow, letter, record, tenant, public_url, posted)
+        _post(uow, letter, record, tenant, posting, posted)
     _save(uow, letter, event.envelope.event_id)
 
 
-async def record_master_data(event: Delivered[MeterPointRecorded], uow: Uow, *, public_url: str) -> None:
+async def record_master_data(event: Delivered[MeterPointRecorded], uow: Uow, *, posting: Posting) -> None:
     """Keep the read model, and send the letters that were waiting for this meter's record."""
     await record_meter_point(event, uow)
     tenant = event.tenant
@@ -147,7 +155,7 @@ async def record_master_data(event: Delivered[MeterPointRecorded], uow: Uow, *, 
         return
     posted = await _posted_for_meter(uow, tenant, event.payload.meter_number)
     for letter in waiting:  # the oldest request gets the letter; the others are recorded as not posted again
-        _post(uow, letter, event.payload, tenant, public_url, posted)
+        _post(uow, letter, event.payload, tenant, posting, posted)
         _save(uow, letter, event.envelope.event_id)
 
 

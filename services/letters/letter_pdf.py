@@ -121,7 +121,7 @@ def _validate_link(link: str) -> None:
     parts = urlsplit(link)
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise ValueError("access_link must be an absolute http(s) URL")
-    # Meter and partner number must travel in the fragment only: a fragment is never
+    # Meter number, partner number and registration code must travel in the fragment only: a fragment is never
     # sent to the server, so it cannot end up in access logs or proxies.
     if parts.query:
         raise ValueError("access_link must not carry a query string")

@@ -16,8 +16,9 @@ GROUP = "letters"
 
 def build_router(consumer: EventConsumer, settings: LettersSettings) -> KafkaRouter:
     # Dispatch jobs name their PDF under this service's address as the print house reaches it.
-    consumer.on(masterdata.MeterPointRecorded, partial(handlers.record_master_data, public_url=settings.public_url))
-    consumer.on(onboarding.PartnerNumberRequestMatched, partial(handlers.queue_letter, public_url=settings.public_url))
+    posting = handlers.Posting(settings.public_url, settings.code_key)
+    consumer.on(masterdata.MeterPointRecorded, partial(handlers.record_master_data, posting=posting))
+    consumer.on(onboarding.PartnerNumberRequestMatched, partial(handlers.queue_letter, posting=posting))
     consumer.on(letters.DispatchStatusReported, handlers.record_dispatch_status)
     consumer.on(identity.SigningKeyPublished, keep_signing_key)  # verifies staff tokens (kit.staff)
 
@@ -37,6 +38,7 @@ def build_router(consumer: EventConsumer, settings: LettersSettings) -> KafkaRou
         router,
         (topics.LETTER_QUEUE, letters.LetterDispatchRequested),
         (topics.LETTERS, letters.LetterQueued),
+        (topics.LETTERS, letters.RegistrationCodeIssued),
         (topics.LETTERS, letters.LetterDispatched),
         (topics.LETTERS, letters.LetterReturned),
         (topics.LETTERS, letters.LetterFailed),

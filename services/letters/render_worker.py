@@ -110,6 +110,7 @@ class Renderer:
         self._db = db
         self._tenants = tenants
         self._clock = clock
+        self._code_key = settings.code_key
         self._background = RenderPool("background", settings.render_processes, settings.render_nice)
         self._on_demand = RenderPool("on-demand", 1, 0)
         self._inflight: dict[tuple[UUID, bool], asyncio.Task[bytes | None]] = {}
@@ -167,7 +168,7 @@ class Renderer:
             letter = await store.letter(tenant, letter_id)
         if letter is None:
             return None
-        content = letter_content(letter, self._tenants.get(letter.tenant))
+        content = letter_content(letter, self._tenants.get(letter.tenant), self._code_key)
         pdf = await (self._on_demand if urgent else self._background).render(content)
         async with self._db.transaction() as session:
             kept = await LetterStore(session).keep_pdf(

@@ -1,6 +1,11 @@
 from pathlib import Path
 
-from kit.settings import ServiceSettings, plain_http, setting
+from pydantic import SecretStr
+
+from kit.settings import ServiceSettings, plain_http, setting, weak_secret
+
+# Without a key of its own (development, unit tests) the codes are derived from this one; production refuses it.
+DEVELOPMENT_REGISTRATION_CODE_KEY = "development only: letters' registration codes"
 
 
 class LettersSettings(ServiceSettings):
@@ -12,6 +17,9 @@ class LettersSettings(ServiceSettings):
     # The print house's credentials, one per operator (kit.credentials: {"<portal number>": "<secret>"}); it sends
     # the one of the job's operator as Bearer token. No file: every PDF fetch is refused.
     printhouse_credentials_file: Path | None = None
+    # Derives each letter's one-time registration codes (kit.registration); `make up` generates one per
+    # installation. Kept secret: with it, anyone could make the code of any letter.
+    registration_code_key: SecretStr | None = None
     # Rendering (CPU-bound, GIL-held) runs in worker processes of its own, so the consumer that
     # publishes dispatch jobs never waits for it. Background renders run niced: they take the CPU the
     # critical path leaves; a print-house fetch that finds no PDF yet renders at normal priority.
@@ -20,8 +28,18 @@ class LettersSettings(ServiceSettings):
     # Switched off only in a test that shows jobs go out, and fetches get their PDF, without the worker.
     render_worker_enabled: bool = True
 
+    @property
+    def code_key(self) -> bytes:
+        key = self.registration_code_key
+        return (key.get_secret_value() if key is not None else DEVELOPMENT_REGISTRATION_CODE_KEY).encode()
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
+        if weak_secret(self.registration_code_key):
+            problems.append(
+                f"{setting('registration_code_key')} fehlt oder ist zu kurz: mit dem Entwicklungsschlüssel ließe sich "
+                "der Registrierungscode jedes Briefs berechnen. Zufällig erzeugen (mindestens 32 Zeichen)."
+            )
         if self.printhouse_credentials_file is None or not self.printhouse_credentials_file.is_file():
             problems.append(
                 f"{setting('printhouse_credentials_file')} fehlt: ohne die Zugangsdaten der Druckerei je Betreiber "

@@ -14,6 +14,7 @@ from tests.conftest import System
 from tests.e2e.test_meterdata import load_day, publish
 from tests.journeys import (
     address,
+    letter_links,
     meter_point,
     pdf_text,
     printed_letters_mentioning,
@@ -132,7 +133,8 @@ async def test_one_partner_customer_from_form_to_readings(system: System, browse
     await page.goto(f"{system.gateway.url(TENANT)}/dev/letters/")
     await page.screenshot(path=str(visit.folder / f"{visit.name}-printed-letters.png"))
 
-    link = f"{system.gateway.url(TENANT)}/zugang#zaehler={meter}&partner={partner}"  # as in the letter's QR code
+    [link] = {link for link in letter_links(letters[0]) if "#zaehler=" in link}  # the letter's QR code and link
+    assert link.startswith(f"{system.gateway.url(TENANT)}/zugang#zaehler={meter}&partner={partner}&code=")
     await _register(page, system, meter, partner, email, visit, 1, link=link)
     await _login(page, system, email, visit)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)

@@ -30,6 +30,7 @@ REFUSED = {
         "PLUSPORTAL_DATABASE_URL",
         "PLUSPORTAL_PUBLIC_URL",
         "PLUSPORTAL_PRINTHOUSE_CREDENTIALS_FILE",
+        "PLUSPORTAL_REGISTRATION_CODE_KEY",
     },
     "identity": {
         "PLUSPORTAL_KAFKA_PASSWORD",
@@ -64,6 +65,7 @@ def test_make_up_settings_are_refused_in_production(name: str, tmp_path: Path) -
         env.pop("PLUSPORTAL_DEVICE_COOKIE_SECRET_FILE")  # as a newcomer forgets it …
         env["PLUSPORTAL_DEVICE_COOKIE_SECRET"] = "dev-only-device-cookie-secret"  # … or copies the old example
         env["PLUSPORTAL_SIGNING_KEY_FILE"] = "var/identity/signing-key.pem"  # inside the repository
+    env.pop("PLUSPORTAL_REGISTRATION_CODE_KEY_FILE", None)  # letters then derives codes from the development key
     finished = start_in_production(list(spec.argv), env)
     assert finished.returncode == 2, finished.stderr
     assert finished.stderr.startswith("Plusportal startet nicht.\nPLUSPORTAL_ENV=production"), finished.stderr

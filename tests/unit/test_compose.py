@@ -21,7 +21,12 @@ from contracts.meterdata import LoadProfileDay, RegisterReadings
 from kit.tenants import load_tenants
 from stack import cli as stack_cli
 from stack import demo
-from stack.credentials import KafkaCredentials, device_cookie_secret_file, kafka_secrets_dir
+from stack.credentials import (
+    KafkaCredentials,
+    device_cookie_secret_file,
+    kafka_secrets_dir,
+    registration_code_key_file,
+)
 from stack.fixtures import KAFKA_IMAGE
 from stack.gateway import Gateway, gateway_from_args
 from stack.kafka import CONTAINER_CONFIG_DIR, write_container_config
@@ -494,9 +499,12 @@ def test_secrets_job_generates_this_installations_secrets_once(
         assert "printhouse-credentials:/data/printhouse:ro" in services[name]["volumes"], name
         assert services[name]["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
     assert stack_cli.main(["--var", str(tmp_path), "secrets"]) == 0
-    cookie_key, credentials = device_cookie_secret_file(tmp_path), printhouse_credentials_file(tmp_path)
-    first = (cookie_key.read_text(), credentials.read_text())
-    assert len(first[0].strip()) >= 43 and set(json.loads(first[1])) == {t.portal_number for t in load_tenants()}
-    assert {oct(path.stat().st_mode & 0o777) for path in (cookie_key, credentials)} == {"0o600"}
+    assert "letters-secrets:/data/secrets/letters:ro" in services["letters"]["volumes"]
+    keys = (device_cookie_secret_file(tmp_path), registration_code_key_file(tmp_path))
+    credentials = printhouse_credentials_file(tmp_path)
+    first = [path.read_text() for path in (*keys, credentials)]
+    assert all(len(key.strip()) >= 43 for key in first[:2]) and first[0] != first[1]
+    assert set(json.loads(first[2])) == {t.portal_number for t in load_tenants()}
+    assert {oct(path.stat().st_mode & 0o777) for path in (*keys, credentials)} == {"0o600"}
     assert stack_cli.main(["--var", str(tmp_path), "secrets"]) == 0
-    assert (cookie_key.read_text(), credentials.read_text()) == first
+    assert [path.read_text() for path in (*keys, credentials)] == first

@@ -67,9 +67,9 @@ def test_address_lines_follow_din_5008_with_the_country_last_in_capitals_abroad(
     assert recipient_address(partner).lines == ("Solar Erika", "c/o Huber", "Dorfstrasse 3", "80000 Wien", "AT")
 
 
-def test_the_access_link_carries_meter_and_partner_only_in_the_fragment() -> None:
-    link = access_link("https://000328.plusportal.de", "1EMH0005939068", "1111")
-    assert link == "https://000328.plusportal.de/zugang#zaehler=1EMH0005939068&partner=1111"
+def test_the_access_link_carries_meter_partner_and_code_only_in_the_fragment() -> None:
+    link = access_link("https://000328.plusportal.de", "1EMH0005939068", "1111", "c0de")
+    assert link == "https://000328.plusportal.de/zugang#zaehler=1EMH0005939068&partner=1111&code=c0de"
 
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)

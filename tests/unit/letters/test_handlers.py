@@ -29,6 +29,8 @@ from tests.unit.letters.fake_store import FakeLetters
 TENANT = load_tenants(portal_url_template="http://{portal_number}.localhost:8080").get("000328")
 OTHER = load_tenants().get("000512")
 PUBLIC_URL = "http://letters.internal:8102/"
+CODE_KEY = b"unit tests' registration code key"
+POSTING = handlers.Posting(PUBLIC_URL, CODE_KEY)
 
 
 def delivered(payload: EventPayload, tenant: Tenant = TENANT) -> Delivered[Any]:
@@ -60,7 +62,7 @@ def units(clock: FakeClock) -> FakeUnits[FakeLetters]:
 async def queue(units: FakeUnits[FakeLetters], event: PartnerNumberRequestMatched | None = None) -> Delivered[Any]:
     message = delivered(event or matched())
     async with units() as uow:
-        await handlers.queue_letter(message, uow, public_url=PUBLIC_URL)
+        await handlers.queue_letter(message, uow, posting=POSTING)
     return message
 
 
@@ -98,7 +100,7 @@ async def test_a_letter_waits_for_master_data_and_goes_out_when_it_arrives(units
     assert letter.status == LetterStatus.AWAITING_MASTER_DATA
     assert units.outbox.events == []
     async with units() as uow:
-        await handlers.record_master_data(delivered(meter_point()), uow, public_url=PUBLIC_URL)
+        await handlers.record_master_data(delivered(meter_point()), uow, posting=POSTING)
     assert units.store.letters[letter.id].status == LetterStatus.QUEUED
     assert len(units.outbox.of_type(LetterDispatchRequested)) == 1
     assert units.master_data.points[(TENANT.portal_number, METER)] == meter_point()
@@ -252,7 +254,7 @@ async def test_the_rule_is_per_meter_and_per_operator(units: FakeUnits[FakeLette
     )
     await queue(units)
     async with units() as uow:  # the same meter number at another operator is another meter
-        await handlers.queue_letter(delivered(matched(), OTHER), uow, public_url=PUBLIC_URL)
+        await handlers.queue_letter(delivered(matched(), OTHER), uow, posting=POSTING)
     await queue(units, matched().model_copy(update={"meter_number": other_meter}))
     assert {x.status for x in units.store.letters.values()} == {LetterStatus.QUEUED}
     assert len(units.outbox.of_type(LetterDispatchRequested)) == 3
@@ -267,7 +269,7 @@ async def test_of_requests_waiting_for_master_data_only_the_oldest_gets_the_lett
     clock.advance(timedelta(minutes=1))
     await queue(units, second)
     async with units() as uow:
-        await handlers.record_master_data(delivered(meter_point()), uow, public_url=PUBLIC_URL)
+        await handlers.record_master_data(delivered(meter_point()), uow, posting=POSTING)
     assert letter_of(units, first).status == LetterStatus.QUEUED
     assert letter_of(units, second).status == LetterStatus.NOT_POSTED_AGAIN
     assert [job.job_id for job in units.outbox.of_type(LetterDispatchRequested)] == [letter_of(units, first).id]
