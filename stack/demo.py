@@ -44,12 +44,12 @@ DEMO_TENANT = "000328"
 DEMO_OPERATORS = {"000328": "Stadtwerke Musterstadt", "000512": "NG Beispieltal"}  # deploy/tenants.toml
 # Erika Mustermann in deploy/demo/masterdata-000328.csv (her partner number is printed in her letter).
 DEMO_METER = "1EMH0005939068"
-DEMO_PARTNER = "4711000001"
+DEMO_PARTNER = "3236513735"
 DEMO_EMAIL = "erika.mustermann@example.org"
 DEMO_PASSWORD = "Sommerwiese am Lindenweg"  # passes identity's password rules
 # Max Solar (same file): one meter, two partner numbers (consumption and feed-in) — for switching partners.
 DEMO_SOLAR_METER = "1ESY1161052714"
-DEMO_SOLAR_PARTNERS = ("4711000002", "4711000003")
+DEMO_SOLAR_PARTNERS = ("9115994164", "5344863893")
 DEMO_SOLAR_EMAIL = "max.solar@example.org"
 # Simulated readings of every demo meter (backoffice.smgw_simulator): the last DEMO_READINGS_DAYS days up to
 # yesterday. Always simulated from DEMO_READINGS_ORIGIN on with one seed, so a day has the same values whatever

@@ -6,6 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import combinations
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import uuid4
@@ -32,7 +33,17 @@ def random_meter_number() -> str:
 
 
 def random_partner_number() -> str:
+    """Ten random digits, as an operator's partner numbers should be: the number is a credential, so none
+    may tell another by counting up or down from it."""
     return f"{random.randrange(10**9, 10**10)}"
+
+
+def random_partner_numbers(count: int) -> tuple[str, ...]:
+    """``count`` random partner numbers, no two of them the same or neighbours (±1)."""
+    while True:
+        numbers = tuple(random_partner_number() for _ in range(count))
+        if all(abs(int(a) - int(b)) > 1 for a, b in combinations(numbers, 2)):
+            return numbers
 
 
 def address(street: str, number: str, postcode: str, city: str) -> PostalAddress:
@@ -47,7 +58,7 @@ def meter_point(
     roles: tuple[PartnerRole, ...] = (PartnerRole.CONSUMPTION,),
     partner_numbers: tuple[str, ...] | None = None,
 ) -> MeterPointRecorded:
-    numbers = partner_numbers or tuple(random_partner_number() for _ in roles)
+    numbers = partner_numbers or random_partner_numbers(len(roles))
     return MeterPointRecorded(
         meter_number=meter_number,
         connection_address=connection,

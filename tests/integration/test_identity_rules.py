@@ -73,7 +73,7 @@ async def _account(world: World, email: str) -> None:
         session.add(
             store.PartnerLinkRow(
                 tenant="000328",
-                partner_number="4711000001",
+                partner_number="3236513735",
                 account_id=account_id,
                 meter_number="1EMH0005939068",
                 role="consumption",
@@ -92,7 +92,7 @@ async def _token(world: World, purpose: str, email: str, valid: timedelta) -> st
                 purpose=purpose,
                 email=email,
                 meter_number="1EMH0005939069",
-                partner_number="4711000002",
+                partner_number="5344863893",
                 role="feed_in",
                 created_at=world.clock(),
                 expires_at=world.clock() + valid,
@@ -135,7 +135,7 @@ async def test_an_expired_confirmation_link_is_refused(world: World) -> None:
     world.clock.advance(timedelta(hours=23, minutes=59))
     await _complete_access(world, fresh)
     account = await _account_by_email(world, "neu@example.org")
-    assert account and [link.partner_number for link in account.links] == ["4711000002"]
+    assert account and [link.partner_number for link in account.links] == ["5344863893"]
 
 
 async def test_fifty_parallel_uses_of_one_link_make_exactly_one_login(world: World) -> None:

@@ -6,10 +6,12 @@ from contracts.common import PartnerRole, PostalAddress
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 
 METER = "1EMH0005939068"
+# Her partner number in deploy/demo: ten random digits, as partner numbers are (a credential: not counted up).
+PARTNER = "3236513735"
 HOME = PostalAddress(street="Lindenweg", house_number="4", postcode="12345", city="Musterstadt")
 
 
-def meter_point(partner_number: str = "4711000001") -> MeterPointRecorded:
+def meter_point(partner_number: str = PARTNER) -> MeterPointRecorded:
     """Erika Mustermann's meter with one consumption partner, as the billing system records it."""
     return MeterPointRecorded(
         meter_number=METER,

@@ -33,7 +33,7 @@ from tests.unit.identity.fake_store import FakeIdentityStore
 PASSWORD = "Sonnenblumen am Deich 2026"
 PASSWORD_HASH = crypto.HASHER.hash(PASSWORD)
 METER = "1EMH0005939068"
-CONSUMPTION, FEED_IN = "4711000001", "4711000002"
+CONSUMPTION, FEED_IN = "3236513735", "5344863893"  # random digits: partner numbers are not counted up
 HOME = PostalAddress(street="Postweg", house_number="1", postcode="12345", city="Musterstadt")
 
 Units = FakeUnits[FakeIdentityStore]

@@ -22,7 +22,7 @@ from kit.events import envelope_for
 from kit.tenants import Tenant, load_tenants
 from services.letters import handlers
 from services.letters.domain import ONE_LETTER_PER_METER_WITHIN, LetterStatus
-from tests.unit.examples import METER, meter_point
+from tests.unit.examples import METER, PARTNER, meter_point
 from tests.unit.fakes import FakeClock, FakeUnits
 from tests.unit.letters.fake_store import FakeLetters
 
@@ -37,7 +37,7 @@ def delivered(payload: EventPayload, tenant: Tenant = TENANT) -> Delivered[Any]:
     return Delivered(envelope_for(payload, tenant=tenant.portal_number, correlation_id=uuid4()), payload, tenant)
 
 
-def matched(partner_number: str = "4711000001") -> PartnerNumberRequestMatched:
+def matched(partner_number: str = PARTNER) -> PartnerNumberRequestMatched:
     return PartnerNumberRequestMatched(
         request_id=uuid4(),
         meter_number=METER,

@@ -37,8 +37,8 @@ def link(partner: str) -> str:
     return f"{PORTAL}/zugang#zaehler={METER}&partner={partner}"
 
 
-CONSUMPTION = PartnerLine("4711000001", "consumption", link("4711000001"))
-FEED_IN = PartnerLine("4711000002", "feed_in", link("4711000002"))
+CONSUMPTION = PartnerLine("3236513735", "consumption", link("3236513735"))
+FEED_IN = PartnerLine("5344863893", "feed_in", link("5344863893"))
 
 LONG_ADDRESS = (
     "Dr. Maximilian Alexander Freiherr von und zu Mustermann-Schnarrenberger-Leutheusser",
@@ -297,7 +297,7 @@ def test_partner_numbers_roles_and_meter_number_appear(
     assert "ZG-2025-000123" in text
     assert "12.03.2025" in text
     if len(partners) == 1:
-        assert "4711000002" not in text
+        assert "5344863893" not in text
         assert "Einspeisung" not in text
         assert "Wiederholen Sie die Schritte 2 und 3" not in text
     else:
@@ -361,7 +361,7 @@ def test_metadata_names_operator_but_no_customer_data(two_partner_pdf: bytes) ->
     assert meta.title == "Ihre Zugangsdaten für das Kundenportal"
     assert meta.author == "Stadtwerke Musterstadt Netz GmbH"
     blob = " ".join(str(v) for v in meta.values())
-    for secret in ("Mustermann", "Hauptstraße", "4711000001", "4711000002", METER, "zaehler", "ZG-2025"):
+    for secret in ("Mustermann", "Hauptstraße", "3236513735", "5344863893", METER, "zaehler", "ZG-2025"):
         assert secret not in blob
 
 
@@ -417,7 +417,7 @@ def test_unsupported_characters_are_replaced_without_logging(caplog: pytest.LogC
     for record in records:
         message = record.getMessage()
         assert record.levelno < logging.WARNING, message
-        for secret in ("Mustermann", "4711000001", METER):
+        for secret in ("Mustermann", "3236513735", METER):
             assert secret not in message
 
 
@@ -429,14 +429,14 @@ def test_unsupported_characters_are_replaced_without_logging(caplog: pytest.LogC
         {"recipient_lines": ()},
         {"recipient_lines": ("a", "b", "c", "d", "e", "f", "g")},
         {"primary_color": "blue"},
-        {"partners": (PartnerLine("4711000001", "consumption", f"{PORTAL}/zugang?partner=4711000001"),)},
-        {"partners": (PartnerLine("4711000001", "consumption", "javascript:alert(1)#partner=4711000001"),)},
+        {"partners": (PartnerLine("3236513735", "consumption", f"{PORTAL}/zugang?partner=3236513735"),)},
+        {"partners": (PartnerLine("3236513735", "consumption", "javascript:alert(1)#partner=3236513735"),)},
     ],
 )
 def test_invalid_content_is_rejected_without_echoing_it(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValueError) as excinfo:
         render_letter(make_content(**overrides))
-    assert "4711000001" not in str(excinfo.value)
+    assert "3236513735" not in str(excinfo.value)
 
 
 def test_fit_address_lines_wraps_into_spare_lines_then_truncates() -> None:

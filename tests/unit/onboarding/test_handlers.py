@@ -20,7 +20,7 @@ from kit.events import envelope_for
 from kit.tenants import Tenant, load_tenants
 from services.onboarding import handlers
 from services.onboarding.domain import RequestStatus, StatusConflict
-from tests.unit.examples import HOME, METER, meter_point
+from tests.unit.examples import HOME, METER, PARTNER, meter_point
 from tests.unit.fakes import FakeUnits
 from tests.unit.onboarding.fake_store import FakeRequests
 
@@ -54,7 +54,7 @@ async def test_a_matching_form_is_requested_and_matched_under_one_correlation(un
     [requested] = units.outbox.of_type(PartnerNumberRequested)
     [matched] = units.outbox.of_type(PartnerNumberRequestMatched)
     assert requested.request_id == matched.request_id == submitted.request_id
-    assert [g.partner_number for g in matched.partner_numbers] == ["4711000001"]
+    assert [g.partner_number for g in matched.partner_numbers] == [PARTNER]
     assert {(p.topic, p.key) for p in units.outbox.events} == {
         ("plusportal.onboarding.requests.v1", str(submitted.request_id))
     }
@@ -78,7 +78,7 @@ async def test_an_unknown_meter_goes_to_review_and_a_clerk_approves_the_correcte
     submitted = await submit(units, meter_number="1EMH0000000001")
     [review] = units.outbox.of_type(PartnerNumberRequestSentToReview)
     assert review.reason == "Zählernummer nicht in den Stammdaten"
-    approval = handlers.ApproveRequest(TENANT, submitted.request_id, METER, ["4711000001"])
+    approval = handlers.ApproveRequest(TENANT, submitted.request_id, METER, [PARTNER])
     async with units() as uow:
         await handlers.approve_request(approval, uow)
     [matched] = units.outbox.of_type(PartnerNumberRequestMatched)
@@ -127,7 +127,7 @@ async def test_the_copy_mail_goes_to_the_form_address_and_letter_news_move_the_s
         shown = await handlers.show_request(handlers.ShowRequest(TENANT, submitted.request_id), uow)
     assert (shown.request.status, shown.request.note) == (RequestStatus.LETTER_RETURNED, "Empfänger unbekannt")
     linked = PartnerLinked(
-        account_id=str(uuid4()), meter_number=METER, partner_number="4711000001", role=PartnerRole.CONSUMPTION
+        account_id=str(uuid4()), meter_number=METER, partner_number=PARTNER, role=PartnerRole.CONSUMPTION
     )
     async with units() as uow:
         await handlers.record_registration(delivered(linked), uow)
