@@ -5,6 +5,7 @@ recorded as failed permanently, not retried. After sending, the body is deleted 
 the row keeps who/when/what subject for the record.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -13,7 +14,7 @@ from uuid import UUID, uuid4
 
 import aiosmtplib
 from sqlalchemy import Column, DateTime, Text
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.db import Database
@@ -54,7 +55,10 @@ class Mail:
     purpose: str
 
 
-def enqueue_mail(session: AsyncSession, mail: Mail, *, tenant: str, correlation_id: UUID) -> UUID:
+def enqueue_mail(
+    session: AsyncSession, mail: Mail, *, tenant: str, correlation_id: UUID, created_at: datetime | None = None
+) -> UUID:
+    """``created_at``: when the use case sent it, by its clock (counted by ``mails_to``); it goes out at once."""
     now = datetime.now(UTC)
     mail_id = uuid4()
     session.add(
@@ -67,11 +71,24 @@ def enqueue_mail(session: AsyncSession, mail: Mail, *, tenant: str, correlation_
             recipient=mail.recipient,
             subject=mail.subject,
             text=mail.text,
-            created_at=now,
+            created_at=created_at or now,
             next_attempt_at=now,
         )
     )
     return mail_id
+
+
+async def mails_to(
+    session: AsyncSession, tenant: str, recipient: str, purposes: Collection[str], since: datetime
+) -> int:
+    """How many mails of these purposes went (or are going) to the recipient since then."""
+    counted = select(func.count()).where(
+        OutgoingMail.tenant == tenant,
+        OutgoingMail.recipient == recipient,
+        col(OutgoingMail.purpose).in_(list(purposes)),
+        col(OutgoingMail.created_at) > since,
+    )
+    return int((await session.exec(counted)).one())
 
 
 def _retry_wait(attempts: int) -> timedelta:

@@ -9,7 +9,7 @@ The app builds units of work with :class:`UnitsOfWork` on the database; unit tes
 :class:`UnitOfWork` with in-memory fakes of the store, the master data and the outbox.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from contracts.masterdata import MeterPointRecorded
 from contracts.topics import TopicSpec
 from kit.audit import AuditEntries, AuditEntry, AuditTrail, SessionAuditTrail
 from kit.db import Database
-from kit.mail import Mail, enqueue_mail
+from kit.mail import Mail, enqueue_mail, mails_to
 from kit.masterdata import MasterDataTable
 from kit.outbox import add_event
 
@@ -48,7 +48,9 @@ class Outbox(Protocol):
         causation_id: UUID | None,
     ) -> None: ...
 
-    def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID) -> None: ...
+    def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID, now: datetime) -> None: ...
+
+    async def mails_to(self, tenant: str, recipient: str, purposes: Collection[str], since: datetime) -> int: ...
 
 
 class MasterData(Protocol):
@@ -118,7 +120,11 @@ class UnitOfWork(Generic[S]):
         aggregate.events.clear()
 
     def send_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID) -> None:
-        self.outbox.add_mail(mail, tenant=tenant, correlation_id=correlation_id)
+        self.outbox.add_mail(mail, tenant=tenant, correlation_id=correlation_id, now=self.now())
+
+    async def mails_to(self, tenant: str, recipient: str, purposes: Collection[str], since: datetime) -> int:
+        """Mails of these purposes to the recipient since then (limits on mails anyone can trigger)."""
+        return await self.outbox.mails_to(tenant, recipient, purposes, since)
 
 
 @dataclass(frozen=True)
@@ -153,9 +159,12 @@ class SessionOutbox:
         )
         self.events += 1
 
-    def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID) -> None:
-        enqueue_mail(self._session, mail, tenant=tenant, correlation_id=correlation_id)
+    def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID, now: datetime) -> None:
+        enqueue_mail(self._session, mail, tenant=tenant, correlation_id=correlation_id, created_at=now)
         self.mails += 1
+
+    async def mails_to(self, tenant: str, recipient: str, purposes: Collection[str], since: datetime) -> int:
+        return await mails_to(self._session, tenant, recipient, purposes, since)
 
 
 _OUTBOX = "plusportal.outbox"  # the transaction's SessionOutbox in session.info, shared by its units of work

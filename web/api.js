@@ -426,6 +426,11 @@ export function letterJobs({ status } = {}) {
 }
 
 /** Open tasks about returned or failed letters. */
+/** Meters whose access requests guesses hold (identity's staff API, with the staff cookie). */
+export function accessAlerts() {
+  return call("identity", "GET", "/staff/alerts");
+}
+
 export function letterTasks() {
   return staffCall("letters", "GET", "/tasks");
 }

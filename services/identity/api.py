@@ -266,7 +266,9 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
     async def change_password(form: PasswordChange, current: SessionCsrf, tenant: TenantDep) -> None:
         command = handlers.ChangePassword(tenant, current, form.current_password, form.new_password)
         async with _answering(), units() as uow:
-            await use_change_password(command, uow)
+            refused = await use_change_password(command, uow)
+        if refused is not None:
+            raise wrong_password(refused)
 
     @router.get("/account/sessions", tags=["account"], summary="My signed-in devices (the current one marked)")
     async def list_sessions(current: Session, tenant: TenantDep) -> list[dict[str, Any]]:
@@ -286,7 +288,9 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
     @router.post("/account/delete", status_code=204, tags=["account"], summary="Delete my login (with password)")
     async def delete(form: PasswordProof, current: SessionCsrf, tenant: TenantDep, response: Response) -> None:
         async with _answering(), units() as uow:
-            await handlers.delete_account(handlers.DeleteAccount(tenant, current, form.password), uow)
+            refused = await handlers.delete_account(handlers.DeleteAccount(tenant, current, form.password), uow)
+        if refused is not None:
+            raise wrong_password(refused)
         _end_session_cookie(response)
 
     @router.get("/.well-known/jwks.json", tags=["session"], summary="Public keys that verify access tokens")
@@ -294,6 +298,18 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         return {"keys": [deps.signer.public_jwk]}
 
     return router
+
+
+def wrong_password(refused: handlers.LoginRefused) -> HTTPException:
+    """A wrong current password (committed as a failure), or the back-off that many of them started."""
+    if refused.retry_after is None:
+        return HTTPException(400, "Das Passwort stimmt nicht.")
+    minutes = max(1, round(refused.retry_after / 60))
+    return HTTPException(
+        429,
+        f"Zu viele falsche Passwörter. Bitte warten Sie {minutes} Minute(n) – oder setzen Sie Ihr Passwort zurück.",
+        headers={"Retry-After": str(refused.retry_after)},
+    )
 
 
 @asynccontextmanager

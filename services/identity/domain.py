@@ -29,7 +29,20 @@ FAILURES_PER_PARTNER = 5
 FAILURES_PER_METER = 3  # the meter number is printed on the meter: the one an attacker knows
 FAILURES_PER_EMAIL = 5
 FAILURES_PER_TENANT = 200  # a guess spread over many meters: then only the letter's code is answered
-REGISTRATION_CODE_MIN_BITS = 128
+# Mails anyone can make identity send by typing an address (links, notices): at most this many per recipient and
+# day, so that requests in a loop do not flood a mailbox. What the account holder does (added partner number,
+# changed password) is always told.
+UNSOLICITED_MAILS = frozenset(
+    {
+        "access-confirmation",
+        "access-already-registered",
+        "access-not-possible",
+        "access-owner-warning",
+        "password-reset",
+    }
+)
+UNSOLICITED_MAILS_PER_RECIPIENT = 5
+UNSOLICITED_MAIL_WINDOW = timedelta(hours=24)
 FREE_LOGIN_FAILURES = 5  # then each failure adds a minute of waiting, up to 15 (never a lock)
 DEVICE_FAILURES_ALLOWED = 10  # wrong passwords from a known browser before its device cookie stops counting
 

@@ -158,9 +158,16 @@ def _publish(uow: Uow, account: Account, correlation_id: UUID) -> None:
     uow.publish_recorded(account, route, tenant=account.tenant, correlation_id=correlation_id)
 
 
-def _mail(
+async def _mail(
     uow: Uow, deps: Deps, tenant: Tenant, to: str, text: domain.MailText, purpose: str, correlation_id: UUID
 ) -> None:
+    if purpose in domain.UNSOLICITED_MAILS:
+        since = uow.now() - domain.UNSOLICITED_MAIL_WINDOW
+        if await uow.mails_to(tenant.portal_number, to, domain.UNSOLICITED_MAILS, since) >= (
+            domain.UNSOLICITED_MAILS_PER_RECIPIENT
+        ):
+            log.info("mail_withheld", purpose=purpose)  # the requester got the same answer as everyone
+            return
     sender = f"Kundenportal {tenant.short_name}"
     mail = Mail(sender, deps.settings.sender_email, to, text.subject, text.text, purpose)
     uow.send_mail(mail, tenant=tenant.portal_number, correlation_id=correlation_id)
@@ -262,13 +269,13 @@ async def handle_access_request(event: Delivered[AccessRequested], uow: Uow, *, 
             link = f"{tenant.portal_url}/zugang/bestaetigen#token={token}"
             adding = outcome == domain.AccessOutcome.ADD_PARTNER
             text = domain.confirmation_mail(tenant.name, phone, link, asked.partner_number, adding)
-            _mail(uow, deps, tenant, email, text, "access-confirmation", correlation)
+            await _mail(uow, deps, tenant, email, text, "access-confirmation", correlation)
         case domain.AccessOutcome.ALREADY_YOURS:
             text = domain.already_registered_mail(tenant.name, phone, tenant.portal_url)
-            _mail(uow, deps, tenant, email, text, "access-already-registered", correlation)
+            await _mail(uow, deps, tenant, email, text, "access-already-registered", correlation)
         case domain.AccessOutcome.SOMEONE_ELSES:
             assert owner is not None
-            _mail(
+            await _mail(
                 uow,
                 deps,
                 tenant,
@@ -278,7 +285,7 @@ async def handle_access_request(event: Delivered[AccessRequested], uow: Uow, *, 
                 correlation,
             )
             warning = domain.owner_warning_mail(tenant.name, phone, asked.partner_number)
-            _mail(uow, deps, tenant, owner.email, warning, "access-owner-warning", correlation)
+            await _mail(uow, deps, tenant, owner.email, warning, "access-owner-warning", correlation)
         case domain.AccessOutcome.IGNORED:
             if (scope := failures.hold()) in (HoldScope.METER, HoldScope.OPERATOR):
                 assert scope is not None
@@ -305,7 +312,7 @@ async def handle_reset_request(event: Delivered[PasswordResetRequested], uow: Uo
     uow.store.add_link(OneTimeLink.for_reset(crypto.token_hash(token), tenant.portal_number, email, account.id, now))
     link = f"{tenant.portal_url}/passwort-neu#token={token}"
     text = domain.reset_mail(tenant.name, tenant.service_phone, link)
-    _mail(uow, deps, tenant, email, text, "password-reset", event.envelope.correlation_id)
+    await _mail(uow, deps, tenant, email, text, "password-reset", event.envelope.correlation_id)
 
 
 # --- links from e-mails ---------------------------------------------------------------------------------
@@ -371,7 +378,7 @@ async def complete_access(command: CompleteAccess, uow: Uow, *, deps: Deps) -> U
         await uow.store.add_account(account)
     else:
         text = domain.partner_added_mail(tenant.name, tenant.service_phone, used.partner_number, used.role)
-        _mail(uow, deps, tenant, account.email, text, "partner-added", correlation)
+        await _mail(uow, deps, tenant, account.email, text, "partner-added", correlation)
         account.link(used.partner_number, used.meter_number, used.role, now)
         await uow.store.save_account(account)
     _publish(uow, account, correlation)
@@ -414,7 +421,7 @@ async def _set_password(
     await uow.store.end_sessions(tenant.portal_number, account.id, keep=keep_session)
     correlation = uuid4()
     text = domain.password_changed_mail(tenant.name, tenant.service_phone)
-    _mail(uow, deps, tenant, account.email, text, "password-changed", correlation)
+    await _mail(uow, deps, tenant, account.email, text, "password-changed", correlation)
     _publish(uow, account, correlation)
 
 
@@ -601,15 +608,35 @@ class ChangePassword:
     new_password: str
 
 
-async def change_password(command: ChangePassword, uow: Uow, *, deps: Deps) -> None:
+async def _prove_password(uow: Uow, tenant: Tenant, account: Account, password: str) -> LoginRefused | None:
+    """The account's current password, checked like a login: same back-off per e-mail, failures counted (so a
+    stolen session cannot guess the password by changing it or deleting the account)."""
+    portal, now = tenant.portal_number, uow.now()
+    throttle = await uow.store.throttle_for_update(portal, crypto.email_key(portal, account.email))
+    if wait := throttle.retry_after(now):
+        return LoginRefused(retry_after=wait)
+    if not await crypto.verify_password(account.password_hash, password):
+        throttle.failed(now)
+        await uow.store.save_throttle(throttle)
+        return LoginRefused(retry_after=None)
+    throttle.reset()
+    await uow.store.save_throttle(throttle)
+    return None
+
+
+async def change_password(command: ChangePassword, uow: Uow, *, deps: Deps) -> LoginRefused | None:
+    """Refusals are returned, not raised: the failure count they record must be committed."""
     account = await uow.store.account(command.tenant.portal_number, command.current.account_id)
-    if account is None or not await crypto.verify_password(account.password_hash, command.old_password):
+    if account is None:
         raise WrongCredentials
+    if refused := await _prove_password(uow, command.tenant, account, command.old_password):
+        return refused
     problem = domain.password_problem(command.new_password, account.email, crypto.common_passwords())
     if problem:
         raise PasswordRefused(problem)
     new_hash = await crypto.hash_password(command.new_password)
     await _set_password(uow, deps, command.tenant, account, new_hash, "change", keep_session=command.current.id_hash)
+    return None
 
 
 @dataclass(frozen=True)
@@ -678,13 +705,17 @@ class DeleteAccount:
     password: str
 
 
-async def delete_account(command: DeleteAccount, uow: Uow) -> None:
+async def delete_account(command: DeleteAccount, uow: Uow) -> LoginRefused | None:
+    """Refusals are returned, not raised: the failure count they record must be committed."""
     account = await uow.store.account(command.tenant.portal_number, command.current.account_id)
-    if account is None or not await crypto.verify_password(account.password_hash, command.password):
+    if account is None:
         raise WrongCredentials
+    if refused := await _prove_password(uow, command.tenant, account, command.password):
+        return refused
     account.delete()
     await uow.store.delete_account(account)
     _publish(uow, account, uuid4())
+    return None
 
 
 # --- the signing key ------------------------------------------------------------------------------------

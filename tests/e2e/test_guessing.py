@@ -11,18 +11,37 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from contracts import topics
+from services.identity.domain import UNSOLICITED_MAILS_PER_RECIPIENT
 from tests.conftest import System
 from tests.journeys import (
     CLERKS,
+    PortalClient,
     eventually,
     letter_links,
     printed_letters_mentioning,
     submit_matching_request,
+    token_from,
     wait_until_consumed,
 )
 
 TENANT = "000328"
 GUESSES = 20
+PASSWORD = "Ein langes Passwort für den Test"
+
+
+async def register_with_letter(system: System, meter: str, partner: str, email: str) -> None:
+    """The customer types the letter's numbers, confirms with the mailed link and sets a password."""
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        typed = {"meter_number": meter, "partner_number": partner, "email": email}
+        assert (await browser.call("POST", "/access-requests", json=typed)).status_code == 202
+
+        async def link() -> str | None:
+            mails = [m for m in system.mail.messages() if email in m.envelope_to]
+            return next((k for m in mails for k in m.links() if "/zugang/bestaetigen#token=" in k), None)
+
+        token = token_from(await eventually(link, what="the confirmation link"))
+        done = await browser.call("POST", "/access-requests/complete", json={"token": token, "password": PASSWORD})
+        assert done.status_code == 204, done.text
 
 
 def fragment(link: str) -> dict[str, str]:
@@ -89,3 +108,22 @@ async def test_twenty_guesses_from_twenty_addresses_get_no_link_but_the_letters_
     assert elsewhere.status_code == 200 and all(a["meter_number"] != meter for a in elsewhere.json())
     foreign = await CLERKS["000512"].at_identity("GET", "/staff/alerts", headers={"Host": f"{TENANT}.localhost"})
     assert foreign.status_code == 401
+
+
+async def test_a_hundred_reset_requests_for_one_email_send_a_bounded_number_of_mails(system: System) -> None:
+    _, point, email = await submit_matching_request(system.kafka, system.onboarding.url, TENANT)
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        for _ in range(100):
+            assert (await browser.call("POST", "/password-resets", json={"email": email})).status_code == 202
+    await wait_until_consumed(system.kafka, {"identity": (topics.IDENTITY_REQUESTS.name,)})
+    await asyncio.sleep(1.5)  # the mail relay's poll interval
+    resets = [m for m in system.mail.messages() if email in m.envelope_to and "Passwort" in m.subject]
+    assert resets == []  # no login for this e-mail yet: nobody to tell
+    await register_with_letter(system, point.meter_number, point.partners[0].partner_number, email)
+    async with PortalClient(system.identity.url, TENANT) as browser:
+        for _ in range(100):
+            assert (await browser.call("POST", "/password-resets", json={"email": email})).status_code == 202
+    await wait_until_consumed(system.kafka, {"identity": (topics.IDENTITY_REQUESTS.name,)})
+    await asyncio.sleep(1.5)
+    links = [m for m in system.mail.messages() if email in m.envelope_to and "#token=" in m.text]
+    assert len(links) == UNSOLICITED_MAILS_PER_RECIPIENT  # the confirmation link and four resets, then quiet

@@ -1,7 +1,7 @@
 """In-memory stand-ins for what a unit of work holds besides the service's store: the master-data read model
 and the outbox. Unit tests build kit.uow.UnitOfWork from these and a fake store of the service."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +36,7 @@ class PublishedEvent:
 class FakeOutbox:
     events: list[PublishedEvent] = field(default_factory=list)
     mails: list[Mail] = field(default_factory=list)
+    sent_at: dict[int, tuple[str, datetime]] = field(default_factory=dict)  # id(mail) → its tenant and time
 
     def add_event(
         self,
@@ -49,8 +50,16 @@ class FakeOutbox:
     ) -> None:
         self.events.append(PublishedEvent(topic.name, key, payload, tenant, correlation_id, causation_id))
 
-    def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID) -> None:
+    def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID, now: datetime) -> None:
         self.mails.append(mail)
+        self.sent_at[id(mail)] = (tenant, now)
+
+    async def mails_to(self, tenant: str, recipient: str, purposes: Collection[str], since: datetime) -> int:
+        return sum(
+            mail.recipient == recipient and mail.purpose in purposes and self.sent_at[id(mail)][0] == tenant
+            and self.sent_at[id(mail)][1] > since
+            for mail in self.mails
+        )  # fmt: skip
 
     def of_type(self, event_type: type[EventPayload]) -> list[Any]:
         return [published.event for published in self.events if isinstance(published.event, event_type)]

@@ -1,5 +1,6 @@
 """Guessing must not pay ([6 of 11] §2): invalid pairs counted by meter and e-mail key too, the letters'
-registration codes (hash only), and the alerts of held meters and operators for the back-office.
+registration codes (hash only), the alerts of held meters and operators for the back-office, and mails counted
+per recipient.
 
 Revision ID: identity_0003_guessing
 """
@@ -19,6 +20,8 @@ def upgrade() -> None:
     op.add_column("partner_failures", sa.Column("meter_number", sa.String))
     op.add_column("partner_failures", sa.Column("email_key", sa.String))
     op.create_index("partner_failures_by_tenant_and_time", "partner_failures", ["tenant", "failed_at"])
+    # Mails anyone can trigger are counted per recipient (domain.UNSOLICITED_MAILS_PER_RECIPIENT).
+    op.create_index("mail_outbox_by_recipient", "mail_outbox", ["tenant", "recipient", "created_at"])
     op.create_table(
         "registration_codes",
         sa.Column("code_hash", sa.String, primary_key=True),
@@ -42,6 +45,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("access_alerts")
     op.drop_table("registration_codes")
+    op.drop_index("mail_outbox_by_recipient", "mail_outbox")
     op.drop_index("partner_failures_by_tenant_and_time", "partner_failures")
     op.drop_column("partner_failures", "email_key")
     op.drop_column("partner_failures", "meter_number")

@@ -17,6 +17,7 @@ from contracts.identity import (
     AccessRequested,
     EmailConfirmed,
     PartnerLinked,
+    PasswordResetRequested,
 )
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.topics import IDENTITY
@@ -90,6 +91,20 @@ async def ask_access(
         payload=payload.model_dump(mode="json"),
     )
     await handlers.handle_access_request(Delivered(envelope, payload, tenant), units.unit(), deps=deps)
+
+
+async def ask_reset(units: Units, deps: Deps, tenant: Tenant, email: str) -> None:
+    payload = PasswordResetRequested(email=email)
+    envelope = Envelope(
+        event_id=uuid4(),
+        event_type=payload.EVENT_TYPE,
+        schema_version=1,
+        tenant=tenant.portal_number,
+        occurred_at=units.clock(),
+        correlation_id=uuid4(),
+        payload=payload.model_dump(mode="json"),
+    )
+    await handlers.handle_reset_request(Delivered(envelope, payload, tenant), units.unit(), deps=deps)
 
 
 def token_of_last_mail(units: Units) -> str:
@@ -204,6 +219,20 @@ async def test_a_guess_spread_over_many_meters_holds_the_operator(
     await ask_access(units, deps, tenant, CONSUMPTION, "erika@example.org")
     assert units.outbox.mails == []
     assert (tenant.portal_number, HoldScope.OPERATOR, "") in units.store.alerts
+
+
+async def test_a_hundred_resets_for_one_email_send_a_bounded_number_of_mails(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    account = registered(units, tenant, "erika@example.org", CONSUMPTION)
+    for _ in range(100):
+        await ask_reset(units, deps, tenant, account.email)
+    assert len(units.outbox.mails) == domain.UNSOLICITED_MAILS_PER_RECIPIENT
+    await ask_access(units, deps, tenant, CONSUMPTION, account.email)  # the same mailbox, another kind of mail
+    assert len(units.outbox.mails) == domain.UNSOLICITED_MAILS_PER_RECIPIENT
+    clock.advance(domain.UNSOLICITED_MAIL_WINDOW)
+    await ask_reset(units, deps, tenant, account.email)
+    assert len(units.outbox.mails) == domain.UNSOLICITED_MAILS_PER_RECIPIENT + 1
 
 
 # --- links ----------------------------------------------------------------------------------------------
@@ -329,3 +358,32 @@ async def test_choosing_a_partner_number_only_of_ones_own_with_a_new_session(
     assert chosen.token != new.token and chosen.session.created_at == new.session.created_at  # absolute limit kept
     assert await _current(units, tenant, new.token) is None  # the old id is dead
     assert list(units.store.sessions) == [crypto.token_hash(chosen.token)]
+
+
+# --- proving the current password ---------------------------------------------------------------------
+
+
+async def test_the_current_password_backs_off_like_a_login(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    """A stolen session must not guess the password by "changing" it or deleting the account."""
+    account = registered(units, tenant, "erika@example.org", CONSUMPTION)
+    signed_in = await login(units, deps, tenant, account.email, PASSWORD)
+    assert isinstance(signed_in, NewSession)
+    current = signed_in.session
+
+    async def change(old: str) -> LoginRefused | None:
+        command = handlers.ChangePassword(tenant, current, old, "Ein ganz neues Passwort am Deich")
+        return await handlers.change_password(command, units.unit(), deps=deps)
+
+    async def delete(password: str) -> LoginRefused | None:
+        return await handlers.delete_account(handlers.DeleteAccount(tenant, current, password), units.unit())
+
+    refusals = [await change("geraten-geraten") for _ in range(3)] + [await delete("geraten") for _ in range(2)]
+    assert refusals == [LoginRefused(retry_after=None)] * 5  # the failures are counted, as at login
+    waiting = await delete(PASSWORD)  # even the right password waits now
+    assert isinstance(waiting, LoginRefused) and waiting.retry_after
+    assert isinstance(await login(units, deps, tenant, account.email, PASSWORD), LoginRefused)  # one back-off
+    clock.advance(timedelta(seconds=waiting.retry_after))
+    assert await change(PASSWORD) is None
+    assert [mail.purpose for mail in units.outbox.mails][-1] == "password-changed"
