@@ -1,11 +1,13 @@
 """HTTP plumbing every service's API shares: tenant from the host name, rate limits,
 errors that say what is wrong without echoing personal data, and the health endpoint."""
 
+import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -61,7 +63,40 @@ async def refusals_answered(statuses: Mapping[type[Exception], int]) -> AsyncIte
 
 
 def client_address(request: Request) -> str:
+    """The browser's address: the TCP peer, or — when the peer is one of the trusted proxies (settings
+    ``trusted_proxies``: the gateway) — the right-most address in X-Forwarded-For that is not (``serve``)."""
     return request.client.host if request.client else "unknown"
+
+
+IPV6_CLIENT_PREFIX = 64  # one subscriber's network: an IPv6 client picks any address in its /64 at will
+
+
+def client_key(request: Request) -> str:
+    """What per-client limits count by: the IPv4 address, or the IPv6 client's /64 (which it cannot leave)."""
+    address = client_address(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(ip)
+
+
+def serve(app: FastAPI, host: str, port: int, trusted_proxies: str) -> None:
+    """Runs the service's HTTP server. X-Forwarded-For is believed only from ``trusted_proxies`` (addresses or
+    networks, comma-separated): anyone else could name any address and so dodge the per-client limits."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=trusted_proxies,
+    )
 
 
 _MESSAGES_DE = {

@@ -174,6 +174,8 @@ class ServiceSettings(KafkaSettings):
     # Where links in mails and letters point ({portal_host}, {portal_number} of the tenant).
     portal_url_template: str = PORTAL_URL_TEMPLATE
     http_host: str = "127.0.0.1"
+    # Whose X-Forwarded-For is believed (kit.http.serve): the gateway's address(es) or network, comma-separated.
+    trusted_proxies: str = "127.0.0.1,::1"
     log_json: bool | None = None  # None: JSON unless stderr is a terminal
     # Switched off only to run an API-only replica (or to hold events back in a test of the outbox).
     outbox_relay_enabled: bool = True

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import grp
+import ipaddress
 import math
 import os
 import pwd
@@ -144,6 +145,7 @@ class Gateway:
         upstream_hosts: Mapping[str, str] | None = None,
         dev_mail_host: str = LOOPBACK,
         listen_host: str = LOOPBACK,
+        trusted_proxies: Sequence[str] = (LOOPBACK,),
     ) -> None:
         unknown = sorted(set(upstreams) - set(SERVICES))
         absent = [name for name in SERVICES if name not in upstreams]
@@ -166,6 +168,10 @@ class Gateway:
         self.dev_letters_dir = None if dev_letters_dir is None else Path(dev_letters_dir)
         self.auth_rate = auth_rate
         self.auth_burst = auth_burst
+        # Whose X-Forwarded-For names the browser (the TLS proxy in front); anyone else's is ignored.
+        self.trusted_proxies = tuple(str(ipaddress.ip_network(proxy, strict=False)) for proxy in trusted_proxies)
+        if not self.trusted_proxies:
+            raise ValueError("trusted_proxies: at least one (the TLS proxy in front; loopback without one)")
         self._process: subprocess.Popen[bytes] | None = None
 
     # --- where things are ---------------------------------------------------------------------------------
@@ -212,6 +218,7 @@ class Gateway:
             "auth_rate": self.auth_rate,
             "auth_burst": str(self.auth_burst),
             "retry_after": str(retry_after_seconds(self.auth_rate)),
+            "real_ip_from": " ".join(f"set_real_ip_from {proxy};" for proxy in self.trusted_proxies),
             **{f"{name}_port": str(port) for name, port in self.upstreams.items()},
             **{f"{name}_host": host for name, host in self.upstream_hosts.items()},
         }
@@ -346,6 +353,13 @@ def gateway_from_args(argv: Sequence[str] | None = None) -> Gateway:
         metavar="NAME=HOST:PORT",
         help=f"one per service ({', '.join(SERVICES)})",
     )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        help="the TLS proxy in front (address or network; repeatable): only its X-Forwarded-For is believed "
+        f"(default {LOOPBACK})",
+    )
     parser.add_argument("--dev-mail", type=_host_port, metavar="HOST:PORT", help="mail sink web UI at /dev/mail/")
     parser.add_argument("--dev-letters", type=Path, metavar="DIR", help="printed letters at /dev/letters/")
     args = parser.parse_args(argv)
@@ -361,6 +375,7 @@ def gateway_from_args(argv: Sequence[str] | None = None) -> Gateway:
         upstream_hosts={name: host for name, host, _ in upstreams},
         dev_mail_host=mail_host,
         listen_host=args.listen,
+        trusted_proxies=args.trusted_proxy or (LOOPBACK,),
     )
 
 

@@ -56,6 +56,11 @@ TEST_RATE_LIMITS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         },
     }
 )
+# docker-compose.yml's network: the gateway at a fixed address (the services believe its X-Forwarded-For, no one
+# else's), and the host side of the network, where published ports and so the TLS proxy in front arrive from.
+COMPOSE_SUBNET = "172.30.0.0/24"
+COMPOSE_HOST_SIDE = "172.30.0.1"
+COMPOSE_GATEWAY_ADDRESS = "172.30.0.10"
 TEST_GATEWAY_AUTH_LIMIT = ("6000r/m", 1000)  # rate and burst of the gateway's per-address limit
 
 
@@ -212,6 +217,7 @@ def gateway(site: Site) -> Gateway:
         upstream_hosts={name: site.host(name) for name in site.http_ports},
         dev_mail_host=site.host("mailsink"),
         listen_host="0.0.0.0" if site.compose_network else LOOPBACK,
+        trusted_proxies=(COMPOSE_HOST_SIDE,) if site.compose_network else (LOOPBACK,),
     )
     if site.purpose is Purpose.TEST:
         rate, burst = TEST_GATEWAY_AUTH_LIMIT
@@ -224,6 +230,7 @@ def _service_environment(site: Site, name: str, extra: Mapping[str, str]) -> dic
     env["PLUSPORTAL_HTTP_PORT"] = str(site.http_ports[name])
     if site.compose_network:
         env["PLUSPORTAL_HTTP_HOST"] = "0.0.0.0"  # inside the container; published on the host's loopback only
+        env["PLUSPORTAL_TRUSTED_PROXIES"] = COMPOSE_GATEWAY_ADDRESS  # only the gateway names the browser
     return env
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Request, 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from contracts.common import RegistrationCode
-from kit.http import RateLimit, client_address, tenant_from_host
+from kit.http import RateLimit, client_key, tenant_from_host
 from kit.identifiers import MeterNumberInput, PartnerNumberInput
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
@@ -152,7 +152,7 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         summary="Zugang beantragen: meter number + partner number + e-mail (same answer for every outcome)",
     )
     async def request_access(form: AccessRequestForm, tenant: TenantDep, request: Request) -> dict[str, str]:
-        await per_client_requests.check(tenant.portal_number, client_address(request))
+        await per_client_requests.check(tenant.portal_number, client_key(request))
         email = normalise_email(str(form.email))
         async with units() as uow:
             command = handlers.RequestAccess(
@@ -184,7 +184,7 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         summary="Ask for a reset link (same answer whether the e-mail is known or not)",
     )
     async def request_reset(form: EmailForm, tenant: TenantDep, request: Request) -> dict[str, str]:
-        await per_client_requests.check(tenant.portal_number, client_address(request))
+        await per_client_requests.check(tenant.portal_number, client_key(request))
         async with units() as uow:
             handlers.request_reset(handlers.RequestReset(tenant, normalise_email(str(form.email))), uow)
         return RESET_ACCEPTED
@@ -207,7 +207,7 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         response: Response,
         device: Annotated[str | None, Cookie(alias=DEVICE_COOKIE)] = None,
     ) -> SessionView:
-        await per_client_login.check(tenant.portal_number, client_address(request))
+        await per_client_login.check(tenant.portal_number, client_key(request))
         command = handlers.Login(tenant, str(form.email), form.password, device, request.headers.get("user-agent"))
         async with units() as uow:
             new = await use_login(command, uow)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from contracts.staff import STAFF_ROLE_LABELS, StaffRole
 from kit.audit import Actor, AuditEntry, audit_router
-from kit.http import RateLimit, client_address, tenant_from_host
+from kit.http import RateLimit, client_address, client_key, tenant_from_host
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.identity import staff_handlers as handlers
@@ -186,7 +186,7 @@ def build_staff_api(units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory
 
     @router.post("/staff/sessions", summary="Staff sign-in: e-mail, password and TOTP code")
     async def login(form: StaffLoginForm, tenant: TenantDep, request: Request, response: Response) -> StaffSessionView:
-        await per_client_login.check("staff", tenant.portal_number, client_address(request))
+        await per_client_login.check("staff", tenant.portal_number, client_key(request))
         command = handlers.StaffLogin(
             tenant, normalise_email(str(form.email)), form.password, form.code, request.headers.get("user-agent")
         )

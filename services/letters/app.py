@@ -5,10 +5,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
-from kit.http import add_health_route, install_error_handlers
+from kit.http import add_health_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.uow import system_clock
@@ -62,7 +61,7 @@ def main() -> None:
     settings = load_settings(LettersSettings)
     setup_process_logging(NAME, settings)
     app, _ = bootstrap(settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+    serve(app, settings.http_host, settings.http_port, settings.trusted_proxies)
 
 
 if __name__ == "__main__":

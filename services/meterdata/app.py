@@ -9,12 +9,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from contracts.topics import METER_MSCONS, Principal
-from kit.http import add_health_route, install_error_handlers
+from kit.http import add_health_route, install_error_handlers, serve
 from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
@@ -96,7 +95,7 @@ def main() -> None:
     settings = load_settings(MeterdataSettings)
     setup_process_logging(NAME, settings)
     app, _ = bootstrap(settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+    serve(app, settings.http_host, settings.http_port, settings.trusted_proxies)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import RequestingCustomer
 from contracts.staff import StaffRole
 from kit.audit import Actor, audit_router
-from kit.http import RateLimit, client_address, refusals_answered, tenant_from_host
+from kit.http import RateLimit, client_key, refusals_answered, tenant_from_host
 from kit.identifiers import MeterNumberInput, normalise_meter_number
 from kit.staff import StaffAccess, acting
 from kit.tenants import Tenant, TenantDirectory
@@ -137,7 +137,7 @@ def build_api(
         summary="Submit the request form for the partner number",
     )
     async def submit(form: RequestForm, tenant: TenantDep, request: Request) -> Accepted:
-        await per_client.check(tenant.portal_number, client_address(request))
+        await per_client.check(tenant.portal_number, client_key(request))
         if form.website:  # filled only by bots: answer like a success, keep nothing
             return Accepted(request_id=form.submission_id)
         await per_email.check(tenant.portal_number, str(form.email).lower())

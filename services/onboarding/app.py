@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
-from kit.http import add_health_route, install_error_handlers
+from kit.http import add_health_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from services.onboarding.api import build_api
@@ -40,7 +39,7 @@ def main() -> None:
     setup_process_logging(NAME, settings)
     app, _ = bootstrap(settings)
     # Uvicorn handles SIGTERM/SIGINT: the lifespan then stops relays and the broker cleanly.
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+    serve(app, settings.http_host, settings.http_port, settings.trusted_proxies)
 
 
 if __name__ == "__main__":

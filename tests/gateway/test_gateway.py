@@ -219,6 +219,29 @@ def test_auth_endpoints_answer_429_after_the_burst(make_gateway: GatewayFactory)
         assert "retry-after" not in browser.headers
 
 
+def test_only_the_trusted_proxy_names_the_browsers_address(make_gateway: GatewayFactory) -> None:
+    """The TLS proxy in front is not on loopback here (127.0.0.2, as a proxy on another host would be): its
+    X-Forwarded-For gives each browser its own budget; anyone else who sends one is counted as themselves."""
+    gateway = make_gateway(auth_rate="10r/m", auth_burst=1, trusted_proxies=("127.0.0.2",))
+    proxy = httpx.HTTPTransport(local_address="127.0.0.2")
+    with (
+        direct(gateway) as stranger,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{gateway.port}", headers={"Host": PORTAL}, transport=proxy, timeout=10
+        ) as behind_the_proxy,
+    ):
+        spoofed = [
+            stranger.post("/api/identity/sessions", json={}, headers={"X-Forwarded-For": f"203.0.113.{n}"})
+            for n in range(4)
+        ]
+        assert [answer.status_code for answer in spoofed] == [200, 200, 429, 429]  # one budget: the stranger's
+        browsers = [
+            behind_the_proxy.post("/api/identity/sessions", json={}, headers={"X-Forwarded-For": f"198.51.100.{n}"})
+            for n in range(4)
+        ]
+        assert [answer.status_code for answer in browsers] == [200] * 4  # a budget per browser
+
+
 def test_a_services_own_429_keeps_its_retry_after(client: httpx.Client) -> None:
     response = client.post("/api/identity/limited", json={})
     assert response.status_code == 429

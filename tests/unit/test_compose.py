@@ -32,6 +32,9 @@ from stack.gateway import Gateway, gateway_from_args
 from stack.kafka import CONTAINER_CONFIG_DIR, write_container_config
 from stack.paths import REPO_ROOT
 from stack.processes import (
+    COMPOSE_GATEWAY_ADDRESS,
+    COMPOSE_HOST_SIDE,
+    COMPOSE_SUBNET,
     DATABASES,
     GATEWAY_PORT,
     MAIL_WEB_PORT,
@@ -70,7 +73,8 @@ HOST_OR_PATH_SPECIFIC = {
     "PLUSPORTAL_LETTERS_URL",
     "PLUSPORTAL_PRINTHOUSE_CREDENTIALS_FILE",
 }
-CONTAINER_ONLY_ENV = {"PLUSPORTAL_HTTP_HOST": "0.0.0.0"}  # listen on all interfaces inside the container
+# Listen on all interfaces inside the container; believe X-Forwarded-For from the gateway's fixed address only.
+CONTAINER_ONLY_ENV = {"PLUSPORTAL_HTTP_HOST": "0.0.0.0", "PLUSPORTAL_TRUSTED_PROXIES": COMPOSE_GATEWAY_ADDRESS}
 
 
 def load_compose() -> dict[str, Any]:
@@ -508,3 +512,17 @@ def test_secrets_job_generates_this_installations_secrets_once(
     assert {oct(path.stat().st_mode & 0o777) for path in (*keys, credentials)} == {"0o600"}
     assert stack_cli.main(["--var", str(tmp_path), "secrets"]) == 0
     assert [path.read_text() for path in (*keys, credentials)] == first
+
+
+def test_only_the_gateway_and_the_proxy_in_front_name_a_client_address(
+    services: dict[str, dict[str, Any]], compose: dict[str, Any]
+) -> None:
+    """X-Forwarded-For from anyone else is ignored, so a browser cannot dodge the per-client limits: the gateway
+    believes the network's host side (where the TLS proxy arrives from), the services the gateway's address."""
+    [network] = compose["networks"]["default"]["ipam"]["config"]
+    assert network["subnet"] == COMPOSE_SUBNET
+    assert services["gateway"]["networks"]["default"]["ipv4_address"] == COMPOSE_GATEWAY_ADDRESS
+    assert compose_gateway(services).trusted_proxies == (f"{COMPOSE_HOST_SIDE}/32",)
+    for spec in PYTHON_SPECS:
+        if spec.port is not None:
+            assert env_of(services[spec.name])["PLUSPORTAL_TRUSTED_PROXIES"] == COMPOSE_GATEWAY_ADDRESS, spec.name
