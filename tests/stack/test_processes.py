@@ -23,7 +23,7 @@ TEST_ONLY = {
     "meterdata": set(),
     "printhouse": set(),
 }
-TRY_OUT_ONLY = {"identity": {"PLUSPORTAL_DEVICE_COOKIE_SECRET"}}  # the development secret
+TRY_OUT_ONLY: dict[str, set[str]] = {}  # no development secrets: both generate their own (prepare_credentials)
 
 
 def site(purpose: Purpose) -> Site:
