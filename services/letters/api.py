@@ -157,20 +157,24 @@ def build_api(
     router.include_router(audit_router(lambda: units.db, access.allow(StaffRole.ADMIN)))
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
+    # Reads of personal data (recipients' addresses, partner numbers) are audited like changes.
     @router.get("/backoffice/letters", response_model=list[LetterView], summary="Letter jobs and their status")
     async def list_letters(
         tenant: TenantDep,
+        actor: Clerk,
         status: LetterStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[LetterView]:
-        async with units.read() as uow:
+        listed = {"status": status.value if status else None, "limit": limit, "offset": offset}
+        async with acting(units, actor, "letters.listed", "letter", "*", **listed) as uow:
             letters = await handlers.list_letters(handlers.ListLetters(tenant, status, limit, offset), uow)
         return [LetterView.of(letter) for letter in letters]
 
     @router.get("/backoffice/letters/{letter_id}", summary="One letter job with its status reports")
-    async def get_letter(tenant: TenantDep, letter_id: UUID) -> LetterView:
-        async with refusals_answered(_REFUSALS), units.read() as uow:
+    async def get_letter(tenant: TenantDep, letter_id: UUID, actor: Clerk) -> LetterView:
+        audit = ("letter.viewed", "letter", str(letter_id))
+        async with refusals_answered(_REFUSALS), acting(units, actor, *audit) as uow:
             letter, reports = await handlers.show_letter(handlers.ShowLetter(tenant, letter_id), uow)
         return LetterView.of(letter, reports)
 
@@ -180,7 +184,9 @@ def build_api(
         response_class=Response,
         responses=_PDF_RESPONSES,
     )
-    async def get_pdf(tenant: TenantDep, letter_id: UUID) -> Response:
+    async def get_pdf(tenant: TenantDep, letter_id: UUID, actor: Clerk) -> Response:
+        async with acting(units, actor, "letter.pdf_viewed", "letter", str(letter_id)):
+            pass  # recorded first: the PDF is the letter itself, address and partner number included
         return await _pdf(renderer, tenant.portal_number, letter_id)
 
     @router.get("/backoffice/tasks", response_model=list[TaskView], summary="Returned or failed letters to look at")

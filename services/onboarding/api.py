@@ -152,20 +152,24 @@ def build_api(
     staff = [Depends(access.allow(StaffRole.CLERK, StaffRole.ADMIN))]
     router.include_router(audit_router(lambda: units.db, access.allow(StaffRole.ADMIN)))
 
-    @router.get("/backoffice/requests", dependencies=staff, tags=["back-office"], response_model=list[RequestView])
+    # Reads of personal data (names, addresses, e-mails) are audited like changes: who looked at what, when.
+    @router.get("/backoffice/requests", tags=["back-office"], response_model=list[RequestView])
     async def list_requests(
         tenant: TenantDep,
+        actor: Clerk,
         status: RequestStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[RequestView]:
-        async with units.read() as uow:
+        listed = {"status": status.value if status else None, "limit": limit, "offset": offset}
+        async with acting(units, actor, "requests.listed", "request", "*", **listed) as uow:
             summaries = await handlers.list_requests(handlers.ListRequests(tenant, status, limit, offset), uow)
         return [RequestView.of(summary) for summary in summaries]
 
-    @router.get("/backoffice/requests/{request_id}", dependencies=staff, tags=["back-office"])
-    async def get_request(tenant: TenantDep, request_id: UUID) -> RequestView:
-        async with refusals_answered(_REFUSALS), units.read() as uow:
+    @router.get("/backoffice/requests/{request_id}", tags=["back-office"])
+    async def get_request(tenant: TenantDep, request_id: UUID, actor: Clerk) -> RequestView:
+        audit = ("request.viewed", "request", str(request_id))
+        async with refusals_answered(_REFUSALS), acting(units, actor, *audit) as uow:
             return RequestView.of(await handlers.show_request(handlers.ShowRequest(tenant, request_id), uow))
 
     @router.get(
@@ -174,9 +178,10 @@ def build_api(
         tags=["back-office"],
         summary="This operator's master-data record of a meter (to pick when approving)",
     )
-    async def get_meter_point(tenant: TenantDep, meter_number: str) -> MeterPointRecorded:
+    async def get_meter_point(tenant: TenantDep, meter_number: str, actor: Clerk) -> MeterPointRecorded:
         query = handlers.ShowMeterPoint(tenant, normalise_meter_number(meter_number))
-        async with refusals_answered(_REFUSALS), units.read() as uow:
+        audit = ("meter_point.viewed", "meter", query.meter_number)
+        async with refusals_answered(_REFUSALS), acting(units, actor, *audit) as uow:
             return await handlers.show_meter_point(query, uow)
 
     @router.post(

@@ -236,14 +236,20 @@ async def test_every_approval_is_in_the_audit_log_with_the_clerks_name(system: S
     request_id, meter = await _in_review(system, TENANT, "Paula", "Prüffall")
     clerk = system.staff[TENANT]["clerk"]
     async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as client:
+        assert (await client.get("/backoffice/requests", headers=await staff(TENANT))).status_code == 200
+        looked_at = await client.get(f"/backoffice/requests/{request_id}", headers=await staff(TENANT))
+        assert looked_at.status_code == 200  # reads of personal data: audited too
         approved = await client.post(
             f"/backoffice/requests/{request_id}/approve", json={"meter_number": meter}, headers=await staff(TENANT)
         )
         assert approved.status_code == 204, approved.text
         admin = StaffSignIn(system.identity.url, system.staff[TENANT]["admin"])
         entries = (await client.get("/backoffice/audit", headers=await admin.headers())).json()
-        [entry] = [e for e in entries if e["subject_id"] == request_id]
+        mine = [e for e in entries if e["subject_id"] == request_id]
+        [entry] = [e for e in mine if e["action"] == "request.approved"]
+        assert any(e["action"] == "request.viewed" and e["staff_name"] == clerk.name for e in mine)
         assert (entry["action"], entry["staff_name"], entry["staff_role"]) == ("request.approved", clerk.name, "clerk")
+        assert any(e["action"] == "requests.listed" and e["staff_name"] == clerk.name for e in entries)
         assert entry["client_address"] and entry["at"]
         exported = await client.get("/backoffice/audit", params={"format": "csv"}, headers=await admin.headers())
         assert exported.headers["content-type"].startswith("text/csv")
@@ -257,7 +263,8 @@ async def test_every_approval_is_in_the_audit_log_with_the_clerks_name(system: S
         for statement in ("UPDATE audit_log SET staff_name = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
             with pytest.raises(asyncpg.RaiseError, match="append-only"):
                 await connection.execute(statement)
-        assert await connection.fetchval("SELECT count(*) FROM audit_log WHERE subject_id = $1", request_id) == 1
+        count = "SELECT count(*) FROM audit_log WHERE subject_id = $1 AND action = 'request.approved'"
+        assert await connection.fetchval(count, request_id) == 1
     finally:
         await connection.close()
     await asyncio.sleep(0)
