@@ -29,6 +29,7 @@ from stack.credentials import (
     installation_secret,
     kafka_secrets_dir,
     registration_code_key_file,
+    staff_totp_key_file,
 )
 from stack.kafka import KafkaServer, write_container_config
 from stack.paths import var_dir
@@ -197,6 +198,7 @@ def _secrets(args: argparse.Namespace) -> int:
     var = _var(args)
     cookie_key = installation_secret(device_cookie_secret_file(var))
     code_key = installation_secret(registration_code_key_file(var))
+    installation_secret(staff_totp_key_file(var))
     credentials = printhouse_credentials_file(var)
     tenants = ensure_per_tenant(credentials, (tenant.portal_number for tenant in load_tenants()))
     print(f"Geräte-Cookie-Schlüssel: {cookie_key}; Registrierungscode-Schlüssel: {code_key}")

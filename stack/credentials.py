@@ -1,5 +1,5 @@
 """The secrets of one installation, generated on first use: a random password per Kafka principal, the
-device-cookie key, letters' registration-code key (the print-house credentials: kit.credentials).
+device-cookie key, the staff TOTP key, letters' registration-code key (the print-house credentials: kit.credentials).
 
 They live in `<var>/secrets/kafka/<principal>.password` (mode 0600, never committed): the broker is
 formatted with the broker's and the admin's, stack.acls registers the others, and each process is handed
@@ -30,6 +30,11 @@ def kafka_secrets_dir(var: Path) -> Path:
 def device_cookie_secret_file(var: Path) -> Path:
     """Identity's key for device cookies (PLUSPORTAL_DEVICE_COOKIE_SECRET_FILE)."""
     return var / "secrets" / "identity" / "device-cookie-secret"
+
+
+def staff_totp_key_file(var: Path) -> Path:
+    """Identity's key that seals the staff's TOTP secrets in its database (PLUSPORTAL_STAFF_TOTP_KEY_FILE)."""
+    return var / "secrets" / "identity" / "staff-totp-key"
 
 
 def registration_code_key_file(var: Path) -> Path:

@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
+from pydantic import SecretStr
+
 from backoffice.masterdata_import import ImportProblem, publish_meter_points, read_meter_points
 from backoffice.smgw_simulator import Role, generate_days, generate_registers
 from backoffice.smgw_simulator import publish as smgw_publish
@@ -35,7 +37,7 @@ from services.meterdata.messaging import GROUP as METERDATA_GROUP
 from services.meterdata.messaging import INGEST_GROUP as METERDATA_INGEST_GROUP
 from services.onboarding.messaging import GROUP as ONBOARDING_GROUP
 from stack import StackError, Stage, run_sync, shown
-from stack.credentials import KafkaInstallation
+from stack.credentials import KafkaInstallation, staff_totp_key_file
 from stack.paths import DEPLOY_DIR
 from stack.readiness import Offsets, end_offsets, wait_until_consumed
 
@@ -235,7 +237,9 @@ def demo_staff(var: Path) -> list[DemoStaff]:
 def create_demo_staff(var: Path, identity_database_url: str, report: Callable[[str], None]) -> list[DemoStaff]:
     """In identity's database, through its staff use case (idempotent: existing accounts stay as they are)."""
     staff = demo_staff(var)
-    settings = IdentitySettings(database_url=identity_database_url)
+    # Sealed with the installation's key, as identity itself reads them (prepare_credentials wrote it).
+    totp_key = SecretStr(staff_totp_key_file(var).read_text().strip())
+    settings = IdentitySettings(database_url=identity_database_url, staff_totp_key=totp_key)
     with Stage(report, f"Demo-Mitarbeitende: {len(staff)} Zugänge"):
         for member in staff:
             run_sync(

@@ -27,6 +27,7 @@ from stack.credentials import (
     installation_secret,
     kafka_secrets_dir,
     registration_code_key_file,
+    staff_totp_key_file,
 )
 from stack.gateway import LOOPBACK, Gateway
 from stack.paths import REPO_ROOT
@@ -143,9 +144,10 @@ def printhouse_credentials_file(var: Path) -> Path:
 
 
 def prepare_credentials(site: Site, tenants: Iterable[str]) -> dict[str, str]:
-    """Before the processes start, generated once per installation: the device-cookie key, the registration-code
-    key and a print-house credential for each operator (returned: the tests act as the print house)."""
+    """Before the processes start, generated once per installation: the device-cookie, staff-TOTP and
+    registration-code keys and a print-house credential per operator (returned: the tests act as the print house)."""
     installation_secret(device_cookie_secret_file(site.var))
+    installation_secret(staff_totp_key_file(site.var))
     installation_secret(registration_code_key_file(site.var))
     return ensure_per_tenant(printhouse_credentials_file(site.var), tenants)
 
@@ -176,6 +178,7 @@ def platform_processes(site: Site) -> tuple[ProcessSpec, ...]:
         "PLUSPORTAL_PORTAL_URL_TEMPLATE": site.portal_url_template,
         "PLUSPORTAL_SIGNING_KEY_FILE": str(signing_key_file(site.var)),
         "PLUSPORTAL_DEVICE_COOKIE_SECRET_FILE": str(device_cookie_secret_file(site.var)),
+        "PLUSPORTAL_STAFF_TOTP_KEY_FILE": str(staff_totp_key_file(site.var)),
     }
     extra: dict[str, Mapping[str, str]] = {"letters": letters_env, "identity": identity_env}
     if testing:

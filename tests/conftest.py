@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from contracts.staff import StaffRole
 from services.identity.settings import IdentitySettings
 from services.identity.staff_cli import create_ready
 from services.identity.staff_crypto import new_totp_secret
 from stack import free_port
-from stack.credentials import KafkaInstallation
+from stack.credentials import KafkaInstallation, staff_totp_key_file
 from stack.fixtures import DatabaseServer
 from stack.gateway import Gateway
 from stack.mailsink import MailSink
@@ -86,7 +87,8 @@ def system(
             for process in processes.values():
                 if process.port is not None:
                     process.wait_healthy()
-            staff = _staff_accounts(databases["identity"], processes["identity"].url)
+            totp_key = staff_totp_key_file(root).read_text().strip()
+            staff = _staff_accounts(databases["identity"], processes["identity"].url, totp_key)
             yield System(
                 kafka,
                 mail,
@@ -111,10 +113,10 @@ def system(
                 process.stop()
 
 
-def _staff_accounts(identity_db: str, identity_url: str) -> dict[str, dict[str, StaffAccount]]:
+def _staff_accounts(identity_db: str, identity_url: str, totp_key: str) -> dict[str, dict[str, StaffAccount]]:
     """An admin and a clerk per operator, created by identity's staff use case (as `make up`'s demo staff); the
     clerks are signed in through identity's API (password + TOTP) for the tests' back-office calls."""
-    settings = IdentitySettings(database_url=identity_db)
+    settings = IdentitySettings(database_url=identity_db, staff_totp_key=SecretStr(totp_key))
     accounts: dict[str, dict[str, StaffAccount]] = {}
     for tenant in TENANTS:
         for role, name in ((StaffRole.ADMIN, f"Ada Admin {tenant}"), (StaffRole.CLERK, f"Klara Clerk {tenant}")):

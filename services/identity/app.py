@@ -1,5 +1,6 @@
 """Identity's composition root: wires settings, runtime, keys, Kafka router and HTTP API into one process."""
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from services.identity.handlers import Deps
 from services.identity.messaging import build_router
 from services.identity.settings import IdentitySettings
 from services.identity.staff_api import build_staff_api
+from services.identity.staff_crypto import TotpSecrets
 from services.identity.staff_store import StaffStore
 from services.identity.store import IdentityStore
 
@@ -48,7 +50,8 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
     )
     install_error_handlers(app)
     app.include_router(build_api(units, runtime.tenants, deps))
-    app.include_router(build_staff_api(runtime.units_of_work(StaffStore, clock), runtime.tenants, deps))
+    staff_store = partial(StaffStore, totp=TotpSecrets(settings.totp_key))
+    app.include_router(build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps))
     add_health_route(app, runtime.health)
     return app, runtime
 

@@ -4,6 +4,9 @@ from pydantic import SecretStr
 
 from kit.settings import ServiceSettings, in_repository, setting, weak_secret
 
+# Without a key of its own (development, tests) TOTP secrets are sealed with this one; production refuses it.
+DEVELOPMENT_STAFF_TOTP_KEY = "development only: staff TOTP secrets"
+
 
 class IdentitySettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://plusportal@127.0.0.1:55432/identity"
@@ -15,9 +18,16 @@ class IdentitySettings(ServiceSettings):
     # Signs the device cookies (OWASP device-cookie scheme); `make up` generates one per installation. Without
     # one (development only) each process draws its own: known browsers are then forgotten on restart.
     device_cookie_secret: SecretStr | None = None
+    # Seals the staff's TOTP secrets in the database (staff_crypto.TotpSecrets); `make up` generates one.
+    staff_totp_key: SecretStr | None = None
     # Cookies are Secure (required by the __Host- prefix); browsers accept them on http://*.localhost.
     limit_login_per_client: str = "30/minute"
     limit_requests_per_client: str = "20/minute"
+
+    @property
+    def totp_key(self) -> bytes:
+        key = self.staff_totp_key
+        return (key.get_secret_value() if key is not None else DEVELOPMENT_STAFF_TOTP_KEY).encode()
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
@@ -26,6 +36,11 @@ class IdentitySettings(ServiceSettings):
                 f"{setting('device_cookie_secret')} fehlt oder ist ein Entwicklungswert: mit ihm ließe sich ein "
                 "„bekannter Browser“ fälschen. Zufällig erzeugen (mindestens 32 Zeichen), z. B. "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+            )
+        if weak_secret(self.staff_totp_key):
+            problems.append(
+                f"{setting('staff_totp_key')} fehlt oder ist ein Entwicklungswert: die zweiten Faktoren der "
+                "Mitarbeitenden lägen lesbar in der Datenbank. Zufällig erzeugen (mindestens 32 Zeichen)."
             )
         if in_repository(self.signing_key_file):
             problems.append(

@@ -9,6 +9,7 @@ prints a one-time set-up link (72 h): the admin opens it, sets a password and sc
 
 import argparse
 import asyncio
+from functools import partial
 from uuid import UUID
 
 from contracts.staff import StaffRole
@@ -20,6 +21,7 @@ from services.identity import crypto, staff_handlers
 from services.identity.app import MIGRATIONS
 from services.identity.handlers import Deps
 from services.identity.settings import IdentitySettings
+from services.identity.staff_crypto import TotpSecrets
 from services.identity.staff_store import StaffStore
 
 
@@ -27,7 +29,7 @@ def _setting_up(settings: IdentitySettings) -> tuple[UnitsOfWork[StaffStore], Te
     upgrade_database(settings.database_url, MIGRATIONS)
     db = Database(settings.database_url, pool_size=1)
     tenants = load_tenants(settings.tenants_file, settings.portal_url_template)
-    return UnitsOfWork(db, StaffStore), tenants, db
+    return UnitsOfWork(db, partial(StaffStore, totp=TotpSecrets(settings.totp_key))), tenants, db
 
 
 async def create_admin(settings: IdentitySettings, tenant: str, email: str, name: str) -> str:

@@ -1,11 +1,14 @@
 """The staff second factor: TOTP (RFC 6238 with pyotp: 30 s steps, 6 digits, ±1 step) and recovery codes
 (random, only their SHA-256 kept). Passwords and one-time links are identity's own (services.identity.crypto)."""
 
+import base64
+import hashlib
 import hmac
 import secrets
 from datetime import datetime
 
 import pyotp
+from cryptography.fernet import Fernet
 
 from services.identity import crypto
 from services.identity.staff_domain import RECOVERY_CODES, TOTP_ISSUER
@@ -39,6 +42,25 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
         if hmac.compare_digest(generator.generate_otp(current + offset), code):
             found = current + offset
     return found
+
+
+class TotpSecrets:
+    """Seals the staff's TOTP secrets for the database (Fernet: AES-128-CBC with HMAC-SHA256) with the
+    installation's key (settings ``staff_totp_key``): a copy of the table alone yields no second factor."""
+
+    PREFIX = "fernet:"
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))
+
+    def seal(self, secret: str) -> str:
+        return self.PREFIX + self._fernet.encrypt(secret.encode()).decode()
+
+    def open(self, stored: str) -> str:
+        """The secret; one stored before sealing (plain base32) is returned as it is and sealed on its next save."""
+        if not stored.startswith(self.PREFIX):
+            return stored
+        return self._fernet.decrypt(stored.removeprefix(self.PREFIX).encode()).decode()
 
 
 def new_recovery_codes() -> list[str]:

@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.staff import StaffRole
+from services.identity.staff_crypto import TotpSecrets
 from services.identity.staff_domain import StaffMember, StaffStatus
 from services.identity.store import IdentityStore
 
@@ -72,7 +74,7 @@ _FIELDS = (
 )
 
 
-def _member(row: Any) -> StaffMember:
+def _member(row: Any, totp: TotpSecrets) -> StaffMember:
     return StaffMember(
         id=row.id,
         tenant=row.tenant,
@@ -80,7 +82,7 @@ def _member(row: Any) -> StaffMember:
         name=row.name,
         role=StaffRole(row.role),
         status=StaffStatus(row.status),
-        totp_secret=row.totp_secret,
+        totp_secret=totp.open(row.totp_secret),
         created_at=row.created_at,
         password_hash=row.password_hash,
         totp_last_step=row.totp_last_step,
@@ -90,15 +92,20 @@ def _member(row: Any) -> StaffMember:
     )
 
 
-def _values(member: StaffMember) -> dict[str, Any]:
+def _values(member: StaffMember, totp: TotpSecrets) -> dict[str, Any]:
     values = {name: getattr(member, name) for name in _FIELDS}
-    return values | {"role": member.role.value, "status": member.status.value}
+    sealed = totp.seal(member.totp_secret)
+    return values | {"role": member.role.value, "status": member.status.value, "totp_secret": sealed}
 
 
 class StaffStore(IdentityStore):
-    """staff_handlers.StaffDirectory on PostgreSQL."""
+    """staff_handlers.StaffDirectory on PostgreSQL; TOTP secrets sealed with ``totp`` (staff_crypto.TotpSecrets)."""
 
     sessions_table = _staff_sessions
+
+    def __init__(self, session: AsyncSession, totp: TotpSecrets) -> None:
+        super().__init__(session)
+        self._totp = totp
 
     async def member(self, tenant: str, staff_id: UUID) -> StaffMember | None:
         return await self._member_where(_members.c.tenant == tenant, _members.c.id == staff_id)
@@ -112,20 +119,20 @@ class StaffStore(IdentityStore):
     async def _member_where(self, *conditions: Any, lock: bool = False) -> StaffMember | None:
         statement = sa.select(_members).where(*conditions)
         row = (await self._core(statement.with_for_update() if lock else statement)).first()
-        return _member(row) if row else None
+        return _member(row, self._totp) if row else None
 
     async def members(self, tenant: str) -> list[StaffMember]:
         rows = await self._core(sa.select(_members).where(_members.c.tenant == tenant).order_by(_members.c.name))
-        return [_member(row) for row in rows.all()]
+        return [_member(row, self._totp) for row in rows.all()]
 
     async def add_member(self, member: StaffMember) -> bool:
         """False when the e-mail has a staff account at this operator already."""
-        statement = insert(_members).values(id=member.id, **_values(member)).on_conflict_do_nothing()
+        statement = insert(_members).values(id=member.id, **_values(member, self._totp)).on_conflict_do_nothing()
         return (await self._core(statement)).rowcount == 1
 
     async def save_member(self, member: StaffMember) -> None:
         await self._core(
             sa.update(_members)
             .where(_members.c.tenant == member.tenant, _members.c.id == member.id)
-            .values(**_values(member))
+            .values(**_values(member, self._totp))
         )

@@ -267,4 +267,11 @@ async def test_every_approval_is_in_the_audit_log_with_the_clerks_name(system: S
         assert await connection.fetchval(count, request_id) == 1
     finally:
         await connection.close()
+    # The clerk's second factor is sealed in identity's database: a copy of the table yields no TOTP secret.
+    identity = await asyncpg.connect(asyncpg_dsn(system.identity_db))
+    try:
+        stored = await identity.fetchval("SELECT totp_secret FROM staff_members WHERE email = $1", clerk.email)
+    finally:
+        await identity.close()
+    assert stored.startswith("fernet:") and clerk.totp_secret not in stored
     await asyncio.sleep(0)

@@ -37,6 +37,7 @@ REFUSED = {
         "PLUSPORTAL_PORTAL_URL_TEMPLATE",
         "PLUSPORTAL_DATABASE_URL",
         "PLUSPORTAL_SIGNING_KEY_FILE",
+        "PLUSPORTAL_STAFF_TOTP_KEY",
     },
     "meterdata": {"PLUSPORTAL_KAFKA_PASSWORD", "PLUSPORTAL_DATABASE_URL"},
     "printhouse": {"PLUSPORTAL_KAFKA_PASSWORD", "PLUSPORTAL_LETTERS_URL", "PLUSPORTAL_PRINTHOUSE_CREDENTIALS_FILE"},
@@ -63,6 +64,7 @@ def test_make_up_settings_are_refused_in_production(name: str, tmp_path: Path) -
     env = {key: value for key, value in spec.env.items() if not key.startswith("PLUSPORTAL_KAFKA_PASSWORD")}
     if spec.name == "identity":
         env.pop("PLUSPORTAL_DEVICE_COOKIE_SECRET_FILE")  # as a newcomer forgets it …
+        env.pop("PLUSPORTAL_STAFF_TOTP_KEY_FILE")
         env["PLUSPORTAL_DEVICE_COOKIE_SECRET"] = "dev-only-device-cookie-secret"  # … or copies the old example
         env["PLUSPORTAL_SIGNING_KEY_FILE"] = "var/identity/signing-key.pem"  # inside the repository
     env.pop("PLUSPORTAL_REGISTRATION_CODE_KEY_FILE", None)  # letters then derives codes from the development key
@@ -97,6 +99,7 @@ async def test_identity_starts_in_production_with_its_own_secrets(
         "PLUSPORTAL_PORTAL_URL_TEMPLATE": "https://{portal_host}",
         "PLUSPORTAL_SIGNING_KEY_FILE": str(tmp_path / "keys" / "signing-key.pem"),
         "PLUSPORTAL_DEVICE_COOKIE_SECRET_FILE": str(cookie_key),
+        "PLUSPORTAL_STAFF_TOTP_KEY": secrets.token_urlsafe(32),
         "PLUSPORTAL_DATABASE_URL": database.replace("plusportal@", f"plusportal:{secrets.token_urlsafe(16)}@"),
         "PLUSPORTAL_KAFKA_USERNAME": credential["PLUSPORTAL_KAFKA_USERNAME"],
         "PLUSPORTAL_KAFKA_PASSWORD": kafka.credentials.password(Principal.IDENTITY),

@@ -26,6 +26,7 @@ from stack.credentials import (
     device_cookie_secret_file,
     kafka_secrets_dir,
     registration_code_key_file,
+    staff_totp_key_file,
 )
 from stack.fixtures import KAFKA_IMAGE
 from stack.gateway import Gateway, gateway_from_args
@@ -504,11 +505,11 @@ def test_secrets_job_generates_this_installations_secrets_once(
         assert services[name]["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
     assert stack_cli.main(["--var", str(tmp_path), "secrets"]) == 0
     assert "letters-secrets:/data/secrets/letters:ro" in services["letters"]["volumes"]
-    keys = (device_cookie_secret_file(tmp_path), registration_code_key_file(tmp_path))
+    keys = (device_cookie_secret_file(tmp_path), registration_code_key_file(tmp_path), staff_totp_key_file(tmp_path))
     credentials = printhouse_credentials_file(tmp_path)
     first = [path.read_text() for path in (*keys, credentials)]
-    assert all(len(key.strip()) >= 43 for key in first[:2]) and first[0] != first[1]
-    assert set(json.loads(first[2])) == {t.portal_number for t in load_tenants()}
+    assert all(len(key.strip()) >= 43 for key in first[:3]) and len(set(first[:3])) == 3
+    assert set(json.loads(first[3])) == {t.portal_number for t in load_tenants()}
     assert {oct(path.stat().st_mode & 0o777) for path in (*keys, credentials)} == {"0o600"}
     assert stack_cli.main(["--var", str(tmp_path), "secrets"]) == 0
     assert [path.read_text() for path in (*keys, credentials)] == first
