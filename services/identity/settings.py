@@ -10,6 +10,9 @@ class IdentitySettings(ServiceSettings):
     sender_email: str = "kundenservice@plusportal.de"
     # ES256 key that signs access tokens; created on first start when missing (development).
     signing_key_file: Path = Path("var/identity/signing-key.pem")
+    # Keys rotate (domain.KEY_SIGNS_FOR); later keys live in the folder signing-keys/ next to that file. The
+    # schedule is checked this often (seconds): a revocation by the platform's CLI is honoured within it.
+    signing_key_check_s: float = 5.0
     # Secret for the device cookies (OWASP device-cookie scheme); set it in production.
     device_cookie_secret: str = "dev-device-cookie-secret-change-me"
     # Cookies are Secure (required by the __Host- prefix); browsers accept them on http://*.localhost.
