@@ -16,12 +16,13 @@ from contracts.identity import (
     AccessRequested,
     EmailConfirmed,
     PartnerLinked,
+    SessionEnded,
 )
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.topics import IDENTITY
 from kit.consumer import Delivered
 from kit.tenants import Tenant, load_tenants
-from services.identity import crypto, handlers
+from services.identity import crypto, domain, handlers
 from services.identity.domain import Account, BrowserSession, LinkPurpose
 from services.identity.handlers import Deps, LoginRefused, NewSession
 from services.identity.settings import IdentitySettings
@@ -285,3 +286,37 @@ async def test_choosing_a_partner_number_only_of_ones_own_with_a_new_session(
     assert chosen.token != new.token and chosen.session.created_at == new.session.created_at  # absolute limit kept
     assert await _current(units, tenant, new.token) is None  # the old id is dead
     assert list(units.store.sessions) == [crypto.token_hash(chosen.token)]
+
+
+# --- sessions that end before their access tokens expire ------------------------------------------------
+
+
+async def test_logout_password_change_and_deletion_end_the_sessions_access_tokens(
+    units: Units, deps: Deps, tenant: Tenant
+) -> None:
+    """Each ended session is published (SessionEnded, by its tokens' sid): meter data refuses its tokens at once."""
+    account = registered(units, tenant, "erika@example.org", CONSUMPTION)
+    one, two, three = [await login(units, deps, tenant, "erika@example.org", PASSWORD) for _ in range(3)]
+    assert isinstance(one, NewSession) and isinstance(two, NewSession) and isinstance(three, NewSession)
+    units.outbox.events.clear()
+
+    def ended() -> list[tuple[str, str]]:
+        events = [e for e in units.outbox.events if isinstance(e.event, SessionEnded)]
+        assert {(e.topic, e.key) for e in events} <= {(IDENTITY.name, str(account.id))}
+        units.outbox.events.clear()
+        return [(e.event.sid, e.event.reason) for e in events]
+
+    await handlers.logout(handlers.Logout(one.session), units.unit())
+    now = units.clock()
+    assert ended() == [(one.session.sid, "logout")]
+    assert one.session.sid == one.session.id_hash[:16]  # what its access tokens carry (issue_access_token)
+    valid_until = one.session.ended("logout", now).tokens_valid_until
+    assert valid_until == now + domain.ACCESS_TOKEN_VALID + domain.CLOCK_SKEW  # its last token expired by then
+
+    change = handlers.ChangePassword(tenant, two.session, PASSWORD, "Ein ganz neues Passwort 2026!")
+    await handlers.change_password(change, units.unit(), deps=deps)
+    assert ended() == [(three.session.sid, "password-changed")]  # the session that changed it goes on
+
+    deletion = handlers.DeleteAccount(tenant, two.session, "Ein ganz neues Passwort 2026!")
+    await handlers.delete_account(deletion, units.unit())
+    assert ended()[0] == (two.session.sid, "account-deleted")
