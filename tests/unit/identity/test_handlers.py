@@ -301,10 +301,11 @@ async def test_logout_password_change_and_deletion_end_the_sessions_access_token
     units.outbox.events.clear()
 
     def ended() -> list[tuple[str, str]]:
-        events = [e for e in units.outbox.events if isinstance(e.event, SessionEnded)]
-        assert {(e.topic, e.key) for e in events} <= {(IDENTITY.name, str(account.id))}
+        published = [e for e in units.outbox.events if isinstance(e.event, SessionEnded)]
+        assert {(e.topic, e.key) for e in published} <= {(IDENTITY.name, str(account.id))}
         units.outbox.events.clear()
-        return [(e.event.sid, e.event.reason) for e in events]
+        events: list[SessionEnded] = [e.event for e in published]  # type: ignore[misc]
+        return [(e.sid, e.reason) for e in events]
 
     await handlers.logout(handlers.Logout(one.session), units.unit())
     now = units.clock()

@@ -164,7 +164,7 @@ async def test_revoking_a_key_that_is_not_identitys_only_publishes_the_revocatio
     published_keys(units)
     done = await revoke(units, keyring, "x" * 43)
     assert (done.own, done.replaced_by) == (False, None)
-    assert {e.event.kid for e in units.outbox.events} == {"x" * 43}
+    assert {(e.key, type(e.event)) for e in units.outbox.events} == {("x" * 43, SigningKeyRevoked)}
     assert [key.kid for key in keyring.schedule] == [first.kid]
 
 
