@@ -271,7 +271,9 @@ async def verify(session: AsyncSession, token: str, tenant: str) -> AccessClaims
     if known is not None:
         claims, until, kid = known
         if time.time() < until:
-            await _key(session, tenant, kid)  # revoked since? (read again after KEY_RECHECK_S)
+            key = await _key(session, tenant, kid)  # revoked since? (read again after KEY_RECHECK_S)
+            if key.expires_at is not None and time.time() >= key.expires_at:  # its period was shortened since
+                raise InvalidToken("key expired")
             if (tenant, claims.session) in ended:
                 raise InvalidToken("session ended")
             return claims
