@@ -29,18 +29,21 @@ from tests.journeys import wait_until_consumed as consumed
 pytestmark = pytest.mark.stack
 TENANT = "000328"
 PERIOD = {"from": "2026-01-01", "to": "2026-01-02"}
-KEYS_AT_METERDATA: dict[str, tuple[str, ...]] = {"meterdata": (topics.IDENTITY_KEYS.name,)}
+# Every service that verifies identity's tokens: meter data (customers'), onboarding and letters (staff tokens).
+KEYS_CONSUMED: dict[str, tuple[str, ...]] = {
+    group: (topics.IDENTITY_KEYS.name,) for group in ("meterdata", "onboarding", "letters")
+}
 
 
 async def publish_key(
     system: System, signer: TokenSigner, not_before: datetime | None = None, expires_at: datetime | None = None
 ) -> None:
-    """What identity's rotation publishes for a key (here for one operator), then meter data has it."""
+    """What identity's rotation publishes for a key (here for one operator), until every receiver has it."""
     jwk = PublicJwk.model_validate(signer.public_jwk)
     payload = SigningKeyPublished(kid=signer.kid, jwk=jwk, not_before=not_before, expires_at=expires_at)
     envelope = envelope_for(payload, tenant=TENANT, correlation_id=uuid4())
     await produce(system.kafka, topics.IDENTITY_KEYS.name, encode(envelope), key=signer.kid.encode())
-    await consumed(system.kafka, KEYS_AT_METERDATA)
+    await consumed(system.kafka, KEYS_CONSUMED)
 
 
 def token(signer: TokenSigner, partner: str, issued: datetime | None = None, sid: str = "test") -> str:
@@ -60,6 +63,25 @@ async def status_at_meterdata(system: System, access_token: str, partner: str) -
     return answer.status_code
 
 
+def staff_token(signer: TokenSigner) -> str:
+    issued = datetime.now(UTC)
+    claims = {"iss": "plusportal-identity", "aud": "plusportal-backoffice", "sub": str(uuid4()), "tenant": TENANT,
+              "name": "Klara Clerk", "role": "clerk", "sid": "test", "iat": issued}  # fmt: skip
+    return signer.sign(claims, issued + timedelta(minutes=5))
+
+
+async def status_at_backoffice(system: System, access_token: str) -> tuple[int, int]:
+    """What onboarding's and letters' back-office answer a staff token."""
+    headers = {"Authorization": f"Bearer {access_token}", "Host": f"{TENANT}.localhost"}
+    async with (
+        httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as onboarding,
+        httpx.AsyncClient(base_url=system.letters.url, timeout=10) as letters,
+    ):
+        requests = await onboarding.get("/backoffice/requests", headers=headers, params={"limit": 1})
+        jobs = await letters.get("/backoffice/letters", headers=headers, params={"limit": 1})
+    return requests.status_code, jobs.status_code
+
+
 async def becomes(system: System, access_token: str, partner: str, status: int, timeout: float, what: str) -> None:
     async def answered() -> bool:
         return await status_at_meterdata(system, access_token, partner) == status
@@ -76,20 +98,27 @@ async def test_a_revoked_key_stops_verifying_within_a_minute_and_never_verifies_
     leaked = TokenSigner(tmp_path / "leaked.pem")
     partner = random_partner_number()
     await publish_key(system, leaked)
-    signed = token(leaked, partner)
+    signed, staff_signed = token(leaked, partner), staff_token(leaked)
     assert await status_at_meterdata(system, signed, partner) == 200  # verified, and now in meter data's caches
+    assert await status_at_backoffice(system, staff_signed) == (200, 200)
 
     settings = IdentitySettings(database_url=system.identity_db, signing_key_file=system.signing_key)
     done = await staff_cli.revoke_key(settings, leaked.kid)
     assert (done.own, done.replaced_by) == (False, None)  # not identity's key: only the revocation went out
     revoked_at = datetime.now(UTC)
     await becomes(system, signed, partner, 403, timeout=60, what="meter data to refuse the revoked key's token")
+
+    async def refused_by_the_backoffice() -> bool:
+        return await status_at_backoffice(system, staff_signed) == (401, 401)
+
+    await eventually(refused_by_the_backoffice, timeout=60, what="onboarding and letters to refuse the staff token")
     assert datetime.now(UTC) - revoked_at < timedelta(minutes=1)
 
     # Published again (a replay, or someone who holds identity's credential): the revocation is final.
     await publish_key(system, leaked)
     assert await status_at_meterdata(system, signed, partner) == 403
     assert await status_at_meterdata(system, token(leaked, partner), partner) == 403
+    assert await status_at_backoffice(system, staff_token(leaked)) == (401, 401)
     records = envelopes(await read_topic(system.kafka, topics.IDENTITY_KEYS.name))
     revocations = [
         e for _, e in records if e["event_type"] == "SigningKeyRevoked" and e["payload"]["kid"] == leaked.kid
@@ -121,7 +150,7 @@ async def test_rotation_keeps_the_old_keys_tokens_during_the_overlap_and_the_new
     old, new, upcoming = (TokenSigner(tmp_path / f"{name}.pem") for name in ("old", "new", "upcoming"))
     partner = random_partner_number()
     takeover = datetime.now(UTC)
-    old_expires = takeover + timedelta(seconds=20)
+    old_expires = takeover + timedelta(seconds=30)
     await publish_key(system, old, takeover - timedelta(days=30), old_expires)
     await publish_key(system, new, takeover, takeover + timedelta(days=30))
     await publish_key(system, upcoming, takeover + timedelta(days=30), takeover + timedelta(days=60))
