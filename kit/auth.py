@@ -192,15 +192,6 @@ def _revoked(key: tuple[str, str]) -> None:
     _KEYS.pop(key, None)
 
 
-def forget_cached() -> None:
-    """Empties this process's caches (tests that change keys behind the caches' back)."""
-    _KEYS.clear()
-    _REVOKED.clear()
-    _VERIFIED.clear()
-    _ENDED.clear()
-    _ENDED_READ_AT[0] = 0.0
-
-
 def _kid(token: str) -> str:
     try:
         kid = jwt.get_unverified_header(token).get("kid")

@@ -775,5 +775,5 @@ async def revoke_signing_key(command: RevokeSigningKey, uow: KeysUow, *, keyring
     created = await _keep_schedule(uow, keys, now, keyring) if own is not None else []
     for key in created:
         _publish_key(uow, key, keyring, command.tenants)
-    signing = domain.signing_key_at(keys, now)
-    return RevokedKey(own is not None, signing.kid if created and signing else None, keys)
+    replacement = next((key.kid for key in created if key.signs_at(now)), None)
+    return RevokedKey(own is not None, replacement, keys)

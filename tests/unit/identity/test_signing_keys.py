@@ -186,3 +186,18 @@ def test_the_schedule_without_storage() -> None:
         adopted.signs_until == now + KEY_PUBLISHED_AHEAD
         and domain.next_key_starts([adopted], now) == now + KEY_PUBLISHED_AHEAD
     )
+
+
+async def test_revoking_the_published_successor_publishes_another_one_ahead(
+    units: Units, keyring: crypto.Keyring, clock: FakeClock
+) -> None:
+    [first] = await rotate(units, keyring, publish_all=True)
+    clock.current = first.signs_until - KEY_PUBLISHED_AHEAD
+    _, successor = await rotate(units, keyring)
+    published_keys(units)
+    done = await revoke(units, keyring, successor.kid)
+    assert done.own and done.replaced_by is None  # the signing key goes on
+    [(kid, not_before)] = {(p.kid, p.not_before) for p in published_keys(units)}
+    assert kid != successor.kid and not_before == first.signs_until
+    assert kid_of_token(keyring, clock()) == first.kid
+    assert not (keyring.folder / f"{successor.kid}.pem").exists()
