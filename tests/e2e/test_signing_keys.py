@@ -174,7 +174,7 @@ async def test_rotation_keeps_the_old_keys_tokens_during_the_overlap_and_the_new
 # --- sessions that end --------------------------------------------------------------------------------------
 
 
-async def test_after_logout_or_a_password_change_the_old_access_token_gets_401_at_meter_data_within_seconds(
+async def test_after_logout_password_change_or_deletion_the_old_access_token_gets_401_at_meter_data_in_seconds(
     system: System,
 ) -> None:
     meter, [partner] = await _known_to_identity(system, TENANT, (PartnerRole.CONSUMPTION,))
@@ -201,3 +201,7 @@ async def test_after_logout_or_a_password_change_the_old_access_token_gets_401_a
         assert changed.status_code == 204, changed.text
         await becomes(system, tokens["tablet"], partner, 401, timeout=10, what="the other session's token refused")
         assert await status_at_meterdata(system, tokens["phone"], partner) == 200  # the session that changed it
+
+        deleted = await phone.call("POST", "/account/delete", json={"password": "Neue Sonnenblumen 2027!"})
+        assert deleted.status_code == 204, deleted.text
+        await becomes(system, tokens["phone"], partner, 401, timeout=10, what="the deleted login's token refused")
