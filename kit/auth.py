@@ -15,6 +15,7 @@ once when the revocation or the end is recorded in the same process.
 import base64
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -229,8 +230,8 @@ def _within_period(key: _Key, claims: dict[str, Any]) -> None:
     if key.expires_at is not None and time.time() >= key.expires_at:
         raise InvalidToken("key expired")
     if key.not_before is not None:
-        issued = claims.get("iat")
-        if not isinstance(issued, int | float) or issued < key.not_before:
+        issued = claims.get("iat")  # whole seconds (RFC 7519 NumericDate as identity writes it): truncated
+        if not isinstance(issued, int | float) or issued < math.floor(key.not_before):
             raise InvalidToken("signed outside the key's period")
 
 

@@ -156,7 +156,7 @@ async def test_rotation_keeps_the_old_keys_tokens_during_the_overlap_and_the_new
     await publish_key(system, upcoming, takeover + timedelta(days=30), takeover + timedelta(days=60))
 
     by_old = token(old, partner, issued=takeover - timedelta(seconds=5))
-    by_new = token(new, partner)
+    by_new = token(new, partner, issued=takeover)  # the first moment it signs (iat: whole seconds, truncated)
     assert datetime.now(UTC) < old_expires - timedelta(seconds=5), "the test machine was too slow for the overlap"
     assert await status_at_meterdata(system, by_old, partner) == 200  # during the overlap
     assert await status_at_meterdata(system, by_new, partner) == 200
