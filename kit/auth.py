@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jwt
-from sqlalchemy import Column, DateTime, func
+from sqlalchemy import Column, DateTime, delete, func
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -129,9 +129,11 @@ async def record_key_revocation(event: Delivered[SigningKeyRevoked], session: As
 
 
 async def record_session_ended(event: Delivered[SessionEnded], session: AsyncSession) -> None:
-    """Keeps an ended session until its last token would have expired anyway (an older one is not kept)."""
-    until = event.payload.tokens_valid_until
-    if until <= datetime.now(UTC):
+    """Keeps an ended session until its last token would have expired anyway (an older one is not kept, and
+    those whose tokens have expired meanwhile go: the table holds minutes' worth of ended sessions)."""
+    until, now = event.payload.tokens_valid_until, datetime.now(UTC)
+    await session.exec(delete(EndedSessionRow).where(col(EndedSessionRow.tokens_valid_until) <= now))
+    if until <= now:
         return
     tenant, sid = event.envelope.tenant, event.payload.sid
     statement = insert(EndedSessionRow).values(
