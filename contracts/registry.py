@@ -26,8 +26,9 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
         identity.PartnerLinked,
         identity.PasswordChanged,
         identity.AccountDeleted,
+        identity.SessionEnded,
     ),
-    topics.IDENTITY_KEYS.name: (identity.SigningKeyPublished,),
+    topics.IDENTITY_KEYS.name: (identity.SigningKeyPublished, identity.SigningKeyRevoked),
     topics.METER_READINGS.name: (meterdata.LoadProfileDay, meterdata.RegisterReadings),
 }
 

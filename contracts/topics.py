@@ -95,16 +95,18 @@ IDENTITY = TopicSpec(
     3,
     90 * DAY_MS,
     "account id",
-    "What happened to customer accounts: e-mail confirmed, partner linked, password changed, deleted.",
+    "What happened to customer accounts: e-mail confirmed, partner linked, password changed, deleted, "
+    "session ended (its access tokens are refused from then on).",
     Principal.IDENTITY,
-    (Principal.ONBOARDING,),
+    (Principal.ONBOARDING, Principal.METERDATA),
 )
 IDENTITY_KEYS = TopicSpec(
     "plusportal.identity.keys.v1",
     1,
     -1,
     "key id",
-    "Public keys that verify identity's access tokens (JWKS entries): other services verify without calling.",
+    "Public keys that verify identity's access tokens (JWKS entries, with their validity period) and their "
+    "revocations: other services verify without calling.",
     Principal.IDENTITY,
     (Principal.METERDATA, Principal.ONBOARDING, Principal.LETTERS),
 )

@@ -3,23 +3,37 @@
 Identity publishes its public keys on the keys topic; a service that accepts tokens keeps them in its
 own ``signing_keys`` table (``record_signing_key``) and verifies each token's signature, audience,
 expiry and tenant locally (``verify``). A token names exactly one tenant, partner number and role.
+
+Keys have a lifecycle: each carries a validity period (a token signed before its ``not_before`` or presented
+from its ``expires_at`` on is refused) and may be revoked (``record_key_revocation``: final). A session that
+ended before its tokens expired (logout, password change, deleted account) is kept until then
+(``record_session_ended``), and ``verify`` refuses its tokens. Each process caches keys and verified tokens;
+both caches honour revocations within ``KEY_RECHECK_S`` and ended sessions within ``SESSION_RECHECK_S``, and at
+once when the revocation or the end is recorded in the same process.
 """
 
 import base64
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jwt
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, delete, func
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.identity import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, SigningKeyPublished
+from contracts.identity import (
+    ACCESS_TOKEN_AUDIENCE,
+    ACCESS_TOKEN_ISSUER,
+    SessionEnded,
+    SigningKeyPublished,
+    SigningKeyRevoked,
+)
 from contracts.staff import STAFF_TOKEN_AUDIENCE
 from kit.consumer import Delivered, RefusedEvent
 
@@ -37,6 +51,20 @@ class SigningKeyRow(SQLModel, table=True):
     kid: str = Field(primary_key=True)
     jwk: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     published_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    not_before: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class EndedSessionRow(SQLModel, table=True):
+    """A session that ended before its tokens expired (meter data's; kit.migrations.create_ended_sessions_table_v1)."""
+
+    __tablename__ = "ended_sessions"
+
+    tenant: str = Field(primary_key=True)
+    sid: str = Field(primary_key=True)
+    tokens_valid_until: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    ended_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 # RFC 7638 §3.2: the members a thumbprint covers, per key type.
@@ -51,9 +79,12 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
 
 
 class KeepsSigningKeys(Protocol):
-    """A store that keeps identity's keys (with ``record_signing_key`` on its session)."""
+    """A store that keeps identity's keys (with ``record_signing_key`` and ``record_key_revocation`` on its
+    session)."""
 
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None: ...
+
+    async def record_key_revocation(self, event: Delivered[SigningKeyRevoked]) -> None: ...
 
 
 async def keep_signing_key(event: Delivered[SigningKeyPublished], uow: "UnitOfWork[KeepsSigningKeys]") -> None:
@@ -61,19 +92,55 @@ async def keep_signing_key(event: Delivered[SigningKeyPublished], uow: "UnitOfWo
     await uow.store.record_signing_key(event)
 
 
+async def keep_key_revocation(event: Delivered[SigningKeyRevoked], uow: "UnitOfWork[KeepsSigningKeys]") -> None:
+    """The other event handler on the keys topic of every service that verifies identity's tokens."""
+    await uow.store.record_key_revocation(event)
+
+
 async def record_signing_key(event: Delivered[SigningKeyPublished], session: AsyncSession) -> None:
     """Keeps a published key, if its name is its thumbprint: a key published under another key's name (or a
-    made-up one) could otherwise replace or shadow it."""
+    made-up one) could otherwise replace or shadow it. A key published again takes the newer period; a revoked
+    key stays revoked."""
     jwk = event.payload.jwk.model_dump()
     if event.payload.kid != jwk_thumbprint(jwk) or jwk.get("kid", event.payload.kid) != event.payload.kid:
         raise RefusedEvent("SigningKeyPublished: kid is not the key's RFC 7638 thumbprint")
+    period = {"jwk": jwk, "not_before": event.payload.not_before, "expires_at": event.payload.expires_at}
     statement = insert(SigningKeyRow).values(
-        tenant=event.envelope.tenant,
-        kid=event.payload.kid,
-        jwk=event.payload.jwk.model_dump(),
-        published_at=event.envelope.occurred_at,
+        tenant=event.envelope.tenant, kid=event.payload.kid, published_at=event.envelope.occurred_at, **period
+    )
+    await session.exec(statement.on_conflict_do_update(index_elements=["tenant", "kid"], set_=period))
+    _KEYS.pop((event.envelope.tenant, event.payload.kid), None)
+
+
+async def record_key_revocation(event: Delivered[SigningKeyRevoked], session: AsyncSession) -> None:
+    """Marks the key revoked — also one not (yet) known here: then its row has no key and never gets one, so a
+    later publication cannot bring it back. Refused at once in this process, within KEY_RECHECK_S elsewhere."""
+    tenant, kid = event.envelope.tenant, event.payload.kid
+    statement = insert(SigningKeyRow).values(
+        tenant=tenant, kid=kid, jwk={}, published_at=event.envelope.occurred_at, revoked_at=event.envelope.occurred_at
+    )
+    await session.exec(
+        statement.on_conflict_do_update(
+            index_elements=["tenant", "kid"],
+            set_={"revoked_at": func.coalesce(col(SigningKeyRow.revoked_at), statement.excluded.revoked_at)},
+        )
+    )
+    _revoked((tenant, kid))
+
+
+async def record_session_ended(event: Delivered[SessionEnded], session: AsyncSession) -> None:
+    """Keeps an ended session until its last token would have expired anyway (an older one is not kept, and
+    those whose tokens have expired meanwhile go: the table holds minutes' worth of ended sessions)."""
+    until, now = event.payload.tokens_valid_until, datetime.now(UTC)
+    await session.exec(delete(EndedSessionRow).where(col(EndedSessionRow.tokens_valid_until) <= now))
+    if until <= now:
+        return
+    tenant, sid = event.envelope.tenant, event.payload.sid
+    statement = insert(EndedSessionRow).values(
+        tenant=tenant, sid=sid, tokens_valid_until=until, ended_at=event.envelope.occurred_at
     )
     await session.exec(statement.on_conflict_do_nothing())
+    _ENDED[(tenant, sid)] = until.timestamp()
 
 
 @dataclass(frozen=True)
@@ -89,41 +156,128 @@ class InvalidToken(Exception):
     """Missing, forged, expired, or for another tenant."""
 
 
-# Public keys found in signing_keys, per (tenant, kid), for the life of the process: the kid is the key's
-# thumbprint, so a (tenant, kid) always names the same key. Only found keys are kept (a kid that is not known
-# yet may be published a moment later); with a cached key, ``verify`` does not touch the session at all.
-_KEYS: dict[tuple[str, str], Any] = {}
+@dataclass(frozen=True)
+class _Key:
+    """A published key as verify uses it: the key, its period (epoch seconds; None: unbounded) and when this
+    process read it (monotonic)."""
+
+    key: Any
+    not_before: float | None
+    expires_at: float | None
+    read_at: float
 
 
-# Tokens already verified, per (tenant, token), until they expire: a client sends the same token with every
-# request, and checking an ES256 signature again is the costliest step of a small query. Everything
-# ``jwt.decode`` checks is fixed for a given token except its expiry, which is checked again on each hit.
-_VERIFIED: dict[tuple[str, str], tuple[AccessClaims, float]] = {}
+# Public keys found in signing_keys, per (tenant, kid): the kid is the key's thumbprint, so a (tenant, kid) always
+# names the same key, but its period may change and it may be revoked — an entry is read again after
+# KEY_RECHECK_S. Only found keys are kept (a kid that is not known yet may be published a moment later); with a
+# fresh cached key, ``verify`` does not touch the database for the key.
+_KEYS: dict[tuple[str, str], _Key] = {}
+KEY_RECHECK_S = 15.0
+# Revoked keys (tenant, kid) seen by this process: revocation is final, so they are refused without a look-up.
+_REVOKED: set[tuple[str, str]] = set()
+
+# Tokens already verified, per (tenant, token), with their kid, until they expire (or their key does): a client
+# sends the same token with every request, and checking an ES256 signature again is the costliest step of a
+# small query. Everything ``jwt.decode`` checks is fixed for a given token except its expiry, which is checked
+# again on each hit — and so are the key (revoked? read again after KEY_RECHECK_S) and the session (ended?).
+_VERIFIED: dict[tuple[str, str], tuple[AccessClaims, float, str]] = {}
 _VERIFIED_MAX = 10_000
 
+# Sessions that ended before their tokens expired, (tenant, sid) → until when (epoch seconds): read from
+# ended_sessions at most every SESSION_RECHECK_S (one small query: only sessions whose tokens could still live).
+_ENDED: dict[tuple[str, str], float] = {}
+SESSION_RECHECK_S = 2.0
+_ENDED_READ_AT = [0.0]  # monotonic; in a list so that the functions below can set it
 
-async def verify(session: AsyncSession, token: str, tenant: str) -> AccessClaims:
-    known = _VERIFIED.get((tenant, token))
-    if known is not None:
-        if time.time() < known[1]:
-            return known[0]
-        del _VERIFIED[(tenant, token)]
+
+def _revoked(key: tuple[str, str]) -> None:
+    _REVOKED.add(key)
+    _KEYS.pop(key, None)
+
+
+def _kid(token: str) -> str:
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError:
         raise InvalidToken("malformed") from None
     if not isinstance(kid, str):
         raise InvalidToken("unknown key")
-    key = _KEYS.get((tenant, kid))
-    if key is None:
-        row = await session.get(SigningKeyRow, (tenant, kid))
-        if row is None:
-            raise InvalidToken("unknown key")  # also a token of another tenant: its key is not this tenant's
-        key = _KEYS[(tenant, kid)] = jwt.PyJWK(row.jwk).key
+    return kid
+
+
+async def _key(session: AsyncSession, tenant: str, kid: str) -> _Key:
+    """The published, unrevoked key the kid names for this tenant, read again when the cached copy is stale."""
+    if (tenant, kid) in _REVOKED:
+        raise InvalidToken("revoked key")
+    now = time.monotonic()
+    cached = _KEYS.get((tenant, kid))
+    if cached is not None and now - cached.read_at < KEY_RECHECK_S:
+        return cached
+    row = await session.get(SigningKeyRow, (tenant, kid), populate_existing=True)
+    if row is None:
+        _KEYS.pop((tenant, kid), None)
+        raise InvalidToken("unknown key")  # also a token of another tenant: its key is not this tenant's
+    if row.revoked_at is not None:
+        _revoked((tenant, kid))
+        raise InvalidToken("revoked key")
+    key = cached.key if cached is not None else jwt.PyJWK(row.jwk).key
+    not_before = row.not_before.timestamp() if row.not_before else None
+    expires_at = row.expires_at.timestamp() if row.expires_at else None
+    found = _KEYS[(tenant, kid)] = _Key(key, not_before, expires_at, now)
+    return found
+
+
+def _within_period(key: _Key, claims: dict[str, Any]) -> None:
+    """A token signed before the key's period or presented after it is refused."""
+    if key.expires_at is not None and time.time() >= key.expires_at:
+        raise InvalidToken("key expired")
+    if key.not_before is not None:
+        issued = claims.get("iat")  # whole seconds (RFC 7519 NumericDate as identity writes it): truncated
+        if not isinstance(issued, int | float) or issued < math.floor(key.not_before):
+            raise InvalidToken("signed outside the key's period")
+
+
+async def _ended_sessions(session: AsyncSession) -> dict[tuple[str, str], float]:
+    now = time.monotonic()
+    if now - _ENDED_READ_AT[0] >= SESSION_RECHECK_S:
+        _ENDED_READ_AT[0] = now  # claimed first: concurrent requests meanwhile use what is known
+        try:
+            rows = await session.exec(
+                select(EndedSessionRow.tenant, EndedSessionRow.sid, EndedSessionRow.tokens_valid_until).where(
+                    col(EndedSessionRow.tokens_valid_until) > datetime.now(UTC)
+                )
+            )
+        except Exception:
+            _ENDED_READ_AT[0] = 0.0
+            raise
+        for tenant, sid, valid_until in rows.all():
+            _ENDED[(tenant, sid)] = valid_until.timestamp()
+        wall = time.time()
+        for ended, until in list(_ENDED.items()):
+            if until <= wall:
+                del _ENDED[ended]
+    return _ENDED
+
+
+async def verify(session: AsyncSession, token: str, tenant: str) -> AccessClaims:
+    ended = await _ended_sessions(session)
+    known = _VERIFIED.get((tenant, token))
+    if known is not None:
+        claims, until, kid = known
+        if time.time() < until:
+            key = await _key(session, tenant, kid)  # revoked since? (read again after KEY_RECHECK_S)
+            if key.expires_at is not None and time.time() >= key.expires_at:  # its period was shortened since
+                raise InvalidToken("key expired")
+            if (tenant, claims.session) in ended:
+                raise InvalidToken("session ended")
+            return claims
+        del _VERIFIED[(tenant, token)]
+    kid = _kid(token)
+    key = await _key(session, tenant, kid)
     try:
-        claims = jwt.decode(
+        decoded = jwt.decode(
             token,
-            key,
+            key.key,
             algorithms=["ES256"],
             audience=AUDIENCE,
             issuer=ISSUER,
@@ -131,12 +285,18 @@ async def verify(session: AsyncSession, token: str, tenant: str) -> AccessClaims
         )
     except jwt.PyJWTError:
         raise InvalidToken("signature or claims") from None
-    if claims["tenant"] != tenant:
+    _within_period(key, decoded)
+    if decoded["tenant"] != tenant:
         raise InvalidToken("other tenant")
-    verified = AccessClaims(claims["tenant"], claims["partner"], claims["role"], claims["sub"], claims.get("sid", ""))
+    verified = AccessClaims(
+        decoded["tenant"], decoded["partner"], decoded["role"], decoded["sub"], decoded.get("sid", "")
+    )
+    if (tenant, verified.session) in ended:
+        raise InvalidToken("session ended")
     if len(_VERIFIED) >= _VERIFIED_MAX:
         _VERIFIED.clear()  # crude but bounded; tokens live minutes, so the hot ones come back at once
-    _VERIFIED[(tenant, token)] = (verified, float(claims["exp"]))
+    until = min(float(decoded["exp"]), key.expires_at or float("inf"))
+    _VERIFIED[(tenant, token)] = (verified, until, kid)
     return verified
 
 
@@ -154,30 +314,13 @@ class StaffClaims:
     session: str
 
 
-async def _public_key(session: AsyncSession, tenant: str, token: str) -> Any:
-    """The published key the token's ``kid`` names for this tenant (kept per process once found)."""
-    try:
-        kid = jwt.get_unverified_header(token).get("kid")
-    except jwt.PyJWTError:
-        raise InvalidToken("malformed") from None
-    if not isinstance(kid, str):
-        raise InvalidToken("unknown key")
-    key = _KEYS.get((tenant, kid))
-    if key is None:
-        row = await session.get(SigningKeyRow, (tenant, kid))
-        if row is None:
-            raise InvalidToken("unknown key")
-        key = _KEYS[(tenant, kid)] = jwt.PyJWK(row.jwk).key
-    return key
-
-
 async def verify_staff(session: AsyncSession, token: str, tenant: str) -> StaffClaims:
     """A staff token of this tenant, verified with identity's published key (audience: the back-office)."""
-    key = await _public_key(session, tenant, token)
+    key = await _key(session, tenant, _kid(token))
     try:
         claims = jwt.decode(
             token,
-            key,
+            key.key,
             algorithms=["ES256"],
             audience=STAFF_TOKEN_AUDIENCE,
             issuer=ISSUER,
@@ -185,6 +328,7 @@ async def verify_staff(session: AsyncSession, token: str, tenant: str) -> StaffC
         )
     except jwt.PyJWTError:
         raise InvalidToken("signature or claims") from None
+    _within_period(key, claims)
     if claims["tenant"] != tenant:
         raise InvalidToken("other tenant")
     return StaffClaims(claims["tenant"], claims["sub"], claims["name"], claims["role"], claims.get("sid", ""))

@@ -74,6 +74,33 @@ def create_signing_keys_table_v1() -> None:
     )
 
 
+def upgrade_signing_keys_table_v2() -> None:
+    """Keys with a validity period (None: v1 events, unbounded) and a revocation (final), kit.auth's v2."""
+    op.add_column("signing_keys", sa.Column("not_before", _TS))
+    op.add_column("signing_keys", sa.Column("expires_at", _TS))
+    op.add_column("signing_keys", sa.Column("revoked_at", _TS))
+    op.create_index(
+        "signing_keys_revoked", "signing_keys", ["revoked_at"], postgresql_where=sa.text("revoked_at IS NOT NULL")
+    )
+
+
+def downgrade_signing_keys_table_v2() -> None:
+    op.drop_index("signing_keys_revoked", "signing_keys")
+    for column in ("revoked_at", "expires_at", "not_before"):
+        op.drop_column("signing_keys", column)
+
+
+def create_ended_sessions_table_v1() -> None:
+    """kit.auth's sessions that ended before their tokens expired (identity's SessionEnded)."""
+    op.create_table(
+        "ended_sessions",
+        sa.Column("tenant", sa.String, primary_key=True),
+        sa.Column("sid", sa.String, primary_key=True),
+        sa.Column("tokens_valid_until", _TS, nullable=False, index=True),
+        sa.Column("ended_at", _TS, nullable=False),
+    )
+
+
 def create_audit_log_table_v1() -> None:
     """kit.audit's table, append-only: a trigger refuses every UPDATE, DELETE and TRUNCATE, whoever tries."""
     op.create_table(

@@ -295,7 +295,7 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
 
     @router.get("/.well-known/jwks.json", tags=["session"], summary="Public keys that verify access tokens")
     async def jwks() -> dict[str, Any]:
-        return {"keys": [deps.signer.public_jwk]}
+        return {"keys": deps.signer.public_jwks()}
 
     return router
 

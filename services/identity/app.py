@@ -1,14 +1,19 @@
 """Identity's composition root: wires settings, runtime, keys, Kafka router and HTTP API into one process."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 from kit.http import add_health_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
-from kit.uow import Clock, system_clock
+from kit.tenants import Tenant
+from kit.uow import Clock, UnitsOfWork, system_clock
+from kit.worker import PollingWorker
 from services.identity import crypto, handlers
 from services.identity.api import build_api
 from services.identity.handlers import Deps
@@ -17,7 +22,7 @@ from services.identity.settings import IdentitySettings
 from services.identity.staff_api import build_staff_api
 from services.identity.staff_crypto import TotpSecrets
 from services.identity.staff_store import StaffStore
-from services.identity.store import IdentityStore
+from services.identity.store import IdentityStore, SigningKeyStore
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -26,19 +31,28 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_clock) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or IdentitySettings()
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS)
-    deps = Deps(
-        settings,
-        crypto.TokenSigner(settings.signing_key_file),
-        crypto.DeviceCookies(settings.device_cookie_secret),
-    )
+    keyring = crypto.Keyring(settings.signing_key_file)
+    deps = Deps(settings, keyring, crypto.DeviceCookies(settings.device_cookie_secret))
     units = runtime.units_of_work(IdentityStore, clock)
     runtime.include(build_router(runtime.consumer(units), deps))
+    rotation = KeyRotation(
+        runtime.units_of_work(SigningKeyStore, clock), keyring, tuple(runtime.tenants), settings.signing_key_check_s
+    )
 
-    async def publish_key() -> None:
-        async with units() as uow:  # before the relays start: they find the key when they do
-            handlers.publish_signing_key(handlers.PublishSigningKey(tuple(runtime.tenants)), uow, deps=deps)
+    async def publish_keys() -> None:
+        await rotation.step(publish_all=True)  # before the relays start: they find the keys when they do
 
-    runtime.on_started(publish_key)
+    runtime.on_started(publish_keys)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            rotation.start()
+            try:
+                yield
+            finally:
+                await rotation.stop()
+
     app = FastAPI(
         title="Plusportal Identity",
         version="1.0.0",
@@ -46,7 +60,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
         "partner number, reset, account data. The tenant is named by the host: <portal number>.plusportal.de. "
         "Sessions are cookies (__Host-, Secure, HttpOnly, SameSite=Strict); state changes need the X-CSRF-Token "
         "header; other services accept short-lived ES256 access tokens verified with the published keys.",
-        lifespan=runtime.lifespan,
+        lifespan=lifespan,
     )
     install_error_handlers(app)
     app.include_router(build_api(units, runtime.tenants, deps))
@@ -54,6 +68,31 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
     app.include_router(build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps))
     add_health_route(app, runtime.health)
     return app, runtime
+
+
+class KeyRotation(PollingWorker):
+    """Keeps the signing keys' schedule (handlers.rotate_signing_keys) every few seconds and hands it to the
+    keyring: a successor is published ahead, a revocation by the platform's CLI is honoured within the interval."""
+
+    name = "key-rotation"
+
+    def __init__(
+        self, units: UnitsOfWork[SigningKeyStore], keyring: crypto.Keyring, tenants: tuple[Tenant, ...], every: float
+    ) -> None:
+        super().__init__(poll_interval=every)
+        self._units = units
+        self._keyring = keyring
+        self._tenants = tenants
+
+    async def step(self, *, publish_all: bool = False) -> None:
+        command = handlers.RotateSigningKeys(self._tenants, publish_all)
+        async with self._units() as uow:
+            keys = await handlers.rotate_signing_keys(command, uow, keyring=self._keyring)
+        self._keyring.use(keys, self._units.clock())
+
+    async def run_once(self) -> int:
+        await self.step()
+        return 0
 
 
 def main() -> None:

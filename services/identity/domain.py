@@ -11,7 +11,8 @@ from uuid import UUID
 
 from contracts.common import ROLE_LABELS, PartnerRole
 from contracts.envelope import EventPayload
-from contracts.identity import AccountDeleted, EmailConfirmed, PartnerLinked, PasswordChanged
+from contracts.identity import AccountDeleted, EmailConfirmed, PartnerLinked, PasswordChanged, SessionEnded
+from services.identity.staff_domain import STAFF_TOKEN_VALID
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
@@ -20,6 +21,7 @@ RESET_VALID = timedelta(hours=1)
 SESSION_IDLE = timedelta(minutes=30)
 SESSION_ABSOLUTE = timedelta(hours=12)
 ACCESS_TOKEN_VALID = timedelta(minutes=5)
+CLOCK_SKEW = timedelta(minutes=1)  # between identity's clock and the services' that verify its tokens
 # Guessing a partner number into an account must not pay: invalid meter/partner pairs are counted per partner
 # number, per meter (across every client and e-mail), per e-mail and per operator, over a moving day. Past a
 # limit, requests are held: answered as always, but by no mail; a held meter or operator alerts the back-office.
@@ -369,6 +371,15 @@ class BrowserSession:
     def expired(self, now: datetime) -> bool:
         return now - self.last_seen_at > SESSION_IDLE or now - self.created_at > SESSION_ABSOLUTE
 
+    @property
+    def sid(self) -> str:
+        """What its access tokens carry as ``sid`` (not the cookie's hash itself)."""
+        return self.id_hash[:16]
+
+    def ended(self, reason: str, now: datetime) -> SessionEnded:
+        """The event that tells the services to refuse its access tokens before they expire."""
+        return SessionEnded(sid=self.sid, reason=reason, tokens_valid_until=now + ACCESS_TOKEN_VALID + CLOCK_SKEW)
+
 
 @dataclass(frozen=True)
 class LiveSince:
@@ -482,3 +493,74 @@ def partner_added_mail(operator: str, phone: str, partner_number: str, role: str
         "Dann rufen Sie uns bitte sofort an.",
     ]
     return MailText("Geschäftspartner-Nr. hinzugefügt", _signed(operator, phone, lines))
+
+
+# --- the signing keys' schedule ---------------------------------------------------------------------------
+#
+# Identity signs with one key at a time and replaces it on a schedule, with overlap: the next key is created and
+# published KEY_PUBLISHED_AHEAD before it takes over (receivers know it before its first token arrives), and the
+# key it replaces keeps verifying KEY_OUTLIVES_SIGNING after its last token was signed (until that token has
+# expired). A revoked key verifies nothing any more; if it was the signing one, a new key takes over at once.
+
+KEY_SIGNS_FOR = timedelta(days=30)
+KEY_PUBLISHED_AHEAD = timedelta(days=1)
+# Longer than any token identity signs lives (access and staff tokens: 5 minutes), plus a minute of clock skew.
+KEY_OUTLIVES_SIGNING = max(ACCESS_TOKEN_VALID, STAFF_TOKEN_VALID) + CLOCK_SKEW
+
+
+@dataclass
+class SigningKey:
+    """One of identity's signing keys as the schedule sees it (the private key stays in crypto.Keyring's folder).
+
+    It signs tokens in [not_before, signs_until) and verifies them until expires_at (both published)."""
+
+    kid: str
+    not_before: datetime
+    signs_until: datetime
+    expires_at: datetime
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @classmethod
+    def starting(cls, kid: str, not_before: datetime, now: datetime) -> "SigningKey":
+        """A new key that takes over at ``not_before`` (now, or when the current key stops signing)."""
+        signs_until = not_before + KEY_SIGNS_FOR
+        return cls(kid, not_before, signs_until, signs_until + KEY_OUTLIVES_SIGNING, now)
+
+    @classmethod
+    def adopted(cls, kid: str, in_use_since: datetime, now: datetime) -> "SigningKey":
+        """The key identity signed with before keys had a schedule: it keeps signing, at most its usual time
+        (and long enough for its successor to be published ahead)."""
+        not_before = min(in_use_since, now)
+        signs_until = max(not_before + KEY_SIGNS_FOR, now + KEY_PUBLISHED_AHEAD)
+        return cls(kid, not_before, signs_until, signs_until + KEY_OUTLIVES_SIGNING, now)
+
+    def signs_at(self, moment: datetime) -> bool:
+        return self.revoked_at is None and self.not_before <= moment < self.signs_until
+
+    def live(self, moment: datetime) -> bool:
+        """Published and verifying (or about to): not revoked, not expired."""
+        return self.revoked_at is None and moment < self.expires_at
+
+    def revoke(self, now: datetime) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = now
+
+
+def signing_key_at(keys: Collection[SigningKey], moment: datetime) -> SigningKey | None:
+    """The key that signs at ``moment``: of those whose period holds it, the one that took over last."""
+    signing = [key for key in keys if key.signs_at(moment)]
+    return max(signing, key=lambda key: key.not_before) if signing else None
+
+
+def next_key_starts(keys: Collection[SigningKey], now: datetime) -> datetime | None:
+    """When the key to create now takes over — at once when none signs now (first start, the signing key
+    revoked), or when the current one stops, once that is KEY_PUBLISHED_AHEAD away; None while no key is due."""
+    current = signing_key_at(keys, now)
+    if current is None:
+        return now
+    if any(key.live(now) and key.not_before > now for key in keys):
+        return None  # the successor is published already
+    if current.signs_until - now <= KEY_PUBLISHED_AHEAD:
+        return current.signs_until
+    return None

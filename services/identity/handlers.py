@@ -20,6 +20,7 @@ from contracts.identity import (
     PasswordResetRequested,
     PublicJwk,
     SigningKeyPublished,
+    SigningKeyRevoked,
 )
 from contracts.letters import RegistrationCodeIssued
 from contracts.topics import IDENTITY, IDENTITY_KEYS, IDENTITY_REQUESTS, TopicSpec
@@ -117,12 +118,20 @@ class Identities(Protocol):
 Uow = UnitOfWork[Identities]
 
 
+class Signer(Protocol):
+    """Signs tokens (crypto.Keyring: with the key whose period holds the token's ``iat``)."""
+
+    def sign(self, claims: dict[str, Any], expires_at: datetime) -> str: ...
+
+    def public_jwks(self) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class Deps:
     """What some of identity's use cases need besides the unit of work; bound once by the composition root."""
 
     settings: IdentitySettings
-    signer: crypto.TokenSigner
+    signer: Signer
     devices: crypto.DeviceCookies
 
 
@@ -413,12 +422,26 @@ async def complete_reset(command: CompleteReset, uow: Uow, *, deps: Deps) -> Non
     await uow.store.save_throttle(throttle)
 
 
+async def _end_sessions(uow: Uow, account: Account, reason: str, keep: str | None = None) -> None:
+    """Ends the login's sessions (but ``keep``) and tells the services to refuse their access tokens."""
+    sessions = await uow.store.sessions_of(account.tenant, account.id)
+    await uow.store.end_sessions(account.tenant, account.id, keep=keep)
+    for ended in sessions:
+        if ended.id_hash != keep:
+            _session_ended(uow, ended, reason)
+
+
+def _session_ended(uow: Uow, ended: BrowserSession, reason: str) -> None:
+    event = ended.ended(reason, uow.now())
+    uow.publish(IDENTITY, str(ended.account_id), event, tenant=ended.tenant, correlation_id=uuid4())
+
+
 async def _set_password(
     uow: Uow, deps: Deps, tenant: Tenant, account: Account, new_hash: str, reason: str, keep_session: str | None
 ) -> None:
     account.change_password(new_hash, reason, uow.now())
     await uow.store.save_account(account)
-    await uow.store.end_sessions(tenant.portal_number, account.id, keep=keep_session)
+    await _end_sessions(uow, account, "password-changed", keep=keep_session)
     correlation = uuid4()
     text = domain.password_changed_mail(tenant.name, tenant.service_phone)
     await _mail(uow, deps, tenant, account.email, text, "password-changed", correlation)
@@ -552,6 +575,7 @@ async def choose_partner(command: ChoosePartner, uow: Uow) -> NewSession:
     if account is None or link is None:
         raise NotAllowed
     await uow.store.end_session(current.tenant, current.id_hash)
+    _session_ended(uow, current, "switched")
     # The absolute limit counts from the login.
     token, browser = await _open_session(uow, account, link, current.created_at, uow.now(), current.user_agent)
     return NewSession(browser, account, token)
@@ -581,7 +605,7 @@ def issue_access_token(command: IssueAccessToken, uow: Uow, *, deps: Deps) -> Ac
         "tenant": current.tenant,
         "partner": current.partner_number,
         "role": current.role,
-        "sid": current.id_hash[:16],
+        "sid": current.sid,
         "iat": now,
     }
     signed = deps.signer.sign(claims, now + domain.ACCESS_TOKEN_VALID)
@@ -595,6 +619,7 @@ class Logout:
 
 async def logout(command: Logout, uow: Uow) -> None:
     await uow.store.end_session(command.current.tenant, command.current.id_hash)
+    _session_ended(uow, command.current, "logout")
 
 
 # --- the customer's own account -------------------------------------------------------------------------
@@ -695,7 +720,9 @@ async def list_sessions(query: OwnAccount, uow: Uow) -> list[dict[str, Any]]:
 
 async def end_other_sessions(command: OwnAccount, uow: Uow) -> None:
     current = command.current
-    await uow.store.end_sessions(command.tenant.portal_number, current.account_id, keep=current.id_hash)
+    account = await uow.store.account(command.tenant.portal_number, current.account_id)
+    if account is not None:
+        await _end_sessions(uow, account, "signed-out-elsewhere", keep=current.id_hash)
 
 
 @dataclass(frozen=True)
@@ -712,29 +739,117 @@ async def delete_account(command: DeleteAccount, uow: Uow) -> LoginRefused | Non
         raise WrongCredentials
     if refused := await _prove_password(uow, command.tenant, account, command.password):
         return refused
+    for ended in await uow.store.sessions_of(account.tenant, account.id):
+        _session_ended(uow, ended, "account-deleted")
     account.delete()
-    await uow.store.delete_account(account)
+    await uow.store.delete_account(account)  # with its sessions
     _publish(uow, account, uuid4())
     return None
 
 
-# --- the signing key ------------------------------------------------------------------------------------
+# --- the signing keys ------------------------------------------------------------------------------------
+
+
+class SigningKeys(Protocol):
+    """The signing keys' schedule in identity's database (store.SigningKeyStore; a fake in the unit tests)."""
+
+    async def lock_signing_keys(self) -> None: ...
+
+    async def signing_keys(self) -> list[domain.SigningKey]: ...
+
+    async def save_signing_key(self, key: domain.SigningKey) -> None: ...
+
+
+class Keys(Protocol):
+    """The private keys (crypto.Keyring): the first one, new ones, and their public halves."""
+
+    def first(self) -> tuple[crypto.TokenSigner, datetime]: ...
+
+    def create(self) -> crypto.TokenSigner: ...
+
+    def signer(self, kid: str) -> crypto.TokenSigner: ...
+
+
+KeysUow = UnitOfWork[SigningKeys]
 
 
 @dataclass(frozen=True)
-class PublishSigningKey:
+class RotateSigningKeys:
+    """Keep the schedule: create (and publish) the next key when one is due. ``publish_all`` at each start:
+    every live key again (an operator added since, a service that lost its table)."""
+
     tenants: tuple[Tenant, ...]
+    publish_all: bool = False
 
 
-def publish_signing_key(command: PublishSigningKey, uow: Uow, *, deps: Deps) -> None:
-    """Once per start: other services learn the key that verifies our tokens from the keys topic
-    (per tenant, as every event belongs to one; the key itself is the platform's)."""
-    signer = deps.signer
+async def rotate_signing_keys(command: RotateSigningKeys, uow: KeysUow, *, keyring: Keys) -> list[domain.SigningKey]:
+    """The schedule after this step, for ``crypto.Keyring.use`` once committed. Runs at start and then every
+    few seconds; on the unit of work's clock."""
+    await uow.store.lock_signing_keys()
+    now = uow.now()
+    keys = await uow.store.signing_keys()
+    created = await _keep_schedule(uow, keys, now, keyring)
+    for key in keys if command.publish_all else created:
+        if key.live(now):
+            _publish_key(uow, key, keyring, command.tenants)
+    return keys
+
+
+async def _keep_schedule(
+    uow: KeysUow, keys: list[domain.SigningKey], now: datetime, keyring: Keys
+) -> list[domain.SigningKey]:
+    """Adds the keys the schedule needs now (to ``keys``, to the store); returns them."""
+    created: list[domain.SigningKey] = []
+    if not keys:  # the first start with a schedule: the key identity signed with so far goes on
+        signer, since = keyring.first()
+        created.append(domain.SigningKey.adopted(signer.kid, since, now))
+    elif (starts := domain.next_key_starts(keys, now)) is not None:
+        created.append(domain.SigningKey.starting(keyring.create().kid, starts, now))
+    for key in created:
+        keys.append(key)
+        await uow.store.save_signing_key(key)
+    return created
+
+
+def _publish_key(uow: KeysUow, key: domain.SigningKey, keyring: Keys, tenants: tuple[Tenant, ...]) -> None:
+    """Per tenant, as every event belongs to one (the key itself is the platform's)."""
+    jwk = PublicJwk.model_validate(keyring.signer(key.kid).public_jwk)
+    event = SigningKeyPublished(kid=key.kid, jwk=jwk, not_before=key.not_before, expires_at=key.expires_at)
+    for tenant in tenants:
+        uow.publish(IDENTITY_KEYS, key.kid, event, tenant=tenant.portal_number, correlation_id=uuid4())
+
+
+@dataclass(frozen=True)
+class RevokeSigningKey:
+    """The platform operator's command (staff_cli revoke-key): the key verifies nothing any more, anywhere."""
+
+    tenants: tuple[Tenant, ...]
+    kid: str
+    reason: str = "compromised"
+
+
+@dataclass(frozen=True)
+class RevokedKey:
+    own: bool  # one of identity's keys (else only the revocation was published)
+    replaced_by: str | None  # the key that signs from now on, if the revoked one was signing
+    schedule: list[domain.SigningKey]
+
+
+async def revoke_signing_key(command: RevokeSigningKey, uow: KeysUow, *, keyring: Keys) -> RevokedKey:
+    """Publishes the revocation for every tenant; one of identity's keys is marked revoked, and if it was the
+    signing one a new key takes over at once (published in the same transaction)."""
+    await uow.store.lock_signing_keys()
+    now = uow.now()
+    keys = await uow.store.signing_keys()
+    own = next((key for key in keys if key.kid == command.kid), None)
+    if own is not None:
+        own.revoke(now)
+        await uow.store.save_signing_key(own)
+    revoked = SigningKeyRevoked(kid=command.kid, reason=command.reason)
     for tenant in command.tenants:
-        uow.publish(
-            IDENTITY_KEYS,
-            signer.kid,
-            SigningKeyPublished(kid=signer.kid, jwk=PublicJwk.model_validate(signer.public_jwk)),
-            tenant=tenant.portal_number,
-            correlation_id=uuid4(),
-        )
+        uow.publish(IDENTITY_KEYS, command.kid, revoked, tenant=tenant.portal_number, correlation_id=uuid4())
+    created = await _keep_schedule(uow, keys, now, keyring) if own is not None else []
+    for key in created:
+        _publish_key(uow, key, keyring, command.tenants)
+    replacement = next((key.kid for key in created if key.signs_at(now)), None)
+    return RevokedKey(own is not None, replacement, keys)

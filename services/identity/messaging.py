@@ -39,6 +39,8 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
         (topics.IDENTITY, identity.PartnerLinked),
         (topics.IDENTITY, identity.PasswordChanged),
         (topics.IDENTITY, identity.AccountDeleted),
+        (topics.IDENTITY, identity.SessionEnded),
         (topics.IDENTITY_KEYS, identity.SigningKeyPublished),
+        (topics.IDENTITY_KEYS, identity.SigningKeyRevoked),
     )
     return router

@@ -15,6 +15,9 @@ class IdentitySettings(ServiceSettings):
     sender_email: str = "kundenservice@plusportal.de"
     # ES256 key that signs access tokens; created on first start when missing, never inside the repository.
     signing_key_file: Path = Path("var/identity/signing-key.pem")
+    # Keys rotate (domain.KEY_SIGNS_FOR); later keys live in the folder signing-keys/ next to that file. The
+    # schedule is checked this often (seconds): a revocation by the platform's CLI is honoured within it.
+    signing_key_check_s: float = 5.0
     # Signs the device cookies (OWASP device-cookie scheme); `make up` generates one per installation. Without
     # one (development only) each process draws its own: known browsers are then forgotten on restart.
     device_cookie_secret: SecretStr | None = None

@@ -5,10 +5,19 @@ operator's staff in the back-office (invite, disable, reset).
     plusportal-staff create-admin --tenant 000328 --email it@stadtwerke-musterstadt.de --name "Iris Admin"
 
 prints a one-time set-up link (72 h): the admin opens it, sets a password and scans the TOTP secret shown there.
+
+    plusportal-staff revoke-key <kid>
+
+revokes a signing key everywhere (a key that leaked): SigningKeyRevoked goes out on the keys topic for every
+operator, and the services refuse tokens signed with it within a minute. If it was identity's signing key, a new
+key takes over at once and the revoked key's private half is deleted; the running identity signs with the new
+key within ``signing_key_check_s``. Customers signed in with the old key fetch a new token (the web client does
+so by itself).
 """
 
 import argparse
 import asyncio
+import re
 from functools import partial
 from uuid import UUID
 
@@ -16,13 +25,16 @@ from contracts.staff import StaffRole
 from kit.db import Database, upgrade_database
 from kit.settings import load_settings
 from kit.tenants import TenantDirectory, load_tenants
-from kit.uow import UnitsOfWork
-from services.identity import crypto, staff_handlers
+from kit.uow import UnitsOfWork, system_clock
+from services.identity import crypto, handlers, staff_handlers
 from services.identity.app import MIGRATIONS
 from services.identity.handlers import Deps
 from services.identity.settings import IdentitySettings
 from services.identity.staff_crypto import TotpSecrets
 from services.identity.staff_store import StaffStore
+from services.identity.store import SigningKeyStore
+
+KID = re.compile(r"[A-Za-z0-9_-]{43}")  # a SHA-256 thumbprint, base64url without padding
 
 
 def _setting_up(settings: IdentitySettings) -> tuple[UnitsOfWork[StaffStore], TenantDirectory, Database]:
@@ -36,7 +48,7 @@ async def create_admin(settings: IdentitySettings, tenant: str, email: str, name
     """The set-up link of a new admin of ``tenant``."""
     units, tenants, db = await asyncio.to_thread(_setting_up, settings)
     deps = Deps(
-        settings, crypto.TokenSigner(settings.signing_key_file), crypto.DeviceCookies(settings.device_cookie_secret)
+        settings, crypto.Keyring(settings.signing_key_file), crypto.DeviceCookies(settings.device_cookie_secret)
     )
     try:
         command = staff_handlers.InviteStaff(tenants.get(tenant), email.strip().lower(), name, StaffRole.ADMIN, False)
@@ -60,6 +72,22 @@ async def create_ready(
         await db.engine.dispose()
 
 
+async def revoke_key(settings: IdentitySettings, kid: str, reason: str = "compromised") -> handlers.RevokedKey:
+    """Revokes the key ``kid`` for every operator (handlers.revoke_signing_key); its private half is deleted."""
+    await asyncio.to_thread(upgrade_database, settings.database_url, MIGRATIONS)
+    db = Database(settings.database_url, pool_size=1)
+    tenants = load_tenants(settings.tenants_file, settings.portal_url_template)
+    keyring = crypto.Keyring(settings.signing_key_file)
+    try:
+        command = handlers.RevokeSigningKey(tuple(tenants), kid, reason)
+        async with UnitsOfWork(db, SigningKeyStore)() as uow:
+            revoked = await handlers.revoke_signing_key(command, uow, keyring=keyring)
+        keyring.use(revoked.schedule, system_clock())
+        return revoked
+    finally:
+        await db.engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="plusportal-staff", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -67,8 +95,22 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--tenant", required=True, help="portal number, e.g. 000328")
     admin.add_argument("--email", required=True)
     admin.add_argument("--name", required=True)
+    revoke = commands.add_parser("revoke-key", help="revoke a signing key everywhere (it leaked): by its kid")
+    revoke.add_argument("kid", help="the key's kid (RFC 7638 thumbprint), as in /.well-known/jwks.json")
+    revoke.add_argument("--reason", default="compromised")
     args = parser.parse_args(argv)
     settings = load_settings(IdentitySettings)
+    settings = IdentitySettings()
+    if args.command == "revoke-key":
+        if not KID.fullmatch(args.kid):
+            raise SystemExit("Das ist kein Schlüssel-Kennzeichen (kid): 43 Zeichen aus A–Z, a–z, 0–9, - und _.")
+        done = asyncio.run(revoke_key(settings, args.kid, args.reason))
+        print(f"Schlüssel {args.kid} widerrufen (für alle Netzbetreiber veröffentlicht).")
+        if not done.own:
+            print("Hinweis: Es ist keiner der Schlüssel von identity; nur der Widerruf wurde veröffentlicht.")
+        if done.replaced_by:
+            print(f"Neuer Signaturschlüssel: {done.replaced_by}")
+        return
     try:
         link = asyncio.run(create_admin(settings, args.tenant, args.email, args.name))
     except staff_handlers.StaffRefused as refusal:

@@ -25,6 +25,7 @@ from services.identity.domain import (
     LoginThrottle,
     OneTimeLink,
     PartnerLink,
+    SigningKey,
 )
 
 
@@ -557,3 +558,54 @@ class IdentityStore:
         if keep:
             statement = statement.where(table.c.id_hash != keep)
         await self._core(statement)
+
+
+# --- the signing keys' schedule ----------------------------------------------------------------------------
+
+
+class SigningKeyScheduleRow(SQLModel, table=True):
+    """One of identity's signing keys: when it signs and verifies (the private key is a file, crypto.Keyring)."""
+
+    __tablename__ = "signing_key_schedule"
+
+    kid: str = Field(primary_key=True)
+    not_before: datetime = Field(sa_column=_ts())
+    signs_until: datetime = Field(sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+# Held for the transaction by whoever changes the schedule (the service, the platform's CLI): one successor only.
+_SCHEDULE_LOCK = 0x5167_4B65  # any constant of this database's advisory locks
+
+
+class SigningKeyStore:
+    """handlers.SigningKeys on PostgreSQL."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def lock_signing_keys(self) -> None:
+        await self._session.exec(select(func.pg_advisory_xact_lock(_SCHEDULE_LOCK)))
+
+    async def signing_keys(self) -> list[SigningKey]:
+        rows = (
+            await self._session.exec(select(SigningKeyScheduleRow).order_by(col(SigningKeyScheduleRow.not_before)))
+        ).all()
+        return [
+            SigningKey(row.kid, row.not_before, row.signs_until, row.expires_at, row.created_at, row.revoked_at)
+            for row in rows
+        ]
+
+    async def save_signing_key(self, key: SigningKey) -> None:
+        await self._session.merge(
+            SigningKeyScheduleRow(
+                kid=key.kid,
+                not_before=key.not_before,
+                signs_until=key.signs_until,
+                expires_at=key.expires_at,
+                created_at=key.created_at,
+                revoked_at=key.revoked_at,
+            )
+        )

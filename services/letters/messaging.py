@@ -5,7 +5,7 @@ from functools import partial
 from faststream.kafka import KafkaRouter
 
 from contracts import identity, letters, masterdata, onboarding, topics
-from kit.auth import keep_signing_key
+from kit.auth import keep_key_revocation, keep_signing_key
 from kit.consumer import EventConsumer
 from kit.outbox import document_publishers
 from services.letters import handlers
@@ -21,6 +21,7 @@ def build_router(consumer: EventConsumer, settings: LettersSettings) -> KafkaRou
     consumer.on(onboarding.PartnerNumberRequestMatched, partial(handlers.queue_letter, posting=posting))
     consumer.on(letters.DispatchStatusReported, handlers.record_dispatch_status)
     consumer.on(identity.SigningKeyPublished, keep_signing_key)  # verifies staff tokens (kit.staff)
+    consumer.on(identity.SigningKeyRevoked, keep_key_revocation)
 
     router = KafkaRouter()
 

@@ -13,7 +13,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.common import PartnerNumberGrant
-from contracts.identity import SigningKeyPublished
+from contracts.identity import SigningKeyPublished, SigningKeyRevoked
 from contracts.letters import DispatchStatusReported, RecipientAddress
 from kit import auth
 from kit.consumer import Delivered
@@ -162,6 +162,10 @@ class LetterStore:
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
         """Identity's public key, to verify staff tokens locally (kit.auth, kit.staff)."""
         await auth.record_signing_key(event, self._session)
+
+    async def record_key_revocation(self, event: Delivered[SigningKeyRevoked]) -> None:
+        """Identity revoked a key: staff tokens it signed are refused from now on (kit.auth)."""
+        await auth.record_key_revocation(event, self._session)
 
     async def of_request(self, tenant: str, request_id: UUID) -> Letter | None:
         result = await self._session.exec(

@@ -24,6 +24,7 @@ from services.meterdata.handlers import PartnerReadings, Readings
 MAX_DAYS = 3 * 366 + 1
 MAX_PAGE = 40_000  # a leap year of hours fits one page (at 15 minutes, a page counts days)
 _BEARER = HTTPBearer(auto_error=False, description="Access token from identity: POST /session/token")
+SIGNED_OUT = "Ihre Anmeldung ist beendet. Bitte melden Sie sich erneut an."
 
 
 def _period(first: date, end: date) -> tuple[date, date]:
@@ -106,7 +107,9 @@ def build_api(units: UnitsOfWork[Readings], readings: PartnerReadings, tenants: 
         async with units.db.transaction() as session:
             try:
                 return await auth.verify(session, credentials.credentials, tenant.portal_number)
-            except auth.InvalidToken:
+            except auth.InvalidToken as refusal:
+                if str(refusal) == "session ended":  # signed out, password changed, login deleted
+                    raise HTTPException(401, SIGNED_OUT, headers={"WWW-Authenticate": "Bearer"}) from None
                 raise HTTPException(403, "Kein Zugriff auf diese Daten.") from None
 
     Claims = Annotated[auth.AccessClaims, Depends(claims_of)]

@@ -14,7 +14,7 @@ import msgspec
 from pydantic import ValidationError
 
 from contracts.common import METER_NUMBER_PATTERN
-from contracts.identity import SigningKeyPublished
+from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import Quality, RegisterReadings
 from kit import energy_day
 from kit.consumer import Delivered
@@ -35,6 +35,10 @@ class Readings(Protocol):
     async def last_register_before(self, tenant: str, meter: str, obis: str, moment: datetime) -> int | None: ...
 
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None: ...
+
+    async def record_key_revocation(self, event: Delivered[SigningKeyRevoked]) -> None: ...
+
+    async def record_session_ended(self, event: Delivered[SessionEnded]) -> None: ...
 
     async def days_of(
         self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
@@ -231,6 +235,16 @@ def _reason(error: Exception) -> str:
 async def record_signing_key(event: Delivered[SigningKeyPublished], uow: Uow) -> None:
     """Identity published a key that signs access tokens: kept to verify tokens without asking identity."""
     await uow.store.record_signing_key(event)
+
+
+async def record_key_revocation(event: Delivered[SigningKeyRevoked], uow: Uow) -> None:
+    """Identity revoked a key: nothing it signed is accepted any more (kit.auth)."""
+    await uow.store.record_key_revocation(event)
+
+
+async def record_session_ended(event: Delivered[SessionEnded], uow: Uow) -> None:
+    """A customer's session ended (logout, password change, deleted account): its tokens are refused."""
+    await uow.store.record_session_ended(event)
 
 
 # --- serving ---------------------------------------------------------------------------------------------

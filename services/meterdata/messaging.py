@@ -27,14 +27,18 @@ def build_router(
 ) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
     consumer.on(identity.SigningKeyPublished, handlers.record_signing_key)
+    consumer.on(identity.SigningKeyRevoked, handlers.record_key_revocation)
+    consumer.on(identity.SessionEnded, handlers.record_session_ended)
     router = KafkaRouter()
 
     consumer.subscribe(
         router,
         topics.MASTER_DATA.name,
         topics.IDENTITY_KEYS.name,
+        topics.IDENTITY.name,
         group=GROUP,
-        description="Master data (meter → partner numbers) and identity's public keys",
+        description="Master data (meter → partner numbers), identity's public keys and their revocations, "
+        "ended sessions",
     )
 
     @router.subscriber(

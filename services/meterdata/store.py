@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.identity import SigningKeyPublished
+from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import Quality
-from kit.auth import record_signing_key
+from kit import auth
 from kit.consumer import Delivered
 from kit.db import Database
 from kit.masterdata import partner_meters_sql, partner_probe
@@ -118,7 +118,13 @@ class MeterdataStore:
     # --- keys -------------------------------------------------------------------------------------------
 
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
-        await record_signing_key(event, self._session)
+        await auth.record_signing_key(event, self._session)
+
+    async def record_key_revocation(self, event: Delivered[SigningKeyRevoked]) -> None:
+        await auth.record_key_revocation(event, self._session)
+
+    async def record_session_ended(self, event: Delivered[SessionEnded]) -> None:
+        await auth.record_session_ended(event, self._session)
 
     # --- serving in a transaction (registers, export) ------------------------------------------------------
 

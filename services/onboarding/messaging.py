@@ -3,7 +3,7 @@
 from faststream.kafka import KafkaRouter
 
 from contracts import identity, letters, masterdata, onboarding, topics
-from kit.auth import keep_signing_key
+from kit.auth import keep_key_revocation, keep_signing_key
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
@@ -24,6 +24,7 @@ def build_router(consumer: EventConsumer) -> KafkaRouter:
         consumer.on(letter_event, handlers.record_letter_progress)
     consumer.on(identity.PartnerLinked, handlers.record_registration)
     consumer.on(identity.SigningKeyPublished, keep_signing_key)  # verifies staff tokens (kit.staff)
+    consumer.on(identity.SigningKeyRevoked, keep_key_revocation)
 
     router = KafkaRouter()
 

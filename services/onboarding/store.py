@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.common import PartnerNumberGrant
-from contracts.identity import SigningKeyPublished
+from contracts.identity import SigningKeyPublished, SigningKeyRevoked
 from contracts.onboarding import RequestingCustomer
 from kit import auth
 from kit.consumer import Delivered
@@ -67,6 +67,10 @@ class RequestStore:
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
         """Identity's public key, to verify staff tokens locally (kit.auth, kit.staff)."""
         await auth.record_signing_key(event, self._session)
+
+    async def record_key_revocation(self, event: Delivered[SigningKeyRevoked]) -> None:
+        """Identity revoked a key: staff tokens it signed are refused from now on (kit.auth)."""
+        await auth.record_key_revocation(event, self._session)
 
     async def by_submission(self, tenant: str, submission_id: UUID) -> PartnerNumberRequest | None:
         result = await self._session.exec(

@@ -1,5 +1,6 @@
 """Identity's time-dependent rules on the real database, with an injected clock instead of sleeps."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -8,8 +9,10 @@ from uuid import uuid4
 
 import pytest
 from pydantic import SecretStr
+from sqlmodel import col, select
 
 from kit.db import Database, migrate
+from kit.outbox import OutboxMessage
 from kit.tenants import Tenant, load_tenants
 from kit.uow import UnitsOfWork
 from services.identity import crypto, handlers, store
@@ -254,3 +257,43 @@ async def test_parallel_first_logins_for_one_email_all_get_the_same_answer(world
             *(_login(world, email, "ganz sicher falsch 1") for _ in range(8)), return_exceptions=True
         )
         assert all(isinstance(o, LoginRefused) for o in outcomes), outcomes  # no error tells them apart
+
+
+# --- the signing keys' schedule on the database -------------------------------------------------------------
+
+
+async def test_the_key_schedule_rotates_and_revokes_on_the_database_with_one_successor_only(world: World) -> None:
+    """Two processes keeping the schedule at the same moment (the service and the platform's CLI, or two
+    replicas) create one successor between them: the schedule is changed under a transaction lock."""
+    keyring = crypto.Keyring(world.deps.settings.signing_key_file)
+    keys_units = UnitsOfWork(world.db, store.SigningKeyStore, clock=world.clock)
+    tenants = (world.tenant,)
+
+    async def step() -> list[handlers.domain.SigningKey]:
+        async with keys_units() as uow:
+            return await handlers.rotate_signing_keys(handlers.RotateSigningKeys(tenants), uow, keyring=keyring)
+
+    [first] = await step()
+    world.clock.now = first.signs_until - handlers.domain.KEY_PUBLISHED_AHEAD
+    results = await asyncio.gather(step(), step(), step())
+    assert [len(keys) for keys in results] == [2, 2, 2]
+    async with keys_units.read() as uow:
+        stored = await uow.store.signing_keys()
+    assert [key.kid for key in stored] == [first.kid, results[0][1].kid]
+    assert stored[1].not_before == first.signs_until
+
+    async with keys_units() as uow:
+        revoked = await handlers.revoke_signing_key(handlers.RevokeSigningKey(tenants, first.kid), uow, keyring=keyring)
+    assert revoked.own and revoked.replaced_by not in (None, first.kid, stored[1].kid)
+    async with keys_units.read() as uow:
+        after = {key.kid: key for key in await uow.store.signing_keys()}
+    assert after[first.kid].revoked_at == world.clock() and len(after) == 3
+    async with world.db.transaction() as session:
+        rows = await session.exec(
+            select(OutboxMessage.event_type, OutboxMessage.message_key).order_by(col(OutboxMessage.seq))
+        )
+        outbox = rows.all()
+    assert [tuple(row) for row in outbox][-2:] == [
+        ("SigningKeyRevoked", first.kid),
+        ("SigningKeyPublished", revoked.replaced_by),
+    ]

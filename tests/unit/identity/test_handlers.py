@@ -18,6 +18,7 @@ from contracts.identity import (
     EmailConfirmed,
     PartnerLinked,
     PasswordResetRequested,
+    SessionEnded,
 )
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.topics import IDENTITY
@@ -387,3 +388,38 @@ async def test_the_current_password_backs_off_like_a_login(
     clock.advance(timedelta(seconds=waiting.retry_after))
     assert await change(PASSWORD) is None
     assert [mail.purpose for mail in units.outbox.mails][-1] == "password-changed"
+
+
+# --- sessions that end before their access tokens expire ------------------------------------------------
+
+
+async def test_logout_password_change_and_deletion_end_the_sessions_access_tokens(
+    units: Units, deps: Deps, tenant: Tenant
+) -> None:
+    """Each ended session is published (SessionEnded, by its tokens' sid): meter data refuses its tokens at once."""
+    account = registered(units, tenant, "erika@example.org", CONSUMPTION)
+    one, two, three = [await login(units, deps, tenant, "erika@example.org", PASSWORD) for _ in range(3)]
+    assert isinstance(one, NewSession) and isinstance(two, NewSession) and isinstance(three, NewSession)
+    units.outbox.events.clear()
+
+    def ended() -> list[tuple[str, str]]:
+        published = [e for e in units.outbox.events if isinstance(e.event, SessionEnded)]
+        assert {(e.topic, e.key) for e in published} <= {(IDENTITY.name, str(account.id))}
+        units.outbox.events.clear()
+        events: list[SessionEnded] = [e.event for e in published]  # type: ignore[misc]
+        return [(e.sid, e.reason) for e in events]
+
+    await handlers.logout(handlers.Logout(one.session), units.unit())
+    now = units.clock()
+    assert ended() == [(one.session.sid, "logout")]
+    assert one.session.sid == one.session.id_hash[:16]  # what its access tokens carry (issue_access_token)
+    valid_until = one.session.ended("logout", now).tokens_valid_until
+    assert valid_until == now + domain.ACCESS_TOKEN_VALID + domain.CLOCK_SKEW  # its last token expired by then
+
+    change = handlers.ChangePassword(tenant, two.session, PASSWORD, "Ein ganz neues Passwort 2026!")
+    await handlers.change_password(change, units.unit(), deps=deps)
+    assert ended() == [(three.session.sid, "password-changed")]  # the session that changed it goes on
+
+    deletion = handlers.DeleteAccount(tenant, two.session, "Ein ganz neues Passwort 2026!")
+    await handlers.delete_account(deletion, units.unit())
+    assert ended()[0] == (two.session.sid, "account-deleted")

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from contracts.identity import SigningKeyPublished
+from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from kit.consumer import Delivered
 from services.meterdata.domain import DayTotal, IntervalDay, RegisterValue, StoredDay, total_of
 
@@ -13,6 +13,8 @@ class FakeReadings:
         self.days: dict[tuple[str, str, str, date], IntervalDay] = {}
         self.registers: dict[tuple[str, str, str, datetime], RegisterValue] = {}
         self.keys: list[Delivered[SigningKeyPublished]] = []
+        self.revoked: list[Delivered[SigningKeyRevoked]] = []
+        self.ended: list[Delivered[SessionEnded]] = []
         self.upserts = 0
 
     async def upsert_days(self, days: Sequence[IntervalDay]) -> None:
@@ -35,6 +37,12 @@ class FakeReadings:
 
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
         self.keys.append(event)
+
+    async def record_key_revocation(self, event: Delivered[SigningKeyRevoked]) -> None:
+        self.revoked.append(event)
+
+    async def record_session_ended(self, event: Delivered[SessionEnded]) -> None:
+        self.ended.append(event)
 
     async def days_of(self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date) -> list[StoredDay]:
         found: dict[date, StoredDay] = {}
