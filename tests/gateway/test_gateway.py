@@ -17,7 +17,7 @@ from tests.gateway.conftest import INDEX_HTML, UPSTREAM_CSP, GatewayFactory, Ups
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 SECURITY_HEADERS = {
     "content-security-policy": CSP,
