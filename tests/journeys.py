@@ -24,6 +24,7 @@ from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.topics import ALL_TOPICS, Principal
 from kit.kafka import KafkaAccess
 from stack.credentials import KafkaInstallation
+from stack.mailsink import MailSink
 
 T = TypeVar("T")
 
@@ -302,6 +303,30 @@ class PortalClient:
 
 def token_from(link: str) -> str:
     return link.split("#token=", 1)[1]
+
+
+CUSTOMER_PASSWORD = "Ein langes Passwort für den Test"
+
+
+async def register_by_hand(
+    identity_url: str, mail: MailSink, tenant: str, meter: str, partner: str, email: str
+) -> PortalClient:
+    """The customer types the letter's numbers, confirms with the mailed link, sets CUSTOMER_PASSWORD and logs
+    in: the signed-in client (the caller closes it)."""
+    browser = PortalClient(identity_url, tenant)
+    typed = {"meter_number": meter, "partner_number": partner, "email": email}
+    assert (await browser.call("POST", "/access-requests", json=typed)).status_code == 202
+
+    async def link() -> str | None:
+        mails = [m for m in mail.messages() if email in m.envelope_to]
+        return next((k for m in mails for k in m.links() if "/zugang/bestaetigen#token=" in k), None)
+
+    token = token_from(await eventually(link, what="the confirmation link"))
+    done = await browser.call("POST", "/access-requests/complete", json={"token": token, "password": CUSTOMER_PASSWORD})
+    assert done.status_code == 204, done.text
+    login = await browser.call("POST", "/sessions", json={"email": email, "password": CUSTOMER_PASSWORD})
+    assert login.status_code == 200, login.text
+    return browser
 
 
 # --- back-office staff ------------------------------------------------------------------------------------

@@ -19,29 +19,13 @@ from tests.journeys import (
     eventually,
     letter_links,
     printed_letters_mentioning,
+    register_by_hand,
     submit_matching_request,
-    token_from,
     wait_until_consumed,
 )
 
 TENANT = "000328"
 GUESSES = 20
-PASSWORD = "Ein langes Passwort für den Test"
-
-
-async def register_with_letter(system: System, meter: str, partner: str, email: str) -> None:
-    """The customer types the letter's numbers, confirms with the mailed link and sets a password."""
-    async with PortalClient(system.identity.url, TENANT) as browser:
-        typed = {"meter_number": meter, "partner_number": partner, "email": email}
-        assert (await browser.call("POST", "/access-requests", json=typed)).status_code == 202
-
-        async def link() -> str | None:
-            mails = [m for m in system.mail.messages() if email in m.envelope_to]
-            return next((k for m in mails for k in m.links() if "/zugang/bestaetigen#token=" in k), None)
-
-        token = token_from(await eventually(link, what="the confirmation link"))
-        done = await browser.call("POST", "/access-requests/complete", json={"token": token, "password": PASSWORD})
-        assert done.status_code == 204, done.text
 
 
 def fragment(link: str) -> dict[str, str]:
@@ -119,7 +103,9 @@ async def test_a_hundred_reset_requests_for_one_email_send_a_bounded_number_of_m
     await asyncio.sleep(1.5)  # the mail relay's poll interval
     resets = [m for m in system.mail.messages() if email in m.envelope_to and "Passwort" in m.subject]
     assert resets == []  # no login for this e-mail yet: nobody to tell
-    await register_with_letter(system, point.meter_number, point.partners[0].partner_number, email)
+    meter, partner = point.meter_number, point.partners[0].partner_number
+    customer = await register_by_hand(system.identity.url, system.mail, TENANT, meter, partner, email)
+    await customer.http.aclose()
     async with PortalClient(system.identity.url, TENANT) as browser:
         for _ in range(100):
             assert (await browser.call("POST", "/password-resets", json={"email": email})).status_code == 202
