@@ -7,11 +7,24 @@ from enum import StrEnum
 STAFF_TOKEN_AUDIENCE = "plusportal-backoffice"
 
 
+# The platform's own back-office (the company that runs Plusportal for the operators) has this reserved portal
+# number: its staff sign in at 000000.plusportal.de, and only there. No operator has it.
+PLATFORM_PORTAL = "000000"
+
+
 class StaffRole(StrEnum):
-    """A staff member belongs to exactly one operator (tenant) and has one role there."""
+    """A staff member belongs to exactly one operator (tenant) and has one role there — or to the platform."""
 
     CLERK = "clerk"  # review, approve, reject requests; letters and returned letters
     ADMIN = "admin"  # everything a clerk does, plus the operator's staff and audit log
+    PLATFORM = "platform"  # the platform operator: the operators (tenants) and their admins; no operator's data
 
 
-STAFF_ROLE_LABELS = {StaffRole.CLERK: "Sachbearbeitung", StaffRole.ADMIN: "Administration"}
+STAFF_ROLE_LABELS = {
+    StaffRole.CLERK: "Sachbearbeitung",
+    StaffRole.ADMIN: "Administration",
+    StaffRole.PLATFORM: "Plattformbetrieb",
+}
+# Which roles there are at an operator, and at the platform.
+OPERATOR_ROLES = frozenset({StaffRole.CLERK, StaffRole.ADMIN})
+PLATFORM_ROLES = frozenset({StaffRole.PLATFORM})

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.staff import PLATFORM_PORTAL
+
 DEFAULT_TENANTS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "tenants.toml"
 _HOST_PORTAL_NUMBER = re.compile(r"^(\d{6})\.")
 
@@ -52,12 +54,37 @@ class TenantDirectory:
         except KeyError:
             raise UnknownTenant(portal_number) from None
 
+    def with_platform(self, portal_url_template: str) -> "TenantDirectory":
+        """The operators and the platform's own back-office (contracts.staff.PLATFORM_PORTAL): identity's staff
+        sign-in knows it, no other route does."""
+        return TenantDirectory([*self, platform_tenant(portal_url_template)])
+
     def from_host(self, host: str) -> Tenant:
         """``000328.plusportal.de``, ``000328.localhost:8080`` → tenant 000328."""
         match = _HOST_PORTAL_NUMBER.match(host.strip().lower())
         if not match:
             raise UnknownTenant(host)
         return self.get(match.group(1))
+
+
+def platform_tenant(portal_url_template: str = PORTAL_URL_TEMPLATE) -> Tenant:
+    """The platform as a pseudo-operator for its staff's sign-in (sender, links): it serves no customer."""
+    entry = {
+        "portal_number": PLATFORM_PORTAL,
+        "name": "Plusportal-Plattformbetrieb",
+        "short_name": "Plusportal",
+        "market_partner_id": "0000000000000",
+        "portal_host": f"{PLATFORM_PORTAL}.plusportal.de",
+        "sender_email": "plattform@plusportal.de",
+        "sender_name": "Plusportal-Plattformbetrieb",
+        "service_phone": "-",
+        "service_email": "plattform@plusportal.de",
+        "service_hours": "-",
+        "return_address": "Plusportal",
+        "letterhead": ("Plusportal",),
+        "primary_color": "#1f4e79",
+    }
+    return Tenant.model_validate({**entry, "portal_url": portal_url_template.format(**entry)})
 
 
 def load_tenants(path: Path | None = None, portal_url_template: str = PORTAL_URL_TEMPLATE) -> TenantDirectory:

@@ -56,6 +56,7 @@ class System:
     # An admin and a clerk per operator (role → account), signed in through identity's API; clerks in CLERKS.
     staff: dict[str, dict[str, StaffAccount]] = field(default_factory=dict)
     printhouse_credentials: dict[str, str] = field(default_factory=dict)
+    staff_totp_key: str = ""  # identity's key for the staff's TOTP secrets (to make staff as identity does)
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +107,7 @@ def system(
                 stack.enter_context(gateway(site)),
                 staff,
                 credentials,
+                totp_key,
             )
         finally:
             stack.close()

@@ -16,13 +16,13 @@ from pydantic import BaseModel, EmailStr, Field
 from contracts.staff import STAFF_ROLE_LABELS, StaffRole
 from kit.audit import Actor, AuditEntry, audit_router
 from kit.http import RateLimit, client_address, client_key, tenant_from_host
-from kit.tenants import Tenant, TenantDirectory
+from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
 from services.identity import staff_handlers as handlers
 from services.identity.api import _set_cookie
 from services.identity.domain import MAX_PASSWORD_LENGTH, AccessAlert, normalise_email
 from services.identity.handlers import Deps, LoginRefused, PasswordRefused
-from services.identity.staff_domain import StaffMember, StaffRefused
+from services.identity.staff_domain import StaffMember, StaffRefused, StaffStatus
 from services.identity.staff_handlers import StaffDirectory
 
 STAFF_COOKIE = "__Host-plusportal-staff-session"
@@ -98,6 +98,22 @@ class AccessAlertView(BaseModel):
         )
 
 
+class AdminInvitation(BaseModel):
+    email: EmailStr
+    name: str = Field(min_length=2, max_length=100)
+
+
+class OperatorView(BaseModel):
+    portal_number: str
+    name: str
+    admins: int  # active admins (0: invite the first one)
+
+    @classmethod
+    def of(cls, tenant: Tenant, staff: list[StaffMember]) -> "OperatorView":
+        admins = [m for m in staff if m.role is StaffRole.ADMIN and m.status is StaffStatus.ACTIVE]
+        return cls(portal_number=tenant.portal_number, name=tenant.name, admins=len(admins))
+
+
 class StaffMemberView(BaseModel):
     staff_id: UUID
     email: str
@@ -119,14 +135,19 @@ class StaffMemberView(BaseModel):
 
 
 def build_staff_api(units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory, deps: Deps) -> APIRouter:
+    """``tenants``: the operators; the platform's own back-office (PLATFORM_PORTAL) is added here, for its staff."""
     router = APIRouter(tags=["staff"])
-    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
+    operators = tenants
+    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants.with_platform(deps.settings.portal_url_template)))]
     per_client_login = RateLimit(deps.settings.limit_login_per_client)
     use_invite = partial(handlers.invite_staff, deps=deps)
     use_reset = partial(handlers.reset_staff, deps=deps)
     use_token = partial(handlers.issue_staff_token, deps=deps)
 
-    def signed_in(csrf: bool, admin: bool) -> Callable[..., Awaitable[handlers.SignedInStaff]]:
+    def signed_in(csrf: bool, admin: bool, platform: bool = False) -> Callable[..., Awaitable[handlers.SignedInStaff]]:
+        """``admin``: manages the staff where it signed in (an operator's admin, or the platform operator at the
+        platform); ``platform``: the platform operator only."""
+
         async def resolve(
             tenant: TenantDep,
             cookie: Annotated[str | None, Cookie(alias=STAFF_COOKIE)] = None,
@@ -138,8 +159,10 @@ def build_staff_api(units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory
                 raise HTTPException(401, "Bitte melden Sie sich im Back-Office an.")
             if csrf and csrf_token != found.session.csrf_token:
                 raise HTTPException(403, "Sicherheitsprüfung fehlgeschlagen. Bitte laden Sie die Seite neu.")
-            if admin and found.member.role != StaffRole.ADMIN:
+            if admin and found.member.role not in (StaffRole.ADMIN, StaffRole.PLATFORM):
                 raise HTTPException(403, "Nur die Administration dieses Netzbetreibers verwaltet Zugänge.")
+            if platform and found.member.role != StaffRole.PLATFORM:
+                raise HTTPException(403, "Nur der Plattformbetrieb verwaltet die Netzbetreiber.")
             return found
 
         return resolve
@@ -148,6 +171,8 @@ def build_staff_api(units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory
     StaffCsrf = Annotated[handlers.SignedInStaff, Depends(signed_in(True, False))]
     Admin = Annotated[handlers.SignedInStaff, Depends(signed_in(False, True))]
     AdminCsrf = Annotated[handlers.SignedInStaff, Depends(signed_in(True, True))]
+    Platform = Annotated[handlers.SignedInStaff, Depends(signed_in(False, False, platform=True))]
+    PlatformCsrf = Annotated[handlers.SignedInStaff, Depends(signed_in(True, False, platform=True))]
 
     def actor(signed: handlers.SignedInStaff, request: Request) -> Actor:
         member = signed.member
@@ -228,6 +253,32 @@ def build_staff_api(units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory
         async with units.read() as uow:
             now = uow.now()
             return [AccessAlertView.of(alert, now) for alert in await handlers.list_access_alerts(tenant, uow)]
+
+    # --- the platform operator: the operators and their admins (never an operator's requests or letters) ---
+
+    @router.get("/staff/tenants", summary="The operators this installation serves, with their admins (platform)")
+    async def list_tenants(current: Platform) -> list[OperatorView]:
+        async with units.read() as uow:
+            return [OperatorView.of(tenant, await handlers.list_staff(tenant, uow)) for tenant in operators]
+
+    @router.post(
+        "/staff/tenants/{portal_number}/admins",
+        status_code=201,
+        summary="Invite an operator's admin (platform); the set-up link is mailed to them",
+    )
+    async def invite_operator_admin(
+        portal_number: str, form: AdminInvitation, current: PlatformCsrf, request: Request
+    ) -> dict[str, str]:
+        try:
+            operator = operators.get(portal_number)
+        except UnknownTenant:
+            raise HTTPException(404, "Diesen Netzbetreiber gibt es hier nicht.") from None
+        command = handlers.InviteStaff(operator, normalise_email(str(form.email)), form.name, StaffRole.ADMIN)
+        async with _answering(), units() as uow:
+            invited = await use_invite(command, uow)
+            entry = AuditEntry(actor(current, request), "tenant.admin_invited", "staff", str(invited.staff_id))
+            uow.audit(replace(entry, details={"operator": portal_number, "email": invited.email}))
+        return {"staff_id": str(invited.staff_id)}
 
     @router.get("/staff/members", summary="The operator's staff (admins)")
     async def list_members(current: Admin, tenant: TenantDep) -> list[StaffMemberView]:

@@ -6,6 +6,11 @@ operator's staff in the back-office (invite, disable, reset).
 
 prints a one-time set-up link (72 h): the admin opens it, sets a password and scans the TOTP secret shown there.
 
+    plusportal-staff create-platform-admin --email betrieb@plusportal.de --name "Paul Plattform"
+
+makes a platform operator: signed in at the platform's own back-office (000000.plusportal.de, API
+``/staff/tenants``), they list the operators and invite an operator's admin — and see no operator's data.
+
     plusportal-staff revoke-key <kid>
 
 revokes a signing key everywhere (a key that leaked): SigningKeyRevoked goes out on the keys topic for every
@@ -21,7 +26,7 @@ import re
 from functools import partial
 from uuid import UUID
 
-from contracts.staff import StaffRole
+from contracts.staff import PLATFORM_PORTAL, STAFF_ROLE_LABELS, StaffRole
 from kit.db import Database, upgrade_database
 from kit.settings import load_settings
 from kit.tenants import TenantDirectory, load_tenants
@@ -40,18 +45,22 @@ KID = re.compile(r"[A-Za-z0-9_-]{43}")  # a SHA-256 thumbprint, base64url withou
 def _setting_up(settings: IdentitySettings) -> tuple[UnitsOfWork[StaffStore], TenantDirectory, Database]:
     upgrade_database(settings.database_url, MIGRATIONS)
     db = Database(settings.database_url, pool_size=1)
-    tenants = load_tenants(settings.tenants_file, settings.portal_url_template)
+    operators = load_tenants(settings.tenants_file, settings.portal_url_template)
+    tenants = operators.with_platform(settings.portal_url_template)  # the platform's staff too
     return UnitsOfWork(db, partial(StaffStore, totp=TotpSecrets(settings.totp_key))), tenants, db
 
 
-async def create_admin(settings: IdentitySettings, tenant: str, email: str, name: str) -> str:
-    """The set-up link of a new admin of ``tenant``."""
+async def create_admin(
+    settings: IdentitySettings, tenant: str, email: str, name: str, role: StaffRole = StaffRole.ADMIN
+) -> str:
+    """The set-up link of a new admin of ``tenant`` (or, with PLATFORM_PORTAL and the platform role, of a platform
+    operator)."""
     units, tenants, db = await asyncio.to_thread(_setting_up, settings)
     deps = Deps(
         settings, crypto.Keyring(settings.signing_key_file), crypto.DeviceCookies(settings.device_cookie_secret)
     )
     try:
-        command = staff_handlers.InviteStaff(tenants.get(tenant), email.strip().lower(), name, StaffRole.ADMIN, False)
+        command = staff_handlers.InviteStaff(tenants.get(tenant), email.strip().lower(), name, role, False)
         async with units() as uow:
             invited = await staff_handlers.invite_staff(command, uow, deps=deps)
         return invited.setup_link
@@ -95,12 +104,16 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--tenant", required=True, help="portal number, e.g. 000328")
     admin.add_argument("--email", required=True)
     admin.add_argument("--name", required=True)
+    platform = commands.add_parser(
+        "create-platform-admin", help="a platform operator (manages the operators and their admins): set-up link"
+    )
+    platform.add_argument("--email", required=True)
+    platform.add_argument("--name", required=True)
     revoke = commands.add_parser("revoke-key", help="revoke a signing key everywhere (it leaked): by its kid")
     revoke.add_argument("kid", help="the key's kid (RFC 7638 thumbprint), as in /.well-known/jwks.json")
     revoke.add_argument("--reason", default="compromised")
     args = parser.parse_args(argv)
     settings = load_settings(IdentitySettings)
-    settings = IdentitySettings()
     if args.command == "revoke-key":
         if not KID.fullmatch(args.kid):
             raise SystemExit("Das ist kein Schlüssel-Kennzeichen (kid): 43 Zeichen aus A–Z, a–z, 0–9, - und _.")
@@ -111,11 +124,19 @@ def main(argv: list[str] | None = None) -> None:
         if done.replaced_by:
             print(f"Neuer Signaturschlüssel: {done.replaced_by}")
         return
+    tenant, role = (
+        (PLATFORM_PORTAL, StaffRole.PLATFORM)
+        if args.command == "create-platform-admin"
+        else (
+            args.tenant,
+            StaffRole.ADMIN,
+        )
+    )
     try:
-        link = asyncio.run(create_admin(settings, args.tenant, args.email, args.name))
+        link = asyncio.run(create_admin(settings, tenant, args.email, args.name, role))
     except staff_handlers.StaffRefused as refusal:
         raise SystemExit(str(refusal)) from None
-    print(f"Administration für {args.tenant} angelegt: {args.email}")
+    print(f"{STAFF_ROLE_LABELS[role]} für {tenant} angelegt: {args.email}")
     print(f"Einrichtungslink (72 Stunden, einmal): {link}")
     print("Dort vergibt sie/er das Passwort und richtet die Authenticator-App ein (TOTP).")
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from contracts.staff import STAFF_ROLE_LABELS, StaffRole
+from contracts.staff import OPERATOR_ROLES, PLATFORM_PORTAL, PLATFORM_ROLES, STAFF_ROLE_LABELS, StaffRole
 
 SETUP_VALID = timedelta(hours=72)
 STAFF_TOKEN_VALID = timedelta(minutes=5)
@@ -27,6 +27,11 @@ class StaffStatus(StrEnum):
 
 class StaffRefused(Exception):
     """A rule of staff management says no; the message says why and what to do, in German."""
+
+
+def roles_at(portal_number: str) -> frozenset[StaffRole]:
+    """An operator's staff are clerks and admins; the platform's are platform operators, and nothing else."""
+    return PLATFORM_ROLES if portal_number == PLATFORM_PORTAL else OPERATOR_ROLES
 
 
 def staff_throttle_key(email: str) -> str:
@@ -62,6 +67,10 @@ class StaffMember:
         setup_hash: str,
         now: datetime,
     ) -> "StaffMember":
+        if role not in roles_at(tenant):
+            raise StaffRefused(
+                "Diese Rolle gibt es hier nicht: Netzbetreiber haben Sachbearbeitung und Administration."
+            )
         member = cls(staff_id, tenant, email, name, role, StaffStatus.SETTING_UP, totp_secret, now)
         member.setup_hash, member.setup_expires_at = setup_hash, now + SETUP_VALID
         return member

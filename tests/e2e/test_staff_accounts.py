@@ -11,7 +11,12 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from contracts.staff import PLATFORM_PORTAL, StaffRole
+from services.identity.settings import IdentitySettings
+from services.identity.staff_cli import create_ready
+from services.identity.staff_crypto import new_totp_secret
 from stack.postgres import asyncpg_dsn
 from tests.conftest import System
 from tests.journeys import (
@@ -275,3 +280,37 @@ async def test_every_approval_is_in_the_audit_log_with_the_clerks_name(system: S
         await identity.close()
     assert stored.startswith("fernet:") and clerk.totp_secret not in stored
     await asyncio.sleep(0)
+
+
+async def test_the_platform_operator_manages_the_operators_admins_and_sees_none_of_their_data(system: System) -> None:
+    settings = IdentitySettings(database_url=system.identity_db, staff_totp_key=SecretStr(system.staff_totp_key))
+    platform = StaffAccount(PLATFORM_PORTAL, "betrieb@plusportal.example.org", "Paul Plattform", "platform",
+                            new_totp_secret())  # fmt: skip
+    await create_ready(
+        settings, platform.tenant, platform.email, platform.name, StaffRole.PLATFORM, platform.password,
+        platform.totp_secret,
+    )  # fmt: skip
+    operator = StaffSignIn(system.identity.url, platform)
+    listed = await operator.at_identity("GET", "/staff/tenants")
+    assert listed.status_code == 200, listed.text
+    assert {t["portal_number"]: t["admins"] >= 1 for t in listed.json()} == {TENANT: True, OTHER: True}
+    invitee = f"neu.{uuid4().hex[:8]}@{OTHER}.example.org"
+    invited = await operator.at_identity(
+        "POST", f"/staff/tenants/{OTHER}/admins", json={"email": invitee, "name": "Nora Neu"}
+    )
+    assert invited.status_code == 201, invited.text
+    mail = await system.mail.wait_for(lambda m: invitee in m.envelope_to, timeout=20)
+    assert any(f"{OTHER}.localhost" in link and "/backoffice/einrichten#token=" in link for link in mail.links())
+
+    # An operator's admin is no platform operator; the platform's role is none of an operator's.
+    admin = StaffSignIn(system.identity.url, system.staff[TENANT]["admin"])
+    assert (await admin.at_identity("GET", "/staff/tenants")).status_code == 403
+    wrong_role = {"email": f"x.{uuid4().hex[:8]}@example.org", "name": "Xaver", "role": "platform"}
+    assert (await admin.at_identity("POST", "/staff/members", json=wrong_role)).status_code == 409
+    # The platform's staff token opens no operator's back-office.
+    async with httpx.AsyncClient(base_url=system.onboarding.url, timeout=10) as client:
+        for tenant in (TENANT, OTHER):
+            answer = await client.get("/backoffice/requests", headers=await operator.headers(tenant))
+            assert answer.status_code in (401, 403), (tenant, answer.status_code)
+        at_platform = await client.get("/backoffice/requests", headers=await operator.headers())
+        assert at_platform.status_code == 404  # the platform is no operator: onboarding does not know it
