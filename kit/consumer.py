@@ -19,7 +19,7 @@ events but never sends them to the dead-letter topic.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 from pydantic import ValidationError
+from sqlalchemy.exc import StatementError
 
 from contracts.envelope import Envelope, EventPayload
 from contracts.registry import EVENTS_BY_TOPIC
@@ -36,6 +37,7 @@ from kit.logging import bind_correlation, get_logger
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 
 if TYPE_CHECKING:
+    from kit.db import Database
     from kit.uow import UnitsOfWork
 
 log = get_logger(__name__)
@@ -214,3 +216,62 @@ def _describe(error: Exception) -> str:
         # Field locations and messages only: the input values may hold personal data.
         return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in error.errors())[:1500]
     return f"unknown tenant {error}"
+
+
+# --- consumers of their own (batch fast paths): the same promise, no record stops a partition ------------------
+
+Batch = Sequence[Any]  # Kafka ConsumerRecords
+
+
+async def without_poison(
+    name: str,
+    records: Batch,
+    handle: Callable[[Batch], Awaitable[None]],
+    *,
+    db: "Database",
+    broker: KafkaBroker,
+    attempts: int = 3,
+    retry_delay: float = 0.5,
+) -> None:
+    """``handle`` the records together; if it raises anything, each record on its own, up to ``attempts`` times,
+    and a record that still fails goes to the dead-letter topic with the error's class and message — the
+    consumer commits past it and the next record is handled. Only an unreachable database stops (the records
+    come again, DatabaseUnavailable), as in EventConsumer.
+
+    For consumers that handle records without EventConsumer (meter data's readings, MSCONS): whatever ``handle``
+    raises for one record — an OverflowError, a database range error — can never hold back the records after it.
+    """
+    if len(records) > 1:
+        try:
+            await handle(records)
+            return
+        except Exception as error:
+            log.warning("record_batch_failed", consumer=name, records=len(records), error=type(error).__name__)
+    for record in records:
+        for attempt in range(1, attempts + 1):
+            try:
+                await handle((record,))
+                break
+            except Exception as error:
+                if attempt == attempts:
+                    await _give_up(name, record, error, attempt, db, broker)
+                else:
+                    await asyncio.sleep(retry_delay * attempt)
+
+
+async def _give_up(
+    name: str, record: Any, error: Exception, attempts: int, db: "Database", broker: KafkaBroker
+) -> None:
+    if not await db.reachable():
+        log.warning("record_kept_database_unavailable", consumer=name)
+        raise DatabaseUnavailable(name) from None
+    log.error("record_handling_failed", consumer=name, error=type(error).__name__)
+    await dead_letter(broker, record, f"{name} failed {attempts} times: {failure(error)}", name)
+
+
+def failure(error: Exception) -> str:
+    """The error's class and the first line of its message. A database error's message is the driver's own (its
+    statement and parameters, which may hold personal data, are left out)."""
+    cause = error.orig if isinstance(error, StatementError) and error.orig is not None else error
+    first_line = (str(cause).splitlines() or [""])[0][:200]
+    return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__

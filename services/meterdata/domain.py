@@ -52,10 +52,35 @@ def register_channels(role: str) -> tuple[str, ...]:
     return CONSUMPTION_REGISTERS if role == Role.CONSUMPTION else FEED_IN_REGISTERS
 
 
+# What a reading may say before it reaches the database ([7 of 11] §1), each refusal with its reason:
+EARLIEST_DAY = date(2000, 1, 1)  # older than any smart meter's readings (imports of history included)
+DAYS_AHEAD = timedelta(days=1)  # a day's readings exist once it has begun; one day of slack for clocks and zones
+MAX_REVISION = 2**31 - 1  # the revision columns are PostgreSQL integers
+
+
+def period_problem(moment: date, today: date) -> str | None:
+    """A day (or a register reading's day) outside what a meter can have measured by today."""
+    if not EARLIEST_DAY <= moment <= today + DAYS_AHEAD:
+        return f"{moment.isoformat()} lies outside {EARLIEST_DAY.isoformat()} … {(today + DAYS_AHEAD).isoformat()}"
+    return None
+
+
+def revision_problem(revision: int) -> str | None:
+    return None if 0 <= revision <= MAX_REVISION else f"revision {revision} is outside 0 … {MAX_REVISION}"
+
+
 def day_problem(
-    obis: str, day: date, unit: str, values: tuple[float | None, ...], qualities: tuple[Quality, ...]
+    obis: str,
+    day: date,
+    unit: str,
+    values: tuple[float | None, ...],
+    qualities: tuple[Quality, ...],
+    today: date,
+    revision: int = 0,
 ) -> str | None:
     """Why a load-profile day cannot be stored (the reason goes to the dead-letter topic), or None."""
+    if problem := period_problem(day, today) or revision_problem(revision):
+        return problem
     if unit != "kWh":
         return f"unit {unit!r} is not kWh"
     if obis not in INTERVAL_CHANNELS:
@@ -137,12 +162,16 @@ class RegisterValue:
     runs_backwards: bool = False  # kept, but flagged: lower than an earlier reading
 
 
-def register_problem(obis: str, unit: str, moments: Iterable[datetime]) -> str | None:
+def register_problem(obis: str, unit: str, moments: Iterable[datetime], today: date, revision: int = 0) -> str | None:
+    if problem := revision_problem(revision):
+        return problem
     if unit != "kWh":
         return f"unit {unit!r} is not kWh"
     if obis not in CONSUMPTION_REGISTERS + FEED_IN_REGISTERS:
         return f"OBIS {obis} is not a mapped register"
     for moment in moments:
+        if problem := period_problem(moment.date(), today):
+            return f"reading at {problem}"
         if moment.minute % 15 or moment.second or moment.microsecond:
             return f"reading at {moment.isoformat()} is not on the quarter hour"
     return None

@@ -134,7 +134,7 @@ async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
                 _add_day(days, envelope.tenant, _decode_day(envelope.payload), now)
             elif envelope.event_type == "RegisterReadings":
                 readings = RegisterReadings.model_validate_json(bytes(envelope.payload))
-                outcome.registers += await _store_registers(uow.store, envelope.tenant, readings)
+                outcome.registers += await _store_registers(uow.store, envelope.tenant, readings, now)
         except (msgspec.ValidationError, msgspec.DecodeError, ValidationError, UnknownTenant, Refused) as error:
             outcome.rejected.append((record, _reason(error)))
     if days:
@@ -149,7 +149,7 @@ class Refused(ValueError):
 
 def _add_day(days: dict[tuple[str, str, str, date], IntervalDay], tenant: str, day: _Day, now: datetime) -> None:
     qualities = tuple(Quality(q) for q in day.qualities)
-    problem = domain.day_problem(day.obis, day.day, day.unit, tuple(day.values), qualities)
+    problem = domain.day_problem(day.obis, day.day, day.unit, tuple(day.values), qualities, now.date(), day.revision)
     if problem:
         raise Refused(problem)
     key = (tenant, day.meter_number, day.obis, day.day)
@@ -161,9 +161,11 @@ def _add_day(days: dict[tuple[str, str, str, date], IntervalDay], tenant: str, d
     )
 
 
-async def _store_registers(store: Readings, tenant: str, readings: RegisterReadings) -> int:
+async def _store_registers(store: Readings, tenant: str, readings: RegisterReadings, now: datetime) -> int:
     ordered = sorted(readings.readings, key=lambda r: r.read_at)
-    problem = domain.register_problem(readings.obis, readings.unit, (r.read_at for r in ordered))
+    problem = domain.register_problem(
+        readings.obis, readings.unit, (r.read_at for r in ordered), now.date(), readings.revision
+    )
     if problem:
         raise Refused(problem)
     previous = await store.last_register_before(tenant, readings.meter_number, readings.obis, ordered[0].read_at)
@@ -210,7 +212,7 @@ async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
     now = uow.now()
     days: dict[tuple[str, str, str, date], IntervalDay] = {}
     for day in parsed.days:
-        problem = domain.day_problem(day.obis, day.day, day.unit, day.values, day.qualities)
+        problem = domain.day_problem(day.obis, day.day, day.unit, day.values, day.qualities, now.date(), day.revision)
         if problem:
             raise MsconsError(f"{day.meter_number} {day.day}: {problem}")
         days[(tenant, day.meter_number, day.obis, day.day)] = domain.interval_day(
@@ -220,7 +222,7 @@ async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
         await uow.store.upsert_days(list(days.values()))
     registers = 0
     for readings in parsed.registers:
-        registers += await _store_registers(uow.store, tenant, readings)
+        registers += await _store_registers(uow.store, tenant, readings, now)
     return MsconsIngested(len(days), registers, parsed.unmapped)
 
 

@@ -1,13 +1,11 @@
 """Meter data's Kafka side: master data and keys through the shared consumer; readings in batches (one COPY
 and one commit per batch, offsets committed after); MSCONS files one by one."""
 
-from typing import Any
-
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 
 from contracts import identity, masterdata, meterdata, topics
-from kit.consumer import EventConsumer
+from kit.consumer import Batch, EventConsumer, without_poison
 from kit.deadletter import dead_letter
 from kit.logging import get_logger
 from kit.masterdata import record_meter_point
@@ -20,6 +18,7 @@ from services.meterdata.mscons import MsconsError
 log = get_logger(__name__)
 GROUP = "meterdata"
 INGEST_GROUP = "meterdata-ingest"
+MSCONS_GROUP = f"{GROUP}-mscons"
 
 
 def build_router(
@@ -56,31 +55,40 @@ def build_router(
     )
     async def on_readings(message: KafkaMessage) -> None:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        await without_poison(INGEST_GROUP, records, ingest, db=units.db, broker=broker)
+
+    async def ingest(records: Batch) -> None:
         async with units() as uow:
-            outcome = await handlers.ingest(handlers.IngestReadings(records, tenants), uow)
+            outcome = await handlers.ingest(handlers.IngestReadings(tuple(records), tenants), uow)
         for record, reason in outcome.rejected:
             await dead_letter(broker, record, reason, INGEST_GROUP)
         log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected))
 
     @router.subscriber(
         topics.METER_MSCONS.name,
-        group_id=f"{GROUP}-mscons",
+        group_id=MSCONS_GROUP,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="meterdata-mscons",
         description="Raw EDIFACT MSCONS interchanges; the Kafka header 'tenant' names the grid operator",
     )
     async def on_mscons(message: KafkaMessage) -> None:
-        record: Any = message.raw_message
         tenant = (message.headers.get("tenant") or "").strip()
-        try:
-            tenants.get(tenant)
-            async with units() as uow:
-                ingested = await handlers.ingest_mscons(handlers.IngestMscons(record.value, tenant), uow)
-        except (MsconsError, UnknownTenant) as error:
-            await dead_letter(broker, record, f"MSCONS: {error}", f"{GROUP}-mscons")
-            return
-        log.info("mscons_ingested", days=ingested.days, registers=ingested.registers, unmapped=len(ingested.unmapped))
+
+        async def ingest_file(records: Batch) -> None:
+            [record] = records
+            try:
+                tenants.get(tenant)
+                async with units() as uow:
+                    ingested = await handlers.ingest_mscons(handlers.IngestMscons(record.value, tenant), uow)
+            except (MsconsError, UnknownTenant) as error:
+                await dead_letter(broker, record, f"MSCONS: {error}", MSCONS_GROUP)
+                return
+            log.info(
+                "mscons_ingested", days=ingested.days, registers=ingested.registers, unmapped=len(ingested.unmapped)
+            )
+
+        await without_poison(MSCONS_GROUP, (message.raw_message,), ingest_file, db=units.db, broker=broker)
 
     router.publisher(
         topics.METER_READINGS.name,

@@ -56,21 +56,34 @@ def test_quarter_hours_carry_their_quality_and_gaps_stay_visible() -> None:
     assert (second.wh, second.substitutes) == (250, 1)
 
 
+TODAY = date(2026, 12, 3)
+
+
 def test_bad_days_are_refused_with_a_reason() -> None:
     ok = (0.1,) * 96, (Quality.TRUE_VALUE,) * 96
-    assert day_problem("1-1:1.29.0", NORMAL, "kWh", *ok) is None
-    assert "kvarh" in (day_problem("1-1:1.29.0", NORMAL, "kvarh", *ok) or "")
-    assert "3.29.0" in (day_problem("1-1:3.29.0", NORMAL, "kWh", *ok) or "")
-    assert "92 quarter hours" in (day_problem("1-1:1.29.0", SPRING, "kWh", *ok) or "")
+    assert day_problem("1-1:1.29.0", NORMAL, "kWh", *ok, TODAY) is None
+    assert "kvarh" in (day_problem("1-1:1.29.0", NORMAL, "kvarh", *ok, TODAY) or "")
+    assert "3.29.0" in (day_problem("1-1:3.29.0", NORMAL, "kWh", *ok, TODAY) or "")
+    assert "92 quarter hours" in (day_problem("1-1:1.29.0", SPRING, "kWh", *ok, TODAY) or "")
     negative = ((-0.1,) + (0.1,) * 95, ok[1])
-    assert "negative" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *negative) or "")
+    assert "negative" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *negative, TODAY) or "")
     empty_true = ((None,) + (0.1,) * 95, ok[1])
-    assert "Z30" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *empty_true) or "")
+    assert "Z30" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *empty_true, TODAY) or "")
+    # Before they reach the database: days a meter cannot have measured by today, revisions beyond the column.
+    assert "outside 2000-01-01" in (day_problem("1-1:1.29.0", date(1999, 12, 31), "kWh", *ok, TODAY) or "")
+    assert "outside" in (day_problem("1-1:1.29.0", date(2026, 12, 5), "kWh", *ok, TODAY) or "")
+    assert day_problem("1-1:1.29.0", date(2026, 12, 4), "kWh", *ok, TODAY) is None  # tomorrow: clocks and zones
+    assert "revision" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *ok, TODAY, 2**40) or "")
+    far = datetime(9999, 12, 31, 22, 0, tzinfo=UTC)
+    assert "outside" in (register_problem("1-1:1.8.0", "kWh", [far], TODAY) or "")
+    assert "revision" in (register_problem("1-1:1.8.0", "kWh", [], TODAY, -1) or "")
 
 
 def test_register_readings_off_the_quarter_hour_are_refused_and_backwards_ones_flagged() -> None:
-    assert register_problem("1-1:1.8.0", "kWh", [datetime(2026, 6, 1, 22, 0, tzinfo=UTC)]) is None
-    assert "quarter hour" in (register_problem("1-1:1.8.0", "kWh", [datetime(2026, 6, 1, 22, 7, tzinfo=UTC)]) or "")
+    assert register_problem("1-1:1.8.0", "kWh", [datetime(2026, 6, 1, 22, 0, tzinfo=UTC)], TODAY) is None
+    assert "quarter hour" in (
+        register_problem("1-1:1.8.0", "kWh", [datetime(2026, 6, 1, 22, 7, tzinfo=UTC)], TODAY) or ""
+    )
     assert running_backwards(1000, [1200, 1100, 1300]) == [False, True, False]
 
 

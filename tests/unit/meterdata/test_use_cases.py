@@ -48,7 +48,8 @@ def record(payload: LoadProfileDay | RegisterReadings, tenant: str = TENANT) -> 
 
 @pytest.fixture
 def units() -> FakeUnits[FakeReadings]:
-    return FakeUnits(FakeReadings())
+    # After the readings' days (2026-06): a day a meter cannot have measured yet is refused.
+    return FakeUnits(FakeReadings(), FakeClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)))
 
 
 async def ingest(units: FakeUnits[FakeReadings], *records: Record) -> handlers.Ingested:

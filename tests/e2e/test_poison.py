@@ -1,0 +1,50 @@
+"""No message can stop a consumer ([7 of 11] §1), tried as the SMGW administrator's system could send it: a reading
+for 9999-12-31, or with a revision of 2^40, once made the ingest handler raise what nobody expected — the batch
+came again forever and the partition's later readings were never stored. Now such a record is dead-lettered with
+its reason, the group commits past it, and the next reading of the same partition is stored."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from uuid import uuid4
+
+from contracts import topics
+from contracts.envelope import HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
+from kit.events import encode, envelope_for
+from tests.conftest import System
+from tests.e2e.test_meterdata import CONSUMED, TENANT, intervals, load_day, prosumer, publish
+from tests.journeys import eventually, produce, read_topic, wait_until_consumed
+
+
+def day_json(meter: str, day: str, revision: int) -> bytes:
+    """A LoadProfileDay written by hand: the model refuses to build these, an SMGW system might not."""
+    valid = envelope_for(load_day(meter, date(2026, 6, 1)), tenant=TENANT, correlation_id=uuid4())
+    document = json.loads(encode(valid))
+    document["event_id"] = str(uuid4())
+    document["payload"].update({"day": day, "revision": revision})
+    return json.dumps(document).encode()
+
+
+async def test_a_reading_that_breaks_the_handler_is_dead_lettered_and_the_next_one_stored(system: System) -> None:
+    meter, consumption, _ = await prosumer(system)
+    key = f"{TENANT}/{meter}".encode()  # one partition: the poison comes before the good reading
+    for poison in (day_json(meter, "9999-12-31", 0), day_json(meter, "2026-06-02", 2**40)):
+        await produce(system.kafka, topics.METER_READINGS.name, poison, key=key)
+    good = date(2026, 6, 3)
+    await publish(system, load_day(meter, good, kwh=0.25))
+    await wait_until_consumed(system.kafka, CONSUMED)  # the group's offsets passed both
+
+    stored = (await intervals(system, consumption, "consumption", good, date(2026, 6, 4), "day")).json()
+    assert stored["results"][0]["kwh"] == 24.0
+
+    async def reasons() -> list[str] | None:
+        found = []
+        for record in await read_topic(system.kafka, topics.DEAD_LETTER.name):
+            headers = {k: v.decode() for k, v in record.headers}
+            if headers.get(HEADER_DLT_SOURCE_TOPIC) == topics.METER_READINGS.name and meter.encode() in record.value:
+                found.append(headers[HEADER_DLT_ERROR])
+        return found if len(found) == 2 else None
+
+    found = " | ".join(await eventually(reasons, what="both poison readings on the dead-letter topic"))
+    assert "9999-12-31 lies outside 2000-01-01" in found and f"revision {2**40} is outside" in found
