@@ -169,31 +169,27 @@ class EventConsumer:
             await self._handle_with_retries(item.record, item.delivered, item.handler)
 
     async def _handle_with_retries(self, record: Any, delivered: Delivered[Any], handler: Handler) -> None:
-        for attempt in range(1, self._attempts + 1):
+        async def once(_: Batch) -> None:
             try:
                 async with self._units.transaction() as session:
                     if not await inbox.first_delivery(session, self.name, delivered.envelope.event_id):
                         log.info("event_already_handled", event_id=str(delivered.envelope.event_id))
                         return
                     await handler(delivered, self._units.bind(session))
-            except RefusedEvent as refusal:
+            except RefusedEvent as refusal:  # the handler's verdict: dead-lettered at once, no retries
                 await self._dead_letter(record, f"handler {self.name} refused: {refusal}")
                 return
-            except Exception as error:
-                if attempt == self._attempts:
-                    if not await self._db.reachable():
-                        log.warning("event_kept_database_unavailable", consumer=self.name)
-                        # no chained cause: a driver's error text may quote statement parameters (PII)
-                        raise DatabaseUnavailable(self.name) from None
-                    log.error("event_handling_failed", consumer=self.name, error=type(error).__name__)
-                    await self._dead_letter(
-                        record, f"handler {self.name} failed {attempt} times: {type(error).__name__}"
-                    )
-                    return
-                await asyncio.sleep(self._retry_delay * attempt)
-            else:
-                log.info("event_handled", consumer=self.name)
-                return
+            log.info("event_handled", consumer=self.name)
+
+        await without_poison(
+            self.name,
+            (record,),
+            once,
+            db=self._db,
+            broker=self._broker,
+            attempts=self._attempts,
+            retry_delay=self._retry_delay,
+        )
 
     async def _dead_letter(self, record: Any, reason: str) -> None:
         await dead_letter(self._broker, record, reason, self.name)
@@ -218,7 +214,7 @@ def _describe(error: Exception) -> str:
     return f"unknown tenant {error}"
 
 
-# --- consumers of their own (batch fast paths): the same promise, no record stops a partition ------------------
+# --- the one mechanism: no record stops a partition (EventConsumer's events, and consumers of their own) -------
 
 Batch = Sequence[Any]  # Kafka ConsumerRecords
 
@@ -238,8 +234,9 @@ async def without_poison(
     consumer commits past it and the next record is handled. Only an unreachable database stops (the records
     come again, DatabaseUnavailable), as in EventConsumer.
 
-    For consumers that handle records without EventConsumer (meter data's readings, MSCONS): whatever ``handle``
-    raises for one record — an OverflowError, a database range error — can never hold back the records after it.
+    EventConsumer handles each event of a failed batch through it; consumers that handle records without
+    EventConsumer (meter data's readings, MSCONS) call it themselves: whatever ``handle`` raises for one record —
+    an OverflowError, a database range error — can never hold back the records after it.
     """
     if len(records) > 1:
         try:

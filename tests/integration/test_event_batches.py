@@ -33,6 +33,7 @@ from tests.journeys import address, eventually, meter_point, random_meter_number
 pytestmark = pytest.mark.stack
 TENANT = "000328"
 REFUSED = "refuse me"  # a name the test's handler refuses, standing in for an event that can never be handled
+BREAKS = "break me"  # a name that makes the handler raise what nobody expected (as a date out of range once did)
 
 
 async def _run_batch(kafka: KafkaInstallation, db: Database, values: list[bytes]) -> tuple[str, list[str], int]:
@@ -54,6 +55,8 @@ async def _run_batch(kafka: KafkaInstallation, db: Database, values: list[bytes]
     async def store_unless_refused(event: Delivered[MeterPointRecorded], uow: UnitOfWork[Any]) -> None:
         if event.payload.partners[0].name == REFUSED:
             raise RefusedEvent("this test refuses it")
+        if event.payload.partners[0].name == BREAKS:
+            raise OverflowError("date value out of range")
         await record_meter_point(event, uow)
         stored.append(event.payload.meter_number)
 
@@ -161,6 +164,24 @@ async def test_one_refused_and_one_malformed_event_cost_the_others_nothing(
     assert refused.value == refused_value
     assert "refused: this test refuses it" in _header(refused, HEADER_DLT_ERROR)
     assert _header(refused, HEADER_DLT_CONSUMER) == "batch-test"
+
+
+async def test_an_event_whose_handler_raises_the_unexpected_is_dead_lettered_and_the_next_one_stored(
+    kafka: KafkaInstallation, db: Database
+) -> None:
+    before, after = random_meter_number(), random_meter_number()
+    poison, _ = _event(random_meter_number(), name=BREAKS)
+    topic, stored, _ = await _run_batch(kafka, db, [_event(before)[0], poison, _event(after)[0]])
+    assert await _stored_meters(db) == {before, after}  # the consumer went on past it
+    assert stored[-2:] == [before, after]
+
+    async def dead_letter() -> Any | None:
+        mine = [r for r in await read_topic(kafka, DEAD_LETTER.name) if _header(r, HEADER_DLT_SOURCE_TOPIC) == topic]
+        return mine[0] if mine else None
+
+    record = await eventually(dead_letter, what="the event on the dead-letter topic")
+    assert record.value == poison
+    assert _header(record, HEADER_DLT_ERROR) == "batch-test failed 3 times: OverflowError: date value out of range"
 
 
 def _header(record: Any, name: str) -> str:
