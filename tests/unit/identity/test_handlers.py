@@ -3,6 +3,7 @@
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 from uuid import uuid4
 
 import jwt
@@ -10,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from contracts.common import PartnerRole, PostalAddress
-from contracts.envelope import Envelope
+from contracts.envelope import EventPayload
 from contracts.identity import (
     ACCESS_TOKEN_AUDIENCE,
     ACCESS_TOKEN_ISSUER,
@@ -23,6 +24,7 @@ from contracts.identity import (
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.topics import IDENTITY
 from kit.consumer import Delivered
+from kit.events import envelope_for
 from kit.registration import registration_code, registration_code_hash
 from kit.tenants import Tenant, load_tenants
 from services.identity import crypto, domain, handlers
@@ -78,34 +80,24 @@ def registered(units: Units, tenant: Tenant, email: str, *partner_numbers: str) 
     return account
 
 
+P = TypeVar("P", bound=EventPayload)
+
+
+def delivered(units: Units, tenant: Tenant, payload: P) -> Delivered[P]:
+    envelope = envelope_for(payload, tenant=tenant.portal_number, correlation_id=uuid4(), occurred_at=units.clock())
+    return Delivered(envelope, payload, tenant)
+
+
 async def ask_access(
     units: Units, deps: Deps, tenant: Tenant, partner: str, email: str, meter: str = METER, code: str | None = None
 ) -> None:
     payload = AccessRequested(meter_number=meter, partner_number=partner, email=email, registration_code=code)
-    envelope = Envelope(
-        event_id=uuid4(),
-        event_type=payload.EVENT_TYPE,
-        schema_version=1,
-        tenant=tenant.portal_number,
-        occurred_at=units.clock(),
-        correlation_id=uuid4(),
-        payload=payload.model_dump(mode="json"),
-    )
-    await handlers.handle_access_request(Delivered(envelope, payload, tenant), units.unit(), deps=deps)
+    await handlers.handle_access_request(delivered(units, tenant, payload), units.unit(), deps=deps)
 
 
 async def ask_reset(units: Units, deps: Deps, tenant: Tenant, email: str) -> None:
     payload = PasswordResetRequested(email=email)
-    envelope = Envelope(
-        event_id=uuid4(),
-        event_type=payload.EVENT_TYPE,
-        schema_version=1,
-        tenant=tenant.portal_number,
-        occurred_at=units.clock(),
-        correlation_id=uuid4(),
-        payload=payload.model_dump(mode="json"),
-    )
-    await handlers.handle_reset_request(Delivered(envelope, payload, tenant), units.unit(), deps=deps)
+    await handlers.handle_reset_request(delivered(units, tenant, payload), units.unit(), deps=deps)
 
 
 def token_of_last_mail(units: Units) -> str:
