@@ -33,6 +33,7 @@ from pydantic import BaseModel, SecretStr
 
 from contracts.envelope import Envelope, EventPayload
 from contracts.registry import ALL_EVENTS, EVENTS_BY_TOPIC
+from contracts.topics import ALL_TOPICS
 from kit.kafka import KafkaAccess
 from stack import generated
 from stack.paths import REPO_ROOT
@@ -181,10 +182,29 @@ def describe_envelopes(document: Document) -> Document:
         ]
         if types:
             channel["x-event-types"] = list(dict.fromkeys(types))
+        describe_topic(channel)
 
     if "#/components/schemas/EmptyPayload" not in json.dumps(document):
         schemas.pop("EmptyPayload", None)
     return document
+
+
+TOPICS_BY_NAME = {topic.name: topic for topic in ALL_TOPICS}
+
+
+def describe_topic(channel: Document) -> None:
+    """What contracts/topics.py says of a channel's topic: what it is for, its only writer, who reads it, what
+    the message key is, and its partitions and retention (the Kafka binding's own fields)."""
+    spec = TOPICS_BY_NAME.get(channel.get("address", ""))
+    if spec is None:
+        return
+    channel["description"] = spec.purpose
+    channel["x-owner"] = spec.owner.value if spec.owner else "every consumer (it parks what it cannot handle)"
+    channel["x-readers"] = [reader.value for reader in spec.readers]
+    channel["x-key"] = spec.key
+    kafka = channel.setdefault("bindings", {}).setdefault("kafka", {})
+    kafka["partitions"] = spec.partitions
+    kafka["topicConfiguration"] = {"retention.ms": spec.retention_ms}
 
 
 def _ref_name(ref: str) -> str:

@@ -18,7 +18,8 @@ import pytest
 from pydantic import BaseModel
 
 from contracts.envelope import Envelope, EventPayload
-from contracts.registry import ALL_EVENTS
+from contracts.registry import ALL_EVENTS, EVENTS_BY_TOPIC
+from contracts.topics import ALL_TOPICS
 from stack.paths import REPO_ROOT
 from stack.specs import ENVELOPE_VERSION, EXAMPLES_DIR, SCHEMAS_DIR, envelope_schema, event_schema, stale
 
@@ -242,3 +243,24 @@ def test_additive_check_tells_breaking_from_additive_changes(new: type[BaseModel
 def test_generated_documents_are_current() -> None:
     outdated = [_relative(path) for path in stale()]
     assert not outdated, "run `python -m stack.specs --write`; stale: " + ", ".join(outdated)
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "docs" / "asyncapi").glob("*.json")), ids=lambda p: p.name)
+def test_asyncapi_channels_name_owner_key_and_event_types(path: Path) -> None:
+    """A reader of an AsyncAPI document learns from each channel who alone writes it, what its key is and which
+    event types travel on it — what contracts/topics.py and contracts/registry.py say, not a copy of it."""
+    channels = _load(path)["channels"]
+    assert channels
+    for channel in channels.values():
+        topic = next(spec for spec in ALL_TOPICS if spec.name == channel["address"])
+        if topic.owner is None:
+            assert channel["x-owner"].startswith("every consumer")
+        else:
+            assert channel["x-owner"] == topic.owner.value
+        assert channel["x-key"] == topic.key
+        assert channel["description"] == topic.purpose
+        assert channel["bindings"]["kafka"]["partitions"] == topic.partitions
+        carried = {event.EVENT_TYPE for event in EVENTS_BY_TOPIC.get(topic.name, ())}
+        assert set(channel.get("x-event-types", [])) <= carried
+        if carried and topic.owner is not None:
+            assert channel["x-event-types"], f"{topic.name}: no event types named"
