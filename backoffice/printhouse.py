@@ -219,12 +219,12 @@ def build_broker(
             envelope = Envelope.model_validate_json(message.body)
             job = LetterDispatchRequested.model_validate(envelope.payload)
         except ValidationError as error:
-            await dead_letter(broker, record, f"dispatch job: {error.error_count()} validation errors", NAME)
+            await dead_letter(broker, record, f"dispatch job: {error.error_count()} validation errors", NAME, db=None)
             return
         try:
             target = printed_path(out, envelope.tenant, job)
         except ValueError as error:
-            await dead_letter(broker, record, f"dispatch job: {error}", NAME)
+            await dead_letter(broker, record, f"dispatch job: {error}", NAME, db=None)
             return
         with bind_correlation(envelope.correlation_id, tenant=envelope.tenant):
             done_marker = target.with_suffix(".reported")

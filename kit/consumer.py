@@ -191,8 +191,14 @@ class EventConsumer:
             retry_delay=self._retry_delay,
         )
 
+    async def replay(self, record: Any) -> None:
+        """Handle one record again, as its delivery was handled (kit.deadletter: a replayed dead letter)."""
+        work = await self._decode(record)
+        if work is not None:
+            await self._handle_one(work)
+
     async def _dead_letter(self, record: Any, reason: str) -> None:
-        await dead_letter(self._broker, record, reason, self.name)
+        await dead_letter(self._broker, record, reason, self.name, db=self._db)
 
 
 @dataclass(frozen=True)
@@ -263,7 +269,7 @@ async def _give_up(
         log.warning("record_kept_database_unavailable", consumer=name)
         raise DatabaseUnavailable(name) from None
     log.error("record_handling_failed", consumer=name, error=type(error).__name__)
-    await dead_letter(broker, record, f"{name} failed {attempts} times: {failure(error)}", name)
+    await dead_letter(broker, record, f"{name} failed {attempts} times: {failure(error)}", name, db=db)
 
 
 def failure(error: Exception) -> str:

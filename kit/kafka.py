@@ -42,3 +42,11 @@ class KafkaAccess:
 
     def as_user(self, username: str, password: str) -> "KafkaAccess":
         return KafkaAccess(self.bootstrap, username, password)
+
+
+def record_header(record: Any, name: str) -> str | None:
+    """A Kafka ConsumerRecord's header ``name`` as text (aiokafka gives the headers as (name, bytes) pairs)."""
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode("utf-8", "replace")
+    return None

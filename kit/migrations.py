@@ -130,3 +130,24 @@ def create_audit_log_table_v1() -> None:
 def drop_audit_log_table_v1() -> None:
     op.execute("DROP TABLE audit_log")
     op.execute("DROP FUNCTION audit_log_append_only()")
+
+
+def create_dead_letters_table_v1() -> None:
+    """kit.deadletter's rows: where each dead letter came from and why, never its content."""
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("tenant", sa.String, index=True),
+        sa.Column("consumer", sa.String, nullable=False),
+        sa.Column("source_topic", sa.String, nullable=False),
+        sa.Column("source_partition", sa.Integer, nullable=False),
+        sa.Column("source_offset", sa.BigInteger, nullable=False),
+        sa.Column("event_type", sa.String),
+        sa.Column("reason", sa.String, nullable=False),
+        sa.Column("first_at", _TS, nullable=False),
+        sa.Column("last_at", _TS, nullable=False),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column("replayed_at", _TS),
+        sa.Column("replayed_by", sa.String),
+        sa.UniqueConstraint("consumer", "source_topic", "source_partition", "source_offset"),
+    )

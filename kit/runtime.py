@@ -12,17 +12,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fastapi import APIRouter
 from faststream.kafka import KafkaBroker, KafkaRouter
 from sqlalchemy import literal
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contracts.staff import StaffRole
 from kit.consumer import EventConsumer
 from kit.db import Database, migrate
+from kit.deadletter import DeadLetters, dead_letter_router
 from kit.logging import configure_logging, get_logger
 from kit.mail import MailRelay
 from kit.outbox import OutboxRelay
 from kit.settings import ServiceSettings
+from kit.staff import StaffAccess
 from kit.tenants import load_tenants
 from kit.uow import Clock, UnitsOfWork, Written, system_clock
 from kit.worker import PollingWorker
@@ -57,6 +61,7 @@ class ServiceRuntime:
             log_level=logging.DEBUG,
         )
         self.outbox_relay = OutboxRelay(self.db, self.broker, poll_interval=1.0)
+        self.dead_letters = DeadLetters(self.db, self.kafka, self.tenants)
         self.mail_relay = MailRelay(self.db, settings.smtp_host, settings.smtp_port, poll_interval=1.0)
         self._sends_mail = sends_mail
         self.kafka_connected = asyncio.Event()
@@ -80,7 +85,13 @@ class ServiceRuntime:
         return UnitsOfWork(self.db, store, clock=clock, after_commit=after_commit)
 
     def consumer(self, units: UnitsOfWork[Any], group: str | None = None) -> EventConsumer:
-        return EventConsumer(group or self.name, units, self.broker, self.tenants)
+        consumer = EventConsumer(group or self.name, units, self.broker, self.tenants)
+        self.dead_letters.replayable(consumer.name, consumer.replay)
+        return consumer
+
+    def dead_letter_api(self) -> APIRouter:
+        """The back-office routes of this service's dead letters, for the operator's admins (staff tokens)."""
+        return dead_letter_router(self.dead_letters, StaffAccess(self.db, self.tenants).allow(StaffRole.ADMIN))
 
     def include(self, router: KafkaRouter) -> None:
         self.broker.include_router(router)

@@ -65,7 +65,9 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
     install_error_handlers(app)
     app.include_router(build_api(units, runtime.tenants, deps))
     staff_store = partial(StaffStore, totp=TotpSecrets(settings.totp_key))
-    app.include_router(build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps))
+    app.include_router(
+        build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps, runtime.dead_letters)
+    )
     add_health_route(app, runtime.health)
     return app, runtime
 

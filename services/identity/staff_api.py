@@ -15,6 +15,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from contracts.staff import STAFF_ROLE_LABELS, StaffRole
 from kit.audit import Actor, AuditEntry, audit_router
+from kit.deadletter import DeadLetters, dead_letter_router
 from kit.http import RateLimit, client_address, client_key, tenant_from_host
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
@@ -134,8 +135,11 @@ class StaffMemberView(BaseModel):
         )
 
 
-def build_staff_api(units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory, deps: Deps) -> APIRouter:
-    """``tenants``: the operators; the platform's own back-office (PLATFORM_PORTAL) is added here, for its staff."""
+def build_staff_api(
+    units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory, deps: Deps, dead_letters: DeadLetters
+) -> APIRouter:
+    """``tenants``: the operators; the platform's own back-office (PLATFORM_PORTAL) is added here, for its staff.
+    ``dead_letters``: identity's own, listed and replayed by the operator's admins."""
     router = APIRouter(tags=["staff"])
     operators = tenants
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants.with_platform(deps.settings.portal_url_template)))]
@@ -309,7 +313,11 @@ def build_staff_api(units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory
     async def admin_actor(current: Admin, request: Request) -> Actor:
         return actor(current, request)
 
+    async def admin_acting(current: AdminCsrf, request: Request) -> Actor:
+        return actor(current, request)
+
     router.include_router(audit_router(lambda: units.db, admin_actor))
+    router.include_router(dead_letter_router(dead_letters, admin_actor, admin_acting))
     return router
 
 

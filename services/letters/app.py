@@ -53,6 +53,7 @@ def bootstrap(settings: LettersSettings | None = None) -> tuple[FastAPI, Service
     install_error_handlers(app)
     app.include_router(build_api(units, runtime.tenants, settings, renderer))
     app.include_router(build_print_api(runtime.tenants, settings, renderer))
+    app.include_router(runtime.dead_letter_api())
     add_health_route(app, runtime.health)
     return app, runtime
 

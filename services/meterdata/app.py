@@ -12,11 +12,14 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
+from contracts.staff import StaffRole
 from contracts.topics import METER_MSCONS, Principal
+from kit.audit import audit_router
 from kit.http import add_health_route, install_error_handlers, serve
 from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
+from kit.staff import StaffAccess
 from services.meterdata.api import build_api
 from services.meterdata.messaging import build_router
 from services.meterdata.mscons import MsconsError, parse_mscons
@@ -32,7 +35,14 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS, sends_mail=False)
     units = runtime.units_of_work(MeterdataStore)
     runtime.include(
-        build_router(runtime.consumer(units), units, runtime.broker, runtime.tenants, settings.ingest_batch)
+        build_router(
+            runtime.consumer(units),
+            units,
+            runtime.broker,
+            runtime.tenants,
+            settings.ingest_batch,
+            runtime.dead_letters,
+        )
     )
     app = FastAPI(
         title="Plusportal Meter data",
@@ -44,6 +54,9 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     )
     install_error_handlers(app)
     app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants))
+    app.include_router(runtime.dead_letter_api())
+    admins = StaffAccess(runtime.db, runtime.tenants).allow(StaffRole.ADMIN)
+    app.include_router(audit_router(lambda: runtime.db, admins))  # where the replays of dead letters are written
     add_health_route(app, runtime.health)
     return app, runtime
 

@@ -1,12 +1,15 @@
 """Meter data's Kafka side: master data and keys through the shared consumer; readings in batches (one COPY
 and one commit per batch, offsets committed after); MSCONS files one by one."""
 
+from typing import Any
+
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 
 from contracts import identity, masterdata, meterdata, topics
 from kit.consumer import Batch, EventConsumer, without_poison
-from kit.deadletter import dead_letter
+from kit.deadletter import DeadLetters, dead_letter
+from kit.kafka import record_header
 from kit.logging import get_logger
 from kit.masterdata import record_meter_point
 from kit.tenants import TenantDirectory, UnknownTenant
@@ -22,7 +25,12 @@ MSCONS_GROUP = f"{GROUP}-mscons"
 
 
 def build_router(
-    consumer: EventConsumer, units: UnitsOfWork[Readings], broker: KafkaBroker, tenants: TenantDirectory, batch: int
+    consumer: EventConsumer,
+    units: UnitsOfWork[Readings],
+    broker: KafkaBroker,
+    tenants: TenantDirectory,
+    batch: int,
+    dead_letters: DeadLetters,
 ) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
     consumer.on(identity.SigningKeyPublished, handlers.record_signing_key)
@@ -55,13 +63,16 @@ def build_router(
     )
     async def on_readings(message: KafkaMessage) -> None:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        await ingest_without_poison(records)
+
+    async def ingest_without_poison(records: Batch) -> None:
         await without_poison(INGEST_GROUP, records, ingest, db=units.db, broker=broker)
 
     async def ingest(records: Batch) -> None:
         async with units() as uow:
             outcome = await handlers.ingest(handlers.IngestReadings(tuple(records), tenants), uow)
         for record, reason in outcome.rejected:
-            await dead_letter(broker, record, reason, INGEST_GROUP)
+            await dead_letter(broker, record, reason, INGEST_GROUP, db=units.db)
         log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected))
 
     @router.subscriber(
@@ -73,22 +84,25 @@ def build_router(
         description="Raw EDIFACT MSCONS interchanges; the Kafka header 'tenant' names the grid operator",
     )
     async def on_mscons(message: KafkaMessage) -> None:
-        tenant = (message.headers.get("tenant") or "").strip()
+        await mscons_without_poison(message.raw_message)
 
-        async def ingest_file(records: Batch) -> None:
-            [record] = records
-            try:
-                tenants.get(tenant)
-                async with units() as uow:
-                    ingested = await handlers.ingest_mscons(handlers.IngestMscons(record.value, tenant), uow)
-            except (MsconsError, UnknownTenant) as error:
-                await dead_letter(broker, record, f"MSCONS: {error}", MSCONS_GROUP)
-                return
-            log.info(
-                "mscons_ingested", days=ingested.days, registers=ingested.registers, unmapped=len(ingested.unmapped)
-            )
+    async def mscons_without_poison(record: Any) -> None:
+        await without_poison(MSCONS_GROUP, (record,), ingest_file, db=units.db, broker=broker)
 
-        await without_poison(MSCONS_GROUP, (message.raw_message,), ingest_file, db=units.db, broker=broker)
+    async def ingest_file(records: Batch) -> None:
+        [record] = records
+        tenant = (record_header(record, "tenant") or "").strip()
+        try:
+            tenants.get(tenant)
+            async with units() as uow:
+                ingested = await handlers.ingest_mscons(handlers.IngestMscons(record.value, tenant), uow)
+        except (MsconsError, UnknownTenant) as error:
+            await dead_letter(broker, record, f"MSCONS: {error}", MSCONS_GROUP, db=units.db)
+            return
+        log.info("mscons_ingested", days=ingested.days, registers=ingested.registers, unmapped=len(ingested.unmapped))
+
+    dead_letters.replayable(INGEST_GROUP, lambda record: ingest_without_poison((record,)))
+    dead_letters.replayable(MSCONS_GROUP, mscons_without_poison)
 
     router.publisher(
         topics.METER_READINGS.name,

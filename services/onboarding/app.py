@@ -30,6 +30,7 @@ def bootstrap(settings: OnboardingSettings | None = None) -> tuple[FastAPI, Serv
     )
     install_error_handlers(app)
     app.include_router(build_api(units, runtime.tenants, settings))
+    app.include_router(runtime.dead_letter_api())
     add_health_route(app, runtime.health)
     return app, runtime
 

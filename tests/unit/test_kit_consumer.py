@@ -1,6 +1,8 @@
 """The event consumer's wiring on FastStream's in-memory TestKafkaBroker: bad messages are dead-lettered
 before any database work, with the reason and the source as headers."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from faststream import AckPolicy
@@ -17,13 +19,26 @@ from stack.paths import REPO_ROOT
 
 
 class NoDatabase:
-    def transaction(self) -> Any:
-        raise AssertionError("a malformed message must not reach the database")
+    """Takes the dead-letter rows (kit.deadletter) and nothing else: a malformed message reaches no handler's
+    transaction."""
+
+    def __init__(self) -> None:
+        self.dead_letter_rows = 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        yield self
+
+    async def exec(self, statement: Any) -> None:
+        if getattr(statement, "table", None) is None or statement.table.name != "dead_letters":
+            raise AssertionError("a malformed message must not reach the database")
+        self.dead_letter_rows += 1
 
 
 async def test_malformed_and_invalid_messages_are_dead_lettered_with_reason_and_source() -> None:
     broker = KafkaBroker()
-    units = UnitsOfWork(NoDatabase(), lambda session: session)  # type: ignore[arg-type]
+    database = NoDatabase()
+    units = UnitsOfWork(database, lambda session: session)  # type: ignore[arg-type]
     consumer = EventConsumer("test", units, broker, load_tenants())
 
     async def never(*_: Any) -> None:
@@ -56,6 +71,7 @@ async def test_malformed_and_invalid_messages_are_dead_lettered_with_reason_and_
     assert "envelope" in first[headers.HEADER_DLT_ERROR]
     assert "unknown tenant" in dead[1].headers[headers.HEADER_DLT_ERROR]
     assert dead[0].body == b"{not json"
+    assert database.dead_letter_rows == 2  # what the back-office lists (kit.deadletter)
 
 
 async def test_an_event_type_is_taken_only_from_the_topic_that_carries_it() -> None:

@@ -1,6 +1,8 @@
 """kit.consumer.without_poison: a record whose handling raises anything is dead-lettered after its retries and
 the others are handled; only an unreachable database stops (the records come again)."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -20,6 +22,7 @@ class Record:
     partition: int = 0
     offset: int = 0
     key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass
@@ -33,9 +36,18 @@ class Broker:
 @dataclass
 class Db:
     up: bool = True
+    dead_letter_rows: int = 0  # kit.deadletter's rows, what the back-office lists
 
     async def reachable(self) -> bool:
         return self.up
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator["Db"]:
+        yield self
+
+    async def exec(self, statement: Any) -> None:
+        assert statement.table.name == "dead_letters"
+        self.dead_letter_rows += 1
 
 
 def consumer(poison: bytes, error: Exception) -> tuple[list[bytes], Any]:

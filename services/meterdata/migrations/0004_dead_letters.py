@@ -1,0 +1,24 @@
+"""Dead letters ([7 of 11] §5): kit.deadletter's rows, what the operator's admins list and replay; and kit's audit
+log, where each replay is written.
+
+Revision ID: meterdata_0004_dead_letters
+"""
+
+from alembic import op
+
+from kit import migrations as kit_tables
+
+revision = "meterdata_0004_dead_letters"
+down_revision = "meterdata_0003_key_lifecycle"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    kit_tables.create_dead_letters_table_v1()
+    kit_tables.create_audit_log_table_v1()
+
+
+def downgrade() -> None:
+    kit_tables.drop_audit_log_table_v1()
+    op.drop_table("dead_letters")
