@@ -1,0 +1,22 @@
+"""The hypothesis profile of the fuzz tests: bounded, reproducible, and writing nothing into the repository.
+
+``derandomize=True``: the examples follow from each test's source, so CI runs the same inputs every time and a
+failure there fails again locally. Inputs hypothesis found once are kept as ``@example`` on their property.
+``PLUSPORTAL_FUZZ_EXAMPLES=20000`` runs a long local search (still reproducible; change the code or drop
+derandomize in a scratch run to look elsewhere).
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "plusportal-fuzz",
+    max_examples=int(os.environ.get("PLUSPORTAL_FUZZ_EXAMPLES", "200")),
+    deadline=None,  # the machine is shared: a slow example is not a failure
+    derandomize=True,
+    database=None,  # no .hypothesis/ directory in the worktree
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=False,
+)
+settings.load_profile("plusportal-fuzz")
