@@ -216,7 +216,8 @@ class MsconsIngested:
 
 
 async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
-    """All or nothing per interchange: a bad segment raises MsconsError (→ dead letter), nothing is stored."""
+    """All or nothing per interchange: a bad segment, or readings the domain's checks refuse, raise MsconsError
+    (→ dead letter), and nothing is stored."""
     tenant = command.tenant
     meter_of = await uow.master_data.meters_by_location(tenant)
     parsed = parse_mscons(command.data, meter_for_location=meter_of.get)
@@ -233,7 +234,10 @@ async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
         await uow.store.upsert_days(list(days.values()))
     registers = 0
     for readings in parsed.registers:
-        registers += await _store_registers(uow.store, tenant, readings, now)
+        try:
+            registers += await _store_registers(uow.store, tenant, readings, now)
+        except Refused as refusal:  # the unit of work rolls back: nothing of the interchange is kept
+            raise MsconsError(f"{readings.meter_number} {readings.obis}: {refusal}") from None
     return MsconsIngested(len(days), registers, parsed.unmapped)
 
 
