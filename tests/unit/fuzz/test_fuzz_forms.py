@@ -90,7 +90,7 @@ def test_the_access_request_is_valid_for_its_event_or_refused_with_a_validation_
     assert event.partner_number.isascii() and event.partner_number.isdigit()
 
 
-OTHER_FORMS = [
+OTHER_FORMS: list[type[BaseModel]] = [
     identity_api.EmailForm,
     identity_api.LinkForm,
     identity_api.PasswordForm,
@@ -114,6 +114,8 @@ def test_every_other_form_is_read_or_refused_with_a_validation_error(form: type[
 
 
 @given(st.sampled_from([onboarding_api.RequestForm, identity_api.AccessRequestForm, *OTHER_FORMS]), st.binary())
-def test_a_form_body_of_any_bytes_is_read_or_refused_with_a_validation_error(form: type[BaseModel], body: bytes) -> None:
+def test_a_form_body_of_any_bytes_is_read_or_refused_with_a_validation_error(
+    form: type[BaseModel], body: bytes
+) -> None:
     with contextlib.suppress(ValidationError):
         form.model_validate_json(body)

@@ -62,8 +62,8 @@ def mutated_interchange(draw: st.DrawFn) -> bytes:
             # Every time on one day moved to another at once: the intervals stay 15 minutes long.
             days = sorted({m.group(1) for m in re.finditer(rb"(\d{8})\d{4}\?[+-]", b"".join(segments))})
             if days:
-                day, other = draw(st.sampled_from(days)), draw(st.sampled_from(ODD_DAYS)).encode()
-                segments = [re.sub(rb"(?<!\d)" + day + rb"(?=\d{4}\?[+-])", other, segment) for segment in segments]
+                day, moved = draw(st.sampled_from(days)), draw(st.sampled_from(ODD_DAYS)).encode()
+                segments = [re.sub(rb"(?<!\d)" + day + rb"(?=\d{4}\?[+-])", moved, segment) for segment in segments]
         elif action == "digits" and (runs := list(re.finditer(rb"\d+", segments[at]))):
             run = draw(st.sampled_from(runs))
             digits = draw(st.one_of(st.sampled_from(ODD_DIGITS), st.text("0123456789", min_size=1, max_size=14)))
@@ -92,7 +92,8 @@ def parsed(data: bytes) -> ParsedInterchange | None:
         assert moments == sorted(moments)
         assert all(reading.value >= 0 and moment.minute % 15 == 0 for reading, moment in zip(readings.readings,
                    moments, strict=True))  # fmt: skip
-    assert all(re.match(METER_NUMBER_PATTERN, item.meter_number) for item in [*result.days, *result.registers])
+    meters = [day.meter_number for day in result.days] + [readings.meter_number for readings in result.registers]
+    assert all(re.match(METER_NUMBER_PATTERN, meter) for meter in meters)
     return result
 
 
