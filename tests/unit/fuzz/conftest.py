@@ -7,8 +7,14 @@ derandomize in a scratch run to look elsewhere).
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis's own caches (unicode tables, constants of the code under test) go to the temp folder, not .hypothesis/.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "plusportal-hypothesis")
 
 settings.register_profile(
     "plusportal-fuzz",
