@@ -30,7 +30,14 @@ from kit.settings import KafkaSettings
 
 
 class ImportProblem(Exception):
-    pass
+    """The file cannot be imported; each line of the message names a line of the file (read_meter_points raises
+    only this)."""
+
+
+COLUMNS = (
+    "meter_number", "malo_id", "connection_street", "connection_house_number", "connection_postcode", "connection_city",
+    "partner_number", "role", "name", "street", "house_number", "postcode", "city",
+)  # fmt: skip
 
 
 def _address(row: dict[str, str], prefix: str = "") -> dict[str, str]:
@@ -45,9 +52,22 @@ def _address(row: dict[str, str], prefix: str = "") -> dict[str, str]:
 def read_meter_points(path: Path) -> list[MeterPointRecorded]:
     """Group the CSV rows by meter and validate each meter point; collect every problem first."""
     rows_by_meter: dict[str, list[tuple[int, dict[str, str]]]] = defaultdict(list)
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        for line, row in enumerate(csv.DictReader(file), start=2):
-            rows_by_meter[row["meter_number"].replace(" ", "").upper()].append((line, row))
+    line = 1
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            reader = csv.DictReader(file)
+            missing = [column for column in COLUMNS if column not in (reader.fieldnames or ())]
+            if missing:
+                raise ImportProblem(f"Zeile 1: Spalte {', '.join(missing)} fehlt")
+            for line, row in enumerate(reader, start=2):
+                # A short row has None in its last columns: the model refuses them below, with the line.
+                rows_by_meter[(row["meter_number"] or "").replace(" ", "").upper()].append((line, row))
+    except UnicodeDecodeError as error:
+        raise ImportProblem(
+            f"Zeile {line + 1}: die Datei ist nicht in UTF-8 gespeichert (Byte {error.start})"
+        ) from None
+    except csv.Error as error:
+        raise ImportProblem(f"Zeile {line + 1}: {error}") from None
     now = datetime.now(UTC)
     points, problems = [], []
     for meter_number, rows in rows_by_meter.items():

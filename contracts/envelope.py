@@ -4,11 +4,12 @@ Schemas evolve additively: a new field gets a default, nothing is renamed or rem
 ignore fields they do not know (``extra="ignore"``). A breaking change gets a new event type.
 """
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 PortalNumber = Annotated[str, Field(pattern=r"^\d{6}$", description="The grid operator's portal number")]
 
@@ -22,6 +23,8 @@ class EventPayload(BaseModel):
     SCHEMA_VERSION: ClassVar[int] = 1
 
 
+# Reading an envelope (Envelope.model_validate_json) raises pydantic's ValidationError for anything it cannot
+# read, and only that: kit.consumer dead-letters the record with it. (A comment: the docstring is the schema's.)
 class Envelope(BaseModel):
     """Metadata around one event; ``payload`` is the body named by ``event_type``."""
 
@@ -35,6 +38,24 @@ class Envelope(BaseModel):
     correlation_id: UUID = Field(description="One id per customer journey, passed on by every consumer")
     causation_id: UUID | None = Field(default=None, description="The event that caused this one")
     payload: dict[str, Any]
+
+    @field_validator("payload")
+    @classmethod
+    def _plain_json(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        """Only what JSON carries between any two parsers (RFC 7493): NaN, Infinity (1e400) and integers beyond
+        64 bits are refused (a ValidationError), as kit.events.encode could not write them again."""
+        pending: list[Any] = [payload]
+        while pending:
+            value = pending.pop()
+            if isinstance(value, dict):
+                pending.extend(value.values())
+            elif isinstance(value, list):
+                pending.extend(value)
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("a number is not finite (NaN or Infinity)")
+            elif isinstance(value, int) and not -(2**63) <= value < 2**64:
+                raise ValueError("an integer exceeds 64 bits")
+        return payload
 
 
 HEADER_EVENT_TYPE = "event-type"

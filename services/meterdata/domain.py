@@ -56,6 +56,7 @@ def register_channels(role: str) -> tuple[str, ...]:
 EARLIEST_DAY = date(2000, 1, 1)  # older than any smart meter's readings (imports of history included)
 DAYS_AHEAD = timedelta(days=1)  # a day's readings exist once it has begun; one day of slack for clocks and zones
 MAX_REVISION = 2**31 - 1  # the revision columns are PostgreSQL integers
+MAX_REGISTER_KWH = 1e9  # no meter's register counts a TWh; also keeps infinity (1e400 in JSON) out of round()
 
 
 def period_problem(moment: date, today: date) -> str | None:
@@ -162,7 +163,15 @@ class RegisterValue:
     runs_backwards: bool = False  # kept, but flagged: lower than an earlier reading
 
 
-def register_problem(obis: str, unit: str, moments: Iterable[datetime], today: date, revision: int = 0) -> str | None:
+def register_problem(
+    obis: str,
+    unit: str,
+    moments: Iterable[datetime],
+    today: date,
+    revision: int = 0,
+    values: Iterable[float] = (),
+) -> str | None:
+    """Why register readings cannot be stored (the reason goes to the dead-letter topic), or None."""
     if problem := revision_problem(revision):
         return problem
     if unit != "kWh":
@@ -174,6 +183,9 @@ def register_problem(obis: str, unit: str, moments: Iterable[datetime], today: d
             return f"reading at {problem}"
         if moment.minute % 15 or moment.second or moment.microsecond:
             return f"reading at {moment.isoformat()} is not on the quarter hour"
+    for index, value in enumerate(values):
+        if not 0 <= value <= MAX_REGISTER_KWH:  # NaN fails this too
+            return f"register value {index} lies outside 0 … {MAX_REGISTER_KWH:.0f} kWh"
     return None
 
 

@@ -121,7 +121,12 @@ class Ingested:
 
 
 async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
-    """Store a batch of readings messages in one COPY; what cannot be stored is returned with the reason."""
+    """Store a batch of readings messages in one COPY; what cannot be stored is returned with the reason.
+
+    A message's content raises nothing: what does not decode (msgspec's ``DecodeError`` and its
+    ``ValidationError``, ``UnicodeDecodeError``, pydantic's ``ValidationError``), names an unknown tenant or is
+    refused by the domain's checks (``Refused``) is in ``rejected``. Only the store's own errors escape
+    (kit.consumer.without_poison takes those)."""
     outcome = Ingested()
     days: dict[tuple[str, str, str, date], IntervalDay] = {}
     now = uow.now()
@@ -135,7 +140,8 @@ async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
             elif envelope.event_type == "RegisterReadings":
                 readings = RegisterReadings.model_validate_json(bytes(envelope.payload))
                 outcome.registers += await _store_registers(uow.store, envelope.tenant, readings, now)
-        except (msgspec.ValidationError, msgspec.DecodeError, ValidationError, UnknownTenant, Refused) as error:
+        # msgspec raises UnicodeDecodeError, not DecodeError, for a string that is not UTF-8.
+        except (msgspec.DecodeError, UnicodeDecodeError, ValidationError, UnknownTenant, Refused) as error:
             outcome.rejected.append((record, _reason(error)))
     if days:
         await uow.store.upsert_days(list(days.values()))
@@ -164,7 +170,12 @@ def _add_day(days: dict[tuple[str, str, str, date], IntervalDay], tenant: str, d
 async def _store_registers(store: Readings, tenant: str, readings: RegisterReadings, now: datetime) -> int:
     ordered = sorted(readings.readings, key=lambda r: r.read_at)
     problem = domain.register_problem(
-        readings.obis, readings.unit, (r.read_at for r in ordered), now.date(), readings.revision
+        readings.obis,
+        readings.unit,
+        (r.read_at for r in ordered),
+        now.date(),
+        readings.revision,
+        (r.value for r in ordered),
     )
     if problem:
         raise Refused(problem)
@@ -205,7 +216,8 @@ class MsconsIngested:
 
 
 async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
-    """All or nothing per interchange: a bad segment raises MsconsError (→ dead letter), nothing is stored."""
+    """All or nothing per interchange: a bad segment, or readings the domain's checks refuse, raise MsconsError
+    (→ dead letter), and nothing is stored."""
     tenant = command.tenant
     meter_of = await uow.master_data.meters_by_location(tenant)
     parsed = parse_mscons(command.data, meter_for_location=meter_of.get)
@@ -222,7 +234,10 @@ async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
         await uow.store.upsert_days(list(days.values()))
     registers = 0
     for readings in parsed.registers:
-        registers += await _store_registers(uow.store, tenant, readings, now)
+        try:
+            registers += await _store_registers(uow.store, tenant, readings, now)
+        except Refused as refusal:  # the unit of work rolls back: nothing of the interchange is kept
+            raise MsconsError(f"{readings.meter_number} {readings.obis}: {refusal}") from None
     return MsconsIngested(len(days), registers, parsed.unmapped)
 
 

@@ -25,15 +25,16 @@ Accepted:
 - STS segments of a value become its status, ``"<category>:<reason>"`` (``STS+Z32++Z92`` → ``"Z32:Z92"``),
   several joined with ``";"``.
 
-Refused (``MsconsError``): no UNB, a truncated file, a message or segment outside UNB…UNZ/UNH…UNT, another
-message type, directory or version (D.04B 2.5, 2.1x, other countries' 1.0x, EAN00x), a malformed segment
-tag or date, a quantity that is not a decimal number, a MaLo with a wrong check digit or a location id that
-is neither MaLo nor MeLo, a QTY before LOC/LIN/PIA, a load-profile value without a 15-minute
-DTM+163/DTM+164 interval on the quarter hour (or in format 102/203, which has no offset), a register
-reading not on the quarter hour or below zero.
+Refused (``MsconsError``, the only error it raises): no UNB, a truncated file, a message or segment outside
+UNB…UNZ/UNH…UNT, another message type, directory or version (D.04B 2.5, 2.1x, other countries' 1.0x, EAN00x), a
+malformed segment tag or date, a date outside the years 1900 … 2999, a quantity that is not a decimal number (or
+has too many digits for one), a MaLo with a wrong check digit or a location id that is neither MaLo nor MeLo, a
+QTY before LOC/LIN/PIA, a load-profile value without a 15-minute DTM+163/DTM+164 interval on the quarter hour (or
+in format 102/203, which has no offset), a register reading not on the quarter hour or below zero.
 """
 
 import itertools
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -433,6 +434,8 @@ class _Reader:
         if self.syntax.decimal not in text and ("," in text or "." in text):
             self.other_decimal += 1
         value = float(text.replace(",", ".")) if qualifier != Quality.MISSING else None
+        if value is not None and not math.isfinite(value):  # 400 digits are a float's infinity
+            raise seg.error("the quantity has too many digits")
         self.qty = _Qty(seg, qualifier, value, unit)
 
     def dtm(self, seg: _Segment) -> None:
@@ -587,6 +590,9 @@ class _Reader:
                 day = date(int(text[:4]), int(text[4:6]), int(text[6:8]))
             except ValueError:
                 raise seg.error(f"{text!r} is not a calendar date") from None
+            if not _YEARS[0] <= day.year <= _YEARS[1]:
+                # At the calendar's ends, an offset or 24:00 would leave the years datetime can hold.
+                raise seg.error(f"{text!r} lies outside the years {_YEARS[0]} … {_YEARS[1]}")
             known = (day.toordinal() - _EPOCH_ORDINAL) * 86_400
             self.day_epochs[text] = known
         return known
@@ -609,6 +615,7 @@ class _Reader:
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_YEARS = (1900, 2999)  # what a meter's readings can carry, and far inside datetime's 1 … 9999
 
 
 def _build_days(reader: _Reader, warnings: list[str]) -> list[LoadProfileDay]:

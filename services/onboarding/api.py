@@ -36,7 +36,7 @@ class AddressForm(BaseModel):
     @field_validator("postcode")
     @classmethod
     def german_postcode(cls, value: str) -> str:
-        if len(value) != 5 or not value.isdigit() or value.startswith("00"):
+        if len(value) != 5 or not (value.isascii() and value.isdigit()) or value.startswith("00"):  # not "１２３４５"
             raise ValueError("Bitte eine deutsche Postleitzahl mit 5 Ziffern angeben, zum Beispiel 12345.")
         return value
 
