@@ -6,6 +6,7 @@ from faststream.kafka import KafkaBroker
 
 from contracts import envelope as headers
 from contracts.topics import DEAD_LETTER
+from kit import metrics
 from kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -32,3 +33,4 @@ async def dead_letter(broker: KafkaBroker, record: Any, reason: str, consumer: s
             headers.HEADER_DLT_CONSUMER: consumer,
         },
     )
+    metrics.record_dead_lettered(consumer, record.topic)

@@ -17,10 +17,12 @@ from sqlalchemy import literal
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from kit import mail, outbox
 from kit.consumer import EventConsumer
 from kit.db import Database, migrate
 from kit.logging import configure_logging, get_logger
 from kit.mail import MailRelay
+from kit.metrics import MAIL_BACKLOG, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, ServiceMetrics
 from kit.outbox import OutboxRelay
 from kit.settings import ServiceSettings
 from kit.tenants import load_tenants
@@ -59,6 +61,10 @@ class ServiceRuntime:
         self.outbox_relay = OutboxRelay(self.db, self.broker, poll_interval=1.0)
         self.mail_relay = MailRelay(self.db, settings.smtp_host, settings.smtp_port, poll_interval=1.0)
         self._sends_mail = sends_mail
+        self.metrics = ServiceMetrics(name, self.db, self.broker)
+        self.metrics.watch(outbox.backlog, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE)
+        if sends_mail:
+            self.metrics.watch(mail.backlog, MAIL_BACKLOG)
         self.kafka_connected = asyncio.Event()
         self._connect_task: asyncio.Task[None] | None = None
         self._on_started: list[Callable[[], Awaitable[None]]] = []

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from kit.http import add_health_route, install_error_handlers, serve
+from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.tenants import Tenant
@@ -67,6 +67,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
     staff_store = partial(StaffStore, totp=TotpSecrets(settings.totp_key))
     app.include_router(build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps))
     add_health_route(app, runtime.health)
+    add_metrics_route(app, runtime.metrics)
     return app, runtime
 
 

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from contracts.topics import METER_MSCONS, Principal
-from kit.http import add_health_route, install_error_handlers, serve
+from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
@@ -45,6 +45,7 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     install_error_handlers(app)
     app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants))
     add_health_route(app, runtime.health)
+    add_metrics_route(app, runtime.metrics)
     return app, runtime
 
 
