@@ -7,9 +7,10 @@ bounded and hold no personal data: a request is counted by its route's path temp
 Counters and the latency histogram are updated where the work happens (this middleware, kit.consumer,
 kit.deadletter). The backlogs — outbox, mail relay, letters waiting for rendering — and the consumer lag are
 read when Prometheus scrapes ``GET /metrics``: database values in one READ ONLY transaction (plain SELECTs:
-no row locks) with short statement and lock timeouts, the lag from the service's own Kafka consumers, both
-under ``SCRAPE_TIMEOUT``. A source that does not answer in time keeps its previous values and reports
-``plusportal_metrics_source_up{source=…} 0``: a slow broker or database never holds a scrape for long.
+no row locks) with short statement and lock timeouts, the lag from the service's own Kafka consumers (their last
+fetch's highwater, the group's committed offsets), both under ``SCRAPE_TIMEOUT``. A source that does not answer
+in time keeps its previous values and reports ``plusportal_metrics_source_up{source=…} 0``: a slow broker or
+database never holds a scrape for long.
 """
 
 import asyncio
@@ -140,6 +141,7 @@ class ServiceMetrics:
         self._db = db
         self._broker = broker  # a FastStream KafkaBroker: its subscribers' consumers know their partitions
         self._readers: list[tuple[Reader, tuple[Gauge, ...]]] = []
+        self._log_starts: dict[tuple[str, Any], int] = {}  # (group, TopicPartition) → log start offset, asked once
 
     def watch(self, read: Reader, *gauges: Gauge) -> None:
         """Set ``gauges`` (labelled with the service) to what ``read`` finds in the database at each scrape."""
@@ -174,28 +176,37 @@ class ServiceMetrics:
                 gauge.labels(self.service).set(value)
 
     async def _read_lag(self) -> None:
-        lags: list[tuple[str, str, int, int]] = []
-        for subscriber in self._broker.subscribers:
-            consumer, group = getattr(subscriber, "consumer", None), getattr(subscriber, "group_id", None)
-            if consumer is None or group is None:
-                continue  # not started (Kafka not reached yet) or without a group
-            lags.extend(await _group_lag(consumer, group))
+        groups = [
+            (subscriber.consumer, subscriber.group_id)
+            for subscriber in self._broker.subscribers
+            # not started (Kafka not reached yet) or without a group: nothing to report
+            if getattr(subscriber, "consumer", None) is not None and getattr(subscriber, "group_id", None)
+        ]
+        per_group = await asyncio.gather(*(_group_lag(consumer, group, self._log_starts) for consumer, group in groups))
         CONSUMER_LAG.clear()  # partitions this process no longer holds (a rebalance) go with their series
-        for group, topic, partition, lag in lags:
+        for group, topic, partition, lag in (lag for found in per_group for lag in found):
             CONSUMER_LAG.labels(self.service, group, topic, str(partition)).set(lag)
 
 
-async def _group_lag(consumer: Any, group: str) -> list[tuple[str, str, int, int]]:
+async def _group_lag(
+    consumer: Any, group: str, log_starts: dict[tuple[str, Any], int]
+) -> list[tuple[str, str, int, int]]:
     """(group, topic, partition, lag) of each partition assigned to this aiokafka consumer: the log end offset
-    (one ListOffsets request) minus the group's committed offset, or the log start where it committed none."""
-    partitions = sorted(consumer.assignment())
+    minus the group's committed offset, or the log start where it committed none.
+
+    The log end is the highwater the consumer's last fetch answer brought (no request: a ListOffsets request would
+    queue behind the consumer's long-polling fetch on the same connection, ~0.5 s); a partition no fetch has
+    answered yet is left out until one has. The committed offsets are one OffsetFetch each, to the coordinator.
+    The log start of a partition the group never committed on is asked once (ListOffsets) and kept in
+    ``log_starts``: retention moves it rarely, and it only matters until the group's first commit there.
+    """
+    ends = {tp: consumer.highwater(tp) for tp in sorted(consumer.assignment())}
+    partitions = [tp for tp, end in ends.items() if end is not None]
     if not partitions:
         return []
-    ends = await consumer.end_offsets(partitions)
     committed = dict(zip(partitions, await asyncio.gather(*map(consumer.committed, partitions)), strict=True))
-    never = [partition for partition, offset in committed.items() if offset is None]
-    starts = await consumer.beginning_offsets(never) if never else {}
-    return [
-        (group, tp.topic, tp.partition, max(0, ends[tp] - (committed[tp] if committed[tp] is not None else starts[tp])))
-        for tp in partitions
-    ]
+    unknown = [tp for tp, offset in committed.items() if offset is None and (group, tp) not in log_starts]
+    if unknown:
+        log_starts.update(((group, tp), start) for tp, start in (await consumer.beginning_offsets(unknown)).items())
+    done = {tp: log_starts[group, tp] if offset is None else offset for tp, offset in committed.items()}
+    return [(group, tp.topic, tp.partition, max(0, ends[tp] - done[tp])) for tp in partitions]

@@ -64,26 +64,38 @@ async def test_requests_are_counted_by_route_template_never_by_path() -> None:
 
 
 class _Consumer:
-    def __init__(self, ends: dict[TopicPartition, int], committed: dict[TopicPartition, int | None]) -> None:
-        self._ends, self._committed = ends, committed
+    def __init__(
+        self,
+        assigned: set[TopicPartition],
+        ends: dict[TopicPartition, int],
+        committed: dict[TopicPartition, int | None],
+    ) -> None:
+        self._assigned, self._ends, self._committed = assigned, ends, committed
+        self.asked_for_log_starts = 0
 
     def assignment(self) -> set[TopicPartition]:
-        return set(self._ends)
+        return self._assigned
 
-    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return {tp: self._ends[tp] for tp in partitions}
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return self._ends.get(partition)
 
     async def committed(self, partition: TopicPartition) -> int | None:
         return self._committed[partition]
 
     async def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        self.asked_for_log_starts += 1
         return dict.fromkeys(partitions, 5)
 
 
-async def test_lag_is_log_end_minus_committed_or_log_start() -> None:
-    first, second = TopicPartition("plusportal.letters", 0), TopicPartition("plusportal.letters", 1)
-    consumer = _Consumer({first: 42, second: 9}, {first: 40, second: None})
+async def test_lag_is_highwater_minus_committed_or_log_start_for_fetched_partitions() -> None:
+    first, second, unfetched = (TopicPartition("plusportal.letters", partition) for partition in (0, 1, 2))
+    consumer = _Consumer({first, second, unfetched}, {first: 42, second: 9}, {first: 40, second: None})
 
-    lags = await metrics._group_lag(consumer, "letters")
+    log_starts: dict[tuple[str, Any], int] = {}
 
-    assert sorted(lags) == [("letters", "plusportal.letters", 0, 2), ("letters", "plusportal.letters", 1, 4)]
+    lags = [await metrics._group_lag(consumer, "letters", log_starts) for _ in range(2)]
+
+    assert [sorted(found) for found in lags] == 2 * [
+        [("letters", "plusportal.letters", 0, 2), ("letters", "plusportal.letters", 1, 4)]
+    ]
+    assert consumer.asked_for_log_starts == 1  # kept after the first scrape
