@@ -1,14 +1,19 @@
-"""kit.metrics without a stack: the HTTP middleware's labels and the consumer lag from a consumer's offsets."""
+"""kit.metrics without a stack: the HTTP middleware's labels, the event counters and the consumer lag."""
 
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from aiokafka import TopicPartition
 from fastapi import FastAPI, HTTPException
+from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from kit import metrics
+from kit.consumer import without_poison
+from kit.db import Database
 from kit.http import add_metrics_route
+from tests.unit.test_kit_poison import Broker, Db, Record, consumer
 
 PARTNER = "3236513735"
 
@@ -99,3 +104,19 @@ async def test_lag_is_highwater_minus_committed_or_log_start_for_fetched_partiti
         [("letters", "plusportal.letters", 0, 2), ("letters", "plusportal.letters", 1, 4)]
     ]
     assert consumer.asked_for_log_starts == 1  # kept after the first scrape
+
+
+def _count(name: str, group: str, topic: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"service": metrics._service, "group": group, "topic": topic})
+
+
+async def test_records_handled_and_dead_lettered_are_counted_per_group_and_topic() -> None:
+    topic = "plusportal.metrics-unit.v1"
+    records = [Record(b"a", topic=topic, offset=1), Record(b"poison", topic=topic, offset=2), Record(b"c", topic=topic)]
+    _, handle = consumer(b"poison", OverflowError("out of range"))
+
+    await without_poison("unit-group", records, handle, db=cast(Database, Db()), broker=cast(KafkaBroker, Broker()),
+                         retry_delay=0)  # fmt: skip
+
+    assert _count("plusportal_events_handled_total", "unit-group", topic) == 2
+    assert _count("plusportal_events_dead_lettered_total", "unit-group", topic) == 1
