@@ -31,7 +31,7 @@ from sqlalchemy.exc import StatementError
 
 from contracts.envelope import Envelope, EventPayload
 from contracts.registry import EVENTS_BY_TOPIC
-from kit import inbox
+from kit import inbox, metrics
 from kit.deadletter import dead_letter
 from kit.logging import bind_correlation, get_logger
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
@@ -161,6 +161,7 @@ class EventConsumer:
         except Exception as error:
             log.warning("event_batch_failed", consumer=self.name, events=len(work), error=type(error).__name__)
             return False
+        metrics.records_handled(self.name, (item.record for item in work))
         log.info("events_handled", consumer=self.name, events=len(work))
         return True
 
@@ -247,6 +248,7 @@ async def without_poison(
     if len(records) > 1:
         try:
             await handle(records)
+            metrics.records_handled(name, records)
             return
         except Exception as error:
             log.warning("record_batch_failed", consumer=name, records=len(records), error=type(error).__name__)
@@ -254,6 +256,7 @@ async def without_poison(
         for attempt in range(1, attempts + 1):
             try:
                 await handle((record,))
+                metrics.records_handled(name, (record,))
                 break
             except Exception as error:
                 if attempt == attempts:

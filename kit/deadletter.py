@@ -30,6 +30,7 @@ from sqlmodel import Field, SQLModel
 from contracts import envelope as headers
 from contracts.staff import StaffRole
 from contracts.topics import DEAD_LETTER
+from kit import metrics
 from kit.audit import Actor, AuditEntry, SessionAuditTrail
 from kit.db import Database
 from kit.kafka import KafkaAccess, record_header
@@ -119,6 +120,7 @@ async def dead_letter(broker: KafkaBroker, record: Any, reason: str, consumer: s
             **({"tenant": tenant} if tenant else {}),
         },
     )
+    metrics.record_dead_lettered(consumer, record.topic)
 
 
 class DeadLetterView(BaseModel):

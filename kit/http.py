@@ -1,5 +1,5 @@
 """HTTP plumbing every service's API shares: tenant from the host name, rate limits,
-errors that say what is wrong without echoing personal data, and the health endpoint."""
+errors that say what is wrong without echoing personal data, the health endpoint and the metrics."""
 
 import ipaddress
 import time
@@ -10,11 +10,13 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from kit.metrics import HttpMetrics, ServiceMetrics
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 
 
@@ -130,3 +132,13 @@ def add_health_route(app: FastAPI, health: Callable[[], Awaitable[dict[str, Any]
     @app.get("/health", tags=["operations"], summary="Liveness and dependencies")
     async def health_endpoint() -> dict[str, Any]:
         return await health()
+
+
+def add_metrics_route(app: FastAPI, metrics: ServiceMetrics) -> None:
+    """``GET /metrics`` in Prometheus' text format, and every request counted and timed. Only on the service's own
+    port: the gateway answers 404 for ``/api/<service>/metrics``. Not in the OpenAPI document (operations only)."""
+    app.add_middleware(HttpMetrics)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

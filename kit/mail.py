@@ -91,6 +91,12 @@ async def mails_to(
     return int((await session.exec(counted)).one())
 
 
+async def backlog(session: AsyncSession) -> tuple[int]:
+    """How many mails the relay has still to send (retries included; neither sent nor given up): for the metrics."""
+    waiting = select(func.count()).where(col(OutgoingMail.sent_at).is_(None), col(OutgoingMail.failed_at).is_(None))
+    return (int((await session.exec(waiting)).one()),)
+
+
 def _retry_wait(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 3600))
 

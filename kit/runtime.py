@@ -19,11 +19,13 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.staff import StaffRole
+from kit import mail, outbox
 from kit.consumer import EventConsumer
 from kit.db import Database, migrate
 from kit.deadletter import DeadLetters, dead_letter_router
 from kit.logging import configure_logging, get_logger
 from kit.mail import MailRelay
+from kit.metrics import MAIL_BACKLOG, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, ServiceMetrics
 from kit.outbox import OutboxRelay
 from kit.settings import ServiceSettings
 from kit.staff import StaffAccess
@@ -64,6 +66,10 @@ class ServiceRuntime:
         self.dead_letters = DeadLetters(self.db, self.kafka, self.tenants)
         self.mail_relay = MailRelay(self.db, settings.smtp_host, settings.smtp_port, poll_interval=1.0)
         self._sends_mail = sends_mail
+        self.metrics = ServiceMetrics(name, self.db, self.broker)
+        self.metrics.watch(outbox.backlog, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE)
+        if sends_mail:
+            self.metrics.watch(mail.backlog, MAIL_BACKLOG)
         self.kafka_connected = asyncio.Event()
         self._connect_task: asyncio.Task[None] | None = None
         self._on_started: list[Callable[[], Awaitable[None]]] = []

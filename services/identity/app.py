@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from kit.http import add_health_route, install_error_handlers, serve
+from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.tenants import Tenant
@@ -69,6 +69,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
         build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps, runtime.dead_letters)
     )
     add_health_route(app, runtime.health)
+    add_metrics_route(app, runtime.metrics)
     return app, runtime
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from kit.http import add_health_route, install_error_handlers, serve
+from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
+from kit.metrics import LETTERS_WAITING_FOR_RENDERING
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.uow import system_clock
@@ -55,6 +56,8 @@ def bootstrap(settings: LettersSettings | None = None) -> tuple[FastAPI, Service
     app.include_router(build_print_api(runtime.tenants, settings, renderer))
     app.include_router(runtime.dead_letter_api())
     add_health_route(app, runtime.health)
+    add_metrics_route(app, runtime.metrics)
+    runtime.metrics.watch(lambda session: LetterStore(session).waiting_for_rendering(), LETTERS_WAITING_FOR_RENDERING)
     return app, runtime
 
 

@@ -330,6 +330,11 @@ class LetterStore:
         )
         return [(values.tenant, values.id) for values in await self._rows(query)]
 
+    async def waiting_for_rendering(self) -> tuple[int]:
+        """How many letters the render worker has still to render, of every tenant (for the metrics)."""
+        waiting = select(func.count()).select_from(LetterRow).where(_TO_RENDER)
+        return (int((await self._session.exec(waiting)).one()),)
+
     async def _rows(self, query: Any) -> list[Any]:
         """Rows of a query for some columns (sqlmodel's exec is typed for whole tables and single columns)."""
         return list((await self._session.exec(query)).all())

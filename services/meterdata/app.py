@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from contracts.staff import StaffRole
 from contracts.topics import METER_MSCONS, Principal
 from kit.audit import audit_router
-from kit.http import add_health_route, install_error_handlers, serve
+from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
@@ -58,6 +58,7 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     admins = StaffAccess(runtime.db, runtime.tenants).allow(StaffRole.ADMIN)
     app.include_router(audit_router(lambda: runtime.db, admins))  # where the replays of dead letters are written
     add_health_route(app, runtime.health)
+    add_metrics_route(app, runtime.metrics)
     return app, runtime
 
 

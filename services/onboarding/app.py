@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from kit.http import add_health_route, install_error_handlers, serve
+from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from services.onboarding.api import build_api
@@ -32,6 +32,7 @@ def bootstrap(settings: OnboardingSettings | None = None) -> tuple[FastAPI, Serv
     app.include_router(build_api(units, runtime.tenants, settings))
     app.include_router(runtime.dead_letter_api())
     add_health_route(app, runtime.health)
+    add_metrics_route(app, runtime.metrics)
     return app, runtime
 
 

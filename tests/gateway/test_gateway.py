@@ -124,6 +124,17 @@ def test_api_paths_reach_their_service_without_the_prefix(
     assert echo["x_forwarded_for"].split(",")[-1].strip() == "127.0.0.1"
 
 
+@pytest.mark.parametrize("service", ["onboarding", "letters", "identity", "meterdata"])
+@pytest.mark.parametrize("path", ["/metrics", "/metrics/", "/metrics?name=x", "//metrics", "/./metrics", "/%6Detrics"])
+def test_the_services_metrics_are_not_reachable_through_the_gateway(
+    client: httpx.Client, service: str, path: str
+) -> None:
+    response = client.get(f"/api/{service}{path}")
+    assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})  # not the echo: never proxied
+    assert_security_headers(response)
+    assert client.get(f"/api/{service}/health").json()["path"] == "/health"  # the service itself is reachable
+
+
 def test_post_body_reaches_the_service(client: httpx.Client) -> None:
     body = b'{"first_name": "Erika"}'
     echo = client.post("/api/onboarding/requests", content=body, headers={"Content-Type": "application/json"}).json()
