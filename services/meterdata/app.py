@@ -7,12 +7,16 @@ plusportal-meterdata import-mscons --tenant 000328 FILE…   # check files, then
 import argparse
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from contracts.topics import METER_MSCONS, Principal
+from kit.cpu import ProcessPool
 from kit.http import add_health_route, install_error_handlers, serve
 from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
@@ -34,16 +38,27 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     runtime.include(
         build_router(runtime.consumer(units), units, runtime.broker, runtime.tenants, settings.ingest_batch)
     )
+    export_pool = ProcessPool("exports", settings.export_processes, settings.export_nice)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            export_pool.start()
+            try:
+                yield
+            finally:
+                await export_pool.stop()
+
     app = FastAPI(
         title="Plusportal Meter data",
         version="1.0.0",
         description="A partner number's readings: 15-minute values and aggregates on Europe/Berlin days with "
         "quality and completeness, register readings, CSV/XLSX export. Authorised by identity's access token "
         "(Bearer): its tenant must be the host's, its partner number the path's.",
-        lifespan=runtime.lifespan,
+        lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants))
+    app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants, export_pool, settings))
     add_health_route(app, runtime.health)
     return app, runtime
 
