@@ -6,8 +6,8 @@ are rendered right after, by
 :class:`RenderWorker`, or when the print house fetches a PDF that is not there yet (api.build_print_api).
 The worker renders what the domain says a letter says (``domain.letter_content``); it runs no use case.
 
-Rendering runs in processes of its own: in this process it would hold the GIL and stall the consumer, the
-outbox relay and the HTTP API. Background renders run niced, so under load they take only the CPU the
+Rendering runs in processes of its own (kit.cpu.ProcessPool): in this process it would hold the GIL and stall
+the consumer, the outbox relay and the HTTP API. Background renders run niced, so under load they take only the CPU the
 critical path leaves; a fetch waiting for its PDF renders at normal priority.
 
 Two renders of one letter may race (the worker and a fetch, two fetches, two replicas). The render itself
@@ -17,90 +17,21 @@ letter, one PDF.
 """
 
 import asyncio
-import contextlib
-import ctypes
 import hashlib
-import multiprocessing
-import os
-import signal
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from uuid import UUID
 
+from kit.cpu import ProcessPool
 from kit.db import Database
 from kit.logging import get_logger
 from kit.tenants import TenantDirectory
 from kit.uow import Clock
 from kit.worker import PollingWorker
-from services.letters.domain import LetterContent, LetterStatus, letter_content, needs_render
+from services.letters.domain import LetterStatus, letter_content, needs_render
 from services.letters.letter_pdf import render_letter
 from services.letters.settings import LettersSettings
 from services.letters.store import LetterStore
 
 log = get_logger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _init_render_process(parent: int, nice: int) -> None:
-    # Ctrl-C reaches the whole process group; the service shuts its pools down itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The pool's queues keep a pipe end open in each child, so a SIGKILLed service would leave its render
-    # processes waiting forever: ask Linux to end them with their parent.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
-    if nice:
-        os.nice(nice)
-
-
-def _ready() -> bool:
-    return True
-
-
-class RenderPool:
-    """``render_letter`` in worker processes; a pool whose process died is replaced on the next call."""
-
-    def __init__(self, name: str, processes: int, nice: int) -> None:
-        self.name = name
-        self._processes = max(1, processes)
-        self._nice = nice
-        self._executor: ProcessPoolExecutor | None = None
-        self._stopped = False
-
-    def start(self) -> None:
-        # spawn, not fork: this process runs threads (asyncio's, the database driver's) that fork must not copy.
-        self._executor = ProcessPoolExecutor(
-            self._processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_render_process,
-            initargs=(os.getpid(), self._nice),
-        )
-        for _ in range(self._processes):  # start the processes now, not on the first letter
-            self._executor.submit(_ready)
-
-    async def render(self, content: LetterContent) -> bytes:
-        if self._stopped:
-            raise RuntimeError(f"render pool {self.name} is stopped")  # shutting down: start no new processes
-        if self._executor is None:
-            self.start()
-        executor = self._executor
-        assert executor is not None
-        try:
-            return await asyncio.get_running_loop().run_in_executor(executor, render_letter, content)
-        except BrokenProcessPool:
-            log.warning("render_pool_broken", pool=self.name)
-            if self._executor is executor:  # the first caller to notice replaces it
-                executor.shutdown(wait=False, cancel_futures=True)
-                self.start()
-            raise
-
-    async def stop(self) -> None:
-        self._stopped = True
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)
 
 
 class Renderer:
@@ -111,8 +42,8 @@ class Renderer:
         self._tenants = tenants
         self._clock = clock
         self._code_key = settings.code_key
-        self._background = RenderPool("background", settings.render_processes, settings.render_nice)
-        self._on_demand = RenderPool("on-demand", 1, 0)
+        self._background = ProcessPool("render-background", settings.render_processes, settings.render_nice)
+        self._on_demand = ProcessPool("render-on-demand", 1)
         self._inflight: dict[tuple[UUID, bool], asyncio.Task[bytes | None]] = {}
 
     def start(self) -> None:
@@ -169,7 +100,7 @@ class Renderer:
         if letter is None:
             return None
         content = letter_content(letter, self._tenants.get(letter.tenant), self._code_key)
-        pdf = await (self._on_demand if urgent else self._background).render(content)
+        pdf = await (self._on_demand if urgent else self._background).run(render_letter, content)
         async with self._db.transaction() as session:
             kept = await LetterStore(session).keep_pdf(
                 tenant, letter_id, pdf, hashlib.sha256(pdf).hexdigest(), self._clock()

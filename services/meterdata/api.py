@@ -1,30 +1,35 @@
 """Meter data's HTTP API: a partner's values, authorised by identity's access token (tenant, partner,
 role); anything else is 403. Periods are Europe/Berlin days: ``from`` inclusive, ``to`` exclusive."""
 
-import csv
-import io
+from collections.abc import AsyncIterator, Hashable
+from contextlib import ExitStack
 from datetime import date, timedelta
 from typing import Annotated, Any
 
 import orjson
-import xlsxwriter
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.meterdata import Quality
 from kit import auth, energy_day
+from kit.cpu import NoSlot, ProcessPool, Slots
 from kit.http import tenant_from_host
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
-from services.meterdata import domain, handlers
+from services.meterdata import domain, exports, handlers
 from services.meterdata.domain import QuarterHourDay, RegisterValue
 from services.meterdata.handlers import PartnerReadings, Readings
+from services.meterdata.settings import MeterdataSettings
 
 MAX_DAYS = 3 * 366 + 1
 MAX_PAGE = 40_000  # a leap year of hours fits one page (at 15 minutes, a page counts days)
 _BEARER = HTTPBearer(auto_error=False, description="Access token from identity: POST /session/token")
 SIGNED_OUT = "Ihre Anmeldung ist beendet. Bitte melden Sie sich erneut an."
+EXPORT_RUNNING = "Es läuft bereits ein Export. Bitte warten Sie, bis er fertig ist."
+EXPORTS_BUSY = "Gerade laufen viele Exporte. Bitte versuchen Sie es in wenigen Sekunden erneut."
+EXPORT_RETRY_AFTER = 5  # seconds; a three-year XLSX export takes a few
+EXPORT_CHUNK = 64 * 1024
 
 
 def _period(first: date, end: date) -> tuple[date, date]:
@@ -35,17 +40,13 @@ def _period(first: date, end: date) -> tuple[date, date]:
     return first, end
 
 
-def _kwh(wh: int, present: int) -> float | None:
-    return round(wh / 1000, 3) if present else None
-
-
 def _rows(series: handlers.Series) -> list[dict[str, Any]]:
     fine = series.resolution == domain.Resolution.QUARTER_HOUR
     return [
         {
             "start": b.start,
             "end": b.end,
-            "kwh": _kwh(b.wh, b.present),
+            "kwh": domain.kwh_of(b.wh, b.present),
             **(
                 {"quality": domain.QUALITY_OF_CODE[b.quality].value if b.quality is not None else Quality.MISSING.value}
                 if fine
@@ -94,9 +95,18 @@ def _quarter_hour_rows(days: list[QuarterHourDay], first: date, end: date) -> li
     return rows
 
 
-def build_api(units: UnitsOfWork[Readings], readings: PartnerReadings, tenants: TenantDirectory) -> APIRouter:
-    """``units`` for the requests in a transaction; ``readings`` for the one-statement queries."""
+def build_api(
+    units: UnitsOfWork[Readings],
+    readings: PartnerReadings,
+    tenants: TenantDirectory,
+    export_pool: ProcessPool,
+    settings: MeterdataSettings,
+) -> APIRouter:
+    """``units`` for the requests in a transaction; ``readings`` for the one-statement queries;
+    ``export_pool`` builds the export files, at most ``settings.exports_per_session`` at once per login and
+    ``exports_per_tenant`` per tenant."""
     router = APIRouter(tags=["readings"])
+    per_session, per_tenant = Slots(settings.exports_per_session), Slots(settings.exports_per_tenant)
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
     async def claims_of(
@@ -219,66 +229,31 @@ def build_api(units: UnitsOfWork[Readings], readings: PartnerReadings, tenants: 
         authorised(claims, partner_number)
         first, end = _period(first, end)
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
-        async with units.read() as uow:
-            series = await handlers.intervals(handlers.ShowIntervals(period, resolution), uow)
-        table = _table(series, german=format != "csv")
-        name = f"plusportal-{partner_number}-{first}-{end}-{resolution.value}"
-        if format == "xlsx":
-            return Response(
-                _xlsx(table),
-                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-            )
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=";" if format == "csv-de" else ",")
-        for row in table:
-            writer.writerow([_de(v) if format == "csv-de" else v for v in row])
-        return Response(
-            buffer.getvalue().encode("utf-8-sig" if format == "csv-de" else "utf-8"),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        with ExitStack() as held:
+            _take(held, per_session, (tenant.portal_number, claims.account_id), EXPORT_RUNNING)
+            _take(held, per_tenant, tenant.portal_number, EXPORTS_BUSY)
+            async with units.read() as uow:
+                stored = await handlers.stored_period(handlers.ShowIntervals(period, resolution), uow)
+            body = await export_pool.run(exports.build, stored, format)
+        name = f"plusportal-{partner_number}-{first}-{end}-{resolution.value}.{exports.EXTENSIONS[format]}"
+        return StreamingResponse(
+            _chunks(body),
+            media_type=exports.MEDIA_TYPES[format],
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(len(body))},
         )
 
     return router
 
 
-def _table(series: handlers.Series, german: bool) -> list[list[Any]]:
-    header = (
-        ["Beginn", "Ende", "Energie (kWh)", "Qualität", "Werte vorhanden", "Werte erwartet"]
-        if german
-        else ["start", "end", "kwh", "quality", "present", "expected"]
-    )
-    rows: list[list[Any]] = [header]
-    for b in series.buckets:
-        start, stop = (
-            (b.start.astimezone(energy_day.BERLIN), b.end.astimezone(energy_day.BERLIN)) if german else (b.start, b.end)
-        )
-        quality = domain.QUALITY_OF_CODE[b.quality] if b.quality is not None else None
-        rows.append(
-            [
-                start.isoformat(),
-                stop.isoformat(),
-                _kwh(b.wh, b.present),
-                (domain.QUALITY_NAMES[quality] if german else quality.value) if quality else "",
-                b.present,
-                b.expected,
-            ]
-        )
-    return rows
+def _take(held: ExitStack, slots: Slots, key: Hashable, refusal: str) -> None:
+    try:
+        held.enter_context(slots.hold(key))
+    except NoSlot:
+        raise HTTPException(429, refusal, headers={"Retry-After": str(EXPORT_RETRY_AFTER)}) from None
 
 
-def _de(value: Any) -> Any:
-    return f"{value:.3f}".replace(".", ",") if isinstance(value, float) else value
-
-
-def _xlsx(table: list[list[Any]]) -> bytes:
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    sheet = book.add_worksheet("Messwerte")
-    number = book.add_format({"num_format": "0.000"})
-    for r, row in enumerate(table):
-        for c, value in enumerate(row):
-            sheet.write(r, c, value, number if isinstance(value, float) else None)
-    sheet.set_column(0, 1, 26)
-    book.close()
-    return buffer.getvalue()
+async def _chunks(body: bytes) -> AsyncIterator[bytes]:
+    # An async iterator: Starlette would hop to a worker thread for each chunk of a plain one.
+    view = memoryview(body)
+    for start in range(0, len(view), EXPORT_CHUNK):
+        yield bytes(view[start : start + EXPORT_CHUNK])

@@ -7,7 +7,10 @@ plusportal-meterdata import-mscons --tenant 000328 FILE…   # check files, then
 import argparse
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
@@ -15,6 +18,7 @@ from fastapi import FastAPI
 from contracts.staff import StaffRole
 from contracts.topics import METER_MSCONS, Principal
 from kit.audit import audit_router
+from kit.cpu import ProcessPool
 from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
@@ -44,16 +48,27 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
             runtime.dead_letters,
         )
     )
+    export_pool = ProcessPool("exports", settings.export_processes, settings.export_nice)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            export_pool.start()
+            try:
+                yield
+            finally:
+                await export_pool.stop()
+
     app = FastAPI(
         title="Plusportal Meter data",
         version="1.0.0",
         description="A partner number's readings: 15-minute values and aggregates on Europe/Berlin days with "
         "quality and completeness, register readings, CSV/XLSX export. Authorised by identity's access token "
         "(Bearer): its tenant must be the host's, its partner number the path's.",
-        lifespan=runtime.lifespan,
+        lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants))
+    app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants, export_pool, settings))
     app.include_router(runtime.dead_letter_api())
     admins = StaffAccess(runtime.db, runtime.tenants).allow(StaffRole.ADMIN)
     app.include_router(audit_router(lambda: runtime.db, admins))  # where the replays of dead letters are written

@@ -292,6 +292,31 @@ def totals(days: Iterable[DayTotal], first: date, end: date, resolution: Resolut
     return iter(buckets)
 
 
+class StoredPeriod(NamedTuple):
+    """What is stored of a partner's channel in [first, end) for one resolution: the per-day totals (day …
+    year, one meter) or the days' values (15 minutes, hours, several meters). Plain tuples and lists only:
+    an export sends it to a worker process (services.meterdata.exports)."""
+
+    first: date
+    end: date
+    resolution: Resolution
+    totals: list[DayTotal] | None
+    days: list[tuple[date, list[int | None], list[int]]] | None  # (day, Wh, quality codes)
+
+
+def period_buckets(period: StoredPeriod) -> Iterator[Bucket]:
+    """The period's buckets at its resolution (``totals`` or ``buckets``, whichever its data allows)."""
+    if period.totals is not None:
+        return totals(period.totals, period.first, period.end, period.resolution)
+    stored = (StoredDay(day, values, qualities) for day, values, qualities in period.days or ())
+    return buckets(stored, period.first, period.end, period.resolution)
+
+
+def kwh_of(wh: int, present: int) -> float | None:
+    """A bucket's energy in kWh (3 decimals) as shown and exported; None when it holds no value."""
+    return round(wh / 1000, 3) if present else None
+
+
 @lru_cache(maxsize=16384)
 def _frame(day: date, end: date, resolution: Resolution) -> tuple[datetime, datetime, date, int]:
     """The bucket that ``day`` opens: its start and end (UTC), the day after it, the values expected from

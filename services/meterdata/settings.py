@@ -1,3 +1,7 @@
+import os
+
+from pydantic import Field
+
 from kit.settings import ServiceSettings
 
 
@@ -7,3 +11,12 @@ class MeterdataSettings(ServiceSettings):
     # How many readings messages one ingest step takes from Kafka (one COPY, one commit); larger batches come
     # closer to the storage ceiling (benchmarks/README.md, "Choices in the code").
     ingest_batch: int = 2000
+    # Exports (CSV, XLSX) are built in worker processes of their own (kit.cpu.ProcessPool): three years of
+    # 15-minute values cost seconds of CPU that would stall every other request on the serving loop. At most
+    # half the CPUs and niced, so the queries of everyone else come first on a busy machine; more exports at
+    # once wait in the pool's queue.
+    export_processes: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
+    export_nice: int = 10
+    # Exports at once per login (the access token's subject) and per tenant; one more is answered 429.
+    exports_per_session: int = 1
+    exports_per_tenant: int = 4

@@ -324,3 +324,30 @@ async def test_an_mscons_file_with_substitutes_and_a_92_value_day_imports_exactl
     assert len(stored["kwh"]) == 92
     assert stored["kwh"] == [None if v is None else round(v, 3) for v in day.values]
     assert stored["quality"] == [q.value for q in day.qualities]  # substitutes among true values: one code each
+
+
+async def test_one_login_exports_one_period_at_a_time_and_the_next_once_it_is_done(system: System) -> None:
+    _, consumption, _ = await prosumer(system)
+    await wait_until_consumed(system.kafka, CONSUMED)
+    headers = token(system, consumption, "consumption")
+    # Three years of 15-minute rows (105,216, values or not) take the worker seconds as XLSX: the two overlap.
+    three_years = {"from": "2023-01-01", "to": "2026-01-01", "format": "xlsx"}
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=120) as client:
+        answers = await asyncio.gather(
+            *(client.get(f"/partners/{consumption}/export", headers=headers, params=three_years) for _ in range(2))
+        )
+        done, refused = sorted(answers, key=lambda answer: answer.status_code)
+        assert (done.status_code, refused.status_code) == (200, 429)
+        assert refused.json()["detail"] == "Es läuft bereits ein Export. Bitte warten Sie, bis er fertig ist."
+        assert int(refused.headers["Retry-After"]) > 0
+        assert done.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        assert done.headers["Content-Disposition"] == (
+            f'attachment; filename="plusportal-{consumption}-2023-01-01-2026-01-01-15min.xlsx"'
+        )
+        sheet = openpyxl.load_workbook(io.BytesIO(done.content), read_only=True).active
+        assert sheet is not None and sheet.max_row == 1 + 105_216
+        later = await client.get(
+            f"/partners/{consumption}/export", headers=headers, params={"from": "2026-06-07", "to": "2026-06-08"}
+        )
+        assert later.status_code == 200 and later.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert len(list(csv.reader(io.StringIO(later.text)))) == 1 + 96
