@@ -15,6 +15,7 @@ from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from kit.errors import FieldError, ValidationProblem, document_errors
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 
 
@@ -118,12 +119,15 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
         if item["type"] == "value_error" and "error" in item.get("ctx", {}):
             message = str(item["ctx"]["error"])
         # No "input": it would echo what the customer typed (personal data) into responses and logs.
-        fields.append({"field": ".".join(location) or "body", "message": message, "type": item["type"]})
-    return JSONResponse({"detail": "Bitte prüfen Sie die markierten Angaben.", "errors": fields}, status_code=422)
+        fields.append(FieldError(field=".".join(location) or "body", message=message, type=item["type"]))
+    problem = ValidationProblem(detail="Bitte prüfen Sie die markierten Angaben.", errors=fields)
+    return JSONResponse(problem.model_dump(), status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """The services' own 422 body (kit.errors.ValidationProblem), in the answers and in the OpenAPI document."""
     app.add_exception_handler(RequestValidationError, _validation_error)
+    document_errors(app)
 
 
 def add_health_route(app: FastAPI, health: Callable[[], Awaitable[dict[str, Any]]]) -> None:

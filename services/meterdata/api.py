@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.meterdata import Quality
 from kit import auth, energy_day
+from kit.errors import error_responses
 from kit.http import tenant_from_host
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
@@ -25,6 +26,11 @@ MAX_DAYS = 3 * 366 + 1
 MAX_PAGE = 40_000  # a leap year of hours fits one page (at 15 minutes, a page counts days)
 _BEARER = HTTPBearer(auto_error=False, description="Access token from identity: POST /session/token")
 SIGNED_OUT = "Ihre Anmeldung ist beendet. Bitte melden Sie sich erneut an."
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Every route's answers besides success: no or an ended token (401), a token of another operator or partner
+# (403), an unknown portal (404), invalid parameters or period (422).
+_ERRORS = error_responses(401, 403, 404, 422)
+_EXPORT = {200: {"content": {"text/csv": {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string"}}}}}
 
 
 def _period(first: date, end: date) -> tuple[date, date]:
@@ -96,7 +102,7 @@ def _quarter_hour_rows(days: list[QuarterHourDay], first: date, end: date) -> li
 
 def build_api(units: UnitsOfWork[Readings], readings: PartnerReadings, tenants: TenantDirectory) -> APIRouter:
     """``units`` for the requests in a transaction; ``readings`` for the one-statement queries."""
-    router = APIRouter(tags=["readings"])
+    router = APIRouter(tags=["readings"], responses=_ERRORS)
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
     async def claims_of(
@@ -206,6 +212,7 @@ def build_api(units: UnitsOfWork[Readings], readings: PartnerReadings, tenants: 
         "/partners/{partner_number}/export",
         summary="Export a period as CSV (optionally German) or XLSX",
         response_class=Response,
+        responses=_EXPORT,
     )
     async def export(
         partner_number: str,
@@ -226,7 +233,7 @@ def build_api(units: UnitsOfWork[Readings], readings: PartnerReadings, tenants: 
         if format == "xlsx":
             return Response(
                 _xlsx(table),
-                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                media_type=XLSX,
                 headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
             )
         buffer = io.StringIO()
