@@ -30,7 +30,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Every route's answers besides success: no or an ended token (401), a token of another operator or partner
 # (403), an unknown portal (404), invalid parameters or period (422).
 _ERRORS = error_responses(401, 403, 404, 422)
-_EXPORT = {200: {"content": {"text/csv": {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string"}}}}}
+_EXPORT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string"}}}}
+}
 
 
 def _period(first: date, end: date) -> tuple[date, date]:
