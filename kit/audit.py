@@ -22,6 +22,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.db import Database
+from kit.errors import error_responses
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,14 @@ def audit_router(database: Callable[[], Database], admin: Callable[..., Awaitabl
     ``database``: the service's database, asked for when the log is read)."""
     router = APIRouter(tags=["audit"])
 
-    @router.get("/backoffice/audit", summary="This operator's audit log (admins; ?format=csv to export)")
+    @router.get(
+        "/backoffice/audit",
+        summary="This operator's audit log (admins; ?format=csv to export)",
+        responses={
+            200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}},
+            **error_responses(401, 403, 404, 422),
+        },
+    )
     async def audit_log(
         actor: Annotated[Actor, Depends(admin)],
         since: datetime | None = None,

@@ -9,13 +9,16 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kit.errors import FieldError, ValidationProblem, document_errors
 from kit.metrics import HttpMetrics, ServiceMetrics
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 
@@ -111,6 +114,24 @@ _MESSAGES_DE = {
 }
 
 
+# FastAPI's answer (400, in English) to a body it cannot even decode, e.g. bytes that are no UTF-8.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
+def _unreadable_body() -> JSONResponse:
+    """A body that cannot be decoded is no JSON either: answered like malformed JSON, in German."""
+    message = _MESSAGES_DE["json_invalid"]
+    problem = ValidationProblem(detail=message, errors=[FieldError(field="body", message=message, type="json_invalid")])
+    return JSONResponse(problem.model_dump(), status_code=422)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400 and error.detail == _UNREADABLE_BODY:
+        return _unreadable_body()
+    return await http_exception_handler(request, error)
+
+
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     fields = []
@@ -120,12 +141,16 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
         if item["type"] == "value_error" and "error" in item.get("ctx", {}):
             message = str(item["ctx"]["error"])
         # No "input": it would echo what the customer typed (personal data) into responses and logs.
-        fields.append({"field": ".".join(location) or "body", "message": message, "type": item["type"]})
-    return JSONResponse({"detail": "Bitte prüfen Sie die markierten Angaben.", "errors": fields}, status_code=422)
+        fields.append(FieldError(field=".".join(location) or "body", message=message, type=item["type"]))
+    problem = ValidationProblem(detail="Bitte prüfen Sie die markierten Angaben.", errors=fields)
+    return JSONResponse(problem.model_dump(), status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """The services' own 422 body (kit.errors.ValidationProblem), in the answers and in the OpenAPI document."""
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    document_errors(app)
 
 
 def add_health_route(app: FastAPI, health: Callable[[], Awaitable[dict[str, Any]]]) -> None:

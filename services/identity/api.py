@@ -10,6 +10,7 @@ from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Request, 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from contracts.common import RegistrationCode
+from kit.errors import error_responses
 from kit.http import RateLimit, client_key, tenant_from_host
 from kit.identifiers import MeterNumberInput, PartnerNumberInput
 from kit.tenants import Tenant, TenantDirectory
@@ -32,6 +33,12 @@ RESET_ACCEPTED = {
 }
 WRONG_LOGIN = "E-Mail-Adresse oder Passwort stimmt nicht."
 LINK_INVALID = "Dieser Link ist abgelaufen oder wurde schon benutzt. Fordern Sie einfach einen neuen an."
+
+# The error answers besides the routes' own: every route knows its portal by the host (404 when unknown) and
+# validates its parameters (422); a signed-in route refuses without a session (401), a state change without the
+# session's CSRF token (403).
+SIGNED_IN_ERRORS = (401, 404, 422)
+STATE_CHANGE_ERRORS = (401, 403, 404, 422)
 
 
 class AccessRequestForm(BaseModel):
@@ -150,6 +157,7 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         status_code=202,
         tags=["registration"],
         summary="Zugang beantragen: meter number + partner number + e-mail (same answer for every outcome)",
+        responses=error_responses(404, 422, 429),
     )
     async def request_access(form: AccessRequestForm, tenant: TenantDep, request: Request) -> dict[str, str]:
         await per_client_requests.check(tenant.portal_number, client_key(request))
@@ -161,7 +169,12 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
             handlers.request_access(command, uow)
         return ACCEPTED
 
-    @router.post("/links/inspect", tags=["registration"], summary="What a link from an e-mail lets one do")
+    @router.post(
+        "/links/inspect",
+        tags=["registration"],
+        summary="What a link from an e-mail lets one do",
+        responses=error_responses(404, 410, 422),
+    )
     async def inspect_link(form: LinkForm, tenant: TenantDep) -> dict[str, str]:
         async with _answering(), units.read() as uow:
             info = await handlers.inspect_link(handlers.InspectLink(tenant, form.token), uow)
@@ -172,6 +185,7 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         status_code=204,
         tags=["registration"],
         summary="Confirm the e-mail with the link and set (or, for a further partner number, prove) the password",
+        responses=error_responses(400, 404, 410, 422),
     )
     async def complete_access(form: PasswordForm, tenant: TenantDep) -> None:
         async with _answering(), units() as uow:
@@ -182,6 +196,7 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         status_code=202,
         tags=["password"],
         summary="Ask for a reset link (same answer whether the e-mail is known or not)",
+        responses=error_responses(404, 422, 429),
     )
     async def request_reset(form: EmailForm, tenant: TenantDep, request: Request) -> dict[str, str]:
         await per_client_requests.check(tenant.portal_number, client_key(request))
@@ -194,12 +209,18 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         status_code=204,
         tags=["password"],
         summary="Set a new password with the reset link; ends every session",
+        responses=error_responses(404, 410, 422),
     )
     async def complete_reset(form: PasswordForm, tenant: TenantDep) -> None:
         async with _answering(), units() as uow:
             await use_complete_reset(handlers.CompleteReset(tenant, form.token, form.password), uow)
 
-    @router.post("/sessions", tags=["session"], summary="Login with e-mail and password")
+    @router.post(
+        "/sessions",
+        tags=["session"],
+        summary="Login with e-mail and password",
+        responses=error_responses(401, 404, 422, 429),
+    )
     async def login(
         form: LoginForm,
         tenant: TenantDep,
@@ -226,11 +247,21 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
             _set_cookie(response, DEVICE_COOKIE, new.device_cookie, 365 * 24 * 3600)
         return SessionView.of(new)
 
-    @router.get("/session", tags=["session"], summary="Who is signed in, as which partner number")
+    @router.get(
+        "/session",
+        tags=["session"],
+        summary="Who is signed in, as which partner number",
+        responses=error_responses(*SIGNED_IN_ERRORS),
+    )
     async def get_session(signed_in: WithAccount, tenant: TenantDep) -> SessionView:
         return SessionView.of(signed_in)
 
-    @router.post("/session/partner", tags=["session"], summary="Act as one of the login's partner numbers (new id)")
+    @router.post(
+        "/session/partner",
+        tags=["session"],
+        summary="Act as one of the login's partner numbers (new id)",
+        responses=error_responses(*STATE_CHANGE_ERRORS),
+    )
     async def choose_partner(choice: PartnerChoice, current: SessionCsrf, response: Response) -> SessionView:
         try:
             async with units() as uow:
@@ -241,7 +272,10 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         return SessionView.of(new)
 
     @router.post(
-        "/session/token", tags=["session"], summary="A short-lived signed access token (ES256) for the other services"
+        "/session/token",
+        tags=["session"],
+        summary="A short-lived signed access token (ES256) for the other services",
+        responses=error_responses(*STATE_CHANGE_ERRORS, 409),
     )
     async def token(current: SessionCsrf) -> dict[str, Any]:
         try:
@@ -251,7 +285,9 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
             raise HTTPException(409, "Bitte wählen Sie zuerst eine Geschäftspartner-Nr.") from None
         return {"access_token": issued.value, "token_type": "Bearer", "expires_in": issued.expires_in}
 
-    @router.delete("/session", status_code=204, tags=["session"], summary="Logout")
+    @router.delete(
+        "/session", status_code=204, tags=["session"], summary="Logout", responses=error_responses(*STATE_CHANGE_ERRORS)
+    )
     async def logout(current: SessionCsrf, response: Response) -> None:
         async with units() as uow:
             await handlers.logout(handlers.Logout(current), uow)
@@ -262,6 +298,7 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         status_code=204,
         tags=["account"],
         summary="Change the password; ends the other sessions and tells the customer by e-mail",
+        responses=error_responses(400, *STATE_CHANGE_ERRORS, 429),
     )
     async def change_password(form: PasswordChange, current: SessionCsrf, tenant: TenantDep) -> None:
         command = handlers.ChangePassword(tenant, current, form.current_password, form.new_password)
@@ -270,22 +307,44 @@ def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: De
         if refused is not None:
             raise wrong_password(refused)
 
-    @router.get("/account/sessions", tags=["account"], summary="My signed-in devices (the current one marked)")
+    @router.get(
+        "/account/sessions",
+        tags=["account"],
+        summary="My signed-in devices (the current one marked)",
+        responses=error_responses(*SIGNED_IN_ERRORS),
+    )
     async def list_sessions(current: Session, tenant: TenantDep) -> list[dict[str, Any]]:
         async with units.read() as uow:
             return await handlers.list_sessions(handlers.OwnAccount(tenant, current), uow)
 
-    @router.post("/account/sessions/end-others", status_code=204, tags=["account"], summary="Sign out everywhere else")
+    @router.post(
+        "/account/sessions/end-others",
+        status_code=204,
+        tags=["account"],
+        summary="Sign out everywhere else",
+        responses=error_responses(*STATE_CHANGE_ERRORS),
+    )
     async def end_others(current: SessionCsrf, tenant: TenantDep) -> None:
         async with units() as uow:
             await handlers.end_other_sessions(handlers.OwnAccount(tenant, current), uow)
 
-    @router.get("/account/export", tags=["account"], summary="Download my data (GDPR)")
+    @router.get(
+        "/account/export",
+        tags=["account"],
+        summary="Download my data (GDPR)",
+        responses=error_responses(*SIGNED_IN_ERRORS),
+    )
     async def export(current: Session, tenant: TenantDep) -> dict[str, Any]:
         async with units.read() as uow:
             return await handlers.export_data(handlers.OwnAccount(tenant, current), uow)
 
-    @router.post("/account/delete", status_code=204, tags=["account"], summary="Delete my login (with password)")
+    @router.post(
+        "/account/delete",
+        status_code=204,
+        tags=["account"],
+        summary="Delete my login (with password)",
+        responses=error_responses(400, *STATE_CHANGE_ERRORS, 429),
+    )
     async def delete(form: PasswordProof, current: SessionCsrf, tenant: TenantDep, response: Response) -> None:
         async with _answering(), units() as uow:
             refused = await handlers.delete_account(handlers.DeleteAccount(tenant, current, form.password), uow)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, EmailStr, Field
 from contracts.staff import STAFF_ROLE_LABELS, StaffRole
 from kit.audit import Actor, AuditEntry, audit_router
 from kit.deadletter import DeadLetters, dead_letter_router
+from kit.errors import error_responses
 from kit.http import RateLimit, client_address, client_key, tenant_from_host
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
@@ -28,6 +29,11 @@ from services.identity.staff_handlers import StaffDirectory
 
 STAFF_COOKIE = "__Host-plusportal-staff-session"
 WRONG_LOGIN = "E-Mail-Adresse, Passwort oder Code stimmt nicht."
+# Every route knows its portal by the host (404 when unknown) and validates its parameters (422); a signed-in
+# route refuses without a staff session (401); a state change without its CSRF token, or for a role that may
+# not, with 403.
+SIGNED_IN = (401, 404, 422)
+ALLOWED_ONLY = (401, 403, 404, 422)
 SETUP_INVALID = (
     "Dieser Einrichtungslink ist abgelaufen oder wurde schon benutzt. Bitte wenden Sie sich an Ihre Administration."
 )
@@ -190,7 +196,11 @@ def build_staff_api(
             yield uow
             uow.audit(AuditEntry(actor(signed, request), action, "staff", subject, dict(details)))
 
-    @router.post("/staff/setup/inspect", summary="Whose set-up link this is, and the authenticator's secret")
+    @router.post(
+        "/staff/setup/inspect",
+        summary="Whose set-up link this is, and the authenticator's secret",
+        responses=error_responses(404, 410, 422),
+    )
     async def inspect_setup(form: SetupLink, tenant: TenantDep) -> dict[str, str]:
         async with _answering(), units.read() as uow:
             info = await handlers.inspect_setup(handlers.InspectSetup(tenant, form.token), uow)
@@ -204,7 +214,9 @@ def build_staff_api(
         }
 
     @router.post(
-        "/staff/setup/complete", summary="Set the password and confirm the authenticator; answers the recovery codes"
+        "/staff/setup/complete",
+        summary="Set the password and confirm the authenticator; answers the recovery codes",
+        responses=error_responses(404, 410, 422),
     )
     async def complete_setup(form: SetupForm, tenant: TenantDep) -> dict[str, list[str]]:
         async with _answering(), units() as uow:
@@ -213,7 +225,11 @@ def build_staff_api(
             )
         return {"recovery_codes": codes}
 
-    @router.post("/staff/sessions", summary="Staff sign-in: e-mail, password and TOTP code")
+    @router.post(
+        "/staff/sessions",
+        summary="Staff sign-in: e-mail, password and TOTP code",
+        responses=error_responses(401, 404, 422, 429),
+    )
     async def login(form: StaffLoginForm, tenant: TenantDep, request: Request, response: Response) -> StaffSessionView:
         await per_client_login.check("staff", tenant.portal_number, client_key(request))
         command = handlers.StaffLogin(
@@ -236,23 +252,36 @@ def build_staff_api(
         _set_cookie(response, STAFF_COOKIE, new.token, None)
         return StaffSessionView.of(new)
 
-    @router.get("/staff/session", summary="Who is signed in to the back-office")
+    @router.get("/staff/session", summary="Who is signed in to the back-office", responses=error_responses(*SIGNED_IN))
     async def get_session(current: Staff) -> StaffSessionView:
         return StaffSessionView.of(current)
 
-    @router.post("/staff/session/token", summary="A short-lived staff access token (ES256) for onboarding and letters")
+    @router.post(
+        "/staff/session/token",
+        summary="A short-lived staff access token (ES256) for onboarding and letters",
+        responses=error_responses(*ALLOWED_ONLY),
+    )
     async def token(current: StaffCsrf) -> dict[str, Any]:
         async with units.read() as uow:
             issued = use_token(current, uow)
         return {"access_token": issued.value, "token_type": "Bearer", "expires_in": issued.expires_in}
 
-    @router.delete("/staff/session", status_code=204, summary="Sign out of the back-office")
+    @router.delete(
+        "/staff/session",
+        status_code=204,
+        summary="Sign out of the back-office",
+        responses=error_responses(*ALLOWED_ONLY),
+    )
     async def logout(current: StaffCsrf, response: Response) -> None:
         async with units() as uow:
             await handlers.staff_logout(current, uow)
         response.delete_cookie(STAFF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
 
-    @router.get("/staff/alerts", summary="Meters whose access requests are held because of guesses (clerks, admins)")
+    @router.get(
+        "/staff/alerts",
+        summary="Meters whose access requests are held because of guesses (clerks, admins)",
+        responses=error_responses(*SIGNED_IN),
+    )
     async def list_alerts(current: Staff, tenant: TenantDep) -> list[AccessAlertView]:
         async with units.read() as uow:
             now = uow.now()
@@ -260,7 +289,11 @@ def build_staff_api(
 
     # --- the platform operator: the operators and their admins (never an operator's requests or letters) ---
 
-    @router.get("/staff/tenants", summary="The operators this installation serves, with their admins (platform)")
+    @router.get(
+        "/staff/tenants",
+        summary="The operators this installation serves, with their admins (platform)",
+        responses=error_responses(*ALLOWED_ONLY),
+    )
     async def list_tenants(current: Platform) -> list[OperatorView]:
         async with units.read() as uow:
             return [OperatorView.of(tenant, await handlers.list_staff(tenant, uow)) for tenant in operators]
@@ -269,6 +302,7 @@ def build_staff_api(
         "/staff/tenants/{portal_number}/admins",
         status_code=201,
         summary="Invite an operator's admin (platform); the set-up link is mailed to them",
+        responses=error_responses(*ALLOWED_ONLY, 409),
     )
     async def invite_operator_admin(
         portal_number: str, form: AdminInvitation, current: PlatformCsrf, request: Request
@@ -284,12 +318,17 @@ def build_staff_api(
             uow.audit(replace(entry, details={"operator": portal_number, "email": invited.email}))
         return {"staff_id": str(invited.staff_id)}
 
-    @router.get("/staff/members", summary="The operator's staff (admins)")
+    @router.get("/staff/members", summary="The operator's staff (admins)", responses=error_responses(*ALLOWED_ONLY))
     async def list_members(current: Admin, tenant: TenantDep) -> list[StaffMemberView]:
         async with units.read() as uow:
             return [StaffMemberView.of(m) for m in await handlers.list_staff(tenant, uow)]
 
-    @router.post("/staff/members", status_code=201, summary="Invite a staff member (admins); the set-up link is mailed")
+    @router.post(
+        "/staff/members",
+        status_code=201,
+        summary="Invite a staff member (admins); the set-up link is mailed",
+        responses=error_responses(*ALLOWED_ONLY, 409),
+    )
     async def invite(form: Invitation, current: AdminCsrf, tenant: TenantDep, request: Request) -> dict[str, str]:
         command = handlers.InviteStaff(tenant, normalise_email(str(form.email)), form.name, form.role)
         async with _answering(), units() as uow:
@@ -298,13 +337,21 @@ def build_staff_api(
             uow.audit(replace(entry, details={"role": form.role.value, "email": invited.email}))
         return {"staff_id": str(invited.staff_id)}
 
-    @router.post("/staff/members/{staff_id}/disable", status_code=204, summary="Disable a staff member (admins)")
+    @router.post(
+        "/staff/members/{staff_id}/disable",
+        status_code=204,
+        summary="Disable a staff member (admins)",
+        responses=error_responses(*ALLOWED_ONLY, 409),
+    )
     async def disable(staff_id: UUID, current: AdminCsrf, tenant: TenantDep, request: Request) -> None:
         async with acting(current, request, "staff.disabled", str(staff_id)) as uow:
             await handlers.disable_staff(handlers.ManageStaff(tenant, current.member.id, staff_id), uow)
 
     @router.post(
-        "/staff/members/{staff_id}/reset", status_code=204, summary="Reset password and second factor (admins)"
+        "/staff/members/{staff_id}/reset",
+        status_code=204,
+        summary="Reset password and second factor (admins)",
+        responses=error_responses(*ALLOWED_ONLY, 409),
     )
     async def reset(staff_id: UUID, current: AdminCsrf, tenant: TenantDep, request: Request) -> None:
         async with acting(current, request, "staff.reset", str(staff_id)) as uow:

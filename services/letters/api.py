@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from contracts.staff import StaffRole
 from kit.audit import Actor, audit_router
 from kit.credentials import read_per_tenant
+from kit.errors import error_responses
 from kit.http import refusals_answered, tenant_from_host
 from kit.staff import StaffAccess, acting
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
@@ -29,9 +30,19 @@ _PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/pdf": {}},
         "headers": {"X-Content-SHA256": {"description": "SHA-256 (hex) of the PDF", "schema": {"type": "string"}}},
     },
-    404: {"description": "No such letter (for this tenant), or its job is not out yet"},
-    410: {"description": "Deleted: the letter is with the carrier"},
+    **error_responses(
+        404,
+        410,
+        422,
+        described={
+            404: "Unknown portal, no such letter (at this operator), or its job is not out yet",
+            410: "Deleted: the letter is with the carrier",
+        },
+    ),
 }
+# The back-office's answers besides success: no or an ended staff token (401), another operator's or a role not
+# allowed (403), unknown portal or record (404), invalid parameters (422).
+_BACKOFFICE_ERRORS = error_responses(401, 403, 404, 422)
 
 
 _PRINTHOUSE_BEARER = HTTPBearer(auto_error=False, description="The print house's credential for this operator")
@@ -128,7 +139,7 @@ def build_print_api(tenants: TenantDirectory, settings: LettersSettings, rendere
         "/print/{tenant}/jobs/{job_id}.pdf",
         summary="The print-ready PDF of a dispatch job (the print house's credential of this operator)",
         response_class=Response,
-        responses=_PDF_RESPONSES,
+        responses={**_PDF_RESPONSES, **error_responses(401)},
         dependencies=[Depends(printhouse_of)],
     )
     async def print_pdf(tenant: str, job_id: UUID) -> Response:
@@ -153,7 +164,7 @@ def build_api(
     access = access or StaffAccess(units.db, tenants)
     clerk = access.allow(StaffRole.CLERK, StaffRole.ADMIN)
     Clerk = Annotated[Actor, Depends(clerk)]
-    router = APIRouter(dependencies=[Depends(clerk)], tags=["back-office"])
+    router = APIRouter(dependencies=[Depends(clerk)], tags=["back-office"], responses=_BACKOFFICE_ERRORS)
     router.include_router(audit_router(lambda: units.db, access.allow(StaffRole.ADMIN)))
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from contracts.meterdata import Quality
 from kit import auth, energy_day
 from kit.cpu import NoSlot, ProcessPool, Slots
+from kit.errors import error_responses
 from kit.http import tenant_from_host
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
@@ -30,6 +31,17 @@ EXPORT_RUNNING = "Es läuft bereits ein Export. Bitte warten Sie, bis er fertig 
 EXPORTS_BUSY = "Gerade laufen viele Exporte. Bitte versuchen Sie es in wenigen Sekunden erneut."
 EXPORT_RETRY_AFTER = 5  # seconds; a three-year XLSX export takes a few
 EXPORT_CHUNK = 64 * 1024
+# Every route's answers besides success: no or an ended token (401), a token of another operator or partner
+# (403), an unknown portal (404), invalid parameters or period (422).
+_ERRORS = error_responses(401, 403, 404, 422)
+_EXPORT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            exports.MEDIA_TYPES["xlsx"]: {"schema": {"type": "string"}},
+        }
+    }
+}
 
 
 def _period(first: date, end: date) -> tuple[date, date]:
@@ -105,7 +117,7 @@ def build_api(
     """``units`` for the requests in a transaction; ``readings`` for the one-statement queries;
     ``export_pool`` builds the export files, at most ``settings.exports_per_session`` at once per login and
     ``exports_per_tenant`` per tenant."""
-    router = APIRouter(tags=["readings"])
+    router = APIRouter(tags=["readings"], responses=_ERRORS)
     per_session, per_tenant = Slots(settings.exports_per_session), Slots(settings.exports_per_tenant)
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
@@ -216,6 +228,7 @@ def build_api(
         "/partners/{partner_number}/export",
         summary="Export a period as CSV (optionally German) or XLSX",
         response_class=Response,
+        responses={**_EXPORT, **error_responses(429)},
     )
     async def export(
         partner_number: str,

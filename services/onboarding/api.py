@@ -11,6 +11,7 @@ from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import RequestingCustomer
 from contracts.staff import StaffRole
 from kit.audit import Actor, audit_router
+from kit.errors import error_responses
 from kit.http import RateLimit, client_key, refusals_answered, tenant_from_host
 from kit.identifiers import MeterNumberInput, normalise_meter_number
 from kit.staff import StaffAccess, acting
@@ -23,6 +24,10 @@ from services.onboarding.settings import OnboardingSettings
 
 # What the use cases refuse, answered as HTTP.
 _REFUSALS: dict[type[Exception], int] = {handlers.NotFound: 404, StatusConflict: 409}
+# The back-office's answers besides success: no or an ended staff token (401), another operator's or a role
+# not allowed (403), unknown portal or record (404), a decision the request's status no longer allows (409).
+READ_ERRORS = error_responses(401, 403, 404, 422)
+CHANGE_ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 class AddressForm(BaseModel):
@@ -135,6 +140,7 @@ def build_api(
         response_model=Accepted,
         tags=["customer"],
         summary="Submit the request form for the partner number",
+        responses=error_responses(404, 422, 429),
     )
     async def submit(form: RequestForm, tenant: TenantDep, request: Request) -> Accepted:
         await per_client.check(tenant.portal_number, client_key(request))
@@ -153,7 +159,7 @@ def build_api(
     router.include_router(audit_router(lambda: units.db, access.allow(StaffRole.ADMIN)))
 
     # Reads of personal data (names, addresses, e-mails) are audited like changes: who looked at what, when.
-    @router.get("/backoffice/requests", tags=["back-office"], response_model=list[RequestView])
+    @router.get("/backoffice/requests", tags=["back-office"], response_model=list[RequestView], responses=READ_ERRORS)
     async def list_requests(
         tenant: TenantDep,
         actor: Clerk,
@@ -166,7 +172,7 @@ def build_api(
             summaries = await handlers.list_requests(handlers.ListRequests(tenant, status, limit, offset), uow)
         return [RequestView.of(summary) for summary in summaries]
 
-    @router.get("/backoffice/requests/{request_id}", tags=["back-office"])
+    @router.get("/backoffice/requests/{request_id}", tags=["back-office"], responses=READ_ERRORS)
     async def get_request(tenant: TenantDep, request_id: UUID, actor: Clerk) -> RequestView:
         audit = ("request.viewed", "request", str(request_id))
         async with refusals_answered(_REFUSALS), acting(units, actor, *audit) as uow:
@@ -177,6 +183,7 @@ def build_api(
         dependencies=staff,
         tags=["back-office"],
         summary="This operator's master-data record of a meter (to pick when approving)",
+        responses=READ_ERRORS,
     )
     async def get_meter_point(tenant: TenantDep, meter_number: str, actor: Clerk) -> MeterPointRecorded:
         query = handlers.ShowMeterPoint(tenant, normalise_meter_number(meter_number))
@@ -189,6 +196,7 @@ def build_api(
         tags=["back-office"],
         status_code=204,
         summary="Approve a request in review with a master-data record",
+        responses=CHANGE_ERRORS,
     )
     async def approve(tenant: TenantDep, request_id: UUID, approval: Approval, actor: Clerk) -> None:
         meter_number = normalise_meter_number(approval.meter_number)
@@ -202,6 +210,7 @@ def build_api(
         tags=["back-office"],
         status_code=204,
         summary="Reject a request in review, with a reason",
+        responses=CHANGE_ERRORS,
     )
     async def reject(tenant: TenantDep, request_id: UUID, rejection: Rejection, actor: Clerk) -> None:
         audit = ("request.rejected", "request", str(request_id))
