@@ -109,9 +109,9 @@ def backup(folder: Path, server_url: str, databases: Sequence[str], *, report: R
     a folder without manifest.json is an interrupted backup."""
     if folder.exists() and any(folder.iterdir()):
         raise StackError(f"{folder} ist nicht leer: für jede Sicherung einen neuen Ordner angeben.")
-    folder.mkdir(parents=True, exist_ok=True)
     started_at = datetime.now(UTC)
-    server_version = _server_version(server_url)
+    server_version = _server_version(server_url)  # before the folder exists: a failed start leaves nothing
+    folder.mkdir(parents=True, exist_ok=True)
     pg_dump = _tool("pg_dump")
     report(f"Sicherung nach {folder}: PostgreSQL {server_version}, Datenbanken {', '.join(databases)}")
     dumped = []
