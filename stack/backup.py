@@ -35,6 +35,8 @@ from aiokafka.errors import (
     UnknownMemberIdError,
 )
 from aiokafka.structs import OffsetAndMetadata
+from kafka import errors as kafka_errors
+from kafka.admin import KafkaAdminClient
 
 from contracts.topics import ALL_TOPICS
 from kit.kafka import KafkaAccess
@@ -251,7 +253,8 @@ async def _rewind(
     await consumer.start()
     try:
         consumer.assign(partitions)
-        had = [tp for tp in partitions if await consumer.committed(tp) is not None]
+        committed = await _committed(access, group)
+        had = [tp for tp in partitions if (tp.topic, tp.partition) in committed]
         if not had:
             return {}
         found = await consumer.offsets_for_times(dict.fromkeys(had, timestamp_ms))
@@ -261,6 +264,36 @@ async def _rewind(
         return offsets
     finally:
         await consumer.stop()
+
+
+async def _committed(access: KafkaAccess, group: str) -> set[tuple[str, int]]:
+    """(topic, partition) of each offset `group` has committed. Through kafka-python: aiokafka's answer is empty,
+    not an error, while a freshly started broker still loads the group's offsets."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MEMBERS_WAIT
+
+    def fetch() -> set[tuple[str, int]]:
+        admin = KafkaAdminClient(**access.client_options(), client_id="plusportal-stack")
+        try:
+            offsets = admin.list_group_offsets({group: None})[group]
+        finally:
+            admin.close()
+        return {(tp.topic, tp.partition) for tp, offset in offsets.items() if offset.offset >= 0}
+
+    while True:
+        try:
+            return await asyncio.to_thread(fetch)
+        except (
+            kafka_errors.CoordinatorLoadInProgressError,
+            kafka_errors.CoordinatorNotAvailableError,
+            kafka_errors.NotCoordinatorError,
+        ) as exc:
+            if loop.time() > deadline:
+                raise StackError(
+                    f"Kafka nennt die Offsets der Gruppe {group} nach {MEMBERS_WAIT:.0f} s nicht ({exc!r}): "
+                    "Broker-Log prüfen, dann erneut."
+                ) from exc
+            await asyncio.sleep(1)
 
 
 async def _commit_once_empty(
