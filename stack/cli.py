@@ -4,6 +4,9 @@
     plusportal-stack postgres start|stop|wipe|status [--port 55432]
     plusportal-stack topics [--bootstrap 127.0.0.1:19092]
     plusportal-stack secrets            (this installation's device-cookie key and print-house credentials)
+    plusportal-stack backup DIR [--port 55432 | --database-url URL]     (every service database, stack.backup)
+    plusportal-stack restore DIR [--port 55432 | --database-url URL]    (into a fresh server)
+    plusportal-stack reset-offsets --to-datetime ISO [--group G …]      (after a restore, services stopped)
 
 Servers run in the background until stopped; their files live in the var dir (--var, $PLUSPORTAL_VAR,
 default <repo>/var). `status` exits 0 when the server runs and 3 when not (as pg_ctl and init scripts do).
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from contracts.topics import ALL_TOPICS, DAY_MS, Principal, TopicSpec
@@ -21,6 +25,7 @@ from kit.credentials import ensure_per_tenant
 from kit.tenants import load_tenants
 from stack import StackError, run_sync
 from stack.acls import provision
+from stack.backup import backup, reset_offsets, restore
 from stack.credentials import (
     KAFKA_USERS,
     KafkaCredentials,
@@ -34,7 +39,7 @@ from stack.credentials import (
 from stack.kafka import KafkaServer, write_container_config
 from stack.paths import var_dir
 from stack.postgres import PostgresServer
-from stack.processes import printhouse_credentials_file
+from stack.processes import DATABASES, POSTGRES_PORT, printhouse_credentials_file
 from stack.topics import wait_for_kafka
 
 EXIT_ERROR = 1
@@ -91,6 +96,28 @@ def _parser() -> argparse.ArgumentParser:
         "secrets", help="Schlüssel dieser Installation: Geräte-Cookies, Registrierungscodes, Druckerei-Zugänge"
     )
     secrets.set_defaults(handler=_secrets)
+
+    for name, text in (
+        ("backup", "jede Dienst-Datenbank mit pg_dump sichern (mit manifest.json)"),
+        ("restore", "eine Sicherung in einen frischen PostgreSQL-Server zurückspielen"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("folder", type=Path, help="Ordner der Sicherung (für backup: neu oder leer)")
+        command.add_argument("--port", type=int, default=POSTGRES_PORT, help="Port des lokalen PostgreSQL")
+        command.add_argument(
+            "--database-url", default=None, help="anderer Server, z. B. postgresql://plusportal:…@host:5432/postgres"
+        )
+        command.set_defaults(handler=_backup if name == "backup" else _restore)
+
+    reset = commands.add_parser(
+        "reset-offsets", help="Consumer-Gruppen der Dienste auf einen Zeitpunkt zurücksetzen (nach restore)"
+    )
+    reset.add_argument(
+        "--to-datetime", required=True, type=_aware_datetime, help="ISO-Zeitpunkt, z. B. 2026-12-03T13:00:00+00:00"
+    )
+    reset.add_argument("--group", action="append", default=None, help="nur diese Gruppe (mehrfach möglich)")
+    reset.add_argument("--bootstrap", default="127.0.0.1:19092", help="Kafka-Adresse (Standard 127.0.0.1:19092)")
+    reset.set_defaults(handler=_reset_offsets)
     return parser
 
 
@@ -203,6 +230,40 @@ def _secrets(args: argparse.Namespace) -> int:
     tenants = ensure_per_tenant(credentials, (tenant.portal_number for tenant in load_tenants()))
     print(f"Geräte-Cookie-Schlüssel: {cookie_key}; Registrierungscode-Schlüssel: {code_key}")
     print(f"Druckerei-Zugänge für {', '.join(tenants)}: {credentials}")
+    return 0
+
+
+# --- backup and restore ----------------------------------------------------------------------------
+
+
+def _server_url(args: argparse.Namespace) -> str:
+    if args.database_url:
+        return str(args.database_url)
+    return PostgresServer(_var(args), args.port).url("postgres")
+
+
+def _backup(args: argparse.Namespace) -> int:
+    backup(args.folder.resolve(), _server_url(args), DATABASES)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    restore(args.folder.resolve(), _server_url(args))
+    return 0
+
+
+def _aware_datetime(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # without a zone: UTC
+
+
+def _reset_offsets(args: argparse.Namespace) -> int:
+    kafka = KafkaInstallation(args.bootstrap, KafkaCredentials(kafka_secrets_dir(_var(args))))
+    resets = run_sync(reset_offsets(kafka.admin, args.to_datetime, args.group))
+    if not resets:
+        print("Keine Consumer-Gruppe der Dienste mit gespeicherten Offsets gefunden: nichts zurückgesetzt.")
+    for reset in resets:
+        print(f"Consumer-Gruppe {reset.group}: {len(reset.offsets)} Partitionen auf {args.to_datetime.isoformat()}")
     return 0
 
 
