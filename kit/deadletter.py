@@ -33,6 +33,7 @@ from contracts.topics import DEAD_LETTER
 from kit import metrics
 from kit.audit import Actor, AuditEntry, SessionAuditTrail
 from kit.db import Database
+from kit.errors import error_responses
 from kit.kafka import KafkaAccess, record_header
 from kit.logging import get_logger
 from kit.tenants import TenantDirectory
@@ -260,13 +261,18 @@ def dead_letter_router(
     router = APIRouter(tags=["operations"])
     changing = admin_changing or admin
 
-    @router.get("/backoffice/dead-letters", summary="This operator's dead letters, newest first (admins)")
+    @router.get(
+        "/backoffice/dead-letters",
+        summary="This operator's dead letters, newest first (admins)",
+        responses=error_responses(401, 403, 404),
+    )
     async def list_dead_letters(actor: Annotated[Actor, Depends(admin)]) -> list[DeadLetterView]:
         return await dead_letters.seen_by(actor)
 
     @router.post(
         "/backoffice/dead-letters/{dead_letter_id}/replay",
         summary="Handle a dead letter again, read from its source topic, once its cause is fixed (admins)",
+        responses=error_responses(401, 403, 404, 410, 422),
     )
     async def replay(dead_letter_id: int, actor: Annotated[Actor, Depends(changing)]) -> ReplayOutcome:
         try:
