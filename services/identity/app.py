@@ -12,6 +12,7 @@ from kit.http import add_health_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.tenants import Tenant
+from kit.tracing import instrument
 from kit.uow import Clock, UnitsOfWork, system_clock
 from kit.worker import PollingWorker
 from services.identity import crypto, handlers
@@ -69,6 +70,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
         build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps, runtime.dead_letters)
     )
     add_health_route(app, runtime.health)
+    instrument(app)  # a server span per request when tracing is on (kit.tracing)
     return app, runtime
 
 

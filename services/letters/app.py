@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from kit.http import add_health_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
+from kit.tracing import instrument
 from kit.uow import system_clock
 from services.letters.api import build_api, build_print_api
 from services.letters.messaging import build_router
@@ -55,6 +56,7 @@ def bootstrap(settings: LettersSettings | None = None) -> tuple[FastAPI, Service
     app.include_router(build_print_api(runtime.tenants, settings, renderer))
     app.include_router(runtime.dead_letter_api())
     add_health_route(app, runtime.health)
+    instrument(app)  # a server span per request when tracing is on (kit.tracing)
     return app, runtime
 
 

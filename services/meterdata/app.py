@@ -20,6 +20,7 @@ from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.staff import StaffAccess
+from kit.tracing import instrument
 from services.meterdata.api import build_api
 from services.meterdata.messaging import build_router
 from services.meterdata.mscons import MsconsError, parse_mscons
@@ -58,6 +59,7 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     admins = StaffAccess(runtime.db, runtime.tenants).allow(StaffRole.ADMIN)
     app.include_router(audit_router(lambda: runtime.db, admins))  # where the replays of dead letters are written
     add_health_route(app, runtime.health)
+    instrument(app)  # a server span per request when tracing is on (kit.tracing)
     return app, runtime
 
 

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from kit.http import add_health_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
+from kit.tracing import instrument
 from services.onboarding.api import build_api
 from services.onboarding.messaging import build_router
 from services.onboarding.settings import OnboardingSettings
@@ -32,6 +33,7 @@ def bootstrap(settings: OnboardingSettings | None = None) -> tuple[FastAPI, Serv
     app.include_router(build_api(units, runtime.tenants, settings))
     app.include_router(runtime.dead_letter_api())
     add_health_route(app, runtime.health)
+    instrument(app)  # a server span per request when tracing is on (kit.tracing)
     return app, runtime
 
 
