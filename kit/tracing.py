@@ -12,7 +12,9 @@ span does this for single-record subscribers, but a batch subscriber's span only
 
 The exporter writes one JSON object per span to the file (``JsonLinesExporter``): ids, name, service and
 those attributes that cannot carry personal data (an allow-list: no URLs, message keys or client addresses).
-Production would export by OTLP instead (opentelemetry-exporter-otlp is not installed).
+Production would export by OTLP instead (opentelemetry-exporter-otlp is not installed). ``make up`` leaves
+tracing off unless the variable is set (a few ms of CPU per request, benchmarks/letters_latency.py); the tests'
+processes each write a file of their own (stack.processes.traces_file).
 """
 
 import json
