@@ -46,6 +46,7 @@ from kit.events import encode, envelope_for
 from kit.kafka import KafkaAccess
 from kit.logging import bind_correlation, configure_logging, get_logger
 from kit.settings import KafkaSettings, load_settings, plain_http, setting
+from kit.tracing import configure_tracing, kafka_middlewares
 
 log = get_logger(__name__)
 NAME = "printhouse"
@@ -202,7 +203,13 @@ def build_broker(
         credentials = read_per_tenant(settings.printhouse_credentials_file) if credentials is None else credentials
         letters_url = letters_url or settings.letters_url
     broker = KafkaBroker(
-        kafka.bootstrap, security=kafka.security(), client_id=NAME, enable_idempotence=True, log_level=logging.DEBUG
+        kafka.bootstrap,
+        security=kafka.security(),
+        client_id=NAME,
+        enable_idempotence=True,
+        log_level=logging.DEBUG,
+        # A job's trace goes on: its consume span is the child of the job's traceparent, the statuses its children.
+        middlewares=kafka_middlewares(),
     )
 
     @broker.subscriber(
@@ -319,6 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     log_json = os.environ.get("PLUSPORTAL_LOG_JSON")  # same switch as the services
     configure_logging(NAME, json=None if log_json is None else log_json.lower() in ("1", "true"))
     settings = load_settings(PrinthouseSettings).model_copy(update={"kafka_bootstrap": args.kafka})
+    configure_tracing(NAME, settings.traces_file)
     if args.command == "run":
         asyncio.run(_run(settings, args.out.resolve()))
     else:

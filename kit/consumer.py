@@ -19,8 +19,8 @@ events but never sends them to the dead-letter topic.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -33,8 +33,10 @@ from contracts.envelope import Envelope, EventPayload
 from contracts.registry import EVENTS_BY_TOPIC
 from kit import inbox, metrics
 from kit.deadletter import dead_letter
+from kit.kafka import record_header
 from kit.logging import bind_correlation, get_logger
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
+from kit.tracing import TRACEPARENT, consume_span
 
 if TYPE_CHECKING:
     from kit.db import Database
@@ -155,9 +157,11 @@ class EventConsumer:
         try:
             async with self._units.transaction() as session:
                 for item in work:
-                    with _bound(item.delivered):
+                    with _bound(self.name, item):
                         if await inbox.first_delivery(session, self.name, item.delivered.envelope.event_id):
                             await item.handler(item.delivered, self._units.bind(session))
+                            # A line in the event's trace; the batch's commit (or rollback) is logged after.
+                            log.info("event_handled_in_batch", consumer=self.name)
         except Exception as error:
             log.warning("event_batch_failed", consumer=self.name, events=len(work), error=type(error).__name__)
             return False
@@ -166,7 +170,7 @@ class EventConsumer:
         return True
 
     async def _handle_one(self, item: "_Work") -> None:
-        with _bound(item.delivered):
+        with _bound(self.name, item):
             await self._handle_with_retries(item.record, item.delivered, item.handler)
 
     async def _handle_with_retries(self, record: Any, delivered: Delivered[Any], handler: Handler) -> None:
@@ -209,9 +213,21 @@ class _Work:
     handler: Handler
 
 
-def _bound(delivered: Delivered[Any]) -> AbstractContextManager[None]:
-    envelope = delivered.envelope
-    return bind_correlation(envelope.correlation_id, tenant=envelope.tenant, event_type=envelope.event_type)
+@contextmanager
+def _bound(consumer: str, item: _Work) -> Iterator[None]:
+    """The event's handling: in its trace (a span whose parent is the record's traceparent) and with its
+    correlation id on the log lines."""
+    envelope = item.delivered.envelope
+    attributes = {
+        "plusportal.consumer": consumer,
+        "plusportal.event_type": envelope.event_type,
+        "plusportal.tenant": envelope.tenant,
+    }
+    with (
+        consume_span(f"{consumer} handle {envelope.event_type}", record_header(item.record, TRACEPARENT), attributes),
+        bind_correlation(envelope.correlation_id, tenant=envelope.tenant, event_type=envelope.event_type),
+    ):
+        yield
 
 
 def _describe(error: Exception) -> str:

@@ -1,8 +1,8 @@
 """structlog set-up, once per process: JSON lines in production, a console renderer on a terminal.
 
 The correlation id is bound per message/request with ``bind_correlation`` (contextvars) and cleared
-after. A last processor masks keys that would carry personal data, as a safety net: code must not
-log such values in the first place.
+after; the current span's trace id and span id (kit.tracing) go on each line. A last processor masks keys
+that would carry personal data, as a safety net: code must not log such values in the first place.
 """
 
 import logging
@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 _PII_KEYS = frozenset(
     {
@@ -40,6 +41,15 @@ def _mask_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]) -
     return event_dict
 
 
+def _add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The current span's trace and span id (kit.tracing), to find a line's trace and a trace's lines."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict["trace_id"] = f"{span_context.trace_id:032x}"
+        event_dict["span_id"] = f"{span_context.span_id:016x}"
+    return event_dict
+
+
 def configure_logging(service: str, *, json: bool | None = None, level: int = logging.INFO) -> None:
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: Any = (
@@ -49,6 +59,7 @@ def configure_logging(service: str, *, json: bool | None = None, level: int = lo
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            _add_trace_ids,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _mask_personal_data,
             structlog.processors.format_exc_info,

@@ -151,3 +151,12 @@ def create_dead_letters_table_v1() -> None:
         sa.Column("replayed_by", sa.String),
         sa.UniqueConstraint("consumer", "source_topic", "source_partition", "source_offset"),
     )
+
+
+def add_outbox_traceparent_v2() -> None:
+    """kit.outbox's rows keep the W3C trace context they were written in (kit.tracing); old rows have none."""
+    op.add_column("outbox", sa.Column("traceparent", sa.String))
+
+
+def drop_outbox_traceparent_v2() -> None:
+    op.drop_column("outbox", "traceparent")

@@ -3,9 +3,11 @@
 ``add_event`` writes the event into the caller's transaction. ``OutboxRelay`` publishes unpublished
 rows in insertion order and marks them; if the process dies between Kafka's ack and the mark, the
 event goes out again and the consumers' inbox drops the duplicate (at-least-once + idempotent readers).
+Each row keeps the trace context it was written in (kit.tracing): the relay publishes it in that trace.
 """
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from faststream.kafka import KafkaBroker, KafkaRouter
@@ -17,6 +19,7 @@ from contracts.envelope import HEADER_CORRELATION_ID, HEADER_EVENT_TYPE, HEADER_
 from contracts.topics import TopicSpec
 from kit.db import Database
 from kit.events import encode, envelope_for
+from kit.tracing import TRACEPARENT, continued, current_traceparent
 from kit.worker import PollingWorker
 
 
@@ -33,6 +36,7 @@ class OutboxMessage(SQLModel, table=True):
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    traceparent: str | None = None  # W3C, of the span the row was written in (None: tracing was off)
 
 
 def add_event(
@@ -56,6 +60,7 @@ def add_event(
             correlation_id=correlation_id,
             body=encode(envelope),
             created_at=envelope.occurred_at,
+            traceparent=current_traceparent(),
         )
     )
     return envelope.event_id
@@ -102,23 +107,23 @@ class OutboxRelay(PollingWorker):
             ).all()
             if not rows:
                 return 0
-            futures = [
-                await self._broker.publish(
-                    row.body,
-                    row.topic,
-                    key=row.message_key.encode(),
-                    headers={
-                        HEADER_EVENT_TYPE: row.event_type,
-                        HEADER_TENANT: row.tenant,
-                        HEADER_CORRELATION_ID: str(row.correlation_id),
-                    },
-                    no_confirm=True,
-                )
-                for row in rows
-            ]
+            futures = [await self._publish(row) for row in rows]
             for future in futures:
                 await future  # raises if Kafka did not take it: the transaction rolls back, rows stay
             now = datetime.now(UTC)
             for row in rows:
                 row.published_at = now
             return len(rows)
+
+    async def _publish(self, row: OutboxMessage) -> Any:
+        headers = {
+            HEADER_EVENT_TYPE: row.event_type,
+            HEADER_TENANT: row.tenant,
+            HEADER_CORRELATION_ID: str(row.correlation_id),
+        }
+        if row.traceparent:
+            headers[TRACEPARENT] = row.traceparent  # with tracing on, the middleware puts its publish span's here
+        with continued(row.traceparent):
+            return await self._broker.publish(
+                row.body, row.topic, key=row.message_key.encode(), headers=headers, no_confirm=True
+            )

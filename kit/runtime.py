@@ -30,6 +30,7 @@ from kit.outbox import OutboxRelay
 from kit.settings import ServiceSettings
 from kit.staff import StaffAccess
 from kit.tenants import load_tenants
+from kit.tracing import configure_tracing, kafka_middlewares
 from kit.uow import Clock, UnitsOfWork, Written, system_clock
 from kit.worker import PollingWorker
 
@@ -61,6 +62,7 @@ class ServiceRuntime:
             enable_idempotence=True,  # broker-side de-duplication of the relay's retries
             acks="all",
             log_level=logging.DEBUG,
+            middlewares=kafka_middlewares(),  # trace context in and out of Kafka headers (kit.tracing)
         )
         self.outbox_relay = OutboxRelay(self.db, self.broker, poll_interval=1.0)
         self.dead_letters = DeadLetters(self.db, self.kafka, self.tenants)
@@ -173,3 +175,4 @@ class ServiceRuntime:
 
 def setup_process_logging(name: str, settings: ServiceSettings) -> None:
     configure_logging(name, json=settings.log_json)
+    configure_tracing(name, settings.traces_file)

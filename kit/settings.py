@@ -145,6 +145,7 @@ class KafkaSettings(PlusportalSettings):
     kafka_username: str | None = None
     kafka_password: SecretStr | None = None
     kafka_secrets_dir: Path = DEFAULT_KAFKA_SECRETS_DIR
+    traces_file: Path | None = None  # kit.tracing: this process's spans as JSON lines; None: tracing off
 
     def kafka_access(self, principal: str) -> KafkaAccess:
         username = self.kafka_username or principal

@@ -152,6 +152,11 @@ def prepare_credentials(site: Site, tenants: Iterable[str]) -> dict[str, str]:
     return ensure_per_tenant(printhouse_credentials_file(site.var), tenants)
 
 
+def traces_file(var: Path, process: str) -> Path:
+    """Where a process writes its spans (kit.tracing) in the tests: one JSON object a line."""
+    return var / "traces" / f"{process}.jsonl"
+
+
 def mailsink(site: Site) -> ProcessSpec:
     """The SMTP sink with its web UI (the tests run it in their own process instead: stack.mailsink.MailSink)."""
     args = ["--store", str(mail_store(site.var)), "--smtp-port", str(site.smtp_port)]
@@ -250,6 +255,14 @@ def _platform_environment(
             "PLUSPORTAL_SMTP_HOST": site.host("mailsink"),
             # Human-readable logs where people read them (var/logs/*.log, `docker compose logs`).
             "PLUSPORTAL_LOG_JSON": "true" if site.purpose is Purpose.TEST else "false",
+            **_tracing_environment(site, principal),
             **extra,
         },
     )
+
+
+def _tracing_environment(site: Site, principal: Principal) -> dict[str, str]:
+    """The tests trace every process into a file of its own, to check one journey's trace across them."""
+    if site.purpose is not Purpose.TEST:
+        return {}
+    return {"PLUSPORTAL_TRACES_FILE": str(traces_file(site.var, str(principal)))}

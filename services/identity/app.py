@@ -12,6 +12,7 @@ from kit.http import add_health_route, add_metrics_route, install_error_handlers
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.tenants import Tenant
+from kit.tracing import instrument
 from kit.uow import Clock, UnitsOfWork, system_clock
 from kit.worker import PollingWorker
 from services.identity import crypto, handlers
@@ -70,6 +71,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
     )
     add_health_route(app, runtime.health)
     add_metrics_route(app, runtime.metrics)
+    instrument(app)  # a server span per request when tracing is on (kit.tracing)
     return app, runtime
 
 

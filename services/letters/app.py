@@ -11,6 +11,7 @@ from kit.http import add_health_route, add_metrics_route, install_error_handlers
 from kit.metrics import LETTERS_WAITING_FOR_RENDERING
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
+from kit.tracing import instrument
 from kit.uow import system_clock
 from services.letters.api import build_api, build_print_api
 from services.letters.messaging import build_router
@@ -58,6 +59,7 @@ def bootstrap(settings: LettersSettings | None = None) -> tuple[FastAPI, Service
     add_health_route(app, runtime.health)
     add_metrics_route(app, runtime.metrics)
     runtime.metrics.watch(lambda session: LetterStore(session).waiting_for_rendering(), LETTERS_WAITING_FOR_RENDERING)
+    instrument(app)  # a server span per request when tracing is on (kit.tracing)
     return app, runtime
 
 

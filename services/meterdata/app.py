@@ -24,6 +24,7 @@ from kit.kafka import KafkaAccess
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.staff import StaffAccess
+from kit.tracing import instrument
 from services.meterdata.api import build_api
 from services.meterdata.messaging import build_router
 from services.meterdata.mscons import MsconsError, parse_mscons
@@ -74,6 +75,7 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     app.include_router(audit_router(lambda: runtime.db, admins))  # where the replays of dead letters are written
     add_health_route(app, runtime.health)
     add_metrics_route(app, runtime.metrics)
+    instrument(app)  # a server span per request when tracing is on (kit.tracing)
     return app, runtime
 
 

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
+from kit.tracing import instrument
 from services.onboarding.api import build_api
 from services.onboarding.messaging import build_router
 from services.onboarding.settings import OnboardingSettings
@@ -33,6 +34,7 @@ def bootstrap(settings: OnboardingSettings | None = None) -> tuple[FastAPI, Serv
     app.include_router(runtime.dead_letter_api())
     add_health_route(app, runtime.health)
     add_metrics_route(app, runtime.metrics)
+    instrument(app)  # a server span per request when tracing is on (kit.tracing)
     return app, runtime
 
 
