@@ -15,14 +15,12 @@ from contracts.masterdata import MeterPointRecorded
 from contracts.staff import PLATFORM_PORTAL, StaffRole
 from kit.audit import Actor
 from kit.consumer import Delivered, EventConsumer
-from kit.db import Database, migrate
+from kit.db import Database
 from kit.deadletter import DeadLetterRow, DeadLetters, DeadLetterView, NotRetained
 from kit.masterdata import record_meter_point
 from kit.tenants import load_tenants
 from kit.uow import UnitOfWork, UnitsOfWork
-from services.onboarding.app import MIGRATIONS
 from stack.credentials import KafkaInstallation
-from stack.fixtures import DatabaseServer
 from tests.integration.test_event_batches import _batch_subscriber, _event, _stored_meters, _topic_holding
 from tests.journeys import eventually, random_meter_number
 
@@ -30,15 +28,6 @@ pytestmark = pytest.mark.stack
 ADMIN = Actor("000328", "staff-1", "Ada Admin", StaffRole.ADMIN.value, "192.0.2.1")
 OTHER_ADMIN = Actor("000512", "staff-2", "Otto Admin", StaffRole.ADMIN.value, "192.0.2.2")
 PLATFORM = Actor(PLATFORM_PORTAL, "staff-3", "Paula Plattform", StaffRole.PLATFORM.value, "192.0.2.3")
-
-
-@pytest.fixture
-async def db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
-    url = await postgres_server.fresh_database("deadletters")
-    await migrate(url, MIGRATIONS)
-    database = Database(url)
-    yield database
-    await database.dispose()
 
 
 class Consuming:

@@ -3,7 +3,6 @@ and one bad event in it costs neither the others nor their order; duplicates ins
 a database outage delays events but dead-letters none."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import uuid4
 
@@ -18,14 +17,12 @@ from contracts.envelope import HEADER_DLT_CONSUMER, HEADER_DLT_ERROR, HEADER_DLT
 from contracts.masterdata import MeterPointRecorded
 from contracts.topics import DAY_MS, DEAD_LETTER, TopicSpec
 from kit.consumer import DatabaseUnavailable, Delivered, EventConsumer, RefusedEvent
-from kit.db import Database, migrate
+from kit.db import Database
 from kit.events import encode, envelope_for
 from kit.masterdata import MeterPointRow, record_meter_point
 from kit.tenants import load_tenants
 from kit.uow import UnitOfWork, UnitsOfWork, Written
-from services.onboarding.app import MIGRATIONS
 from stack.credentials import KafkaInstallation
-from stack.fixtures import DatabaseServer
 from stack.topics import create_topics
 from tests.conftest import free_port
 from tests.journeys import address, eventually, meter_point, random_meter_number, read_topic
@@ -118,16 +115,6 @@ def _event(meter_number: str, name: str = "Erika Mustermann") -> tuple[bytes, Me
 async def _stored_meters(db: Database) -> set[str]:
     async with db.transaction() as session:
         return {row.meter_number for row in await session.exec(select(MeterPointRow))}
-
-
-@pytest.fixture
-async def db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
-    """A fresh database with the inbox and the master-data read model (onboarding's migrations)."""
-    url = await postgres_server.fresh_database("batches")
-    await migrate(url, MIGRATIONS)
-    database = Database(url)
-    yield database
-    await database.dispose()
 
 
 async def test_a_batch_of_good_events_is_one_transaction_and_duplicates_count_once(

@@ -5,6 +5,8 @@ Documented errors: ``Envelope.model_validate_json`` and each payload's ``model_v
 reason (or skipped, when no handler of the consumer wants its type)."""
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,7 @@ class Record:
     key: bytes = b"k"
     partition: int = 0
     offset: int = 0
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class DeadLetters:
@@ -113,8 +116,14 @@ class DeadLetters:
 
 
 class NoDatabase:
-    def transaction(self) -> Any:
-        raise AssertionError("decoding does not reach the database")
+    """Takes the dead-letter rows (kit.deadletter) and nothing else: decoding reaches no handler's transaction."""
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator["NoDatabase"]:
+        yield self
+
+    async def exec(self, statement: Any) -> None:
+        assert statement.table.name == "dead_letters", "decoding does not reach the database"
 
 
 async def _never(*_: Any) -> None:
