@@ -34,7 +34,7 @@ from contracts.identity import (
     SigningKeyPublished,
     SigningKeyRevoked,
 )
-from contracts.staff import STAFF_TOKEN_AUDIENCE
+from contracts.staff import PLATFORM_PORTAL, STAFF_TOKEN_AUDIENCE
 from kit.consumer import Delivered, RefusedEvent
 
 if TYPE_CHECKING:
@@ -213,7 +213,10 @@ async def _key(session: AsyncSession, tenant: str, kid: str) -> _Key:
     cached = _KEYS.get((tenant, kid))
     if cached is not None and now - cached.read_at < KEY_RECHECK_S:
         return cached
-    row = await session.get(SigningKeyRow, (tenant, kid), populate_existing=True)
+    if tenant == PLATFORM_PORTAL:
+        row = await _platform_key_row(session, kid)
+    else:
+        row = await session.get(SigningKeyRow, (tenant, kid), populate_existing=True)
     if row is None:
         _KEYS.pop((tenant, kid), None)
         raise InvalidToken("unknown key")  # also a token of another tenant: its key is not this tenant's
@@ -225,6 +228,16 @@ async def _key(session: AsyncSession, tenant: str, kid: str) -> _Key:
     expires_at = row.expires_at.timestamp() if row.expires_at else None
     found = _KEYS[(tenant, kid)] = _Key(key, not_before, expires_at, now)
     return found
+
+
+async def _platform_key_row(session: AsyncSession, kid: str) -> SigningKeyRow | None:
+    """The platform's own staff sign their tokens with the platform's key, which identity publishes once per
+    operator (every event names one): any operator's copy verifies them, and a revocation of any copy counts."""
+    statement = select(SigningKeyRow).where(SigningKeyRow.kid == kid).execution_options(populate_existing=True)
+    copies = list((await session.exec(statement)).all())
+    revoked = [row for row in copies if row.revoked_at is not None]
+    found = revoked or copies
+    return found[0] if found else None
 
 
 def _within_period(key: _Key, claims: dict[str, Any]) -> None:

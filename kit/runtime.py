@@ -98,8 +98,11 @@ class ServiceRuntime:
         return consumer
 
     def dead_letter_api(self) -> APIRouter:
-        """The back-office routes of this service's dead letters, for the operator's admins (staff tokens)."""
-        return dead_letter_router(self.dead_letters, StaffAccess(self.db, self.tenants).allow(StaffRole.ADMIN))
+        """The back-office routes of this service's dead letters (staff tokens): for the operator's admins at the
+        operator's host, and for the platform operator at the platform's (those that name no operator)."""
+        with_platform = self.tenants.with_platform(self.settings.portal_url_template)
+        access = StaffAccess(self.db, with_platform).allow(StaffRole.ADMIN, StaffRole.PLATFORM)
+        return dead_letter_router(self.dead_letters, access)
 
     def include(self, router: KafkaRouter) -> None:
         self.broker.include_router(router)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from contracts.staff import StaffRole
+from contracts.staff import PLATFORM_PORTAL, StaffRole
 from services.identity.settings import IdentitySettings
 from services.identity.staff_cli import create_ready
 from services.identity.staff_crypto import new_totp_secret
@@ -57,6 +57,21 @@ class System:
     staff: dict[str, dict[str, StaffAccount]] = field(default_factory=dict)
     printhouse_credentials: dict[str, str] = field(default_factory=dict)
     staff_totp_key: str = ""  # identity's key for the staff's TOTP secrets (to make staff as identity does)
+
+    async def platform_operator(self, email: str = "betrieb@plusportal.example.org") -> StaffAccount:
+        """A staff member of the platform operator (created once per e-mail), made as `make up` makes one."""
+        account = StaffAccount(PLATFORM_PORTAL, email, "Paul Plattform", StaffRole.PLATFORM.value, new_totp_secret())
+        if email in _PLATFORM_OPERATORS:
+            return _PLATFORM_OPERATORS[email]
+        settings = IdentitySettings(database_url=self.identity_db, staff_totp_key=SecretStr(self.staff_totp_key))
+        await create_ready(
+            settings, account.tenant, email, account.name, StaffRole.PLATFORM, account.password, account.totp_secret
+        )
+        _PLATFORM_OPERATORS[email] = account
+        return account
+
+
+_PLATFORM_OPERATORS: dict[str, StaffAccount] = {}
 
 
 @pytest.fixture(scope="session")

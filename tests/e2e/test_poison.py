@@ -14,6 +14,7 @@ import httpx
 
 from contracts import topics
 from contracts.envelope import HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
+from contracts.staff import PLATFORM_PORTAL
 from kit.events import encode, envelope_for
 from tests.conftest import System
 from tests.e2e.test_meterdata import CONSUMED, TENANT, intervals, load_day, prosumer, publish
@@ -98,3 +99,35 @@ async def test_the_operator_lists_its_dead_letters_and_replays_one(system: Syste
     # identity's own dead letters: the same list, behind its cookie session (state changes need the CSRF token)
     assert (await admin.at_identity("GET", "/backoffice/dead-letters")).status_code == 200
     assert (await clerk.at_identity("GET", "/backoffice/dead-letters")).status_code == 403
+
+
+async def test_the_platform_operator_sees_the_dead_letters_that_name_no_operator(system: System) -> None:
+    """A reading for an operator this platform does not serve is the platform's to look at: its operator sees it
+    at meter data's back-office with the platform's staff token, no operator's admin sees it, and the platform's
+    token opens no operator's list (nor an operator's token the platform's)."""
+    meter, _, _ = await prosumer(system)
+    platform = StaffSignIn(system.identity.url, await system.platform_operator())
+    admin = StaffSignIn(system.identity.url, system.staff[TENANT]["admin"])
+    valid = envelope_for(load_day(meter, date(2026, 6, 1)), tenant="999999", correlation_id=uuid4())
+    await produce(system.kafka, topics.METER_READINGS.name, encode(valid), key=meter.encode())
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+
+        async def listed() -> list[dict[str, Any]] | None:
+            answer = await client.get("/backoffice/dead-letters", headers=await platform.headers())
+            assert answer.status_code == 200, answer.text
+            return [entry for entry in answer.json() if "999999" in entry["reason"]] or None
+
+        [entry] = await eventually(listed, timeout=60, what="the unknown operator's reading at the platform")
+        assert (entry["consumer"], entry["topic"]) == ("meterdata-ingest", topics.METER_READINGS.name)
+        assert meter not in json.dumps(entry)
+        theirs = await client.get("/backoffice/dead-letters", headers=await admin.headers())
+        assert theirs.status_code == 200 and "999999" not in theirs.text
+        again = await client.post(f"/backoffice/dead-letters/{entry['id']}/replay", headers=await platform.headers())
+        assert again.status_code == 200, again.text
+        assert again.json()["handled"] is False
+        for tenant in (TENANT, OTHER):  # the platform's token is no operator's
+            at_operator = await client.get("/backoffice/dead-letters", headers=await platform.headers(tenant))
+            assert at_operator.status_code == 403, at_operator.text
+        # An operator's admin at the platform's host holds another operator's token.
+        at_platform = await client.get("/backoffice/dead-letters", headers=await admin.headers(PLATFORM_PORTAL))
+        assert at_platform.status_code == 403, at_platform.text

@@ -11,12 +11,7 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from contracts.staff import PLATFORM_PORTAL, StaffRole
-from services.identity.settings import IdentitySettings
-from services.identity.staff_cli import create_ready
-from services.identity.staff_crypto import new_totp_secret
 from stack.postgres import asyncpg_dsn
 from tests.conftest import System
 from tests.journeys import (
@@ -283,14 +278,7 @@ async def test_every_approval_is_in_the_audit_log_with_the_clerks_name(system: S
 
 
 async def test_the_platform_operator_manages_the_operators_admins_and_sees_none_of_their_data(system: System) -> None:
-    settings = IdentitySettings(database_url=system.identity_db, staff_totp_key=SecretStr(system.staff_totp_key))
-    platform = StaffAccount(PLATFORM_PORTAL, "betrieb@plusportal.example.org", "Paul Plattform", "platform",
-                            new_totp_secret())  # fmt: skip
-    await create_ready(
-        settings, platform.tenant, platform.email, platform.name, StaffRole.PLATFORM, platform.password,
-        platform.totp_secret,
-    )  # fmt: skip
-    operator = StaffSignIn(system.identity.url, platform)
+    operator = StaffSignIn(system.identity.url, await system.platform_operator())
     listed = await operator.at_identity("GET", "/staff/tenants")
     assert listed.status_code == 200, listed.text
     assert {t["portal_number"]: t["admins"] >= 1 for t in listed.json()} == {TENANT: True, OTHER: True}
