@@ -81,7 +81,7 @@ from kit.db import Database
 from kit.events import encode, envelope_for
 from kit.tenants import load_tenants
 from services.identity.crypto import TokenSigner
-from services.meterdata import api, domain, handlers
+from services.meterdata import api, domain, exports
 from services.meterdata.messaging import GROUP
 from services.meterdata.store import PartnerQueries
 from stack.credentials import KafkaInstallation
@@ -393,7 +393,7 @@ async def stage_times(
             if resolution == domain.Resolution.QUARTER_HOUR:
                 rows = api._quarter_hour_rows(stored, YEAR_START, YEAR_END)
             else:
-                rows = api._rows(handlers.Series(partner, ROLE, obis, resolution, buckets))
+                rows = exports.interval_rows(buckets, resolution)
             t5 = time.perf_counter()
             body = orjson.dumps(
                 {

@@ -30,6 +30,8 @@ SIGNED_OUT = "Ihre Anmeldung ist beendet. Bitte melden Sie sich erneut an."
 EXPORT_RUNNING = "Es läuft bereits ein Export. Bitte warten Sie, bis er fertig ist."
 EXPORTS_BUSY = "Gerade laufen viele Exporte. Bitte versuchen Sie es in wenigen Sekunden erneut."
 EXPORT_RETRY_AFTER = 5  # seconds; a three-year XLSX export takes a few
+LONG_QUERY_RUNNING = "Es läuft bereits eine große Abfrage. Bitte warten Sie, bis sie fertig ist."
+LONG_QUERIES_BUSY = "Gerade laufen viele große Abfragen. Bitte versuchen Sie es in wenigen Sekunden erneut."
 EXPORT_CHUNK = 64 * 1024
 # Every route's answers besides success: no or an ended token (401), a token of another operator or partner
 # (403), an unknown portal (404), invalid parameters or period (422).
@@ -50,23 +52,6 @@ def _period(first: date, end: date) -> tuple[date, date]:
     if end - first > timedelta(days=MAX_DAYS):
         raise HTTPException(422, "Höchstens drei Jahre auf einmal.")
     return first, end
-
-
-def _rows(series: handlers.Series) -> list[dict[str, Any]]:
-    fine = series.resolution == domain.Resolution.QUARTER_HOUR
-    return [
-        {
-            "start": b.start,
-            "end": b.end,
-            "kwh": domain.kwh_of(b.wh, b.present),
-            **(
-                {"quality": domain.QUALITY_OF_CODE[b.quality].value if b.quality is not None else Quality.MISSING.value}
-                if fine
-                else {"present": b.present, "expected": b.expected, "substitutes": b.substitutes}
-            ),
-        }
-        for b in series.buckets
-    ]
 
 
 _QUALITY_VALUES = [domain.QUALITY_OF_CODE[code].value for code in range(len(domain.QUALITY_OF_CODE))]
@@ -112,13 +97,17 @@ def build_api(
     readings: PartnerReadings,
     tenants: TenantDirectory,
     export_pool: ProcessPool,
+    query_pool: ProcessPool,
     settings: MeterdataSettings,
 ) -> APIRouter:
     """``units`` for the requests in a transaction; ``readings`` for the one-statement queries;
     ``export_pool`` builds the export files, at most ``settings.exports_per_session`` at once per login and
-    ``exports_per_tenant`` per tenant."""
+    ``exports_per_tenant`` per tenant; ``query_pool`` the answers too long to build on the loop (hours over more
+    than ``settings.hours_on_loop_days``), with limits of their own."""
     router = APIRouter(tags=["readings"], responses=_ERRORS)
     per_session, per_tenant = Slots(settings.exports_per_session), Slots(settings.exports_per_tenant)
+    long_per_session = Slots(settings.long_queries_per_session)
+    long_per_tenant = Slots(settings.long_queries_per_tenant)
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
     async def claims_of(
@@ -149,8 +138,10 @@ def build_api(
             "quality}` with 92/96/100 values (kWh, 3 decimals, null where none) and their MSCONS qualities (Z30 "
             "where none): `quality` is one code (a string) when all values of the day share it — most days: "
             '`"220"` — else a list with one code per value; paging counts days. `hour` … `year`: one object per '
-            "period with `start`, `end`, `kwh`, `present`, `expected` and `substitutes`."
+            "period with `start`, `end`, `kwh`, `present`, `expected` and `substitutes`. Hours over a long "
+            "period are built off the serving loop: too many such queries of one login or tenant at once get 429."
         ),
+        responses=error_responses(429),
     )
     async def intervals(
         partner_number: str,
@@ -164,32 +155,39 @@ def build_api(
     ) -> Response:
         authorised(claims, partner_number)
         first, end = _period(first, end)
-        fine = resolution == domain.Resolution.QUARTER_HOUR
         # One statement (the partner's meters as a subquery), no BEGIN/COMMIT; the token's key is cached.
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
-        if fine:  # compact: one entry per day with its values (35,040 objects a year would cost ~30×)
+        results: list[dict[str, Any]] | orjson.Fragment
+        if resolution == domain.Resolution.QUARTER_HOUR:  # compact: one entry per day with its values
             days = await handlers.quarter_hour_days(period, readings)
+            rows = _quarter_hour_rows(days.days, first, end)
+            count, results = len(rows), rows[(page - 1) * page_size : page * page_size]
+        elif resolution == domain.Resolution.HOUR and end - first > timedelta(days=settings.hours_on_loop_days):
+            with ExitStack() as held:  # a Bucket per hour: too much CPU for the loop
+                _take(held, long_per_session, (tenant.portal_number, claims.account_id), LONG_QUERY_RUNNING)
+                _take(held, long_per_tenant, tenant.portal_number, LONG_QUERIES_BUSY)
+                async with units.read() as uow:
+                    stored = await handlers.stored_period(handlers.ShowIntervals(period, resolution), uow)
+                count, page_json = await query_pool.run(exports.results_page, stored, page, page_size)
+            results = orjson.Fragment(page_json)
         else:
             series = await handlers.read_intervals(handlers.ShowIntervals(period, resolution), readings)
-        number, role, obis = (
-            (days.partner_number, days.role, days.obis) if fine else (series.partner_number, series.role, series.obis)
-        )
-        rows = _quarter_hour_rows(days.days, first, end) if fine else _rows(series)
-        chunk = rows[(page - 1) * page_size : page * page_size]
+            rows = exports.interval_rows(series.buckets, resolution)
+            count, results = len(rows), rows[(page - 1) * page_size : page * page_size]
         body = {
-            "partner_number": number,
-            "role": role,
-            "obis": obis,
+            "partner_number": period.partner_number,
+            "role": period.role,
+            "obis": domain.interval_channel(period.role),
             "unit": "kWh",
             "resolution": resolution,
             "from": first,
             "to": end,
-            "count": len(rows),
+            "count": count,
             "page": page,
             "page_size": page_size,
-            "next": page + 1 if page * page_size < len(rows) else None,
+            "next": page + 1 if page * page_size < count else None,
             "previous": page - 1 if page > 1 else None,
-            "results": chunk,
+            "results": results,
         }
         return Response(orjson.dumps(body), media_type="application/json")
 

@@ -50,15 +50,19 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
         )
     )
     export_pool = ProcessPool("exports", settings.export_processes, settings.export_nice)
+    # Not the exports' pool: a long hourly view should not wait behind four three-year XLSX files.
+    query_pool = ProcessPool("long-queries", settings.long_query_processes, settings.export_nice)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         async with runtime.lifespan(app):
             export_pool.start()
+            query_pool.start()
             try:
                 yield
             finally:
                 await export_pool.stop()
+                await query_pool.stop()
 
     app = FastAPI(
         title="Plusportal Meter data",
@@ -69,7 +73,7 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants, export_pool, settings))
+    app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants, export_pool, query_pool, settings))
     app.include_router(runtime.dead_letter_api())
     admins = StaffAccess(runtime.db, runtime.tenants).allow(StaffRole.ADMIN)
     app.include_router(audit_router(lambda: runtime.db, admins))  # where the replays of dead letters are written

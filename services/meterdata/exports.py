@@ -1,9 +1,10 @@
-"""Export files of a period (CSV, German CSV, XLSX), built from what was read of it.
+"""What is built from a period as read, in a worker process: export files (CSV, German CSV, XLSX) and long
+hourly answers.
 
-``build`` runs in a worker process (kit.cpu.ProcessPool, see api.build_api): three years of 15-minute values
-are 105,000 rows, about a second of CPU as CSV and several as XLSX (benchmarks/README.md, "Exports"), which
-on the serving loop would stall every other request of the process. It takes plain data
-(``domain.StoredPeriod``) and returns the file's bytes.
+``build`` and ``results_page`` run in worker processes (kit.cpu.ProcessPool, see api.build_api): three years
+of 15-minute values are 105,000 rows, about a second of CPU as CSV and several as XLSX, three years of hours
+26,000 buckets (benchmarks/README.md, "Exports"), which on the serving loop would stall every other request of
+the process. They take plain data (``domain.StoredPeriod``) and return bytes.
 """
 
 import csv
@@ -11,8 +12,10 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import xlsxwriter
 
+from contracts.meterdata import Quality
 from kit import energy_day
 from services.meterdata import domain
 
@@ -35,6 +38,30 @@ def build(period: domain.StoredPeriod, format: str) -> bytes:
     for row in table:
         writer.writerow([_de(v) if format == "csv-de" else v for v in row])
     return buffer.getvalue().encode("utf-8-sig" if format == "csv-de" else "utf-8")
+
+
+def results_page(period: domain.StoredPeriod, page: int, page_size: int) -> tuple[int, bytes]:
+    """The number of the period's buckets, and one page of them as the JSON list ``/intervals`` answers."""
+    rows = interval_rows(domain.period_buckets(period), period.resolution)
+    return len(rows), orjson.dumps(rows[(page - 1) * page_size : page * page_size])
+
+
+def interval_rows(buckets: Iterable[domain.Bucket], resolution: domain.Resolution) -> list[dict[str, Any]]:
+    """``/intervals``' entries of hours … years (and of 15 minutes, one per value)."""
+    fine = resolution == domain.Resolution.QUARTER_HOUR
+    return [
+        {
+            "start": b.start,
+            "end": b.end,
+            "kwh": domain.kwh_of(b.wh, b.present),
+            **(
+                {"quality": domain.QUALITY_OF_CODE[b.quality].value if b.quality is not None else Quality.MISSING.value}
+                if fine
+                else {"present": b.present, "expected": b.expected, "substitutes": b.substitutes}
+            ),
+        }
+        for b in buckets
+    ]
 
 
 def _table(buckets: Iterable[domain.Bucket], german: bool) -> list[list[Any]]:

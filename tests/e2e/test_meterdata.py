@@ -351,3 +351,43 @@ async def test_one_login_exports_one_period_at_a_time_and_the_next_once_it_is_do
         )
         assert later.status_code == 200 and later.headers["Content-Type"] == "text/csv; charset=utf-8"
         assert len(list(csv.reader(io.StringIO(later.text)))) == 1 + 96
+
+
+async def test_hours_over_a_long_period_are_built_off_the_loop_and_answer_as_on_it(system: System) -> None:
+    """Over more than two months an hour per Bucket is built in the long-queries process ([7 of 11] §3): the same
+    entries, count and paging as the loop's answer for a single day (a period without a clock change)."""
+    meter, consumption, _ = await prosumer(system)
+    first, end = date(2026, 4, 1), date(2026, 6, 30)  # 90 days, CEST throughout
+    stored = (date(2026, 4, 11), date(2026, 6, 20))
+    await publish(system, load_day(meter, stored[0], kwh=0.25), load_day(meter, stored[1], kwh=0.5, gap=5))
+    await wait_until_consumed(system.kafka, CONSUMED)
+
+    long = await intervals(system, consumption, "consumption", first, end, "hour")
+    assert long.status_code == 200, long.text
+    hours = long.json()
+    assert (hours["count"], len(hours["results"]), hours["next"]) == (90 * 24, 90 * 24, None)
+    for day in stored:
+        short = (await intervals(system, consumption, "consumption", day, day + timedelta(days=1), "hour")).json()
+        at = (day - first).days * 24
+        assert hours["results"][at : at + 24] == short["results"]
+    assert hours["results"][(stored[0] - first).days * 24]["kwh"] == 1.0
+    assert hours["results"][(stored[1] - first).days * 24 + 1] == {
+        "start": "2026-06-19T23:00:00+00:00", "end": "2026-06-20T00:00:00+00:00", "kwh": 1.5, "present": 3,
+        "expected": 4, "substitutes": 0,
+    }  # fmt: skip
+    assert sum(entry["present"] for entry in hours["results"]) == 96 + 95
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+        page = await client.get(
+            f"/partners/{consumption}/intervals",
+            headers=token(system, consumption, "consumption"),
+            params={
+                "from": first.isoformat(),
+                "to": end.isoformat(),
+                "resolution": "hour",
+                "page": 3,
+                "page_size": 500,
+            },
+        )
+    assert page.status_code == 200, page.text
+    assert (page.json()["count"], page.json()["previous"], page.json()["next"]) == (2160, 2, 4)
+    assert page.json()["results"] == hours["results"][1000:1500]
