@@ -3,8 +3,10 @@
 A request that costs more than a few milliseconds of CPU (a letter's PDF, a three-year export) would hold the
 GIL and stall every other request, the consumers and the outbox relay of its process. It runs in a
 :class:`ProcessPool` instead; the service reads what the job needs and passes plain data (tuples, lists,
-bytes) — pickled both ways, so ORM objects and open connections stay home. :class:`Slots` refuses a job when
-its key already holds as many as allowed, so one client cannot fill the pool for everyone.
+bytes) — pickled both ways, so ORM objects and open connections stay home. A job whose input is itself large
+(three years of arrays: decoding and pickling them is CPU of the loop too) reads it in the worker instead,
+with a connection of the worker's own (:func:`read_in_worker`). :class:`Slots` refuses a job when its key
+already holds as many as allowed, so one client cannot fill the pool for everyone.
 """
 
 import asyncio
@@ -14,18 +16,23 @@ import multiprocessing
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from kit.db import Database
 from kit.logging import get_logger
+from kit.uow import UnitOfWork, UnitsOfWork
 
 log = get_logger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 P = ParamSpec("P")
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 def _init_process(parent: int, nice: int) -> None:
@@ -92,6 +99,30 @@ class ProcessPool:
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)
+
+
+# A worker process's own event loop and units of work, made by its first read_in_worker and kept for the next.
+_worker_loop: asyncio.AbstractEventLoop | None = None
+_worker_units: dict[tuple[str, Any], UnitsOfWork[Any]] = {}
+
+
+def read_in_worker(
+    database_url: str, store: Callable[[AsyncSession], S], read: Callable[[UnitOfWork[S]], Awaitable[T]]
+) -> T:
+    """In a job of a :class:`ProcessPool`: ``await read(uow)`` in a read-only unit of work on the worker's own
+    connection (one per worker process and database, kept between jobs)."""
+    global _worker_loop
+    if _worker_loop is None:
+        _worker_loop = asyncio.new_event_loop()
+    units = _worker_units.get((database_url, store))
+    if units is None:
+        units = _worker_units[(database_url, store)] = UnitsOfWork(Database(database_url, pool_size=1), store)
+
+    async def in_transaction() -> T:
+        async with units.read() as uow:
+            return await read(uow)
+
+    return _worker_loop.run_until_complete(in_transaction())
 
 
 class NoSlot(Exception):

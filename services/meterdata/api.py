@@ -105,6 +105,7 @@ def build_api(
     ``exports_per_tenant`` per tenant; ``query_pool`` the answers too long to build on the loop (hours over more
     than ``settings.hours_on_loop_days``), with limits of their own."""
     router = APIRouter(tags=["readings"], responses=_ERRORS)
+    database_url = units.db.url  # the pools' workers read the long periods themselves
     per_session, per_tenant = Slots(settings.exports_per_session), Slots(settings.exports_per_tenant)
     long_per_session = Slots(settings.long_queries_per_session)
     long_per_tenant = Slots(settings.long_queries_per_tenant)
@@ -166,9 +167,8 @@ def build_api(
             with ExitStack() as held:  # a Bucket per hour: too much CPU for the loop
                 _take(held, long_per_session, (tenant.portal_number, claims.account_id), LONG_QUERY_RUNNING)
                 _take(held, long_per_tenant, tenant.portal_number, LONG_QUERIES_BUSY)
-                async with units.read() as uow:
-                    stored = await handlers.stored_period(handlers.ShowIntervals(period, resolution), uow)
-                count, page_json = await query_pool.run(exports.results_page, stored, page, page_size)
+                query = handlers.ShowIntervals(period, resolution)
+                count, page_json = await query_pool.run(exports.results_page, database_url, query, page, page_size)
             results = orjson.Fragment(page_json)
         else:
             series = await handlers.read_intervals(handlers.ShowIntervals(period, resolution), readings)
@@ -243,9 +243,8 @@ def build_api(
         with ExitStack() as held:
             _take(held, per_session, (tenant.portal_number, claims.account_id), EXPORT_RUNNING)
             _take(held, per_tenant, tenant.portal_number, EXPORTS_BUSY)
-            async with units.read() as uow:
-                stored = await handlers.stored_period(handlers.ShowIntervals(period, resolution), uow)
-            body = await export_pool.run(exports.build, stored, format)
+            query = handlers.ShowIntervals(period, resolution)
+            body = await export_pool.run(exports.export_file, database_url, query, format)
         name = f"plusportal-{partner_number}-{first}-{end}-{resolution.value}.{exports.EXTENSIONS[format]}"
         return StreamingResponse(
             _chunks(body),

@@ -1,10 +1,11 @@
 """What is built from a period as read, in a worker process: export files (CSV, German CSV, XLSX) and long
 hourly answers.
 
-``build`` and ``results_page`` run in worker processes (kit.cpu.ProcessPool, see api.build_api): three years
-of 15-minute values are 105,000 rows, about a second of CPU as CSV and several as XLSX, three years of hours
-26,000 buckets (benchmarks/README.md, "Exports"), which on the serving loop would stall every other request of
-the process. They take plain data (``domain.StoredPeriod``) and return bytes.
+``export_file`` and ``results_page`` run in worker processes (kit.cpu.ProcessPool, see api.build_api): three
+years of 15-minute values are 105,000 rows, about a second of CPU as CSV and several as XLSX, three years of
+hours 26,000 buckets (benchmarks/README.md, "Exports"), which on the serving loop would stall every other
+request of the process. Each reads its period in the worker (kit.cpu.read_in_worker: decoding three years of
+arrays is CPU too) and returns bytes; ``build`` makes the file of a period as read.
 """
 
 import csv
@@ -17,7 +18,9 @@ import xlsxwriter
 
 from contracts.meterdata import Quality
 from kit import energy_day
-from services.meterdata import domain
+from kit.cpu import read_in_worker
+from services.meterdata import domain, handlers
+from services.meterdata.store import MeterdataStore
 
 FORMATS = ("csv", "csv-de", "xlsx")
 MEDIA_TYPES = {
@@ -26,6 +29,11 @@ MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 EXTENSIONS = {"csv": "csv", "csv-de": "csv", "xlsx": "xlsx"}
+
+
+def export_file(database_url: str, query: handlers.ShowIntervals, format: str) -> bytes:
+    """In a worker: the export file of ``query``'s period in ``format``, read from the database there."""
+    return build(_stored(database_url, query), format)
 
 
 def build(period: domain.StoredPeriod, format: str) -> bytes:
@@ -40,9 +48,10 @@ def build(period: domain.StoredPeriod, format: str) -> bytes:
     return buffer.getvalue().encode("utf-8-sig" if format == "csv-de" else "utf-8")
 
 
-def results_page(period: domain.StoredPeriod, page: int, page_size: int) -> tuple[int, bytes]:
-    """The number of the period's buckets, and one page of them as the JSON list ``/intervals`` answers."""
-    rows = interval_rows(domain.period_buckets(period), period.resolution)
+def results_page(database_url: str, query: handlers.ShowIntervals, page: int, page_size: int) -> tuple[int, bytes]:
+    """In a worker: the number of the period's buckets, and one page of them as the JSON list ``/intervals``
+    answers."""
+    rows = interval_rows(domain.period_buckets(_stored(database_url, query)), query.resolution)
     return len(rows), orjson.dumps(rows[(page - 1) * page_size : page * page_size])
 
 
@@ -62,6 +71,10 @@ def interval_rows(buckets: Iterable[domain.Bucket], resolution: domain.Resolutio
         }
         for b in buckets
     ]
+
+
+def _stored(database_url: str, query: handlers.ShowIntervals) -> domain.StoredPeriod:
+    return read_in_worker(database_url, MeterdataStore, lambda uow: handlers.stored_period(query, uow))
 
 
 def _table(buckets: Iterable[domain.Bucket], german: bool) -> list[list[Any]]:
