@@ -349,7 +349,7 @@ STAGES = (
     "one statement: partner_days/_day_totals",
     "  raw asyncpg, all values of the days",
     "domain.totals (month)",
-    "api._rows / _quarter_hour_rows",
+    "exports.interval_rows / quarter_hour_rows",
     "orjson.dumps",
 )
 
@@ -391,7 +391,7 @@ async def stage_times(
                 buckets = list(domain.totals(stored, YEAR_START, YEAR_END, resolution))
             t4 = time.perf_counter()
             if resolution == domain.Resolution.QUARTER_HOUR:
-                rows = api._quarter_hour_rows(stored, YEAR_START, YEAR_END)
+                rows = exports.quarter_hour_rows(stored, YEAR_START, YEAR_END)
             else:
                 rows = exports.interval_rows(buckets, resolution)
             t5 = time.perf_counter()

@@ -11,15 +11,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from contracts.meterdata import Quality
-from kit import auth, energy_day
+from kit import auth
 from kit.cpu import NoSlot, ProcessPool, Slots
 from kit.errors import error_responses
 from kit.http import tenant_from_host
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.meterdata import domain, exports, handlers
-from services.meterdata.domain import QuarterHourDay, RegisterValue
+from services.meterdata.domain import RegisterValue
 from services.meterdata.handlers import PartnerReadings, Readings
 from services.meterdata.settings import MeterdataSettings
 
@@ -54,44 +53,6 @@ def _period(first: date, end: date) -> tuple[date, date]:
     return first, end
 
 
-_QUALITY_VALUES = [domain.QUALITY_OF_CODE[code].value for code in range(len(domain.QUALITY_OF_CODE))]
-_MISSING = Quality.MISSING.value
-_TRUE = Quality.TRUE_VALUE.value
-
-
-def _quarter_hour_rows(days: list[QuarterHourDay], first: date, end: date) -> list[dict[str, Any]]:
-    """One entry per Europe/Berlin day in [first, end): its start (UTC) and its 92/96/100 values (kWh, null
-    where none) and qualities (MSCONS codes, Z30 where none) — one code for the whole day when all values
-    share it (most days: all true values), else one per value; a day without data is all null and "Z30".
-    Hot path (a year is 35,040 values): qualities come as None from the query when all are true values."""
-    by_day = {item[0]: item for item in days}
-    quality_of = _QUALITY_VALUES
-    rows = []
-    one = timedelta(days=1)
-    day = first
-    while day < end:
-        item = by_day.get(day)
-        if item is None:
-            slots = energy_day.quarter_hours_of(day)
-            kwh: list[float | None] = [None] * slots
-            quality: str | list[str] = _MISSING
-        else:
-            _, values, codes = item
-            if codes is None:  # all true values, so none is empty (an empty value is always Z30): no None check
-                kwh = [v / 1000 for v in values]  # type: ignore[operator]
-                quality = _TRUE
-            else:
-                kwh = [None if v is None else v / 1000 for v in values]
-                quality = (
-                    quality_of[codes[0]] if codes.count(codes[0]) == len(codes) else [quality_of[q] for q in codes]
-                )
-        rows.append(
-            {"day": day, "start": energy_day.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
-        )
-        day += one
-    return rows
-
-
 def build_api(
     units: UnitsOfWork[Readings],
     readings: PartnerReadings,
@@ -102,8 +63,8 @@ def build_api(
 ) -> APIRouter:
     """``units`` for the requests in a transaction; ``readings`` for the one-statement queries;
     ``export_pool`` builds the export files, at most ``settings.exports_per_session`` at once per login and
-    ``exports_per_tenant`` per tenant; ``query_pool`` the answers too long to build on the loop (hours over more
-    than ``settings.hours_on_loop_days``), with limits of their own."""
+    ``exports_per_tenant`` per tenant; ``query_pool`` the answers too long to build on the loop (15 minutes and
+    hours over more than ``settings.fine_on_loop_days``), with limits of their own."""
     router = APIRouter(tags=["readings"], responses=_ERRORS)
     database_url = units.db.url  # the pools' workers read the long periods themselves
     per_session, per_tenant = Slots(settings.exports_per_session), Slots(settings.exports_per_tenant)
@@ -139,8 +100,9 @@ def build_api(
             "quality}` with 92/96/100 values (kWh, 3 decimals, null where none) and their MSCONS qualities (Z30 "
             "where none): `quality` is one code (a string) when all values of the day share it — most days: "
             '`"220"` — else a list with one code per value; paging counts days. `hour` … `year`: one object per '
-            "period with `start`, `end`, `kwh`, `present`, `expected` and `substitutes`. Hours over a long "
-            "period are built off the serving loop: too many such queries of one login or tenant at once get 429."
+            "period with `start`, `end`, `kwh`, `present`, `expected` and `substitutes`. 15 minutes and hours "
+            "over a long period are built off the serving loop: too many such queries of one login or tenant at "
+            "once get 429."
         ),
         responses=error_responses(429),
     )
@@ -159,17 +121,18 @@ def build_api(
         # One statement (the partner's meters as a subquery), no BEGIN/COMMIT; the token's key is cached.
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         results: list[dict[str, Any]] | orjson.Fragment
-        if resolution == domain.Resolution.QUARTER_HOUR:  # compact: one entry per day with its values
-            days = await handlers.quarter_hour_days(period, readings)
-            rows = _quarter_hour_rows(days.days, first, end)
-            count, results = len(rows), rows[(page - 1) * page_size : page * page_size]
-        elif resolution == domain.Resolution.HOUR and end - first > timedelta(days=settings.hours_on_loop_days):
-            with ExitStack() as held:  # a Bucket per hour: too much CPU for the loop
+        fine = resolution in (domain.Resolution.QUARTER_HOUR, domain.Resolution.HOUR)
+        if fine and end - first > timedelta(days=settings.fine_on_loop_days):
+            with ExitStack() as held:  # a value or a Bucket per quarter hour or hour: too much CPU for the loop
                 _take(held, long_per_session, (tenant.portal_number, claims.account_id), LONG_QUERY_RUNNING)
                 _take(held, long_per_tenant, tenant.portal_number, LONG_QUERIES_BUSY)
                 query = handlers.ShowIntervals(period, resolution)
                 count, page_json = await query_pool.run(exports.results_page, database_url, query, page, page_size)
             results = orjson.Fragment(page_json)
+        elif resolution == domain.Resolution.QUARTER_HOUR:  # compact: one entry per day with its values
+            days = await handlers.quarter_hour_days(period, readings)
+            rows = exports.quarter_hour_rows(days.days, first, end)
+            count, results = len(rows), rows[(page - 1) * page_size : page * page_size]
         else:
             series = await handlers.read_intervals(handlers.ShowIntervals(period, resolution), readings)
             rows = exports.interval_rows(series.buckets, resolution)

@@ -353,8 +353,10 @@ async def test_one_login_exports_one_period_at_a_time_and_the_next_once_it_is_do
         assert len(list(csv.reader(io.StringIO(later.text)))) == 1 + 96
 
 
-async def test_hours_over_a_long_period_are_built_off_the_loop_and_answer_as_on_it(system: System) -> None:
-    """Over more than two months an hour per Bucket is built in the long-queries process ([7 of 11] §3): the same
+async def test_hours_and_quarter_hours_over_a_long_period_are_built_off_the_loop_and_answer_as_on_it(
+    system: System,
+) -> None:
+    """Over more than two months the fine answers are built in the long-queries process ([7 of 11] §3): the same
     entries, count and paging as the loop's answer for a single day (a period without a clock change)."""
     meter, consumption, _ = await prosumer(system)
     first, end = date(2026, 4, 1), date(2026, 6, 30)  # 90 days, CEST throughout
@@ -391,3 +393,14 @@ async def test_hours_over_a_long_period_are_built_off_the_loop_and_answer_as_on_
     assert page.status_code == 200, page.text
     assert (page.json()["count"], page.json()["previous"], page.json()["next"]) == (2160, 2, 4)
     assert page.json()["results"] == hours["results"][1000:1500]
+
+    quarters = (await intervals(system, consumption, "consumption", first, end, "15min")).json()
+    assert quarters["count"] == len(quarters["results"]) == 90
+    for day in stored:
+        short = (await intervals(system, consumption, "consumption", day, day + timedelta(days=1), "15min")).json()
+        assert quarters["results"][(day - first).days] == short["results"][0]
+    assert quarters["results"][0] == {
+        "day": "2026-04-01", "start": "2026-03-31T22:00:00+00:00", "interval_minutes": 15, "kwh": [None] * 96,
+        "quality": "Z30",
+    }  # fmt: skip
+    assert quarters["results"][(stored[0] - first).days]["quality"] == "220"
