@@ -63,10 +63,15 @@ def build_api(
 ) -> APIRouter:
     """``units`` for the requests in a transaction; ``readings`` for the one-statement queries;
     ``export_pool`` builds the export files, at most ``settings.exports_per_session`` at once per login and
-    ``exports_per_tenant`` per tenant; ``query_pool`` the answers too long to build on the loop (15 minutes and
-    hours over more than ``settings.fine_on_loop_days``), with limits of their own."""
+    ``exports_per_tenant`` per tenant; ``query_pool`` the answers too long to build on the loop (hours and 15
+    minutes over more than ``settings.hours_on_loop_days`` / ``quarter_hours_on_loop_days``), with limits of
+    their own."""
     router = APIRouter(tags=["readings"], responses=_ERRORS)
     database_url = units.db.url  # the pools' workers read the long periods themselves
+    on_loop_days = {
+        domain.Resolution.HOUR: settings.hours_on_loop_days,
+        domain.Resolution.QUARTER_HOUR: settings.quarter_hours_on_loop_days,
+    }
     per_session, per_tenant = Slots(settings.exports_per_session), Slots(settings.exports_per_tenant)
     long_per_session = Slots(settings.long_queries_per_session)
     long_per_tenant = Slots(settings.long_queries_per_tenant)
@@ -121,8 +126,7 @@ def build_api(
         # One statement (the partner's meters as a subquery), no BEGIN/COMMIT; the token's key is cached.
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         results: list[dict[str, Any]] | orjson.Fragment
-        fine = resolution in (domain.Resolution.QUARTER_HOUR, domain.Resolution.HOUR)
-        if fine and end - first > timedelta(days=settings.fine_on_loop_days):
+        if end - first > timedelta(days=on_loop_days.get(resolution, MAX_DAYS)):
             with ExitStack() as held:  # a value or a Bucket per quarter hour or hour: too much CPU for the loop
                 _take(held, long_per_session, (tenant.portal_number, claims.account_id), LONG_QUERY_RUNNING)
                 _take(held, long_per_tenant, tenant.portal_number, LONG_QUERIES_BUSY)

@@ -20,10 +20,11 @@ class MeterdataSettings(ServiceSettings):
     # Exports at once per login (the access token's subject) and per tenant; one more is answered 429.
     exports_per_session: int = 1
     exports_per_tenant: int = 4
-    # 15-minute and hourly answers over more than this many days are built in a worker process of their own (a
-    # value or Bucket each costs too much CPU for the serving loop; benchmarks/README.md, "Exports"), with their
-    # own limits.
-    fine_on_loop_days: int = 62
+    # Hourly and 15-minute answers over more days than these are built in a worker process of their own, with
+    # limits of their own: beyond, a Bucket per hour or a value per quarter hour costs more CPU than the serving
+    # loop should spend on one request (benchmarks/README.md, "Exports").
+    hours_on_loop_days: int = 62
+    quarter_hours_on_loop_days: int = 366
     long_query_processes: int = 1
     long_queries_per_session: int = 2
     long_queries_per_tenant: int = 8

@@ -356,8 +356,8 @@ async def test_one_login_exports_one_period_at_a_time_and_the_next_once_it_is_do
 async def test_hours_and_quarter_hours_over_a_long_period_are_built_off_the_loop_and_answer_as_on_it(
     system: System,
 ) -> None:
-    """Over more than two months the fine answers are built in the long-queries process ([7 of 11] §3): the same
-    entries, count and paging as the loop's answer for a single day (a period without a clock change)."""
+    """Hours over more than two months and quarter hours over more than a year are built in the long-queries
+    process ([7 of 11] §3): the same entries, count and paging as the loop's answer for a single day."""
     meter, consumption, _ = await prosumer(system)
     first, end = date(2026, 4, 1), date(2026, 6, 30)  # 90 days, CEST throughout
     stored = (date(2026, 4, 11), date(2026, 6, 20))
@@ -394,13 +394,15 @@ async def test_hours_and_quarter_hours_over_a_long_period_are_built_off_the_loop
     assert (page.json()["count"], page.json()["previous"], page.json()["next"]) == (2160, 2, 4)
     assert page.json()["results"] == hours["results"][1000:1500]
 
-    quarters = (await intervals(system, consumption, "consumption", first, end, "15min")).json()
-    assert quarters["count"] == len(quarters["results"]) == 90
+    year_and_more = (date(2025, 6, 1), date(2026, 7, 1))  # 395 days, with two clock changes
+    quarters = (await intervals(system, consumption, "consumption", *year_and_more, "15min")).json()
+    assert quarters["count"] == len(quarters["results"]) == 395
     for day in stored:
         short = (await intervals(system, consumption, "consumption", day, day + timedelta(days=1), "15min")).json()
-        assert quarters["results"][(day - first).days] == short["results"][0]
+        assert quarters["results"][(day - year_and_more[0]).days] == short["results"][0]
     assert quarters["results"][0] == {
-        "day": "2026-04-01", "start": "2026-03-31T22:00:00+00:00", "interval_minutes": 15, "kwh": [None] * 96,
+        "day": "2025-06-01", "start": "2025-05-31T22:00:00+00:00", "interval_minutes": 15, "kwh": [None] * 96,
         "quality": "Z30",
     }  # fmt: skip
-    assert quarters["results"][(stored[0] - first).days]["quality"] == "220"
+    assert len(quarters["results"][(date(2025, 10, 26) - year_and_more[0]).days]["kwh"]) == 100
+    assert quarters["results"][(stored[0] - year_and_more[0]).days]["quality"] == "220"
