@@ -1,5 +1,5 @@
 """What is built from a period as read, in a worker process: export files (CSV, German CSV, XLSX) and long
-hourly answers.
+15-minute and hourly answers.
 
 ``export_file`` and ``results_page`` run in worker processes (kit.cpu.ProcessPool, see api.build_api): three
 years of 15-minute values are 105,000 rows, about a second of CPU as CSV and several as XLSX, three years of
