@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from sqlalchemy import BigInteger, Column, DateTime, Identity
@@ -34,6 +34,7 @@ from kit import metrics
 from kit.audit import Actor, AuditEntry, SessionAuditTrail
 from kit.db import Database
 from kit.errors import error_responses
+from kit.http import INT64_MAX
 from kit.kafka import KafkaAccess, record_header
 from kit.logging import get_logger
 from kit.tenants import TenantDirectory
@@ -43,6 +44,7 @@ log = get_logger(__name__)
 Replay = Callable[[Any], Awaitable[None]]  # hands one Kafka ConsumerRecord to the consumer, as a delivery would
 _PORTAL_NUMBER = re.compile(r"^\d{6}$")
 LISTED = 500  # the newest dead letters a list shows
+DeadLetterId = Annotated[int, Path(ge=1, le=INT64_MAX)]  # the table's BIGINT identity
 
 
 class DeadLetterRow(SQLModel, table=True):
@@ -274,7 +276,7 @@ def dead_letter_router(
         summary="Handle a dead letter again, read from its source topic, once its cause is fixed (admins)",
         responses=error_responses(401, 403, 404, 410, 422),
     )
-    async def replay(dead_letter_id: int, actor: Annotated[Actor, Depends(changing)]) -> ReplayOutcome:
+    async def replay(dead_letter_id: DeadLetterId, actor: Annotated[Actor, Depends(changing)]) -> ReplayOutcome:
         try:
             return await dead_letters.replay(dead_letter_id, actor)
         except LookupError:

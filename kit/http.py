@@ -104,6 +104,9 @@ def serve(app: FastAPI, host: str, port: int, trusted_proxies: str) -> None:
     )
 
 
+# The largest number a route takes where it ends up in a 64-bit integer (a BIGINT id or OFFSET, an orjson
+# body): anything larger is a 422, not a query the database refuses or a body that cannot be written (a 500).
+INT64_MAX = 2**63 - 1
 _MESSAGES_DE = {
     "missing": "Pflichtfeld: bitte ausfüllen.",
     "string_too_short": "Bitte ausfüllen.",

@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,11 +13,14 @@ from contracts.staff import PLATFORM_PORTAL, StaffRole
 from services.identity.settings import IdentitySettings
 from services.identity.staff_cli import create_ready
 from services.identity.staff_crypto import new_totp_secret
-from stack import free_port
+from stack import free_port, run_sync
+from stack.acls import provision
 from stack.credentials import KafkaInstallation, staff_totp_key_file
 from stack.fixtures import DatabaseServer
 from stack.gateway import Gateway
+from stack.kafka import KafkaServer
 from stack.mailsink import MailSink
+from stack.paths import kafka_libs_dir
 from stack.processes import (
     DATABASES,
     Purpose,
@@ -79,8 +82,46 @@ def system(
     kafka: KafkaInstallation, postgres_server: DatabaseServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     """The services and the reference print house as processes on fresh databases, with the gateway in front:
-    the processes of `make up` (stack.processes), on free ports, with the tests' settings."""
-    root = tmp_path_factory.mktemp("system")
+    the processes of `make up` (stack.processes), on free ports, with the tests' settings. Shared by the tests of
+    the session; its clerks are signed in for them (tests.journeys.CLERKS)."""
+    with running_system(kafka, postgres_server, tmp_path_factory.mktemp("system")) as running:
+        CLERKS.update(_clerks(running))
+        yield running
+
+
+@pytest.fixture(scope="module")
+def disposable_system(postgres_server: DatabaseServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """A system of the module's own, for tests that change what others rely on (random sequences of writes):
+    its own Kafka (the services' consumer groups and topics are platform-wide: a second set of services on the
+    shared broker would take the shared system's events, and its own would reach the shared system's services),
+    its own fresh databases (on the shared PostgreSQL server: databases share nothing), mail sink, services and
+    gateway. Stopped when the module is done; till then the journeys' clerks (tests.journeys.CLERKS) are its own."""
+    root = tmp_path_factory.mktemp("disposable")
+    server = KafkaServer(root / "kafka", free_port(), free_port(), libs_dir=kafka_libs_dir(), detach=False)
+    try:
+        server.start()
+        run_sync(provision(server.installation))
+        with running_system(server.installation, postgres_server, root) as running:
+            shared_clerks = dict(CLERKS)
+            CLERKS.update(_clerks(running))
+            try:
+                yield running
+            finally:
+                CLERKS.clear()
+                CLERKS.update(shared_clerks)
+    finally:
+        server.stop()
+
+
+def _clerks(system: System) -> dict[str, StaffSignIn]:
+    """The clerk of each operator, signed in through identity's API (password + TOTP) for back-office calls."""
+    return {tenant: StaffSignIn(system.identity.url, system.staff[tenant]["clerk"]) for tenant in TENANTS}
+
+
+@contextmanager
+def running_system(kafka: KafkaInstallation, postgres_server: DatabaseServer, root: Path) -> Iterator[System]:
+    """Every process of the system on ``kafka`` and fresh databases of ``postgres_server``, its files in ``root``;
+    stopped on leaving."""
     databases = {name: asyncio.run(postgres_server.fresh_database(name)) for name in DATABASES}
     with MailSink(mail_store(root), web_port=free_port()) as mail:
         site = Site(
@@ -104,7 +145,7 @@ def system(
                 if process.port is not None:
                     process.wait_healthy()
             totp_key = staff_totp_key_file(root).read_text().strip()
-            staff = _staff_accounts(databases["identity"], processes["identity"].url, totp_key)
+            staff = _staff_accounts(databases["identity"], totp_key)
             yield System(
                 kafka,
                 mail,
@@ -130,9 +171,8 @@ def system(
                 process.stop()
 
 
-def _staff_accounts(identity_db: str, identity_url: str, totp_key: str) -> dict[str, dict[str, StaffAccount]]:
-    """An admin and a clerk per operator, created by identity's staff use case (as `make up`'s demo staff); the
-    clerks are signed in through identity's API (password + TOTP) for the tests' back-office calls."""
+def _staff_accounts(identity_db: str, totp_key: str) -> dict[str, dict[str, StaffAccount]]:
+    """An admin and a clerk per operator, created by identity's staff use case (as `make up`'s demo staff)."""
     settings = IdentitySettings(database_url=identity_db, staff_totp_key=SecretStr(totp_key))
     accounts: dict[str, dict[str, StaffAccount]] = {}
     for tenant in TENANTS:
@@ -142,5 +182,4 @@ def _staff_accounts(identity_db: str, identity_url: str, totp_key: str) -> dict[
                 create_ready(settings, tenant, account.email, name, role, account.password, account.totp_secret)
             )
             accounts.setdefault(tenant, {})[role.value] = account
-        CLERKS[tenant] = StaffSignIn(identity_url, accounts[tenant]["clerk"])
     return accounts

@@ -18,6 +18,7 @@ from kit.audit import Actor, AuditEntry, audit_router
 from kit.deadletter import DeadLetters, dead_letter_router
 from kit.errors import error_responses
 from kit.http import RateLimit, client_address, client_key, tenant_from_host
+from kit.links import response_links
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
 from services.identity import staff_handlers as handlers
@@ -34,6 +35,13 @@ WRONG_LOGIN = "E-Mail-Adresse, Passwort oder Code stimmt nicht."
 # not, with 403.
 SIGNED_IN = (401, 404, 422)
 ALLOWED_ONLY = (401, 403, 404, 422)
+# An invited member is disabled or reset by the id the invitation answers.
+INVITED_LINKS = response_links(
+    201,
+    "staff_id",
+    disable="POST /staff/members/{staff_id}/disable",
+    reset="POST /staff/members/{staff_id}/reset",
+)
 SETUP_INVALID = (
     "Dieser Einrichtungslink ist abgelaufen oder wurde schon benutzt. Bitte wenden Sie sich an Ihre Administration."
 )
@@ -327,7 +335,7 @@ def build_staff_api(
         "/staff/members",
         status_code=201,
         summary="Invite a staff member (admins); the set-up link is mailed",
-        responses=error_responses(*ALLOWED_ONLY, 409),
+        responses={**error_responses(*ALLOWED_ONLY, 409), **INVITED_LINKS},
     )
     async def invite(form: Invitation, current: AdminCsrf, tenant: TenantDep, request: Request) -> dict[str, str]:
         command = handlers.InviteStaff(tenant, normalise_email(str(form.email)), form.name, form.role)

@@ -15,7 +15,7 @@ from contracts.staff import StaffRole
 from kit.audit import Actor, audit_router
 from kit.credentials import read_per_tenant
 from kit.errors import error_responses
-from kit.http import refusals_answered, tenant_from_host
+from kit.http import INT64_MAX, refusals_answered, tenant_from_host
 from kit.staff import StaffAccess, acting
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
@@ -175,7 +175,7 @@ def build_api(
         actor: Clerk,
         status: LetterStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     ) -> list[LetterView]:
         listed = {"status": status.value if status else None, "limit": limit, "offset": offset}
         async with acting(units, actor, "letters.listed", "letter", "*", **listed) as uow:

@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kit import auth
 from kit.cpu import NoSlot, ProcessPool, Slots
 from kit.errors import error_responses
-from kit.http import tenant_from_host
+from kit.http import INT64_MAX, tenant_from_host
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.meterdata import domain, exports, handlers
@@ -118,7 +118,7 @@ def build_api(
         first: Annotated[date, Query(alias="from", description="First day (Europe/Berlin), inclusive")],
         end: Annotated[date, Query(alias="to", description="Day after the last one, exclusive")],
         resolution: domain.Resolution = domain.Resolution.DAY,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=INT64_MAX - 1)] = 1,  # `next` is written too
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
     ) -> Response:
         authorised(claims, partner_number)

@@ -12,8 +12,9 @@ from contracts.onboarding import RequestingCustomer
 from contracts.staff import StaffRole
 from kit.audit import Actor, audit_router
 from kit.errors import error_responses
-from kit.http import RateLimit, client_key, refusals_answered, tenant_from_host
+from kit.http import INT64_MAX, RateLimit, client_key, refusals_answered, tenant_from_host
 from kit.identifiers import MeterNumberInput, normalise_meter_number
+from kit.links import response_links
 from kit.staff import StaffAccess, acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
@@ -28,6 +29,14 @@ _REFUSALS: dict[type[Exception], int] = {handlers.NotFound: 404, StatusConflict:
 # not allowed (403), unknown portal or record (404), a decision the request's status no longer allows (409).
 READ_ERRORS = error_responses(401, 403, 404, 422)
 CHANGE_ERRORS = error_responses(401, 403, 404, 409, 422)
+# The id of a submitted request is the one the back-office looks up, approves or rejects.
+SUBMITTED_LINKS = response_links(
+    202,
+    "request_id",
+    show="GET /backoffice/requests/{request_id}",
+    approve="POST /backoffice/requests/{request_id}/approve",
+    reject="POST /backoffice/requests/{request_id}/reject",
+)
 
 
 class AddressForm(BaseModel):
@@ -140,7 +149,7 @@ def build_api(
         response_model=Accepted,
         tags=["customer"],
         summary="Submit the request form for the partner number",
-        responses=error_responses(404, 422, 429),
+        responses={**error_responses(404, 422, 429), **SUBMITTED_LINKS},
     )
     async def submit(form: RequestForm, tenant: TenantDep, request: Request) -> Accepted:
         await per_client.check(tenant.portal_number, client_key(request))
@@ -165,7 +174,7 @@ def build_api(
         actor: Clerk,
         status: RequestStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     ) -> list[RequestView]:
         listed = {"status": status.value if status else None, "limit": limit, "offset": offset}
         async with acting(units, actor, "requests.listed", "request", "*", **listed) as uow:

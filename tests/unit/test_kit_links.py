@@ -1,0 +1,54 @@
+"""kit.links: the OpenAPI links of the committed documents lead to operations that exist and take the value."""
+
+import json
+import re
+
+import pytest
+
+from kit.links import operation_reference, response_links
+from stack.specs import OPENAPI_DIR
+
+
+def _unescaped(pointer: str) -> list[str]:
+    return [part.replace("~1", "/").replace("~0", "~") for part in pointer.removeprefix("#/").split("/")]
+
+
+def test_a_link_names_its_target_by_a_pointer_and_the_answer_field_as_the_path_parameter() -> None:
+    links = response_links(202, "request_id", show="GET /requests/{request_id}")
+
+    assert links == {
+        202: {
+            "links": {
+                "show": {
+                    "operationRef": "#/paths/~1requests~1{request_id}/get",
+                    "parameters": {"request_id": "$response.body#/request_id"},
+                }
+            }
+        }
+    }
+    assert _unescaped(operation_reference("POST /a~b/{id}")) == ["paths", "/a~b/{id}", "post"]
+
+
+def test_a_target_without_the_path_parameter_or_a_name_openapi_forbids_is_refused() -> None:
+    with pytest.raises(ValueError, match="no path parameter"):
+        response_links(201, "staff_id", show="GET /staff/members")
+    with pytest.raises(ValueError, match="link names"):
+        response_links(201, "staff_id", **{"show member": "GET /staff/{staff_id}"})
+
+
+@pytest.mark.parametrize("service", ["onboarding", "letters", "identity", "meterdata"])
+def test_every_link_of_the_documents_reaches_an_operation_with_that_path_parameter(service: str) -> None:
+    document = json.loads((OPENAPI_DIR / f"{service}.json").read_text(encoding="utf-8"))
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                for link in response.get("links", {}).values():
+                    _, path, method = _unescaped(link["operationRef"])
+                    target = document["paths"][path][method]
+                    taken = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                    for parameter, expression in link["parameters"].items():
+                        assert parameter in taken, (path, method, parameter)
+                        field = re.fullmatch(r"\$response\.body#/(\w+)", expression)
+                        assert field is not None, expression
+                        schema = response["content"]["application/json"]["schema"]
+                        assert status.startswith("2") and schema, (path, status)
