@@ -64,17 +64,17 @@ class System:
     async def platform_operator(self, email: str = "betrieb@plusportal.example.org") -> StaffAccount:
         """A staff member of the platform operator (created once per e-mail), made as `make up` makes one."""
         account = StaffAccount(PLATFORM_PORTAL, email, "Paul Plattform", StaffRole.PLATFORM.value, new_totp_secret())
-        if email in _PLATFORM_OPERATORS:
-            return _PLATFORM_OPERATORS[email]
+        if (self.identity_db, email) in _PLATFORM_OPERATORS:
+            return _PLATFORM_OPERATORS[(self.identity_db, email)]
         settings = IdentitySettings(database_url=self.identity_db, staff_totp_key=SecretStr(self.staff_totp_key))
         await create_ready(
             settings, account.tenant, email, account.name, StaffRole.PLATFORM, account.password, account.totp_secret
         )
-        _PLATFORM_OPERATORS[email] = account
+        _PLATFORM_OPERATORS[(self.identity_db, email)] = account
         return account
 
 
-_PLATFORM_OPERATORS: dict[str, StaffAccount] = {}
+_PLATFORM_OPERATORS: dict[tuple[str, str], StaffAccount] = {}  # (identity's database, e-mail) → account
 
 
 @pytest.fixture(scope="session")
