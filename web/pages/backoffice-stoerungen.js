@@ -18,7 +18,8 @@ export default async function render(ctx, message = null) {
   if (!ctx.isCurrent()) return;
   const refused = lists.find((list) => list.error?.status === 403);
   if (refused) {
-    ctx.show("Störungen", staffBar(ctx), notice("error", h("p", null, refused.error.message)));
+    // The service's 403 text is generic; say plainly who may see this page.
+    ctx.show("Störungen", staffBar(ctx), notice("info", h("p", null, "Störungen sehen nur Administratorinnen und Administratoren Ihres Netzbetreibers. Bitte wenden Sie sich an Ihre Administration.")));
     return;
   }
   const status = h("div", { role: "status" });
@@ -30,7 +31,7 @@ export default async function render(ctx, message = null) {
         replay.setAttribute("aria-disabled", "true");
         try {
           const outcome = await api.replayDeadLetter(service, entry.id);
-          render(ctx, outcome.message + (outcome.reason ? ` Grund: ${outcome.reason}` : ""));
+          render(ctx, outcome.handled ? "Die Nachricht wurde erneut verarbeitet." : `Die Nachricht ist erneut fehlgeschlagen. Grund: ${outcome.reason}`);
         } catch (error) {
           replay.removeAttribute("aria-disabled");
           if (ctx.isCurrent()) status.replaceChildren(notice("error", h("p", null, error.message)));
