@@ -438,3 +438,20 @@ export function letterTasks() {
 export function resolveTask(taskId) {
   return staffCall("letters", "POST", `/tasks/${encodeURIComponent(taskId)}/resolve`);
 }
+
+// Dead letters: each service keeps its own (kit/deadletter.py); identity's behind the staff cookie, the others'
+// behind the staff token.
+export const DEAD_LETTER_SERVICES = ["onboarding", "letters", "identity", "meterdata"];
+
+export function deadLetters(service) {
+  return service === "identity"
+    ? call("identity", "GET", "/backoffice/dead-letters")
+    : staffCall(service, "GET", "/dead-letters");
+}
+
+export function replayDeadLetter(service, id) {
+  const path = `/dead-letters/${encodeURIComponent(id)}/replay`;
+  return service === "identity"
+    ? call("identity", "POST", `/backoffice${path}`, { staffCsrf: true })
+    : staffCall(service, "POST", path);
+}

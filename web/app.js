@@ -28,6 +28,7 @@ const ROUTES = {
   "/backoffice/pruefung": { page: "backoffice-pruefung" },
   "/backoffice/briefe": { page: "backoffice-briefe" },
   "/backoffice/ruecklaeufer": { page: "backoffice-ruecklaeufer" },
+  "/backoffice/stoerungen": { page: "backoffice-stoerungen" },
 };
 
 const isDevelopment = location.hostname === "localhost" || location.hostname.endsWith(".localhost");

@@ -10,17 +10,21 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from backoffice.printhouse import report_by_hand
+from contracts import topics
 from contracts.common import ROLE_LABELS, PartnerRole
 from contracts.letters import DispatchStatus
 from contracts.topics import Principal
 from tests.browser.conftest import Visit
 from tests.conftest import System
+from tests.e2e.test_poison import day_json
 from tests.journeys import (
     StaffAccount,
     address,
+    eventually,
     form,
     host,
     meter_point,
+    produce,
     publish_master_data,
     random_meter_number,
     staff,
@@ -194,3 +198,41 @@ async def test_a_clerk_of_one_operator_cannot_sign_in_at_another(system: System,
     await page.get_by_label("Code aus der Authenticator-App").fill(totp_code(account.totp_secret))
     await page.get_by_role("button", name="Anmelden").click()
     await expect(page.get_by_role("alert")).to_contain_text("stimmt nicht")
+
+
+async def test_an_admin_replays_a_dead_letter_and_a_clerk_is_told_it_is_for_admins(
+    system: System, browser: Browser, visit: Visit
+) -> None:
+    """A poison reading (a day the ingest refuses) shows on "Störungen" with where and why, never whose; a replay
+    before the cause is fixed says it failed again and why, and the list counts the second failure."""
+    meter = random_meter_number()
+    await produce(system.kafka, topics.METER_READINGS.name, day_json(meter, "9999-12-31", 0), key=meter.encode())
+    base = system.gateway.url(TENANT)
+    page = await browser.new_page()
+    await _login(page, base, visit, system.staff[TENANT]["admin"])
+    row = page.get_by_role("row").filter(has_text="9999-12-31").filter(has_text="1×")
+
+    async def shown() -> bool | None:
+        await page.goto(base + "/backoffice/stoerungen")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Störungen")
+        return await row.count() == 1 or None
+
+    await eventually(shown, timeout=60, what="the poison reading on the page Störungen")
+    await expect(row).to_contain_text("Messwerte")
+    await expect(row).to_contain_text("LoadProfileDay")
+    await expect(row).not_to_contain_text(meter)
+    await visit.check(page, "Störungen")
+    await row.get_by_role("button", name=re.compile("^Erneut verarbeiten")).click()
+    await expect(page.get_by_role("status").filter(has_text="erneut fehlgeschlagen")).to_contain_text("9999-12-31")
+    again = page.get_by_role("row").filter(has_text="9999-12-31").filter(has_text="2×")
+    await expect(again).to_contain_text(system.staff[TENANT]["admin"].name)
+    await visit.check(page, "Störungen nach erneuter Verarbeitung")
+
+    clerk_page = await browser.new_page()
+    await _login(clerk_page, base, visit, system.staff[TENANT]["clerk"])
+    await clerk_page.goto(base + "/backoffice/stoerungen")
+    await expect(
+        clerk_page.get_by_role("status").filter(has_text="nur Administratorinnen und Administratoren")
+    ).to_be_visible()
+    await expect(clerk_page.get_by_role("table")).to_have_count(0)
+    await visit.check(clerk_page, "Störungen für Sachbearbeitung")
