@@ -226,7 +226,7 @@ class DeadLetters:
             reason=None if handled else after.reason,
             message="Die Nachricht wurde erneut verarbeitet."
             if handled
-            else "Die Nachricht ist erneut fehlgeschlagen; der Grund steht unter „reason“.",
+            else f"Die Nachricht ist erneut fehlgeschlagen. Grund: {after.reason}",
         )
 
     async def _read_again(self, topic: str, partition: int, offset: int) -> Any:
