@@ -9,7 +9,8 @@ import pytest
 
 from backoffice.smgw_simulator import generate_days, write_mscons
 from contracts.meterdata import LoadProfileDay, Quality
-from services.meterdata.mscons import MsconsError, ParsedInterchange, is_valid_malo, parse_mscons
+from kit.identifiers import is_valid_malo
+from services.meterdata.mscons import MsconsError, ParsedInterchange, parse_mscons
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "mscons"
 MALO = "41373559241"
@@ -279,21 +280,15 @@ def test_a_register_reading_without_time_of_day_is_reported() -> None:
 @pytest.mark.parametrize(
     ("change", "tag", "what"),
     [
-        ((LOCATION, "LOC+172+41373559242'"), "LOC", "MaLo 41373559242 has a wrong check digit"),
-        ((LOCATION, "LOC+172+1234'"), "LOC", "neither a MaLo (11 digits) nor a MeLo"),
-        ((LOCATION, "LOC+172+DE0071X73163400000E000A0014996748'"), "LOC", "not a German MeLo"),
-        (("2.4c", "2.5"), "UNH", "MSCONS D:04B:UN:2.5 is not read"),
-        (("D:04B:UN:2.4c", "D:04B:UN:1.0b"), "UNH", "is not read"),
-        (("D:04B:UN:2.4c", "D:96A:UN:EAN008"), "UNH", "is not read"),
+        (("D:04B:UN:2.4c", "D:04B:UN:1.0b"), "UNH", "MSCONS D:04B:UN:1.0b is not read"),
+        (("D:04B:UN:2.4c", "D:04B:UN:2.0"), "UNH", "MSCONS D:04B:UN:2.0 is not read"),
+        (("D:04B:UN:2.4c", "D:96A:UN:EAN008"), "UNH", "MSCONS D:96A:UN:EAN008 is not read"),
+        (("D:04B:UN:2.4c", "D:04B:UN:EAN005"), "UNH", "MSCONS D:04B:UN:EAN005 is not read"),
         (("MSCONS:D:04B", "APERAK:D:04B"), "UNH", "'APERAK' is not MSCONS"),
-        (("DTM+164:202512312315", "DTM+164:202512312330"), "QTY", "interval of 30 minutes"),
-        (
-            ("DTM+163:202512312300?+00:303'DTM+164:202512312315", "DTM+163:202512312305?+00:303'DTM+164:202512312320"),
-            "QTY",
-            "quarter hour",
-        ),
-        (("DTM+164:202512312315?+00:303'", ""), "QTY", "needs DTM+163 and DTM+164"),
-        (("DTM+164:202512312315?+00:303", "DTM+164:202512312315:203"), "DTM", "format 303 with an offset"),
+        (("DTM+137:202601020600?+00:303", "DTM+137:202601020600:999"), "DTM", "DTM format '999' is not read"),
+        (("DTM+137:202601020600?+00:303", "DTM+137:2026010206?+00:304"), "DTM", "not a format 304 time"),
+        (("DTM+137:202601020600?+00:303", "DTM+137:202613:610"), "DTM", "'202613' is not a date in format 610"),
+        (("DTM+137:202601020600?+00:303", "DTM+137:20260102060061?+00:304"), "DTM", "is not a time of day"),
         (("DTM+164:202512312315?+00", "DTM+164:202513312315?+00"), "DTM", "is not a calendar date"),
         (("DTM+164:202512312315?+00", "DTM+164:202512312375?+00"), "DTM", "is not a time of day"),
         (("DTM+164:202512312315?+00", "DTM+164:2025123123?+00"), "DTM", "not a format 303 time"),
@@ -319,6 +314,39 @@ def test_what_cannot_be_read_is_refused_naming_the_segment(change: tuple[str, st
     assert raised.value.index is not None and raised.value.offset is not None
 
 
+@pytest.mark.parametrize(
+    ("change", "code", "tag", "reason"),
+    [
+        ((LOCATION, "LOC+172+41373559242'"), "location_id", "LOC", "41373559242 has a wrong check digit"),
+        ((LOCATION, "LOC+172+1234'"), "location_id", "LOC", "'1234' is no location id of any kind"),
+        ((LOCATION, "LOC+172+DE0071X73163400000E000A0014996748'"), "location_id", "LOC", "not a German MeLo"),
+        (("DTM+164:202512312315", "DTM+164:202512312330"), "interval_length", "QTY", "interval of 30 minutes"),
+        (
+            ("DTM+163:202512312300?+00:303'DTM+164:202512312315", "DTM+163:202512312305?+00:303'DTM+164:202512312320"),
+            "interval_start",
+            "QTY",
+            "quarter hour",
+        ),
+        (("DTM+164:202512312315?+00:303'", ""), "interval_missing", "QTY", "needs DTM+163 and DTM+164"),
+        (("DTM+164:202512312315?+00:303", "DTM+164:202512312315:203"), "interval_format", "DTM", "303 or 304"),
+    ],
+)
+def test_an_application_error_refuses_the_message_not_the_interchange(
+    change: tuple[str, str], code: str, tag: str, reason: str
+) -> None:
+    old, new = change
+    assert old in VALID
+    parsed = parse(VALID.replace(old, new, 1))
+    assert parsed.days == [] and parsed.unmapped == []
+    (refusal,) = parsed.refusals
+    assert (refusal.interchange, refusal.message, refusal.document, refusal.code, refusal.tag) == (
+        "R1", "1", "DOC1", code, tag
+    )  # fmt: skip
+    assert reason in refusal.reason
+    (message,) = parsed.messages
+    assert (message.accepted, message.version, message.pruefidentifikator) == (False, "2.4c", "13025")
+
+
 def test_a_truncated_file_is_refused() -> None:
     with pytest.raises(MsconsError, match="does not end with the segment terminator"):
         parse(VALID[:-5])
@@ -331,7 +359,7 @@ def test_register_readings_must_be_on_the_quarter_hour_and_not_negative() -> Non
     good = VALID.replace(LOCATION + SERIES + VALUE, register.format(value="17.5", at="202601010000"))
     (readings,) = parse(good).registers
     assert readings.readings[0].read_at == datetime(2026, 1, 1, tzinfo=UTC)
-    for value, at, what in (("17.5", "202601010007", "quarter hour"), ("-1", "202601010000", "cannot be negative")):
-        with pytest.raises(MsconsError, match=what) as raised:
-            parse(VALID.replace(LOCATION + SERIES + VALUE, register.format(value=value, at=at)))
-        assert raised.value.tag == "QTY"
+    for value, at, code in (("17.5", "202601010007", "reading_time"), ("-1", "202601010000", "reading_negative")):
+        refused = parse(VALID.replace(LOCATION + SERIES + VALUE, register.format(value=value, at=at)))
+        assert refused.registers == []
+        assert [(r.code, r.tag) for r in refused.refusals] == [(code, "QTY")]
