@@ -628,7 +628,7 @@ class _Reader:
                 raise seg.refuse("interval_missing", "a load-profile value needs DTM+163 and DTM+164")
             if qty.end - qty.start != QUARTER_HOUR_SECONDS:
                 raise seg.refuse(
-                    "interval_length", f"interval of {(qty.end - qty.start) // 60} minutes: load profiles have 15"
+                    "interval_length", f"interval of {(qty.end - qty.start) / 60:g} minutes: load profiles have 15"
                 )
             if qty.start % QUARTER_HOUR_SECONDS:
                 raise seg.refuse("interval_start", "the interval does not start on the quarter hour")

@@ -363,3 +363,76 @@ def test_register_readings_must_be_on_the_quarter_hour_and_not_negative() -> Non
         refused = parse(VALID.replace(LOCATION + SERIES + VALUE, register.format(value=value, at=at)))
         assert refused.registers == []
         assert [(r.code, r.tag) for r in refused.refusals] == [(code, "QTY")]
+
+
+# ------------------------------------------------------------------------ the corpus: formats, versions, id kinds
+
+SECOND_MALO = "51238696781"
+
+
+def test_a_2_4b_interchange_with_two_malos_on_the_spring_day_and_dates_in_304_and_610() -> None:
+    # Header dates in every format of code list 2379 the AHB versions use (102, 106, 203, 204, 304, 602, 610, 616,
+    # 718, 719, 802); the values' intervals in 304 with seconds and offset.
+    parsed = parse_mscons(
+        sample("spring_2_4b_formats_304_610.edi"), meter_for_location={**MASTER_DATA, SECOND_MALO: "1ESY1161052715"}.get
+    )
+    days = {d.meter_number: d for d in parsed.days}
+    assert set(days) == {METER, "1ESY1161052715"}
+    assert {(d.day, len(d.values)) for d in days.values()} == {(date(2026, 3, 29), 92)}
+    assert all(q == Quality.TRUE_VALUE for d in days.values() for q in d.qualities)
+    assert (days[METER].values[0], days[METER].values[91]) == (0.1, 0.191)
+    assert [(m.message, m.version, m.pruefidentifikator, m.accepted) for m in parsed.messages] == [
+        ("1", "2.4b", "13025", True),
+        ("2", "2.4b", "13025", True),
+    ]
+    assert parsed.refusals == [] and parsed.unmapped == [] and parsed.warnings == []
+
+
+def test_every_kind_of_location_id_customer_points_stored_others_reported_a_wrong_check_digit_refused() -> None:
+    parsed = parse(sample("location_kinds.edi"))
+    assert {d.meter_number for d in parsed.days} == {METER, "1ESY1161052714"}  # MaLo and MeLo
+    assert sorted(parsed.unmapped) == [
+        "location C9X8Y7Z6W54 is a Steuerbare Ressource: not a customer's metering point (1-1:1.29.0) — 2 value(s)",
+        "location D1234ABCD09 is a Technische Ressource: not a customer's metering point (1-1:1.29.0) — 2 value(s)",
+        "location E1A2B3C4D57 is a Netzlokation: not a customer's metering point (1-1:1.29.0) — 2 value(s)",
+        # A Tranche has the shape and check digit of a MaLo: only master data could tell; it knows no meter for it.
+        "no meter known for location 65432109870 (1-1:1.29.0) — 2 value(s)",
+    ]
+    (refusal,) = parsed.refusals
+    assert (refusal.interchange, refusal.message, refusal.code, refusal.tag) == ("K1", "7", "location_id", "LOC")
+    assert refusal.reason == "41373559242 has a wrong check digit for a MaLo or Tranche"
+    assert [m.accepted for m in parsed.messages] == [True] * 6 + [False]
+
+
+def test_the_d04b_versions_in_circulation_are_read_with_their_pruefidentifikator() -> None:
+    parsed = parse(sample("versions_2_1a_to_2_5a.edi"))
+    assert [(m.version, m.pruefidentifikator) for m in parsed.messages] == [
+        ("2.1a", "13025"), ("2.2h", "13017"), ("2.3c", "13025"), ("2.4", "13017"),
+        ("2.4a", "13025"), ("2.4b", "13017"), ("2.4c", "13025"), ("2.5a", "13017"),
+    ]  # fmt: skip
+    (day,) = parsed.days
+    assert sorted(present(day)) == list(range(1, 9))  # one value from each message
+
+
+def test_another_directory_is_refused_whole_naming_what_was_found() -> None:
+    with pytest.raises(MsconsError) as raised:
+        parse(sample("other_directory_d96a.edi"))
+    assert raised.value.tag == "UNH"
+    assert "MSCONS D:96A:UN:EAN008 is not read" in str(raised.value)
+
+
+def test_in_a_one_line_interchange_only_the_messages_with_application_errors_are_refused() -> None:
+    parsed = parse_mscons(
+        sample("one_line_one_message_refused.edi"),
+        meter_for_location={**MASTER_DATA, SECOND_MALO: "1ESY1161052715"}.get,
+    )
+    days = {d.meter_number: d for d in parsed.days}
+    assert sorted(present(days[METER])) == [0, 1, 2, 3]  # message A (303)
+    assert sorted(present(days["1ESY1161052714"])) == [4, 5]  # message C (304); B's values at 0, 1 are not used
+    assert "1ESY1161052715" not in days  # message D
+    assert [(r.message, r.code, r.tag) for r in parsed.refusals] == [
+        ("B", "interval_format", "DTM"),  # a value's interval in format 203: no offset
+        ("D", "interval_length", "QTY"),  # 22:00:00 to 22:15:30
+    ]
+    assert parsed.refusals[1].reason == "interval of 15.5 minutes: load profiles have 15"
+    assert [m.accepted for m in parsed.messages] == [True, False, True, False]
