@@ -9,7 +9,7 @@ import pytest
 
 from backoffice.smgw_simulator import generate_days, write_mscons
 from contracts.meterdata import LoadProfileDay, Quality
-from kit.identifiers import is_valid_malo
+from kit.identifiers import LocationKind, is_valid_malo, location_kind, location_problem
 from services.meterdata.mscons import MsconsError, ParsedInterchange, parse_mscons
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "mscons"
@@ -62,6 +62,30 @@ def test_the_malo_check_digit_follows_the_brief_not_luhn() -> None:
     assert not is_valid_malo("41373559242")
     assert not is_valid_malo("01373559241")  # a MaLo never starts with 0
     assert not is_valid_malo("4137355924")
+
+
+@pytest.mark.parametrize(
+    ("location_id", "kind"),
+    [
+        ("41373559241", LocationKind.MALO),
+        ("65432109870", LocationKind.MALO),  # a Tranche: same shape and check digit
+        ("DE0071373163400000E000A0014996748", LocationKind.MELO),
+        ("AT0071373163400000E000A0014996748", LocationKind.MELO),  # another country's metering point
+        ("E1A2B3C4D57", LocationKind.NELO),
+        ("C9X8Y7Z6W54", LocationKind.SR),
+        ("D1234ABCD09", LocationKind.TR),
+        ("41373559242", None),  # wrong check digit
+        ("01373559241", None),
+        ("DE0071X73163400000E000A0014996748", None),
+        ("F1A2B3C4D57", None),
+        ("E1A2B3C4D5X", None),  # the last character is a digit
+        ("e1a2b3c4d57", None),
+        ("", None),
+    ],
+)
+def test_every_location_id_kind_of_current_market_communication(location_id: str, kind: LocationKind | None) -> None:
+    assert location_kind(location_id) == kind
+    assert kind is not None or location_problem(location_id)
 
 
 # ------------------------------------------------------------------------------------------ round trip
