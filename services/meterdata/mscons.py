@@ -653,7 +653,8 @@ class _Reader:
         if series.kind == "profile":
             assert qty.start is not None
             key = (meter, series.obis)
-            self.pending_profiles.append((key, qty.start, (qty.value, quality, ";".join(qty.status) or None)))
+            status = ";".join(qty.status) if qty.status else None
+            self.pending_profiles.append((key, qty.start, (qty.value, quality, status)))
             if location.period is not None and location.period[1] > location.period[0]:
                 self.pending_coverage.append((key, location.period))
             return
