@@ -1,6 +1,7 @@
 """The MSCONS parser: round trip with the simulator's writer, the real-world deviations it accepts (samples in
 tests/data/mscons) and what it refuses, naming the segment."""
 
+import re
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -147,6 +148,18 @@ def test_local_offsets_on_the_autumn_day_give_100_distinct_intervals() -> None:
     assert day.values == tuple((i + 1) / 1000 for i in range(100))  # every clock time 02:xx twice, in order
     assert set(day.qualities) == {Quality.TRUE_VALUE}
     assert any("+01:00, +02:00" in w and "converted to UTC" in w for w in parsed.warnings)
+
+
+def test_the_autumn_day_in_format_304_gives_the_same_intervals_as_in_303() -> None:
+    in_304 = re.sub(rb"(\d{12})(\?[+-]\d{2}):303", rb"\g<1>00\2:304", sample("autumn_local_offsets.edi"))
+    assert b":303" not in in_304
+    assert parse(in_304).days == parse(sample("autumn_local_offsets.edi")).days
+
+
+def test_a_register_reading_at_a_time_in_format_304() -> None:
+    register = LOCATION + "LIN+1'PIA+5+1-1?:1.8.0:SRW'QTY+220:17.5'DTM+7:20260101010000?+01:304'"
+    (readings,) = parse(VALID.replace(LOCATION + SERIES + VALUE, register)).registers
+    assert readings.readings[0].read_at == datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_the_spring_forward_day_has_92_values_and_channel_1_0_maps_to_1_1() -> None:
