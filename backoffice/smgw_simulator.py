@@ -41,7 +41,7 @@ from contracts.meterdata import (
 from contracts.topics import METER_MSCONS, METER_READINGS, Principal
 from kit.energy_day import BERLIN, QUARTER_HOUR_SECONDS, epoch_bounds
 from kit.events import encode, envelope_for
-from kit.identifiers import meter_number_problem, normalise_meter_number
+from kit.identifiers import malo_check_digit, meter_number_problem, normalise_meter_number
 from kit.kafka import KafkaAccess
 from kit.settings import KafkaSettings
 
@@ -307,9 +307,7 @@ def write_mscons(
 def malo_for(meter_number: str) -> str:
     """A made-up but valid MaLo for a meter (check digit per BRIEF §2), when no real one is given."""
     first_ten = "5" + "".join(c for c in meter_number if c.isdigit())[-9:].rjust(9, "0")
-    a = sum(int(first_ten[i]) for i in range(0, 10, 2))
-    b = 2 * sum(int(first_ten[i]) for i in range(1, 10, 2))
-    return first_ten + str((10 - (a + b) % 10) % 10)
+    return first_ten + str(malo_check_digit(first_ten))
 
 
 # ---------------------------------------------------------------------------------------------- output

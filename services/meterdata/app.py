@@ -114,6 +114,7 @@ def import_mscons(argv: list[str]) -> int:
         print(
             f"{file}: {len(parsed.days)} Tage, {len(parsed.registers)} Zählerstandsreihen"
             + (f"; nicht übernommen: {'; '.join(parsed.unmapped)}" if parsed.unmapped else "")
+            + "".join(f"; Nachricht {r.message} abgelehnt: {r.reason}" for r in parsed.refusals)
         )
     if failed:
         print("Nichts gesendet: bitte die abgelehnten Dateien korrigieren.", file=sys.stderr)

@@ -22,7 +22,7 @@ from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitOfWork
 from services.meterdata import domain
 from services.meterdata.domain import DayTotal, IntervalDay, QuarterHourDay, RegisterValue, StoredDay
-from services.meterdata.mscons import MsconsError, parse_mscons
+from services.meterdata.mscons import MessageRefusal, MsconsError, parse_mscons
 
 
 class Readings(Protocol):
@@ -213,11 +213,12 @@ class MsconsIngested:
     days: int
     registers: int
     unmapped: list[str]
+    refusals: list[MessageRefusal]  # messages refused for application errors: nothing of them is stored
 
 
 async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
-    """All or nothing per interchange: a bad segment, or readings the domain's checks refuse, raise MsconsError
-    (→ dead letter), and nothing is stored."""
+    """A syntax error, or readings the domain's checks refuse, raise MsconsError (→ dead letter), and nothing is
+    stored; a message refused for an application error is left out and listed, the other messages are stored."""
     tenant = command.tenant
     meter_of = await uow.master_data.meters_by_location(tenant)
     parsed = parse_mscons(command.data, meter_for_location=meter_of.get)
@@ -238,7 +239,7 @@ async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
             registers += await _store_registers(uow.store, tenant, readings, now)
         except Refused as refusal:  # the unit of work rolls back: nothing of the interchange is kept
             raise MsconsError(f"{readings.meter_number} {readings.obis}: {refusal}") from None
-    return MsconsIngested(len(days), registers, parsed.unmapped)
+    return MsconsIngested(len(days), registers, parsed.unmapped, parsed.refusals)
 
 
 def _reason(error: Exception) -> str:

@@ -99,7 +99,12 @@ def build_router(
         except (MsconsError, UnknownTenant) as error:
             await dead_letter(broker, record, f"MSCONS: {error}", MSCONS_GROUP, db=units.db)
             return
-        log.info("mscons_ingested", days=ingested.days, registers=ingested.registers, unmapped=len(ingested.unmapped))
+        for refusal in ingested.refusals:
+            # The code and the segment's position only: the reason may name a location id.
+            log.warning("mscons_message_refused", interchange=refusal.interchange, message=refusal.message,
+                        code=refusal.code, segment=refusal.tag, index=refusal.index)  # fmt: skip
+        log.info("mscons_ingested", days=ingested.days, registers=ingested.registers, unmapped=len(ingested.unmapped),
+                 refused=len(ingested.refusals))  # fmt: skip
 
     dead_letters.replayable(INGEST_GROUP, lambda record: ingest_without_poison((record,)))
     dead_letters.replayable(MSCONS_GROUP, mscons_without_poison)

@@ -3,34 +3,44 @@
 Pure: bytes in, model objects out. No I/O and no logging: readings are personal data, so neither errors
 nor reports repeat a reading's value.
 
-All or nothing per file: the first bad segment raises ``MsconsError`` naming the segment tag, its index
-(1-based, UNA not counted) and its byte offset, and nothing of the file is returned. What is readable but
-not mappable (reactive energy, another unit, a synthetic ``LOC+Z04`` profile, a location without a known
-meter, a cancelled message …) is listed in ``unmapped``; accepted deviations from the book (missing UNA,
-wrong UNT/UNZ counts, local-time offsets, resent intervals, incomplete days …) in ``warnings``.
+Two kinds of error, as CONTRL and APERAK tell them apart:
+- a syntax error (the file cannot be split into interchange, messages, segments and elements, or an element does
+  not fit its format) raises ``MsconsError`` naming the segment tag, its index (1-based, UNA not counted) and its
+  byte offset; nothing of the file is returned;
+- an application error (a location that is no valid id of any kind, a load-profile value without a 15-minute
+  interval in format 303/304 on the quarter hour, a register reading off the quarter hour or below zero) refuses
+  that message only: it is listed in ``refusals`` (message reference, code, reason, segment) and none of its
+  values is used; the interchange's other messages are read.
+What is readable but not mappable (reactive energy, another unit, a synthetic ``LOC+Z04`` profile, a Netzlokation
+or resource instead of a metering point, a location without a known meter, a cancelled message …) is listed in
+``unmapped``; accepted deviations from the book (missing UNA, wrong UNT/UNZ counts, local-time offsets, resent
+intervals, incomplete days …) in ``warnings``; every message, accepted or not, in ``messages``.
 
 Accepted:
 - separators from ``UNA``, the defaults ``:+.? '`` without it; the release character escapes ``+ : ' ?``;
   a decimal point or comma (whichever UNA declares, the other one too: EDIFACT has no thousands mark);
 - one-line and multi-line files (line breaks between segments; inside a segment they are dropped with a
   warning); a UTF-8 byte-order mark; several interchanges (UNB…UNZ) and messages (UNH…UNT) per file;
-- ``MSCONS:D:04B:UN:<2.2x | 2.3x | 2.4 | 2.4a | 2.4b | 2.4c>`` (the D.04B segment structure);
-- times in format 303 with any offset (``?+00``, ``?+01``, ``?+02``, ``?+0100``), converted to UTC: the
-  autumn day's repeated clock times become 100 distinct intervals; headers may use 102/203;
-- ``LOC+172`` with a MaLo (check digit verified), a 33-character MeLo or nothing; ``RFF+MG`` (meter number)
-  as a fallback when the caller's master data knows no meter for the location;
+- ``MSCONS:D:04B:UN:<version>`` with the EDI@Energy versions 2.1a … 2.4c and later ones (the D.04B segment
+  structure); the Prüfidentifikator from ``RFF+Z13`` is kept per message;
+- DTM formats (code list 2379) 102, 106, 203, 204, 303, 304, 602, 610, 616, 718, 719 and 802 wherever they
+  appear, each checked as its format says; 303/304 with any offset (``?+00``, ``?+01``, ``?+02``, ``?+0100``)
+  are converted to UTC: the autumn day's repeated clock times become 100 distinct intervals;
+- ``LOC+172`` with a MaLo or Tranche (11 digits, check digit verified), a 33-character MeLo, a Netzlokation
+  (``E…``), a Steuerbare (``C…``) or Technische Ressource (``D…``) — the last three reported as not a
+  customer's metering point — or nothing; ``RFF+MG`` (meter number) as a fallback when the caller's master data
+  knows no meter for the location;
 - OBIS ``1-1:1.29.0``/``2.29.0`` (channel ``1-0`` too, suffix ``*255`` too) → ``LoadProfileDay``;
   ``1.8.0-2``/``2.8.0-2`` → ``RegisterReadings`` (read at DTM+7, else DTM+9, else DTM+164);
 - the same interval sent twice (also in a later message): the later one wins.
 - STS segments of a value become its status, ``"<category>:<reason>"`` (``STS+Z32++Z92`` → ``"Z32:Z92"``),
   several joined with ``";"``.
 
-Refused (``MsconsError``, the only error it raises): no UNB, a truncated file, a message or segment outside
-UNB…UNZ/UNH…UNT, another message type, directory or version (D.04B 2.5, 2.1x, other countries' 1.0x, EAN00x), a
-malformed segment tag or date, a date outside the years 1900 … 2999, a quantity that is not a decimal number (or
-has too many digits for one), a MaLo with a wrong check digit or a location id that is neither MaLo nor MeLo, a
-QTY before LOC/LIN/PIA, a load-profile value without a 15-minute DTM+163/DTM+164 interval on the quarter hour (or
-in format 102/203, which has no offset), a register reading not on the quarter hour or below zero.
+Refused whole (``MsconsError``, the only error it raises): no UNB, a truncated file, a message or segment outside
+UNB…UNZ/UNH…UNT, another message type or directory (D.96A, EAN00x, other countries' 1.0x, versions before 2.1a),
+a malformed segment tag, a date that does not fit its format or a format outside the list above, a date outside
+the years 1900 … 2999, a quantity that is not a decimal number (or has too many digits for one), a QTY before
+LOC/LIN/PIA.
 """
 
 import itertools
@@ -51,20 +61,33 @@ from contracts.meterdata import (
     RegisterReadings,
 )
 from kit.energy_day import QUARTER_HOUR_SECONDS, day_of_epoch, epoch_bounds
+from kit.identifiers import CUSTOMER_LOCATION_KINDS, LocationKind, location_kind, location_problem
 
 MAX_READINGS_PER_MESSAGE = 10_000  # RegisterReadings.readings max_length
 
-ACCEPTED_VERSIONS = re.compile(r"^2\.(2[a-z]?|3[a-z]?|4[a-c]?)$")
+# EDI@Energy versions of the D.04B segment structure: 2.1a … 2.4c and the releases after them.
+_VERSION = re.compile(r"^(\d+)\.(\d+)([a-z]?)$")
+_FIRST_VERSION = (2, 1)
 _QUALITIES = {quality.value: quality for quality in Quality}
 _TAG = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 _F303 = re.compile(r"^(\d{12})([+-])(\d{2})(\d{2})?$")
-_F203 = re.compile(r"^\d{12}$")
-_F102 = re.compile(r"^\d{8}$")
+_F304 = re.compile(r"^(\d{14})([+-])(\d{2})(\d{2})?$")
+# Code list 2379 formats without an offset, as the MSCONS AHB versions use them: checked, never an instant.
+_PLAIN_FORMATS = {
+    "102": re.compile(r"^\d{8}$"),  # CCYYMMDD
+    "106": re.compile(r"^\d{4}$"),  # MMDD
+    "203": re.compile(r"^\d{12}$"),  # CCYYMMDDHHMM
+    "204": re.compile(r"^\d{14}$"),  # CCYYMMDDHHMMSS
+    "602": re.compile(r"^\d{4}$"),  # CCYY
+    "610": re.compile(r"^\d{6}$"),  # CCYYMM
+    "616": re.compile(r"^\d{6}$"),  # CCYYWW
+    "718": re.compile(r"^\d{8}-\d{8}$"),  # CCYYMMDD-CCYYMMDD
+    "719": re.compile(r"^\d{12}-\d{12}$"),  # CCYYMMDDHHMM-CCYYMMDDHHMM
+    "802": re.compile(r"^\d{1,3}$"),  # a number of months
+}
+_OFFSET_FORMATS = ("303", "304")
 _OBIS = re.compile(r"^(\d{1,3})-(\d{1,3}):(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\*(\d{1,3}))?$")
-_MALO = re.compile(r"^[1-9]\d{10}$")
-_MELO_DE = re.compile(r"^DE\d{6}\d{5}[A-Z\d]{20}$")
-_MELO_ANY = re.compile(r"^[A-Z]{2}[A-Z\d]{31}$")
 _METER = re.compile(METER_NUMBER_PATTERN)
 _WHITESPACE = " \t\r\n"
 # Escaped characters are swapped for a private-use character plus a filler so that offsets stay exact;
@@ -73,15 +96,35 @@ _FILLER = "\ue100"
 _PLACEHOLDERS = ("\ue000", "\ue001", "\ue002", "\ue003")
 
 
-def malo_check_digit(first_ten: str) -> int:
-    """BRIEF §2: a = sum of digits 1,3,5,7,9; b = 2 × sum of digits 2,4,6,8,10; (10 − (a+b) mod 10) mod 10."""
-    a = sum(int(first_ten[i]) for i in range(0, 10, 2))
-    b = 2 * sum(int(first_ten[i]) for i in range(1, 10, 2))
-    return (10 - (a + b) % 10) % 10
+@dataclass(frozen=True)
+class MessageRefusal:
+    """An application error: this message is refused, the interchange's other messages are read.
+
+    ``code`` is stable and free of personal data (for logs and, later, the APERAK error code); ``reason`` says
+    what was found and may name a location id."""
+
+    interchange: str  # UNB interchange reference (0020)
+    message: str  # UNH message reference (0062): what an APERAK's RFF+ACE answers
+    document: str  # BGM document number (1004)
+    code: str
+    reason: str
+    tag: str
+    index: int
+    offset: int
 
 
-def is_valid_malo(malo: str) -> bool:
-    return bool(_MALO.match(malo)) and malo_check_digit(malo[:10]) == int(malo[10])
+@dataclass(frozen=True)
+class MessageRead:
+    """One message of the interchange, accepted or refused: what CONTRL and APERAK answer from."""
+
+    interchange: str
+    sender: str  # UNB sender id (market partner id)
+    receiver: str
+    message: str
+    document: str
+    version: str  # UNH association-assigned code, e.g. "2.4c"
+    pruefidentifikator: str  # RFF+Z13, "" when absent
+    accepted: bool
 
 
 @dataclass(frozen=True)
@@ -90,15 +133,25 @@ class ParsedInterchange:
     registers: list[RegisterReadings]  # per (meter, register OBIS), ordered by read_at
     unmapped: list[str]  # what was not mapped and why — reported, not guessed
     warnings: list[str]  # accepted deviations from the book
+    messages: list[MessageRead] = field(default_factory=list)
+    refusals: list[MessageRefusal] = field(default_factory=list)  # of the refused messages, nothing is used
 
 
 class MsconsError(ValueError):
-    """The file cannot be read; nothing of it is used."""
+    """A syntax error: the file cannot be read; nothing of it is used."""
 
     def __init__(self, what: str, *, tag: str | None = None, index: int | None = None, offset: int | None = None):
         self.what, self.tag, self.index, self.offset = what, tag, index, offset
         where = f"{tag + ' at ' if tag else ''}segment {index}, byte {offset}: " if index is not None else ""
         super().__init__(where + what)
+
+
+class _MessageRefused(Exception):
+    """An application error inside a message (never leaves the reader: it becomes a MessageRefusal)."""
+
+    def __init__(self, segment: "_Segment", code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.segment, self.code, self.reason = segment, code, reason
 
 
 @dataclass(slots=True)
@@ -120,6 +173,9 @@ class _Segment:
 
     def error(self, what: str) -> MsconsError:
         return MsconsError(what, tag=self.tag, index=self.index, offset=self.offset)
+
+    def refuse(self, code: str, reason: str) -> _MessageRefused:
+        return _MessageRefused(self, code, reason)
 
 
 @dataclass(frozen=True)
@@ -216,6 +272,7 @@ class _Qty:
     used_at: int | None = None  # DTM+7 Nutzungszeitpunkt
     read_on: int | None = None  # DTM+9 Ablesedatum
     status: list[str] = field(default_factory=list)
+    untimed: _Segment | None = None  # a DTM+163/164 in a format without offset (refused for a load profile)
 
 
 @dataclass(slots=True)
@@ -230,6 +287,7 @@ class _Series:
 class _Location:
     qualifier: str
     id: str | None
+    kind: LocationKind | None = None
     meter_ref: str | None = None  # RFF+MG
     period: tuple[int, int] | None = None  # DTM+163/164 in format 303
     read_at: int | None = None  # DTM+7/9 in format 303
@@ -255,15 +313,25 @@ class _Reader:
         self.resent: dict[tuple[str, str], int] = defaultdict(int)
         self.registers: dict[tuple[str, str], dict[int, tuple[float, Quality]]] = defaultdict(dict)
         self.times: dict[str, tuple[int, int]] = {}  # 303 text → (epoch, offset minutes): ends repeat as starts
+        self.times_304: dict[str, tuple[int, int]] = {}
         self.day_epochs: dict[str, int] = {}
         self.offsets: set[int] = set()
         self.other_decimal = 0
         self.in_interchange = False
-        self.interchange_ref = ""
+        self.interchange_ref = self.sender = self.receiver = ""
         self.messages = 0
         self.message: str | None = None  # UNH reference while a message is open
         self.message_segments = 0
         self.cancelled = False
+        self.document = self.version = self.pruefidentifikator = ""
+        self.refused: _MessageRefused | None = None  # the open message's application error: the rest is skipped
+        # A message's values wait here until its UNT: a refused message leaves nothing behind.
+        self.pending_profiles: list[tuple[tuple[str, str], int, tuple[float | None, Quality, str | None]]] = []
+        self.pending_coverage: list[tuple[tuple[str, str], tuple[int, int]]] = []
+        self.pending_registers: list[tuple[tuple[str, str], int, tuple[float, Quality]]] = []
+        self.pending_unmapped: dict[str, int] = {}
+        self.read_messages: list[MessageRead] = []
+        self.refusals: list[MessageRefusal] = []
         self.location: _Location | None = None
         self.series: _Series | None = None
         self.qty: _Qty | None = None
@@ -282,18 +350,23 @@ class _Reader:
             tag = seg.tag
             if self.message is not None and tag not in ("UNH", "UNT", "UNZ", "UNB"):
                 self.message_segments += 1
-                # The value group (SG10: QTY, DTM, STS) is the hot path: most segments of a file are here.
-                if tag == "DTM":
-                    self.dtm(seg)
-                elif tag == "QTY":
-                    self.close_qty()
-                    self.open_qty(seg)
-                elif tag == "STS":
-                    if self.qty is not None:
-                        self.qty.status.append(f"{seg.get(1)}:{seg.get(3)}")
-                else:
-                    self.close_qty()
-                    self.body_segment(seg)
+                if self.refused is not None:
+                    continue
+                try:
+                    # The value group (SG10: QTY, DTM, STS) is the hot path: most segments of a file are here.
+                    if tag == "DTM":
+                        self.dtm(seg)
+                    elif tag == "QTY":
+                        self.close_qty()
+                        self.open_qty(seg)
+                    elif tag == "STS":
+                        if self.qty is not None:
+                            self.qty.status.append(f"{seg.get(1)}:{seg.get(3)}")
+                    else:
+                        self.close_qty()
+                        self.body_segment(seg)
+                except _MessageRefused as refused:
+                    self.refused = refused
             elif tag == "UNB":
                 self.unb(seg)
             elif tag == "UNZ":
@@ -317,6 +390,7 @@ class _Reader:
         if not seg.get(1).startswith("UNO"):
             raise seg.error(f"syntax identifier {seg.get(1)!r} is not an EDIFACT UNOx character set")
         self.in_interchange, self.interchange_ref, self.messages = True, seg.get(5), 0
+        self.sender, self.receiver = seg.get(2), seg.get(3)
 
     def unz(self, seg: _Segment) -> None:
         if self.message is not None:
@@ -337,26 +411,82 @@ class _Reader:
         kind, version, release, agency, association = (seg.get(2, i) for i in range(5))
         if kind != "MSCONS":
             raise seg.error(f"message type {kind!r} is not MSCONS")
-        if (version, release, agency) != ("D", "04B", "UN") or not ACCEPTED_VERSIONS.match(association):
+        numbered = _VERSION.match(association)
+        if (version, release, agency) != ("D", "04B", "UN") or not (
+            numbered and (int(numbered.group(1)), int(numbered.group(2))) >= _FIRST_VERSION
+        ):
             raise seg.error(
                 f"MSCONS {version}:{release}:{agency}:{association} is not read "
-                "(accepted: D:04B:UN with 2.2x, 2.3x, 2.4, 2.4a, 2.4b, 2.4c)"
+                "(read: directory D:04B:UN, EDI@Energy versions 2.1a … 2.4c and later)"
             )
         self.message, self.message_segments, self.cancelled = seg.get(1), 1, False
+        self.version, self.document, self.pruefidentifikator, self.refused = association, "", "", None
         self.location = self.series = self.qty = None
 
     def unt(self, seg: _Segment) -> None:
         if self.message is None:
             raise seg.error("UNT without UNH")
-        self.close_qty()
+        if self.refused is None:
+            try:
+                self.close_qty()
+            except _MessageRefused as refused:
+                self.refused = refused
         self.message_segments += 1
         if seg.get(1) != str(self.message_segments):
             self.warn(f"UNT of message {self.message} counts {seg.get(1)!r} segments, it has {self.message_segments}")
         if seg.get(2) != self.message:
             self.warn(f"UNT names message {seg.get(2)!r}, UNH {self.message!r}")
+        self.end_message()
         self.message = None
         self.messages += 1
         self.location = self.series = None
+
+    def end_message(self) -> None:
+        """The message's values are kept if it was read without an application error, else dropped whole."""
+        assert self.message is not None
+        refused = self.refused
+        if refused is None:
+            for key, start, value in self.pending_profiles:
+                intervals = self.profiles[key]
+                if start in intervals:
+                    self.resent[key] += 1
+                    del intervals[start]  # re-insert: arrival order stays the order of winning values
+                intervals[start] = value
+            for key, period in self.pending_coverage:
+                self.coverage[key].append(period)
+            for key, read_at, reading in self.pending_registers:
+                self.registers[key][read_at] = reading
+            for text, count in self.pending_unmapped.items():
+                self.unmapped[text] = self.unmapped.get(text, 0) + count
+        else:
+            where = refused.segment
+            self.refusals.append(
+                MessageRefusal(
+                    self.interchange_ref,
+                    self.message,
+                    self.document,
+                    refused.code,
+                    refused.reason,
+                    where.tag,
+                    where.index,
+                    where.offset,
+                )
+            )
+        self.read_messages.append(
+            MessageRead(
+                self.interchange_ref,
+                self.sender,
+                self.receiver,
+                self.message,
+                self.document,
+                self.version,
+                self.pruefidentifikator,
+                accepted=refused is None,
+            )
+        )
+        self.pending_profiles, self.pending_coverage, self.pending_registers = [], [], []
+        self.pending_unmapped = {}
+        self.refused = self.qty = None
 
     def body_segment(self, seg: _Segment) -> None:
         tag = seg.tag
@@ -376,25 +506,25 @@ class _Reader:
             if seg.get(1) == "DP":
                 self.location = self.series = None
         elif tag == "RFF":
-            if seg.get(1) == "MG" and self.location is not None and self.series is None:
+            qualifier = seg.get(1)
+            if qualifier == "MG" and self.location is not None and self.series is None:
                 self.location.meter_ref = seg.get(1, 1)
+            elif qualifier == "Z13" and self.location is None:
+                self.pruefidentifikator = seg.get(1, 1)
         elif tag == "BGM":
             # Message function 1 is a cancellation (Storno): its values must not be applied.
             self.cancelled = seg.get(3) == "1"
+            self.document = seg.get(2)
         # UNS, CTA, COM, CCI, CAV, IMD, PRI, MOA, SEQ …: nothing that changes a value.
 
     def loc(self, seg: _Segment) -> None:
         qualifier, location_id = seg.get(1), seg.get(2)
+        kind = None
         if qualifier == "172" and location_id:
-            if location_id.isdigit() and len(location_id) == 11:
-                if not is_valid_malo(location_id):
-                    raise seg.error(f"MaLo {location_id} has a wrong check digit")
-            elif len(location_id) == 33 and _MELO_ANY.match(location_id):
-                if location_id.startswith("DE") and not _MELO_DE.match(location_id):
-                    raise seg.error(f"{location_id} is not a German MeLo (DE + 6 + 5 digits + 20 characters)")
-            else:
-                raise seg.error(f"{location_id!r} is neither a MaLo (11 digits) nor a MeLo (33 characters)")
-        self.location = _Location(qualifier, location_id or None)
+            kind = location_kind(location_id)
+            if kind is None:
+                raise seg.refuse("location_id", location_problem(location_id))
+        self.location = _Location(qualifier, location_id or None, kind)
         self.series = None
 
     def classify(self, seg: _Segment) -> None:
@@ -444,9 +574,14 @@ class _Reader:
         if qty is not None:
             if qualifier not in ("163", "164", "7", "9"):
                 return
-            if fmt != "303":
-                raise seg.error(f"a value's time needs format 303 with an offset, not {fmt!r}")
-            epoch = self.epoch_303(seg, text)
+            if fmt == "303":
+                epoch = self.epoch_303(seg, text)
+            elif fmt == "304":
+                epoch = self.epoch_304(seg, text)
+            else:
+                self.plain_date(seg, text, fmt)
+                qty.untimed = seg
+                return
             if qualifier == "163":
                 qty.start = epoch
             elif qualifier == "164":
@@ -456,17 +591,14 @@ class _Reader:
             else:
                 qty.read_on = epoch
             return
-        # Header (137 …) or location level (163/164 period, 7/9 reading date): 102 and 203 appear here.
-        instant: int | None = None  # 102 and 203 have no offset: checked, but not usable as an instant
+        # Header (137, 293 …) or location level (163/164 period, 7/9 reading date): every format appears here.
+        instant: int | None = None  # formats without an offset are checked, but not usable as an instant
         if fmt == "303":
             instant = self.epoch_303(seg, text)
-        elif fmt == "203" and _F203.match(text):
-            self.day_epoch(seg, text[:8])
-            self.check_clock(seg, text)
-        elif fmt == "102" and _F102.match(text):
-            self.day_epoch(seg, text)
+        elif fmt == "304":
+            instant = self.epoch_304(seg, text)
         else:
-            raise seg.error(f"DTM format {fmt!r} with {text!r} is not read (303, or 102/203 in headers)")
+            self.plain_date(seg, text, fmt)
         location = self.location
         if location is None or self.series is not None or instant is None:
             return
@@ -485,6 +617,21 @@ class _Reader:
         location, series = self.location, self.series
         assert location is not None and series is not None
         where = f"{location.label()}, {series.obis}"
+        seg = qty.segment
+        if series.kind == "profile" and location.qualifier == "172":
+            # An application error even where the location is not mapped: the sender must hear of it.
+            if qty.untimed is not None:
+                raise qty.untimed.refuse(
+                    "interval_format", "a load-profile value's interval needs format 303 or 304 (with offset)"
+                )
+            if qty.start is None or qty.end is None:
+                raise seg.refuse("interval_missing", "a load-profile value needs DTM+163 and DTM+164")
+            if qty.end - qty.start != QUARTER_HOUR_SECONDS:
+                raise seg.refuse(
+                    "interval_length", f"interval of {(qty.end - qty.start) / 60:g} minutes: load profiles have 15"
+                )
+            if qty.start % QUARTER_HOUR_SECONDS:
+                raise seg.refuse("interval_start", "the interval does not start on the quarter hour")
         if self.cancelled:
             self.report(f"message {self.message} is a cancellation (BGM function 1): not applied")
             return
@@ -503,35 +650,26 @@ class _Reader:
         if quality is None:
             self.report(f"{where}: value qualifier {qty.qualifier!r} is not mapped")
             return
-        seg = qty.segment
         if series.kind == "profile":
-            if qty.start is None or qty.end is None:
-                raise seg.error("a load-profile value needs DTM+163 and DTM+164")
-            if qty.end - qty.start != QUARTER_HOUR_SECONDS:
-                raise seg.error(f"interval of {(qty.end - qty.start) // 60} minutes: load profiles have 15")
-            if qty.start % QUARTER_HOUR_SECONDS:
-                raise seg.error("the interval does not start on the quarter hour")
+            assert qty.start is not None
             key = (meter, series.obis)
-            intervals = self.profiles[key]
-            if qty.start in intervals:
-                self.resent[key] += 1
-                del intervals[qty.start]  # re-insert: arrival order stays the order of winning values
-            intervals[qty.start] = (qty.value, quality, ";".join(qty.status) if qty.status else None)
+            status = ";".join(qty.status) if qty.status else None
+            self.pending_profiles.append((key, qty.start, (qty.value, quality, status)))
             if location.period is not None and location.period[1] > location.period[0]:
-                self.coverage[key].append(location.period)
+                self.pending_coverage.append((key, location.period))
             return
         read_at = next((t for t in (qty.used_at, qty.read_on, qty.end, location.read_at) if t is not None), None)
         if read_at is None:
             self.report(f"{where}: a register reading without a time of day (format 303) is not mapped")
             return
         if read_at % QUARTER_HOUR_SECONDS:
-            raise seg.error("a register reading must be taken on the quarter hour")
+            raise seg.refuse("reading_time", "a register reading must be taken on the quarter hour")
         if quality is Quality.MISSING or qty.value is None:
             self.report(f"{where}: a missing register reading (Z30) has no value to map")
             return
         if qty.value < 0:
-            raise seg.error("a register reading cannot be negative")
-        self.registers[(meter, series.obis)][read_at] = (qty.value, quality)
+            raise seg.refuse("reading_negative", "a register reading cannot be negative")
+        self.pending_registers.append(((meter, series.obis), read_at, (qty.value, quality)))
 
     def meter(self, location: _Location) -> str | None:
         if location.resolved:
@@ -542,6 +680,9 @@ class _Reader:
             return None
         if location.qualifier != "172":
             location.reason = f"LOC+{location.qualifier}: only LOC+172 locations are mapped"
+            return None
+        if location.kind is not None and location.kind not in CUSTOMER_LOCATION_KINDS:
+            location.reason = f"{location.label()} is a {location.kind}: not a customer's metering point"
             return None
         meter = self.meter_for_location(location.id) if location.id else None
         reference = (location.meter_ref or "").replace(" ", "").upper()
@@ -569,19 +710,58 @@ class _Reader:
     def epoch_303(self, seg: _Segment, text: str) -> int:
         known = self.times.get(text)
         if known is None:
-            match = _F303.match(text)
-            if match is None:
-                raise seg.error(f"{text!r} is not a format 303 time (CCYYMMDDHHMM with offset ?+HH)")
-            clock, sign, hours, minutes = match.groups()
-            offset = (int(hours) * 60 + int(minutes or 0)) * (-1 if sign == "-" else 1)
-            if abs(offset) > 14 * 60:
-                raise seg.error(f"offset {sign}{hours}{minutes or ''} is out of range")
-            base = self.day_epoch(seg, clock[:8]) + self.check_clock(seg, clock)
-            known = (base - offset * 60, offset)
-            self.times[text] = known
+            known = self.times[text] = self.with_offset(seg, text, _F303, "303 time (CCYYMMDDHHMM")
         if known[1]:
             self.offsets.add(known[1])
         return known[0]
+
+    def epoch_304(self, seg: _Segment, text: str) -> int:
+        known = self.times_304.get(text)
+        if known is None:
+            known = self.times_304[text] = self.with_offset(seg, text, _F304, "304 time (CCYYMMDDHHMMSS")
+        if known[1]:
+            self.offsets.add(known[1])
+        return known[0]
+
+    def with_offset(self, seg: _Segment, text: str, pattern: re.Pattern[str], shape: str) -> tuple[int, int]:
+        """(UTC epoch, offset minutes) of a format 303/304 time; a wrong shape is a syntax error."""
+        match = pattern.match(text)
+        if match is None:
+            raise seg.error(f"{text!r} is not a format {shape} with offset ?+HH)")
+        clock, sign, hours, minutes = match.groups()
+        offset = (int(hours) * 60 + int(minutes or 0)) * (-1 if sign == "-" else 1)
+        if abs(offset) > 14 * 60:
+            raise seg.error(f"offset {sign}{hours}{minutes or ''} is out of range")
+        base = self.day_epoch(seg, clock[:8]) + self.check_clock(seg, clock)
+        return base - offset * 60, offset
+
+    def plain_date(self, seg: _Segment, text: str, fmt: str) -> None:
+        """A date in a format without offset: checked as its format says (a syntax error if it does not fit)."""
+        pattern = _PLAIN_FORMATS.get(fmt)
+        if pattern is None:
+            raise seg.error(f"DTM format {fmt!r} is not read (code list 2379: 102, 106, 203, 204, 303, 304, 602, "
+                            "610, 616, 718, 719, 802)")  # fmt: skip
+        if not pattern.match(text):
+            raise seg.error(f"{text!r} is not a date in format {fmt}")
+        if fmt in ("102", "203", "204"):
+            self.day_epoch(seg, text[:8])
+            if fmt != "102":
+                self.check_clock(seg, text)
+        elif fmt in ("718", "719"):
+            for part in text.split("-"):
+                self.day_epoch(seg, part[:8])
+                if fmt == "719":
+                    self.check_clock(seg, part)
+        elif fmt in ("602", "610", "616"):
+            if not _YEARS[0] <= int(text[:4]) <= _YEARS[1]:
+                raise seg.error(f"{text!r} lies outside the years {_YEARS[0]} … {_YEARS[1]}")
+            if (fmt == "610" and not 1 <= int(text[4:]) <= 12) or (fmt == "616" and not 1 <= int(text[4:]) <= 53):
+                raise seg.error(f"{text!r} is not a date in format {fmt}")
+        elif fmt == "106":
+            try:
+                date(2000, int(text[:2]), int(text[2:]))  # a leap year: 0229 is a valid MMDD
+            except ValueError:
+                raise seg.error(f"{text!r} is not a date in format 106 (MMDD)") from None
 
     def day_epoch(self, seg: _Segment, text: str) -> int:
         known = self.day_epochs.get(text)
@@ -599,11 +779,12 @@ class _Reader:
 
     @staticmethod
     def check_clock(seg: _Segment, text: str) -> int:
-        hour, minute = int(text[8:10]), int(text[10:12])
+        """Seconds since midnight of CCYYMMDDHHMM[SS]."""
+        hour, minute, second = int(text[8:10]), int(text[10:12]), int(text[12:14] or 0)
         # 24:00 is how some senders write the end of a day.
-        if minute > 59 or hour > 24 or (hour == 24 and minute):
+        if minute > 59 or second > 59 or hour > 24 or (hour == 24 and (minute or second)):
             raise seg.error(f"{text!r} is not a time of day")
-        return hour * 3600 + minute * 60
+        return hour * 3600 + minute * 60 + second
 
     # ---------------------------------------------------------------- reports
 
@@ -611,7 +792,7 @@ class _Reader:
         self.warnings[text] = self.warnings.get(text, 0) + 1
 
     def report(self, text: str) -> None:
-        self.unmapped[text] = self.unmapped.get(text, 0) + 1
+        self.pending_unmapped[text] = self.pending_unmapped.get(text, 0) + 1
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -694,4 +875,11 @@ def parse_mscons(
     days = _build_days(reader, warnings)
     registers = _build_registers(reader)
     unmapped = [f"{text} — {count} value(s)" for text, count in reader.unmapped.items()]
-    return ParsedInterchange(days=days, registers=registers, unmapped=unmapped, warnings=warnings)
+    return ParsedInterchange(
+        days=days,
+        registers=registers,
+        unmapped=unmapped,
+        warnings=warnings,
+        messages=reader.read_messages,
+        refusals=reader.refusals,
+    )

@@ -1,6 +1,7 @@
 """The MSCONS parser: round trip with the simulator's writer, the real-world deviations it accepts (samples in
 tests/data/mscons) and what it refuses, naming the segment."""
 
+import re
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 
 from backoffice.smgw_simulator import generate_days, write_mscons
 from contracts.meterdata import LoadProfileDay, Quality
-from services.meterdata.mscons import MsconsError, ParsedInterchange, is_valid_malo, parse_mscons
+from kit.identifiers import LocationKind, is_valid_malo, location_kind, location_problem
+from services.meterdata.mscons import MsconsError, ParsedInterchange, parse_mscons
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "mscons"
 MALO = "41373559241"
@@ -61,6 +63,30 @@ def test_the_malo_check_digit_follows_the_brief_not_luhn() -> None:
     assert not is_valid_malo("41373559242")
     assert not is_valid_malo("01373559241")  # a MaLo never starts with 0
     assert not is_valid_malo("4137355924")
+
+
+@pytest.mark.parametrize(
+    ("location_id", "kind"),
+    [
+        ("41373559241", LocationKind.MALO),
+        ("65432109870", LocationKind.MALO),  # a Tranche: same shape and check digit
+        ("DE0071373163400000E000A0014996748", LocationKind.MELO),
+        ("AT0071373163400000E000A0014996748", LocationKind.MELO),  # another country's metering point
+        ("E1A2B3C4D57", LocationKind.NELO),
+        ("C9X8Y7Z6W54", LocationKind.SR),
+        ("D1234ABCD09", LocationKind.TR),
+        ("41373559242", None),  # wrong check digit
+        ("01373559241", None),
+        ("DE0071X73163400000E000A0014996748", None),
+        ("F1A2B3C4D57", None),
+        ("E1A2B3C4D5X", None),  # the last character is a digit
+        ("e1a2b3c4d57", None),
+        ("", None),
+    ],
+)
+def test_every_location_id_kind_of_current_market_communication(location_id: str, kind: LocationKind | None) -> None:
+    assert location_kind(location_id) == kind
+    assert kind is not None or location_problem(location_id)
 
 
 # ------------------------------------------------------------------------------------------ round trip
@@ -122,6 +148,18 @@ def test_local_offsets_on_the_autumn_day_give_100_distinct_intervals() -> None:
     assert day.values == tuple((i + 1) / 1000 for i in range(100))  # every clock time 02:xx twice, in order
     assert set(day.qualities) == {Quality.TRUE_VALUE}
     assert any("+01:00, +02:00" in w and "converted to UTC" in w for w in parsed.warnings)
+
+
+def test_the_autumn_day_in_format_304_gives_the_same_intervals_as_in_303() -> None:
+    in_304 = re.sub(rb"(\d{12})(\?[+-]\d{2}):303", rb"\g<1>00\2:304", sample("autumn_local_offsets.edi"))
+    assert b":303" not in in_304
+    assert parse(in_304).days == parse(sample("autumn_local_offsets.edi")).days
+
+
+def test_a_register_reading_at_a_time_in_format_304() -> None:
+    register = LOCATION + "LIN+1'PIA+5+1-1?:1.8.0:SRW'QTY+220:17.5'DTM+7:20260101010000?+01:304'"
+    (readings,) = parse(VALID.replace(LOCATION + SERIES + VALUE, register)).registers
+    assert readings.readings[0].read_at == datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_the_spring_forward_day_has_92_values_and_channel_1_0_maps_to_1_1() -> None:
@@ -279,21 +317,15 @@ def test_a_register_reading_without_time_of_day_is_reported() -> None:
 @pytest.mark.parametrize(
     ("change", "tag", "what"),
     [
-        ((LOCATION, "LOC+172+41373559242'"), "LOC", "MaLo 41373559242 has a wrong check digit"),
-        ((LOCATION, "LOC+172+1234'"), "LOC", "neither a MaLo (11 digits) nor a MeLo"),
-        ((LOCATION, "LOC+172+DE0071X73163400000E000A0014996748'"), "LOC", "not a German MeLo"),
-        (("2.4c", "2.5"), "UNH", "MSCONS D:04B:UN:2.5 is not read"),
-        (("D:04B:UN:2.4c", "D:04B:UN:1.0b"), "UNH", "is not read"),
-        (("D:04B:UN:2.4c", "D:96A:UN:EAN008"), "UNH", "is not read"),
+        (("D:04B:UN:2.4c", "D:04B:UN:1.0b"), "UNH", "MSCONS D:04B:UN:1.0b is not read"),
+        (("D:04B:UN:2.4c", "D:04B:UN:2.0"), "UNH", "MSCONS D:04B:UN:2.0 is not read"),
+        (("D:04B:UN:2.4c", "D:96A:UN:EAN008"), "UNH", "MSCONS D:96A:UN:EAN008 is not read"),
+        (("D:04B:UN:2.4c", "D:04B:UN:EAN005"), "UNH", "MSCONS D:04B:UN:EAN005 is not read"),
         (("MSCONS:D:04B", "APERAK:D:04B"), "UNH", "'APERAK' is not MSCONS"),
-        (("DTM+164:202512312315", "DTM+164:202512312330"), "QTY", "interval of 30 minutes"),
-        (
-            ("DTM+163:202512312300?+00:303'DTM+164:202512312315", "DTM+163:202512312305?+00:303'DTM+164:202512312320"),
-            "QTY",
-            "quarter hour",
-        ),
-        (("DTM+164:202512312315?+00:303'", ""), "QTY", "needs DTM+163 and DTM+164"),
-        (("DTM+164:202512312315?+00:303", "DTM+164:202512312315:203"), "DTM", "format 303 with an offset"),
+        (("DTM+137:202601020600?+00:303", "DTM+137:202601020600:999"), "DTM", "DTM format '999' is not read"),
+        (("DTM+137:202601020600?+00:303", "DTM+137:2026010206?+00:304"), "DTM", "not a format 304 time"),
+        (("DTM+137:202601020600?+00:303", "DTM+137:202613:610"), "DTM", "'202613' is not a date in format 610"),
+        (("DTM+137:202601020600?+00:303", "DTM+137:20260102060061?+00:304"), "DTM", "is not a time of day"),
         (("DTM+164:202512312315?+00", "DTM+164:202513312315?+00"), "DTM", "is not a calendar date"),
         (("DTM+164:202512312315?+00", "DTM+164:202512312375?+00"), "DTM", "is not a time of day"),
         (("DTM+164:202512312315?+00", "DTM+164:2025123123?+00"), "DTM", "not a format 303 time"),
@@ -319,6 +351,39 @@ def test_what_cannot_be_read_is_refused_naming_the_segment(change: tuple[str, st
     assert raised.value.index is not None and raised.value.offset is not None
 
 
+@pytest.mark.parametrize(
+    ("change", "code", "tag", "reason"),
+    [
+        ((LOCATION, "LOC+172+41373559242'"), "location_id", "LOC", "41373559242 has a wrong check digit"),
+        ((LOCATION, "LOC+172+1234'"), "location_id", "LOC", "'1234' is no location id of any kind"),
+        ((LOCATION, "LOC+172+DE0071X73163400000E000A0014996748'"), "location_id", "LOC", "not a German MeLo"),
+        (("DTM+164:202512312315", "DTM+164:202512312330"), "interval_length", "QTY", "interval of 30 minutes"),
+        (
+            ("DTM+163:202512312300?+00:303'DTM+164:202512312315", "DTM+163:202512312305?+00:303'DTM+164:202512312320"),
+            "interval_start",
+            "QTY",
+            "quarter hour",
+        ),
+        (("DTM+164:202512312315?+00:303'", ""), "interval_missing", "QTY", "needs DTM+163 and DTM+164"),
+        (("DTM+164:202512312315?+00:303", "DTM+164:202512312315:203"), "interval_format", "DTM", "303 or 304"),
+    ],
+)
+def test_an_application_error_refuses_the_message_not_the_interchange(
+    change: tuple[str, str], code: str, tag: str, reason: str
+) -> None:
+    old, new = change
+    assert old in VALID
+    parsed = parse(VALID.replace(old, new, 1))
+    assert parsed.days == [] and parsed.unmapped == []
+    (refusal,) = parsed.refusals
+    assert (refusal.interchange, refusal.message, refusal.document, refusal.code, refusal.tag) == (
+        "R1", "1", "DOC1", code, tag
+    )  # fmt: skip
+    assert reason in refusal.reason
+    (message,) = parsed.messages
+    assert (message.accepted, message.version, message.pruefidentifikator) == (False, "2.4c", "13025")
+
+
 def test_a_truncated_file_is_refused() -> None:
     with pytest.raises(MsconsError, match="does not end with the segment terminator"):
         parse(VALID[:-5])
@@ -331,7 +396,80 @@ def test_register_readings_must_be_on_the_quarter_hour_and_not_negative() -> Non
     good = VALID.replace(LOCATION + SERIES + VALUE, register.format(value="17.5", at="202601010000"))
     (readings,) = parse(good).registers
     assert readings.readings[0].read_at == datetime(2026, 1, 1, tzinfo=UTC)
-    for value, at, what in (("17.5", "202601010007", "quarter hour"), ("-1", "202601010000", "cannot be negative")):
-        with pytest.raises(MsconsError, match=what) as raised:
-            parse(VALID.replace(LOCATION + SERIES + VALUE, register.format(value=value, at=at)))
-        assert raised.value.tag == "QTY"
+    for value, at, code in (("17.5", "202601010007", "reading_time"), ("-1", "202601010000", "reading_negative")):
+        refused = parse(VALID.replace(LOCATION + SERIES + VALUE, register.format(value=value, at=at)))
+        assert refused.registers == []
+        assert [(r.code, r.tag) for r in refused.refusals] == [(code, "QTY")]
+
+
+# ------------------------------------------------------------------------ the corpus: formats, versions, id kinds
+
+SECOND_MALO = "51238696781"
+
+
+def test_a_2_4b_interchange_with_two_malos_on_the_spring_day_and_dates_in_304_and_610() -> None:
+    # Header dates in every format of code list 2379 the AHB versions use (102, 106, 203, 204, 304, 602, 610, 616,
+    # 718, 719, 802); the values' intervals in 304 with seconds and offset.
+    parsed = parse_mscons(
+        sample("spring_2_4b_formats_304_610.edi"), meter_for_location={**MASTER_DATA, SECOND_MALO: "1ESY1161052715"}.get
+    )
+    days = {d.meter_number: d for d in parsed.days}
+    assert set(days) == {METER, "1ESY1161052715"}
+    assert {(d.day, len(d.values)) for d in days.values()} == {(date(2026, 3, 29), 92)}
+    assert all(q == Quality.TRUE_VALUE for d in days.values() for q in d.qualities)
+    assert (days[METER].values[0], days[METER].values[91]) == (0.1, 0.191)
+    assert [(m.message, m.version, m.pruefidentifikator, m.accepted) for m in parsed.messages] == [
+        ("1", "2.4b", "13025", True),
+        ("2", "2.4b", "13025", True),
+    ]
+    assert parsed.refusals == [] and parsed.unmapped == [] and parsed.warnings == []
+
+
+def test_every_kind_of_location_id_customer_points_stored_others_reported_a_wrong_check_digit_refused() -> None:
+    parsed = parse(sample("location_kinds.edi"))
+    assert {d.meter_number for d in parsed.days} == {METER, "1ESY1161052714"}  # MaLo and MeLo
+    assert sorted(parsed.unmapped) == [
+        "location C9X8Y7Z6W54 is a Steuerbare Ressource: not a customer's metering point (1-1:1.29.0) — 2 value(s)",
+        "location D1234ABCD09 is a Technische Ressource: not a customer's metering point (1-1:1.29.0) — 2 value(s)",
+        "location E1A2B3C4D57 is a Netzlokation: not a customer's metering point (1-1:1.29.0) — 2 value(s)",
+        # A Tranche has the shape and check digit of a MaLo: only master data could tell; it knows no meter for it.
+        "no meter known for location 65432109870 (1-1:1.29.0) — 2 value(s)",
+    ]
+    (refusal,) = parsed.refusals
+    assert (refusal.interchange, refusal.message, refusal.code, refusal.tag) == ("K1", "7", "location_id", "LOC")
+    assert refusal.reason == "41373559242 has a wrong check digit for a MaLo or Tranche"
+    assert [m.accepted for m in parsed.messages] == [True] * 6 + [False]
+
+
+def test_the_d04b_versions_in_circulation_are_read_with_their_pruefidentifikator() -> None:
+    parsed = parse(sample("versions_2_1a_to_2_5a.edi"))
+    assert [(m.version, m.pruefidentifikator) for m in parsed.messages] == [
+        ("2.1a", "13025"), ("2.2h", "13017"), ("2.3c", "13025"), ("2.4", "13017"),
+        ("2.4a", "13025"), ("2.4b", "13017"), ("2.4c", "13025"), ("2.5a", "13017"),
+    ]  # fmt: skip
+    (day,) = parsed.days
+    assert sorted(present(day)) == list(range(1, 9))  # one value from each message
+
+
+def test_another_directory_is_refused_whole_naming_what_was_found() -> None:
+    with pytest.raises(MsconsError) as raised:
+        parse(sample("other_directory_d96a.edi"))
+    assert raised.value.tag == "UNH"
+    assert "MSCONS D:96A:UN:EAN008 is not read" in str(raised.value)
+
+
+def test_in_a_one_line_interchange_only_the_messages_with_application_errors_are_refused() -> None:
+    parsed = parse_mscons(
+        sample("one_line_one_message_refused.edi"),
+        meter_for_location={**MASTER_DATA, SECOND_MALO: "1ESY1161052715"}.get,
+    )
+    days = {d.meter_number: d for d in parsed.days}
+    assert sorted(present(days[METER])) == [0, 1, 2, 3]  # message A (303)
+    assert sorted(present(days["1ESY1161052714"])) == [4, 5]  # message C (304); B's values at 0, 1 are not used
+    assert "1ESY1161052715" not in days  # message D
+    assert [(r.message, r.code, r.tag) for r in parsed.refusals] == [
+        ("B", "interval_format", "DTM"),  # a value's interval in format 203: no offset
+        ("D", "interval_length", "QTY"),  # 22:00:00 to 22:15:30
+    ]
+    assert parsed.refusals[1].reason == "interval of 15.5 minutes: load profiles have 15"
+    assert [m.accepted for m in parsed.messages] == [True, False, True, False]

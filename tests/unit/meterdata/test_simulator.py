@@ -16,7 +16,8 @@ from backoffice.smgw_simulator import generate_days, generate_registers, malo_fo
 from contracts.envelope import Envelope
 from contracts.meterdata import LoadProfileDay, Quality, RegisterReadings
 from contracts.topics import METER_MSCONS, METER_READINGS
-from services.meterdata.mscons import is_valid_malo, parse_mscons
+from kit.identifiers import is_valid_malo
+from services.meterdata.mscons import parse_mscons
 
 BERLIN = ZoneInfo("Europe/Berlin")
 METER = "1EMH0005939068"

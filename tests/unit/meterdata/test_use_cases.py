@@ -2,10 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
+from contracts.masterdata import MeterPointRecorded
 from contracts.meterdata import LoadProfileDay, Quality, RegisterReading, RegisterReadings
 from kit.energy_day import day_start, quarter_hours_of
 from kit.events import encode, envelope_for
@@ -21,6 +23,7 @@ from tests.unit.meterdata.fake_store import FakeReadings
 TENANT = "000328"
 CONSUMPTION = "1-1:1.29.0"
 NORMAL, SPRING = date(2026, 6, 1), date(2026, 3, 29)
+LOCATION_KINDS = (Path(__file__).resolve().parents[2] / "data" / "mscons" / "location_kinds.edi").read_bytes()
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,20 @@ async def test_an_mscons_file_that_cannot_be_read_stores_nothing(units: FakeUnit
         async with units() as uow:
             await handlers.ingest_mscons(handlers.IngestMscons(b"UNB+UNOC:3'QTY", TENANT), uow)
     assert not units.store.days and not units.store.registers
+
+
+async def test_an_mscons_interchange_stores_its_accepted_messages_and_lists_the_refused_ones(
+    units: FakeUnits[FakeReadings],
+) -> None:
+    units.master_data.points[(TENANT, METER)] = MeterPointRecorded.model_construct(
+        meter_number=METER, malo_id="41373559241"
+    )
+    async with units() as uow:
+        ingested = await handlers.ingest_mscons(handlers.IngestMscons(LOCATION_KINDS, TENANT), uow)
+    assert list(units.store.days) == [(TENANT, METER, CONSUMPTION, NORMAL)]  # message 1 (MaLo)
+    assert ingested.days == 1
+    assert [(r.message, r.code) for r in ingested.refusals] == [("7", "location_id")]  # the wrong check digit
+    assert len(ingested.unmapped) == 5  # the MeLo without master data here, NeLo, SR, TR, Tranche
 
 
 async def test_registers_give_the_last_reading_of_each_berlin_day_and_the_latest(
