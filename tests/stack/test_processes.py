@@ -16,12 +16,14 @@ from stack.processes import (
 VAR = Path("/srv/plusportal")
 PORTS = {"onboarding": 18101, "letters": 18102, "identity": 18103, "meterdata": 18104}
 # What the tests set differently from `make up`, and why (tests/conftest.py's system fixture).
+# Every process traces into a file of its own (tests/e2e/test_traces.py); make up leaves tracing off.
+TRACES = "PLUSPORTAL_TRACES_FILE"
 TEST_ONLY = {
-    "onboarding": {"PLUSPORTAL_LIMIT_PER_CLIENT", "PLUSPORTAL_LIMIT_PER_EMAIL"},
-    "letters": set(),
-    "identity": {"PLUSPORTAL_LIMIT_LOGIN_PER_CLIENT", "PLUSPORTAL_LIMIT_REQUESTS_PER_CLIENT"},
-    "meterdata": set(),
-    "printhouse": set(),
+    "onboarding": {"PLUSPORTAL_LIMIT_PER_CLIENT", "PLUSPORTAL_LIMIT_PER_EMAIL", TRACES},
+    "letters": {TRACES},
+    "identity": {"PLUSPORTAL_LIMIT_LOGIN_PER_CLIENT", "PLUSPORTAL_LIMIT_REQUESTS_PER_CLIENT", TRACES},
+    "meterdata": {TRACES},
+    "printhouse": {TRACES},
 }
 TRY_OUT_ONLY: dict[str, set[str]] = {}  # no development secrets: both generate their own (prepare_credentials)
 
