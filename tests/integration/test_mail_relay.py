@@ -70,3 +70,42 @@ async def test_sent_failed_permanently_and_retried_later(postgres_server: Databa
     finally:
         controller.stop()
         await db.dispose()
+
+
+class CrashAfterFirstMail(MailRelay):
+    """The database goes away after the first mail of a batch was handed to the SMTP server."""
+
+    def __init__(self, db: Database, host: str, port: int) -> None:
+        super().__init__(db, host, port)
+        self.sent = 0
+
+    async def _send(self, mail: OutgoingMail) -> None:
+        if self.sent == 1:
+            raise ConnectionResetError("database connection lost")
+        await super()._send(mail)
+        self.sent += 1
+
+
+async def test_a_crash_mid_batch_sends_no_mail_twice(postgres_server: DatabaseServer) -> None:
+    """The chaos run's finding: with one transaction per batch, a crash after the SMTP server took the first
+    mails rolled back their `sent_at`, and the next run sent them again."""
+    url = await postgres_server.fresh_database("mail_relay_crash")
+    await migrate(url, MIGRATIONS)
+    db = Database(url)
+    server = PickyServer()
+    port = free_port()
+    controller = Controller(server, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        async with db.transaction() as session:
+            for who in ("first", "second", "third"):
+                mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
+                enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
+        with pytest.raises(ConnectionResetError):
+            await CrashAfterFirstMail(db, "127.0.0.1", port).run_once()
+        assert await MailRelay(db, "127.0.0.1", port).run_once() == 2  # the first is recorded as sent
+        received = sorted(address for e in server.received for address in e.rcpt_tos)
+        assert received == ["first@example.org", "second@example.org", "third@example.org"]
+    finally:
+        controller.stop()
+        await db.dispose()
