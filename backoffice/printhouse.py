@@ -1,6 +1,7 @@
 """Reference print/mail house: takes dispatch jobs from the letter queue and reports their status.
 
-Runs as a consumer group (start several to share the work). Each job's PDF is "printed" into a
+Runs as a consumer group (start several to share the work); each process takes jobs in batches and handles
+a batch's jobs side by side, as they mostly wait for their PDF and the broker. Each job's PDF is "printed" into a
 folder (``<out>/<tenant>/<reference>.pdf`` plus the address data as JSON); then it reports picked
 up → printed → handed to carrier. A job carries its PDF inline (v1) or names it by ``pdf_url``
 (v2): then the PDF is fetched from letters with the print house's credential of the job's operator (one per
@@ -29,6 +30,7 @@ import signal
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
@@ -43,15 +45,17 @@ from contracts.topics import LETTER_DISPATCH_STATUS, LETTER_QUEUE, Principal
 from kit.credentials import read_per_tenant
 from kit.deadletter import dead_letter
 from kit.events import encode, envelope_for
-from kit.kafka import KafkaAccess
+from kit.kafka import KafkaAccess, record_header
 from kit.logging import bind_correlation, configure_logging, get_logger
 from kit.settings import KafkaSettings, load_settings, plain_http, setting
-from kit.tracing import configure_tracing, kafka_middlewares
+from kit.tracing import TRACEPARENT, configure_tracing, consume_span, kafka_middlewares
 
 log = get_logger(__name__)
 NAME = "printhouse"
 HAPPY_PATH = (DispatchStatus.PICKED_UP, DispatchStatus.PRINTED, DispatchStatus.HANDED_TO_CARRIER)
 DEFAULT_LETTERS_URL = "http://127.0.0.1:8102"
+# Jobs taken from the queue at once and handled side by side (benchmarks/README.md, chaos run).
+JOBS_AT_ONCE = 32
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 SHA256_HEADER = "X-Content-SHA256"
 
@@ -90,12 +94,12 @@ def inline_pdf(job: LetterDispatchRequested) -> bytes:
 
 
 async def fetch_pdf(
+    client: httpx.AsyncClient,
     url: str,
     token: str,
     *,
     attempts: int = 6,
     first_delay: float = 0.5,
-    transport: httpx.AsyncBaseTransport | None = None,  # tests answer without a server
 ) -> bytes:
     """GET the job's PDF from letters; retries connection errors and 5xx with backoff (~15 s in all).
 
@@ -103,21 +107,20 @@ async def fetch_pdf(
     Raises PdfNotFetched when letters may answer later: the job stays and is tried again.
     """
     delay = first_delay
-    async with httpx.AsyncClient(timeout=30.0, transport=transport) as client:
-        for attempt in range(1, attempts + 1):
-            try:
-                response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
-            except httpx.TransportError as error:
-                problem = type(error).__name__
-            else:
-                if response.status_code < 500:
-                    break
-                problem = f"HTTP {response.status_code}"
-            if attempt == attempts:
-                raise PdfNotFetched(problem)
-            log.warning("pdf_fetch_retry", problem=problem, attempt=attempt, retry_in_s=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 8.0)
+    for attempt in range(1, attempts + 1):
+        try:
+            response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+        except httpx.TransportError as error:
+            problem = type(error).__name__
+        else:
+            if response.status_code < 500:
+                break
+            problem = f"HTTP {response.status_code}"
+        if attempt == attempts:
+            raise PdfNotFetched(problem)
+        log.warning("pdf_fetch_retry", problem=problem, attempt=attempt, retry_in_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 8.0)
     if response.status_code in (401, 403):
         # Our token is wrong: a matter of configuration, not of this letter. Fail no letter over it.
         raise PdfNotFetched(f"HTTP {response.status_code}: print-house token refused")
@@ -195,9 +198,11 @@ def build_broker(
     group: str = NAME,
     credentials: Mapping[str, str] | None = None,
     letters_url: str | None = None,
+    pdf_client: httpx.AsyncClient | None = None,
 ) -> KafkaBroker:
     """``credentials``: the print house's secret per operator; ``letters_url``: the one letters service it trusts
-    (both by default from PrinthouseSettings)."""
+    (both by default from PrinthouseSettings); ``pdf_client``: the connections to it, shared by every fetch (the
+    caller closes it; without one, the broker is only described, e.g. for the AsyncAPI document)."""
     if credentials is None or letters_url is None:
         settings = PrinthouseSettings()
         credentials = read_per_tenant(settings.printhouse_credentials_file) if credentials is None else credentials
@@ -216,14 +221,24 @@ def build_broker(
         LETTER_QUEUE.name,
         group_id=group,
         auto_offset_reset="earliest",
+        batch=True,
+        max_records=JOBS_AT_ONCE,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="printhouse",
-        description="Takes postal dispatch jobs, prints them, reports their status",
+        description="Takes postal dispatch jobs, prints them side by side, reports their status",
     )
-    async def on_job(message: KafkaMessage) -> None:
-        record = message.raw_message
+    async def on_jobs(message: KafkaMessage) -> None:
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        # A job mostly waits (for its PDF, for the broker's acks): the batch's jobs wait side by side.
+        outcomes = await asyncio.gather(*(on_job(record) for record in records), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                # The batch is redelivered (NACK_ON_ERROR): jobs done meanwhile are skipped by their marker.
+                raise outcome
+
+    async def on_job(record: Any) -> None:
         try:
-            envelope = Envelope.model_validate_json(message.body)
+            envelope = Envelope.model_validate_json(record.value)
             job = LetterDispatchRequested.model_validate(envelope.payload)
         except ValidationError as error:
             await dead_letter(broker, record, f"dispatch job: {error.error_count()} validation errors", NAME, db=None)
@@ -233,7 +248,15 @@ def build_broker(
         except ValueError as error:
             await dead_letter(broker, record, f"dispatch job: {error}", NAME, db=None)
             return
-        with bind_correlation(envelope.correlation_id, tenant=envelope.tenant):
+        attributes = {
+            "plusportal.consumer": NAME,
+            "plusportal.event_type": envelope.event_type,
+            "plusportal.tenant": envelope.tenant,
+        }
+        with (
+            consume_span(f"{NAME} print job", record_header(record, TRACEPARENT), attributes),
+            bind_correlation(envelope.correlation_id, tenant=envelope.tenant),
+        ):
             done_marker = target.with_suffix(".reported")
             if done_marker.exists():
                 return  # a redelivered job we printed and reported already
@@ -258,7 +281,9 @@ def build_broker(
                     token = credentials.get(envelope.tenant)
                     if token is None:
                         raise PdfNotFetched(f"no print-house credential for {envelope.tenant} configured")
-                    fetched = await fetch_pdf(url, token)
+                    if pdf_client is None:
+                        raise PdfNotFetched("no HTTP client to fetch PDFs with")
+                    fetched = await fetch_pdf(pdf_client, url, token)
                 except PdfNotFetched as error:
                     log.error("pdf_not_fetched", job_id=str(job.job_id), problem=str(error))
                     raise  # the message is redelivered (NACK_ON_ERROR): the job is neither lost nor failed
@@ -284,20 +309,22 @@ def build_broker(
 
 
 async def _run(settings: PrinthouseSettings, out: Path) -> None:
-    broker = build_broker(
-        settings.kafka_access(Principal.PRINT_HOUSE),
-        out,
-        credentials=read_per_tenant(settings.printhouse_credentials_file),
-        letters_url=settings.letters_url,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await broker.start()
-    print(f"Druckerei läuft: Briefe landen in {out}/<Netzbetreiber>/", flush=True)
-    await stop.wait()
-    await broker.stop()
+    async with httpx.AsyncClient(timeout=30.0) as pdf_client:
+        broker = build_broker(
+            settings.kafka_access(Principal.PRINT_HOUSE),
+            out,
+            credentials=read_per_tenant(settings.printhouse_credentials_file),
+            letters_url=settings.letters_url,
+            pdf_client=pdf_client,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await broker.start()
+        print(f"Druckerei läuft: Briefe landen in {out}/<Netzbetreiber>/", flush=True)
+        await stop.wait()
+        await broker.stop()
 
 
 async def report_by_hand(

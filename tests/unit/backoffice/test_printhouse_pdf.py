@@ -40,6 +40,11 @@ def _pdf_response(body: bytes = PDF, checksum: str | None = None) -> httpx.Respo
     return httpx.Response(200, content=body, headers=headers)
 
 
+def _client(letters: httpx.MockTransport) -> httpx.AsyncClient:
+    """The print house's client, answered by a stand-in for letters."""
+    return httpx.AsyncClient(transport=letters)
+
+
 def test_a_job_names_its_pdf_one_way_only() -> None:
     job = _example(2).model_dump()
     assert _example(2).pdf_url and _example(1).pdf_base64
@@ -53,7 +58,7 @@ def test_a_job_names_its_pdf_one_way_only() -> None:
 
 async def test_the_fetch_sends_the_token_and_checks_the_checksum() -> None:
     seen: list[httpx.Request] = []
-    assert await fetch_pdf(URL, "secret", transport=_letters(_pdf_response(), seen=seen)) == PDF
+    assert await fetch_pdf(_client(_letters(_pdf_response(), seen=seen)), URL, "secret") == PDF
     assert seen[0].headers["Authorization"] == "Bearer secret"
 
 
@@ -69,23 +74,23 @@ async def test_the_fetch_sends_the_token_and_checks_the_checksum() -> None:
 )
 async def test_a_pdf_that_will_never_be_right_fails_the_job(answer: httpx.Response, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
-        await fetch_pdf(URL, "secret", transport=_letters(answer), first_delay=0)
+        await fetch_pdf(_client(_letters(answer)), URL, "secret", first_delay=0)
 
 
 async def test_letters_down_or_failing_is_retried_then_left_for_redelivery() -> None:
     seen: list[httpx.Request] = []
     flaky = _letters(httpx.Response(503), httpx.Response(500), _pdf_response(), seen=seen)
-    assert await fetch_pdf(URL, "secret", transport=flaky, first_delay=0) == PDF
+    assert await fetch_pdf(_client(flaky), URL, "secret", first_delay=0) == PDF
     assert len(seen) == 3
 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
     with pytest.raises(PdfNotFetched, match="ConnectError"):
-        await fetch_pdf(URL, "secret", transport=httpx.MockTransport(refuse), attempts=3, first_delay=0)
+        await fetch_pdf(_client(httpx.MockTransport(refuse)), URL, "secret", attempts=3, first_delay=0)
     # A refused token is a configuration matter: no letter is failed over it, the job waits.
     with pytest.raises(PdfNotFetched, match="401"):
-        await fetch_pdf(URL, "wrong", transport=_letters(httpx.Response(401)), first_delay=0)
+        await fetch_pdf(_client(_letters(httpx.Response(401))), URL, "wrong", first_delay=0)
 
 
 @pytest.mark.parametrize("version", [1, 2])
