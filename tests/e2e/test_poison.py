@@ -18,6 +18,7 @@ from contracts.staff import PLATFORM_PORTAL
 from kit.events import encode, envelope_for
 from tests.conftest import System
 from tests.e2e.test_meterdata import CONSUMED, TENANT, intervals, load_day, prosumer, publish
+from tests.e2e.test_metrics import scrape, value
 from tests.journeys import StaffSignIn, eventually, produce, read_topic, wait_until_consumed
 
 OTHER = "000512"
@@ -54,6 +55,12 @@ async def test_a_reading_that_breaks_the_handler_is_dead_lettered_and_the_next_o
 
     found = " | ".join(await eventually(reasons, what="both poison readings on the dead-letter topic"))
     assert "9999-12-31 lies outside 2000-01-01" in found and f"revision {2**40} is outside" in found
+
+    # The operator sees them counted, by group and the topic they came from.
+    samples = await scrape(system.meterdata.url)
+    dead = value(samples, "plusportal_events_dead_lettered_total", group="meterdata-ingest",
+                 topic=topics.METER_READINGS.name)  # fmt: skip
+    assert dead >= 2
 
 
 async def test_the_operator_lists_its_dead_letters_and_replays_one(system: System) -> None:
