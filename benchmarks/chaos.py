@@ -735,6 +735,7 @@ class Totals:
     forms_refused: int = 0
     requests: int = 0
     copy_emails: int = 0
+    copy_emails_resent: int = 0  # deliveries of a mail already delivered (same Message-ID): SMTP has no idempotency
     letters: int = 0
     dispatch_jobs: int = 0
     job_records: int = 0  # records on the letter queue: a relay resends after a crash, the print house dedupes
@@ -799,7 +800,8 @@ class ChaosReport:
             f"{'total':<16} {'':>10} {t.forms_sent:>6} {t.readings_sent:>10,} {self.lost:>5} {self.doubled:>8}",
             "",
             f"forms sent {t.forms_sent:,}, accepted {t.forms_accepted:,} (refused {t.forms_refused})"
-            f" · requests {t.requests:,} · copy e-mails {t.copy_emails:,} · letters {t.letters:,}"
+            f" · requests {t.requests:,} · copy e-mails {t.copy_emails:,}"
+            f" (delivered again after a crash, same Message-ID: {t.copy_emails_resent:,}) · letters {t.letters:,}"
             f" · dispatch jobs {t.dispatch_jobs:,} ({t.job_records:,} records on the queue) · printed {t.printed:,}",
             f"readings sent {t.readings_sent:,} in {t.messages_sent:,} day messages, stored {t.readings_stored:,} in"
             f" {t.messages_stored:,} rows · Wh sent {t.wh_sent:,}, stored {t.wh_stored:,}"
@@ -852,7 +854,14 @@ async def check(
     ]
     jobs = set(job_records)
     printed = await asyncio.to_thread(_printed_jobs, stack)
-    copies = Counter(to for message in await asyncio.to_thread(stack.mail.messages) for to in message.envelope_to)
+    # A copy e-mail is one Message-ID (kit.mail: one per outbox row); one delivered again after a crash between
+    # the SMTP server's answer and the relay's commit is the same mail twice, counted apart.
+    deliveries = [
+        (to, message.message()["Message-ID"])
+        for message in await asyncio.to_thread(stack.mail.messages)
+        for to in message.envelope_to
+    ]
+    copies = Counter(to for to, _ in set(deliveries))
 
     for sent in ledger.forms:
         verdict = windows[_window(outcomes, sent.first_sent)]
@@ -870,6 +879,8 @@ async def check(
             verdict.doubled += 1
     totals.requests = sum(requests[f.meter] for f in ledger.forms)
     totals.copy_emails = sum(copies[f.email] for f in ledger.forms)
+    our_addresses = {f.email for f in ledger.forms}
+    totals.copy_emails_resent = sum(1 for to, _ in deliveries if to in our_addresses) - totals.copy_emails
     ours = {request_of[f.meter] for f in ledger.forms if f.meter in request_of}
     totals.letters = sum(count for request, count in letters.items() if request in ours)
     totals.dispatch_jobs = len(jobs)

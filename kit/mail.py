@@ -9,7 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, parseaddr
 from uuid import UUID, uuid4
 
 import aiosmtplib
@@ -143,7 +143,9 @@ class MailRelay(PollingWorker):
         message["From"] = mail.sender
         message["To"] = mail.recipient
         message["Subject"] = mail.subject
-        message["Message-ID"] = make_msgid(domain="plusportal.de")
+        # The same Message-ID every time this mail is sent: SMTP has no idempotency, so a mail the server took
+        # just before a crash (sent_at not committed) goes again — and the recipient's mail system can tell.
+        message["Message-ID"] = message_id(mail.id, mail.sender)
         message.set_content(mail.text)
         mail.attempts += 1
         try:
@@ -172,6 +174,12 @@ class MailRelay(PollingWorker):
             return
         mail.next_attempt_at = datetime.now(UTC) + _retry_wait(mail.attempts)
         log.warning("mail_retry_scheduled", mail_id=str(mail.id), reason=reason, attempts=mail.attempts)
+
+
+def message_id(mail_id: UUID, sender: str) -> str:
+    """The Message-ID of an outgoing mail: its outbox id at the sender's domain."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "plusportal.de"
+    return f"<{mail_id}@{domain}>"
 
 
 def _first_code(error: Exception) -> int:

@@ -1,6 +1,7 @@
 """The mail relay against a real SMTP server that refuses some recipients, on a real database."""
 
 from datetime import UTC, datetime
+from email import message_from_bytes
 from pathlib import Path
 from uuid import uuid4
 
@@ -106,6 +107,44 @@ async def test_a_crash_mid_batch_sends_no_mail_twice(postgres_server: DatabaseSe
         assert await MailRelay(db, "127.0.0.1", port).run_once() == 2  # the first is recorded as sent
         received = sorted(address for e in server.received for address in e.rcpt_tos)
         assert received == ["first@example.org", "second@example.org", "third@example.org"]
+    finally:
+        controller.stop()
+        await db.dispose()
+
+
+class CrashBeforeCommit(MailRelay):
+    """The process dies after the SMTP server took the mail, before `sent_at` is committed."""
+
+    async def _send(self, mail: OutgoingMail) -> None:
+        await super()._send(mail)
+        raise ConnectionResetError("killed before the commit")
+
+
+async def test_a_mail_sent_again_after_a_crash_carries_the_same_message_id(postgres_server: DatabaseServer) -> None:
+    """SMTP cannot be part of the transaction: a crash between the server's 250 and the commit sends the mail again.
+    It goes as the same message (one Message-ID, from the outbox row), so the recipient's mail system can tell."""
+    url = await postgres_server.fresh_database("mail_relay_resent")
+    await migrate(url, MIGRATIONS)
+    db = Database(url)
+    server = PickyServer()
+    port = free_port()
+    controller = Controller(server, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        async with db.transaction() as session:
+            for who in ("first", "second"):
+                mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
+                enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
+        with pytest.raises(ConnectionResetError):
+            await CrashBeforeCommit(db, "127.0.0.1", port).run_once()
+        assert await MailRelay(db, "127.0.0.1", port).run_once() == 2
+        ids = [
+            (envelope.rcpt_tos[0], message_from_bytes(envelope.original_content or b"")["Message-ID"])
+            for envelope in server.received
+        ]
+        first, again, second = ids
+        assert first == again and first[0] == "first@example.org" and first[1].endswith("@example.org>")
+        assert second[0] == "second@example.org" and second[1] != first[1]
     finally:
         controller.stop()
         await db.dispose()
