@@ -4,6 +4,7 @@ set of register readings. Values in kWh; times in UTC; the energy day runs 00:00
 
 from datetime import date
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -66,3 +67,21 @@ class RegisterReadings(EventPayload):
     unit: str = "kWh"
     readings: tuple[RegisterReading, ...] = Field(min_length=1, max_length=10_000)
     revision: int = Field(default=0, ge=0)
+
+
+class InterchangeAnswered(EventPayload):
+    """The EDIFACT answer to an MSCONS interchange received on ``plusportal.meterdata.mscons.v1``, for its sender
+    (the SMGW administrator or metering point operator): a CONTRL (acknowledged or rejected for syntax) or an
+    APERAK (messages refused for application reasons), from the grid operator's market partner id to the
+    sender's. Written once per received interchange; a reprocessed interchange answers only refusals not
+    answered before."""
+
+    EVENT_TYPE = "InterchangeAnswered"
+
+    kind: Literal["CONTRL", "APERAK"]
+    answer_reference: str = Field(max_length=14, description="The answer's interchange control reference (UNB 0020)")
+    answered_reference: str = Field(description="The received interchange's reference (UNB 0020)")
+    sender: str = Field(description="The grid operator's market partner id: the answer's UNB sender")
+    receiver: str = Field(description="The received interchange's sender: the answer's UNB recipient")
+    accepted: bool = Field(description="CONTRL: acknowledged (UCI 7) or rejected (4); APERAK: always false")
+    edifact: str = Field(description="The answer's interchange as EDIFACT text (UNA … UNZ), UNOC")

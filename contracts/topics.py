@@ -128,6 +128,15 @@ METER_MSCONS = TopicSpec(
     Principal.SMGW_ADMINISTRATOR,
     (Principal.METERDATA,),
 )
+METER_MSCONS_ANSWERS = TopicSpec(
+    "plusportal.meterdata.mscons-answers.v1",
+    3,
+    30 * DAY_MS,
+    "sender's market partner id",
+    "The EDIFACT answers (CONTRL, APERAK) to the MSCONS interchanges received, for their senders' side.",
+    Principal.METERDATA,
+    (Principal.SMGW_ADMINISTRATOR,),
+)
 DEAD_LETTER = TopicSpec(
     "plusportal.dead-letter.v1",
     1,
@@ -149,5 +158,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     IDENTITY_KEYS,
     METER_READINGS,
     METER_MSCONS,
+    METER_MSCONS_ANSWERS,
     DEAD_LETTER,
 )

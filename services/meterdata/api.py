@@ -1,24 +1,28 @@
 """Meter data's HTTP API: a partner's values, authorised by identity's access token (tenant, partner,
 role); anything else is 403. Periods are Europe/Berlin days: ``from`` inclusive, ``to`` exclusive."""
 
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import ExitStack
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 
 from kit import auth
+from kit.audit import Actor
 from kit.cpu import NoSlot, ProcessPool, Slots
 from kit.errors import error_responses
 from kit.http import INT64_MAX, tenant_from_host
+from kit.staff import acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
-from services.meterdata import domain, exports, handlers
-from services.meterdata.domain import RegisterValue
+from services.meterdata import domain, edifact_answers, exports, handlers
+from services.meterdata.domain import AnswerSent, MessageRefused, ReceivedInterchange, RegisterValue
 from services.meterdata.handlers import PartnerReadings, Readings
 from services.meterdata.settings import MeterdataSettings
 
@@ -234,3 +238,139 @@ async def _chunks(body: bytes) -> AsyncIterator[bytes]:
     view = memoryview(body)
     for start in range(0, len(view), EXPORT_CHUNK):
         yield bytes(view[start : start + EXPORT_CHUNK])
+
+
+# --- back-office: received MSCONS interchanges ----------------------------------------------------------------
+
+
+class RefusedMessageView(BaseModel):
+    message: str = Field(description="The refused message's reference (UNH 0062)")
+    document: str = Field(description="Its document number (BGM 1004)")
+    code: str = Field(description="Why, as the reader names it (e.g. location_unknown)")
+    aperak_code: str = Field(description="The error code the APERAK gave (ERC, EDI@Energy), e.g. Z14")
+    reason: str = Field(description="What the APERAK said, in German")
+    segment: str = Field(description="The segment at fault and its index in the file, e.g. LOC 12")
+
+
+class AnswerView(BaseModel):
+    kind: str = Field(description="CONTRL or APERAK")
+    reference: str = Field(description="The answer's interchange control reference (UNB 0020)")
+    accepted: bool = Field(description="CONTRL: acknowledged (UCI 7) or rejected (4); APERAK: false")
+    messages: list[str] = Field(description="APERAK: the refused messages (<interchange>/<message reference>)")
+    at: datetime
+
+    @classmethod
+    def of(cls, answer: AnswerSent) -> "AnswerView":
+        return cls(
+            kind=answer.kind,
+            reference=answer.reference,
+            accepted=answer.accepted,
+            messages=list(answer.messages),
+            at=answer.at,
+        )
+
+
+class InterchangeView(BaseModel):
+    """A received MSCONS file: ids and counts only, no readings and no location ids."""
+
+    id: str
+    sender: str = Field(description="The sender's market partner id (UNB)")
+    receiver: str = Field(description="The receiver named in UNB (this operator's market partner id)")
+    reference: str = Field(description="The interchange control reference (UNB 0020)")
+    pruefidentifikatoren: list[str] = Field(description="Prüfidentifikatoren of its messages (RFF+Z13)")
+    received_at: datetime
+    processed_at: datetime | None
+    status: str = Field(description="accepted, partly_refused, refused (every message) or rejected (syntax, CONTRL)")
+    messages_accepted: int
+    messages_refused: int
+    refused: list[RefusedMessageView]
+    syntax_error: str | None = Field(description="Rejected: the syntax error code (0085) and where")
+    answers: list[AnswerView]
+    reprocessed: int = Field(description="How often it was processed again from the back-office")
+
+    @classmethod
+    def of(cls, received: ReceivedInterchange) -> "InterchangeView":
+        def refused(r: MessageRefused) -> RefusedMessageView:
+            code, text = edifact_answers.aperak_code(r.code)
+            segment = f"{r.tag} {r.index}" if r.index else r.tag
+            return RefusedMessageView(
+                message=r.message, document=r.document, code=r.code, aperak_code=code, reason=text, segment=segment
+            )
+
+        return cls(
+            id=received.id,
+            sender=received.sender,
+            receiver=received.receiver,
+            reference=received.reference,
+            pruefidentifikatoren=list(received.pruefidentifikatoren),
+            received_at=received.received_at,
+            processed_at=received.processed_at,
+            status=received.status,
+            messages_accepted=len(received.accepted),
+            messages_refused=len(received.refused),
+            refused=[refused(r) for r in received.refused],
+            syntax_error=received.syntax_error,
+            answers=[AnswerView.of(answer) for answer in received.answers],
+            reprocessed=received.reprocessed,
+        )
+
+
+class ReprocessedView(BaseModel):
+    interchange: InterchangeView
+    stored_days: int = Field(description="Days of 15-minute values stored by this processing")
+    stored_registers: int = Field(description="Register readings stored by this processing")
+    answers: list[AnswerView] = Field(description="The answers this processing wrote (none when nothing new)")
+    message: str = Field(description="What happened, in German")
+
+
+INTERCHANGE_NOT_FOUND = "Diese Übertragungsdatei gibt es hier nicht. Bitte laden Sie die Liste neu."
+
+
+def build_backoffice_api(
+    units: UnitsOfWork[Readings], tenants: TenantDirectory, staff: Callable[..., Awaitable[Actor]]
+) -> APIRouter:
+    """The operator's received MSCONS interchanges for its clerks and admins (``staff``: kit.staff's dependency)."""
+    router = APIRouter(tags=["back-office"])
+    Staff = Annotated[Actor, Depends(staff)]
+    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
+
+    @router.get(
+        "/backoffice/interchanges",
+        summary="Received MSCONS interchanges, newest first, with what was refused and the answers sent",
+        responses=error_responses(401, 403, 404),
+    )
+    async def list_interchanges(actor: Staff) -> list[InterchangeView]:
+        async with units.read() as uow:
+            found = await handlers.interchanges(handlers.ListInterchanges(actor.tenant), uow)
+        return [InterchangeView.of(received) for received in found]
+
+    @router.post(
+        "/backoffice/interchanges/{interchange_id}/reprocess",
+        summary="Process a received interchange again once the cause of its refusals is fixed",
+        description="Messages refused before that pass now are stored; the messages accepted before are not applied "
+        "again. Answers (APERAK) go out only for refusals not answered before. 409: rejected for syntax (the sender "
+        "must send it again) or nothing refused.",
+        responses=error_responses(401, 403, 404, 409, 422),
+    )
+    async def reprocess(interchange_id: UUID, actor: Staff, tenant: TenantDep) -> ReprocessedView:
+        command = handlers.ReprocessInterchange(tenant.portal_number, str(interchange_id), tenant.market_partner_id)
+        try:
+            async with acting(units, actor, "interchange.reprocessed", "interchange", str(interchange_id)) as uow:
+                done = await handlers.reprocess_interchange(command, uow)
+        except LookupError:
+            raise HTTPException(404, INTERCHANGE_NOT_FOUND) from None
+        except handlers.NotReprocessable as refusal:
+            raise HTTPException(409, str(refusal)) from None
+        assert done.interchange is not None
+        left = len(done.interchange.refused)
+        return ReprocessedView(
+            interchange=InterchangeView.of(done.interchange),
+            stored_days=done.days,
+            stored_registers=done.registers,
+            answers=[AnswerView.of(answer) for answer in done.answers],
+            message="Alle Nachrichten sind jetzt übernommen."
+            if not left
+            else f"{left} Nachricht(en) weiterhin abgelehnt; der Absender hat dazu eine APERAK erhalten.",
+        )
+
+    return router

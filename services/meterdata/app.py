@@ -25,7 +25,7 @@ from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.staff import StaffAccess
 from kit.tracing import instrument
-from services.meterdata.api import build_api
+from services.meterdata.api import build_api, build_backoffice_api
 from services.meterdata.messaging import build_router
 from services.meterdata.mscons import MsconsError, parse_mscons
 from services.meterdata.settings import MeterdataSettings
@@ -75,7 +75,9 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     install_error_handlers(app)
     app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants, export_pool, query_pool, settings))
     app.include_router(runtime.dead_letter_api())
-    admins = StaffAccess(runtime.db, runtime.tenants).allow(StaffRole.ADMIN)
+    staff = StaffAccess(runtime.db, runtime.tenants)
+    app.include_router(build_backoffice_api(units, runtime.tenants, staff.allow(StaffRole.CLERK, StaffRole.ADMIN)))
+    admins = staff.allow(StaffRole.ADMIN)
     app.include_router(audit_router(lambda: runtime.db, admins))  # where the replays of dead letters are written
     add_health_route(app, runtime.health)
     add_metrics_route(app, runtime.metrics)

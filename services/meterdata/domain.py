@@ -350,3 +350,61 @@ def _fine(item: StoredDay | None, start: datetime, slots: int, resolution: Resol
             substitutes=qualities[index : index + per].count(SUBSTITUTE_CODE),
             quality=qualities[index] if per == 1 else None,
         )
+
+
+# --- received MSCONS interchanges and their answers ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageRefused:
+    """A message of a received interchange refused for an application reason, as kept with the interchange: ids
+    and codes only (the reader's reason may name a location, and stays in no table)."""
+
+    interchange: str  # UNB 0020
+    message: str  # UNH 0062
+    document: str  # BGM 1004
+    code: str  # the reader's code, e.g. location_unknown
+    tag: str  # the segment at fault
+    index: int  # its index in the file
+
+
+@dataclass(frozen=True)
+class AnswerSent:
+    """A CONTRL or APERAK written for the sender (published by the outbox)."""
+
+    kind: str  # CONTRL | APERAK
+    reference: str  # the answer's UNB 0020
+    accepted: bool  # CONTRL: acknowledged (UCI 7); APERAK: False
+    messages: tuple[str, ...]  # APERAK: the refused messages' references (UNH 0062); CONTRL: ()
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReceivedInterchange:
+    """An MSCONS file as received (once per tenant and content), what was accepted and refused, and the answers.
+
+    ``accepted``/``refused`` name messages as "<interchange reference>/<message reference>"."""
+
+    id: str
+    tenant: str
+    digest: str  # SHA-256 of the file: the same file delivered again is the same interchange
+    received_at: datetime
+    sender: str = ""
+    receiver: str = ""
+    reference: str = ""
+    pruefidentifikatoren: tuple[str, ...] = ()
+    accepted: tuple[str, ...] = ()
+    refused: tuple[MessageRefused, ...] = ()
+    syntax_error: str | None = None  # "<code 0085> <segment> (segment <index>)": the whole file was rejected
+    answers: tuple[AnswerSent, ...] = ()
+    processed_at: datetime | None = None
+    reprocessed: int = 0  # how often a clerk had it processed again
+
+    @property
+    def status(self) -> str:
+        """rejected (syntax), refused (every message), partly_refused, or accepted."""
+        if self.syntax_error is not None:
+            return "rejected"
+        if self.refused and not self.accepted:
+            return "refused"
+        return "partly_refused" if self.refused else "accepted"

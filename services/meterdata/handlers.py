@@ -5,24 +5,36 @@ The HTTP API's hot queries (15-minute values, totals) take ``PartnerReadings`` i
 each is one statement on a pooled connection, no transaction around it.
 """
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, Protocol
+from uuid import UUID, uuid4
 
 import msgspec
 from pydantic import ValidationError
 
 from contracts.common import METER_NUMBER_PATTERN
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
-from contracts.meterdata import Quality, RegisterReadings
+from contracts.meterdata import InterchangeAnswered, Quality, RegisterReadings
+from contracts.topics import METER_MSCONS_ANSWERS
 from kit import energy_day
 from kit.consumer import Delivered
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitOfWork
-from services.meterdata import domain
-from services.meterdata.domain import DayTotal, IntervalDay, QuarterHourDay, RegisterValue, StoredDay
-from services.meterdata.mscons import MessageRefusal, MsconsError, parse_mscons
+from services.meterdata import domain, edifact_answers
+from services.meterdata.domain import (
+    AnswerSent,
+    DayTotal,
+    IntervalDay,
+    MessageRefused,
+    QuarterHourDay,
+    ReceivedInterchange,
+    RegisterValue,
+    StoredDay,
+)
+from services.meterdata.mscons import MessageRefusal, MsconsError, ParsedInterchange, parse_mscons, read_header
 
 
 class Readings(Protocol):
@@ -55,6 +67,21 @@ class Readings(Protocol):
     async def latest_registers(
         self, tenant: str, meters: Sequence[str], channels: Sequence[str]
     ) -> list[RegisterValue]: ...
+
+    async def claim_interchange(self, received: ReceivedInterchange, data: bytes) -> bool:
+        """Records a file as received; False when the tenant received the same file (same digest) before."""
+        ...
+
+    async def save_interchange(self, received: ReceivedInterchange) -> None: ...
+
+    async def interchange_to_reprocess(
+        self, tenant: str, interchange_id: str
+    ) -> tuple[ReceivedInterchange, bytes] | None:
+        """The interchange and its file, held for this transaction (two reprocesses of one file run one after the
+        other)."""
+        ...
+
+    async def interchanges(self, tenant: str, limit: int) -> list[ReceivedInterchange]: ...
 
 
 class PartnerReadings(Protocol):
@@ -200,46 +227,262 @@ async def _store_registers(store: Readings, tenant: str, readings: RegisterReadi
     return len(ordered)
 
 
+# --- MSCONS interchanges: stored once, answered once ----------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class IngestMscons:
-    """One MSCONS interchange (the file's bytes) for a tenant."""
+class ReceiveInterchange:
+    """One MSCONS file (its bytes, as delivered) for a tenant, answered from the tenant's market partner id."""
 
     data: bytes
     tenant: str
+    market_partner_id: str
 
 
 @dataclass(frozen=True)
-class MsconsIngested:
-    days: int
-    registers: int
-    unmapped: list[str]
-    refusals: list[MessageRefusal]  # messages refused for application errors: nothing of them is stored
+class InterchangeProcessed:
+    """What one processing did. ``interchange`` is None when the file had been received before: nothing was done."""
+
+    interchange: ReceivedInterchange | None
+    days: int = 0
+    registers: int = 0
+    unmapped: list[str] = field(default_factory=list)
+    refusals: list[MessageRefusal] = field(default_factory=list)  # refused now: nothing of them is stored
+    answers: list[AnswerSent] = field(default_factory=list)  # written now (the outbox sends them)
 
 
-async def ingest_mscons(command: IngestMscons, uow: Uow) -> MsconsIngested:
-    """A syntax error, or readings the domain's checks refuse, raise MsconsError (→ dead letter), and nothing is
-    stored; a message refused for an application error is left out and listed, the other messages are stored."""
-    tenant = command.tenant
-    meter_of = await uow.master_data.meters_by_location(tenant)
-    parsed = parse_mscons(command.data, meter_for_location=meter_of.get)
+class Unanswerable(ValueError):
+    """The file names no sender to answer (no readable UNB): nothing is stored, the record is dead-lettered."""
+
+
+class NotReprocessable(ValueError):
+    """The interchange has nothing a reprocess could change (the reason in German, for the clerk)."""
+
+
+async def receive_interchange(command: ReceiveInterchange, uow: Uow) -> InterchangeProcessed:
+    """Store what the file's messages hold and answer the sender: a CONTRL per interchange (acknowledged, or
+    rejected for a syntax error: then nothing is stored), and an APERAK for the messages refused for an application
+    reason (their readings are not stored; the others' are). The file is recorded with the answers in the same
+    transaction, keyed by its content: a second delivery of the same file changes nothing and answers nothing."""
+    digest = hashlib.sha256(command.data).hexdigest()
+    received = ReceivedInterchange(str(uuid4()), command.tenant, digest, uow.now())
+    if not await uow.store.claim_interchange(received, command.data):
+        return InterchangeProcessed(None)
+    return await _process(received, command.data, command.market_partner_id, uow)
+
+
+@dataclass(frozen=True)
+class ReprocessInterchange:
+    tenant: str
+    interchange_id: str
+    market_partner_id: str
+
+
+async def reprocess_interchange(command: ReprocessInterchange, uow: Uow) -> InterchangeProcessed:
+    """Run a received file through the same use case again after the cause of its refusals was fixed (master data
+    for its locations arrived, say): the messages refused before that pass now are stored; the messages accepted
+    before are not applied again (a later correction stays). Answers go out only for refusals not answered before.
+    Raises LookupError (no such interchange at this tenant) and NotReprocessable."""
+    found = await uow.store.interchange_to_reprocess(command.tenant, command.interchange_id)
+    if found is None:
+        raise LookupError(command.interchange_id)
+    received, data = found
+    if received.syntax_error is not None:
+        raise NotReprocessable(
+            "Die Datei wurde wegen eines Syntaxfehlers abgelehnt (CONTRL). Der Absender muss sie berichtigt neu senden."
+        )
+    if not received.refused:
+        raise NotReprocessable("In dieser Übertragungsdatei ist keine Nachricht abgelehnt: nichts zu verarbeiten.")
+    return await _process(replace(received, reprocessed=received.reprocessed + 1), data, command.market_partner_id, uow)
+
+
+async def _process(received: ReceivedInterchange, data: bytes, operator: str, uow: Uow) -> InterchangeProcessed:
     now = uow.now()
-    days: dict[tuple[str, str, str, date], IntervalDay] = {}
+    meter_of = await uow.master_data.meters_by_location(received.tenant)
+    stored_before = {(name.partition("/")[0], name.partition("/")[2]) for name in received.accepted}
+    try:
+        parsed = parse_mscons(
+            data, meter_for_location=meter_of.get, refuse_unknown_locations=True, skip_messages=stored_before
+        )
+    except MsconsError as error:
+        return await _rejected(received, data, operator, error, now, uow)
+    refusals = list(parsed.refusals)
+    problem = _readings_problem(parsed, now)
+    if problem is not None:  # the meter-data rules refuse a reading: every message applied now is refused
+        refusals = [
+            *refusals,
+            *(
+                MessageRefusal(m.interchange, m.message, m.document, "readings_refused", problem, "UNH", 0, 0)
+                for m in parsed.messages
+                if m.accepted and (m.interchange, m.message) not in stored_before
+            ),
+        ]
+        days, registers = 0, 0
+    else:
+        days, registers = await _store_parsed(received.tenant, parsed, now, uow)
+    refused_now = {(r.interchange, r.message) for r in refusals}
+    accepted = {
+        f"{m.interchange}/{m.message}" for m in parsed.messages if (m.interchange, m.message) not in refused_now
+    }
+    answered = {(a.kind, message) for a in received.answers for message in a.messages}
+    answers: list[AnswerSent] = []
+    interchanges: dict[str, edifact_answers.Received] = {}
+    for m in parsed.messages:
+        interchanges.setdefault(m.interchange, edifact_answers.Received(m.sender, m.receiver, m.interchange))
+    for reference, header in interchanges.items():
+        if received.reprocessed == 0:
+            answers.append(_contrl(received, header, operator, now, None, uow))
+        new = [
+            r for r in refusals if r.interchange == reference and ("APERAK", f"{reference}/{r.message}") not in answered
+        ]
+        if new:
+            answers.append(_aperak(received, header, operator, now, new, uow))
+    first = next(iter(interchanges.values()), None)
+    done = replace(
+        received,
+        sender=first.sender if first else "",
+        receiver=first.receiver if first else "",
+        reference=first.reference if first else "",
+        pruefidentifikatoren=tuple(
+            dict.fromkeys(m.pruefidentifikator for m in parsed.messages if m.pruefidentifikator)
+        ),
+        accepted=tuple(sorted(accepted)),
+        refused=tuple(MessageRefused(r.interchange, r.message, r.document, r.code, r.tag, r.index) for r in refusals),
+        answers=(*received.answers, *answers),
+        processed_at=now,
+    )
+    await uow.store.save_interchange(done)
+    return InterchangeProcessed(done, days, registers, parsed.unmapped, refusals, answers)
+
+
+async def _rejected(
+    received: ReceivedInterchange, data: bytes, operator: str, error: MsconsError, now: datetime, uow: Uow
+) -> InterchangeProcessed:
+    """A syntax error: nothing of the file is stored; the sender gets a rejecting CONTRL (when there is one)."""
+    header = error.header or read_header(data)
+    if header is None:
+        raise Unanswerable(f"MSCONS without a readable UNB (no sender to answer): {error}") from error
+    answered = edifact_answers.Received(header.sender, header.receiver, header.reference)
+    inside = error.message is not None
+    fault = edifact_answers.SyntaxFault(
+        error.code,
+        tag=None if inside else error.tag,
+        message=error.message,
+        message_type=error.message_type,
+        position=error.position,
+    )
+    answer = _contrl(received, answered, operator, now, fault, uow)
+    where = f" {error.tag}" if error.tag else ""
+    done = replace(
+        received,
+        sender=header.sender,
+        receiver=header.receiver,
+        reference=header.reference,
+        syntax_error=f"{error.code}{where}" + (f" (Segment {error.index})" if error.index is not None else ""),
+        answers=(*received.answers, answer),
+        processed_at=now,
+    )
+    await uow.store.save_interchange(done)
+    return InterchangeProcessed(done, answers=[answer])
+
+
+def _contrl(
+    received: ReceivedInterchange,
+    answered: edifact_answers.Received,
+    operator: str,
+    now: datetime,
+    fault: edifact_answers.SyntaxFault | None,
+    uow: Uow,
+) -> AnswerSent:
+    reference = edifact_answers.answer_reference(f"{received.digest}/{answered.reference}", "CONTRL", 0)
+    text = edifact_answers.contrl(answered, operator, reference, now, fault)
+    return _publish(received, answered, operator, AnswerSent("CONTRL", reference, fault is None, (), now), text, uow)
+
+
+def _aperak(
+    received: ReceivedInterchange,
+    answered: edifact_answers.Received,
+    operator: str,
+    now: datetime,
+    refusals: Sequence[MessageRefusal],
+    uow: Uow,
+) -> AnswerSent:
+    reference = edifact_answers.answer_reference(
+        f"{received.digest}/{answered.reference}", "APERAK", received.reprocessed
+    )
+    refused = [edifact_answers.RefusedMessage(r.message, r.document, r.code, r.tag, r.index) for r in refusals]
+    text = edifact_answers.aperak(answered, operator, reference, now, refused)
+    messages = tuple(f"{r.interchange}/{r.message}" for r in refusals)
+    return _publish(received, answered, operator, AnswerSent("APERAK", reference, False, messages, now), text, uow)
+
+
+def _publish(
+    received: ReceivedInterchange,
+    answered: edifact_answers.Received,
+    operator: str,
+    answer: AnswerSent,
+    text: str,
+    uow: Uow,
+) -> AnswerSent:
+    """The answer into the outbox, in the transaction that records the interchange: sent once, after commit."""
+    event = InterchangeAnswered(
+        kind=answer.kind,  # type: ignore[arg-type]
+        answer_reference=answer.reference,
+        answered_reference=answered.reference,
+        sender=operator,
+        receiver=answered.sender,
+        accepted=answer.accepted,
+        edifact=text,
+    )
+    uow.publish(METER_MSCONS_ANSWERS, answered.sender, event, tenant=received.tenant, correlation_id=UUID(received.id))
+    return answer
+
+
+def _readings_problem(parsed: ParsedInterchange, now: datetime) -> str | None:
+    """What the meter-data rules refuse of the readings read (a day not yet begun, an implausible value …)."""
     for day in parsed.days:
         problem = domain.day_problem(day.obis, day.day, day.unit, day.values, day.qualities, now.date(), day.revision)
         if problem:
-            raise MsconsError(f"{day.meter_number} {day.day}: {problem}")
-        days[(tenant, day.meter_number, day.obis, day.day)] = domain.interval_day(
+            return f"{day.day}: {problem}"
+    for readings in parsed.registers:
+        ordered = sorted(readings.readings, key=lambda r: r.read_at)
+        problem = domain.register_problem(
+            readings.obis,
+            readings.unit,
+            (r.read_at for r in ordered),
+            now.date(),
+            readings.revision,
+            (r.value for r in ordered),
+        )
+        if problem:
+            return f"{readings.obis}: {problem}"
+    return None
+
+
+async def _store_parsed(tenant: str, parsed: ParsedInterchange, now: datetime, uow: Uow) -> tuple[int, int]:
+    days = {
+        (tenant, day.meter_number, day.obis, day.day): domain.interval_day(
             tenant, day.meter_number, day.obis, day.day, day.revision, day.values, day.qualities, now
         )
+        for day in parsed.days
+    }
     if days:
         await uow.store.upsert_days(list(days.values()))
     registers = 0
     for readings in parsed.registers:
-        try:
-            registers += await _store_registers(uow.store, tenant, readings, now)
-        except Refused as refusal:  # the unit of work rolls back: nothing of the interchange is kept
-            raise MsconsError(f"{readings.meter_number} {readings.obis}: {refusal}") from None
-    return MsconsIngested(len(days), registers, parsed.unmapped, parsed.refusals)
+        registers += await _store_registers(uow.store, tenant, readings, now)
+    return len(days), registers
+
+
+@dataclass(frozen=True)
+class ListInterchanges:
+    tenant: str
+    limit: int = 200
+
+
+async def interchanges(query: ListInterchanges, uow: Uow) -> list[ReceivedInterchange]:
+    """The tenant's received interchanges, newest first."""
+    return await uow.store.interchanges(query.tenant, query.limit)
 
 
 def _reason(error: Exception) -> str:

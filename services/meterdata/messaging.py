@@ -12,11 +12,11 @@ from kit.deadletter import DeadLetters, dead_letter
 from kit.kafka import record_header
 from kit.logging import get_logger
 from kit.masterdata import record_meter_point
+from kit.outbox import document_publishers
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
 from services.meterdata import handlers
 from services.meterdata.handlers import Readings
-from services.meterdata.mscons import MsconsError
 
 log = get_logger(__name__)
 GROUP = "meterdata"
@@ -93,22 +93,30 @@ def build_router(
         [record] = records
         tenant = (record_header(record, "tenant") or "").strip()
         try:
-            tenants.get(tenant)
+            operator = tenants.get(tenant)
             async with units() as uow:
-                ingested = await handlers.ingest_mscons(handlers.IngestMscons(record.value, tenant), uow)
-        except (MsconsError, UnknownTenant) as error:
+                command = handlers.ReceiveInterchange(record.value, tenant, operator.market_partner_id)
+                processed = await handlers.receive_interchange(command, uow)
+        except (handlers.Unanswerable, UnknownTenant) as error:
+            # No one to answer: an operator this platform does not serve, or no sender readable in the file.
             await dead_letter(broker, record, f"MSCONS: {error}", MSCONS_GROUP, db=units.db)
             return
-        for refusal in ingested.refusals:
+        received = processed.interchange
+        if received is None:
+            log.info("mscons_delivered_again")  # the same file before: stored and answered then
+            return
+        for refusal in processed.refusals:
             # The code and the segment's position only: the reason may name a location id.
             log.warning("mscons_message_refused", interchange=refusal.interchange, message=refusal.message,
                         code=refusal.code, segment=refusal.tag, index=refusal.index)  # fmt: skip
-        log.info("mscons_ingested", days=ingested.days, registers=ingested.registers, unmapped=len(ingested.unmapped),
-                 refused=len(ingested.refusals))  # fmt: skip
+        log.info("mscons_ingested", id=received.id, status=received.status, days=processed.days,
+                 registers=processed.registers, unmapped=len(processed.unmapped), refused=len(processed.refusals),
+                 syntax_error=received.syntax_error, answers=[a.kind for a in processed.answers])  # fmt: skip
 
     dead_letters.replayable(INGEST_GROUP, lambda record: ingest_without_poison((record,)))
     dead_letters.replayable(MSCONS_GROUP, mscons_without_poison)
 
+    document_publishers(router, (topics.METER_MSCONS_ANSWERS, meterdata.InterchangeAnswered))
     router.publisher(
         topics.METER_READINGS.name,
         schema=meterdata.LoadProfileDay,

@@ -47,7 +47,7 @@ import itertools
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -137,11 +137,43 @@ class ParsedInterchange:
     refusals: list[MessageRefusal] = field(default_factory=list)  # of the refused messages, nothing is used
 
 
-class MsconsError(ValueError):
-    """A syntax error: the file cannot be read; nothing of it is used."""
+# Syntax error codes (UN/EDIFACT service code list 0085) that a CONTRL names for the errors this reader finds.
+INVALID_VALUE = "12"  # an element's value does not fit its format or is not supported (dates, numbers, versions)
+MISSING = "13"  # something the syntax requires is absent (a truncated file, no UNZ, no UNT)
+NOT_IN_THIS_POSITION = "15"  # a segment where the structure does not allow it
 
-    def __init__(self, what: str, *, tag: str | None = None, index: int | None = None, offset: int | None = None):
-        self.what, self.tag, self.index, self.offset = what, tag, index, offset
+
+@dataclass(frozen=True)
+class InterchangeHeader:
+    """What UNB says: whom a CONTRL or APERAK answers (the sender) and which interchange it refers to."""
+
+    sender: str  # S002 0004, the sender's market partner id
+    receiver: str  # S003 0010
+    reference: str  # 0020, the interchange control reference
+
+
+class MsconsError(ValueError):
+    """A syntax error: the file cannot be read; nothing of it is used.
+
+    Besides the position (``tag``, ``index`` in the file, byte ``offset``) it carries what a CONTRL needs: the
+    syntax error ``code`` (0085), the ``header`` of the interchange it occurred in (None before UNB was read),
+    and, inside a message, its reference, its type (``MSCONS:D:04B:UN:2.4c``) and the segment's position in it
+    (UNH = 1)."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        tag: str | None = None,
+        index: int | None = None,
+        offset: int | None = None,
+        code: str = INVALID_VALUE,
+    ):
+        self.what, self.tag, self.index, self.offset, self.code = what, tag, index, offset, code
+        self.header: InterchangeHeader | None = None
+        self.message: str | None = None
+        self.message_type: str | None = None
+        self.position: int | None = None
         where = f"{tag + ' at ' if tag else ''}segment {index}, byte {offset}: " if index is not None else ""
         super().__init__(where + what)
 
@@ -171,8 +203,8 @@ class _Segment:
                 return part.translate(self.restore) if _FILLER in part else part
         return ""
 
-    def error(self, what: str) -> MsconsError:
-        return MsconsError(what, tag=self.tag, index=self.index, offset=self.offset)
+    def error(self, what: str, code: str = INVALID_VALUE) -> MsconsError:
+        return MsconsError(what, tag=self.tag, index=self.index, offset=self.offset, code=code)
 
     def refuse(self, code: str, reason: str) -> _MessageRefused:
         return _MessageRefused(self, code, reason)
@@ -222,7 +254,9 @@ def _tokenize(data: bytes, warnings: dict[str, int]) -> tuple[_Syntax, Iterator[
             # A release character before an ordinary character: the next character is taken as it is.
             body = re.sub(re.escape(rel) + "(.)", _FILLER + r"\1", body, flags=re.DOTALL)
             if body.endswith(rel):
-                raise MsconsError("the file ends with a release character: it is truncated", offset=len(text) - 1)
+                raise MsconsError(
+                    "the file ends with a release character: it is truncated", offset=len(text) - 1, code=MISSING
+                )
         restore[ord(_FILLER)] = None
     parts = body.split(syntax.terminator)
     if parts[-1].strip(_WHITESPACE):
@@ -231,6 +265,7 @@ def _tokenize(data: bytes, warnings: dict[str, int]) -> tuple[_Syntax, Iterator[
             f"{tail[:3]!r} does not end with the segment terminator {syntax.terminator!r}: the file is truncated",
             index=len(parts),
             offset=len(text) - len(tail),
+            code=MISSING,
         )
     return syntax, _segments(parts, pos, syntax, restore, warnings)
 
@@ -294,6 +329,7 @@ class _Location:
     resolved: bool = False
     meter: str | None = None
     reason: str | None = None
+    segment: _Segment | None = None  # the LOC segment: where an APERAK points for an unknown location
 
     def label(self) -> str:
         return f"location {self.id}" if self.id else f"LOC+{self.qualifier} without id"
@@ -301,10 +337,17 @@ class _Location:
 
 class _Reader:
     def __init__(
-        self, syntax: _Syntax, meter_for_location: Callable[[str], str | None], warnings: dict[str, int]
+        self,
+        syntax: _Syntax,
+        meter_for_location: Callable[[str], str | None],
+        warnings: dict[str, int],
+        refuse_unknown_locations: bool = False,
+        skip_messages: Collection[tuple[str, str]] = (),
     ) -> None:
         self.syntax = syntax
         self.meter_for_location = meter_for_location
+        self.refuse_unknown_locations = refuse_unknown_locations
+        self.skip_messages = skip_messages
         self.warnings = warnings
         self.unmapped: dict[str, int] = {}
         # (meter, obis) → interval start (UTC epoch) → (value, quality, status); dict order = arrival
@@ -321,6 +364,7 @@ class _Reader:
         self.interchange_ref = self.sender = self.receiver = ""
         self.messages = 0
         self.message: str | None = None  # UNH reference while a message is open
+        self.unh_index = 0  # the open message's UNH, as an index in the file
         self.message_segments = 0
         self.cancelled = False
         self.document = self.version = self.pruefidentifikator = ""
@@ -339,11 +383,23 @@ class _Reader:
     # ---------------------------------------------------------------- segments
 
     def read(self, segments: Iterator[_Segment]) -> None:
+        try:
+            self.read_segments(segments)
+        except MsconsError as error:
+            # What a CONTRL answers: the interchange (once UNB is read) and, inside a message, where in it.
+            if self.sender or self.interchange_ref:
+                error.header = InterchangeHeader(self.sender, self.receiver, self.interchange_ref)
+            if self.message is not None and error.index is not None:
+                error.message, error.message_type = self.message, f"MSCONS:D:04B:UN:{self.version}"
+                error.position = error.index - self.unh_index + 1
+            raise
+
+    def read_segments(self, segments: Iterator[_Segment]) -> None:
         first = next(segments, None)
         if first is None:
-            raise MsconsError("the file holds no segment")
+            raise MsconsError("the file holds no segment", code=MISSING)
         if first.tag != "UNB":
-            raise first.error("an interchange starts with UNB")
+            raise first.error("an interchange starts with UNB", MISSING)
         last = first
         for seg in itertools.chain((first,), segments):
             last = seg
@@ -379,14 +435,14 @@ class _Reader:
                 continue  # functional groups carry nothing we use
             else:
                 where = "a message (UNH … UNT)" if self.in_interchange else "an interchange (UNB … UNZ)"
-                raise seg.error(f"stands outside {where}")
+                raise seg.error(f"stands outside {where}", NOT_IN_THIS_POSITION)
         if self.in_interchange:
             raise MsconsError("the file ends without UNZ: it is truncated", tag=last.tag, index=last.index,
-                              offset=last.offset)  # fmt: skip
+                              offset=last.offset, code=MISSING)  # fmt: skip
 
     def unb(self, seg: _Segment) -> None:
         if self.in_interchange:
-            raise seg.error("a new interchange starts before UNZ closed the previous one")
+            raise seg.error("a new interchange starts before UNZ closed the previous one", MISSING)
         if not seg.get(1).startswith("UNO"):
             raise seg.error(f"syntax identifier {seg.get(1)!r} is not an EDIFACT UNOx character set")
         self.in_interchange, self.interchange_ref, self.messages = True, seg.get(5), 0
@@ -394,9 +450,9 @@ class _Reader:
 
     def unz(self, seg: _Segment) -> None:
         if self.message is not None:
-            raise seg.error(f"UNZ before UNT closed message {self.message}: the message is truncated")
+            raise seg.error(f"UNZ before UNT closed message {self.message}: the message is truncated", MISSING)
         if not self.in_interchange:
-            raise seg.error("UNZ without UNB")
+            raise seg.error("UNZ without UNB", NOT_IN_THIS_POSITION)
         if seg.get(1) != str(self.messages):
             self.warn(f"UNZ counts {seg.get(1)!r} messages, the interchange holds {self.messages}")
         if seg.get(2) != self.interchange_ref:
@@ -405,9 +461,9 @@ class _Reader:
 
     def unh(self, seg: _Segment) -> None:
         if self.message is not None:
-            raise seg.error(f"UNH before UNT closed message {self.message}: the message is truncated")
+            raise seg.error(f"UNH before UNT closed message {self.message}: the message is truncated", MISSING)
         if not self.in_interchange:
-            raise seg.error("UNH outside an interchange (UNB … UNZ)")
+            raise seg.error("UNH outside an interchange (UNB … UNZ)", NOT_IN_THIS_POSITION)
         kind, version, release, agency, association = (seg.get(2, i) for i in range(5))
         if kind != "MSCONS":
             raise seg.error(f"message type {kind!r} is not MSCONS")
@@ -419,13 +475,13 @@ class _Reader:
                 f"MSCONS {version}:{release}:{agency}:{association} is not read "
                 "(read: directory D:04B:UN, EDI@Energy versions 2.1a … 2.4c and later)"
             )
-        self.message, self.message_segments, self.cancelled = seg.get(1), 1, False
+        self.message, self.message_segments, self.cancelled, self.unh_index = seg.get(1), 1, False, seg.index
         self.version, self.document, self.pruefidentifikator, self.refused = association, "", "", None
         self.location = self.series = self.qty = None
 
     def unt(self, seg: _Segment) -> None:
         if self.message is None:
-            raise seg.error("UNT without UNH")
+            raise seg.error("UNT without UNH", NOT_IN_THIS_POSITION)
         if self.refused is None:
             try:
                 self.close_qty()
@@ -445,7 +501,9 @@ class _Reader:
         """The message's values are kept if it was read without an application error, else dropped whole."""
         assert self.message is not None
         refused = self.refused
-        if refused is None:
+        if refused is None and (self.interchange_ref, self.message) in self.skip_messages:
+            pass  # stored before (a reprocessed interchange): its values are not applied again
+        elif refused is None:
             for key, start, value in self.pending_profiles:
                 intervals = self.profiles[key]
                 if start in intervals:
@@ -492,7 +550,7 @@ class _Reader:
         tag = seg.tag
         if tag == "LIN":
             if self.location is None:
-                raise seg.error("LIN before a location (LOC)")
+                raise seg.error("LIN before a location (LOC)", NOT_IN_THIS_POSITION)
             self.series = _Series(obis="")
         elif tag == "PIA":
             if seg.get(1) == "5" and self.series is not None:
@@ -524,7 +582,7 @@ class _Reader:
             kind = location_kind(location_id)
             if kind is None:
                 raise seg.refuse("location_id", location_problem(location_id))
-        self.location = _Location(qualifier, location_id or None, kind)
+        self.location = _Location(qualifier, location_id or None, kind, segment=seg)
         self.series = None
 
     def classify(self, seg: _Segment) -> None:
@@ -557,7 +615,9 @@ class _Reader:
 
     def open_qty(self, seg: _Segment) -> None:
         if self.location is None or self.series is None or not self.series.obis:
-            raise seg.error("QTY before its location (LOC) and series (LIN, PIA+5 with an OBIS code)")
+            raise seg.error(
+                "QTY before its location (LOC) and series (LIN, PIA+5 with an OBIS code)", NOT_IN_THIS_POSITION
+            )
         qualifier, text, unit = seg.get(1), seg.get(1, 1), seg.get(1, 2)
         if not _NUMBER.match(text) and not (qualifier == Quality.MISSING and not text):
             raise seg.error("the quantity is not a decimal number")
@@ -701,6 +761,10 @@ class _Reader:
             location.reason = (
                 f"no meter known for {location.label()}" if location.id else "no location id and no meter number"
             )
+            if self.refuse_unknown_locations and location.id and location.segment is not None:
+                # A metering point the operator's master data does not know: the sender hears of it (APERAK), and
+                # the message can be processed again once master data arrives.
+                raise location.segment.refuse("location_unknown", location.reason)
             return None
         location.meter = meter
         return meter
@@ -857,14 +921,24 @@ def _offset_text(minutes: int) -> str:
 
 
 def parse_mscons(
-    data: bytes, *, meter_for_location: Callable[[str], str | None] = lambda location: None
+    data: bytes,
+    *,
+    meter_for_location: Callable[[str], str | None] = lambda location: None,
+    refuse_unknown_locations: bool = False,
+    skip_messages: Collection[tuple[str, str]] = (),
 ) -> ParsedInterchange:
     """Read one MSCONS file. ``meter_for_location`` maps a MaLo/MeLo to its meter number (master data).
+
+    ``refuse_unknown_locations``: a MaLo/MeLo that ``meter_for_location`` does not know (and no RFF+MG names a
+    meter for) refuses its message (code ``location_unknown``) instead of being reported as not mapped — what
+    the service does with the operator's master data; the import command, without it, only reports it.
+    ``skip_messages``: (interchange reference, message reference) of messages stored before: read and listed,
+    but their values are not returned again.
 
     Raises ``MsconsError`` for anything it cannot read; then nothing of the file is returned."""
     counted_warnings: dict[str, int] = {}
     syntax, segments = _tokenize(data, counted_warnings)
-    reader = _Reader(syntax, meter_for_location, counted_warnings)
+    reader = _Reader(syntax, meter_for_location, counted_warnings, refuse_unknown_locations, skip_messages)
     reader.read(segments)
     warnings = [text if count == 1 else f"{text} ({count}×)" for text, count in reader.warnings.items()]
     if reader.offsets:
@@ -883,3 +957,42 @@ def parse_mscons(
         messages=reader.read_messages,
         refusals=reader.refusals,
     )
+
+
+def read_header(data: bytes) -> InterchangeHeader | None:
+    """The first UNB of a file that may not be readable as a whole (to answer a syntax error to its sender): None
+    when there is no UNB with a sender and a reference before the first segment terminator."""
+    text = data.decode("latin-1")
+    pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while pos < len(text) and text[pos] in _WHITESPACE:
+        pos += 1
+    syntax = _Syntax()
+    if text.startswith("UNA", pos) and len(text) >= pos + 9:
+        comp, elem, rel, term = (text[pos + i] for i in (3, 4, 6, 8))
+        syntax = _Syntax(comp, elem, ".", "" if rel == " " else rel, term)
+        pos += 9
+    elements: list[list[str]] = [[""]]
+    index = pos
+    while index < len(text):
+        char = text[index]
+        if syntax.release and char == syntax.release and index + 1 < len(text):
+            index += 1
+            elements[-1][-1] += text[index]
+        elif char == syntax.terminator:
+            break
+        elif char == syntax.element:
+            elements.append([""])
+        elif char == syntax.component:
+            elements[-1].append("")
+        elif char not in "\r\n":
+            elements[-1][-1] += char
+        index += 1
+    else:
+        return None  # no terminator: not even UNB is whole
+
+    def part(element: int) -> str:
+        return elements[element][0].strip() if element < len(elements) else ""
+
+    if part(0) != "UNB" or not part(2) or not part(5):
+        return None
+    return InterchangeHeader(part(2), part(3), part(5))

@@ -6,12 +6,14 @@ per batch. Every query is scoped by tenant.
 ``PartnerQueries`` answers the HTTP API's hot queries in one statement each, without a transaction."""
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, SmallInteger
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlmodel import Field, SQLModel, col, select
+from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, LargeBinary, SmallInteger, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
@@ -22,9 +24,12 @@ from kit.db import Database
 from kit.masterdata import partner_meters_sql, partner_probe
 from services.meterdata.domain import (
     QUALITY_CODES,
+    AnswerSent,
     DayTotal,
     IntervalDay,
+    MessageRefused,
     QuarterHourDay,
+    ReceivedInterchange,
     RegisterValue,
     StoredDay,
 )
@@ -58,6 +63,29 @@ class RegisterReadingRow(SQLModel, table=True):
     quality: int
     revision: int
     runs_backwards: bool = False  # kept, but flagged: lower than an earlier reading
+
+
+class ReceivedInterchangeRow(SQLModel, table=True):
+    """An MSCONS file as received, once per tenant and content (digest), with what was refused and answered."""
+
+    __tablename__ = "received_interchanges"
+    __table_args__ = (UniqueConstraint("tenant", "digest"),)
+
+    id: UUID = Field(primary_key=True)
+    tenant: str
+    digest: str
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    sender: str = ""
+    receiver: str = ""
+    reference: str = ""
+    pruefidentifikatoren: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(Text), nullable=False))
+    accepted: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(Text), nullable=False))
+    refused: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    syntax_error: str | None = None
+    answers: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    processed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    reprocessed: int = 0
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 DAY_COLUMNS = IntervalDay._fields  # the COPY takes domain.IntervalDay tuples as they are
@@ -197,12 +225,101 @@ class MeterdataStore:
         )
         return [_register_value(row) for row in result.all()]
 
+    # --- received MSCONS interchanges ----------------------------------------------------------------------
+
+    async def claim_interchange(self, received: ReceivedInterchange, data: bytes) -> bool:
+        statement = (
+            insert(ReceivedInterchangeRow)
+            .values(
+                id=UUID(received.id),
+                tenant=received.tenant,
+                digest=received.digest,
+                received_at=received.received_at,
+                pruefidentifikatoren=[],
+                accepted=[],
+                refused=[],
+                answers=[],
+                reprocessed=0,
+                data=data,
+            )
+            .on_conflict_do_nothing(index_elements=["tenant", "digest"])
+            .returning(col(ReceivedInterchangeRow.id))
+        )
+        return (await self._session.exec(statement)).first() is not None
+
+    async def save_interchange(self, received: ReceivedInterchange) -> None:
+        await self._session.exec(
+            update(ReceivedInterchangeRow)
+            .where(col(ReceivedInterchangeRow.id) == UUID(received.id))
+            .values(
+                sender=received.sender,
+                receiver=received.receiver,
+                reference=received.reference,
+                pruefidentifikatoren=list(received.pruefidentifikatoren),
+                accepted=list(received.accepted),
+                refused=[asdict(r) for r in received.refused],
+                syntax_error=received.syntax_error,
+                answers=[{**asdict(a), "at": a.at.isoformat()} for a in received.answers],
+                processed_at=received.processed_at,
+                reprocessed=received.reprocessed,
+            )
+        )
+
+    async def interchange_to_reprocess(
+        self, tenant: str, interchange_id: str
+    ) -> tuple[ReceivedInterchange, bytes] | None:
+        try:
+            key = UUID(interchange_id)
+        except ValueError:
+            return None
+        row = (
+            await self._session.exec(
+                select(ReceivedInterchangeRow)
+                .where(ReceivedInterchangeRow.tenant == tenant, ReceivedInterchangeRow.id == key)
+                .with_for_update()
+            )
+        ).first()
+        return None if row is None else (_received(row), row.data)
+
+    async def interchanges(self, tenant: str, limit: int) -> list[ReceivedInterchange]:
+        table = ReceivedInterchangeRow.__table__  # type: ignore[attr-defined]
+        columns = [c for c in table.columns if c.name != "data"]  # the files stay in the table
+        rows = await self._session.exec(
+            select(*columns)
+            .where(col(ReceivedInterchangeRow.tenant) == tenant)
+            .order_by(col(ReceivedInterchangeRow.received_at).desc())
+            .limit(limit)
+        )
+        return [_received(row) for row in rows.all()]
+
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
         """A read through asyncpg on the session's connection (the transaction SQLAlchemy opened on it)."""
         connection = await self._session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         assert raw is not None
         return list(await raw.fetch(query, *args))
+
+
+def _received(row: Any) -> ReceivedInterchange:
+    return ReceivedInterchange(
+        id=str(row.id),
+        tenant=row.tenant,
+        digest=row.digest,
+        received_at=row.received_at,
+        sender=row.sender,
+        receiver=row.receiver,
+        reference=row.reference,
+        pruefidentifikatoren=tuple(row.pruefidentifikatoren),
+        accepted=tuple(row.accepted),
+        refused=tuple(MessageRefused(**r) for r in row.refused),
+        syntax_error=row.syntax_error,
+        answers=tuple(
+            AnswerSent(a["kind"], a["reference"], a["accepted"], tuple(a["messages"]), datetime.fromisoformat(a["at"]))
+            for a in row.answers
+        ),
+        processed_at=row.processed_at,
+        reprocessed=row.reprocessed,
+    )
 
 
 def _fields(reading: RegisterValue) -> dict[str, Any]:

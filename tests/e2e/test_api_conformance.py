@@ -96,6 +96,7 @@ SIGNED_IN_SUCCESSES = [
     ("onboarding", "GET", "/backoffice/requests"),
     ("letters", "GET", "/backoffice/tasks"),
     ("meterdata", "GET", "/partners/{partner_number}/registers"),
+    ("meterdata", "GET", "/backoffice/interchanges"),
 ]
 
 

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from pydifact.segmentcollection import Interchange
 
 from contracts.common import METER_NUMBER_PATTERN
 from contracts.masterdata import MeterPointRecorded
+from contracts.meterdata import InterchangeAnswered
 from kit.energy_day import quarter_hours_of
 from services.meterdata import handlers
 from services.meterdata.mscons import MsconsError, ParsedInterchange, parse_mscons
@@ -137,28 +139,36 @@ def test_segment_mutations_of_valid_interchanges_are_read_or_refused(data: bytes
     parsed(data)
 
 
-async def ingest(data: bytes) -> tuple[handlers.MsconsIngested, FakeReadings]:
+async def ingest(data: bytes) -> tuple[handlers.InterchangeProcessed, FakeUnits[FakeReadings]]:
     units = FakeUnits(FakeReadings(), FakeClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)))
     for location, meter in MASTER_DATA.items():
         units.master_data.points[("000328", meter)] = MeterPointRecorded.model_construct(
             meter_number=meter, malo_id=location
         )
     async with units() as uow:
-        return await handlers.ingest_mscons(handlers.IngestMscons(data, "000328"), uow), units.store
+        command = handlers.ReceiveInterchange(data, "000328", "9900123000002")
+        return await handlers.receive_interchange(command, uow), units
 
 
 # Found: register readings the domain refuses (a day after tomorrow, a value above 1e9 kWh) raised handlers.Refused,
 # which the MSCONS subscriber does not catch: retried three times instead of dead-lettered at once with the reason.
+# Now such readings refuse their interchange's messages (APERAK), like any application error.
 @example(REGISTERS.replace(b"DTM+7:202605312200", b"DTM+7:202705312200"))
 @example(REGISTERS.replace(b"QTY+220:12345.678", b"QTY+220:99999999999"))
 @given(mutated_interchange())
-async def test_the_mscons_use_case_stores_or_raises_mscons_error(data: bytes) -> None:
+async def test_the_mscons_use_case_stores_and_answers_or_finds_no_one_to_answer(data: bytes) -> None:
     try:
-        ingested, store = await ingest(data)
-    except MsconsError as error:
+        processed, units = await ingest(data)
+    except handlers.Unanswerable as error:
         assert str(error)
         return
-    assert ingested.days == len(store.days)
-    assert ingested.registers == len(store.registers)
+    store = units.store
+    assert processed.days == len(store.days)
+    assert processed.registers == len(store.registers)
     assert all(0 <= reading.value_wh <= 10**12 for reading in store.registers.values())  # ≤ 1e9 kWh
     assert all(value is None or 0 <= value <= 1_000_000 for day in store.days.values() for value in day.values_wh)
+    # Every interchange read is answered by a CONTRL, and one APERAK goes out per interchange with refusals.
+    answers = units.outbox.of_type(InterchangeAnswered)
+    assert [a.kind for a in answers].count("CONTRL") >= 1
+    assert all(Interchange.from_str(a.edifact).sender[0] == "9900123000002" for a in answers)
+    assert bool(processed.refusals) == any(a.kind == "APERAK" for a in answers)

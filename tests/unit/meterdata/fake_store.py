@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from kit.consumer import Delivered
-from services.meterdata.domain import DayTotal, IntervalDay, RegisterValue, StoredDay, total_of
+from services.meterdata.domain import DayTotal, IntervalDay, ReceivedInterchange, RegisterValue, StoredDay, total_of
 
 
 class FakeReadings:
@@ -16,6 +16,7 @@ class FakeReadings:
         self.revoked: list[Delivered[SigningKeyRevoked]] = []
         self.ended: list[Delivered[SessionEnded]] = []
         self.upserts = 0
+        self.interchanges_received: dict[str, tuple[ReceivedInterchange, bytes]] = {}  # id → (interchange, file)
 
     async def upsert_days(self, days: Sequence[IntervalDay]) -> None:
         self.upserts += 1
@@ -83,3 +84,24 @@ class FakeReadings:
             if r.tenant == tenant and r.meter_number in meters and r.obis in channels:
                 latest[(r.meter_number, r.obis)] = r
         return list(latest.values())
+
+    async def claim_interchange(self, received: ReceivedInterchange, data: bytes) -> bool:
+        if any(
+            (r.tenant, r.digest) == (received.tenant, received.digest) for r, _ in self.interchanges_received.values()
+        ):
+            return False
+        self.interchanges_received[received.id] = (received, data)
+        return True
+
+    async def save_interchange(self, received: ReceivedInterchange) -> None:
+        self.interchanges_received[received.id] = (received, self.interchanges_received[received.id][1])
+
+    async def interchange_to_reprocess(
+        self, tenant: str, interchange_id: str
+    ) -> tuple[ReceivedInterchange, bytes] | None:
+        found = self.interchanges_received.get(interchange_id)
+        return found if found is not None and found[0].tenant == tenant else None
+
+    async def interchanges(self, tenant: str, limit: int) -> list[ReceivedInterchange]:
+        found = [r for r, _ in self.interchanges_received.values() if r.tenant == tenant]
+        return sorted(found, key=lambda r: r.received_at, reverse=True)[:limit]

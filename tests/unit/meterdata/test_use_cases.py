@@ -14,7 +14,6 @@ from kit.events import encode, envelope_for
 from kit.tenants import load_tenants
 from services.meterdata import handlers
 from services.meterdata.domain import QUALITY_CODES, Resolution
-from services.meterdata.mscons import MsconsError
 from services.meterdata.store import DAY_COLUMNS, IntervalDayRow
 from tests.unit.examples import METER, meter_point
 from tests.unit.fakes import FakeClock, FakeUnits
@@ -126,11 +125,13 @@ async def test_a_register_reading_off_the_quarter_hour_is_refused(units: FakeUni
     assert "quarter hour" in outcome.rejected[0][1]
 
 
-async def test_an_mscons_file_that_cannot_be_read_stores_nothing(units: FakeUnits[FakeReadings]) -> None:
-    with pytest.raises(MsconsError):
+async def test_an_mscons_file_without_a_readable_sender_stores_nothing_and_cannot_be_answered(
+    units: FakeUnits[FakeReadings],
+) -> None:
+    with pytest.raises(handlers.Unanswerable):
         async with units() as uow:
-            await handlers.ingest_mscons(handlers.IngestMscons(b"UNB+UNOC:3'QTY", TENANT), uow)
-    assert not units.store.days and not units.store.registers
+            await receive(uow, b"UNB+UNOC:3'QTY")
+    assert not units.store.days and not units.store.registers and not units.outbox.events
 
 
 async def test_an_mscons_interchange_stores_its_accepted_messages_and_lists_the_refused_ones(
@@ -140,11 +141,21 @@ async def test_an_mscons_interchange_stores_its_accepted_messages_and_lists_the_
         meter_number=METER, malo_id="41373559241"
     )
     async with units() as uow:
-        ingested = await handlers.ingest_mscons(handlers.IngestMscons(LOCATION_KINDS, TENANT), uow)
+        processed = await receive(uow, LOCATION_KINDS)
     assert list(units.store.days) == [(TENANT, METER, CONSUMPTION, NORMAL)]  # message 1 (MaLo)
-    assert ingested.days == 1
-    assert [(r.message, r.code) for r in ingested.refusals] == [("7", "location_id")]  # the wrong check digit
-    assert len(ingested.unmapped) == 5  # the MeLo without master data here, NeLo, SR, TR, Tranche
+    assert processed.days == 1
+    # The MeLo and the 11-digit id (a MaLo or a Tranche) master data does not know are refused (Z14: they can be
+    # processed again once master data knows them), and the wrong check digit.
+    assert [(r.message, r.code) for r in processed.refusals] == [
+        ("2", "location_unknown"),
+        ("6", "location_unknown"),
+        ("7", "location_id"),
+    ]
+    assert len(processed.unmapped) == 3  # NeLo, SR, TR: no customer's metering point
+
+
+async def receive(uow: handlers.Uow, data: bytes) -> handlers.InterchangeProcessed:
+    return await handlers.receive_interchange(handlers.ReceiveInterchange(data, TENANT, "9900123000002"), uow)
 
 
 async def test_registers_give_the_last_reading_of_each_berlin_day_and_the_latest(
