@@ -93,7 +93,7 @@ async def test_two_processes_maintaining_at_once_make_each_partition_once(meterd
 
 async def test_the_migration_moves_every_stored_reading_into_its_month(postgres_server: DatabaseServer) -> None:
     url = await postgres_server.fresh_database("before_partitions")
-    await migrate(url, MIGRATIONS, "meterdata_0005_traceparent")
+    await migrate(url, MIGRATIONS, "meterdata_0006_interchanges")
     database = Database(url)
     try:
         now = datetime(2026, 12, 6, tzinfo=UTC)

@@ -3,7 +3,7 @@ reading time (UTC months), so that retention drops whole months (kit.partitions)
 are; partitions are made for every month that holds data and for this month and the next two. The service
 makes the other months it keeps when it starts (store.MeterdataStore.maintain_partitions).
 
-Revision ID: meterdata_0006_partitions
+Revision ID: meterdata_0007_partitions
 """
 
 from datetime import UTC, datetime
@@ -14,8 +14,8 @@ from sqlalchemy import text
 from kit.months import add_months, month_of, months_between
 from kit.partitions import create_month_sql
 
-revision = "meterdata_0006_partitions"
-down_revision = "meterdata_0005_traceparent"
+revision = "meterdata_0007_partitions"
+down_revision = "meterdata_0006_interchanges"
 branch_labels = None
 depends_on = None
 
