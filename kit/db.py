@@ -56,11 +56,12 @@ def _alembic_config(url: str, versions_dir: Path) -> Config:
     return config
 
 
-def upgrade_database(url: str, versions_dir: Path) -> None:
-    """Bring the service's database to the newest migration (blocking; runs its own event loop)."""
-    command.upgrade(_alembic_config(url, versions_dir), "head")
+def upgrade_database(url: str, versions_dir: Path, revision: str = "head") -> None:
+    """Bring the service's database to the newest migration, or to ``revision`` (blocking; runs its own event
+    loop)."""
+    command.upgrade(_alembic_config(url, versions_dir), revision)
 
 
-async def migrate(url: str, versions_dir: Path) -> None:
+async def migrate(url: str, versions_dir: Path, revision: str = "head") -> None:
     # Alembic's async env runs its own event loop, so it gets a thread of its own.
-    await asyncio.to_thread(upgrade_database, url, versions_dir)
+    await asyncio.to_thread(upgrade_database, url, versions_dir, revision)

@@ -74,7 +74,7 @@ class ServiceRuntime:
             self.metrics.watch(mail.backlog, MAIL_BACKLOG)
         self.kafka_connected = asyncio.Event()
         self._connect_task: asyncio.Task[None] | None = None
-        self._on_started: list[Callable[[], Awaitable[None]]] = []
+        self._on_started: list[Callable[[], Awaitable[object]]] = []
 
     def units_of_work(
         self, store: Callable[[AsyncSession], S], clock: Clock = system_clock, *, wake: Sequence[PollingWorker] = ()
@@ -107,7 +107,7 @@ class ServiceRuntime:
     def include(self, router: KafkaRouter) -> None:
         self.broker.include_router(router)
 
-    def on_started(self, step: Callable[[], Awaitable[None]]) -> None:
+    def on_started(self, step: Callable[[], Awaitable[object]]) -> None:
         """Run ``step`` after the migrations, before requests are served (e.g. to publish a key)."""
         self._on_started.append(step)
 

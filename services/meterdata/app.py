@@ -21,18 +21,43 @@ from kit.audit import audit_router
 from kit.cpu import ProcessPool
 from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.kafka import KafkaAccess
+from kit.logging import get_logger
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.staff import StaffAccess
 from kit.tracing import instrument
+from kit.uow import UnitsOfWork
+from kit.worker import PollingWorker
+from services.meterdata import handlers
 from services.meterdata.api import build_api, build_backoffice_api
+from services.meterdata.handlers import Readings
 from services.meterdata.messaging import build_router
 from services.meterdata.mscons import MsconsError, parse_mscons
 from services.meterdata.settings import MeterdataSettings
 from services.meterdata.store import MeterdataStore, PartnerQueries
 
+log = get_logger(__name__)
 NAME = "meterdata"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class PartitionMaintenance(PollingWorker):
+    """Hourly (and at start): the months kept have their partitions, months no longer kept are dropped."""
+
+    name = "partition-maintenance"
+
+    def __init__(self, units: UnitsOfWork[Readings]) -> None:
+        super().__init__(poll_interval=3600.0, error_backoff=10.0)
+        self._units = units
+
+    async def run_once(self) -> int:
+        async with self._units() as uow:
+            done = await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)
+        for table in done.created:
+            if done.created[table] or done.dropped[table]:
+                log.info("partitions_maintained", table=table, created=[m.isoformat()[:7] for m in done.created[table]],
+                         dropped=[m.isoformat()[:7] for m in done.dropped[table]])  # fmt: skip
+        return 0  # nothing more to do before the next hour
 
 
 def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
@@ -49,6 +74,9 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
             runtime.dead_letters,
         )
     )
+    partitions = PartitionMaintenance(units)
+    # Before the consumers start: a day of any month kept finds its partition (also on a fresh installation).
+    runtime.on_started(partitions.run_once)
     export_pool = ProcessPool("exports", settings.export_processes, settings.export_nice)
     # Not the exports' pool: a long hourly view should not wait behind four three-year XLSX files.
     query_pool = ProcessPool("long-queries", settings.long_query_processes, settings.export_nice)
@@ -58,9 +86,11 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
         async with runtime.lifespan(app):
             export_pool.start()
             query_pool.start()
+            partitions.start()
             try:
                 yield
             finally:
+                await partitions.stop()
                 await export_pool.stop()
                 await query_pool.stop()
 

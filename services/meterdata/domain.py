@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
@@ -16,6 +16,7 @@ from contracts.meterdata import (
     Quality,
 )
 from kit.energy_day import QUARTER_HOUR, day_start, quarter_hours_of
+from kit.months import add_months, month_of, months_between
 
 # Qualities are stored as small integers (one smallint per value).
 QUALITY_CODES: dict[Quality, int] = {
@@ -52,17 +53,50 @@ def register_channels(role: str) -> tuple[str, ...]:
     return CONSUMPTION_REGISTERS if role == Role.CONSUMPTION else FEED_IN_REGISTERS
 
 
+# How long readings are kept ([8 of 11] §4). §61/§62 MsbG ask for the 15-minute series of the last 24 months and
+# values per billing period for three years; billing periods are calendar years until master data names others.
+# So interval days and register readings are kept for the current year and the three before it (which holds the
+# 24 months), then dropped a whole month at a time (store.maintain_partitions).
+YEARS_KEPT_BEFORE_THIS_ONE = 3
+MONTHS_PREPARED_AHEAD = 2  # partitions exist before their month begins
+
+
+def kept_since(today: date) -> date:
+    """The first day whose readings are kept today: 1 January of the third year before this one."""
+    return date(today.year - YEARS_KEPT_BEFORE_THIS_ONE, 1, 1)
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """Which months of readings should have a partition today, and which partitions have to go."""
+
+    create: tuple[date, ...]
+    drop: tuple[date, ...]
+
+
+def partition_plan(today: date, existing: Sequence[date]) -> PartitionPlan:
+    """Every month from the first one kept to ``MONTHS_PREPARED_AHEAD`` after this one has a partition (a late or
+    corrected day of any kept month has its place); partitions of months before the first one kept are dropped."""
+    first = month_of(kept_since(today))
+    wanted = list(months_between(first, add_months(month_of(today), MONTHS_PREPARED_AHEAD)))
+    have = set(existing)
+    return PartitionPlan(
+        create=tuple(month for month in wanted if month not in have),
+        drop=tuple(sorted(month for month in have if month < first)),
+    )
+
+
 # What a reading may say before it reaches the database ([7 of 11] §1), each refusal with its reason:
-EARLIEST_DAY = date(2000, 1, 1)  # older than any smart meter's readings (imports of history included)
 DAYS_AHEAD = timedelta(days=1)  # a day's readings exist once it has begun; one day of slack for clocks and zones
 MAX_REVISION = 2**31 - 1  # the revision columns are PostgreSQL integers
 MAX_REGISTER_KWH = 1e9  # no meter's register counts a TWh; also keeps infinity (1e400 in JSON) out of round()
 
 
 def period_problem(moment: date, today: date) -> str | None:
-    """A day (or a register reading's day) outside what a meter can have measured by today."""
-    if not EARLIEST_DAY <= moment <= today + DAYS_AHEAD:
-        return f"{moment.isoformat()} lies outside {EARLIEST_DAY.isoformat()} … {(today + DAYS_AHEAD).isoformat()}"
+    """A day (or a register reading's day) outside what a meter can have measured by today and is kept."""
+    first, last = kept_since(today), today + DAYS_AHEAD
+    if not first <= moment <= last:
+        return f"{moment.isoformat()} lies outside {first.isoformat()} … {last.isoformat()} (the days kept)"
     return None
 
 
@@ -179,7 +213,8 @@ def register_problem(
     if obis not in CONSUMPTION_REGISTERS + FEED_IN_REGISTERS:
         return f"OBIS {obis} is not a mapped register"
     for moment in moments:
-        if problem := period_problem(moment.date(), today):
+        # Its UTC day: register readings are stored in UTC months (the partitions retention drops).
+        if problem := period_problem(moment.astimezone(UTC).date(), today):
             return f"reading at {problem}"
         if moment.minute % 15 or moment.second or moment.microsecond:
             return f"reading at {moment.isoformat()} is not on the quarter hour"

@@ -82,6 +82,9 @@ class Readings(Protocol):
         ...
 
     async def interchanges(self, tenant: str, limit: int) -> list[ReceivedInterchange]: ...
+    async def partition_months(self) -> dict[str, list[date]]: ...
+
+    async def change_partitions(self, table: str, create: Sequence[date], drop: Sequence[date]) -> None: ...
 
 
 class PartnerReadings(Protocol):
@@ -491,6 +494,27 @@ def _reason(error: Exception) -> str:
     if isinstance(error, UnknownTenant):
         return f"unknown tenant {error}"
     return f"{type(error).__name__}: {error}"[:1500]
+
+
+@dataclass(frozen=True)
+class MaintainPartitions:
+    """Make the partitions the months kept need, drop those of months no longer kept (domain.partition_plan)."""
+
+
+@dataclass(frozen=True)
+class PartitionsMaintained:
+    created: dict[str, tuple[date, ...]]  # table → months
+    dropped: dict[str, tuple[date, ...]]
+
+
+async def maintain_partitions(command: MaintainPartitions, uow: Uow) -> PartitionsMaintained:
+    today = uow.now().date()
+    created, dropped = {}, {}
+    for table, months in (await uow.store.partition_months()).items():
+        plan = domain.partition_plan(today, months)
+        await uow.store.change_partitions(table, plan.create, plan.drop)
+        created[table], dropped[table] = plan.create, plan.drop
+    return PartitionsMaintained(created, dropped)
 
 
 async def record_signing_key(event: Delivered[SigningKeyPublished], uow: Uow) -> None:

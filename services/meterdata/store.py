@@ -11,14 +11,25 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, LargeBinary, SmallInteger, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import Quality
-from kit import auth
+from kit import auth, partitions
 from kit.consumer import Delivered
 from kit.db import Database
 from kit.masterdata import partner_meters_sql, partner_probe
@@ -88,6 +99,8 @@ class ReceivedInterchangeRow(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+# Partitioned by month (kit.partitions): interval days by their energy day, register readings by UTC month.
+PARTITIONED_TABLES = (IntervalDayRow.__tablename__, RegisterReadingRow.__tablename__)
 DAY_COLUMNS = IntervalDay._fields  # the COPY takes domain.IntervalDay tuples as they are
 
 
@@ -142,6 +155,21 @@ class MeterdataStore:
             .limit(1)
         )
         return result.first()
+
+    # --- partitions ([8 of 11] §4) -------------------------------------------------------------------------
+
+    async def partition_months(self) -> dict[str, list[date]]:
+        """The months with a partition, per table of readings. Waits for (and then holds, until the unit of work
+        ends) the lock that lets one process at a time change partitions."""
+        connection = await self._session.connection()
+        await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('meterdata partitions'))"))
+        return {table: await partitions.months_of(connection, table) for table in PARTITIONED_TABLES}
+
+    async def change_partitions(self, table: str, create: Sequence[date], drop: Sequence[date]) -> None:
+        """Create the partitions of ``create``'s months, drop those of ``drop``'s with their rows."""
+        connection = await self._session.connection()
+        await partitions.create_months(connection, table, create)
+        await partitions.drop_months(connection, table, drop)
 
     # --- keys -------------------------------------------------------------------------------------------
 

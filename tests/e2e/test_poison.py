@@ -54,7 +54,7 @@ async def test_a_reading_that_breaks_the_handler_is_dead_lettered_and_the_next_o
         return found if len(found) == 2 else None
 
     found = " | ".join(await eventually(reasons, what="both poison readings on the dead-letter topic"))
-    assert "9999-12-31 lies outside 2000-01-01" in found and f"revision {2**40} is outside" in found
+    assert "9999-12-31 lies outside" in found and f"revision {2**40} is outside" in found
 
     # The operator sees them counted, by group and the topic they came from.
     samples = await scrape(system.meterdata.url)

@@ -1,10 +1,11 @@
 """Meter data's store in memory (handlers.Readings), for unit tests of the use cases."""
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from kit.consumer import Delivered
+from kit.months import month_of
 from services.meterdata.domain import DayTotal, IntervalDay, ReceivedInterchange, RegisterValue, StoredDay, total_of
 
 
@@ -17,6 +18,7 @@ class FakeReadings:
         self.ended: list[Delivered[SessionEnded]] = []
         self.upserts = 0
         self.interchanges_received: dict[str, tuple[ReceivedInterchange, bytes]] = {}  # id → (interchange, file)
+        self.partitions: dict[str, set[date]] = {"interval_days": set(), "register_readings": set()}
 
     async def upsert_days(self, days: Sequence[IntervalDay]) -> None:
         self.upserts += 1
@@ -35,6 +37,20 @@ class FakeReadings:
             r for (t, m, o, at), r in self.registers.items() if (t, m, o) == (tenant, meter, obis) and at < moment
         ]
         return max(earlier, key=lambda r: r.read_at).value_wh if earlier else None
+
+    async def partition_months(self) -> dict[str, list[date]]:
+        return {table: sorted(months) for table, months in self.partitions.items()}
+
+    async def change_partitions(self, table: str, create: Sequence[date], drop: Sequence[date]) -> None:
+        self.partitions[table] |= set(create)
+        self.partitions[table] -= set(drop)
+        gone = set(drop)
+        if table == "interval_days":
+            self.days = {key: day for key, day in self.days.items() if month_of(key[3]) not in gone}
+        else:
+            self.registers = {
+                key: r for key, r in self.registers.items() if month_of(key[3].astimezone(UTC).date()) not in gone
+            }
 
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
         self.keys.append(event)

@@ -12,6 +12,8 @@ from services.meterdata.domain import (
     buckets,
     day_problem,
     day_totals,
+    kept_since,
+    partition_plan,
     register_problem,
     running_backwards,
     totals,
@@ -69,8 +71,10 @@ def test_bad_days_are_refused_with_a_reason() -> None:
     assert "negative" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *negative, TODAY) or "")
     empty_true = ((None,) + (0.1,) * 95, ok[1])
     assert "Z30" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *empty_true, TODAY) or "")
-    # Before they reach the database: days a meter cannot have measured by today, revisions beyond the column.
-    assert "outside 2000-01-01" in (day_problem("1-1:1.29.0", date(1999, 12, 31), "kWh", *ok, TODAY) or "")
+    # Before they reach the database: days a meter cannot have measured by today or that are no longer kept (the
+    # current year and the three before), revisions beyond the column.
+    assert "outside 2023-01-01" in (day_problem("1-1:1.29.0", date(2022, 12, 31), "kWh", *ok, TODAY) or "")
+    assert day_problem("1-1:1.29.0", date(2023, 1, 2), "kWh", *ok, TODAY) is None
     assert "outside" in (day_problem("1-1:1.29.0", date(2026, 12, 5), "kWh", *ok, TODAY) or "")
     assert day_problem("1-1:1.29.0", date(2026, 12, 4), "kWh", *ok, TODAY) is None  # tomorrow: clocks and zones
     assert "revision" in (day_problem("1-1:1.29.0", NORMAL, "kWh", *ok, TODAY, 2**40) or "")
@@ -123,3 +127,12 @@ def test_month_totals_of_a_period_that_starts_and_ends_inside_a_month() -> None:
     assert (months[0].wh, months[0].present, months[0].substitutes) == (1500, 188, 2)
     assert (months[-1].wh, months[-1].present) == (7, 96)
     assert sum(b.wh for b in months) == 1507
+
+
+def test_the_partition_plan_keeps_the_current_year_and_the_three_before_and_prepares_two_months() -> None:
+    existing = [date(2022, 11, 1), date(2022, 12, 1), date(2023, 1, 1), date(2026, 12, 1)]
+    plan = partition_plan(date(2026, 12, 3), existing)
+    assert plan.drop == (date(2022, 11, 1), date(2022, 12, 1))
+    assert plan.create[0] == date(2023, 2, 1) and plan.create[-1] == date(2027, 2, 1)
+    assert date(2026, 12, 1) not in plan.create and len(plan.create) == 48  # 2023-01 … 2027-02 but the two there
+    assert kept_since(date(2027, 1, 1)) == date(2024, 1, 1)

@@ -198,3 +198,33 @@ async def test_day_totals_of_one_meter_add_up_to_the_stored_values(units: FakeUn
 def test_a_stored_day_fills_exactly_the_columns_of_interval_days() -> None:
     assert list(DAY_COLUMNS) == [c.name for c in IntervalDayRow.__table__.columns]  # type: ignore[attr-defined]
     assert QUALITY_CODES[Quality.MISSING] == 0
+
+
+async def test_partitions_cover_the_months_kept_and_months_no_longer_kept_go_with_their_readings() -> None:
+    """[8 of 11] §4 with an injected clock: on 1 January the year three years back leaves, a whole month at a time."""
+    clock = FakeClock(datetime(2026, 12, 31, 23, 0, tzinfo=UTC))
+    units = FakeUnits(FakeReadings(), clock)
+    async with units() as uow:
+        first = await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)
+    # From January 2023 (the current year and the three before) to two months ahead: 50 months per table.
+    assert first.created["interval_days"][0] == date(2023, 1, 1)
+    assert first.created["interval_days"][-1] == date(2027, 2, 1)
+    assert len(first.created["interval_days"]) == len(first.created["register_readings"]) == 50
+    assert first.dropped == {"interval_days": (), "register_readings": ()}
+
+    oldest = load_day(date(2023, 1, 31))  # the last day of the oldest month kept
+    await ingest(units, record(oldest), record(load_day(date(2024, 6, 1))))
+    assert len(units.store.days) == 2
+    await ingest(units, record(load_day(date(2022, 12, 31))))  # before the first day kept: refused, not stored
+    assert len(units.store.days) == 2
+
+    clock.advance(timedelta(hours=2))  # 1 January 2027: 2023 is no longer kept
+    async with units() as uow:
+        second = await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)
+    assert second.dropped["interval_days"] == tuple(date(2023, month, 1) for month in range(1, 13))
+    assert second.created["interval_days"] == (date(2027, 3, 1),)
+    assert [key[3] for key in units.store.days] == [date(2024, 6, 1)]
+
+    async with units() as uow:  # run again: nothing left to do
+        third = await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)
+    assert third.created == third.dropped == {"interval_days": (), "register_readings": ()}
