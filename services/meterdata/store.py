@@ -250,14 +250,19 @@ _TRUE_CODE = QUALITY_CODES[Quality.TRUE_VALUE]
 def _partner_statement(columns: tuple[str, ...]) -> str:
     """The stored days of the partner's relations (their meters, their days) as ``(day, *columns, NULL, NULL)``
     ordered by day, and the relations themselves as ``(valid_first, NULL…, meter_number, valid_end)``.
-    $1 tenant, $2 partner probe, $3 channel, $4 first day, $5 the day after the last."""
+    $1 tenant, $2 partner probe, $3 channel, $4 first day, $5 the day after the last.
+
+    Each relation reads its meter's days through the primary key (LATERAL: a join the planner could turn into a
+    scan of the whole table); a day of a meter that two relations cover (overlapping periods) comes once."""
     nulls = ", ".join(["NULL"] * len(columns))
     return (
         f"WITH relations AS ({partner_relations_sql('$1', '$2')})"
-        f" SELECT d.day, {', '.join(columns)}, NULL, NULL FROM interval_days d"
-        " WHERE d.tenant = $1 AND d.obis = $3 AND d.day >= $4 AND d.day < $5"
-        " AND EXISTS (SELECT 1 FROM relations r WHERE r.meter_number = d.meter_number"
-        " AND (r.valid_first IS NULL OR d.day >= r.valid_first) AND (r.valid_end IS NULL OR d.day < r.valid_end))"
+        f" SELECT * FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, {', '.join(columns)},"
+        " CAST(NULL AS text), CAST(NULL AS date)"
+        " FROM relations r CROSS JOIN LATERAL (SELECT * FROM interval_days i"
+        " WHERE i.tenant = $1 AND i.meter_number = r.meter_number AND i.obis = $3"
+        " AND i.day >= GREATEST($4, r.valid_first) AND i.day < LEAST($5, r.valid_end)) AS d"
+        " ORDER BY d.day, d.meter_number) AS days"
         f" UNION ALL SELECT valid_first, {nulls}, meter_number, valid_end FROM relations"
         " ORDER BY 1"
     )
