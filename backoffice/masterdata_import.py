@@ -2,7 +2,11 @@
 
 One row per partner of a meter (a meter with consumption and feed-in has two rows). Columns:
 meter_number, malo_id, connection_street, connection_house_number, connection_postcode,
-connection_city, partner_number, role (consumption|feed_in), name, street, house_number, postcode, city
+connection_city, partner_number, role (consumption|feed_in), name, street, house_number, postcode, city, and
+optionally valid_from, valid_to: the first and the last day (inclusive, YYYY-MM-DD, Europe/Berlin energy days) of
+that partner's relation to the meter, empty for "since always" and "open" (kit.validity). After a move-out the
+previous partner keeps their row with valid_to, and the new one gets a row with valid_from: both see their own
+days only. Files without these columns import as before (every relation open).
 
     plusportal-masterdata --tenant 000328 deploy/demo/masterdata-000328.csv
 
@@ -38,6 +42,7 @@ COLUMNS = (
     "meter_number", "malo_id", "connection_street", "connection_house_number", "connection_postcode", "connection_city",
     "partner_number", "role", "name", "street", "house_number", "postcode", "city",
 )  # fmt: skip
+PERIOD_COLUMNS = ("valid_from", "valid_to")  # optional
 
 
 def _address(row: dict[str, str], prefix: str = "") -> dict[str, str]:
@@ -84,6 +89,7 @@ def read_meter_points(path: Path) -> list[MeterPointRecorded]:
                             "role": r["role"],
                             "name": r["name"],  # type: ignore[misc]
                             "postal_address": _address(r),
+                            **{column: r.get(column) or None for column in PERIOD_COLUMNS},
                         }
                         for _, r in rows
                     ),

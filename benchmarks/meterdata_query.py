@@ -76,7 +76,7 @@ from contracts.envelope import HEADER_EVENT_TYPE, HEADER_TENANT
 from contracts.identity import PublicJwk, SigningKeyPublished
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.topics import IDENTITY_KEYS, MASTER_DATA, Principal
-from kit import auth
+from kit import auth, validity
 from kit.db import Database
 from kit.events import encode, envelope_for
 from kit.tenants import load_tenants
@@ -348,7 +348,7 @@ STAGES = (
     "token check (auth.verify)",
     "one statement: partner_days/_day_totals",
     "  raw asyncpg, all values of the days",
-    "domain.totals (month)",
+    "domain.visible_totals (month)",
     "exports.interval_rows / quarter_hour_rows",
     "orjson.dumps",
 )
@@ -381,17 +381,18 @@ async def stage_times(
             stored: Any
             buckets: Any
             if resolution == domain.Resolution.QUARTER_HOUR:
-                stored = await queries.quarter_hours(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
+                stored, relations = await queries.quarter_hours(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
             else:
-                stored = await queries.day_totals(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
+                stored, relations = await queries.day_totals(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
             t3 = time.perf_counter()
+            ranges = validity.ranges(relations, YEAR_START, YEAR_END)
             if resolution == domain.Resolution.QUARTER_HOUR:
                 buckets = stored
             else:
-                buckets = list(domain.totals(stored, YEAR_START, YEAR_END, resolution))
+                buckets = list(domain.visible_totals(stored, ranges, YEAR_START, resolution))
             t4 = time.perf_counter()
             if resolution == domain.Resolution.QUARTER_HOUR:
-                rows = exports.quarter_hour_rows(stored, YEAR_START, YEAR_END)
+                rows = exports.quarter_hour_rows(stored, ranges)
             else:
                 rows = exports.interval_rows(buckets, resolution)
             t5 = time.perf_counter()

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.masterdata import MeterPointRecorded
 from kit.consumer import Delivered
+from kit.validity import Relation, relations_of
 
 if TYPE_CHECKING:
     from kit.uow import UnitOfWork
@@ -30,17 +31,25 @@ class MeterPointRow(SQLModel, table=True):
     record: dict = Field(sa_column=Column(JSONB, nullable=False))
 
 
-def partner_meters_sql(tenant: str, probe: str) -> str:
-    """A query (to embed as a subquery) for the meters whose record names a partner number in a role.
+def partner_relations_sql(tenant: str, probe: str) -> str:
+    """A query (to embed, e.g. as a CTE) for a partner number's relations in a role: one row per relation,
+    ``(meter_number, valid_first, valid_end)`` — the days [valid_first, valid_end), NULL where open — as
+    ``kit.validity.relations_of`` reads them from a record (``valid_end`` is the day after ``valid_to``).
 
     ``tenant`` and ``probe`` are the statement's placeholders for the tenant and for ``partner_probe``'s
     value, e.g. ``"$1", "$2"`` for asyncpg: a service's hot query embeds it and stays one statement.
     """
-    return f"SELECT meter_number FROM meter_points WHERE tenant = {tenant} AND record @> CAST({probe} AS jsonb)"
+    return (
+        "SELECT m.meter_number, CAST(p.value->>'valid_from' AS date) AS valid_first,"
+        " CAST(p.value->>'valid_to' AS date) + 1 AS valid_end"
+        " FROM meter_points m CROSS JOIN LATERAL jsonb_array_elements(m.record->'partners') AS p"
+        f" WHERE m.tenant = {tenant} AND m.record @> CAST({probe} AS jsonb)"
+        f" AND p.value @> (CAST({probe} AS jsonb)->'partners'->0)"
+    )
 
 
 def partner_probe(partner_number: str, role: str) -> str:
-    """The value for ``partner_meters_sql``'s probe: a record containing this partner in this role."""
+    """The value for ``partner_relations_sql``'s probe: a record containing this partner in this role."""
     return json.dumps({"partners": [{"partner_number": partner_number, "role": role}]})
 
 
@@ -69,14 +78,20 @@ class MasterDataTable:
         )
         await self._session.exec(statement)
 
-    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]:
-        """The meters whose master data names this partner number in this role."""
+    async def relations_of_partner(self, tenant: str, partner_number: str, role: str) -> list[Relation]:
+        """The partner number's relations in this role to the meters whose master data names it, with their
+        validity periods (kit.validity), ordered by meter."""
         result = await self._session.exec(
-            text(partner_meters_sql(":tenant", ":probe")).bindparams(
-                tenant=tenant, probe=partner_probe(partner_number, role)
-            )
+            text(
+                "SELECT record FROM meter_points WHERE tenant = :tenant AND record @> CAST(:probe AS jsonb)"
+                " ORDER BY meter_number"
+            ).bindparams(tenant=tenant, probe=partner_probe(partner_number, role))
         )  # type: ignore[call-overload]
-        return [row[0] for row in result.all()]
+        return [
+            found
+            for (record,) in result.all()
+            for found in relations_of(MeterPointRecorded.model_validate(record), partner_number, role)
+        ]
 
     async def meters_by_location(self, tenant: str) -> dict[str, str]:
         """Meter number per market location (MaLo) in the tenant's master data."""

@@ -26,6 +26,7 @@ from kit.db import Database
 from kit.mail import Mail, enqueue_mail, mails_to
 from kit.masterdata import MasterDataTable
 from kit.outbox import add_event
+from kit.validity import Relation
 
 Clock = Callable[[], datetime]
 
@@ -60,7 +61,7 @@ class MasterData(Protocol):
 
     async def record(self, tenant: str, point: MeterPointRecorded) -> None: ...
 
-    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]: ...
+    async def relations_of_partner(self, tenant: str, partner_number: str, role: str) -> list[Relation]: ...
 
     async def meters_by_location(self, tenant: str) -> dict[str, str]: ...
 

@@ -5,7 +5,7 @@
 import * as api from "./api.js";
 import { toLogin as toStaffLogin } from "./backoffice.js";
 import { h, link } from "./dom.js";
-import { roleLabel } from "./labels.js";
+import { partnerStatus, roleLabel } from "./labels.js";
 
 const ROUTES = {
   "/": { page: "start" },
@@ -130,7 +130,7 @@ function partnerSwitch(view) {
     "select",
     { id: "partner-switch", name: "partner_number", class: "session-bar__select" },
     view.partners.map((p) =>
-      h("option", { value: p.partner_number, selected: p.partner_number === view.partner_number }, `${p.partner_number} – ${roleLabel(p.role)}`),
+      h("option", { value: p.partner_number, selected: p.partner_number === view.partner_number }, `${p.partner_number} – ${roleLabel(p.role)}${p.moved_out ? ` – ${partnerStatus(p)}` : ""}`),
     ),
   );
   const status = h("p", { class: "session-bar__error", role: "alert" });
@@ -178,7 +178,7 @@ function renderSessionBar() {
   });
   let partner = null;
   if (view.partner_number && view.partners.length > 1) partner = partnerSwitch(view);
-  else if (current) partner = h("p", { class: "session-bar__partner" }, `Geschäftspartner-Nr. ${current.partner_number} · ${roleLabel(current.role)}`);
+  else if (current) partner = h("p", { class: "session-bar__partner" }, `Geschäftspartner-Nr. ${current.partner_number} · ${roleLabel(current.role)}${current.moved_out ? ` · ${partnerStatus(current)}` : ""}`);
   bar.replaceChildren(
     ...[
       h("p", { class: "session-bar__who" }, h("span", { class: "session-bar__label" }, "Angemeldet: "), view.email),

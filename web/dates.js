@@ -69,6 +69,7 @@ export function today() {
 const formats = {
   dayLong: new Intl.DateTimeFormat("de-DE", { timeZone: "UTC", weekday: "long", day: "numeric", month: "long", year: "numeric" }),
   dayMedium: new Intl.DateTimeFormat("de-DE", { timeZone: "UTC", day: "numeric", month: "long", year: "numeric" }),
+  dayNumeric: new Intl.DateTimeFormat("de-DE", { timeZone: "UTC", day: "2-digit", month: "2-digit", year: "numeric" }),
   dayMonth: new Intl.DateTimeFormat("de-DE", { timeZone: "UTC", day: "numeric", month: "long" }),
   dayShort: new Intl.DateTimeFormat("de-DE", { timeZone: "UTC", weekday: "short", day: "numeric", month: "numeric" }),
   monthYear: new Intl.DateTimeFormat("de-DE", { timeZone: "UTC", month: "long", year: "numeric" }),
@@ -90,6 +91,8 @@ export const fmt = {
   dayLong: (day) => formats.dayLong.format(utc(day)),
   /** 1. Juni 2026 */
   dayMedium: (day) => formats.dayMedium.format(utc(day)),
+  /** 01.06.2026 */
+  dayNumeric: (day) => formats.dayNumeric.format(utc(day)),
   /** 1. Juni */
   dayMonth: (day) => formats.dayMonth.format(utc(day)),
   /** Mo., 1.6. */

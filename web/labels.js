@@ -1,11 +1,18 @@
 // German names for the codes the APIs use.
 
+import { fmt, parseDay } from "./dates.js";
 import { ROLE_LABELS } from "./roles.js"; // generated from contracts/common.py
 
 export { ROLE_LABELS };
 
 export function roleLabel(role) {
   return ROLE_LABELS[role] || role || "";
+}
+
+/** A partner number of the session: "aktiv", or "ausgezogen (bis 14.06.2026)" once its relations have ended. */
+export function partnerStatus(partner) {
+  const last = parseDay(partner.moved_out);
+  return last ? `ausgezogen (bis ${fmt.dayNumeric(last)})` : "aktiv";
 }
 
 /** MSCONS value qualifiers, as meter data reports them. */

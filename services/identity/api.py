@@ -3,6 +3,7 @@ must not be told (access request, reset, login)."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import date
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -83,12 +84,22 @@ class PasswordProof(BaseModel):
     password: str = Field(max_length=MAX_PASSWORD_LENGTH * 4)
 
 
+class PartnerView(BaseModel):
+    partner_number: str
+    role: str
+    moved_out: date | None = Field(
+        default=None,
+        description="Last day of the partner's relations to meters once all have ended (ausgezogen): the partner "
+        "still sees the days up to it",
+    )
+
+
 class SessionView(BaseModel):
     email: str
     tenant: str
     partner_number: str | None
     role: str | None
-    partners: list[dict[str, str]]
+    partners: list[PartnerView]
     csrf_token: str
     choose_partner: bool
 
@@ -100,7 +111,14 @@ class SessionView(BaseModel):
             tenant=session.tenant,
             partner_number=session.partner_number,
             role=session.role,
-            partners=[{"partner_number": link.partner_number, "role": link.role} for link in account.links],
+            partners=[
+                PartnerView(
+                    partner_number=link.partner_number,
+                    role=link.role,
+                    moved_out=signed_in.moved_out.get(link.partner_number),
+                )
+                for link in account.links
+            ],
             csrf_token=session.csrf_token,
             choose_partner=session.partner_number is None and len(account.links) > 1,
         )

@@ -8,7 +8,7 @@ once by the composition root (api, messaging, app).
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -24,6 +24,7 @@ from contracts.identity import (
 )
 from contracts.letters import RegistrationCodeIssued
 from contracts.topics import IDENTITY, IDENTITY_KEYS, IDENTITY_REQUESTS, TopicSpec
+from kit import energy_day, validity
 from kit.consumer import Delivered
 from kit.logging import get_logger
 from kit.mail import Mail
@@ -457,6 +458,20 @@ class SignedIn:
 
     session: BrowserSession
     account: Account
+    # Partner numbers whose relations to meters have all ended ("ausgezogen"), with their last day: they keep
+    # read access to their own days (kit.validity).
+    moved_out: dict[str, date]
+
+
+async def _moved_out(account: Account, uow: Uow) -> dict[str, date]:
+    """The login's partner numbers that have moved out, by master data, with the last day of their relations."""
+    today = energy_day.day_of(uow.now())
+    found = {}
+    for link in account.links:
+        relations = await uow.master_data.relations_of_partner(account.tenant, link.partner_number, link.role)
+        if (last := validity.ended(relations, today)) is not None:
+            found[link.partner_number] = last
+    return found
 
 
 @dataclass(frozen=True)
@@ -509,7 +524,7 @@ async def login(command: Login, uow: Uow, *, deps: Deps) -> NewSession | LoginRe
         await uow.store.save_account(account)
     token, browser = await _open_session(uow, account, account.only_link, now, now, command.user_agent)
     issued_device = command.device_cookie if trusted_device else deps.devices.issue(portal, email)
-    return NewSession(browser, account, token, issued_device)
+    return NewSession(browser, account, await _moved_out(account, uow), token, issued_device)
 
 
 async def _open_session(
@@ -557,7 +572,7 @@ async def show_session(query: CurrentSession, uow: Uow) -> SignedIn | None:
     """Who is signed in: the live session (seen now) with its login — or None, as current_session."""
     current = await current_session(query, uow)
     account = await uow.store.account(current.tenant, current.account_id) if current else None
-    return SignedIn(current, account) if current and account else None
+    return SignedIn(current, account, await _moved_out(account, uow)) if current and account else None
 
 
 @dataclass(frozen=True)
@@ -578,7 +593,7 @@ async def choose_partner(command: ChoosePartner, uow: Uow) -> NewSession:
     _session_ended(uow, current, "switched")
     # The absolute limit counts from the login.
     token, browser = await _open_session(uow, account, link, current.created_at, uow.now(), current.user_agent)
-    return NewSession(browser, account, token)
+    return NewSession(browser, account, await _moved_out(account, uow), token)
 
 
 @dataclass(frozen=True)

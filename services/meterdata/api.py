@@ -127,7 +127,7 @@ def build_api(
     ) -> Response:
         authorised(claims, partner_number)
         first, end = _period(first, end)
-        # One statement (the partner's meters as a subquery), no BEGIN/COMMIT; the token's key is cached.
+        # One statement (the partner's relations to meters inside), no BEGIN/COMMIT; the token's key is cached.
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         results: list[dict[str, Any]] | orjson.Fragment
         if end - first > timedelta(days=on_loop_days.get(resolution, MAX_DAYS)):
@@ -139,7 +139,7 @@ def build_api(
             results = orjson.Fragment(page_json)
         elif resolution == domain.Resolution.QUARTER_HOUR:  # compact: one entry per day with its values
             days = await handlers.quarter_hour_days(period, readings)
-            rows = exports.quarter_hour_rows(days.days, first, end)
+            rows = exports.quarter_hour_rows(days.days, days.ranges)
             count, results = len(rows), rows[(page - 1) * page_size : page * page_size]
         else:
             series = await handlers.read_intervals(handlers.ShowIntervals(period, resolution), readings)

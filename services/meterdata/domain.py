@@ -1,6 +1,6 @@
 """Meter data in plain Python: energy days in Europe/Berlin, slots, checks, aggregation, completeness."""
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -17,6 +17,7 @@ from contracts.meterdata import (
 )
 from kit.energy_day import QUARTER_HOUR, day_start, quarter_hours_of
 from kit.months import add_months, month_of, months_between
+from kit.validity import Relation
 
 # Qualities are stored as small integers (one smallint per value).
 QUALITY_CODES: dict[Quality, int] = {
@@ -290,6 +291,34 @@ def _period_of(day: date, resolution: Resolution) -> tuple[date, date]:
     return first, date(day.year + 1, 1, 1)
 
 
+Ranges = Sequence[tuple[date, date]]  # the days a partner may see: kit.validity.ranges, sorted and disjoint
+
+
+def visible_buckets(
+    stored: Iterable[StoredDay], ranges: Ranges, first: date, resolution: Resolution
+) -> Iterator[Bucket]:
+    """``buckets`` on the days a partner may see (``_split``)."""
+    days = list(stored)
+    return _split(ranges, first, lambda start, stop: buckets(days, start, stop, resolution))
+
+
+def visible_totals(days: Iterable[DayTotal], ranges: Ranges, first: date, resolution: Resolution) -> Iterator[Bucket]:
+    """``totals`` on the days a partner may see (``_split``)."""
+    known = list(days)
+    return _split(ranges, first, lambda start, stop: totals(known, start, stop, resolution))
+
+
+def _split(ranges: Ranges, first: date, make: Callable[[date, date], Iterator[Bucket]]) -> Iterator[Bucket]:
+    """The buckets of each range of days a partner may see, nothing between them: a relation that ends inside a
+    week, month or year ends its bucket there, and one that begins inside it begins the bucket there (a query's
+    own ``first`` keeps the calendar start, as ``totals`` has it); ``expected`` counts the partner's days only."""
+    for start, stop in ranges:
+        for index, bucket in enumerate(make(start, stop)):
+            if index == 0 and start > first:
+                bucket.start = max(bucket.start, day_start(start))
+            yield bucket
+
+
 def buckets(stored: Iterable[StoredDay], first: date, end: date, resolution: Resolution) -> Iterator[Bucket]:
     """Buckets from ``first`` (inclusive) to ``end`` (exclusive) on Europe/Berlin days; days without data
     count as expected but not present, so completeness stays honest."""
@@ -329,22 +358,46 @@ def totals(days: Iterable[DayTotal], first: date, end: date, resolution: Resolut
 
 class StoredPeriod(NamedTuple):
     """What is stored of a partner's channel in [first, end) for one resolution: the per-day totals (day …
-    year, one meter) or the days' values (15 minutes, hours, several meters). Plain tuples and lists only:
-    an export sends it to a worker process (services.meterdata.exports)."""
+    year, one meter) or the days' values (15 minutes, hours, several meters), and the days of [first, end) the
+    partner may see (``ranges``). Plain tuples and lists only: an export sends it to a worker process
+    (services.meterdata.exports)."""
 
     first: date
     end: date
     resolution: Resolution
     totals: list[DayTotal] | None
     days: list[tuple[date, list[int | None], list[int]]] | None  # (day, Wh, quality codes)
+    ranges: list[tuple[date, date]]
 
 
 def period_buckets(period: StoredPeriod) -> Iterator[Bucket]:
-    """The period's buckets at its resolution (``totals`` or ``buckets``, whichever its data allows)."""
+    """The period's buckets at its resolution (``totals`` or ``buckets``, whichever its data allows), on the
+    partner's days only."""
     if period.totals is not None:
-        return totals(period.totals, period.first, period.end, period.resolution)
+        return visible_totals(period.totals, period.ranges, period.first, period.resolution)
     stored = (StoredDay(day, values, qualities) for day, values, qualities in period.days or ())
-    return buckets(stored, period.first, period.end, period.resolution)
+    return visible_buckets(stored, period.ranges, period.first, period.resolution)
+
+
+class MeterWindow(NamedTuple):
+    """A relation's days as instants, for register readings: [since, until), None where open."""
+
+    meter_number: str
+    since: datetime | None
+    until: datetime | None
+
+
+def windows(relations: Iterable[Relation]) -> list[MeterWindow]:
+    """Register readings belong to the energy day they are read in: the reading at 00:00 of a new partner's
+    first day is theirs, the previous partner's last one is the reading before it."""
+    return [
+        MeterWindow(
+            r.meter_number,
+            day_start(r.first) if r.first is not None else None,
+            day_start(r.end) if r.end is not None else None,
+        )
+        for r in relations
+    ]
 
 
 def kwh_of(wh: int, present: int) -> float | None:

@@ -11,7 +11,7 @@ arrays is CPU too) and returns bytes; ``build`` makes the file of a period as re
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -55,7 +55,7 @@ def results_page(database_url: str, query: handlers.ShowIntervals, page: int, pa
     answers."""
     period = _stored(database_url, query)
     if query.resolution == domain.Resolution.QUARTER_HOUR:
-        rows = quarter_hour_rows(period.days or [], period.first, period.end)
+        rows = quarter_hour_rows(period.days or [], period.ranges)
     else:
         rows = interval_rows(domain.period_buckets(period), query.resolution)
     return len(rows), orjson.dumps(rows[(page - 1) * page_size : page * page_size])
@@ -66,36 +66,38 @@ _MISSING = Quality.MISSING.value
 _TRUE = Quality.TRUE_VALUE.value
 
 
-def quarter_hour_rows(days: Sequence[QuarterHourDay], first: date, end: date) -> list[dict[str, Any]]:
-    """One entry per Europe/Berlin day in [first, end): its start (UTC) and its 92/96/100 values (kWh, null
-    where none) and qualities (MSCONS codes, Z30 where none) — one code for the whole day when all values
-    share it (most days: all true values), else one per value; a day without data is all null and "Z30".
-    Hot path (a year is 35,040 values): qualities come as None from the query when all are true values."""
+def quarter_hour_rows(days: Sequence[QuarterHourDay], ranges: domain.Ranges) -> list[dict[str, Any]]:
+    """One entry per Europe/Berlin day the partner may see (``ranges``: kit.validity.ranges of the period): its
+    start (UTC) and its 92/96/100 values (kWh, null where none) and qualities (MSCONS codes, Z30 where none) —
+    one code for the whole day when all values share it (most days: all true values), else one per value; a day
+    without data is all null and "Z30". Hot path (a year is 35,040 values): qualities come as None from the
+    query when all are true values."""
     by_day = {item[0]: item for item in days}
     quality_of = _QUALITY_VALUES
     rows = []
     one = timedelta(days=1)
-    day = first
-    while day < end:
-        item = by_day.get(day)
-        if item is None:
-            slots = energy_day.quarter_hours_of(day)
-            kwh: list[float | None] = [None] * slots
-            quality: str | list[str] = _MISSING
-        else:
-            _, values, codes = item
-            if codes is None:  # all true values, so none is empty (an empty value is always Z30): no None check
-                kwh = [v / 1000 for v in values]  # type: ignore[operator]
-                quality = _TRUE
+    for first, end in ranges:
+        day = first
+        while day < end:
+            item = by_day.get(day)
+            if item is None:
+                slots = energy_day.quarter_hours_of(day)
+                kwh: list[float | None] = [None] * slots
+                quality: str | list[str] = _MISSING
             else:
-                kwh = [None if v is None else v / 1000 for v in values]
-                quality = (
-                    quality_of[codes[0]] if codes.count(codes[0]) == len(codes) else [quality_of[q] for q in codes]
-                )
-        rows.append(
-            {"day": day, "start": energy_day.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
-        )
-        day += one
+                _, values, codes = item
+                if codes is None:  # all true values, so none is empty (an empty value is always Z30): no None check
+                    kwh = [v / 1000 for v in values]  # type: ignore[operator]
+                    quality = _TRUE
+                else:
+                    kwh = [None if v is None else v / 1000 for v in values]
+                    quality = (
+                        quality_of[codes[0]] if codes.count(codes[0]) == len(codes) else [quality_of[q] for q in codes]
+                    )
+            rows.append(
+                {"day": day, "start": energy_day.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
+            )
+            day += one
     return rows
 
 

@@ -19,16 +19,18 @@ from contracts.common import METER_NUMBER_PATTERN
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import InterchangeAnswered, Quality, RegisterReadings
 from contracts.topics import METER_MSCONS_ANSWERS
-from kit import energy_day
+from kit import energy_day, validity
 from kit.consumer import Delivered
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitOfWork
+from kit.validity import Relation
 from services.meterdata import domain, edifact_answers
 from services.meterdata.domain import (
     AnswerSent,
     DayTotal,
     IntervalDay,
     MessageRefused,
+    MeterWindow,
     QuarterHourDay,
     ReceivedInterchange,
     RegisterValue,
@@ -52,20 +54,17 @@ class Readings(Protocol):
 
     async def record_session_ended(self, event: Delivered[SessionEnded]) -> None: ...
 
-    async def days_of(
-        self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
-    ) -> list[StoredDay]: ...
+    # The days of a partner's relations (kit.validity.within: both bounds set) are what is read of each meter.
+    async def days_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[StoredDay]: ...
 
-    async def day_totals_of(
-        self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
-    ) -> list[DayTotal]: ...
+    async def day_totals_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[DayTotal]: ...
 
     async def registers_of(
-        self, tenant: str, meters: Sequence[str], channels: Sequence[str], since: datetime, until: datetime
+        self, tenant: str, windows: Sequence[MeterWindow], channels: Sequence[str]
     ) -> list[RegisterValue]: ...
 
     async def latest_registers(
-        self, tenant: str, meters: Sequence[str], channels: Sequence[str]
+        self, tenant: str, windows: Sequence[MeterWindow], channels: Sequence[str]
     ) -> list[RegisterValue]: ...
 
     async def claim_interchange(self, received: ReceivedInterchange, data: bytes) -> bool:
@@ -88,19 +87,20 @@ class Readings(Protocol):
 
 
 class PartnerReadings(Protocol):
-    """The HTTP API's one-statement queries (store.PartnerQueries): a partner's meters are found inside."""
+    """The HTTP API's one-statement queries (store.PartnerQueries): a partner's relations to meters are found
+    inside, and each answer comes with them (kit.validity: only their days are read, and shown)."""
 
     async def days(
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-    ) -> list[StoredDay]: ...
+    ) -> tuple[list[StoredDay], list[Relation]]: ...
 
     async def quarter_hours(
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-    ) -> list[QuarterHourDay]: ...
+    ) -> tuple[list[QuarterHourDay], list[Relation]]: ...
 
     async def day_totals(
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-    ) -> list[DayTotal] | None: ...
+    ) -> tuple[list[DayTotal] | None, list[Relation]]: ...
 
 
 Uow = UnitOfWork[Readings]
@@ -565,8 +565,8 @@ class ShowIntervals:
 
 
 async def intervals(query: ShowIntervals, uow: Uow) -> Series:
-    """Buckets of any resolution: days … years from the stored per-day totals (one meter), hours and quarter
-    hours (and several meters: a meter change) from the values."""
+    """Buckets of any resolution on the partner's days (kit.validity): days … years from the stored per-day
+    totals (one meter), hours and quarter hours (and several meters: a meter change) from the values."""
     p = query.period
     stored = await stored_period(query, uow)
     obis = domain.interval_channel(p.role)
@@ -577,46 +577,54 @@ async def stored_period(query: ShowIntervals, uow: Uow) -> domain.StoredPeriod:
     """What ``intervals`` aggregates, as read: the export builds its file from it in a worker process, so the
     aggregation (a second of CPU for three years of 15-minute values) never runs on the serving loop."""
     p, resolution = query.period, query.resolution
-    meters = await uow.master_data.meters_of_partner(p.tenant, p.partner_number, p.role)
+    relations = await uow.master_data.relations_of_partner(p.tenant, p.partner_number, p.role)
+    seen = validity.within(relations, p.first, p.end)
+    ranges = validity.ranges(seen, p.first, p.end)
     obis = domain.interval_channel(p.role)
-    if resolution not in _FINE and len(meters) == 1:
-        totals = await uow.store.day_totals_of(p.tenant, meters, obis, p.first, p.end)
-        return domain.StoredPeriod(p.first, p.end, resolution, totals, None)
-    stored = await uow.store.days_of(p.tenant, meters, obis, p.first, p.end) if meters else []
+    if resolution not in _FINE and len({r.meter_number for r in seen}) == 1:
+        totals = await uow.store.day_totals_of(p.tenant, seen, obis)
+        return domain.StoredPeriod(p.first, p.end, resolution, totals, None, ranges)
+    stored = await uow.store.days_of(p.tenant, seen, obis) if seen else []
     days = [(item.day, item.values_wh, item.qualities) for item in stored]  # the driver's lists, not copied
-    return domain.StoredPeriod(p.first, p.end, resolution, None, days)
+    return domain.StoredPeriod(p.first, p.end, resolution, None, days, ranges)
 
 
 @dataclass(frozen=True)
 class Days:
-    """The stored days of a partner's channel as they are (for the compact 15-minute answer)."""
+    """The stored days of a partner's channel as they are (for the compact 15-minute answer), and the days of
+    the period the partner may see (kit.validity.ranges)."""
 
     partner_number: str
     role: str
     obis: str
     days: list[QuarterHourDay]
+    ranges: list[tuple[date, date]]
 
 
 async def quarter_hour_days(query: PartnerPeriod, readings: PartnerReadings) -> Days:
     """The HTTP query path: one statement, no transaction around it."""
     obis = domain.interval_channel(query.role)
-    days = await readings.quarter_hours(query.tenant, query.partner_number, query.role, obis, query.first, query.end)
-    return Days(query.partner_number, query.role, obis, days)
+    days, relations = await readings.quarter_hours(
+        query.tenant, query.partner_number, query.role, obis, query.first, query.end
+    )
+    return Days(query.partner_number, query.role, obis, days, validity.ranges(relations, query.first, query.end))
 
 
 async def read_intervals(query: ShowIntervals, readings: PartnerReadings) -> Series:
     """``intervals`` for the HTTP query path: days … years from the stored per-day totals in one statement
-    (the values only when two meters share a day); hours via the values."""
+    (the values only when two meters share a day); hours via the values. The partner's days only."""
     p, resolution = query.period, query.resolution
     obis = domain.interval_channel(p.role)
     if resolution not in _FINE:
-        totals = await readings.day_totals(p.tenant, p.partner_number, p.role, obis, p.first, p.end)
+        totals, relations = await readings.day_totals(p.tenant, p.partner_number, p.role, obis, p.first, p.end)
         if totals is not None:
-            return Series(
-                p.partner_number, p.role, obis, resolution, list(domain.totals(totals, p.first, p.end, resolution))
-            )
-    stored = await readings.days(p.tenant, p.partner_number, p.role, obis, p.first, p.end)
-    return Series(p.partner_number, p.role, obis, resolution, list(domain.buckets(stored, p.first, p.end, resolution)))
+            ranges = validity.ranges(relations, p.first, p.end)
+            found = domain.visible_totals(totals, ranges, p.first, resolution)
+            return Series(p.partner_number, p.role, obis, resolution, list(found))
+    stored, relations = await readings.days(p.tenant, p.partner_number, p.role, obis, p.first, p.end)
+    ranges = validity.ranges(relations, p.first, p.end)
+    found = domain.visible_buckets(stored, ranges, p.first, resolution)
+    return Series(p.partner_number, p.role, obis, resolution, list(found))
 
 
 @dataclass(frozen=True)
@@ -626,14 +634,16 @@ class Registers:
 
 
 async def registers(query: PartnerPeriod, uow: Uow) -> Registers:
-    """The last reading of each Europe/Berlin day in the period, and the latest reading overall."""
-    meters = await uow.master_data.meters_of_partner(query.tenant, query.partner_number, query.role)
-    if not meters:
+    """The last reading of each Europe/Berlin day in the period, and the latest reading overall — on the days of
+    the partner's relations only (kit.validity): a moved-out partner's latest is the last one of their days."""
+    relations = await uow.master_data.relations_of_partner(query.tenant, query.partner_number, query.role)
+    if not relations:
         return Registers([], [])
     channels = domain.register_channels(query.role)
-    since, until = energy_day.day_start(query.first), energy_day.day_start(query.end)
-    rows = await uow.store.registers_of(query.tenant, meters, channels, since, until)
+    seen = validity.within(relations, query.first, query.end)
+    rows = await uow.store.registers_of(query.tenant, domain.windows(seen), channels) if seen else []
     per_day: dict[tuple[str, str, date], RegisterValue] = {}
     for row in rows:
         per_day[(row.meter_number, row.obis, energy_day.day_of(row.read_at))] = row  # ordered: last wins
-    return Registers(list(per_day.values()), await uow.store.latest_registers(query.tenant, meters, channels))
+    latest = await uow.store.latest_registers(query.tenant, domain.windows(relations), channels)
+    return Registers(list(per_day.values()), latest)

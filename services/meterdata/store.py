@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
-from sqlmodel import Field, SQLModel, col, select, update
+from sqlmodel import Field, SQLModel, and_, col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
@@ -32,13 +32,15 @@ from contracts.meterdata import Quality
 from kit import auth, partitions
 from kit.consumer import Delivered
 from kit.db import Database
-from kit.masterdata import partner_meters_sql, partner_probe
+from kit.masterdata import partner_probe, partner_relations_sql
+from kit.validity import Relation
 from services.meterdata.domain import (
     QUALITY_CODES,
     AnswerSent,
     DayTotal,
     IntervalDay,
     MessageRefused,
+    MeterWindow,
     QuarterHourDay,
     ReceivedInterchange,
     RegisterValue,
@@ -184,65 +186,56 @@ class MeterdataStore:
 
     # --- serving in a transaction (registers, export) ------------------------------------------------------
 
-    async def days_of(self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date) -> list[StoredDay]:
-        """The stored days of the meters in [first, end); several meters (a meter change) add up per day.
-        Through the driver directly (in the session's transaction): SQLAlchemy's row processing doubles the
-        time."""
+    async def days_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[StoredDay]:
+        """The stored days of each relation's meter on the relation's days (both bounds set: kit.validity.within);
+        several meters (a meter change) add up per day. Through the driver directly (in the session's
+        transaction): SQLAlchemy's row processing doubles the time."""
         rows = await self._fetch(
-            "SELECT day, values_wh, qualities FROM interval_days"
-            " WHERE tenant = $1 AND meter_number = ANY($2::text[]) AND obis = $3 AND day >= $4 AND day < $5"
-            " ORDER BY day",
+            f"SELECT day, values_wh, qualities FROM interval_days d WHERE {_ON_RELATIONS} ORDER BY day",
             tenant,
-            list(meters),
             obis,
-            first,
-            end,
+            *_relation_arrays(relations),
         )
         return _merged(rows)
 
-    async def day_totals_of(
-        self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
-    ) -> list[DayTotal]:
-        """The stored totals per day of the meters in [first, end), without the arrays. One meter only: with
-        several (a meter change) a slot filled by both counts once, so ``days_of`` is the exact path there."""
-        if len(meters) != 1:
-            raise ValueError("day_totals_of takes exactly one meter; use days_of for several")
+    async def day_totals_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[DayTotal]:
+        """The stored totals per day of the relations' days, without the arrays. One meter only: with several (a
+        meter change) a slot filled by both counts once, so ``days_of`` is the exact path there."""
+        if len({r.meter_number for r in relations}) != 1:
+            raise ValueError("day_totals_of takes the relations of exactly one meter; use days_of for several")
         rows = await self._fetch(
-            "SELECT day, total_wh, present, substitutes FROM interval_days"
-            " WHERE tenant = $1 AND meter_number = $2 AND obis = $3 AND day >= $4 AND day < $5 ORDER BY day",
+            f"SELECT day, total_wh, present, substitutes FROM interval_days d WHERE {_ON_RELATIONS} ORDER BY day",
             tenant,
-            meters[0],
             obis,
-            first,
-            end,
+            *_relation_arrays(relations),
         )
         return [DayTotal(day, wh, present, substitutes) for day, wh, present, substitutes in rows]
 
     async def registers_of(
-        self, tenant: str, meters: Sequence[str], channels: Sequence[str], since: datetime, until: datetime
+        self, tenant: str, windows: Sequence[MeterWindow], channels: Sequence[str]
     ) -> list[RegisterValue]:
+        """The readings inside the windows (a relation's days as instants), oldest first."""
         result = await self._session.exec(
             select(RegisterReadingRow)
             .where(
                 RegisterReadingRow.tenant == tenant,
-                col(RegisterReadingRow.meter_number).in_(meters),
                 col(RegisterReadingRow.obis).in_(channels),
-                col(RegisterReadingRow.read_at) >= since,
-                col(RegisterReadingRow.read_at) < until,
+                _in_windows(windows),
             )
             .order_by(col(RegisterReadingRow.read_at))
         )
         return [_register_value(row) for row in result.all()]
 
     async def latest_registers(
-        self, tenant: str, meters: Sequence[str], channels: Sequence[str]
+        self, tenant: str, windows: Sequence[MeterWindow], channels: Sequence[str]
     ) -> list[RegisterValue]:
+        """The latest reading per meter and channel inside the windows."""
         result = await self._session.exec(
             select(RegisterReadingRow)
             .where(
                 RegisterReadingRow.tenant == tenant,
-                col(RegisterReadingRow.meter_number).in_(meters),
                 col(RegisterReadingRow.obis).in_(channels),
+                _in_windows(windows),
             )
             .distinct(col(RegisterReadingRow.meter_number), col(RegisterReadingRow.obis))
             .order_by(
@@ -350,6 +343,36 @@ def _received(row: Any) -> ReceivedInterchange:
     )
 
 
+# A relation's days of its meter ($3 meters, $4 first days, $5 days after the last; kit.validity.within), for
+# the statements above: the index finds the meters' days in the whole span, the semi-join keeps each relation's.
+_ON_RELATIONS = (
+    "d.tenant = $1 AND d.obis = $2 AND d.meter_number = ANY($3::text[])"
+    " AND d.day >= (SELECT min(f) FROM unnest($4::date[]) AS f)"
+    " AND d.day < (SELECT max(s) FROM unnest($5::date[]) AS s)"
+    " AND EXISTS (SELECT 1 FROM unnest($3::text[], $4::date[], $5::date[]) AS r(meter, first_day, end_day)"
+    " WHERE r.meter = d.meter_number AND d.day >= r.first_day AND d.day < r.end_day)"
+)
+
+
+def _relation_arrays(relations: Sequence[Relation]) -> tuple[list[str], list[date | None], list[date | None]]:
+    return [r.meter_number for r in relations], [r.first for r in relations], [r.end for r in relations]
+
+
+def _in_windows(windows: Sequence[MeterWindow]) -> Any:
+    read_at = col(RegisterReadingRow.read_at)
+    return or_(
+        *(
+            and_(
+                RegisterReadingRow.meter_number == w.meter_number,
+                read_at >= w.since if w.since is not None else True,
+                read_at < w.until if w.until is not None else True,
+            )
+            for w in windows
+        ),
+        False,
+    )
+
+
 def _fields(reading: RegisterValue) -> dict[str, Any]:
     return {name: getattr(reading, name) for name in RegisterReadingRow.model_fields}
 
@@ -362,11 +385,39 @@ def _register_value(row: RegisterReadingRow) -> RegisterValue:
 
 # --- the query path: one statement per request, straight through the driver --------------------------------
 # A query of the HTTP API is one statement on a pooled connection, no BEGIN/COMMIT around it (a single
-# statement is its own transaction and sees one snapshot): the partner's meters are a subquery (master data's
-# own, kit.masterdata.partner_meters_sql), so the answer costs one round trip.
+# statement is its own transaction and sees one snapshot): the partner's relations to meters are a CTE (master
+# data's own, kit.masterdata.partner_relations_sql), read on each relation's days only and answered along with
+# the data, so the answer costs one round trip.
 
 _TRUE_CODE = QUALITY_CODES[Quality.TRUE_VALUE]
-_PARTNER_METERS = partner_meters_sql("$1", "$2")
+
+
+def _partner_statement(columns: tuple[str, ...]) -> str:
+    """The stored days of the partner's relations (their meters, their days) as ``(day, *columns, NULL, NULL)``
+    ordered by day, and the relations themselves as ``(valid_first, NULL…, meter_number, valid_end)``.
+    $1 tenant, $2 partner probe, $3 channel, $4 first day, $5 the day after the last.
+
+    Each relation reads its meter's days through the primary key (LATERAL: a join the planner could turn into a
+    scan of the whole table); a day of a meter that two relations cover (overlapping periods) comes once."""
+    nulls = ", ".join(["NULL"] * len(columns))
+    return (
+        f"WITH relations AS ({partner_relations_sql('$1', '$2')})"
+        f" SELECT * FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, {', '.join(columns)},"
+        " CAST(NULL AS text), CAST(NULL AS date)"
+        " FROM relations r CROSS JOIN LATERAL (SELECT * FROM interval_days i"
+        " WHERE i.tenant = $1 AND i.meter_number = r.meter_number AND i.obis = $3"
+        " AND i.day >= GREATEST($4, r.valid_first) AND i.day < LEAST($5, r.valid_end)) AS d"
+        " ORDER BY d.day, d.meter_number) AS days"
+        f" UNION ALL SELECT valid_first, {nulls}, meter_number, valid_end FROM relations"
+        " ORDER BY 1"
+    )
+
+
+_DAYS = _partner_statement(("d.values_wh", "d.qualities"))
+_QUARTER_HOURS = _partner_statement(
+    ("d.values_wh", f"CASE WHEN d.qualities <@ '{{{_TRUE_CODE}}}'::smallint[] THEN NULL ELSE d.qualities END")
+)
+_DAY_TOTALS = _partner_statement(("d.total_wh", "d.present", "d.substitutes"))
 
 
 class PartnerQueries:
@@ -377,64 +428,50 @@ class PartnerQueries:
 
     async def days(
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-    ) -> list[StoredDay]:
-        """``MeterdataStore.days_of`` for the meters of a partner number, in one statement."""
-        rows = await self._read(
-            "SELECT day, values_wh, qualities FROM interval_days"
-            f" WHERE tenant = $1 AND meter_number IN ({_PARTNER_METERS}) AND obis = $3 AND day >= $4 AND day < $5"
-            " ORDER BY day",
-            tenant,
-            partner_probe(partner_number, role),
-            obis,
-            first,
-            end,
-        )
-        return _merged(rows)
+    ) -> tuple[list[StoredDay], list[Relation]]:
+        """``MeterdataStore.days_of`` for the relations of a partner number, in one statement."""
+        rows, relations = await self._partner_rows(_DAYS, tenant, partner_number, role, obis, first, end)
+        return _merged(rows), relations
 
     async def quarter_hours(
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-    ) -> list[QuarterHourDay]:
+    ) -> tuple[list[QuarterHourDay], list[Relation]]:
         """Like ``days`` for the 15-minute answer: a day whose qualities are all true values (most days)
         comes with None instead of its array, which spares decoding it."""
-        rows = await self._read(
-            f"SELECT day, values_wh, CASE WHEN qualities <@ '{{{_TRUE_CODE}}}'::smallint[] THEN NULL ELSE qualities"
-            f" END FROM interval_days WHERE tenant = $1 AND meter_number IN ({_PARTNER_METERS}) AND obis = $3"
-            " AND day >= $4 AND day < $5 ORDER BY day",
-            tenant,
-            partner_probe(partner_number, role),
-            obis,
-            first,
-            end,
-        )
+        rows, relations = await self._partner_rows(_QUARTER_HOURS, tenant, partner_number, role, obis, first, end)
         merged: dict[date, QuarterHourDay] = {}
-        for day, values, qualities in rows:
+        for row in rows:
+            day, values, qualities = row[0], row[1], row[2]
             if day in merged:  # several meters (a meter change): values add up, the last one's qualities stay
                 values = [
                     a if b is None else b if a is None else a + b for a, b in zip(merged[day][1], values, strict=False)
                 ]
             merged[day] = (day, values, qualities)
-        return list(merged.values())
+        return list(merged.values()), relations
 
     async def day_totals(
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-    ) -> list[DayTotal] | None:
-        """The stored per-day totals for the meters of a partner number, in one statement; None when two meters
-        hold the same day (a meter change inside a day: a slot filled by both counts once, so the values
+    ) -> tuple[list[DayTotal] | None, list[Relation]]:
+        """The stored per-day totals for the relations of a partner number, in one statement; None when two
+        meters hold the same day (a meter change inside a day: a slot filled by both counts once, so the values
         decide)."""
-        rows = await self._read(
-            "SELECT day, total_wh, present, substitutes FROM interval_days"
-            f" WHERE tenant = $1 AND meter_number IN ({_PARTNER_METERS}) AND obis = $3 AND day >= $4 AND day < $5"
-            " ORDER BY day",
-            tenant,
-            partner_probe(partner_number, role),
-            obis,
-            first,
-            end,
-        )
-        totals = [DayTotal(day, wh, present, substitutes) for day, wh, present, substitutes in rows]
+        rows, relations = await self._partner_rows(_DAY_TOTALS, tenant, partner_number, role, obis, first, end)
+        totals = [DayTotal(row[0], row[1], row[2], row[3]) for row in rows]
         if len({t.day for t in totals}) != len(totals):
-            return None
-        return totals
+            return None, relations
+        return totals, relations
+
+    async def _partner_rows(
+        self, statement: str, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+    ) -> tuple[list[Any], list[Relation]]:
+        """The data rows (by day) and the partner's relations of one ``_partner_statement``."""
+        data, relations = [], []
+        for row in await self._read(statement, tenant, partner_probe(partner_number, role), obis, first, end):
+            if row[-2] is None:
+                data.append(row)
+            else:
+                relations.append(Relation(row[-2], row[0], row[-1]))
+        return data, relations
 
     async def _read(self, query: str, *args: Any) -> list[Any]:
         async with self._db.engine.connect() as connection:  # no statement through SQLAlchemy: no BEGIN is sent
@@ -445,7 +482,8 @@ class PartnerQueries:
 
 def _merged(rows: Sequence[Any]) -> list[StoredDay]:
     merged: dict[date, StoredDay] = {}
-    for day, values, qualities in rows:
+    for row in rows:
+        day, values, qualities = row[0], row[1], row[2]
         if day in merged:
             before = merged[day]
             values = [

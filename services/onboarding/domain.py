@@ -6,7 +6,7 @@ The request records the events it causes in ``events``; the handlers store them 
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
@@ -20,6 +20,7 @@ from contracts.onboarding import (
     PartnerNumberRequestSentToReview,
     RequestingCustomer,
 )
+from kit.validity import current
 
 
 class RequestStatus(StrEnum):
@@ -51,18 +52,20 @@ def _name_tokens(name: str) -> set[str]:
     return {token for token in re.split(r"[^a-z]+", letters_only) if len(token) > 1}
 
 
-def match_request(customer: RequestingCustomer, record: MeterPointRecorded | None) -> MatchOutcome:
+def match_request(customer: RequestingCustomer, record: MeterPointRecorded | None, today: date) -> MatchOutcome:
     """The matching rule (README, "Matching"): the meter is in this operator's master data, the
     surname typed appears in the name of record of a partner of that meter, and a postcode typed
     (postal or connection address) equals the connection object's postcode or that partner's postal
-    postcode. The partners that pass get their numbers; consumption is listed before feed-in."""
+    postcode. The partners that pass get their numbers; consumption is listed before feed-in. A partner
+    whose relation to the meter ended before ``today`` (moved out: kit.validity) is no longer a partner of it."""
     if record is None:
         return MatchOutcome((), "Zählernummer nicht in den Stammdaten")
     surname = _name_tokens(customer.last_name)
     typed_postcodes = {customer.postal_address.postcode}
     if customer.connection_address:
         typed_postcodes.add(customer.connection_address.postcode)
-    named = [p for p in record.partners if surname and surname <= _name_tokens(p.name)]
+    partners = [p for p in record.partners if current(p, today)]
+    named = [p for p in partners if surname and surname <= _name_tokens(p.name)]
     if not named:
         return MatchOutcome((), "Name passt nicht zu den Stammdaten")
     fitting = [p for p in named if typed_postcodes & {record.connection_address.postcode, p.postal_address.postcode}]

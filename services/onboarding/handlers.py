@@ -16,6 +16,7 @@ from contracts.letters import LetterFailed, LetterReturned
 from contracts.masterdata import MeterPointRecorded
 from contracts.onboarding import PartnerNumberRequested, RequestingCustomer
 from contracts.topics import ONBOARDING_REQUESTS, TopicSpec
+from kit import energy_day, validity
 from kit.consumer import Delivered
 from kit.mail import Mail
 from kit.tenants import Tenant
@@ -87,7 +88,8 @@ async def submit_request(command: SubmitRequest, uow: Uow) -> Submitted:
     request = PartnerNumberRequest.submit(
         uuid4(), tenant, command.meter_number, command.customer, submission_id=command.submission_id
     )
-    request.decide(match_request(command.customer, await uow.master_data.find(tenant, command.meter_number)))
+    record = await uow.master_data.find(tenant, command.meter_number)
+    request.decide(match_request(command.customer, record, energy_day.day_of(uow.now())))
     earlier = await uow.store.add_unless_submitted(request, uow.now())
     if earlier:  # a double submit (reload, double click) gets the same request back, and nothing happens again
         return Submitted(earlier, first_time=False)
@@ -163,7 +165,10 @@ async def approve_request(command: ApproveRequest, uow: Uow) -> None:
     if record is None:
         raise NotFound("Zählernummer nicht in den Stammdaten dieses Netzbetreibers.")
     wanted = command.partner_numbers
-    chosen = [p for p in record.partners if wanted is None or p.partner_number in wanted]
+    if wanted is None:  # every partner of the meter now: one who moved out only when the clerk names them
+        chosen = [p for p in record.partners if validity.current(p, energy_day.day_of(uow.now()))]
+    else:
+        chosen = [p for p in record.partners if p.partner_number in wanted]
     if wanted is not None and len(chosen) != len(set(wanted)):
         raise NotFound("Geschäftspartner-Nr. gehört nicht zu dieser Zählernummer.")
     request.approve(

@@ -2,13 +2,14 @@
 confirmation → password → login → (choose partner) → readings."""
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from contracts import topics
 from contracts.common import PartnerRole
+from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from tests.browser.conftest import Visit
 from tests.conftest import System
 from tests.e2e.test_meterdata import load_day, publish
@@ -20,6 +21,7 @@ from tests.journeys import (
     printed_letters_mentioning,
     publish_master_data,
     random_meter_number,
+    random_partner_numbers,
     wait_until_consumed,
 )
 
@@ -224,3 +226,53 @@ async def test_the_request_form_by_keyboard_alone(system: System, browser: Brows
     await page.keyboard.press("Enter")
     await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/antrag/gesendet")
     await system.mail.wait_for(lambda m: email in m.envelope_to, timeout=20)
+
+
+async def test_a_customer_who_moved_out_sees_moved_out_and_only_their_own_days(
+    system: System, browser: Browser, visit: Visit
+) -> None:
+    """One meter: A moved out on the 14th of last month, B moved in on the 15th. A's account says "ausgezogen (bis
+    14.…)", and A's month shows A's 14 days, none of B's."""
+    last_month = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+    moved_out, moved_in = last_month.replace(day=14), last_month.replace(day=15)
+    home = address("Lindenweg", "4", "12345", "Musterstadt")
+    a, b = random_partner_numbers(2)
+    point = MeterPointRecorded(
+        meter_number=random_meter_number(),
+        connection_address=home,
+        partners=(
+            PartnerOfRecord(
+                partner_number=a, role=PartnerRole.CONSUMPTION, name="Anna Alt", postal_address=home, valid_to=moved_out
+            ),
+            PartnerOfRecord(
+                partner_number=b, role=PartnerRole.CONSUMPTION, name="Ben Neu", postal_address=home, valid_from=moved_in
+            ),
+        ),
+        recorded_at=datetime.now(UTC),
+    )
+    meter = point.meter_number
+    await publish_master_data(system.kafka, TENANT, point)
+    await publish(system, *(load_day(meter, last_month.replace(day=n), kwh=0.1) for n in range(10, 20)))
+    await wait_until_consumed(
+        system.kafka,
+        {
+            "identity": (topics.MASTER_DATA.name,),
+            "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
+            "meterdata-ingest": (topics.METER_READINGS.name,),
+        },
+    )
+    email = f"anna.{meter.lower()}@example.org"
+    page = await browser.new_page()
+    await _register(page, system, meter, a, email, visit, 1)
+    await _login(page, system, email, visit)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)
+    await page.goto(f"{system.gateway.url(TENANT)}/verbrauch?ansicht=monat&datum={moved_out.isoformat()}")
+    table = page.locator(".table-details table")
+    await page.get_by_text("Werte als Tabelle anzeigen").click()
+    await expect(table.locator("tbody tr")).to_have_count(14, timeout=15_000)  # the 1st … 14th, B's days not at all
+    await expect(page.locator(".completeness").first).to_contain_text("480 von 1.344 Werten")  # 10th … 14th of 14 days
+    await visit.check(page, "Verbrauch nach Auszug")
+    await page.goto(system.gateway.url(TENANT) + "/konto")
+    row = page.get_by_role("row").filter(has_text=a)
+    await expect(row).to_contain_text(f"ausgezogen (bis {moved_out:%d.%m.%Y})")
+    await visit.check(page, "Konto nach Auszug")

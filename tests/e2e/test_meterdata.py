@@ -5,6 +5,7 @@ import csv
 import io
 import random
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import httpx
@@ -15,9 +16,10 @@ from aiokafka import AIOKafkaProducer
 from contracts import topics
 from contracts.common import PartnerRole
 from contracts.envelope import HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
+from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.meterdata import LoadProfileDay, Quality, RegisterReading, RegisterReadings
 from contracts.topics import Principal
-from kit.energy_day import quarter_hours_of
+from kit.energy_day import day_start, quarter_hours_of
 from kit.events import encode, envelope_for
 from services.identity.crypto import TokenSigner
 from tests.conftest import System
@@ -27,6 +29,7 @@ from tests.journeys import (
     meter_point,
     publish_master_data,
     random_meter_number,
+    random_partner_numbers,
     read_topic,
     wait_until_consumed,
 )
@@ -222,7 +225,7 @@ async def test_readings_before_master_data_become_visible_when_it_arrives(system
     point = meter_point(meter, "Nina Neu", home, home)
     partner = point.partners[0].partner_number
     empty = (await intervals(system, partner, "consumption", day, day + timedelta(days=1), "day")).json()
-    assert empty["results"][0]["present"] == 0
+    assert empty["count"] == 0 and empty["results"] == []  # no relation to any meter yet: no day to see
     await publish_master_data(system.kafka, TENANT, point)
     await wait_until_consumed(system.kafka, CONSUMED)
     later = (await intervals(system, partner, "consumption", day, day + timedelta(days=1), "day")).json()
@@ -287,7 +290,6 @@ async def test_killed_during_ingest_loses_and_doubles_nothing(system: System) ->
 
 async def test_an_mscons_file_with_substitutes_and_a_92_value_day_imports_exactly(system: System) -> None:
     from backoffice.smgw_simulator import generate_days, malo_for, write_mscons
-    from contracts.masterdata import MeterPointRecorded
 
     meter = random_meter_number()
     home = address("Sonnenhang", "12", "12347", "Musterstadt")
@@ -406,3 +408,99 @@ async def test_hours_and_quarter_hours_over_a_long_period_are_built_off_the_loop
     }  # fmt: skip
     assert len(quarters["results"][(date(2025, 10, 26) - year_and_more[0]).days]["kwh"]) == 100
     assert quarters["results"][(stored[0] - year_and_more[0]).days]["quality"] == "220"
+
+
+async def test_after_a_move_each_partner_sees_only_the_days_of_their_own_relation(system: System) -> None:
+    """One meter: customer A moves out on 14 June, customer B moves in on the 15th. Master data lists both, with
+    their periods; each sees their own days only, in every resolution, in the registers and in the export, and the
+    month splits at that day, with completeness counting the partner's days."""
+    meter = random_meter_number()
+    home = address("Lindenweg", "4", "12345", "Musterstadt")
+    a, b = random_partner_numbers(2)
+    moved_out, moved_in = date(2026, 6, 14), date(2026, 6, 15)
+    point = MeterPointRecorded(
+        meter_number=meter,
+        connection_address=home,
+        partners=(
+            PartnerOfRecord(
+                partner_number=a, role=PartnerRole.CONSUMPTION, name="Anna Alt", postal_address=home, valid_to=moved_out
+            ),
+            PartnerOfRecord(
+                partner_number=b, role=PartnerRole.CONSUMPTION, name="Ben Neu", postal_address=home, valid_from=moved_in
+            ),
+        ),
+        recorded_at=datetime.now(UTC),
+    )
+    june = [date(2026, 6, n) for n in range(1, 31)]
+    midnight = datetime(2026, 6, 14, 22, 0, tzinfo=UTC)  # 00:00 local on the 15th: B's first reading
+    registers = RegisterReadings(
+        meter_number=meter,
+        obis="1-1:1.8.0",
+        readings=tuple(
+            RegisterReading(read_at=midnight + timedelta(hours=h), value=5000.0 + h) for h in (-24, -1, 0, 6, 24)
+        ),
+    )
+    await publish_master_data(system.kafka, TENANT, point)
+    await publish(system, *(load_day(meter, d, kwh=0.001 * d.day, gap=3 if d.day == 10 else None) for d in june))
+    await publish(system, registers)
+    await wait_until_consumed(system.kafka, CONSUMED)
+    own = {a: [d for d in june if d <= moved_out], b: [d for d in june if d >= moved_in]}
+
+    async def results(partner: str, first: date, end: date, resolution: str) -> list[dict[str, Any]]:
+        answer = await intervals(system, partner, "consumption", first, end, resolution)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["count"] == len(body["results"])
+        return list(body["results"])
+
+    for partner, days in own.items():
+        quarters = await results(partner, june[0], date(2026, 7, 1), "15min")
+        assert [q["day"] for q in quarters] == [d.isoformat() for d in days]
+        assert all(q["kwh"][0] == pytest.approx(0.001 * int(q["day"][-2:])) for q in quarters)
+        bounds = (day_start(days[0]).isoformat(), day_start(days[-1] + timedelta(days=1)).isoformat())
+        hours = await results(partner, june[0], date(2026, 7, 1), "hour")
+        assert len(hours) == 24 * len(days) and (hours[0]["start"], hours[-1]["end"]) == bounds
+        per_day = await results(partner, june[0], date(2026, 7, 1), "day")
+        assert [entry["start"] for entry in per_day] == [day_start(d).isoformat() for d in days]
+        present = {d: 95 if d.day == 10 else 96 for d in days}  # the 10th has a gap (A's)
+        [month] = await results(partner, june[0], date(2026, 7, 1), "month")
+        assert (month["start"], month["end"]) == bounds  # split at the move
+        assert month["kwh"] == pytest.approx(sum(d.day * n for d, n in present.items()) / 1000)
+        assert (month["present"], month["expected"]) == (sum(present.values()), 96 * len(days))
+        [year] = await results(partner, date(2026, 1, 1), date(2027, 1, 1), "year")
+        assert (year["start"], year["kwh"], year["present"]) == (
+            day_start(date(2026, 1, 1) if partner == a else moved_in).isoformat(),
+            month["kwh"],
+            month["present"],
+        )
+        assert year["end"] == (day_start(moved_in) if partner == a else day_start(date(2027, 1, 1))).isoformat()
+        weeks = await results(partner, june[0], date(2026, 7, 1), "week")
+        assert (weeks[0]["start"], weeks[-1]["end"]) == bounds
+        assert sum(w["expected"] for w in weeks) == month["expected"] and sum(w["kwh"] for w in weeks) == pytest.approx(
+            month["kwh"]
+        )
+        # Off the serving loop (more than a year of 15-minute values): the same days, nothing of the other's.
+        long = await results(partner, date(2025, 6, 1), date(2026, 7, 1), "15min")
+        assert [q["day"] for q in long if q["day"] >= "2026-06-01"] == [d.isoformat() for d in days]
+        async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+            headers = token(system, partner, "consumption")
+            period = {"from": "2026-06-01", "to": "2026-07-01"}
+            export = await client.get(f"/partners/{partner}/export", headers=headers, params=period)
+            rows = list(csv.DictReader(io.StringIO(export.text)))
+            assert len(rows) == sum(quarter_hours_of(d) for d in days)
+            assert (rows[0]["start"], rows[-1]["end"]) == bounds
+            monthly = await client.get(
+                f"/partners/{partner}/export", headers=headers, params={**period, "resolution": "month"}
+            )
+            [row] = list(csv.DictReader(io.StringIO(monthly.text)))
+            assert (row["start"], float(row["kwh"]), int(row["expected"])) == (
+                month["start"],
+                month["kwh"],
+                96 * len(days),
+            )
+            found = (await client.get(f"/partners/{partner}/registers", headers=headers, params=period)).json()
+        daily, latest = [r["kwh"] for r in found["daily"]], [r["kwh"] for r in found["latest"]]
+        if partner == a:
+            assert (daily, latest) == ([4999.0], [4999.0])  # the 14th's last reading, 23:00
+        else:
+            assert (daily, latest) == ([5006.0, 5024.0], [5024.0])  # from 00:00 on the 15th

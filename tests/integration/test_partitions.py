@@ -13,6 +13,7 @@ from contracts.meterdata import Quality
 from kit import partitions
 from kit.db import Database, migrate
 from kit.uow import UnitsOfWork
+from kit.validity import Relation
 from services.meterdata import domain, handlers
 from services.meterdata.app import MIGRATIONS
 from services.meterdata.domain import IntervalDay, RegisterValue
@@ -74,7 +75,7 @@ async def test_a_month_no_longer_kept_is_dropped_whole_and_the_rest_stays(meterd
     assert months[0] == date(2024, 1, 1) and months[-1] == date(2027, 3, 1)
 
     async with units.read() as uow:  # the queries read across the partitions as before
-        stored = await uow.store.days_of(TENANT, [METER], OBIS, date(2023, 1, 1), date(2027, 1, 1))
+        stored = await uow.store.days_of(TENANT, [Relation(METER, date(2023, 1, 1), date(2027, 1, 1))], OBIS)
     assert [day.day for day in stored] == [date(2024, 1, 1), date(2026, 12, 31)]
 
 

@@ -1,6 +1,6 @@
 """Example data the unit tests of several services share: the demo customer's meter and its master data."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from contracts.common import PartnerRole, PostalAddress
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
@@ -23,6 +23,34 @@ def meter_point(partner_number: str = PARTNER) -> MeterPointRecorded:
                 role=PartnerRole.CONSUMPTION,
                 name="Erika Mustermann",
                 postal_address=HOME,
+            ),
+        ),
+    )
+
+
+MOVED_OUT, MOVED_IN = date(2026, 6, 14), date(2026, 6, 15)
+
+
+def moved_point(previous: str = PARTNER, new: str = "8145032976") -> MeterPointRecorded:
+    """Erika Mustermann's meter after she moved out on 14 June and Jonas Nachmieter moved in on the 15th."""
+    return MeterPointRecorded(
+        meter_number=METER,
+        connection_address=HOME,
+        recorded_at=datetime(2026, 11, 1, tzinfo=UTC),
+        partners=(
+            PartnerOfRecord(
+                partner_number=previous,
+                role=PartnerRole.CONSUMPTION,
+                name="Erika Mustermann",
+                postal_address=HOME,
+                valid_to=MOVED_OUT,
+            ),
+            PartnerOfRecord(
+                partner_number=new,
+                role=PartnerRole.CONSUMPTION,
+                name="Jonas Nachmieter",
+                postal_address=HOME,
+                valid_from=MOVED_IN,
             ),
         ),
     )

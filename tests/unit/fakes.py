@@ -18,6 +18,7 @@ from kit.audit import Actor, AuditEntries
 from kit.mail import Mail
 from kit.staff import StaffAccess
 from kit.uow import UnitOfWork
+from kit.validity import Relation, relations_of
 
 S = TypeVar("S")
 
@@ -77,12 +78,13 @@ class FakeMasterData:
         if known is None or known.recorded_at <= point.recorded_at:
             self.points[(tenant, point.meter_number)] = point
 
-    async def meters_of_partner(self, tenant: str, partner_number: str, role: str) -> list[str]:
-        return sorted(
-            meter
-            for (owner, meter), point in self.points.items()
-            if owner == tenant and any((p.partner_number, p.role) == (partner_number, role) for p in point.partners)
-        )
+    async def relations_of_partner(self, tenant: str, partner_number: str, role: str) -> list[Relation]:
+        return [
+            found
+            for (owner, _), point in sorted(self.points.items())
+            if owner == tenant
+            for found in relations_of(point, partner_number, role)
+        ]
 
     async def meters_by_location(self, tenant: str) -> dict[str, str]:
         return {p.malo_id: meter for (owner, meter), p in self.points.items() if owner == tenant and p.malo_id}

@@ -2,7 +2,7 @@
 import * as api from "../api.js";
 import { h, link, notice } from "../dom.js";
 import { field, form, onSubmit, passwordProblems, showErrors, submitButton } from "../forms.js";
-import { roleLabel } from "../labels.js";
+import { partnerStatus, roleLabel } from "../labels.js";
 import { PASSWORD_HINT } from "../passwords.js";
 
 function partnersSection(view) {
@@ -14,15 +14,18 @@ function partnersSection(view) {
       "table",
       { class: "table" },
       h("caption", { class: "visually-hidden" }, "Geschäftspartner-Nummern Ihres Zugangs"),
-      h("thead", null, h("tr", null, h("th", { scope: "col" }, "Geschäftspartner-Nr."), h("th", { scope: "col" }, "Art"), h("th", { scope: "col" }, "Gerade gewählt"))),
+      h("thead", null, h("tr", null, h("th", { scope: "col" }, "Geschäftspartner-Nr."), h("th", { scope: "col" }, "Art"), h("th", { scope: "col" }, "Stand"), h("th", { scope: "col" }, "Gerade gewählt"))),
       h(
         "tbody",
         null,
         view.partners.map((p) =>
-          h("tr", null, h("th", { scope: "row" }, p.partner_number), h("td", null, roleLabel(p.role)), h("td", null, p.partner_number === view.partner_number ? "ja" : "nein")),
+          h("tr", null, h("th", { scope: "row" }, p.partner_number), h("td", null, roleLabel(p.role)), h("td", null, partnerStatus(p)), h("td", null, p.partner_number === view.partner_number ? "ja" : "nein")),
         ),
       ),
     ),
+    view.partners.some((p) => p.moved_out)
+      ? h("p", { class: "hint" }, "Nach einem Auszug sehen Sie Ihre Messwerte bis zum letzten Tag Ihres Vertrags – die Tage danach gehören nicht mehr zu Ihrer Geschäftspartner-Nr.")
+      : null,
     h("p", null, link("/zugang", "Geschäftspartner-Nr. hinzufügen")),
     h("p", { class: "hint" }, "Sie haben einen weiteren Brief mit einer Geschäftspartner-Nr. bekommen, zum Beispiel für Ihre Solaranlage? Beantragen Sie den Zugang mit derselben E-Mail-Adresse und bestätigen Sie mit Ihrem Passwort."),
   );

@@ -1,3 +1,4 @@
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,36 @@ def test_every_bad_row_is_named_and_nothing_is_returned(tmp_path: Path) -> None:
     assert "Zeile 3 (Zähler 1EMH0005939069): connection_address.postcode" in message
     assert "Zeile 4 (Zähler 1EMH0005939070): partners.0.role" in message
     assert "Zeile 2" not in message
+
+
+def test_validity_columns_are_read_and_may_stay_empty(tmp_path: Path) -> None:
+    csv = tmp_path / "moved.csv"
+    csv.write_text(
+        HEADER.rstrip("\n")
+        + ",valid_from,valid_to\n"
+        + "1EMH0005939068,,Weg,1,12345,Ort,4711000001,consumption,Erika Alt,Weg,1,12345,Ort,,2026-06-14\n"
+        + "1EMH0005939068,,Weg,1,12345,Ort,4711000002,consumption,Jonas Neu,Weg,1,12345,Ort,2026-06-15,\n",
+        encoding="utf-8",
+    )
+    [point] = read_meter_points(csv)
+    assert [(p.valid_from, p.valid_to) for p in point.partners] == [
+        (None, date(2026, 6, 14)),
+        (date(2026, 6, 15), None),
+    ]
+
+
+def test_a_period_that_ends_before_it_begins_is_named(tmp_path: Path) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text(
+        HEADER.rstrip("\n")
+        + ",valid_from,valid_to\n"
+        + "1EMH0005939068,,Weg,1,12345,Ort,4711000001,consumption,Erika Alt,Weg,1,12345,Ort,2026-06-15,2026-06-14\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportProblem, match=r"Zeile 2 .*lies before"):
+        read_meter_points(csv)
+
+
+def test_files_without_validity_columns_mean_always() -> None:
+    points = read_meter_points(Path("deploy/demo/masterdata-000328.csv"))
+    assert all(p.valid_from is None and p.valid_to is None for point in points for p in point.partners)

@@ -23,6 +23,7 @@ from contracts.identity import (
 )
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.topics import IDENTITY
+from kit import energy_day
 from kit.consumer import Delivered
 from kit.events import envelope_for
 from kit.registration import registration_code, registration_code_hash
@@ -415,3 +416,29 @@ async def test_logout_password_change_and_deletion_end_the_sessions_access_token
     deletion = handlers.DeleteAccount(tenant, two.session, "Ein ganz neues Passwort 2026!")
     await handlers.delete_account(deletion, units.unit())
     assert ended()[0] == (two.session.sid, "account-deleted")
+
+
+async def test_a_partner_whose_relations_have_all_ended_is_shown_as_moved_out(
+    units: Units, deps: Deps, tenant: Tenant, clock: FakeClock
+) -> None:
+    last_day = energy_day.day_of(clock()) - timedelta(days=1)  # moved out yesterday
+    point = units.master_data.points[(tenant.portal_number, METER)]
+    partners = tuple(
+        p.model_copy(update={"valid_to": last_day}) if p.partner_number == CONSUMPTION else p for p in point.partners
+    )
+    units.master_data.points[(tenant.portal_number, METER)] = point.model_copy(update={"partners": partners})
+    new = await _signed_in(units, deps, tenant, CONSUMPTION, FEED_IN)
+    assert new.moved_out == {CONSUMPTION: last_day}  # feed-in goes on
+    shown = await handlers.show_session(handlers.CurrentSession(tenant, new.token), units.unit())
+    assert shown is not None and shown.moved_out == {CONSUMPTION: last_day}
+    switched = await handlers.choose_partner(handlers.ChoosePartner(new.session, CONSUMPTION), units.unit())
+    assert switched.moved_out == {CONSUMPTION: last_day}  # and may still be chosen: the days up to it stay visible
+
+
+async def test_a_move_out_still_ahead_is_not_shown(units: Units, deps: Deps, tenant: Tenant, clock: FakeClock) -> None:
+    point = units.master_data.points[(tenant.portal_number, METER)]
+    today = energy_day.day_of(clock())
+    partners = tuple(p.model_copy(update={"valid_to": today}) for p in point.partners)  # today is still theirs
+    units.master_data.points[(tenant.portal_number, METER)] = point.model_copy(update={"partners": partners})
+    new = await _signed_in(units, deps, tenant, CONSUMPTION)
+    assert new.moved_out == {}

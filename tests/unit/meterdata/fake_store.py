@@ -6,7 +6,16 @@ from datetime import UTC, date, datetime
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from kit.consumer import Delivered
 from kit.months import month_of
-from services.meterdata.domain import DayTotal, IntervalDay, ReceivedInterchange, RegisterValue, StoredDay, total_of
+from kit.validity import Relation
+from services.meterdata.domain import (
+    DayTotal,
+    IntervalDay,
+    MeterWindow,
+    ReceivedInterchange,
+    RegisterValue,
+    StoredDay,
+    total_of,
+)
 
 
 class FakeReadings:
@@ -61,10 +70,10 @@ class FakeReadings:
     async def record_session_ended(self, event: Delivered[SessionEnded]) -> None:
         self.ended.append(event)
 
-    async def days_of(self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date) -> list[StoredDay]:
+    async def days_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[StoredDay]:
         found: dict[date, StoredDay] = {}
         for (t, m, o, d), day in sorted(self.days.items()):
-            if t == tenant and m in meters and o == obis and first <= d < end:
+            if t == tenant and o == obis and any(r.meter_number == m and r.first <= d < r.end for r in relations):  # type: ignore[operator]
                 before = found.get(d)
                 values = day.values_wh
                 if before is not None:
@@ -75,29 +84,25 @@ class FakeReadings:
                 found[d] = StoredDay(d, values, day.qualities)
         return [found[d] for d in sorted(found)]
 
-    async def day_totals_of(
-        self, tenant: str, meters: Sequence[str], obis: str, first: date, end: date
-    ) -> list[DayTotal]:
-        return [total_of(day) for day in await self.days_of(tenant, meters, obis, first, end)]
+    async def day_totals_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[DayTotal]:
+        if len({r.meter_number for r in relations}) != 1:
+            raise ValueError("one meter only")
+        return [total_of(day) for day in await self.days_of(tenant, relations, obis)]
 
     async def registers_of(
-        self, tenant: str, meters: Sequence[str], channels: Sequence[str], since: datetime, until: datetime
+        self, tenant: str, windows: Sequence[MeterWindow], channels: Sequence[str]
     ) -> list[RegisterValue]:
         return sorted(
-            (
-                r
-                for r in self.registers.values()
-                if r.tenant == tenant and r.meter_number in meters and r.obis in channels and since <= r.read_at < until
-            ),
+            (r for r in self.registers.values() if r.tenant == tenant and r.obis in channels and _inside(r, windows)),
             key=lambda r: r.read_at,
         )
 
     async def latest_registers(
-        self, tenant: str, meters: Sequence[str], channels: Sequence[str]
+        self, tenant: str, windows: Sequence[MeterWindow], channels: Sequence[str]
     ) -> list[RegisterValue]:
         latest: dict[tuple[str, str], RegisterValue] = {}
         for r in sorted(self.registers.values(), key=lambda r: r.read_at):
-            if r.tenant == tenant and r.meter_number in meters and r.obis in channels:
+            if r.tenant == tenant and r.obis in channels and _inside(r, windows):
                 latest[(r.meter_number, r.obis)] = r
         return list(latest.values())
 
@@ -121,3 +126,12 @@ class FakeReadings:
     async def interchanges(self, tenant: str, limit: int) -> list[ReceivedInterchange]:
         found = [r for r, _ in self.interchanges_received.values() if r.tenant == tenant]
         return sorted(found, key=lambda r: r.received_at, reverse=True)[:limit]
+
+
+def _inside(reading: RegisterValue, windows: Sequence[MeterWindow]) -> bool:
+    return any(
+        w.meter_number == reading.meter_number
+        and (w.since is None or reading.read_at >= w.since)
+        and (w.until is None or reading.read_at < w.until)
+        for w in windows
+    )

@@ -17,6 +17,8 @@ from services.meterdata.domain import (
     register_problem,
     running_backwards,
     totals,
+    visible_buckets,
+    visible_totals,
 )
 
 SPRING, AUTUMN, NORMAL = date(2026, 3, 29), date(2026, 10, 25), date(2026, 6, 1)
@@ -136,3 +138,35 @@ def test_the_partition_plan_keeps_the_current_year_and_the_three_before_and_prep
     assert plan.create[0] == date(2023, 2, 1) and plan.create[-1] == date(2027, 2, 1)
     assert date(2026, 12, 1) not in plan.create and len(plan.create) == 48  # 2023-01 … 2027-02 but the two there
     assert kept_since(date(2027, 1, 1)) == date(2024, 1, 1)
+
+
+MOVED_IN = date(2026, 6, 15)  # the previous partner's last day is the 14th
+
+
+def test_a_relation_that_ends_or_begins_inside_a_month_splits_it_at_that_day() -> None:
+    june, july = date(2026, 6, 1), date(2026, 7, 1)
+    stored = [DayTotal(date(2026, 6, n), 1000 * n, 96, 0) for n in range(1, 31)]
+    [previous] = visible_totals(stored, [(june, MOVED_IN)], june, Resolution.MONTH)
+    assert (previous.start, previous.end) == (day_start(june), day_start(MOVED_IN))
+    assert (previous.wh, previous.present, previous.expected) == (1000 * sum(range(1, 15)), 14 * 96, 14 * 96)
+    [new] = visible_totals(stored, [(MOVED_IN, july)], june, Resolution.MONTH)
+    assert (new.start, new.end) == (day_start(MOVED_IN), day_start(july))
+    assert (new.wh, new.present, new.expected) == (1000 * sum(range(15, 31)), 16 * 96, 16 * 96)
+    # The year and the week split alike; the week of Monday 15 June is the new partner's whole.
+    [year] = visible_totals(stored, [(MOVED_IN, date(2027, 1, 1))], date(2026, 1, 1), Resolution.YEAR)
+    assert year.start == day_start(MOVED_IN) and year.expected == sum(
+        quarter_hours_of(date.fromordinal(n)) for n in range(MOVED_IN.toordinal(), date(2027, 1, 1).toordinal())
+    )
+    weeks = list(visible_totals(stored, [(june, MOVED_IN)], june, Resolution.WEEK))
+    assert [w.end for w in weeks] == [day_start(date(2026, 6, 8)), day_start(MOVED_IN)]
+
+
+def test_days_outside_every_relation_are_no_buckets_at_all() -> None:
+    june = date(2026, 6, 1)
+    stored = [day(date(2026, 6, n)) for n in range(1, 31)]
+    ranges = [(date(2026, 6, 3), date(2026, 6, 5)), (date(2026, 6, 20), date(2026, 6, 21))]
+    days = list(visible_buckets(stored, ranges, june, Resolution.DAY))
+    assert [b.start for b in days] == [day_start(date(2026, 6, n)) for n in (3, 4, 20)]
+    hours = list(visible_buckets(stored, ranges, june, Resolution.HOUR))
+    assert len(hours) == 3 * 24 and hours[48].start == day_start(date(2026, 6, 20))
+    assert list(visible_buckets(stored, [], june, Resolution.MONTH)) == []

@@ -10,18 +10,18 @@ import pytest
 
 from contracts.meterdata import LoadProfileDay, Quality
 from kit.cpu import ProcessPool
-from kit.energy_day import quarter_hours_of
+from kit.energy_day import day_start, quarter_hours_of
 from kit.events import encode, envelope_for
 from kit.tenants import load_tenants
 from services.meterdata import domain, exports, handlers
 from services.meterdata.domain import Resolution
-from tests.unit.examples import METER, meter_point
+from tests.unit.examples import METER, MOVED_IN, MOVED_OUT, meter_point, moved_point
 from tests.unit.fakes import FakeClock, FakeUnits
 from tests.unit.meterdata.fake_store import FakeReadings
 from tests.unit.meterdata.test_use_cases import Record
 
 TENANT = "000328"
-PARTNER = "10000001"
+PARTNER, NEW = "10000001", "10000002"
 SPRING = date(2026, 3, 29)  # 92 quarter hours in Europe/Berlin
 
 
@@ -33,12 +33,15 @@ def load_day(day: date, kwh: float) -> Record:
     return Record(encode(envelope_for(payload, tenant=TENANT, correlation_id=uuid4())))
 
 
-async def stored(resolution: Resolution, days: int = 2) -> domain.StoredPeriod:
+async def stored(
+    resolution: Resolution, days: int = 2, first: date = SPRING, partner: str = PARTNER, moved: bool = False
+) -> domain.StoredPeriod:
     units = FakeUnits(FakeReadings(), FakeClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)))
-    units.master_data.points[(TENANT, METER)] = meter_point(PARTNER)
+    units.master_data.points[(TENANT, METER)] = moved_point(PARTNER, NEW) if moved else meter_point(PARTNER)
+    loads = [load_day(SPRING, 0.25)] if not moved else [load_day(d, 0.25) for d in (MOVED_OUT, MOVED_IN)]
     async with units() as uow:
-        await handlers.ingest(handlers.IngestReadings([load_day(SPRING, 0.25)], load_tenants()), uow)
-    period = handlers.PartnerPeriod(TENANT, PARTNER, "consumption", SPRING, SPRING + timedelta(days=days))
+        await handlers.ingest(handlers.IngestReadings(loads, load_tenants()), uow)
+    period = handlers.PartnerPeriod(TENANT, partner, "consumption", first, first + timedelta(days=days))
     async with units.read() as uow:
         return await handlers.stored_period(handlers.ShowIntervals(period, resolution), uow)
 
@@ -71,3 +74,20 @@ async def test_a_file_built_in_the_worker_process_is_the_one_built_here() -> Non
     finally:
         await pool.stop()
     assert in_worker == exports.build(period, "csv-de")
+
+
+@pytest.mark.parametrize(("partner", "day"), [(PARTNER, MOVED_OUT), (NEW, MOVED_IN)])
+async def test_after_a_move_an_export_and_the_15_minute_answer_hold_the_partners_days_only(
+    partner: str, day: date
+) -> None:
+    period = await stored(Resolution.QUARTER_HOUR, days=2, first=MOVED_OUT, partner=partner, moved=True)
+    rows = list(csv.reader(io.StringIO(exports.build(period, "csv").decode())))
+    assert len(rows) == 1 + 96  # two days asked for, one of them the partner's
+    assert (rows[1][0], rows[-1][1]) == (day_start(day).isoformat(), day_start(day + timedelta(days=1)).isoformat())
+    assert [
+        r["day"] for r in exports.quarter_hour_rows([(d, v, None) for d, v, _ in period.days or []], period.ranges)
+    ] == [day]
+    month = await stored(Resolution.MONTH, days=30, first=date(2026, 6, 1), partner=partner, moved=True)
+    [bucket] = domain.period_buckets(month)
+    assert (bucket.wh, bucket.present) == (96 * 250, 96)
+    assert bucket.expected == (14 if partner == PARTNER else 16) * 96

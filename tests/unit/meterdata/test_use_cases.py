@@ -15,11 +15,12 @@ from kit.tenants import load_tenants
 from services.meterdata import handlers
 from services.meterdata.domain import QUALITY_CODES, Resolution
 from services.meterdata.store import DAY_COLUMNS, IntervalDayRow
-from tests.unit.examples import METER, meter_point
+from tests.unit.examples import METER, MOVED_IN, MOVED_OUT, meter_point, moved_point
 from tests.unit.fakes import FakeClock, FakeUnits
 from tests.unit.meterdata.fake_store import FakeReadings
 
 TENANT = "000328"
+PREVIOUS, NEW = "10000001", "10000002"
 CONSUMPTION = "1-1:1.29.0"
 NORMAL, SPRING = date(2026, 6, 1), date(2026, 3, 29)
 LOCATION_KINDS = (Path(__file__).resolve().parents[2] / "data" / "mscons" / "location_kinds.edi").read_bytes()
@@ -178,11 +179,61 @@ async def test_registers_give_the_last_reading_of_each_berlin_day_and_the_latest
     assert [r.value_wh for r in found.latest] == [30_000]
 
 
-async def test_a_partner_without_meters_gets_empty_periods_counted_as_expected(units: FakeUnits[FakeReadings]) -> None:
+async def test_a_partner_without_readings_gets_empty_periods_counted_as_expected(
+    units: FakeUnits[FakeReadings],
+) -> None:
+    units.master_data.points[(TENANT, METER)] = meter_point("10000001")  # a consumption partner of METER
     period = handlers.PartnerPeriod(TENANT, "10000001", "consumption", SPRING, SPRING + timedelta(days=2))
     async with units.read() as uow:
         series = await handlers.intervals(handlers.ShowIntervals(period, Resolution.DAY), uow)
     assert [(b.present, b.expected) for b in series.buckets] == [(0, 92), (0, 96)]
+
+
+async def test_a_partner_without_a_relation_to_any_meter_sees_no_day(units: FakeUnits[FakeReadings]) -> None:
+    await ingest(units, record(load_day(SPRING)))
+    period = handlers.PartnerPeriod(TENANT, "10000001", "consumption", SPRING, SPRING + timedelta(days=2))
+    async with units.read() as uow:
+        series = await handlers.intervals(handlers.ShowIntervals(period, Resolution.DAY), uow)
+        found = await handlers.registers(period, uow)
+    assert series.buckets == [] and found == handlers.Registers([], [])
+
+
+async def test_after_a_move_each_partner_sees_only_the_days_of_their_relation(units: FakeUnits[FakeReadings]) -> None:
+    units.master_data.points[(TENANT, METER)] = moved_point(PREVIOUS, NEW)
+    june, july = date(2026, 6, 1), date(2026, 7, 1)
+    days = [june + timedelta(days=n) for n in range(30)]
+    await ingest(units, *(record(load_day(d, kwh=0.01 * d.day)) for d in days))
+    start = day_start(MOVED_OUT)
+    readings = RegisterReadings(
+        meter_number=METER,
+        obis="1-1:1.8.0",
+        readings=tuple(RegisterReading(read_at=start + timedelta(hours=h), value=100.0 + h) for h in (12, 23, 24, 30)),
+    )
+    await ingest(units, record(readings))
+
+    async def seen(partner: str, resolution: Resolution) -> list[tuple[datetime, int, int]]:
+        period = handlers.PartnerPeriod(TENANT, partner, "consumption", june, july)
+        async with units.read() as uow:
+            series = await handlers.intervals(handlers.ShowIntervals(period, resolution), uow)
+        return [(b.start, b.wh, b.expected) for b in series.buckets]
+
+    previous_days, new_days = await seen(PREVIOUS, Resolution.DAY), await seen(NEW, Resolution.DAY)
+    assert [start for start, _, _ in previous_days] == [day_start(d) for d in days if d <= MOVED_OUT]
+    assert [start for start, _, _ in new_days] == [day_start(d) for d in days if d >= MOVED_IN]
+    [previous_month], [new_month] = await seen(PREVIOUS, Resolution.MONTH), await seen(NEW, Resolution.MONTH)
+    assert previous_month == (day_start(june), sum(10 * d.day * 96 for d in days[:14]), 14 * 96)
+    assert new_month == (day_start(MOVED_IN), sum(10 * d.day * 96 for d in days[14:]), 16 * 96)
+    assert len(await seen(PREVIOUS, Resolution.HOUR)) == 14 * 24 and len(await seen(NEW, Resolution.HOUR)) == 16 * 24
+
+    async def registers(partner: str) -> handlers.Registers:
+        period = handlers.PartnerPeriod(TENANT, partner, "consumption", june, july)
+        async with units.read() as uow:
+            return await handlers.registers(period, uow)
+
+    previous, new = await registers(PREVIOUS), await registers(NEW)
+    # 00:00 on the 15th is the new partner's first reading; the previous one's day ends before it.
+    assert [r.value_wh for r in previous.daily] == [123_000] and [r.value_wh for r in previous.latest] == [123_000]
+    assert [r.value_wh for r in new.daily] == [130_000] and [r.value_wh for r in new.latest] == [130_000]
 
 
 async def test_day_totals_of_one_meter_add_up_to_the_stored_values(units: FakeUnits[FakeReadings]) -> None:

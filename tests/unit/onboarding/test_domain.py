@@ -1,3 +1,4 @@
+from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -18,6 +19,7 @@ from tests.links import links_in
 
 HOME = PostalAddress(street="Postweg", house_number="1", postcode="12345", city="Musterstadt")
 ELSEWHERE = PostalAddress(street="Ring", house_number="2", postcode="54321", city="Anderswo")
+TODAY, NOW = date(2026, 11, 25), datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
 def customer(
@@ -53,21 +55,22 @@ def test_meter_numbers_off_din_43863_5_are_refused_with_a_plain_reason(typed: st
 
 
 def test_no_record_goes_to_review() -> None:
-    assert match_request(customer(), None).review_reason == "Zählernummer nicht in den Stammdaten"
+    assert match_request(customer(), None, TODAY).review_reason == "Zählernummer nicht in den Stammdaten"
 
 
 def test_surname_must_appear_in_the_name_of_record_with_umlauts_and_case_folded() -> None:
     point = record(("4711", PartnerRole.CONSUMPTION, "Jürgen Müller"))
-    assert match_request(customer(last="MUELLER"), point).grants[0].partner_number == "4711"
-    assert match_request(customer(last="Meier"), point).review_reason == "Name passt nicht zu den Stammdaten"
+    assert match_request(customer(last="MUELLER"), point, TODAY).grants[0].partner_number == "4711"
+    assert match_request(customer(last="Meier"), point, TODAY).review_reason == "Name passt nicht zu den Stammdaten"
 
 
 def test_postcode_of_postal_or_connection_address_must_fit_the_record() -> None:
     point = record(("4711", PartnerRole.CONSUMPTION, "Jürgen Müller"))
     assert (
-        match_request(customer(postal=ELSEWHERE), point).review_reason == "Postleitzahl passt nicht zu den Stammdaten"
+        match_request(customer(postal=ELSEWHERE), point, TODAY).review_reason
+        == "Postleitzahl passt nicht zu den Stammdaten"
     )
-    assert match_request(customer(postal=ELSEWHERE, connection=HOME), point).grants
+    assert match_request(customer(postal=ELSEWHERE, connection=HOME), point, TODAY).grants
 
 
 def test_only_partners_with_the_name_get_their_numbers_consumption_first() -> None:
@@ -76,11 +79,32 @@ def test_only_partners_with_the_name_get_their_numbers_consumption_first() -> No
         ("1111", PartnerRole.CONSUMPTION, "Jürgen Müller"),
         ("3333", PartnerRole.FEED_IN, "Solar GmbH"),
     )
-    grants = match_request(customer(), point).grants
+    grants = match_request(customer(), point, TODAY).grants
     assert [(g.partner_number, g.role) for g in grants] == [
         ("1111", PartnerRole.CONSUMPTION),
         ("2222", PartnerRole.FEED_IN),
     ]
+
+
+def test_a_partner_who_moved_out_before_today_gets_no_letter_and_the_new_one_does() -> None:
+    old = PartnerOfRecord(
+        partner_number="1111", role=PartnerRole.CONSUMPTION, name="Jürgen Müller", postal_address=HOME,
+        valid_to=TODAY - timedelta(days=1),
+    )  # fmt: skip
+    new = PartnerOfRecord(
+        partner_number="2222", role=PartnerRole.CONSUMPTION, name="Jürgen Müller", postal_address=HOME,
+        valid_from=TODAY,
+    )  # fmt: skip
+    point = MeterPointRecorded(
+        meter_number="1EMH0005939068", connection_address=HOME, partners=(old, new), recorded_at=NOW
+    )
+    assert [g.partner_number for g in match_request(customer(), point, TODAY).grants] == ["2222"]
+    assert [g.partner_number for g in match_request(customer(), point, TODAY - timedelta(days=1)).grants] == [
+        "1111",
+        "2222",
+    ]  # the last day is still theirs
+    gone = MeterPointRecorded(meter_number="1EMH0005939068", connection_address=HOME, partners=(old,), recorded_at=NOW)
+    assert match_request(customer(), gone, TODAY).review_reason == "Name passt nicht zu den Stammdaten"
 
 
 def _request() -> PartnerNumberRequest:
@@ -89,14 +113,14 @@ def _request() -> PartnerNumberRequest:
 
 def test_submit_records_the_request_event_and_a_match_records_the_grant() -> None:
     request = _request()
-    request.decide(match_request(customer(), record(("4711", PartnerRole.CONSUMPTION, "Jürgen Müller"))))
+    request.decide(match_request(customer(), record(("4711", PartnerRole.CONSUMPTION, "Jürgen Müller")), TODAY))
     assert request.status == RequestStatus.MATCHED
     assert [e.EVENT_TYPE for e in request.events] == ["PartnerNumberRequested", "PartnerNumberRequestMatched"]
 
 
 def test_only_requests_in_review_can_be_approved_or_rejected() -> None:
     request = _request()
-    request.decide(match_request(customer(), None))
+    request.decide(match_request(customer(), None, TODAY))
     assert request.status == RequestStatus.IN_REVIEW
     request.reject("Kein Anschluss bekannt")
     assert request.status == RequestStatus.REJECTED
@@ -108,7 +132,7 @@ def test_only_requests_in_review_can_be_approved_or_rejected() -> None:
 
 def test_letter_progress_never_steps_back() -> None:
     request = _request()
-    request.decide(match_request(customer(), record(("4711", PartnerRole.CONSUMPTION, "Jürgen Müller"))))
+    request.decide(match_request(customer(), record(("4711", PartnerRole.CONSUMPTION, "Jürgen Müller")), TODAY))
     request.letter_progressed("LetterDispatched")
     request.letter_progressed("LetterQueued")  # arrived late
     assert request.status == RequestStatus.LETTER_DISPATCHED
@@ -119,7 +143,9 @@ def test_letter_progress_never_steps_back() -> None:
 def test_copy_email_neutralises_what_the_customer_typed_and_never_names_a_partner_number() -> None:
     request = _request()
     request.customer = customer(first="Klick\nhttps://evil.example/login", last="Müller")
-    request.decide(match_request(request.customer, record(("4711000001", PartnerRole.CONSUMPTION, "Jürgen Müller"))))
+    request.decide(
+        match_request(request.customer, record(("4711000001", PartnerRole.CONSUMPTION, "Jürgen Müller")), TODAY)
+    )
     subject, text = copy_of_message("SWM Netz", "0800 1", request)
     assert "https://evil" not in text and "https[:]//evil" in text
     assert "Klick https[:]//evil" in text  # the line break is gone: no forged paragraph
