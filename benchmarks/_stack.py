@@ -130,12 +130,17 @@ def start_servers(
         cleanup.callback(stop_kafka)
     run_sync(wait_for_kafka(kafka.admin, 60))
     run_sync(provision(kafka, [*ALL_TOPICS, *extra_topics]))
+    return kafka, start_database_server(args, cleanup)
+
+
+def start_database_server(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> DatabaseServer:
+    """The PostgreSQL server given with `--database-url`, or a local one that `cleanup` stops."""
     if args.database_url:
-        return kafka, DatabaseServer(_asyncpg_url(args.database_url))
+        return DatabaseServer(_asyncpg_url(args.database_url))
     say("PostgreSQL: starting a local server …")
     server_url, stop_postgres = _start_local_postgres()
     cleanup.callback(stop_postgres)
-    return kafka, DatabaseServer(server_url)
+    return DatabaseServer(server_url)
 
 
 def benchmark_database(
