@@ -995,12 +995,20 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, C
         "--readings-per-second", type=float, default=0.0, help="quarter-hour values a second (0: as fast as sent)"
     )
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, in order, from {FAULTS}")
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=ChaosPlan.settle_timeout,
+        help="seconds after the load for the backlogs to clear (a busy machine needs more)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path is printed)")
     args = parser.parse_args(argv)
     faults = tuple(name.strip() for name in args.faults.split(",") if name.strip())
     if set(faults) - set(FAULTS) or args.forms_per_second <= 0 or args.duration < 10 or args.readings_per_second < 0:
         parser.error(f"--faults from {', '.join(FAULTS)}; --forms-per-second > 0; --duration ≥ 10")
-    plan = ChaosPlan(args.forms_per_second, args.duration, args.readings_per_second, faults)
+    plan = ChaosPlan(
+        args.forms_per_second, args.duration, args.readings_per_second, faults, settle_timeout=args.settle_timeout
+    )
     return args, plan
 
 
