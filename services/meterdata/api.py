@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 from kit import auth
 from kit.audit import Actor
@@ -276,6 +276,10 @@ class BillingPeriodTotal(BaseModel):
     present: int = Field(description="Quarter-hour values present")
     expected: int = Field(description="Quarter-hour values expected on the days counted (92/96/100 per day)")
     substitutes: int = Field(description="Substitute values (Ersatzwerte) among them")
+
+    @field_serializer("start", "end")
+    def _as_intervals_give_them(self, moment: datetime) -> str:
+        return moment.isoformat()  # "…+00:00", as /intervals writes its instants
 
     @classmethod
     def of(cls, total: domain.BillingTotal) -> "BillingPeriodTotal":
