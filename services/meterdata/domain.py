@@ -398,8 +398,9 @@ class BillingTotal(NamedTuple):
     bucket: Bucket
 
 
-def billing_totals(days: Iterable[DayTotal], periods: Iterable[BillingPeriod], ranges: Ranges, first: date,
-                   end: date) -> list[BillingTotal]:  # fmt: skip
+def billing_totals(
+    days: Iterable[DayTotal], periods: Iterable[BillingPeriod], ranges: Ranges, first: date, end: date
+) -> list[BillingTotal]:
     """Per billing period, the energy, completeness and substitutes of its days inside [first, end) (the days kept
     and measured so far) that the partner may see (``ranges``: kit.validity.ranges); a period without such a day is
     not listed. The bucket runs from its first such day to the end of its last one: a relation that begins or ends
