@@ -6,7 +6,9 @@ connection_city, partner_number, role (consumption|feed_in), name, street, house
 optionally valid_from, valid_to: the first and the last day (inclusive, YYYY-MM-DD, Europe/Berlin energy days) of
 that partner's relation to the meter, empty for "since always" and "open" (kit.validity). After a move-out the
 previous partner keeps their row with valid_to, and the new one gets a row with valid_from: both see their own
-days only. Files without these columns import as before (every relation open).
+days only. Optionally abrechnungszeitraeume: the partner's billing periods, each ``first..last`` (days inclusive,
+YYYY-MM-DD), separated by ``;`` — e.g. ``2024-03-01..2025-02-28;2025-03-01..2026-02-28``; empty: calendar years
+(kit.billing). Files without these columns import as before (every relation open, calendar years).
 
     plusportal-masterdata --tenant 000328 deploy/demo/masterdata-000328.csv
 
@@ -43,6 +45,18 @@ COLUMNS = (
     "partner_number", "role", "name", "street", "house_number", "postcode", "city",
 )  # fmt: skip
 PERIOD_COLUMNS = ("valid_from", "valid_to")  # optional
+BILLING_COLUMN = "abrechnungszeitraeume"  # optional
+
+
+def _billing_periods(cell: str | None) -> list[dict[str, str]]:
+    """``2024-03-01..2025-02-28;2025-03-01..2026-02-28`` → the contract's BillingPeriod fields (the model checks
+    them; an entry without ``..`` lacks its last day)."""
+    periods = []
+    for entry in (cell or "").split(";"):
+        if entry.strip():
+            first, _, last = entry.strip().partition("..")
+            periods.append({"first_day": first.strip(), **({"last_day": last.strip()} if last.strip() else {})})
+    return periods
 
 
 def _address(row: dict[str, str], prefix: str = "") -> dict[str, str]:
@@ -90,6 +104,7 @@ def read_meter_points(path: Path) -> list[MeterPointRecorded]:
                             "name": r["name"],  # type: ignore[misc]
                             "postal_address": _address(r),
                             **{column: r.get(column) or None for column in PERIOD_COLUMNS},
+                            "billing_periods": _billing_periods(r.get(BILLING_COLUMN)),
                         }
                         for _, r in rows
                     ),

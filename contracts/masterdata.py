@@ -1,13 +1,29 @@
-"""Master data from each grid operator's billing system: the source of truth for who is behind a meter, and since
-and until when."""
+"""Master data from each grid operator's billing system: the source of truth for who is behind a meter, since and
+until when, and in which billing periods."""
 
 from datetime import date
+from itertools import pairwise
 from typing import Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.common import MaLoId, MeterNumber, PartnerNumber, PartnerRole, PostalAddress
 from contracts.envelope import EventPayload
+
+
+class BillingPeriod(BaseModel):
+    """One billing period (Abrechnungszeitraum) of a partner: Europe/Berlin energy days, both inclusive."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    first_day: date = Field(description="First day of the billing period (inclusive)")
+    last_day: date = Field(description="Last day of the billing period (inclusive)")
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.last_day < self.first_day:
+            raise ValueError(f"billing period {self.first_day} .. {self.last_day} ends before it begins")
+        return self
 
 
 class PartnerOfRecord(BaseModel):
@@ -26,10 +42,25 @@ class PartnerOfRecord(BaseModel):
         description="Last day of the relation (inclusive), after a move-out or a change of customer; none: open",
     )
 
+    # Version 3: the partner's billing periods (the billing system's, at most three years back are shown). None
+    # given (and version 1 and 2 records): calendar years (kit.billing).
+    billing_periods: tuple[BillingPeriod, ...] = Field(
+        default=(),
+        max_length=120,
+        description="The partner's billing periods (Abrechnungszeiträume), none overlapping; none: calendar years",
+    )
+
     @model_validator(mode="after")
     def _period(self) -> Self:
         if self.valid_from is not None and self.valid_to is not None and self.valid_to < self.valid_from:
             raise ValueError(f"valid_to {self.valid_to} lies before valid_from {self.valid_from}")
+        ordered = sorted(self.billing_periods, key=lambda period: period.first_day)
+        for before, after in pairwise(ordered):
+            if after.first_day <= before.last_day:
+                raise ValueError(
+                    f"billing periods {before.first_day} .. {before.last_day} and {after.first_day} .. "
+                    f"{after.last_day} overlap"
+                )
         return self
 
 
@@ -38,10 +69,13 @@ class MeterPointRecorded(EventPayload):
 
     Version 2 gives each partner's relation a validity period: after a move-out or a change of customer the record
     lists the previous partner with ``valid_to`` next to the new one with ``valid_from``, so that each sees the
-    days of their own relation only. Version 1 records (no periods) mean "always"."""
+    days of their own relation only. Version 1 records (no periods) mean "always".
+
+    Version 3 gives each partner their billing periods (``billing_periods``); without them (and in version 1 and 2
+    records) the billing periods are calendar years."""
 
     EVENT_TYPE = "MeterPointRecorded"
-    SCHEMA_VERSION = 2
+    SCHEMA_VERSION = 3
 
     meter_number: MeterNumber
     malo_id: MaLoId | None = None

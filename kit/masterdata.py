@@ -14,7 +14,8 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.masterdata import MeterPointRecorded
+from contracts.masterdata import BillingPeriod, MeterPointRecorded
+from kit.billing import periods_of
 from kit.consumer import Delivered
 from kit.validity import Relation, relations_of
 
@@ -81,17 +82,29 @@ class MasterDataTable:
     async def relations_of_partner(self, tenant: str, partner_number: str, role: str) -> list[Relation]:
         """The partner number's relations in this role to the meters whose master data names it, with their
         validity periods (kit.validity), ordered by meter."""
+        return [
+            found
+            for point in await self._records_of_partner(tenant, partner_number, role)
+            for found in relations_of(point, partner_number, role)
+        ]
+
+    async def billing_periods_of_partner(self, tenant: str, partner_number: str, role: str) -> list[BillingPeriod]:
+        """The partner number's billing periods in this role, as the records of its meters give them (kit.billing;
+        none: calendar years)."""
+        return [
+            period
+            for point in await self._records_of_partner(tenant, partner_number, role)
+            for period in periods_of(point, partner_number, role)
+        ]
+
+    async def _records_of_partner(self, tenant: str, partner_number: str, role: str) -> list[MeterPointRecorded]:
         result = await self._session.exec(
             text(
                 "SELECT record FROM meter_points WHERE tenant = :tenant AND record @> CAST(:probe AS jsonb)"
                 " ORDER BY meter_number"
             ).bindparams(tenant=tenant, probe=partner_probe(partner_number, role))
         )  # type: ignore[call-overload]
-        return [
-            found
-            for (record,) in result.all()
-            for found in relations_of(MeterPointRecorded.model_validate(record), partner_number, role)
-        ]
+        return [MeterPointRecorded.model_validate(record) for (record,) in result.all()]
 
     async def meters_by_location(self, tenant: str) -> dict[str, str]:
         """Meter number per market location (MaLo) in the tenant's master data."""

@@ -19,7 +19,7 @@ from uuid import UUID
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import EventPayload
-from contracts.masterdata import MeterPointRecorded
+from contracts.masterdata import BillingPeriod, MeterPointRecorded
 from contracts.topics import TopicSpec
 from kit.audit import AuditEntries, AuditEntry, AuditTrail, SessionAuditTrail
 from kit.db import Database
@@ -62,6 +62,8 @@ class MasterData(Protocol):
     async def record(self, tenant: str, point: MeterPointRecorded) -> None: ...
 
     async def relations_of_partner(self, tenant: str, partner_number: str, role: str) -> list[Relation]: ...
+
+    async def billing_periods_of_partner(self, tenant: str, partner_number: str, role: str) -> list[BillingPeriod]: ...
 
     async def meters_by_location(self, tenant: str) -> dict[str, str]: ...
 

@@ -328,6 +328,11 @@ export function intervals(partnerNumber, { from, to, resolution }) {
   });
 }
 
+/** Consumption or feed-in per billing period (the last three years), and how far back the values reach. */
+export function billingPeriods(partnerNumber) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "billing-periods"), { bearer: true });
+}
+
 export function registers(partnerNumber, { from, to }) {
   return call("meterdata", "GET", partnerPath(partnerNumber, "registers") + query({ from, to }), { bearer: true });
 }

@@ -4,14 +4,14 @@ role); anything else is 403. Periods are Europe/Berlin days: ``from`` inclusive,
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import ExitStack
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 from kit import auth
 from kit.audit import Actor
@@ -194,6 +194,47 @@ def build_api(
         }
 
     @router.get(
+        "/partners/{partner_number}/billing-periods",
+        summary="Energy per billing period for the last three years, and how far back values reach",
+        description=(
+            "The partner's billing periods (Abrechnungszeiträume) as master data gives them — calendar years when "
+            "it gives none — that have a day kept (`kept_since`: 1 January of the third year before this one) and "
+            "measured (up to yesterday), oldest first. Each entry: the period (`first_day`, `last_day`, inclusive), "
+            "the days counted (`start`, `end`: cut by the first day kept, the partner's own days (validity) and "
+            "today), `kwh`, `present`/`expected` and `substitutes`, as `/intervals` gives them. `kept_since` is "
+            "also how far back every resolution of `/intervals` reaches, 15 minutes included (always more than the "
+            "24 months of 15-minute values §61 MsbG asks to show); `first_day_with_data` is the partner's first day "
+            "with a value (null: none yet)."
+        ),
+    )
+    async def billing_periods(
+        partner_number: str,
+        claims: Claims,
+        tenant: TenantDep,
+        page: Annotated[int, Query(ge=1, le=INT64_MAX - 1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> BillingPeriodsView:
+        authorised(claims, partner_number)
+        query = handlers.ShowBillingPeriods(tenant.portal_number, claims.partner_number, claims.role)
+        async with units.read() as uow:
+            found = await handlers.billing_periods(query, uow)
+        rows = [BillingPeriodTotal.of(total) for total in found.totals]
+        return BillingPeriodsView(
+            partner_number=found.partner_number,
+            role=found.role,
+            obis=found.obis,
+            periods_from="master_data" if found.from_master_data else "calendar_years",
+            kept_since=found.kept_since,
+            first_day_with_data=found.first_day_with_data,
+            count=len(rows),
+            page=page,
+            page_size=page_size,
+            next=page + 1 if page * page_size < len(rows) else None,
+            previous=page - 1 if page > 1 else None,
+            results=rows[(page - 1) * page_size : page * page_size],
+        )
+
+    @router.get(
         "/partners/{partner_number}/export",
         summary="Export a period as CSV (optionally German) or XLSX",
         response_class=Response,
@@ -224,6 +265,53 @@ def build_api(
         )
 
     return router
+
+
+class BillingPeriodTotal(BaseModel):
+    first_day: date = Field(description="The billing period's first day (inclusive)")
+    last_day: date = Field(description="The billing period's last day (inclusive)")
+    start: datetime = Field(description="Start of the first day counted (UTC)")
+    end: datetime = Field(description="End of the last day counted (UTC)")
+    kwh: float | None = Field(description="Energy of the days counted (kWh, 3 decimals); null: no value")
+    present: int = Field(description="Quarter-hour values present")
+    expected: int = Field(description="Quarter-hour values expected on the days counted (92/96/100 per day)")
+    substitutes: int = Field(description="Substitute values (Ersatzwerte) among them")
+
+    @field_serializer("start", "end")
+    def _as_intervals_give_them(self, moment: datetime) -> str:
+        return moment.isoformat()  # "…+00:00", as /intervals writes its instants
+
+    @classmethod
+    def of(cls, total: domain.BillingTotal) -> "BillingPeriodTotal":
+        b = total.bucket
+        return cls(
+            first_day=total.period.first_day,
+            last_day=total.period.last_day,
+            start=b.start,
+            end=b.end,
+            kwh=domain.kwh_of(b.wh, b.present),
+            present=b.present,
+            expected=b.expected,
+            substitutes=b.substitutes,
+        )
+
+
+class BillingPeriodsView(BaseModel):
+    partner_number: str
+    role: str
+    obis: str
+    unit: str = "kWh"
+    periods_from: Literal["master_data", "calendar_years"] = Field(
+        description="Whose periods: master data's, or calendar years (master data names none)"
+    )
+    kept_since: date = Field(description="First day kept and shown, at every resolution (15 minutes included)")
+    first_day_with_data: date | None = Field(description="The partner's first day with a value; null: none yet")
+    count: int
+    page: int
+    page_size: int
+    next: int | None
+    previous: int | None
+    results: list[BillingPeriodTotal]
 
 
 def _take(held: ExitStack, slots: Slots, key: Hashable, refusal: str) -> None:

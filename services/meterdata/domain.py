@@ -7,6 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
 
+from contracts.masterdata import BillingPeriod
 from contracts.meterdata import (
     CONSUMPTION_INTERVAL,
     CONSUMPTION_REGISTERS,
@@ -15,6 +16,7 @@ from contracts.meterdata import (
     INTERVAL_CHANNELS,
     Quality,
 )
+from kit import billing
 from kit.energy_day import QUARTER_HOUR, day_start, quarter_hours_of
 from kit.months import add_months, month_of, months_between
 from kit.validity import Relation
@@ -63,7 +65,9 @@ MONTHS_PREPARED_AHEAD = 2  # partitions exist before their month begins
 
 
 def kept_since(today: date) -> date:
-    """The first day whose readings are kept today: 1 January of the third year before this one."""
+    """The first day whose readings are kept today: 1 January of the third year before this one. Every resolution
+    reaches back to it, 15 minutes included: always more than the 24 months of 15-minute values §61 MsbG asks to
+    show (36 months on 1 January, 47 on 31 December)."""
     return date(today.year - YEARS_KEPT_BEFORE_THIS_ONE, 1, 1)
 
 
@@ -377,6 +381,48 @@ def period_buckets(period: StoredPeriod) -> Iterator[Bucket]:
         return visible_totals(period.totals, period.ranges, period.first, period.resolution)
     stored = (StoredDay(day, values, qualities) for day, values, qualities in period.days or ())
     return visible_buckets(stored, period.ranges, period.first, period.resolution)
+
+
+def day_totals_of(period: StoredPeriod) -> list[DayTotal]:
+    """The period's per-day totals as read: stored with the days (one meter), or made from the days' values
+    (several meters: values added up per day)."""
+    if period.totals is not None:
+        return period.totals
+    return [total_of(StoredDay(day, values, qualities)) for day, values, qualities in period.days or ()]
+
+
+class BillingTotal(NamedTuple):
+    """A billing period and what it holds of a partner's channel (``bucket``: the days counted, ``start`` … ``end``)."""
+
+    period: BillingPeriod
+    bucket: Bucket
+
+
+def billing_totals(
+    days: Iterable[DayTotal], periods: Iterable[BillingPeriod], ranges: Ranges, first: date, end: date
+) -> list[BillingTotal]:
+    """Per billing period, the energy, completeness and substitutes of its days inside [first, end) (the days kept
+    and measured so far) that the partner may see (``ranges``: kit.validity.ranges); a period without such a day is
+    not listed. The bucket runs from its first such day to the end of its last one: a relation that begins or ends
+    inside the period, or the first day kept, shortens it, and ``expected`` counts these days only."""
+    by_day = {item.day: item for item in days}
+    found = []
+    for period in periods:
+        lo, hi = max(period.first_day, first), min(billing.end_of(period), end)
+        seen = [(max(start, lo), min(stop, hi)) for start, stop in ranges if max(start, lo) < min(stop, hi)]
+        if not seen:
+            continue
+        bucket = Bucket(day_start(seen[0][0]), day_start(seen[-1][1]))
+        for start, stop in seen:
+            for n in range((stop - start).days):
+                day = start + timedelta(days=n)
+                bucket.expected += quarter_hours_of(day)
+                if (item := by_day.get(day)) is not None:
+                    bucket.wh += item.wh
+                    bucket.present += item.present
+                    bucket.substitutes += item.substitutes
+        found.append(BillingTotal(period, bucket))
+    return found
 
 
 class MeterWindow(NamedTuple):

@@ -19,7 +19,7 @@ from contracts.common import METER_NUMBER_PATTERN
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import InterchangeAnswered, Quality, RegisterReadings
 from contracts.topics import METER_MSCONS_ANSWERS
-from kit import energy_day, validity
+from kit import billing, energy_day, validity
 from kit.consumer import Delivered
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitOfWork
@@ -587,6 +587,51 @@ async def stored_period(query: ShowIntervals, uow: Uow) -> domain.StoredPeriod:
     stored = await uow.store.days_of(p.tenant, seen, obis) if seen else []
     days = [(item.day, item.values_wh, item.qualities) for item in stored]  # the driver's lists, not copied
     return domain.StoredPeriod(p.first, p.end, resolution, None, days, ranges)
+
+
+@dataclass(frozen=True)
+class ShowBillingPeriods:
+    """A partner's channel per billing period, as the access token names it."""
+
+    tenant: str
+    partner_number: str
+    role: str
+
+
+@dataclass(frozen=True)
+class BillingPeriods:
+    """The partner's billing periods with a day kept and measured (``domain.billing_totals``), and how far back the
+    values reach: ``kept_since`` for every resolution (``domain.kept_since``), ``first_day_with_data`` the partner's
+    first day with a value (None: none yet)."""
+
+    partner_number: str
+    role: str
+    obis: str
+    kept_since: date
+    first_day_with_data: date | None
+    from_master_data: bool  # False: calendar years (master data names no billing periods)
+    totals: list[domain.BillingTotal]
+
+
+async def billing_periods(query: ShowBillingPeriods, uow: Uow) -> BillingPeriods:
+    """Consumption or feed-in per billing period (master data's, or calendar years) on the days kept up to
+    yesterday, on the partner's days only (kit.validity): the per-day totals of [kept_since, today) in one read."""
+    today = energy_day.day_of(uow.now())
+    first = domain.kept_since(today)
+    period = PartnerPeriod(query.tenant, query.partner_number, query.role, first, today)
+    stored = await stored_period(ShowIntervals(period, domain.Resolution.DAY), uow)
+    given = await uow.master_data.billing_periods_of_partner(query.tenant, query.partner_number, query.role)
+    days = sorted(domain.day_totals_of(stored))
+    totals = domain.billing_totals(days, billing.shown(given, first, today), stored.ranges, first, today)
+    return BillingPeriods(
+        query.partner_number,
+        query.role,
+        domain.interval_channel(query.role),
+        first,
+        next((item.day for item in days if item.present), None),
+        bool(given),
+        totals,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ from playwright.async_api import Browser, Page, expect
 
 from contracts import topics
 from contracts.common import PartnerRole
-from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
+from contracts.masterdata import BillingPeriod, MeterPointRecorded, PartnerOfRecord
+from kit.energy_day import day_of, quarter_hours_of
+from kit.months import add_months
+from services.meterdata.domain import kept_since
 from tests.browser.conftest import Visit
 from tests.conftest import System
 from tests.e2e.test_meterdata import load_day, publish
@@ -276,3 +279,69 @@ async def test_a_customer_who_moved_out_sees_moved_out_and_only_their_own_days(
     row = page.get_by_role("row").filter(has_text=a)
     await expect(row).to_contain_text(f"ausgezogen (bis {moved_out:%d.%m.%Y})")
     await visit.check(page, "Konto nach Auszug")
+
+
+async def test_the_consumption_page_lists_billing_periods_and_says_how_far_back_values_reach(
+    system: System, browser: Browser, visit: Visit
+) -> None:
+    """[8 of 11] §4: master data bills this customer from the first of a month for twelve months; the page lists the
+    last such period and the running one with their consumption and completeness, and says how far back values
+    reach (the first day kept, the customer's first value)."""
+    today = day_of(datetime.now(UTC))  # the service's today: the Europe/Berlin day
+    yesterday = today - timedelta(days=1)
+    month = yesterday.replace(day=1)
+    periods = (
+        BillingPeriod(first_day=add_months(month, -12), last_day=month - timedelta(days=1)),
+        BillingPeriod(first_day=month, last_day=add_months(month, 12) - timedelta(days=1)),
+    )
+    home = address("Lindenweg", "4", "12345", "Musterstadt")
+    [partner] = random_partner_numbers(1)
+    point = MeterPointRecorded(
+        meter_number=random_meter_number(),
+        connection_address=home,
+        partners=(
+            PartnerOfRecord(
+                partner_number=partner, role=PartnerRole.CONSUMPTION, name="Bea Beleg", postal_address=home,
+                billing_periods=periods,
+            ),
+        ),
+        recorded_at=datetime.now(UTC),
+    )  # fmt: skip
+    meter = point.meter_number
+    await publish_master_data(system.kafka, TENANT, point)
+    await publish(system, *(load_day(meter, yesterday - timedelta(days=n), kwh=0.1) for n in range(3)))
+    await wait_until_consumed(
+        system.kafka,
+        {
+            "identity": (topics.MASTER_DATA.name,),
+            "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
+            "meterdata-ingest": (topics.METER_READINGS.name,),
+        },
+    )
+    email = f"bea.{meter.lower()}@example.org"
+    page = await browser.new_page()
+    await _register(page, system, meter, partner, email, visit, 1)
+    await _login(page, system, email, visit)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)
+    panel = page.get_by_role("region", name="Abrechnungszeiträume")
+    first_value = yesterday - timedelta(days=2)
+    await expect(panel).to_contain_text(
+        f"Ihre Werte reichen bis zum {kept_since(today):%d.%m.%Y} zurück", timeout=15_000
+    )
+    await expect(panel).to_contain_text(
+        f"Der erste Messwert zu Ihrer Geschäftspartner-Nr. ist vom {first_value:%d.%m.%Y}."
+    )
+    rows = panel.locator("tbody tr")
+    await expect(rows).to_have_count(2)
+    for row, period in zip((rows.nth(0), rows.nth(1)), periods, strict=True):
+        await expect(row.get_by_role("rowheader")).to_contain_text(
+            f"{period.first_day:%d.%m.%Y} – {period.last_day:%d.%m.%Y}"
+        )
+    running = rows.nth(1)
+    await expect(running).to_contain_text(f"(Werte vom {month:%d.%m.%Y} bis {yesterday:%d.%m.%Y})")
+    await expect(running).to_contain_text("der Zeitraum läuft noch")
+    days_in_running = [first_value + timedelta(days=n) for n in range(3) if first_value + timedelta(days=n) >= month]
+    await expect(running.locator("td").first).to_have_text(
+        f"{sum(quarter_hours_of(d) for d in days_in_running) * 0.1:.3f}".replace(".", ",") if days_in_running else "–"
+    )
+    await visit.check(page, "Verbrauch mit Abrechnungszeiträumen")

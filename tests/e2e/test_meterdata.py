@@ -16,12 +16,13 @@ from aiokafka import AIOKafkaProducer
 from contracts import topics
 from contracts.common import PartnerRole
 from contracts.envelope import HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
-from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
+from contracts.masterdata import BillingPeriod, MeterPointRecorded, PartnerOfRecord
 from contracts.meterdata import LoadProfileDay, Quality, RegisterReading, RegisterReadings
 from contracts.topics import Principal
-from kit.energy_day import day_start, quarter_hours_of
+from kit.energy_day import day_of, day_start, quarter_hours_of
 from kit.events import encode, envelope_for
 from services.identity.crypto import TokenSigner
+from services.meterdata.domain import kept_since
 from tests.conftest import System
 from tests.journeys import (
     address,
@@ -504,3 +505,85 @@ async def test_after_a_move_each_partner_sees_only_the_days_of_their_own_relatio
             assert (daily, latest) == ([4999.0], [4999.0])  # the 14th's last reading, 23:00
         else:
             assert (daily, latest) == ([5006.0, 5024.0], [5024.0])  # from 00:00 on the 15th
+
+
+async def test_billing_periods_of_master_data_or_calendar_years_on_each_partners_days(system: System) -> None:
+    """[8 of 11] §4: A is billed from March to February (master data), moved out 60 days ago; B moved in the next
+    day and has no billing periods (calendar years). Each sees consumption per period on their own days, the periods
+    cut at the first day kept and at the move, and how far back values reach."""
+    today = day_of(datetime.now(UTC))
+    kept = kept_since(today)
+    moved_in = today - timedelta(days=60)
+    moved_out = moved_in - timedelta(days=1)
+    starts = [date(year, 3, 1) for year in range(kept.year - 1, today.year + 1)]
+    periods = [BillingPeriod(first_day=s, last_day=date(s.year + 1, 3, 1) - timedelta(days=1)) for s in starts]
+    meter, (a, b) = random_meter_number(), random_partner_numbers(2)
+    home = address("Lindenweg", "4", "12345", "Musterstadt")
+    point = MeterPointRecorded(
+        meter_number=meter,
+        connection_address=home,
+        partners=(
+            PartnerOfRecord(
+                partner_number=a, role=PartnerRole.CONSUMPTION, name="Anna Alt", postal_address=home,
+                valid_to=moved_out, billing_periods=tuple(periods),
+            ),
+            PartnerOfRecord(
+                partner_number=b, role=PartnerRole.CONSUMPTION, name="Ben Neu", postal_address=home, valid_from=moved_in
+            ),
+        ),
+        recorded_at=datetime.now(UTC),
+    )  # fmt: skip
+    early = kept + timedelta(days=40)  # in the first period, whose first two months are no longer kept
+    around = [moved_in + timedelta(days=n) for n in range(-3, 3)]
+    await publish_master_data(system.kafka, TENANT, point)
+    await publish(system, load_day(meter, early, kwh=0.02), *(load_day(meter, d, kwh=0.01) for d in around))
+    await wait_until_consumed(system.kafka, CONSUMED)
+
+    async def billing(partner: str, **params: int) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+            answer = await client.get(
+                f"/partners/{partner}/billing-periods", headers=token(system, partner, "consumption"), params=params
+            )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def kwh(days: list[date], per_value: float) -> float:
+        return round(sum(quarter_hours_of(d) for d in days) * per_value, 3)
+
+    mine = await billing(a)
+    assert (mine["periods_from"], mine["kept_since"], mine["first_day_with_data"]) == (
+        "master_data", kept.isoformat(), early.isoformat()
+    )  # fmt: skip
+    listed = [p for p in periods if p.last_day >= kept and p.first_day <= moved_out]
+    assert [(r["first_day"], r["last_day"]) for r in mine["results"]] == [
+        (p.first_day.isoformat(), p.last_day.isoformat()) for p in listed
+    ]
+    first, last = mine["results"][0], mine["results"][-1]
+    assert first["start"] == day_start(kept).isoformat()  # cut at the first day kept
+    assert last["end"] == day_start(moved_in).isoformat()  # and at the move
+    assert first["kwh"] == pytest.approx(kwh([early], 0.02))
+    mine_before_move = [d for d in around if d <= moved_out]
+    in_last = [d for d in mine_before_move if d >= listed[-1].first_day]
+    assert last["present"] == sum(quarter_hours_of(d) for d in in_last)
+    assert sum(r["kwh"] or 0 for r in mine["results"]) == pytest.approx(
+        kwh([early], 0.02) + kwh(mine_before_move, 0.01)
+    )
+    assert mine["count"] == len(listed) and mine["next"] is None
+    second = await billing(a, page=2, page_size=1)
+    assert (second["results"], second["previous"], second["next"]) == ([mine["results"][1]], 1, 3)
+
+    theirs = await billing(b)
+    assert (theirs["periods_from"], theirs["first_day_with_data"]) == ("calendar_years", moved_in.isoformat())
+    assert [r["first_day"] for r in theirs["results"]] == [
+        date(year, 1, 1).isoformat() for year in range(moved_in.year, today.year + 1) if date(year, 1, 1) < today
+    ]
+    assert theirs["results"][0]["start"] == day_start(moved_in).isoformat()
+    assert theirs["results"][-1]["end"] == day_start(today).isoformat()  # the running year: up to yesterday
+    assert sum(r["kwh"] or 0 for r in theirs["results"]) == pytest.approx(
+        kwh([d for d in around if d >= moved_in], 0.01)
+    )
+
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+        other = await client.get(f"/partners/{b}/billing-periods", headers=token(system, a, "consumption"))
+    assert other.status_code == 403

@@ -11,10 +11,11 @@ from uuid import UUID
 from fastapi import HTTPException, Request
 
 from contracts.envelope import EventPayload
-from contracts.masterdata import MeterPointRecorded
+from contracts.masterdata import BillingPeriod, MeterPointRecorded
 from contracts.staff import StaffRole
 from contracts.topics import TopicSpec
 from kit.audit import Actor, AuditEntries
+from kit.billing import periods_of
 from kit.mail import Mail
 from kit.staff import StaffAccess
 from kit.uow import UnitOfWork
@@ -84,6 +85,14 @@ class FakeMasterData:
             for (owner, _), point in sorted(self.points.items())
             if owner == tenant
             for found in relations_of(point, partner_number, role)
+        ]
+
+    async def billing_periods_of_partner(self, tenant: str, partner_number: str, role: str) -> list[BillingPeriod]:
+        return [
+            found
+            for (owner, _), point in sorted(self.points.items())
+            if owner == tenant
+            for found in periods_of(point, partner_number, role)
         ]
 
     async def meters_by_location(self, tenant: str) -> dict[str, str]:

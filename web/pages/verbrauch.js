@@ -1,5 +1,6 @@
 // Readings of the chosen partner number: chart (Tag/Woche/Monat/Jahr), previous-period comparison,
-// table, completeness and quality, register readings, CSV/XLSX download.
+// table, completeness and quality, billing periods and how far back values reach, register readings,
+// CSV/XLSX download.
 // Meter data wants a Bearer token from identity (api.js fetches and renews it).
 // State in the address: ?ansicht=tag|woche|monat|jahr&datum=YYYY-MM-DD&woche=stunden|tage&vergleich=1
 
@@ -297,6 +298,11 @@ function readingsOf({ period, title, rows, beforeRows, previous, what, view }) {
   };
 }
 
+/** "480 von 1.344 Werten (35,7 %)", and whether the period is still running. */
+function completenessText(done) {
+  return `${num.int(done.present)} von ${num.int(done.expected)} Werten` + (done.expected ? ` (${num.short((done.present / done.expected) * 100)} %)` : "") + (done.running ? " – der Zeitraum läuft noch" : "");
+}
+
 /** Sum, previous period, completeness and substitute values. */
 function summary(readings) {
   const { rows, beforeRows, period, now, what, sum, compareName } = readings;
@@ -312,13 +318,7 @@ function summary(readings) {
       "div",
       { class: "facts__item" },
       h("dt", null, "Vollständigkeit"),
-      h(
-        "dd",
-        { class: "completeness" },
-        `${num.int(done.present)} von ${num.int(done.expected)} Werten`,
-        done.expected ? ` (${num.short((done.present / done.expected) * 100)} %)` : "",
-        done.running ? " – der Zeitraum läuft noch" : "",
-      ),
+      h("dd", { class: "completeness" }, completenessText(done)),
     ),
     h("div", { class: "facts__item" }, h("dt", null, "Ersatzwerte"), h("dd", null, done.substitutes ? `${num.int(done.substitutes)} (im Diagramm schraffiert)` : "keine")),
   );
@@ -386,6 +386,89 @@ function readingsView(readings, width) {
     return [facts, notice("info", h("p", null, "Für diesen Zeitraum liegen keine Messwerte vor. Neue Werte kommen in der Regel am Folgetag."))];
   }
   return [facts, chart(readings, width), valueTable(readings)];
+}
+
+// ---------------------------------------------------------------- billing periods, and how far back values reach
+
+/** "Werte liegen ab … vor": what meter data keeps (kept_since) and the partner's first day with a value. */
+function reachSentence(answer) {
+  const kept = fmt.dayNumeric(parseDay(answer.kept_since));
+  const first = answer.first_day_with_data
+    ? ` Der erste Messwert zu Ihrer Geschäftspartner-Nr. ist vom ${fmt.dayNumeric(parseDay(answer.first_day_with_data))}.`
+    : " Zu Ihrer Geschäftspartner-Nr. liegen noch keine Messwerte vor.";
+  return (
+    `Ihre Werte reichen bis zum ${kept} zurück: Tages-, Wochen-, Monats- und Jahreswerte ebenso wie die 15-Minuten-Werte ` +
+    "(vorgeschrieben sind 15-Minuten-Werte der letzten 24 Monate und Werte je Abrechnungszeitraum für drei Jahre). " +
+    `Ältere Werte werden gelöscht.${first}`
+  );
+}
+
+/** "01.03.2024 – 28.02.2025", and the days counted when fewer (first day kept, move-in or move-out, today). */
+function billingPeriodCell(row) {
+  const first = parseDay(row.first_day);
+  const last = parseDay(row.last_day);
+  const from = berlinDay(row.start);
+  const until = berlinDay(new Date(Date.parse(row.end) - 1));
+  const cut = compareDays(from, first) !== 0 || compareDays(until, last) !== 0;
+  return [
+    `${fmt.dayNumeric(first)} – ${fmt.dayNumeric(last)}`,
+    cut ? h("span", { class: "hint" }, ` (Werte vom ${fmt.dayNumeric(from)} bis ${fmt.dayNumeric(until)})`) : null,
+  ];
+}
+
+function billingTable(answer, what) {
+  const calendar = answer.periods_from === "calendar_years";
+  const caption = `${what} je Abrechnungszeitraum${calendar ? " (Kalenderjahre)" : ""}`;
+  return h(
+    "div",
+    { class: "table-scroll" },
+    h(
+      "table",
+      { class: "table" },
+      h("caption", null, caption),
+      h("thead", null, h("tr", null, h("th", { scope: "col" }, "Zeitraum"), h("th", { scope: "col", class: "num" }, `${what} (kWh)`), h("th", { scope: "col" }, "Vollständigkeit"))),
+      h(
+        "tbody",
+        null,
+        answer.results.map((row) => {
+          const done = { present: row.present, expected: row.expected, running: compareDays(parseDay(row.last_day), today()) >= 0 };
+          return h(
+            "tr",
+            { class: row.present < row.expected && !done.running ? "row--flagged" : null },
+            h("th", { scope: "row" }, billingPeriodCell(row)),
+            h("td", { class: "num" }, num.kwh(row.kwh)),
+            h("td", null, completenessText(done), row.substitutes ? `, davon ${num.int(row.substitutes)} Ersatzwerte` : ""),
+          );
+        }),
+      ),
+    ),
+  );
+}
+
+/** The "Abrechnungszeiträume" panel: loaded once per page, it does not depend on the period chosen above. */
+function billingPanel(partner, what) {
+  const heading = h("h2", { id: "abrechnungszeitraeume" }, "Abrechnungszeiträume");
+  const element = h("section", { class: "panel", "aria-labelledby": "abrechnungszeitraeume" }, heading);
+
+  async function load(stillMine) {
+    element.replaceChildren(heading, h("p", { class: "status-line" }, "Die Abrechnungszeiträume werden geladen …"));
+    let answer;
+    try {
+      answer = await api.billingPeriods(partner);
+    } catch (error) {
+      if (stillMine()) element.replaceChildren(heading, notice("error", h("p", null, `Die Abrechnungszeiträume konnten nicht geladen werden. ${error.message}`)));
+      return;
+    }
+    if (!stillMine()) return;
+    const results = answer.results || [];
+    element.replaceChildren(
+      heading,
+      h("p", { class: "reach" }, reachSentence(answer)),
+      results.length ? billingTable(answer, what) : h("p", null, "Für die letzten drei Jahre liegt noch kein Abrechnungszeitraum vor."),
+    );
+  }
+
+  return { element, load };
 }
 
 // ---------------------------------------------------------------- register readings
@@ -524,12 +607,14 @@ export default async function render(ctx) {
   const controls = periodControls(state, update);
   const results = h("section", { class: "results", "aria-labelledby": "zeitraum" });
   const registers = registerPanel(partner);
+  const billing = billingPanel(partner, what);
   const downloads = downloadPanel(partner, () => periodOf(state));
   ctx.show(
     role === "feed_in" ? "Ihre Einspeisung" : "Ihr Verbrauch",
     h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
     controls.element,
     results,
+    billing.element,
     registers.element,
     downloads.element,
   );
@@ -537,6 +622,7 @@ export default async function render(ctx) {
   if (!state.dayGiven && !(await startAtNewestValues(ctx, partner, state))) return;
   if (!ctx.isCurrent()) return;
   update();
+  billing.load(() => ctx.isCurrent());
 
   function update() {
     writeState(state);

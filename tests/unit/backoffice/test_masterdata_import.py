@@ -66,3 +66,47 @@ def test_a_period_that_ends_before_it_begins_is_named(tmp_path: Path) -> None:
 def test_files_without_validity_columns_mean_always() -> None:
     points = read_meter_points(Path("deploy/demo/masterdata-000328.csv"))
     assert all(p.valid_from is None and p.valid_to is None for point in points for p in point.partners)
+
+
+def test_billing_periods_are_read_from_their_column(tmp_path: Path) -> None:
+    csv = tmp_path / "billing.csv"
+    csv.write_text(
+        HEADER.rstrip("\n")
+        + ",abrechnungszeitraeume\n"
+        + "1EMH0005939068,,Weg,1,12345,Ort,4711000001,consumption,Erika,Weg,1,12345,Ort,"
+        + "2024-03-01..2025-02-28; 2025-03-01..2026-02-28\n"
+        + "1ESY1161052714,,Weg,2,12345,Ort,4711000002,consumption,Max,Weg,2,12345,Ort,\n",
+        encoding="utf-8",
+    )
+    erika, max_ = read_meter_points(csv)
+    assert [(p.first_day, p.last_day) for p in erika.partners[0].billing_periods] == [
+        (date(2024, 3, 1), date(2025, 2, 28)),
+        (date(2025, 3, 1), date(2026, 2, 28)),
+    ]
+    assert max_.partners[0].billing_periods == ()  # empty: calendar years
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("2024-03-01", r"billing_periods\.0\.last_day"),
+        ("2025-03-01..2025-02-28", "ends before it begins"),
+        ("2024-03-01..2025-02-28;2025-02-01..2026-01-31", "overlap"),
+        ("2024-03-01..2025-02-30", r"billing_periods\.0\.last_day"),
+    ],
+)
+def test_a_wrong_billing_period_is_named(tmp_path: Path, cell: str, reason: str) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text(
+        HEADER.rstrip("\n")
+        + ",abrechnungszeitraeume\n"
+        + f"1EMH0005939068,,Weg,1,12345,Ort,4711000001,consumption,Erika,Weg,1,12345,Ort,{cell}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportProblem, match=rf"Zeile 2 \(Zähler 1EMH0005939068\): .*{reason}"):
+        read_meter_points(csv)
+
+
+def test_files_without_billing_periods_mean_calendar_years() -> None:
+    points = read_meter_points(Path("deploy/demo/masterdata-000328.csv"))
+    assert all(p.billing_periods == () for point in points for p in point.partners)
