@@ -285,6 +285,7 @@ class InterchangeView(BaseModel):
     messages_refused: int
     refused: list[RefusedMessageView]
     syntax_error: str | None = Field(description="Rejected: the syntax error code (0085) and where")
+    syntax_reason: str | None = Field(description="Rejected: what the syntax error code means, in German")
     answers: list[AnswerView]
     reprocessed: int = Field(description="How often it was processed again from the back-office")
 
@@ -297,6 +298,7 @@ class InterchangeView(BaseModel):
                 message=r.message, document=r.document, code=r.code, aperak_code=code, reason=text, segment=segment
             )
 
+        syntax = received.syntax_code
         return cls(
             id=received.id,
             sender=received.sender,
@@ -310,6 +312,7 @@ class InterchangeView(BaseModel):
             messages_refused=len(received.refused),
             refused=[refused(r) for r in received.refused],
             syntax_error=received.syntax_error,
+            syntax_reason=syntax and edifact_answers.syntax_error_text(syntax),
             answers=[AnswerView.of(answer) for answer in received.answers],
             reprocessed=received.reprocessed,
         )

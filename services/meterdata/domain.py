@@ -489,6 +489,11 @@ class ReceivedInterchange:
     reprocessed: int = 0  # how often a clerk had it processed again
 
     @property
+    def syntax_code(self) -> str | None:
+        """Rejected: the syntax error code (UN/EDIFACT 0085) the CONTRL named."""
+        return None if self.syntax_error is None else self.syntax_error.split(" ", 1)[0]
+
+    @property
     def status(self) -> str:
         """rejected (syntax), refused (every message), partly_refused, or accepted."""
         if self.syntax_error is not None:
