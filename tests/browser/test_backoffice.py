@@ -247,13 +247,15 @@ async def test_an_admin_sees_a_received_interchange_and_reprocesses_its_refused_
 ) -> None:
     """An MSCONS file with one message for a known location and one for a location master data does not know yet
     shows on "Marktkommunikation" with the refusal in German and the answers sent; once the location's master data
-    is in, "Erneut verarbeiten" stores the message and the page says so."""
+    is in, "Erneut verarbeiten" stores the message and the page says so. Another file under the same reference is
+    listed as rejected, a duplicate, with nothing to process again."""
     known, unknown = random_meter_number(), random_meter_number()
     await publish_master_data(system.kafka, TENANT, located_point(known))
     await wait_until_consumed(system.kafka, CONSUMED)
     created = unique_moment()
     reference = created.strftime("%y%m%d%H%M%S")
     await deliver(system, two_messages(mscons_file(known, created), mscons_file(unknown, created)))
+    await deliver(system, mscons_file(known, created))  # another file under the same reference: a duplicate
 
     base = system.gateway.url(TENANT)
     page = await browser.new_page()
@@ -266,7 +268,11 @@ async def test_an_admin_sees_a_received_interchange_and_reprocesses_its_refused_
     await page.get_by_role("button", name="Anmelden").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Marktkommunikation")
 
-    row = page.get_by_role("row").filter(has_text=reference)
+    duplicate = page.get_by_role("row").filter(has_text=reference).filter(has_text="Ganze Datei abgelehnt")
+    await expect(duplicate).to_contain_text("Doppelt: der Absender hat diese Referenz schon für eine andere Datei")
+    await expect(duplicate).to_contain_text("CONTRL: abgelehnt")
+    await expect(duplicate.get_by_role("button")).to_have_count(0)  # the sender must send it again
+    row = page.get_by_role("row").filter(has_text=reference).filter(has_not_text="Ganze Datei abgelehnt")
     await expect(row).to_contain_text("1 angenommen, 1 abgelehnt")
     await expect(row).to_contain_text("Nachricht 2: Z14 – Markt- bzw. Messlokation im IT-System nicht gefunden")
     await expect(row).to_contain_text(SENDER)

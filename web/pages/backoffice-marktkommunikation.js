@@ -24,7 +24,7 @@ function refusal(refused) {
 
 function messages(entry) {
   if (entry.syntax_error) {
-    const why = entry.syntax_reason ? `${entry.syntax_reason} (Fehlercode ${entry.syntax_error})` : `Fehlercode ${entry.syntax_error}`;
+    const why = entry.syntax_reason ? `${entry.syntax_reason} – Fehlercode ${entry.syntax_error}` : `Fehlercode ${entry.syntax_error}`;
     return h("div", null, h("p", { class: "cell-line" }, "Ganze Datei abgelehnt (Syntaxfehler)"), h("p", { class: "hint" }, why));
   }
   return h(
