@@ -18,6 +18,7 @@ from kit.audit import Actor
 from kit.cpu import NoSlot, ProcessPool, Slots
 from kit.errors import error_responses
 from kit.http import INT64_MAX, tenant_from_host
+from kit.links import response_links
 from kit.staff import acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
@@ -340,7 +341,15 @@ def build_backoffice_api(
     @router.get(
         "/backoffice/interchanges",
         summary="Received MSCONS interchanges, newest first, with what was refused and the answers sent",
-        responses=error_responses(401, 403, 404),
+        responses={
+            **error_responses(401, 403, 404),
+            **response_links(
+                200,
+                "interchange_id",
+                source="0/id",
+                reprocess="POST /backoffice/interchanges/{interchange_id}/reprocess",
+            ),
+        },
     )
     async def list_interchanges(actor: Staff) -> list[InterchangeView]:
         async with units.read() as uow:
