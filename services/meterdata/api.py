@@ -289,6 +289,7 @@ class InterchangeView(BaseModel):
     syntax_reason: str | None = Field(description="Rejected: what the syntax error code means, in German")
     answers: list[AnswerView]
     reprocessed: int = Field(description="How often it was processed again from the back-office")
+    reprocessable: bool = Field(description="Whether processing it again can change anything (POST …/reprocess)")
 
     @classmethod
     def of(cls, received: ReceivedInterchange) -> "InterchangeView":
@@ -316,6 +317,7 @@ class InterchangeView(BaseModel):
             syntax_reason=syntax and edifact_answers.syntax_error_text(syntax),
             answers=[AnswerView.of(answer) for answer in received.answers],
             reprocessed=received.reprocessed,
+            reprocessable=received.not_reprocessable is None,
         )
 
 

@@ -310,12 +310,8 @@ async def reprocess_interchange(command: ReprocessInterchange, uow: Uow) -> Inte
     if found is None:
         raise LookupError(command.interchange_id)
     received, data = found
-    if received.syntax_error is not None:
-        raise NotReprocessable(
-            "Die Datei wurde wegen eines Syntaxfehlers abgelehnt (CONTRL). Der Absender muss sie berichtigt neu senden."
-        )
-    if not received.refused:
-        raise NotReprocessable("In dieser Übertragungsdatei ist keine Nachricht abgelehnt: nichts zu verarbeiten.")
+    if received.not_reprocessable is not None:
+        raise NotReprocessable(received.not_reprocessable)
     return await _process(replace(received, reprocessed=received.reprocessed + 1), data, command.market_partner_id, uow)
 
 

@@ -63,7 +63,7 @@ export default async function render(ctx, outcome = null) {
   const status = h("div", { role: "status" });
   const rows = entries.map((entry) => {
     let action = "–";
-    if (entry.messages_refused && !entry.syntax_error) {
+    if (entry.reprocessable) {
       action = h("button", { type: "button", class: "button button--small" }, "Erneut verarbeiten", h("span", { class: "visually-hidden" }, `: Referenz ${entry.reference}`));
       action.addEventListener("click", async () => {
         if (action.getAttribute("aria-disabled") === "true") return;
