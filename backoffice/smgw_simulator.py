@@ -14,6 +14,7 @@ values. Daylight-saving days have 92 and 100 quarter hours.
 
 import argparse
 import asyncio
+import hashlib
 import math
 import random
 import sys
@@ -241,14 +242,17 @@ def write_mscons(
     receiver_mp_id: str,
     malo_id: str,
     created_at: datetime | None = None,
+    reference: str | None = None,
     one_line: bool = False,
 ) -> bytes:
     """An MSCONS interchange (D.04B 2.4c, load profile 13025) with one message per location, meter and energy
     day; each message holds that day's channels. Times in UTC (``?+00``). ``malo_id`` is the location (LOC+172):
-    a MaLo or a MeLo. ``created_at`` makes the output reproducible."""
+    a MaLo or a MeLo. ``created_at`` makes the output reproducible. ``reference`` is the interchange control
+    reference (UNB 0020, at most 14 characters), which must be unique per sender: the receiver rejects a
+    different file with a reference used before (CONTRL, duplicate); by default the creation time to the second."""
     created = (created_at or datetime.now(UTC)).astimezone(UTC)
     created_epoch = int(created.timestamp()) // 60 * 60
-    reference = created.strftime("%y%m%d%H%M%S")
+    reference = reference or created.strftime("%y%m%d%H%M%S")
     grouped: dict[tuple[date, str], list[LoadProfileDay]] = defaultdict(list)
     for day in days:
         grouped[(day.day, day.meter_number)].append(day)
@@ -259,7 +263,7 @@ def write_mscons(
             ["UNOC", "3"],
             [sender_mp_id, "500"],
             [receiver_mp_id, "500"],
-            [reference[:6], reference[6:10]],
+            [created.strftime("%y%m%d"), created.strftime("%H%M")],
             _escape(reference),
             "",
             "TL",
@@ -314,7 +318,8 @@ def malo_for(meter_number: str) -> str:
 
 
 def _mscons_files(days: list[LoadProfileDay], *, malo_id: str, sender: str, receiver: str) -> list[tuple[str, bytes]]:
-    """One file per energy day, the way a gateway administrator sends them."""
+    """One file per energy day, the way a gateway administrator sends them; each with a reference of its own (the
+    files of all meters of a day are created at the same time)."""
     per_day: dict[date, list[LoadProfileDay]] = defaultdict(list)
     for day in days:
         per_day[day.day].append(day)
@@ -322,8 +327,9 @@ def _mscons_files(days: list[LoadProfileDay], *, malo_id: str, sender: str, rece
     for energy_day, channels in sorted(per_day.items()):
         name = f"MSCONS_{channels[0].meter_number}_{energy_day:%Y%m%d}.edi"
         created = datetime.combine(energy_day + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=5)
+        reference = f"{created:%y%m%d}" + hashlib.sha256(f"{sender}/{name}".encode()).hexdigest()[:8].upper()
         data = write_mscons(channels, sender_mp_id=sender, receiver_mp_id=receiver, malo_id=malo_id,
-                            created_at=created)  # fmt: skip
+                            created_at=created, reference=reference)  # fmt: skip
         files.append((name, data))
     return files
 

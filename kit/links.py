@@ -11,7 +11,8 @@ follows them (tests/e2e/test_api_stateful.py). Part of a route's ``responses=``,
         },
     )
 
-Only for real relations: the value must be what the target's path parameter of the same name names.
+Only for real relations: the value must be what the target's path parameter of the same name names. A list links
+its first item (``source="0/id"``): OpenAPI has no expression for "each item".
 """
 
 from typing import Any
@@ -26,14 +27,18 @@ def operation_reference(target: str) -> str:
     return f"#/paths/{escaped}/{method.lower()}"
 
 
-def response_links(status: int, field: str, **targets: str) -> dict[int | str, dict[str, Any]]:
+def response_links(
+    status: int, field: str, *, source: str | None = None, **targets: str
+) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entry saying that the body field ``field`` of the ``status`` answer is the path parameter
-    ``field`` of each target (link name → ``"METHOD /path"``)."""
+    ``field`` of each target (link name → ``"METHOD /path"``). ``source``: where the value is in the body when not
+    in a field of that name, as a JSON pointer (``"0/id"``: the ``id`` of a list's first item)."""
     links: dict[str, Any] = {}
     for name, target in targets.items():
         if not set(name) <= LINK_NAME_CHARACTERS:
             raise ValueError(f"OpenAPI link names are letters, digits, '.', '-' and '_': {name!r}")
         if f"{{{field}}}" not in target:
             raise ValueError(f"{target} takes no path parameter {field!r}")
-        links[name] = {"operationRef": operation_reference(target), "parameters": {field: f"$response.body#/{field}"}}
+        value = f"$response.body#/{source or field}"
+        links[name] = {"operationRef": operation_reference(target), "parameters": {field: value}}
     return {status: {"links": links}}

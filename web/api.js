@@ -3,7 +3,7 @@
 // The session lives in an HttpOnly cookie set by identity; state changes send the session's
 // CSRF token in X-CSRF-Token; meter data wants a short-lived Bearer token from identity. The back-office
 // pages sign in at identity (e-mail, password, TOTP code: cookie __Host-plusportal-staff-session) and call
-// /api/{onboarding,letters}/backoffice/… with a short-lived staff access token from identity (kept in memory only).
+// /api/{onboarding,letters,meterdata}/backoffice/… with a short-lived staff access token from identity (kept in memory only).
 
 const BASES = {
   onboarding: "/api/onboarding",
@@ -459,4 +459,14 @@ export function replayDeadLetter(service, id) {
   return service === "identity"
     ? call("identity", "POST", `/backoffice${path}`, { staffCsrf: true })
     : staffCall(service, "POST", path);
+}
+
+// Received MSCONS interchanges (meter data): what was accepted and refused, the answers sent; processed again once
+// the cause of a refusal is fixed.
+export function interchanges() {
+  return staffCall("meterdata", "GET", "/interchanges");
+}
+
+export function reprocessInterchange(id) {
+  return staffCall("meterdata", "POST", `/interchanges/${encodeURIComponent(id)}/reprocess`);
 }

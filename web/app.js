@@ -29,6 +29,7 @@ const ROUTES = {
   "/backoffice/briefe": { page: "backoffice-briefe" },
   "/backoffice/ruecklaeufer": { page: "backoffice-ruecklaeufer" },
   "/backoffice/stoerungen": { page: "backoffice-stoerungen" },
+  "/backoffice/marktkommunikation": { page: "backoffice-marktkommunikation" },
 };
 
 const isDevelopment = location.hostname === "localhost" || location.hostname.endsWith(".localhost");

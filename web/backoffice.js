@@ -59,6 +59,7 @@ export function staffBar(ctx) {
     ["/backoffice/pruefung", "Prüfung"],
     ["/backoffice/briefe", "Briefe"],
     ["/backoffice/ruecklaeufer", "Rückläufer"],
+    ["/backoffice/marktkommunikation", "Marktkommunikation"],
     ["/backoffice/stoerungen", "Störungen"],
   ];
   const logout = h("button", { type: "button", class: "button button--secondary button--small" }, "Abmelden");

@@ -18,6 +18,7 @@ from kit.audit import Actor
 from kit.cpu import NoSlot, ProcessPool, Slots
 from kit.errors import error_responses
 from kit.http import INT64_MAX, tenant_from_host
+from kit.links import response_links
 from kit.staff import acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
@@ -373,8 +374,10 @@ class InterchangeView(BaseModel):
     messages_refused: int
     refused: list[RefusedMessageView]
     syntax_error: str | None = Field(description="Rejected: the syntax error code (0085) and where")
+    syntax_reason: str | None = Field(description="Rejected: what the syntax error code means, in German")
     answers: list[AnswerView]
     reprocessed: int = Field(description="How often it was processed again from the back-office")
+    reprocessable: bool = Field(description="Whether processing it again can change anything (POST …/reprocess)")
 
     @classmethod
     def of(cls, received: ReceivedInterchange) -> "InterchangeView":
@@ -385,6 +388,7 @@ class InterchangeView(BaseModel):
                 message=r.message, document=r.document, code=r.code, aperak_code=code, reason=text, segment=segment
             )
 
+        syntax = received.syntax_code
         return cls(
             id=received.id,
             sender=received.sender,
@@ -398,8 +402,10 @@ class InterchangeView(BaseModel):
             messages_refused=len(received.refused),
             refused=[refused(r) for r in received.refused],
             syntax_error=received.syntax_error,
+            syntax_reason=syntax and edifact_answers.syntax_error_text(syntax),
             answers=[AnswerView.of(answer) for answer in received.answers],
             reprocessed=received.reprocessed,
+            reprocessable=received.not_reprocessable is None,
         )
 
 
@@ -425,7 +431,15 @@ def build_backoffice_api(
     @router.get(
         "/backoffice/interchanges",
         summary="Received MSCONS interchanges, newest first, with what was refused and the answers sent",
-        responses=error_responses(401, 403, 404),
+        responses={
+            **error_responses(401, 403, 404),
+            **response_links(
+                200,
+                "interchange_id",
+                source="0/id",
+                reprocess="POST /backoffice/interchanges/{interchange_id}/reprocess",
+            ),
+        },
     )
     async def list_interchanges(actor: Staff) -> list[InterchangeView]:
         async with units.read() as uow:

@@ -535,6 +535,23 @@ class ReceivedInterchange:
     reprocessed: int = 0  # how often a clerk had it processed again
 
     @property
+    def not_reprocessable(self) -> str | None:
+        """Why processing it again could change nothing (in German, for the clerk), or None when it could."""
+        if self.syntax_error is not None:
+            return (
+                "Die Datei wurde wegen eines Syntaxfehlers abgelehnt (CONTRL). "
+                "Der Absender muss sie berichtigt neu senden."
+            )
+        if not self.refused:
+            return "In dieser Übertragungsdatei ist keine Nachricht abgelehnt: nichts zu verarbeiten."
+        return None
+
+    @property
+    def syntax_code(self) -> str | None:
+        """Rejected: the syntax error code (UN/EDIFACT 0085) the CONTRL named."""
+        return None if self.syntax_error is None else self.syntax_error.split(" ", 1)[0]
+
+    @property
     def status(self) -> str:
         """rejected (syntax), refused (every message), partly_refused, or accepted."""
         if self.syntax_error is not None:

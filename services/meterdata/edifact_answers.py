@@ -23,11 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from services.meterdata.mscons import INVALID_VALUE, MISSING, NOT_IN_THIS_POSITION
+
 CONTRL_TYPE = "CONTRL:D:3:UN:2.0b"
 APERAK_TYPE = "APERAK:D:07B:UN:2.1i"
 ACKNOWLEDGED = "7"  # UCI/UCM 0083: this level and everything below it acknowledged
 REJECTED = "4"  # this level rejected
 APPLICATION_ERROR_MESSAGE = "313"  # BGM 1001 of an APERAK: Anwendungsfehlermeldung
+DUPLICATE_DETECTED = "26"  # 0085: the sender used this interchange control reference before, for another file
 _SERVICE = "UNA:+.? '"
 
 # The reader's refusal codes (services.meterdata.mscons, handlers) → the APERAK error code (ERC, EDI@Energy
@@ -44,6 +47,18 @@ APERAK_CODES: dict[str, tuple[str, str]] = {
     "readings_refused": ("Z31", "Geschäftsvorfall zurückgewiesen: Werte nicht plausibel oder Tag noch nicht beendet"),
 }
 UNKNOWN_REFUSAL = ("Z31", "Geschäftsvorfall wird vom Empfänger zurückgewiesen")
+
+# The syntax error codes (UN/EDIFACT code list 0085) a CONTRL of this service names, as a clerk reads them.
+SYNTAX_ERRORS: dict[str, str] = {
+    INVALID_VALUE: "Ungültiger Wert: eine Angabe passt nicht zu ihrem Format",
+    MISSING: "Pflichtangabe fehlt: die Datei ist unvollständig",
+    NOT_IN_THIS_POSITION: "Segment an dieser Stelle nicht erlaubt",
+    DUPLICATE_DETECTED: "Doppelt: der Absender hat diese Referenz schon für eine andere Datei verwendet",
+}
+
+
+def syntax_error_text(code: str) -> str:
+    return SYNTAX_ERRORS.get(code, "Syntaxfehler")
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,11 @@ class Readings(Protocol):
 
     async def save_interchange(self, received: ReceivedInterchange) -> None: ...
 
+    async def reference_used(self, tenant: str, sender: str, reference: str, other_than: str) -> bool:
+        """Whether the tenant received an interchange (other than ``other_than``) with this sender and interchange
+        control reference."""
+        ...
+
     async def interchange_to_reprocess(
         self, tenant: str, interchange_id: str
     ) -> tuple[ReceivedInterchange, bytes] | None:
@@ -266,11 +271,26 @@ async def receive_interchange(command: ReceiveInterchange, uow: Uow) -> Intercha
     """Store what the file's messages hold and answer the sender: a CONTRL per interchange (acknowledged, or
     rejected for a syntax error: then nothing is stored), and an APERAK for the messages refused for an application
     reason (their readings are not stored; the others' are). The file is recorded with the answers in the same
-    transaction, keyed by its content: a second delivery of the same file changes nothing and answers nothing."""
+    transaction, keyed by its content: a second delivery of the same file changes nothing and answers nothing. A
+    *different* file under an interchange control reference its sender used before is rejected as a duplicate
+    (CONTRL, syntax error 26), nothing of it stored."""
     digest = hashlib.sha256(command.data).hexdigest()
     received = ReceivedInterchange(str(uuid4()), command.tenant, digest, uow.now())
     if not await uow.store.claim_interchange(received, command.data):
         return InterchangeProcessed(None)
+    header = read_header(command.data)
+    if header is not None and await uow.store.reference_used(
+        received.tenant, header.sender, header.reference, received.id
+    ):
+        # Another file under a reference the sender used before: the syntax rules reject it as a duplicate.
+        duplicate = MsconsError(
+            f"the interchange control reference {header.reference!r} was used before for another file",
+            tag="UNB",
+            index=1,
+            code=edifact_answers.DUPLICATE_DETECTED,
+        )
+        duplicate.header = header
+        return await _rejected(received, command.data, command.market_partner_id, duplicate, uow.now(), uow)
     return await _process(received, command.data, command.market_partner_id, uow)
 
 
@@ -290,12 +310,8 @@ async def reprocess_interchange(command: ReprocessInterchange, uow: Uow) -> Inte
     if found is None:
         raise LookupError(command.interchange_id)
     received, data = found
-    if received.syntax_error is not None:
-        raise NotReprocessable(
-            "Die Datei wurde wegen eines Syntaxfehlers abgelehnt (CONTRL). Der Absender muss sie berichtigt neu senden."
-        )
-    if not received.refused:
-        raise NotReprocessable("In dieser Übertragungsdatei ist keine Nachricht abgelehnt: nichts zu verarbeiten.")
+    if received.not_reprocessable is not None:
+        raise NotReprocessable(received.not_reprocessable)
     return await _process(replace(received, reprocessed=received.reprocessed + 1), data, command.market_partner_id, uow)
 
 

@@ -286,6 +286,19 @@ class MeterdataStore:
             )
         )
 
+    async def reference_used(self, tenant: str, sender: str, reference: str, other_than: str) -> bool:
+        found = await self._session.exec(
+            select(col(ReceivedInterchangeRow.id))
+            .where(
+                col(ReceivedInterchangeRow.tenant) == tenant,
+                col(ReceivedInterchangeRow.sender) == sender,
+                col(ReceivedInterchangeRow.reference) == reference,
+                col(ReceivedInterchangeRow.id) != UUID(other_than),
+            )
+            .limit(1)
+        )
+        return found.first() is not None
+
     async def interchange_to_reprocess(
         self, tenant: str, interchange_id: str
     ) -> tuple[ReceivedInterchange, bytes] | None:

@@ -1,5 +1,6 @@
 """The back-office pages in a real browser through the gateway: staff login, review (approve with the
-master-data record, reject with a reason), requests, letters and returned letters, each checked with axe."""
+master-data record, reject with a reason), requests, letters, returned letters, dead letters and received MSCONS
+interchanges, each checked with axe."""
 
 import re
 from typing import Any
@@ -16,6 +17,8 @@ from contracts.letters import DispatchStatus
 from contracts.topics import Principal
 from tests.browser.conftest import Visit
 from tests.conftest import System
+from tests.e2e.test_meterdata import CONSUMED
+from tests.e2e.test_mscons_answers import SENDER, deliver, located_point, mscons_file, two_messages, unique_moment
 from tests.e2e.test_poison import day_json
 from tests.journeys import (
     StaffAccount,
@@ -31,6 +34,7 @@ from tests.journeys import (
     totp_code,
     wait_for_meter_point,
     wait_for_status,
+    wait_until_consumed,
 )
 
 pytestmark = pytest.mark.stack
@@ -236,3 +240,53 @@ async def test_an_admin_replays_a_dead_letter_and_a_clerk_is_told_it_is_for_admi
     ).to_be_visible()
     await expect(clerk_page.get_by_role("table")).to_have_count(0)
     await visit.check(clerk_page, "Störungen für Sachbearbeitung")
+
+
+async def test_an_admin_sees_a_received_interchange_and_reprocesses_its_refused_message(
+    system: System, browser: Browser, visit: Visit
+) -> None:
+    """An MSCONS file with one message for a known location and one for a location master data does not know yet
+    shows on "Marktkommunikation" with the refusal in German and the answers sent; once the location's master data
+    is in, "Erneut verarbeiten" stores the message and the page says so. Another file under the same reference is
+    listed as rejected, a duplicate, with nothing to process again."""
+    known, unknown = random_meter_number(), random_meter_number()
+    await publish_master_data(system.kafka, TENANT, located_point(known))
+    await wait_until_consumed(system.kafka, CONSUMED)
+    created = unique_moment()
+    reference = created.strftime("%y%m%d%H%M%S")
+    await deliver(system, two_messages(mscons_file(known, created), mscons_file(unknown, created)))
+    await deliver(system, mscons_file(known, created))  # another file under the same reference: a duplicate
+
+    base = system.gateway.url(TENANT)
+    page = await browser.new_page()
+    await page.goto(base + "/backoffice/marktkommunikation")
+    await expect(page).to_have_url(f"{base}/backoffice/anmelden?weiter=%2Fbackoffice%2Fmarktkommunikation")
+    account = system.staff[TENANT]["admin"]
+    await page.get_by_label("E-Mail-Adresse").fill(account.email)
+    await page.get_by_label("Passwort").fill(account.password)
+    await page.get_by_label("Code aus der Authenticator-App").fill(totp_code(account.totp_secret))
+    await page.get_by_role("button", name="Anmelden").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Marktkommunikation")
+
+    duplicate = page.get_by_role("row").filter(has_text=reference).filter(has_text="Ganze Datei abgelehnt")
+    await expect(duplicate).to_contain_text("Doppelt: der Absender hat diese Referenz schon für eine andere Datei")
+    await expect(duplicate).to_contain_text("CONTRL: abgelehnt")
+    await expect(duplicate.get_by_role("button")).to_have_count(0)  # the sender must send it again
+    row = page.get_by_role("row").filter(has_text=reference).filter(has_not_text="Ganze Datei abgelehnt")
+    await expect(row).to_contain_text("1 angenommen, 1 abgelehnt")
+    await expect(row).to_contain_text("Nachricht 2: Z14 – Markt- bzw. Messlokation im IT-System nicht gefunden")
+    await expect(row).to_contain_text(SENDER)
+    await expect(row).to_contain_text("13025")
+    await expect(row).to_contain_text("CONTRL: angenommen")
+    await expect(row).to_contain_text("APERAK zu Nachricht 2")
+    await visit.check(page, "Marktkommunikation")
+
+    await publish_master_data(system.kafka, TENANT, located_point(unknown))  # the cause is fixed
+    await wait_until_consumed(system.kafka, CONSUMED)
+    await row.get_by_role("button", name=re.compile(f"^Erneut verarbeiten\\W+Referenz {reference}$")).click()
+    said = page.get_by_role("status").filter(has_text=f"Übertragungsdatei {reference}")
+    await expect(said).to_contain_text("Alle Nachrichten sind jetzt übernommen.")
+    await expect(said).to_contain_text("Gespeichert: 1 Tag Lastgang.")
+    await expect(row).to_contain_text("2 angenommen, 0 abgelehnt")
+    await expect(row.get_by_role("button")).to_have_count(0)  # nothing left to process
+    await visit.check(page, "Marktkommunikation nach erneuter Verarbeitung")

@@ -203,3 +203,23 @@ async def test_a_file_with_a_syntax_error_is_rejected_by_contrl_and_listed(syste
         assert entry["status"] == "rejected" and entry["syntax_error"].startswith("12 QTY")
         refused = await client.post(f"/backoffice/interchanges/{entry['id']}/reprocess", headers=await staff(TENANT))
         assert refused.status_code == 409 and "Syntaxfehler" in refused.json()["detail"]
+
+
+async def test_another_file_under_a_reference_used_before_is_rejected_as_a_duplicate(system: System) -> None:
+    created = unique_moment()
+    reference = created.strftime("%y%m%d%H%M%S")
+    await deliver(system, mscons_file(random_meter_number(), created))
+    await deliver(system, mscons_file(random_meter_number(), created))  # another meter's file, the same reference
+
+    contrls = [a for a in await all_answers(system, reference, 2) if a["kind"] == "CONTRL"]
+    assert [a["accepted"] for a in contrls] == [True, False]
+    _, [message] = segments(contrls[1]["edifact"])
+    assert dict(message)["UCI"] == [reference, [SENDER, "500"], [OPERATOR, "500"], "4", "26", "UNB"]
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+        answer = await client.get("/backoffice/interchanges", headers=await staff(TENANT))
+        listed = [entry for entry in answer.json() if entry["reference"] == reference]
+        assert [(entry["status"], entry["syntax_error"]) for entry in listed] == [
+            ("rejected", "26 UNB (Segment 1)"),  # newest first
+            ("accepted", None),
+        ]
+        assert listed[0]["syntax_reason"].startswith("Doppelt")

@@ -38,6 +38,7 @@ export default async function render(ctx) {
       entry("/backoffice/pruefung", "Prüfung", `${review.length} ${review.length === 1 ? "Antrag wartet" : "Anträge warten"} auf Freigabe oder Ablehnung.`),
       entry("/backoffice/briefe", "Briefe", "Briefaufträge und ihr Versandstatus."),
       entry("/backoffice/ruecklaeufer", "Rückläufer", `${tasks.length} offene ${tasks.length === 1 ? "Aufgabe" : "Aufgaben"} zu Briefen, die zurückkamen oder nicht versandt wurden.`),
+      entry("/backoffice/marktkommunikation", "Marktkommunikation", "Empfangene Messwert-Dateien (MSCONS) der Marktpartner, die Antworten (CONTRL, APERAK) und die erneute Verarbeitung abgelehnter Nachrichten."),
       entry("/backoffice/stoerungen", "Störungen", "Nachrichten, die ein Dienst nicht verarbeiten konnte, und ihre erneute Verarbeitung (Administration)."),
     ),
   );

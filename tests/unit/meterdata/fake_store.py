@@ -117,6 +117,12 @@ class FakeReadings:
     async def save_interchange(self, received: ReceivedInterchange) -> None:
         self.interchanges_received[received.id] = (received, self.interchanges_received[received.id][1])
 
+    async def reference_used(self, tenant: str, sender: str, reference: str, other_than: str) -> bool:
+        return any(
+            (r.tenant, r.sender, r.reference) == (tenant, sender, reference) and r.id != other_than
+            for r, _ in self.interchanges_received.values()
+        )
+
     async def interchange_to_reprocess(
         self, tenant: str, interchange_id: str
     ) -> tuple[ReceivedInterchange, bytes] | None:

@@ -240,3 +240,28 @@ async def test_what_cannot_be_reprocessed_says_why(units: FakeUnits[FakeReadings
         await reprocess(units, accepted.interchange.id)
     with pytest.raises(LookupError):
         await reprocess(units, "00000000-0000-4000-8000-000000000000")
+
+
+async def test_a_different_file_under_a_reference_used_before_is_rejected_as_a_duplicate(
+    units: FakeUnits[FakeReadings],
+) -> None:
+    first = await receive(units, ONE_LINE)
+    days_before = dict(units.store.days)
+    other = ONE_LINE.replace(b"QTY+220:0.100", b"QTY+220:0.200")  # another file, the same UNB reference L1
+    duplicate = await receive(units, other)
+    assert first.interchange is not None and duplicate.interchange is not None
+    [contrl] = answers(units)[2:]
+    assert (contrl.kind, contrl.accepted, contrl.answered_reference) == ("CONTRL", False, "L1")
+    _, [message] = read(contrl.edifact)
+    assert segment(message, "UCI") == ["L1", [SENDER, "500"], [NAMED_RECEIVER, "500"], "4", "26", "UNB"]
+    assert units.store.days == days_before  # nothing of the duplicate is stored
+    assert duplicate.interchange.status == "rejected" and duplicate.interchange.syntax_code == "26"
+    assert (duplicate.interchange.sender, duplicate.interchange.reference) == (SENDER, "L1")
+    assert edifact_answers.syntax_error_text("26").startswith("Doppelt")
+    with pytest.raises(handlers.NotReprocessable, match="Syntaxfehler"):
+        await reprocess(units, duplicate.interchange.id)
+
+    assert (await receive(units, other)).interchange is None  # the duplicate delivered again: nothing more
+    assert len(answers(units)) == 3
+    another_sender = other.replace(SENDER.encode(), b"9900000000004")  # L1 of another sender is its own
+    assert (await receive(units, another_sender)).interchange.status == "partly_refused"  # type: ignore[union-attr]

@@ -209,6 +209,22 @@ def test_mscons_files_to_a_directory(tmp_path: Path) -> None:
     assert [(d.day, len(d.values)) for d in parsed.days] == [(date(2026, 10, 25), 100)]
 
 
+def test_each_mscons_file_has_a_reference_of_its_own() -> None:
+    """Files of different meters for the same day are created at the same time: the interchange control reference
+    (UNB 0020) still differs, or meter data would reject all but the first as duplicates."""
+    sender, receiver = "9900000000003", "9900123000002"
+    files = [
+        data
+        for meter in (METER, "1ESY1161052714")
+        for _, data in smgw_simulator._mscons_files(
+            generate_days(meter, "consumption", date(2026, 10, 24), 2), malo_id=malo_for(meter), sender=sender,
+            receiver=receiver,
+        )
+    ]  # fmt: skip
+    references = [parse_mscons(data).messages[0].interchange for data in files]
+    assert len(set(references)) == 4 and all(len(r) <= 14 for r in references)
+
+
 class FakeProducer:
     sent: ClassVar[list[tuple[str, bytes, bytes | None, Any]]] = []
     flushed: ClassVar[bool] = False
