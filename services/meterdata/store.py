@@ -63,6 +63,9 @@ class IntervalDayRow(SQLModel, table=True):
     total_wh: int = Field(sa_column=Column(BigInteger, nullable=False))
     present: int = Field(sa_column=Column(SmallInteger, nullable=False))
     substitutes: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    # The day's entry of the 15-minute answer as JSON (domain.encoded_quarter_hour_entry), for a day stored after
+    # it ended; NULL for a day still running and for days stored before this column existed (built per request).
+    quarter_hour_entry: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class RegisterReadingRow(SQLModel, table=True):
@@ -134,7 +137,8 @@ class MeterdataStore:
             ON CONFLICT (tenant, meter_number, obis, day) DO UPDATE
                SET revision = EXCLUDED.revision, values_wh = EXCLUDED.values_wh,
                    qualities = EXCLUDED.qualities, received_at = EXCLUDED.received_at,
-                   total_wh = EXCLUDED.total_wh, present = EXCLUDED.present, substitutes = EXCLUDED.substitutes
+                   total_wh = EXCLUDED.total_wh, present = EXCLUDED.present, substitutes = EXCLUDED.substitutes,
+                   quarter_hour_entry = EXCLUDED.quarter_hour_entry
              WHERE interval_days.revision <= EXCLUDED.revision
             """
         )
@@ -414,8 +418,16 @@ def _partner_statement(columns: tuple[str, ...]) -> str:
 
 
 _DAYS = _partner_statement(("d.values_wh", "d.qualities"))
+# A day with its entry kept encoded comes as that entry alone; the arrays only where there is none, or where two
+# meters hold the day (a meter change: their values add up). Qualities that are all true values come as NULL.
+_SHARED_DAY = "min(d.meter_number) OVER (PARTITION BY d.day) <> max(d.meter_number) OVER (PARTITION BY d.day)"
+_ARRAYS_NEEDED = f"(d.quarter_hour_entry IS NULL OR {_SHARED_DAY})"
 _QUARTER_HOURS = _partner_statement(
-    ("d.values_wh", f"CASE WHEN d.qualities <@ '{{{_TRUE_CODE}}}'::smallint[] THEN NULL ELSE d.qualities END")
+    (
+        f"CASE WHEN {_ARRAYS_NEEDED} THEN d.values_wh END",
+        f"CASE WHEN {_ARRAYS_NEEDED} AND NOT d.qualities <@ '{{{_TRUE_CODE}}}'::smallint[] THEN d.qualities END",
+        f"CASE WHEN NOT {_SHARED_DAY} THEN d.quarter_hour_entry END",
+    )
 )
 _DAY_TOTALS = _partner_statement(("d.total_wh", "d.present", "d.substitutes"))
 
@@ -436,17 +448,18 @@ class PartnerQueries:
     async def quarter_hours(
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
     ) -> tuple[list[QuarterHourDay], list[Relation]]:
-        """Like ``days`` for the 15-minute answer: a day whose qualities are all true values (most days)
-        comes with None instead of its array, which spares decoding it."""
+        """Like ``days`` for the 15-minute answer (domain.QuarterHourDay): a day kept encoded comes as its entry
+        without the arrays; else a day whose qualities are all true values (most days) comes with None instead of
+        its qualities, which spares decoding them."""
         rows, relations = await self._partner_rows(_QUARTER_HOURS, tenant, partner_number, role, obis, first, end)
         merged: dict[date, QuarterHourDay] = {}
         for row in rows:
-            day, values, qualities = row[0], row[1], row[2]
+            day, values, qualities, entry = row[0], row[1], row[2], row[3]
             if day in merged:  # several meters (a meter change): values add up, the last one's qualities stay
-                values = [
-                    a if b is None else b if a is None else a + b for a, b in zip(merged[day][1], values, strict=False)
-                ]
-            merged[day] = (day, values, qualities)
+                before = merged[day][1]
+                assert before is not None and values is not None  # the statement reads the arrays of such days
+                values = [a if b is None else b if a is None else a + b for a, b in zip(before, values, strict=False)]
+            merged[day] = (day, values, qualities, entry)
         return list(merged.values()), relations
 
     async def day_totals(
