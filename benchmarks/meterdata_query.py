@@ -346,9 +346,9 @@ async def throughput(url: str, kind: Kind, partners: Partners, clients: int, sec
 STAGES = (
     "  empty transaction (/health)",
     "token check (auth.verify)",
-    "one statement: partner_days/_day_totals",
+    "one statement (15-min / bucket totals)",
     "  raw asyncpg, all values of the days",
-    "domain.visible_totals (month)",
+    "domain.visible_totals",
     "interval_rows / 15-min entries",
     "orjson.dumps",
 )
@@ -383,7 +383,9 @@ async def stage_times(
             if resolution == domain.Resolution.QUARTER_HOUR:
                 stored, relations = await queries.quarter_hours(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
             else:
-                stored, relations = await queries.day_totals(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
+                stored, relations = await queries.bucket_totals(
+                    TENANT, partner, ROLE, obis, YEAR_START, YEAR_END, resolution
+                )
             t3 = time.perf_counter()
             ranges = validity.ranges(relations, YEAR_START, YEAR_END)
             if resolution == domain.Resolution.QUARTER_HOUR:

@@ -341,8 +341,9 @@ def buckets(stored: Iterable[StoredDay], first: date, end: date, resolution: Res
 
 
 def totals(days: Iterable[DayTotal], first: date, end: date, resolution: Resolution) -> Iterator[Bucket]:
-    """Day, week, month or year buckets from per-day totals (one per day); days without a total count as
-    expected but not present. Not for 15 minutes or hours."""
+    """Day, week, month or year buckets from per-day totals; days without a total count as expected but not
+    present. Not for 15 minutes or hours. An item may also stand for several days of one bucket (the store sums
+    them per bucket), dated by its first day: it is added to that day's bucket."""
     buckets: list[Bucket] = []
     stops: list[date] = []  # the day after each bucket
     day = first

@@ -44,6 +44,7 @@ from services.meterdata.domain import (
     QuarterHourDay,
     ReceivedInterchange,
     RegisterValue,
+    Resolution,
     StoredDay,
 )
 
@@ -396,31 +397,39 @@ def _register_value(row: RegisterReadingRow) -> RegisterValue:
 _TRUE_CODE = QUALITY_CODES[Quality.TRUE_VALUE]
 
 
+# Pieces of the partner statements below. Each relation reads its meter's days through the primary key (LATERAL:
+# a join the planner could turn into a scan of the whole table). $1 tenant, $2 partner probe, $3 channel, $4 first
+# day, $5 the day after the last.
+_WITH_RELATIONS = f"WITH relations AS ({partner_relations_sql('$1', '$2')})"
+_RELATIONS_DAYS = (
+    " FROM relations r CROSS JOIN LATERAL (SELECT * FROM interval_days i"
+    " WHERE i.tenant = $1 AND i.meter_number = r.meter_number AND i.obis = $3"
+    " AND i.day >= GREATEST($4, r.valid_first) AND i.day < LEAST($5, r.valid_end)) AS d"
+)
+# Whether two meters hold the row's day (a meter change inside the day): their values add up slot by slot.
+_SHARED_DAY = "min(d.meter_number) OVER (PARTITION BY d.day) <> max(d.meter_number) OVER (PARTITION BY d.day)"
+
+
+def _relations_after(nulls: int) -> str:
+    """The partner's relations as ``(valid_first, NULL × nulls, meter_number, valid_end)``, all rows by day."""
+    nothing = ", ".join(["NULL"] * nulls)
+    return f" UNION ALL SELECT valid_first, {nothing}, meter_number, valid_end FROM relations ORDER BY 1"
+
+
 def _partner_statement(columns: tuple[str, ...]) -> str:
     """The stored days of the partner's relations (their meters, their days) as ``(day, *columns, NULL, NULL)``
-    ordered by day, and the relations themselves as ``(valid_first, NULL…, meter_number, valid_end)``.
-    $1 tenant, $2 partner probe, $3 channel, $4 first day, $5 the day after the last.
-
-    Each relation reads its meter's days through the primary key (LATERAL: a join the planner could turn into a
-    scan of the whole table); a day of a meter that two relations cover (overlapping periods) comes once."""
-    nulls = ", ".join(["NULL"] * len(columns))
+    ordered by day, and the relations themselves as ``(valid_first, NULL…, meter_number, valid_end)``; a day of a
+    meter that two relations cover (overlapping periods) comes once."""
     return (
-        f"WITH relations AS ({partner_relations_sql('$1', '$2')})"
-        f" SELECT * FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, {', '.join(columns)},"
-        " CAST(NULL AS text), CAST(NULL AS date)"
-        " FROM relations r CROSS JOIN LATERAL (SELECT * FROM interval_days i"
-        " WHERE i.tenant = $1 AND i.meter_number = r.meter_number AND i.obis = $3"
-        " AND i.day >= GREATEST($4, r.valid_first) AND i.day < LEAST($5, r.valid_end)) AS d"
-        " ORDER BY d.day, d.meter_number) AS days"
-        f" UNION ALL SELECT valid_first, {nulls}, meter_number, valid_end FROM relations"
-        " ORDER BY 1"
+        f"{_WITH_RELATIONS} SELECT * FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, {', '.join(columns)},"
+        f" CAST(NULL AS text), CAST(NULL AS date){_RELATIONS_DAYS} ORDER BY d.day, d.meter_number) AS days"
+        + _relations_after(len(columns))
     )
 
 
 _DAYS = _partner_statement(("d.values_wh", "d.qualities"))
 # A day with its entry kept encoded comes as that entry alone; the arrays only where there is none, or where two
-# meters hold the day (a meter change: their values add up). Qualities that are all true values come as NULL.
-_SHARED_DAY = "min(d.meter_number) OVER (PARTITION BY d.day) <> max(d.meter_number) OVER (PARTITION BY d.day)"
+# meters hold the day (their values add up). Qualities that are all true values come as NULL.
 _ARRAYS_NEEDED = f"(d.quarter_hour_entry IS NULL OR {_SHARED_DAY})"
 _QUARTER_HOURS = _partner_statement(
     (
@@ -429,7 +438,18 @@ _QUARTER_HOURS = _partner_statement(
         f"CASE WHEN NOT {_SHARED_DAY} THEN d.quarter_hour_entry END",
     )
 )
-_DAY_TOTALS = _partner_statement(("d.total_wh", "d.present", "d.substitutes"))
+# The per-day totals summed in the database per bucket ($6: day, week, month or year — date_trunc's units are the
+# calendar periods of domain.Resolution) and per relation, each sum dated by its first day: a year by month is a
+# dozen rows, and domain.totals puts each sum into the bucket of that day (a relation's days inside one bucket all
+# lie in one of the partner's ranges). The fifth column says whether two meters share a day of the sum.
+_BUCKET_TOTALS = (
+    f"{_WITH_RELATIONS} SELECT * FROM (SELECT min(day), CAST(sum(total_wh) AS bigint), CAST(sum(present) AS bigint),"
+    " CAST(sum(substitutes) AS bigint), bool_or(shared), CAST(NULL AS text), CAST(NULL AS date)"
+    " FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, d.meter_number, r.valid_first AS relation,"
+    f" d.total_wh, d.present, d.substitutes, {_SHARED_DAY} AS shared{_RELATIONS_DAYS}"
+    " ORDER BY d.day, d.meter_number) AS days"
+    " GROUP BY date_trunc($6, CAST(day AS timestamp)), meter_number, relation) AS sums" + _relations_after(4)
+)
 
 
 class PartnerQueries:
@@ -462,24 +482,36 @@ class PartnerQueries:
             merged[day] = (day, values, qualities, entry)
         return list(merged.values()), relations
 
-    async def day_totals(
-        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+    async def bucket_totals(
+        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date, resolution: Resolution
     ) -> tuple[list[DayTotal] | None, list[Relation]]:
-        """The stored per-day totals for the relations of a partner number, in one statement; None when two
-        meters hold the same day (a meter change inside a day: a slot filled by both counts once, so the values
-        decide)."""
-        rows, relations = await self._partner_rows(_DAY_TOTALS, tenant, partner_number, role, obis, first, end)
-        totals = [DayTotal(row[0], row[1], row[2], row[3]) for row in rows]
-        if len({t.day for t in totals}) != len(totals):
+        """The stored per-day totals of the relations of a partner number, summed per bucket of ``resolution``
+        (day … year) and relation in the database, each sum dated by its first day (for domain.totals), in one
+        statement; None when two meters hold the same day (a meter change inside a day: a slot filled by both
+        counts once, so the values decide)."""
+        rows, relations = await self._partner_rows(
+            _BUCKET_TOTALS, tenant, partner_number, role, obis, first, end, resolution.value
+        )
+        if any(row[4] for row in rows):
             return None, relations
-        return totals, relations
+        return [DayTotal(row[0], row[1], row[2], row[3]) for row in rows], relations
 
     async def _partner_rows(
-        self, statement: str, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+        self,
+        statement: str,
+        tenant: str,
+        partner_number: str,
+        role: str,
+        obis: str,
+        first: date,
+        end: date,
+        *more: Any,
     ) -> tuple[list[Any], list[Relation]]:
-        """The data rows (by day) and the partner's relations of one ``_partner_statement``."""
+        """The data rows (by day) and the partner's relations of one partner statement (``more``: its further
+        parameters)."""
         data, relations = [], []
-        for row in await self._read(statement, tenant, partner_probe(partner_number, role), obis, first, end):
+        probe = partner_probe(partner_number, role)
+        for row in await self._read(statement, tenant, probe, obis, first, end, *more):
             if row[-2] is None:
                 data.append(row)
             else:

@@ -1,6 +1,9 @@
-"""The 15-minute answer's entries kept encoded, on PostgreSQL: the partner statement reads the kept entry instead of
-the arrays, a correction replaces it in the same upsert (an older revision does not), a day stored while it ran
-and a day two meters share (a meter change) come as arrays, and the answer is what the arrays give."""
+"""The partner statements of meter data's HTTP API on PostgreSQL (store.PartnerQueries).
+
+15 minutes: the statement reads a day's kept entry instead of its arrays, a correction replaces it in the same
+upsert (an older revision does not), a day stored while it ran and a day two meters share (a meter change) come as
+arrays, and the answer is what the arrays give. Days … years: the totals summed per bucket in the statement give
+the buckets the days give, split where a relation ends or begins, across DST days and year ends."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -32,24 +35,29 @@ BEFORE, AFTER = CHANGE - timedelta(days=1), CHANGE + timedelta(days=1)
 
 @pytest.fixture
 async def meterdata_db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
-    url = await postgres_server.fresh_database("quarter_hour_entries")
+    url = await postgres_server.fresh_database("partner_queries")
     await migrate(url, MIGRATIONS)
     database = Database(url)
     yield database
     await database.dispose()
 
 
-def point(meter: str, valid_from: date | None, valid_to: date | None) -> MeterPointRecorded:
-    partner = PartnerOfRecord(
-        partner_number=PARTNER,
-        role=PartnerRole.CONSUMPTION,
-        name="Erika Mustermann",
-        postal_address=HOME,
-        valid_from=valid_from,
-        valid_to=valid_to,
-    )
+def point(meter: str, *partners: tuple[str, date | None, date | None]) -> MeterPointRecorded:
     return MeterPointRecorded(
-        meter_number=meter, connection_address=HOME, recorded_at=datetime(2026, 6, 1, tzinfo=UTC), partners=(partner,)
+        meter_number=meter,
+        connection_address=HOME,
+        recorded_at=datetime(2026, 6, 1, tzinfo=UTC),
+        partners=tuple(
+            PartnerOfRecord(
+                partner_number=number,
+                role=PartnerRole.CONSUMPTION,
+                name="Erika Mustermann",
+                postal_address=HOME,
+                valid_from=valid_from,
+                valid_to=valid_to,
+            )
+            for number, valid_from, valid_to in partners
+        ),
     )
 
 
@@ -75,8 +83,8 @@ async def test_kept_entries_corrections_running_days_and_a_meter_change(meterdat
     units = UnitsOfWork(meterdata_db, MeterdataStore, clock=FakeClock(ended(AFTER)))
     async with units() as uow:
         await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)  # this clock's months
-        await uow.master_data.record(TENANT, point(OLD_METER, None, CHANGE))
-        await uow.master_data.record(TENANT, point(NEW_METER, CHANGE, None))
+        await uow.master_data.record(TENANT, point(OLD_METER, (PARTNER, None, CHANGE)))
+        await uow.master_data.record(TENANT, point(NEW_METER, (PARTNER, CHANGE, None)))
         await uow.store.upsert_days(
             [
                 day_of(OLD_METER, BEFORE, 0.1, ended(BEFORE)),
@@ -107,3 +115,42 @@ async def test_kept_entries_corrections_running_days_and_a_meter_change(meterdat
         await uow.store.upsert_days([day_of(OLD_METER, BEFORE, 0.9, ended(AFTER), revision=0)])
     corrected = await answer(meterdata_db)
     assert corrected[0]["kwh"] == [0.4] * 96 and corrected[1:] == first[1:]
+
+    # Days … years: two meters hold one day, so the values decide (the totals would count a shared slot twice).
+    totals, _ = await PartnerQueries(meterdata_db).bucket_totals(
+        TENANT, PARTNER, "consumption", OBIS, BEFORE, AFTER, domain.Resolution.MONTH
+    )
+    assert totals is None
+
+
+MOVED_OUT = date(2026, 6, 14)  # the previous partner's last day; the next one's first is the 15th
+NEXT = "8145032976"
+
+
+@pytest.mark.parametrize("resolution", ["day", "week", "month", "year"])
+async def test_totals_summed_per_bucket_give_the_buckets_the_days_give(meterdata_db: Database, resolution: str) -> None:
+    first_stored, last_stored = date(2025, 12, 20), date(2026, 11, 5)  # a year end, both DST days, a move
+    units = UnitsOfWork(meterdata_db, MeterdataStore, clock=FakeClock(ended(last_stored)))
+    days = [first_stored + timedelta(days=n) for n in range((last_stored - first_stored).days + 1)]
+    async with units() as uow:
+        await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)
+        await uow.master_data.record(
+            TENANT, point(OLD_METER, (PARTNER, None, MOVED_OUT), (NEXT, MOVED_OUT + timedelta(days=1), None))
+        )
+        stored = [day_of(OLD_METER, day, 0.001 * (day.toordinal() % 97), ended(day)) for day in days if day.day != 3]
+        await uow.store.upsert_days(stored)  # the 3rd of every month has no data: expected, not present
+    queries, bucket = PartnerQueries(meterdata_db), domain.Resolution(resolution)
+    first, end = date(2025, 12, 24), date(2026, 10, 30)  # neither on a week's, month's nor year's start
+    for partner in (PARTNER, NEXT):
+        totals, relations = await queries.bucket_totals(TENANT, partner, "consumption", OBIS, first, end, bucket)
+        assert totals is not None
+        ranges = validity.ranges(relations, first, end)
+        async with units.read() as uow:
+            values = await uow.store.days_of(TENANT, validity.within(relations, first, end), OBIS)
+        by_sums = list(domain.visible_totals(totals, ranges, first, bucket))
+        by_days = list(domain.visible_buckets(values, ranges, first, bucket))
+        assert by_sums == by_days and any(b.present for b in by_sums)
+        if bucket == domain.Resolution.DAY:
+            assert len(totals) == len(by_days) - sum(1 for b in by_days if not b.present)
+        elif bucket == domain.Resolution.MONTH:
+            assert len(totals) <= 11  # a sum per month, not a row per day
