@@ -87,8 +87,8 @@ from services.meterdata.store import PartnerQueries
 from stack.credentials import KafkaInstallation
 from stack.postgres import asyncpg_dsn
 
-TARGET_FINE_P99_MS = 15.0
-TARGET_MONTH_P99_MS = 5.0
+TARGET_FINE_P99_MS = 10.0
+TARGET_MONTH_P99_MS = 3.0
 YEAR_START, YEAR_END = date(2025, 1, 1), date(2026, 1, 1)  # 35,040 quarter hours (92- and 100-value days inside)
 DATA_DAYS = 366  # one day more than the year: the query's `to` must not find the end of the data
 BATCH = 500
