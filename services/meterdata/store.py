@@ -3,11 +3,13 @@ day (Wh as int[], qualities as smallint[]): a year of 15-minute values is 365 ro
 per batch. Every query is scoped by tenant.
 
 ``MeterdataStore`` works in a unit of work's transaction (ingest, master data, keys, registers, export);
-``PartnerQueries`` answers the HTTP API's hot queries in one statement each, without a transaction."""
+``PartnerQueries`` answers the HTTP API's hot queries in one statement each, without a transaction (a second one
+only where two meters may hold the same day)."""
 
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
+from itertools import combinations
 from typing import Any
 from uuid import UUID
 
@@ -33,7 +35,7 @@ from kit import auth, partitions
 from kit.consumer import Delivered
 from kit.db import Database
 from kit.masterdata import partner_probe, partner_relations_sql
-from kit.validity import Relation
+from kit.validity import Relation, within
 from services.meterdata.domain import (
     QUALITY_CODES,
     AnswerSent,
@@ -406,8 +408,6 @@ _RELATIONS_DAYS = (
     " WHERE i.tenant = $1 AND i.meter_number = r.meter_number AND i.obis = $3"
     " AND i.day >= GREATEST($4, r.valid_first) AND i.day < LEAST($5, r.valid_end)) AS d"
 )
-# Whether two meters hold the row's day (a meter change inside the day): their values add up slot by slot.
-_SHARED_DAY = "min(d.meter_number) OVER (PARTITION BY d.day) <> max(d.meter_number) OVER (PARTITION BY d.day)"
 
 
 def _relations_after(nulls: int) -> str:
@@ -428,32 +428,45 @@ def _partner_statement(columns: tuple[str, ...]) -> str:
 
 
 _DAYS = _partner_statement(("d.values_wh", "d.qualities"))
-# A day with its entry kept encoded comes as that entry alone; the arrays only where there is none, or where two
-# meters hold the day (their values add up). Qualities that are all true values come as NULL.
-_ARRAYS_NEEDED = f"(d.quarter_hour_entry IS NULL OR {_SHARED_DAY})"
+_ALL_TRUE = f"d.qualities <@ '{{{_TRUE_CODE}}}'::smallint[]"
+# A day with its entry kept encoded comes as that entry alone, the others with their arrays (qualities that are all
+# true values as NULL). With the arrays of every day: where two meters may hold the same day (their values add up).
 _QUARTER_HOURS = _partner_statement(
     (
-        f"CASE WHEN {_ARRAYS_NEEDED} THEN d.values_wh END",
-        f"CASE WHEN {_ARRAYS_NEEDED} AND NOT d.qualities <@ '{{{_TRUE_CODE}}}'::smallint[] THEN d.qualities END",
-        f"CASE WHEN NOT {_SHARED_DAY} THEN d.quarter_hour_entry END",
+        "CASE WHEN d.quarter_hour_entry IS NULL THEN d.values_wh END",
+        f"CASE WHEN d.quarter_hour_entry IS NULL AND NOT {_ALL_TRUE} THEN d.qualities END",
+        "d.quarter_hour_entry",
     )
+)
+_QUARTER_HOUR_VALUES = _partner_statement(
+    ("d.values_wh", f"CASE WHEN {_ALL_TRUE} THEN NULL ELSE d.qualities END", "CAST(NULL AS bytea)")
 )
 # The per-day totals summed in the database per bucket ($6: day, week, month or year — date_trunc's units are the
 # calendar periods of domain.Resolution) and per relation, each sum dated by its first day: a year by month is a
 # dozen rows, and domain.totals puts each sum into the bucket of that day (a relation's days inside one bucket all
-# lie in one of the partner's ranges). The fifth column says whether two meters share a day of the sum.
+# lie in one of the partner's ranges).
 _BUCKET_TOTALS = (
     f"{_WITH_RELATIONS} SELECT * FROM (SELECT min(day), CAST(sum(total_wh) AS bigint), CAST(sum(present) AS bigint),"
-    " CAST(sum(substitutes) AS bigint), bool_or(shared), CAST(NULL AS text), CAST(NULL AS date)"
+    " CAST(sum(substitutes) AS bigint), CAST(NULL AS text), CAST(NULL AS date)"
     " FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, d.meter_number, r.valid_first AS relation,"
-    f" d.total_wh, d.present, d.substitutes, {_SHARED_DAY} AS shared{_RELATIONS_DAYS}"
-    " ORDER BY d.day, d.meter_number) AS days"
-    " GROUP BY date_trunc($6, CAST(day AS timestamp)), meter_number, relation) AS sums" + _relations_after(4)
+    f" d.total_wh, d.present, d.substitutes{_RELATIONS_DAYS} ORDER BY d.day, d.meter_number) AS days"
+    " GROUP BY date_trunc($6, CAST(day AS timestamp)), meter_number, relation) AS sums" + _relations_after(3)
 )
 
 
+def _meters_may_share_a_day(relations: Sequence[Relation], first: date, end: date) -> bool:
+    """Whether relations to two meters overlap inside [first, end) (a meter change inside a day): on such a day
+    both meters may hold values, which add up slot by slot, so only the arrays can answer."""
+    seen = within(relations, first, end)
+    return any(
+        a.meter_number != b.meter_number and a.first < b.end and b.first < a.end  # type: ignore[operator]
+        for a, b in combinations(seen, 2)
+    )
+
+
 class PartnerQueries:
-    """handlers.PartnerReadings on PostgreSQL: each answer one statement on a pooled connection."""
+    """handlers.PartnerReadings on PostgreSQL: each answer one statement on a pooled connection (two where two
+    meters may hold the same day)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -470,14 +483,19 @@ class PartnerQueries:
     ) -> tuple[list[QuarterHourDay], list[Relation]]:
         """Like ``days`` for the 15-minute answer (domain.QuarterHourDay): a day kept encoded comes as its entry
         without the arrays; else a day whose qualities are all true values (most days) comes with None instead of
-        its qualities, which spares decoding them."""
+        its qualities, which spares decoding them. Where two meters may share a day, a second statement reads
+        every day's arrays (the values add up)."""
         rows, relations = await self._partner_rows(_QUARTER_HOURS, tenant, partner_number, role, obis, first, end)
+        if _meters_may_share_a_day(relations, first, end):
+            rows, relations = await self._partner_rows(
+                _QUARTER_HOUR_VALUES, tenant, partner_number, role, obis, first, end
+            )
         merged: dict[date, QuarterHourDay] = {}
         for row in rows:
             day, values, qualities, entry = row[0], row[1], row[2], row[3]
             if day in merged:  # several meters (a meter change): values add up, the last one's qualities stay
                 before = merged[day][1]
-                assert before is not None and values is not None  # the statement reads the arrays of such days
+                assert before is not None and values is not None  # read by _QUARTER_HOUR_VALUES
                 values = [a if b is None else b if a is None else a + b for a, b in zip(before, values, strict=False)]
             merged[day] = (day, values, qualities, entry)
         return list(merged.values()), relations
@@ -487,12 +505,12 @@ class PartnerQueries:
     ) -> tuple[list[DayTotal] | None, list[Relation]]:
         """The stored per-day totals of the relations of a partner number, summed per bucket of ``resolution``
         (day … year) and relation in the database, each sum dated by its first day (for domain.totals), in one
-        statement; None when two meters hold the same day (a meter change inside a day: a slot filled by both
+        statement; None when two meters may hold the same day (a meter change inside a day: a slot filled by both
         counts once, so the values decide)."""
         rows, relations = await self._partner_rows(
             _BUCKET_TOTALS, tenant, partner_number, role, obis, first, end, resolution.value
         )
-        if any(row[4] for row in rows):
+        if _meters_may_share_a_day(relations, first, end):
             return None, relations
         return [DayTotal(row[0], row[1], row[2], row[3]) for row in rows], relations
 

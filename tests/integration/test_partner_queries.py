@@ -1,9 +1,10 @@
 """The partner statements of meter data's HTTP API on PostgreSQL (store.PartnerQueries).
 
 15 minutes: the statement reads a day's kept entry instead of its arrays, a correction replaces it in the same
-upsert (an older revision does not), a day stored while it ran and a day two meters share (a meter change) come as
-arrays, and the answer is what the arrays give. Days … years: the totals summed per bucket in the statement give
-the buckets the days give, split where a relation ends or begins, across DST days and year ends."""
+upsert (an older revision does not), a day stored while it ran comes as arrays, and where two meters may hold a day
+(a meter change) every day comes as arrays; the answer is what the arrays give. Days … years: the totals summed
+per bucket in the statement give the buckets the days give, split where a relation ends or begins, across DST days
+and year ends."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -31,6 +32,7 @@ TENANT, OBIS, PARTNER = "000328", "1-1:1.29.0", "3236513735"
 OLD_METER, NEW_METER = "1EMH0005939068", "1EMH0005939069"
 CHANGE = date(2026, 6, 10)  # the new meter is fitted during this day: both meters hold some of its values
 BEFORE, AFTER = CHANGE - timedelta(days=1), CHANGE + timedelta(days=1)
+END = AFTER + timedelta(days=1)
 
 
 @pytest.fixture
@@ -71,11 +73,9 @@ def ended(day: date) -> datetime:
     return day_start(day + timedelta(days=1)) + timedelta(hours=2)
 
 
-async def answer(db: Database) -> list[dict[str, Any]]:
-    days, relations = await PartnerQueries(db).quarter_hours(
-        TENANT, PARTNER, "consumption", OBIS, BEFORE, AFTER + timedelta(days=1)
-    )
-    ranges = validity.ranges(relations, BEFORE, AFTER + timedelta(days=1))
+async def answer(db: Database, first: date, end: date) -> list[dict[str, Any]]:
+    days, relations = await PartnerQueries(db).quarter_hours(TENANT, PARTNER, "consumption", OBIS, first, end)
+    ranges = validity.ranges(relations, first, end)
     return [orjson.loads(entry) for entry in domain.encoded_quarter_hour_entries(days, ranges)]
 
 
@@ -84,7 +84,7 @@ async def test_kept_entries_corrections_running_days_and_a_meter_change(meterdat
     async with units() as uow:
         await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)  # this clock's months
         await uow.master_data.record(TENANT, point(OLD_METER, (PARTNER, None, CHANGE)))
-        await uow.master_data.record(TENANT, point(NEW_METER, (PARTNER, CHANGE, None)))
+        await uow.master_data.record(TENANT, point(NEW_METER, (PARTNER, CHANGE, None)))  # both on CHANGE
         await uow.store.upsert_days(
             [
                 day_of(OLD_METER, BEFORE, 0.1, ended(BEFORE)),
@@ -93,34 +93,41 @@ async def test_kept_entries_corrections_running_days_and_a_meter_change(meterdat
                 day_of(NEW_METER, AFTER, 0.3, day_start(AFTER) + timedelta(hours=12)),  # stored while it ran
             ]
         )
+    queries = PartnerQueries(meterdata_db)
 
-    days, _ = await PartnerQueries(meterdata_db).quarter_hours(
-        TENANT, PARTNER, "consumption", OBIS, BEFORE, AFTER + timedelta(days=1)
-    )
-    by_day = {item[0]: item for item in days}
-    assert by_day[BEFORE][1] is None and by_day[BEFORE][3] is not None  # the kept entry, not the arrays
-    assert by_day[CHANGE][3] is None and by_day[CHANGE][1] == [250] * 96  # two meters: their values add up
-    assert by_day[AFTER][3] is None and by_day[AFTER][1] == [300] * 96  # not kept: built per request
+    # One meter in the period: kept entries instead of arrays; a day stored while it ran comes as arrays.
+    [(_, values, _, entry)], _ = await queries.quarter_hours(TENANT, PARTNER, "consumption", OBIS, BEFORE, CHANGE)
+    assert values is None and entry is not None
+    [(_, values, _, entry)], _ = await queries.quarter_hours(TENANT, PARTNER, "consumption", OBIS, AFTER, END)
+    assert values == [300] * 96 and entry is None
 
-    first = await answer(meterdata_db)
+    # Both meters hold CHANGE: every day's arrays, and the values of that day add up.
+    days, _ = await queries.quarter_hours(TENANT, PARTNER, "consumption", OBIS, BEFORE, END)
+    assert [(item[0], item[1] is not None, item[3]) for item in days] == [
+        (d, True, None) for d in (BEFORE, CHANGE, AFTER)
+    ]
+    first = await answer(meterdata_db, BEFORE, END)
     assert [(e["day"], e["kwh"][0], e["quality"]) for e in first] == [
         (BEFORE.isoformat(), 0.1, "220"),
         (CHANGE.isoformat(), 0.25, "220"),
         (AFTER.isoformat(), 0.3, "220"),
     ]
+    assert (await answer(meterdata_db, BEFORE, CHANGE)) == first[:1]  # the kept entry is what the arrays give
 
     async with units() as uow:  # a correction, then an older revision arriving late
         await uow.store.upsert_days([day_of(OLD_METER, BEFORE, 0.4, ended(AFTER), revision=1)])
     async with units() as uow:
         await uow.store.upsert_days([day_of(OLD_METER, BEFORE, 0.9, ended(AFTER), revision=0)])
-    corrected = await answer(meterdata_db)
-    assert corrected[0]["kwh"] == [0.4] * 96 and corrected[1:] == first[1:]
+    [corrected] = await answer(meterdata_db, BEFORE, CHANGE)
+    assert corrected["kwh"] == [0.4] * 96
+    assert (await answer(meterdata_db, BEFORE, END))[1:] == first[1:]
 
-    # Days … years: two meters hold one day, so the values decide (the totals would count a shared slot twice).
-    totals, _ = await PartnerQueries(meterdata_db).bucket_totals(
-        TENANT, PARTNER, "consumption", OBIS, BEFORE, AFTER, domain.Resolution.MONTH
-    )
+    # Days … years: where two meters may hold a day the values decide (totals would count a shared slot twice).
+    month = domain.Resolution.MONTH
+    totals, _ = await queries.bucket_totals(TENANT, PARTNER, "consumption", OBIS, BEFORE, END, month)
     assert totals is None
+    totals, _ = await queries.bucket_totals(TENANT, PARTNER, "consumption", OBIS, BEFORE, CHANGE, month)
+    assert totals == [domain.DayTotal(BEFORE, 400 * 96, 96, 0)]
 
 
 MOVED_OUT = date(2026, 6, 14)  # the previous partner's last day; the next one's first is the 15th
