@@ -87,8 +87,8 @@ from services.meterdata.store import PartnerQueries
 from stack.credentials import KafkaInstallation
 from stack.postgres import asyncpg_dsn
 
-TARGET_FINE_P99_MS = 15.0
-TARGET_MONTH_P99_MS = 5.0
+TARGET_FINE_P99_MS = 10.0
+TARGET_MONTH_P99_MS = 3.0
 YEAR_START, YEAR_END = date(2025, 1, 1), date(2026, 1, 1)  # 35,040 quarter hours (92- and 100-value days inside)
 DATA_DAYS = 366  # one day more than the year: the query's `to` must not find the end of the data
 BATCH = 500
@@ -346,10 +346,10 @@ async def throughput(url: str, kind: Kind, partners: Partners, clients: int, sec
 STAGES = (
     "  empty transaction (/health)",
     "token check (auth.verify)",
-    "one statement: partner_days/_day_totals",
+    "one statement (15-min / bucket totals)",
     "  raw asyncpg, all values of the days",
-    "domain.visible_totals (month)",
-    "exports.interval_rows / quarter_hour_rows",
+    "domain.visible_totals",
+    "interval_rows / 15-min entries",
     "orjson.dumps",
 )
 
@@ -383,7 +383,9 @@ async def stage_times(
             if resolution == domain.Resolution.QUARTER_HOUR:
                 stored, relations = await queries.quarter_hours(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
             else:
-                stored, relations = await queries.day_totals(TENANT, partner, ROLE, obis, YEAR_START, YEAR_END)
+                stored, relations = await queries.bucket_totals(
+                    TENANT, partner, ROLE, obis, YEAR_START, YEAR_END, resolution
+                )
             t3 = time.perf_counter()
             ranges = validity.ranges(relations, YEAR_START, YEAR_END)
             if resolution == domain.Resolution.QUARTER_HOUR:
@@ -391,10 +393,14 @@ async def stage_times(
             else:
                 buckets = list(domain.visible_totals(stored, ranges, YEAR_START, resolution))
             t4 = time.perf_counter()
+            results: Any
+            rows: list[Any]
             if resolution == domain.Resolution.QUARTER_HOUR:
-                rows = exports.quarter_hour_rows(stored, ranges)
+                rows = domain.encoded_quarter_hour_entries(stored, ranges)
+                results = orjson.Fragment(exports.json_list(rows))
             else:
                 rows = exports.interval_rows(buckets, resolution)
+                results = rows
             t5 = time.perf_counter()
             body = orjson.dumps(
                 {
@@ -410,7 +416,7 @@ async def stage_times(
                     "page_size": api.MAX_PAGE,
                     "next": None,
                     "previous": None,
-                    "results": rows,
+                    "results": results,
                 }
             )
             t6 = time.perf_counter()

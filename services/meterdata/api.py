@@ -138,10 +138,11 @@ def build_api(
                 query = handlers.ShowIntervals(period, resolution)
                 count, page_json = await query_pool.run(exports.results_page, database_url, query, page, page_size)
             results = orjson.Fragment(page_json)
-        elif resolution == domain.Resolution.QUARTER_HOUR:  # compact: one entry per day with its values
+        elif resolution == domain.Resolution.QUARTER_HOUR:  # compact: one entry per day, most of them as stored
             days = await handlers.quarter_hour_days(period, readings)
-            rows = exports.quarter_hour_rows(days.days, days.ranges)
-            count, results = len(rows), rows[(page - 1) * page_size : page * page_size]
+            entries = domain.encoded_quarter_hour_entries(days.days, days.ranges)
+            count = len(entries)
+            results = orjson.Fragment(exports.json_list(entries[(page - 1) * page_size : page * page_size]))
         else:
             series = await handlers.read_intervals(handlers.ShowIntervals(period, resolution), readings)
             rows = exports.interval_rows(series.buckets, resolution)

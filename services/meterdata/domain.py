@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import orjson
 
 from contracts.masterdata import BillingPeriod
 from contracts.meterdata import (
@@ -156,8 +158,9 @@ def day_totals(values_wh: list[int | None], qualities: list[int]) -> tuple[int, 
 
 
 class IntervalDay(NamedTuple):
-    """One meter's channel on one energy day as stored: the arrays (Wh, quality codes) and the day's totals
-    (``day_totals`` of them). A tuple: the store COPYs it as it is, thousands per batch."""
+    """One meter's channel on one energy day as stored: the arrays (Wh, quality codes), the day's totals
+    (``day_totals`` of them) and, once the day is over, its entry of the 15-minute answer as JSON
+    (``encoded_quarter_hour_entry``). A tuple: the store COPYs it as it is, thousands per batch."""
 
     tenant: str
     meter_number: str
@@ -170,6 +173,7 @@ class IntervalDay(NamedTuple):
     total_wh: int
     present: int
     substitutes: int
+    quarter_hour_entry: bytes | None
 
 
 def interval_day(
@@ -185,7 +189,9 @@ def interval_day(
     """The stored form of a checked load-profile day (kWh values and their qualities)."""
     values_wh = [to_wh(v) for v in values]
     codes = [QUALITY_CODES[q] for q in qualities]
-    return IntervalDay(tenant, meter, obis, day, revision, values_wh, codes, received_at, *day_totals(values_wh, codes))
+    entry = encoded_quarter_hour_entry(day, values_wh, codes) if day_has_ended(day, received_at) else None
+    totals = day_totals(values_wh, codes)
+    return IntervalDay(tenant, meter, obis, day, revision, values_wh, codes, received_at, *totals, entry)
 
 
 @dataclass(frozen=True)
@@ -264,7 +270,9 @@ class DayTotal(NamedTuple):  # a tuple: made 366 times for each year asked for
     substitutes: int
 
 
-QuarterHourDay = tuple[date, list[int | None], list[int] | None]  # (day, Wh, qualities or None: all true)
+# One stored day for the 15-minute answer: (day, Wh, qualities or None: all true values, the encoded entry). With
+# the entry (a day stored after it ended) the arrays are None: they are not read.
+QuarterHourDay = tuple[date, list[int | None] | None, list[int] | None, bytes | None]
 
 
 def total_of(item: StoredDay) -> DayTotal:
@@ -337,8 +345,9 @@ def buckets(stored: Iterable[StoredDay], first: date, end: date, resolution: Res
 
 
 def totals(days: Iterable[DayTotal], first: date, end: date, resolution: Resolution) -> Iterator[Bucket]:
-    """Day, week, month or year buckets from per-day totals (one per day); days without a total count as
-    expected but not present. Not for 15 minutes or hours."""
+    """Day, week, month or year buckets from per-day totals; days without a total count as expected but not
+    present. Not for 15 minutes or hours. An item may also stand for several days of one bucket (the store sums
+    them per bucket), dated by its first day: it is added to that day's bucket."""
     buckets: list[Bucket] = []
     stops: list[date] = []  # the day after each bucket
     day = first
@@ -484,6 +493,78 @@ def _fine(item: StoredDay | None, start: datetime, slots: int, resolution: Resol
             substitutes=qualities[index : index + per].count(SUBSTITUTE_CODE),
             quality=qualities[index] if per == 1 else None,
         )
+
+
+# --- the 15-minute answer: one entry per day ----------------------------------------------------------------
+# A year of 15-minute values is 35,040 numbers to divide and format on every request, yet a day that is over
+# only changes by a correction. So a day stored after it ended keeps its entry encoded next to its arrays (column
+# ``quarter_hour_entry``, written by the same upsert as the arrays): a correction (higher revision) replaces
+# both in one row, a lower one changes neither, and the entry is read only through the statement that selects a
+# partner's days (kit.validity), so it can be neither stale nor another partner's. A day still running is sent
+# again and again during the day: it is encoded per request instead. Kept in the row rather than in memory: it
+# holds for every process and after restarts, and needs no bound or eviction. If this entry's shape changes, a
+# migration must clear the column (the API would otherwise answer the old shape for the days stored before).
+
+QUALITY_VALUES = [QUALITY_OF_CODE[code].value for code in range(len(QUALITY_OF_CODE))]  # code → MSCONS qualifier
+_TRUE = Quality.TRUE_VALUE.value
+_MISSING = Quality.MISSING.value
+
+
+def day_has_ended(day: date, moment: datetime) -> bool:
+    """Whether the energy day is over at ``moment``: only then is a day's 15-minute entry kept encoded."""
+    return moment >= day_start(day + timedelta(days=1))
+
+
+def quarter_hour_entry(day: date, values_wh: Sequence[int | None], codes: Sequence[int] | None) -> dict[str, Any]:
+    """A day's entry of the 15-minute answer: its start (UTC) and its 92/96/100 values (kWh, null where none)
+    and qualities (MSCONS codes) — one code for the whole day when all values share it (most days: all true
+    values), else one per value. ``codes`` None: all are true values (so none is empty: an empty value is
+    always Z30), which spares checking them."""
+    if codes is None:
+        kwh: list[float | None] = [v / 1000 for v in values_wh]  # type: ignore[operator]
+        quality: str | list[str] = _TRUE
+    else:
+        kwh = [None if v is None else v / 1000 for v in values_wh]
+        quality = (
+            QUALITY_VALUES[codes[0]] if codes.count(codes[0]) == len(codes) else [QUALITY_VALUES[q] for q in codes]
+        )
+    return {"day": day, "start": day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
+
+
+def encoded_quarter_hour_entry(day: date, values_wh: Sequence[int | None], codes: Sequence[int] | None) -> bytes:
+    """``quarter_hour_entry`` as the JSON the answer holds (orjson, as the API encodes its whole answer)."""
+    return orjson.dumps(quarter_hour_entry(day, values_wh, codes))
+
+
+@lru_cache(maxsize=4096)
+def encoded_day_without_data(day: date) -> bytes:
+    """The entry of a day the partner may see but nothing is stored for: all values null, all Z30."""
+    slots = quarter_hours_of(day)
+    return orjson.dumps(
+        {"day": day, "start": day_start(day), "interval_minutes": 15, "kwh": [None] * slots, "quality": _MISSING}
+    )
+
+
+def encoded_quarter_hour_entries(days: Iterable[QuarterHourDay], ranges: Ranges) -> list[bytes]:
+    """One encoded entry per Europe/Berlin day the partner may see (``ranges``: kit.validity.ranges of the
+    period), in order: the stored one where the day was kept encoded, else encoded now."""
+    by_day = {item[0]: item for item in days}
+    entries = []
+    one = timedelta(days=1)
+    for first, end in ranges:
+        day = first
+        while day < end:
+            item = by_day.get(day)
+            if item is None:
+                entries.append(encoded_day_without_data(day))
+            elif item[3] is not None:
+                entries.append(item[3])
+            else:
+                values = item[1]
+                assert values is not None  # the store reads the arrays of every day it has no entry for
+                entries.append(encoded_quarter_hour_entry(day, values, item[2]))
+            day += one
+    return entries
 
 
 # --- received MSCONS interchanges and their answers ----------------------------------------------------------

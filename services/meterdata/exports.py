@@ -11,7 +11,6 @@ arrays is CPU too) and returns bytes; ``build`` makes the file of a period as re
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -21,7 +20,6 @@ from contracts.meterdata import Quality
 from kit import energy_day
 from kit.cpu import read_in_worker
 from services.meterdata import domain, handlers
-from services.meterdata.domain import QuarterHourDay
 from services.meterdata.store import MeterdataStore
 
 FORMATS = ("csv", "csv-de", "xlsx")
@@ -55,50 +53,16 @@ def results_page(database_url: str, query: handlers.ShowIntervals, page: int, pa
     answers."""
     period = _stored(database_url, query)
     if query.resolution == domain.Resolution.QUARTER_HOUR:
-        rows = quarter_hour_rows(period.days or [], period.ranges)
-    else:
-        rows = interval_rows(domain.period_buckets(period), query.resolution)
+        days = [(day, values, codes, None) for day, values, codes in period.days or []]
+        entries = domain.encoded_quarter_hour_entries(days, period.ranges)
+        return len(entries), json_list(entries[(page - 1) * page_size : page * page_size])
+    rows = interval_rows(domain.period_buckets(period), query.resolution)
     return len(rows), orjson.dumps(rows[(page - 1) * page_size : page * page_size])
 
 
-_QUALITY_VALUES = [domain.QUALITY_OF_CODE[code].value for code in range(len(domain.QUALITY_OF_CODE))]
-_MISSING = Quality.MISSING.value
-_TRUE = Quality.TRUE_VALUE.value
-
-
-def quarter_hour_rows(days: Sequence[QuarterHourDay], ranges: domain.Ranges) -> list[dict[str, Any]]:
-    """One entry per Europe/Berlin day the partner may see (``ranges``: kit.validity.ranges of the period): its
-    start (UTC) and its 92/96/100 values (kWh, null where none) and qualities (MSCONS codes, Z30 where none) —
-    one code for the whole day when all values share it (most days: all true values), else one per value; a day
-    without data is all null and "Z30". Hot path (a year is 35,040 values): qualities come as None from the
-    query when all are true values."""
-    by_day = {item[0]: item for item in days}
-    quality_of = _QUALITY_VALUES
-    rows = []
-    one = timedelta(days=1)
-    for first, end in ranges:
-        day = first
-        while day < end:
-            item = by_day.get(day)
-            if item is None:
-                slots = energy_day.quarter_hours_of(day)
-                kwh: list[float | None] = [None] * slots
-                quality: str | list[str] = _MISSING
-            else:
-                _, values, codes = item
-                if codes is None:  # all true values, so none is empty (an empty value is always Z30): no None check
-                    kwh = [v / 1000 for v in values]  # type: ignore[operator]
-                    quality = _TRUE
-                else:
-                    kwh = [None if v is None else v / 1000 for v in values]
-                    quality = (
-                        quality_of[codes[0]] if codes.count(codes[0]) == len(codes) else [quality_of[q] for q in codes]
-                    )
-            rows.append(
-                {"day": day, "start": energy_day.day_start(day), "interval_minutes": 15, "kwh": kwh, "quality": quality}
-            )
-            day += one
-    return rows
+def json_list(entries: Sequence[bytes]) -> bytes:
+    """Encoded JSON values as one JSON list: what ``orjson.dumps`` makes of the list of the values themselves."""
+    return b"[" + b",".join(entries) + b"]"
 
 
 def interval_rows(buckets: Iterable[domain.Bucket], resolution: domain.Resolution) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from services.meterdata.domain import (
     QuarterHourDay,
     ReceivedInterchange,
     RegisterValue,
+    Resolution,
     StoredDay,
 )
 from services.meterdata.mscons import MessageRefusal, MsconsError, ParsedInterchange, parse_mscons, read_header
@@ -103,9 +104,12 @@ class PartnerReadings(Protocol):
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
     ) -> tuple[list[QuarterHourDay], list[Relation]]: ...
 
-    async def day_totals(
-        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
-    ) -> tuple[list[DayTotal] | None, list[Relation]]: ...
+    async def bucket_totals(
+        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date, resolution: Resolution
+    ) -> tuple[list[DayTotal] | None, list[Relation]]:
+        """The per-day totals summed per bucket of ``resolution`` and relation, each sum dated by its first day
+        (domain.totals takes them as it takes days); None when two meters hold the same day."""
+        ...
 
 
 Uow = UnitOfWork[Readings]
@@ -672,12 +676,15 @@ async def quarter_hour_days(query: PartnerPeriod, readings: PartnerReadings) -> 
 
 
 async def read_intervals(query: ShowIntervals, readings: PartnerReadings) -> Series:
-    """``intervals`` for the HTTP query path: days … years from the stored per-day totals in one statement
-    (the values only when two meters share a day); hours via the values. The partner's days only."""
+    """``intervals`` for the HTTP query path: days … years from the stored per-day totals, summed per bucket in
+    the one statement (the values only when two meters share a day); hours via the values. The partner's days
+    only."""
     p, resolution = query.period, query.resolution
     obis = domain.interval_channel(p.role)
     if resolution not in _FINE:
-        totals, relations = await readings.day_totals(p.tenant, p.partner_number, p.role, obis, p.first, p.end)
+        totals, relations = await readings.bucket_totals(
+            p.tenant, p.partner_number, p.role, obis, p.first, p.end, resolution
+        )
         if totals is not None:
             ranges = validity.ranges(relations, p.first, p.end)
             found = domain.visible_totals(totals, ranges, p.first, resolution)

@@ -3,11 +3,13 @@ day (Wh as int[], qualities as smallint[]): a year of 15-minute values is 365 ro
 per batch. Every query is scoped by tenant.
 
 ``MeterdataStore`` works in a unit of work's transaction (ingest, master data, keys, registers, export);
-``PartnerQueries`` answers the HTTP API's hot queries in one statement each, without a transaction."""
+``PartnerQueries`` answers the HTTP API's hot queries in one statement each, without a transaction (a second one
+only where two meters may hold the same day)."""
 
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
+from itertools import combinations
 from typing import Any
 from uuid import UUID
 
@@ -33,7 +35,7 @@ from kit import auth, partitions
 from kit.consumer import Delivered
 from kit.db import Database
 from kit.masterdata import partner_probe, partner_relations_sql
-from kit.validity import Relation
+from kit.validity import Relation, within
 from services.meterdata.domain import (
     QUALITY_CODES,
     AnswerSent,
@@ -44,6 +46,7 @@ from services.meterdata.domain import (
     QuarterHourDay,
     ReceivedInterchange,
     RegisterValue,
+    Resolution,
     StoredDay,
 )
 
@@ -63,6 +66,9 @@ class IntervalDayRow(SQLModel, table=True):
     total_wh: int = Field(sa_column=Column(BigInteger, nullable=False))
     present: int = Field(sa_column=Column(SmallInteger, nullable=False))
     substitutes: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    # The day's entry of the 15-minute answer as JSON (domain.encoded_quarter_hour_entry), for a day stored after
+    # it ended; NULL for a day still running and for days stored before this column existed (built per request).
+    quarter_hour_entry: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class RegisterReadingRow(SQLModel, table=True):
@@ -134,7 +140,8 @@ class MeterdataStore:
             ON CONFLICT (tenant, meter_number, obis, day) DO UPDATE
                SET revision = EXCLUDED.revision, values_wh = EXCLUDED.values_wh,
                    qualities = EXCLUDED.qualities, received_at = EXCLUDED.received_at,
-                   total_wh = EXCLUDED.total_wh, present = EXCLUDED.present, substitutes = EXCLUDED.substitutes
+                   total_wh = EXCLUDED.total_wh, present = EXCLUDED.present, substitutes = EXCLUDED.substitutes,
+                   quarter_hour_entry = EXCLUDED.quarter_hour_entry
              WHERE interval_days.revision <= EXCLUDED.revision
             """
         )
@@ -405,36 +412,74 @@ def _register_value(row: RegisterReadingRow) -> RegisterValue:
 _TRUE_CODE = QUALITY_CODES[Quality.TRUE_VALUE]
 
 
+# Pieces of the partner statements below. Each relation reads its meter's days through the primary key (LATERAL:
+# a join the planner could turn into a scan of the whole table). $1 tenant, $2 partner probe, $3 channel, $4 first
+# day, $5 the day after the last.
+_WITH_RELATIONS = f"WITH relations AS ({partner_relations_sql('$1', '$2')})"
+_RELATIONS_DAYS = (
+    " FROM relations r CROSS JOIN LATERAL (SELECT * FROM interval_days i"
+    " WHERE i.tenant = $1 AND i.meter_number = r.meter_number AND i.obis = $3"
+    " AND i.day >= GREATEST($4, r.valid_first) AND i.day < LEAST($5, r.valid_end)) AS d"
+)
+
+
+def _relations_after(nulls: int) -> str:
+    """The partner's relations as ``(valid_first, NULL × nulls, meter_number, valid_end)``, all rows by day."""
+    nothing = ", ".join(["NULL"] * nulls)
+    return f" UNION ALL SELECT valid_first, {nothing}, meter_number, valid_end FROM relations ORDER BY 1"
+
+
 def _partner_statement(columns: tuple[str, ...]) -> str:
     """The stored days of the partner's relations (their meters, their days) as ``(day, *columns, NULL, NULL)``
-    ordered by day, and the relations themselves as ``(valid_first, NULL…, meter_number, valid_end)``.
-    $1 tenant, $2 partner probe, $3 channel, $4 first day, $5 the day after the last.
-
-    Each relation reads its meter's days through the primary key (LATERAL: a join the planner could turn into a
-    scan of the whole table); a day of a meter that two relations cover (overlapping periods) comes once."""
-    nulls = ", ".join(["NULL"] * len(columns))
+    ordered by day, and the relations themselves as ``(valid_first, NULL…, meter_number, valid_end)``; a day of a
+    meter that two relations cover (overlapping periods) comes once."""
     return (
-        f"WITH relations AS ({partner_relations_sql('$1', '$2')})"
-        f" SELECT * FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, {', '.join(columns)},"
-        " CAST(NULL AS text), CAST(NULL AS date)"
-        " FROM relations r CROSS JOIN LATERAL (SELECT * FROM interval_days i"
-        " WHERE i.tenant = $1 AND i.meter_number = r.meter_number AND i.obis = $3"
-        " AND i.day >= GREATEST($4, r.valid_first) AND i.day < LEAST($5, r.valid_end)) AS d"
-        " ORDER BY d.day, d.meter_number) AS days"
-        f" UNION ALL SELECT valid_first, {nulls}, meter_number, valid_end FROM relations"
-        " ORDER BY 1"
+        f"{_WITH_RELATIONS} SELECT * FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, {', '.join(columns)},"
+        f" CAST(NULL AS text), CAST(NULL AS date){_RELATIONS_DAYS} ORDER BY d.day, d.meter_number) AS days"
+        + _relations_after(len(columns))
     )
 
 
 _DAYS = _partner_statement(("d.values_wh", "d.qualities"))
+_ALL_TRUE = f"d.qualities <@ '{{{_TRUE_CODE}}}'::smallint[]"
+# A day with its entry kept encoded comes as that entry alone, the others with their arrays (qualities that are all
+# true values as NULL). With the arrays of every day: where two meters may hold the same day (their values add up).
 _QUARTER_HOURS = _partner_statement(
-    ("d.values_wh", f"CASE WHEN d.qualities <@ '{{{_TRUE_CODE}}}'::smallint[] THEN NULL ELSE d.qualities END")
+    (
+        "CASE WHEN d.quarter_hour_entry IS NULL THEN d.values_wh END",
+        f"CASE WHEN d.quarter_hour_entry IS NULL AND NOT {_ALL_TRUE} THEN d.qualities END",
+        "d.quarter_hour_entry",
+    )
 )
-_DAY_TOTALS = _partner_statement(("d.total_wh", "d.present", "d.substitutes"))
+_QUARTER_HOUR_VALUES = _partner_statement(
+    ("d.values_wh", f"CASE WHEN {_ALL_TRUE} THEN NULL ELSE d.qualities END", "CAST(NULL AS bytea)")
+)
+# The per-day totals summed in the database per bucket ($6: day, week, month or year — date_trunc's units are the
+# calendar periods of domain.Resolution) and per relation, each sum dated by its first day: a year by month is a
+# dozen rows, and domain.totals puts each sum into the bucket of that day (a relation's days inside one bucket all
+# lie in one of the partner's ranges).
+_BUCKET_TOTALS = (
+    f"{_WITH_RELATIONS} SELECT * FROM (SELECT min(day), CAST(sum(total_wh) AS bigint), CAST(sum(present) AS bigint),"
+    " CAST(sum(substitutes) AS bigint), CAST(NULL AS text), CAST(NULL AS date)"
+    " FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, d.meter_number, r.valid_first AS relation,"
+    f" d.total_wh, d.present, d.substitutes{_RELATIONS_DAYS} ORDER BY d.day, d.meter_number) AS days"
+    " GROUP BY date_trunc($6, CAST(day AS timestamp)), meter_number, relation) AS sums" + _relations_after(3)
+)
+
+
+def _meters_may_share_a_day(relations: Sequence[Relation], first: date, end: date) -> bool:
+    """Whether relations to two meters overlap inside [first, end) (a meter change inside a day): on such a day
+    both meters may hold values, which add up slot by slot, so only the arrays can answer."""
+    seen = within(relations, first, end)
+    return any(
+        a.meter_number != b.meter_number and a.first < b.end and b.first < a.end  # type: ignore[operator]
+        for a, b in combinations(seen, 2)
+    )
 
 
 class PartnerQueries:
-    """handlers.PartnerReadings on PostgreSQL: each answer one statement on a pooled connection."""
+    """handlers.PartnerReadings on PostgreSQL: each answer one statement on a pooled connection (two where two
+    meters may hold the same day)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -449,37 +494,55 @@ class PartnerQueries:
     async def quarter_hours(
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
     ) -> tuple[list[QuarterHourDay], list[Relation]]:
-        """Like ``days`` for the 15-minute answer: a day whose qualities are all true values (most days)
-        comes with None instead of its array, which spares decoding it."""
+        """Like ``days`` for the 15-minute answer (domain.QuarterHourDay): a day kept encoded comes as its entry
+        without the arrays; else a day whose qualities are all true values (most days) comes with None instead of
+        its qualities, which spares decoding them. Where two meters may share a day, a second statement reads
+        every day's arrays (the values add up)."""
         rows, relations = await self._partner_rows(_QUARTER_HOURS, tenant, partner_number, role, obis, first, end)
+        if _meters_may_share_a_day(relations, first, end):
+            rows, relations = await self._partner_rows(
+                _QUARTER_HOUR_VALUES, tenant, partner_number, role, obis, first, end
+            )
         merged: dict[date, QuarterHourDay] = {}
         for row in rows:
-            day, values, qualities = row[0], row[1], row[2]
+            day, values, qualities, entry = row[0], row[1], row[2], row[3]
             if day in merged:  # several meters (a meter change): values add up, the last one's qualities stay
-                values = [
-                    a if b is None else b if a is None else a + b for a, b in zip(merged[day][1], values, strict=False)
-                ]
-            merged[day] = (day, values, qualities)
+                before = merged[day][1]
+                assert before is not None and values is not None  # read by _QUARTER_HOUR_VALUES
+                values = [a if b is None else b if a is None else a + b for a, b in zip(before, values, strict=False)]
+            merged[day] = (day, values, qualities, entry)
         return list(merged.values()), relations
 
-    async def day_totals(
-        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+    async def bucket_totals(
+        self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date, resolution: Resolution
     ) -> tuple[list[DayTotal] | None, list[Relation]]:
-        """The stored per-day totals for the relations of a partner number, in one statement; None when two
-        meters hold the same day (a meter change inside a day: a slot filled by both counts once, so the values
-        decide)."""
-        rows, relations = await self._partner_rows(_DAY_TOTALS, tenant, partner_number, role, obis, first, end)
-        totals = [DayTotal(row[0], row[1], row[2], row[3]) for row in rows]
-        if len({t.day for t in totals}) != len(totals):
+        """The stored per-day totals of the relations of a partner number, summed per bucket of ``resolution``
+        (day … year) and relation in the database, each sum dated by its first day (for domain.totals), in one
+        statement; None when two meters may hold the same day (a meter change inside a day: a slot filled by both
+        counts once, so the values decide)."""
+        rows, relations = await self._partner_rows(
+            _BUCKET_TOTALS, tenant, partner_number, role, obis, first, end, resolution.value
+        )
+        if _meters_may_share_a_day(relations, first, end):
             return None, relations
-        return totals, relations
+        return [DayTotal(row[0], row[1], row[2], row[3]) for row in rows], relations
 
     async def _partner_rows(
-        self, statement: str, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
+        self,
+        statement: str,
+        tenant: str,
+        partner_number: str,
+        role: str,
+        obis: str,
+        first: date,
+        end: date,
+        *more: Any,
     ) -> tuple[list[Any], list[Relation]]:
-        """The data rows (by day) and the partner's relations of one ``_partner_statement``."""
+        """The data rows (by day) and the partner's relations of one partner statement (``more``: its further
+        parameters)."""
         data, relations = [], []
-        for row in await self._read(statement, tenant, partner_probe(partner_number, role), obis, first, end):
+        probe = partner_probe(partner_number, role)
+        for row in await self._read(statement, tenant, probe, obis, first, end, *more):
             if row[-2] is None:
                 data.append(row)
             else:

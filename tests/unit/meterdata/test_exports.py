@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import openpyxl
+import orjson
 import pytest
 
 from contracts.meterdata import LoadProfileDay, Quality
@@ -84,9 +85,8 @@ async def test_after_a_move_an_export_and_the_15_minute_answer_hold_the_partners
     rows = list(csv.reader(io.StringIO(exports.build(period, "csv").decode())))
     assert len(rows) == 1 + 96  # two days asked for, one of them the partner's
     assert (rows[1][0], rows[-1][1]) == (day_start(day).isoformat(), day_start(day + timedelta(days=1)).isoformat())
-    assert [
-        r["day"] for r in exports.quarter_hour_rows([(d, v, None) for d, v, _ in period.days or []], period.ranges)
-    ] == [day]
+    entries = domain.encoded_quarter_hour_entries([(d, v, None, None) for d, v, _ in period.days or []], period.ranges)
+    assert [orjson.loads(entry)["day"] for entry in entries] == [day.isoformat()]
     month = await stored(Resolution.MONTH, days=30, first=date(2026, 6, 1), partner=partner, moved=True)
     [bucket] = domain.period_buckets(month)
     assert (bucket.wh, bucket.present) == (96 * 250, 96)
