@@ -100,7 +100,7 @@ async def test_the_migration_moves_every_stored_reading_into_its_month(postgres_
         now = datetime(2026, 12, 6, tzinfo=UTC)
         units = UnitsOfWork(database, MeterdataStore, clock=FakeClock(now))
         # The days as that schema holds them (the store's upsert writes columns of later migrations too).
-        columns = [name for name in IntervalDay._fields if name != "quarter_hour_entry"]  # meterdata_0008
+        columns = [name for name in IntervalDay._fields if name != "quarter_hour_entry"]  # meterdata_0009
         insert_day = text(
             f"INSERT INTO interval_days ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
         )

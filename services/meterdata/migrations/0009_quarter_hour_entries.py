@@ -3,14 +3,14 @@ after it ended carries its entry as JSON (domain.encoded_quarter_hour_entry), so
 joining stored bytes. Nullable: days stored before (and days still running) have none and are encoded per request
 as before; a correction or redelivery of such a day after it ended writes its entry.
 
-Revision ID: meterdata_0008_entries
+Revision ID: meterdata_0009_entries
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "meterdata_0008_entries"
-down_revision = "meterdata_0007_partitions"
+revision = "meterdata_0009_entries"
+down_revision = "meterdata_0008_references"
 branch_labels = None
 depends_on = None
 
