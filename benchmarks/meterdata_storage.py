@@ -8,7 +8,8 @@ partitions its maintenance makes (`handlers.maintain_partitions`), then fills 20
 energy days, the spring and autumn days with 92 and 100 values) for `--meters` meters, month by month, in
 PostgreSQL itself (`INSERT … SELECT`: the service's COPY path would spend the run in Python, and the bytes on disk
 are the same). Values come from a pool of 64 random days (0 … 400 Wh a quarter hour), sliced to the day's length,
-their totals with them; qualities are true values. An `int[]` costs 4 bytes per value whatever the values are,
+their totals and their kept 15-minute entries (JSON, as a closed day's upsert writes it) with them; qualities are
+true values. An `int[]` costs 4 bytes per value whatever the values are,
 so the pool changes nothing in the sizes.
 
 After `VACUUM (ANALYZE)` it prints the tables' sizes (heap, TOAST, indexes, summed over the partitions) per
@@ -39,7 +40,7 @@ from kit.db import Database, migrate
 from kit.energy_day import quarter_hours_of
 from kit.months import add_months, months_between
 from kit.uow import UnitsOfWork
-from services.meterdata import handlers
+from services.meterdata import domain, handlers
 from services.meterdata.app import MIGRATIONS
 from services.meterdata.store import MeterdataStore
 from stack.postgres import asyncpg_dsn
@@ -66,13 +67,20 @@ async def fill(connection: asyncpg.Connection, meters: int) -> tuple[int, int]:
     rng = random.Random(20231)
     await connection.execute("SET synchronous_commit = off")  # the run's own commits: the bytes stay the same
     await connection.execute(
-        "CREATE TEMP TABLE pool (id int, q int, values_wh int[], total_wh bigint, PRIMARY KEY (id, q))"
+        "CREATE TEMP TABLE pool (id int, q int, values_wh int[], total_wh bigint, entry bytea, PRIMARY KEY (id, q))"
     )
     for pool_id in range(POOL):
         values = [rng.randrange(0, 401) for _ in range(100)]
-        for length in (92, 96, 100):
+        for length, example_day in ((92, date(2025, 3, 30)), (96, date(2025, 6, 1)), (100, date(2025, 10, 26))):
+            # The closed day's kept 15-minute entry: its length is that of any day's with these values.
+            entry = domain.encoded_quarter_hour_entry(example_day, values[:length], None)
             await connection.execute(
-                "INSERT INTO pool VALUES ($1, $2, $3, $4)", pool_id, length, values[:length], sum(values[:length])
+                "INSERT INTO pool VALUES ($1, $2, $3, $4, $5)",
+                pool_id,
+                length,
+                values[:length],
+                sum(values[:length]),
+                entry,
             )
     rows = values_total = 0
     months = list(months_between(FIRST_DAY, LAST_DAY))
@@ -83,9 +91,9 @@ async def fill(connection: asyncpg.Connection, meters: int) -> tuple[int, int]:
         await connection.execute(
             """
             INSERT INTO interval_days (tenant, meter_number, obis, day, revision, values_wh, qualities, received_at,
-                                       total_wh, present, substitutes)
+                                       total_wh, present, substitutes, quarter_hour_entry)
             SELECT '000328', '1BEN' || lpad(m::text, 10, '0'), $3, d.day, 0, p.values_wh,
-                   array_fill(1::smallint, ARRAY[d.q]), $4, p.total_wh, d.q, 0
+                   array_fill(1::smallint, ARRAY[d.q]), $4, p.total_wh, d.q, 0, p.entry
               FROM generate_series(1, $5::int) AS m
              CROSS JOIN unnest($1::date[], $2::int[]) AS d(day, q)
               JOIN pool AS p ON p.id = (m * 31 + d.day - DATE '2000-01-01') % $6 AND p.q = d.q
