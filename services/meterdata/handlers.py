@@ -206,17 +206,22 @@ def _add_day(days: dict[tuple[str, str, str, date], IntervalDay], tenant: str, d
     )
 
 
-async def _store_registers(store: Readings, tenant: str, readings: RegisterReadings, now: datetime) -> int:
+def _registers_problem(readings: RegisterReadings, today: date) -> str | None:
+    """What the meter-data rules refuse of a series of register readings (domain.register_problem), or None."""
     ordered = sorted(readings.readings, key=lambda r: r.read_at)
-    problem = domain.register_problem(
+    return domain.register_problem(
         readings.obis,
         readings.unit,
         (r.read_at for r in ordered),
-        now.date(),
+        today,
         readings.revision,
         (r.value for r in ordered),
     )
-    if problem:
+
+
+async def _store_registers(store: Readings, tenant: str, readings: RegisterReadings, now: datetime) -> int:
+    ordered = sorted(readings.readings, key=lambda r: r.read_at)
+    if problem := _registers_problem(readings, now.date()):
         raise Refused(problem)
     previous = await store.last_register_before(tenant, readings.meter_number, readings.obis, ordered[0].read_at)
     values = [round(r.value * 1000) for r in ordered]
@@ -468,16 +473,7 @@ def _readings_problem(parsed: ParsedInterchange, now: datetime) -> str | None:
         if problem:
             return f"{day.day}: {problem}"
     for readings in parsed.registers:
-        ordered = sorted(readings.readings, key=lambda r: r.read_at)
-        problem = domain.register_problem(
-            readings.obis,
-            readings.unit,
-            (r.read_at for r in ordered),
-            now.date(),
-            readings.revision,
-            (r.value for r in ordered),
-        )
-        if problem:
+        if problem := _registers_problem(readings, now.date()):
             return f"{readings.obis}: {problem}"
     return None
 

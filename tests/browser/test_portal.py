@@ -27,6 +27,7 @@ from tests.journeys import (
     random_partner_numbers,
     wait_until_consumed,
 )
+from tests.unit.examples import moved_point
 
 pytestmark = pytest.mark.stack
 TENANT = "000328"
@@ -238,20 +239,9 @@ async def test_a_customer_who_moved_out_sees_moved_out_and_only_their_own_days(
     14.…)", and A's month shows A's 14 days, none of B's."""
     last_month = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
     moved_out, moved_in = last_month.replace(day=14), last_month.replace(day=15)
-    home = address("Lindenweg", "4", "12345", "Musterstadt")
     a, b = random_partner_numbers(2)
-    point = MeterPointRecorded(
-        meter_number=random_meter_number(),
-        connection_address=home,
-        partners=(
-            PartnerOfRecord(
-                partner_number=a, role=PartnerRole.CONSUMPTION, name="Anna Alt", postal_address=home, valid_to=moved_out
-            ),
-            PartnerOfRecord(
-                partner_number=b, role=PartnerRole.CONSUMPTION, name="Ben Neu", postal_address=home, valid_from=moved_in
-            ),
-        ),
-        recorded_at=datetime.now(UTC),
+    point = moved_point(
+        a, b, meter=random_meter_number(), moved_out=moved_out, moved_in=moved_in, recorded_at=datetime.now(UTC)
     )
     meter = point.meter_number
     await publish_master_data(system.kafka, TENANT, point)

@@ -34,6 +34,7 @@ from tests.journeys import (
     read_topic,
     wait_until_consumed,
 )
+from tests.unit.examples import moved_point
 
 pytestmark = pytest.mark.stack
 TENANT = "000328"
@@ -416,22 +417,9 @@ async def test_after_a_move_each_partner_sees_only_the_days_of_their_own_relatio
     their periods; each sees their own days only, in every resolution, in the registers and in the export, and the
     month splits at that day, with completeness counting the partner's days."""
     meter = random_meter_number()
-    home = address("Lindenweg", "4", "12345", "Musterstadt")
     a, b = random_partner_numbers(2)
     moved_out, moved_in = date(2026, 6, 14), date(2026, 6, 15)
-    point = MeterPointRecorded(
-        meter_number=meter,
-        connection_address=home,
-        partners=(
-            PartnerOfRecord(
-                partner_number=a, role=PartnerRole.CONSUMPTION, name="Anna Alt", postal_address=home, valid_to=moved_out
-            ),
-            PartnerOfRecord(
-                partner_number=b, role=PartnerRole.CONSUMPTION, name="Ben Neu", postal_address=home, valid_from=moved_in
-            ),
-        ),
-        recorded_at=datetime.now(UTC),
-    )
+    point = moved_point(a, b, meter=meter, moved_out=moved_out, moved_in=moved_in, recorded_at=datetime.now(UTC))
     june = [date(2026, 6, n) for n in range(1, 31)]
     midnight = datetime(2026, 6, 14, 22, 0, tzinfo=UTC)  # 00:00 local on the 15th: B's first reading
     registers = RegisterReadings(

@@ -31,26 +31,34 @@ def meter_point(partner_number: str = PARTNER) -> MeterPointRecorded:
 MOVED_OUT, MOVED_IN = date(2026, 6, 14), date(2026, 6, 15)
 
 
-def moved_point(previous: str = PARTNER, new: str = "8145032976") -> MeterPointRecorded:
-    """Erika Mustermann's meter after she moved out on 14 June and Jonas Nachmieter moved in on the 15th."""
+def moved_point(
+    previous: str = PARTNER,
+    new: str = "8145032976",
+    *,
+    meter: str = METER,
+    moved_out: date = MOVED_OUT,
+    moved_in: date = MOVED_IN,
+    recorded_at: datetime = datetime(2026, 11, 1, tzinfo=UTC),
+) -> MeterPointRecorded:
+    """Erika Mustermann's meter after she moved out (14 June) and Jonas Nachmieter moved in (the 15th)."""
     return MeterPointRecorded(
-        meter_number=METER,
+        meter_number=meter,
         connection_address=HOME,
-        recorded_at=datetime(2026, 11, 1, tzinfo=UTC),
+        recorded_at=recorded_at,
         partners=(
             PartnerOfRecord(
                 partner_number=previous,
                 role=PartnerRole.CONSUMPTION,
                 name="Erika Mustermann",
                 postal_address=HOME,
-                valid_to=MOVED_OUT,
+                valid_to=moved_out,
             ),
             PartnerOfRecord(
                 partner_number=new,
                 role=PartnerRole.CONSUMPTION,
                 name="Jonas Nachmieter",
                 postal_address=HOME,
-                valid_from=MOVED_IN,
+                valid_from=moved_in,
             ),
         ),
     )
