@@ -1,5 +1,7 @@
 """The mail relay against a real SMTP server that refuses some recipients, on a real database."""
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
@@ -39,38 +41,51 @@ class PickyServer:
         return "250 OK"
 
 
-async def test_sent_failed_permanently_and_retried_later(postgres_server: DatabaseServer, tmp_path: Path) -> None:
+@dataclass
+class RelayWorld:
+    """A fresh database with the mail outbox and an SMTP server that refuses some recipients, on `port`."""
+
+    db: Database
+    server: PickyServer
+    port: int
+
+
+@pytest.fixture
+async def relay_world(postgres_server: DatabaseServer) -> AsyncIterator[RelayWorld]:
     url = await postgres_server.fresh_database("mail_relay")
     await migrate(url, MIGRATIONS)
-    db = Database(url)
-    server = PickyServer()
-    port = free_port()
-    controller = Controller(server, hostname="127.0.0.1", port=port)
+    world = RelayWorld(Database(url), PickyServer(), free_port())
+    controller = Controller(world.server, hostname="127.0.0.1", port=world.port)
     controller.start()
     try:
-        async with db.transaction() as session:
-            ids = {
-                who: enqueue_mail(
-                    session,
-                    Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test"),
-                    tenant="000328",
-                    correlation_id=uuid4(),
-                )
-                for who in ("ok", "unknown", "busy")
-            }
-        relay = MailRelay(db, "127.0.0.1", port)
-        assert await relay.run_once() == 3
-        async with db.transaction() as session:
-            ok, unknown, busy = [await session.get(OutgoingMail, ids[who]) for who in ("ok", "unknown", "busy")]
-        assert ok and ok.sent_at and ok.text == ""  # body gone once sent
-        assert unknown and unknown.failed_at and unknown.last_error == "permanent SMTP failure 550"
-        assert busy and busy.sent_at is None and busy.failed_at is None and busy.attempts == 1
-        assert busy.next_attempt_at > datetime.now(UTC)  # retried later, not lost
-        assert [e.rcpt_tos for e in server.received] == [["ok@example.org"]]
-        assert await relay.run_once() == 0  # nothing due right now
+        yield world
     finally:
         controller.stop()
-        await db.dispose()
+        await world.db.dispose()
+
+
+async def test_sent_failed_permanently_and_retried_later(relay_world: RelayWorld, tmp_path: Path) -> None:
+    db, server, port = relay_world.db, relay_world.server, relay_world.port
+    async with db.transaction() as session:
+        ids = {
+            who: enqueue_mail(
+                session,
+                Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test"),
+                tenant="000328",
+                correlation_id=uuid4(),
+            )
+            for who in ("ok", "unknown", "busy")
+        }
+    relay = MailRelay(db, "127.0.0.1", port)
+    assert await relay.run_once() == 3
+    async with db.transaction() as session:
+        ok, unknown, busy = [await session.get(OutgoingMail, ids[who]) for who in ("ok", "unknown", "busy")]
+    assert ok and ok.sent_at and ok.text == ""  # body gone once sent
+    assert unknown and unknown.failed_at and unknown.last_error == "permanent SMTP failure 550"
+    assert busy and busy.sent_at is None and busy.failed_at is None and busy.attempts == 1
+    assert busy.next_attempt_at > datetime.now(UTC)  # retried later, not lost
+    assert [e.rcpt_tos for e in server.received] == [["ok@example.org"]]
+    assert await relay.run_once() == 0  # nothing due right now
 
 
 class CrashAfterFirstMail(MailRelay):
@@ -87,29 +102,19 @@ class CrashAfterFirstMail(MailRelay):
         self.sent += 1
 
 
-async def test_a_crash_mid_batch_sends_no_mail_twice(postgres_server: DatabaseServer) -> None:
+async def test_a_crash_mid_batch_sends_no_mail_twice(relay_world: RelayWorld) -> None:
     """The chaos run's finding: with one transaction per batch, a crash after the SMTP server took the first
     mails rolled back their `sent_at`, and the next run sent them again."""
-    url = await postgres_server.fresh_database("mail_relay_crash")
-    await migrate(url, MIGRATIONS)
-    db = Database(url)
-    server = PickyServer()
-    port = free_port()
-    controller = Controller(server, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        async with db.transaction() as session:
-            for who in ("first", "second", "third"):
-                mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
-                enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
-        with pytest.raises(ConnectionResetError):
-            await CrashAfterFirstMail(db, "127.0.0.1", port).run_once()
-        assert await MailRelay(db, "127.0.0.1", port).run_once() == 2  # the first is recorded as sent
-        received = sorted(address for e in server.received for address in e.rcpt_tos)
-        assert received == ["first@example.org", "second@example.org", "third@example.org"]
-    finally:
-        controller.stop()
-        await db.dispose()
+    db, server, port = relay_world.db, relay_world.server, relay_world.port
+    async with db.transaction() as session:
+        for who in ("first", "second", "third"):
+            mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
+            enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
+    with pytest.raises(ConnectionResetError):
+        await CrashAfterFirstMail(db, "127.0.0.1", port).run_once()
+    assert await MailRelay(db, "127.0.0.1", port).run_once() == 2  # the first is recorded as sent
+    received = sorted(address for e in server.received for address in e.rcpt_tos)
+    assert received == ["first@example.org", "second@example.org", "third@example.org"]
 
 
 class CrashBeforeCommit(MailRelay):
@@ -120,31 +125,21 @@ class CrashBeforeCommit(MailRelay):
         raise ConnectionResetError("killed before the commit")
 
 
-async def test_a_mail_sent_again_after_a_crash_carries_the_same_message_id(postgres_server: DatabaseServer) -> None:
+async def test_a_mail_sent_again_after_a_crash_carries_the_same_message_id(relay_world: RelayWorld) -> None:
     """SMTP cannot be part of the transaction: a crash between the server's 250 and the commit sends the mail again.
     It goes as the same message (one Message-ID, from the outbox row), so the recipient's mail system can tell."""
-    url = await postgres_server.fresh_database("mail_relay_resent")
-    await migrate(url, MIGRATIONS)
-    db = Database(url)
-    server = PickyServer()
-    port = free_port()
-    controller = Controller(server, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        async with db.transaction() as session:
-            for who in ("first", "second"):
-                mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
-                enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
-        with pytest.raises(ConnectionResetError):
-            await CrashBeforeCommit(db, "127.0.0.1", port).run_once()
-        assert await MailRelay(db, "127.0.0.1", port).run_once() == 2
-        ids = [
-            (envelope.rcpt_tos[0], message_from_bytes(envelope.original_content or b"")["Message-ID"])
-            for envelope in server.received
-        ]
-        first, again, second = ids
-        assert first == again and first[0] == "first@example.org" and first[1].endswith("@example.org>")
-        assert second[0] == "second@example.org" and second[1] != first[1]
-    finally:
-        controller.stop()
-        await db.dispose()
+    db, server, port = relay_world.db, relay_world.server, relay_world.port
+    async with db.transaction() as session:
+        for who in ("first", "second"):
+            mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
+            enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
+    with pytest.raises(ConnectionResetError):
+        await CrashBeforeCommit(db, "127.0.0.1", port).run_once()
+    assert await MailRelay(db, "127.0.0.1", port).run_once() == 2
+    ids = [
+        (envelope.rcpt_tos[0], message_from_bytes(envelope.original_content or b"")["Message-ID"])
+        for envelope in server.received
+    ]
+    first, again, second = ids
+    assert first == again and first[0] == "first@example.org" and first[1].endswith("@example.org>")
+    assert second[0] == "second@example.org" and second[1] != first[1]
