@@ -133,6 +133,25 @@ def start_servers(
     return kafka, start_database_server(args, cleanup)
 
 
+async def prepare_meterdata_database(url: str) -> None:
+    """Meter data's tables and the monthly partitions the service makes when it starts, in the database at ``url``
+    (the migrations make only the months that hold data and the next ones; a benchmark's readings are older)."""
+    # Imported here: the identity and letters benchmarks need none of meter data.
+    from kit.db import Database, migrate
+    from kit.uow import UnitsOfWork
+    from services.meterdata import handlers
+    from services.meterdata.app import MIGRATIONS
+    from services.meterdata.store import MeterdataStore
+
+    await migrate(url, MIGRATIONS)
+    database = Database(url)
+    try:
+        async with UnitsOfWork(database, MeterdataStore)() as uow:
+            await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)
+    finally:
+        await database.dispose()
+
+
 def start_database_server(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> DatabaseServer:
     """The PostgreSQL server given with `--database-url`, or a local one that `cleanup` stops."""
     if args.database_url:

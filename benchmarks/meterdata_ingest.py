@@ -50,18 +50,18 @@ from benchmarks._stack import (
     drop_database,
     header_line,
     machine_cpu,
+    prepare_meterdata_database,
     process_cpu_seconds,
     run_with_stack,
     say,
     start_servers,
 )
 from contracts.topics import METER_READINGS, Principal
-from kit.db import Database, migrate
+from kit.db import Database
 from kit.events import encode, envelope_for
 from kit.tenants import TenantDirectory, load_tenants
 from kit.uow import UnitsOfWork
 from services.meterdata import handlers
-from services.meterdata.app import MIGRATIONS
 from services.meterdata.domain import IntervalDay
 from services.meterdata.messaging import INGEST_GROUP
 from services.meterdata.settings import MeterdataSettings
@@ -383,16 +383,9 @@ def decode_only(records: Sequence[Record]) -> int:
 
 
 async def migrated_database(stack: MeterdataStack, prefix: str) -> str:
-    """A fresh database with meter data's tables and the monthly partitions the service makes when it starts (the
-    migrations make only the months that hold data and the next ones; the readings here are older)."""
+    """A fresh database prepared as meter data prepares its own when it starts."""
     url = await stack.fresh_database(prefix)
-    await migrate(url, MIGRATIONS)
-    db = Database(url)
-    try:
-        async with UnitsOfWork(db, MeterdataStore)() as uow:
-            await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)
-    finally:
-        await db.dispose()
+    await prepare_meterdata_database(url)
     return url
 
 

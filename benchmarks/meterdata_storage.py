@@ -33,33 +33,19 @@ from benchmarks._stack import (
     BenchmarkError,
     benchmark_database,
     header_line,
+    prepare_meterdata_database,
     say,
     start_database_server,
 )
-from kit.db import Database, migrate
 from kit.energy_day import quarter_hours_of
 from kit.months import add_months, months_between
-from kit.uow import UnitsOfWork
-from services.meterdata import domain, handlers
-from services.meterdata.app import MIGRATIONS
-from services.meterdata.store import MeterdataStore
+from services.meterdata import domain
 from stack.postgres import asyncpg_dsn
 
 FIRST_DAY, LAST_DAY = date(2023, 1, 1), date(2025, 12, 31)
 OBIS = "1-1:1.29.0"
 POOL = 64
 SAMPLE_METERS, SAMPLE_DAYS = 100, 7  # the naive layout's sample: 67,200 rows
-
-
-async def prepare(url: str) -> None:
-    """Meter data's schema, and its partitions for every month it keeps today (2023 on, as of 2026)."""
-    await migrate(url, MIGRATIONS)
-    database = Database(url)
-    try:
-        async with UnitsOfWork(database, MeterdataStore)() as uow:
-            await handlers.maintain_partitions(handlers.MaintainPartitions(), uow)
-    finally:
-        await database.dispose()
 
 
 async def fill(connection: asyncpg.Connection, meters: int) -> tuple[int, int]:
@@ -141,7 +127,7 @@ async def naive_sample(connection: asyncpg.Connection) -> tuple[int, int]:
 
 async def measure(url: str, meters: int) -> str:
     say(f"Meter data's schema and partitions in {url.rsplit('/', 1)[-1]} …")
-    await prepare(url)
+    await prepare_meterdata_database(url)
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         say(f"Filling {meters:,} meters × {(LAST_DAY - FIRST_DAY).days + 1:,} days, month by month …")
