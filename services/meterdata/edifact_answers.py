@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from services.meterdata.mscons import INVALID_VALUE, MISSING, NOT_IN_THIS_POSITION
+from services.meterdata.mscons import INVALID_VALUE, MISSING, NOT_IN_THIS_POSITION, InterchangeHeader
 
 CONTRL_TYPE = "CONTRL:D:3:UN:2.0b"
 APERAK_TYPE = "APERAK:D:07B:UN:2.1i"
@@ -59,15 +59,6 @@ SYNTAX_ERRORS: dict[str, str] = {
 
 def syntax_error_text(code: str) -> str:
     return SYNTAX_ERRORS.get(code, "Syntaxfehler")
-
-
-@dataclass(frozen=True)
-class Received:
-    """The interchange answered, as its UNB named it."""
-
-    sender: str
-    receiver: str
-    reference: str
 
 
 @dataclass(frozen=True)
@@ -108,7 +99,9 @@ def aperak_code(refusal: str) -> tuple[str, str]:
     return APERAK_CODES.get(refusal, UNKNOWN_REFUSAL)
 
 
-def contrl(received: Received, operator: str, reference: str, at: datetime, fault: SyntaxFault | None = None) -> str:
+def contrl(
+    received: InterchangeHeader, operator: str, reference: str, at: datetime, fault: SyntaxFault | None = None
+) -> str:
     """The CONTRL to ``received``: acknowledged when ``fault`` is None, else rejected naming the fault."""
     segments = [f"UNH+1+{CONTRL_TYPE}"]
     uci = f"UCI+{escape(received.reference)}+{_party(received.sender)}+{_party(received.receiver)}"
@@ -125,7 +118,9 @@ def contrl(received: Received, operator: str, reference: str, at: datetime, faul
     return _interchange(operator, received.sender, reference, at, [segments])
 
 
-def aperak(received: Received, operator: str, reference: str, at: datetime, refused: Sequence[RefusedMessage]) -> str:
+def aperak(
+    received: InterchangeHeader, operator: str, reference: str, at: datetime, refused: Sequence[RefusedMessage]
+) -> str:
     """One APERAK message per refused message, all in one interchange to the sender."""
     messages = []
     for number, message in enumerate(refused, start=1):

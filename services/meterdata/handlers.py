@@ -37,7 +37,14 @@ from services.meterdata.domain import (
     Resolution,
     StoredDay,
 )
-from services.meterdata.mscons import MessageRefusal, MsconsError, ParsedInterchange, parse_mscons, read_header
+from services.meterdata.mscons import (
+    InterchangeHeader,
+    MessageRefusal,
+    MsconsError,
+    ParsedInterchange,
+    parse_mscons,
+    read_header,
+)
 
 
 class Readings(Protocol):
@@ -354,9 +361,9 @@ async def _process(received: ReceivedInterchange, data: bytes, operator: str, uo
     }
     answered = {(a.kind, message) for a in received.answers for message in a.messages}
     answers: list[AnswerSent] = []
-    interchanges: dict[str, edifact_answers.Received] = {}
+    interchanges: dict[str, InterchangeHeader] = {}
     for m in parsed.messages:
-        interchanges.setdefault(m.interchange, edifact_answers.Received(m.sender, m.receiver, m.interchange))
+        interchanges.setdefault(m.interchange, InterchangeHeader(m.sender, m.receiver, m.interchange))
     for reference, header in interchanges.items():
         if received.reprocessed == 0:
             answers.append(_contrl(received, header, operator, now, None, uow))
@@ -390,7 +397,7 @@ async def _rejected(
     header = error.header or read_header(data)
     if header is None:
         raise Unanswerable(f"MSCONS without a readable UNB (no sender to answer): {error}") from error
-    answered = edifact_answers.Received(header.sender, header.receiver, header.reference)
+    answered = header
     inside = error.message is not None
     fault = edifact_answers.SyntaxFault(
         error.code,
@@ -416,7 +423,7 @@ async def _rejected(
 
 def _contrl(
     received: ReceivedInterchange,
-    answered: edifact_answers.Received,
+    answered: InterchangeHeader,
     operator: str,
     now: datetime,
     fault: edifact_answers.SyntaxFault | None,
@@ -429,7 +436,7 @@ def _contrl(
 
 def _aperak(
     received: ReceivedInterchange,
-    answered: edifact_answers.Received,
+    answered: InterchangeHeader,
     operator: str,
     now: datetime,
     refusals: Sequence[MessageRefusal],
@@ -446,7 +453,7 @@ def _aperak(
 
 def _publish(
     received: ReceivedInterchange,
-    answered: edifact_answers.Received,
+    answered: InterchangeHeader,
     operator: str,
     answer: AnswerSent,
     text: str,

@@ -12,7 +12,8 @@ from contracts.masterdata import MeterPointRecorded
 from contracts.meterdata import InterchangeAnswered
 from contracts.topics import METER_MSCONS_ANSWERS
 from services.meterdata import edifact_answers, handlers
-from services.meterdata.edifact_answers import Received, RefusedMessage, SyntaxFault
+from services.meterdata.edifact_answers import RefusedMessage, SyntaxFault
+from services.meterdata.mscons import InterchangeHeader
 from tests.unit.fakes import FakeClock, FakeUnits
 from tests.unit.meterdata.fake_store import FakeReadings
 
@@ -68,7 +69,7 @@ def unt_counts_right(edifact: str) -> None:
 
 
 def test_an_acknowledging_contrl_goes_from_the_operator_to_the_sender_and_names_the_interchange() -> None:
-    text = edifact_answers.contrl(Received(SENDER, NAMED_RECEIVER, "R12"), OPERATOR, "C1", NOW)
+    text = edifact_answers.contrl(InterchangeHeader(SENDER, NAMED_RECEIVER, "R12"), OPERATOR, "C1", NOW)
     interchange, [contrl] = read(text)
     assert (interchange.sender, interchange.recipient) == ([OPERATOR, "500"], [SENDER, "500"])  # UNB swapped
     assert interchange.control_reference == "C1" and tuple(interchange.syntax_identifier) == ("UNOC", 3)
@@ -80,7 +81,7 @@ def test_an_acknowledging_contrl_goes_from_the_operator_to_the_sender_and_names_
 
 def test_a_rejecting_contrl_inside_a_message_names_message_segment_and_code() -> None:
     fault = SyntaxFault("12", message="1", message_type="MSCONS:D:04B:UN:2.4c", position=12)
-    text = edifact_answers.contrl(Received(SENDER, NAMED_RECEIVER, "R12"), OPERATOR, "C2", NOW, fault)
+    text = edifact_answers.contrl(InterchangeHeader(SENDER, NAMED_RECEIVER, "R12"), OPERATOR, "C2", NOW, fault)
     _, [contrl] = read(text)
     assert segment(contrl, "UCI") == ["R12", [SENDER, "500"], [NAMED_RECEIVER, "500"], "4"]
     assert segment(contrl, "UCM") == ["1", ["MSCONS", "D", "04B", "UN", "2.4c"], "4", "12"]
@@ -90,7 +91,7 @@ def test_a_rejecting_contrl_inside_a_message_names_message_segment_and_code() ->
 
 def test_a_rejecting_contrl_outside_any_message_carries_the_code_in_uci() -> None:
     text = edifact_answers.contrl(
-        Received(SENDER, NAMED_RECEIVER, "R12"), OPERATOR, "C3", NOW, SyntaxFault("13", "UNZ")
+        InterchangeHeader(SENDER, NAMED_RECEIVER, "R12"), OPERATOR, "C3", NOW, SyntaxFault("13", "UNZ")
     )
     _, [contrl] = read(text)
     assert segment(contrl, "UCI") == ["R12", [SENDER, "500"], [NAMED_RECEIVER, "500"], "4", "13", "UNZ"]
@@ -98,7 +99,7 @@ def test_a_rejecting_contrl_outside_any_message_carries_the_code_in_uci() -> Non
 
 def test_an_aperak_per_refused_message_with_references_parties_and_error_code() -> None:
     refused = [RefusedMessage("B", "DOCB", "interval_format", "DTM", 47), RefusedMessage("D+1", "", "other", "QTY", 90)]
-    text = edifact_answers.aperak(Received(SENDER, NAMED_RECEIVER, "L1"), OPERATOR, "A1", NOW, refused)
+    text = edifact_answers.aperak(InterchangeHeader(SENDER, NAMED_RECEIVER, "L1"), OPERATOR, "A1", NOW, refused)
     interchange, messages = read(text)
     assert (interchange.sender, interchange.recipient) == ([OPERATOR, "500"], [SENDER, "500"])
     assert len(messages) == 2
