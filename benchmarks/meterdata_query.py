@@ -79,9 +79,10 @@ from contracts.topics import IDENTITY_KEYS, MASTER_DATA, Principal
 from kit import auth, validity
 from kit.db import Database
 from kit.events import encode, envelope_for
+from kit.masterdata import partner_probe
 from kit.tenants import load_tenants
 from services.identity.crypto import TokenSigner
-from services.meterdata import api, domain, exports
+from services.meterdata import api, domain, exports, store
 from services.meterdata.messaging import GROUP
 from services.meterdata.store import PartnerQueries
 from stack.credentials import KafkaInstallation
@@ -90,6 +91,7 @@ from stack.postgres import asyncpg_dsn
 TARGET_FINE_P99_MS = 10.0
 TARGET_MONTH_P99_MS = 3.0
 YEAR_START, YEAR_END = date(2025, 1, 1), date(2026, 1, 1)  # 35,040 quarter hours (92- and 100-value days inside)
+QUIET_CPUS = 0.15  # busy CPUs below which the machine counts as quiet enough to start measuring
 DATA_DAYS = 366  # one day more than the year: the query's `to` must not find the end of the data
 BATCH = 500
 ROLE = "consumption"
@@ -126,6 +128,7 @@ class Measured:
     errors: list[str] = field(default_factory=list)
     stages: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # kind → stage → seconds
     profile: str = ""
+    plans: str = ""
     idle_busy: float = float("nan")  # CPUs busy before the run while the benchmark sends nothing
 
 
@@ -220,14 +223,23 @@ async def wait_for_read_models(stack: MeterdataStack, meters: Sequence[str], kid
 
 
 async def settle_tables(url: str) -> None:
-    """VACUUM ANALYZE what was just loaded, as autovacuum does soon after a load anyway: a year of data is
-    measured in its steady state, not while autovacuum works through 10 M fresh values beside the queries."""
-    say("Settling the tables (VACUUM ANALYZE, as autovacuum would) …")
+    """VACUUM ANALYZE what was just loaded, as autovacuum does soon after a load anyway, and CHECKPOINT, as the
+    checkpointer would within minutes: a year of data is measured in its steady state, not while autovacuum
+    works through 10 M fresh values or the checkpointer writes them out beside the queries. Then wait (up to
+    a minute) until the machine is quiet."""
+    say("Settling the tables (VACUUM ANALYZE and CHECKPOINT, as PostgreSQL would soon after a load) …")
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await connection.execute("VACUUM (ANALYZE) interval_days, meter_points, signing_keys")
+        try:
+            await connection.execute("CHECKPOINT")
+        except asyncpg.InsufficientPrivilegeError:  # a server given with --database-url, as a plain user
+            say("  no CHECKPOINT: the database user may not (the first seconds may see the checkpointer)")
     finally:
         await connection.close()
+    deadline = time.monotonic() + 60
+    while (busy := await background_busy(1.0)) > QUIET_CPUS and time.monotonic() < deadline:
+        say(f"  waiting for a quiet machine: {busy:.2f} of {os.cpu_count()} CPUs busy")
 
 
 def mint_tokens(signer: TokenSigner, partners: Sequence[str], valid: timedelta) -> Partners:
@@ -373,8 +385,7 @@ async def stage_times(
             if profiler is not None and index >= 10:
                 profiler.enable()
             t0 = time.perf_counter()
-            async with db.transaction() as session:
-                await auth.verify(session, partners.tokens[partner], TENANT)
+            await auth.verify(db.transaction, partners.tokens[partner], TENANT)
             t1 = time.perf_counter()
             meters = partners.meters[partner]  # the service finds them inside its one statement
             t2 = time.perf_counter()
@@ -450,6 +461,26 @@ async def stage_times(
         await raw.close()
         await db.dispose()
     return times
+
+
+async def query_plans(url: str, partner: str) -> str:
+    """EXPLAIN ANALYZE of the service's two statements for one partner, as a custom plan and as the generic plan
+    that PostgreSQL may settle on for a prepared statement after five runs."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    args = (TENANT, partner_probe(partner, ROLE), domain.interval_channel(ROLE), YEAR_START, YEAR_END)
+    text = []
+    try:
+        for name, statement, more in (
+            ("15-min", store.QUARTER_HOURS_SQL, ()),
+            ("month", store.BUCKET_TOTALS_SQL, ("month",)),
+        ):
+            for mode in ("force_custom_plan", "force_generic_plan"):
+                await connection.execute(f"SET plan_cache_mode = {mode}")
+                rows = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", *args, *more)
+                text += [f"--- {name}, {mode} ---", *(row[0] for row in rows)]
+    finally:
+        await connection.close()
+    return "\n".join(text)
 
 
 # --- report ---------------------------------------------------------------------------------------------
@@ -529,6 +560,8 @@ def report(args: argparse.Namespace, measured: Measured, days_stored: int) -> st
         f"Other work on the machine before the run: {measured.idle_busy:.2f} of {os.cpu_count()} CPUs busy"
         " (skews all figures, p99 most)",
     ]
+    if measured.plans:
+        lines += ["", "PostgreSQL's plans of the two statements for one partner:", measured.plans]
     if measured.profile:
         lines += ["", "cProfile of the 15-min path in this process, 20 rounds (by own time):", measured.profile]
     return "\n".join(lines)
@@ -577,6 +610,8 @@ async def run_benchmark(args: argparse.Namespace, stack: MeterdataStack) -> tupl
         say("Where the time goes: the service's steps in this process …")
         for kind in (FINE, MONTH):
             measured.stages[kind.name] = await stage_times(stack.database, kind, partners, args.stage_rounds, rng, None)
+    if args.explain:
+        measured.plans = await query_plans(stack.database, partners.numbers[0])
     if args.profile:
         say("cProfile of the 15-min path in this process (timed apart: the profiler slows every call) …")
         profiler = cProfile.Profile()
@@ -597,6 +632,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stage-rounds", type=int, default=100, help="rounds of the in-process breakdown (0: skip)")
     parser.add_argument("--profile", action="store_true", help="add a cProfile of the 15-min path")
     parser.add_argument("--seed", type=int, default=1, help="random partner order")
+    parser.add_argument("--explain", action="store_true", help="add PostgreSQL's plans of the two statements")
     add_stack_arguments(parser)
     args = parser.parse_args(argv)
     if args.meters < 1 or args.samples < 2 or args.warmup < 0:

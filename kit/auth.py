@@ -17,6 +17,8 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -272,7 +274,36 @@ async def _ended_sessions(session: AsyncSession) -> dict[tuple[str, str], float]
     return _ENDED
 
 
-async def verify(session: AsyncSession, token: str, tenant: str) -> AccessClaims:
+async def verify(
+    transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]], token: str, tenant: str
+) -> AccessClaims:
+    """The claims of a customer's access token for this tenant, or InvalidToken. A token verified before whose
+    key and the list of ended sessions are fresh in memory needs no database: ``transaction`` is opened only to
+    read them again."""
+    known = _known_claims(token, tenant)
+    if known is not None:
+        return known
+    async with transaction() as session:
+        return await _verify_reading(session, token, tenant)
+
+
+def _known_claims(token: str, tenant: str) -> AccessClaims | None:
+    """verify's answer from memory alone, or None when something must be read (or the token checked) first."""
+    known = _VERIFIED.get((tenant, token))
+    if known is None or time.monotonic() - _ENDED_READ_AT[0] >= SESSION_RECHECK_S:
+        return None
+    claims, until, kid = known
+    key = _KEYS.get((tenant, kid))
+    if time.time() >= until or key is None or time.monotonic() - key.read_at >= KEY_RECHECK_S:
+        return None
+    if (tenant, kid) in _REVOKED or (key.expires_at is not None and time.time() >= key.expires_at):
+        return None  # refused by _verify_reading, with its reason
+    if (tenant, claims.session) in _ENDED:
+        raise InvalidToken("session ended")
+    return claims
+
+
+async def _verify_reading(session: AsyncSession, token: str, tenant: str) -> AccessClaims:
     ended = await _ended_sessions(session)
     known = _VERIFIED.get((tenant, token))
     if known is not None:

@@ -87,13 +87,12 @@ def build_api(
     ) -> auth.AccessClaims:
         if credentials is None:
             raise HTTPException(401, "Bitte melden Sie sich an.", headers={"WWW-Authenticate": "Bearer"})
-        async with units.db.transaction() as session:
-            try:
-                return await auth.verify(session, credentials.credentials, tenant.portal_number)
-            except auth.InvalidToken as refusal:
-                if str(refusal) == "session ended":  # signed out, password changed, login deleted
-                    raise HTTPException(401, SIGNED_OUT, headers={"WWW-Authenticate": "Bearer"}) from None
-                raise HTTPException(403, "Kein Zugriff auf diese Daten.") from None
+        try:
+            return await auth.verify(units.db.transaction, credentials.credentials, tenant.portal_number)
+        except auth.InvalidToken as refusal:
+            if str(refusal) == "session ended":  # signed out, password changed, login deleted
+                raise HTTPException(401, SIGNED_OUT, headers={"WWW-Authenticate": "Bearer"}) from None
+            raise HTTPException(403, "Kein Zugriff auf diese Daten.") from None
 
     Claims = Annotated[auth.AccessClaims, Depends(claims_of)]
 

@@ -419,6 +419,7 @@ _WITH_RELATIONS = f"WITH relations AS ({partner_relations_sql('$1', '$2')})"
 _RELATIONS_DAYS = (
     " FROM relations r CROSS JOIN LATERAL (SELECT * FROM interval_days i"
     " WHERE i.tenant = $1 AND i.meter_number = r.meter_number AND i.obis = $3"
+    " AND i.day >= $4 AND i.day < $5"  # the period's own bounds again: months outside are pruned when planned
     " AND i.day >= GREATEST($4, r.valid_first) AND i.day < LEAST($5, r.valid_end)) AS d"
 )
 
@@ -444,7 +445,7 @@ _DAYS = _partner_statement(("d.values_wh", "d.qualities"))
 _ALL_TRUE = f"d.qualities <@ '{{{_TRUE_CODE}}}'::smallint[]"
 # A day with its entry kept encoded comes as that entry alone, the others with their arrays (qualities that are all
 # true values as NULL). With the arrays of every day: where two meters may hold the same day (their values add up).
-_QUARTER_HOURS = _partner_statement(
+QUARTER_HOURS_SQL = _partner_statement(
     (
         "CASE WHEN d.quarter_hour_entry IS NULL THEN d.values_wh END",
         f"CASE WHEN d.quarter_hour_entry IS NULL AND NOT {_ALL_TRUE} THEN d.qualities END",
@@ -458,7 +459,7 @@ _QUARTER_HOUR_VALUES = _partner_statement(
 # calendar periods of domain.Resolution) and per relation, each sum dated by its first day: a year by month is a
 # dozen rows, and domain.totals puts each sum into the bucket of that day (a relation's days inside one bucket all
 # lie in one of the partner's ranges).
-_BUCKET_TOTALS = (
+BUCKET_TOTALS_SQL = (
     f"{_WITH_RELATIONS} SELECT * FROM (SELECT min(day), CAST(sum(total_wh) AS bigint), CAST(sum(present) AS bigint),"
     " CAST(sum(substitutes) AS bigint), CAST(NULL AS text), CAST(NULL AS date)"
     " FROM (SELECT DISTINCT ON (d.day, d.meter_number) d.day, d.meter_number, r.valid_first AS relation,"
@@ -498,7 +499,7 @@ class PartnerQueries:
         without the arrays; else a day whose qualities are all true values (most days) comes with None instead of
         its qualities, which spares decoding them. Where two meters may share a day, a second statement reads
         every day's arrays (the values add up)."""
-        rows, relations = await self._partner_rows(_QUARTER_HOURS, tenant, partner_number, role, obis, first, end)
+        rows, relations = await self._partner_rows(QUARTER_HOURS_SQL, tenant, partner_number, role, obis, first, end)
         if _meters_may_share_a_day(relations, first, end):
             rows, relations = await self._partner_rows(
                 _QUARTER_HOUR_VALUES, tenant, partner_number, role, obis, first, end
@@ -521,7 +522,7 @@ class PartnerQueries:
         statement; None when two meters may hold the same day (a meter change inside a day: a slot filled by both
         counts once, so the values decide)."""
         rows, relations = await self._partner_rows(
-            _BUCKET_TOTALS, tenant, partner_number, role, obis, first, end, resolution.value
+            BUCKET_TOTALS_SQL, tenant, partner_number, role, obis, first, end, resolution.value
         )
         if _meters_may_share_a_day(relations, first, end):
             return None, relations
@@ -550,10 +551,7 @@ class PartnerQueries:
         return data, relations
 
     async def _read(self, query: str, *args: Any) -> list[Any]:
-        async with self._db.engine.connect() as connection:  # no statement through SQLAlchemy: no BEGIN is sent
-            raw = (await connection.get_raw_connection()).driver_connection
-            assert raw is not None
-            return list(await raw.fetch(query, *args))
+        return await self._db.fetch(query, *args)
 
 
 def _merged(rows: Sequence[Any]) -> list[StoredDay]:
