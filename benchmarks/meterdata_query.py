@@ -1,6 +1,6 @@
 """Query latency of meter data's API: a year of 15-minute values, and a year by month, for one partner number.
 
-    python -m benchmarks.meterdata_query [--meters 300] [--samples 300] [--warmup 30] [--concurrency 4]
+    python -m benchmarks.meterdata_query [--meters 300] [--samples 300] [--warmup 30] [--concurrency 4] [--explain]
                                          [--seconds 5] [--profile] [--kafka HOST:PORT --database-url URL]
                                          [--keep-logs]
 
