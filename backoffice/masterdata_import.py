@@ -8,7 +8,9 @@ that partner's relation to the meter, empty for "since always" and "open" (kit.v
 previous partner keeps their row with valid_to, and the new one gets a row with valid_from: both see their own
 days only. Optionally abrechnungszeitraeume: the partner's billing periods, each ``first..last`` (days inclusive,
 YYYY-MM-DD), separated by ``;`` — e.g. ``2024-03-01..2025-02-28;2025-03-01..2026-02-28``; empty: calendar years
-(kit.billing). Files without these columns import as before (every relation open, calendar years).
+(kit.billing). Optionally modul3: ``ja`` where the partner chose the time-variable grid fee (§14a EnWG, Modul 3)
+for this consumption, empty or ``nein`` where not. Files without these columns import as before (every relation
+open, calendar years, no Modul 3).
 
     plusportal-masterdata --tenant 000328 deploy/demo/masterdata-000328.csv
 
@@ -46,6 +48,14 @@ COLUMNS = (
 )  # fmt: skip
 PERIOD_COLUMNS = ("valid_from", "valid_to")  # optional
 BILLING_COLUMN = "abrechnungszeitraeume"  # optional
+MODUL3_COLUMN = "modul3"  # optional
+_YES_NO = {"ja": True, "nein": False, "": False}
+
+
+def _yes_no(cell: str | None) -> bool | str:
+    """``ja``/``nein``/empty → a bool; anything else as it is, for the model to refuse with the line."""
+    text = (cell or "").strip()
+    return _YES_NO.get(text.lower(), text)
 
 
 def _billing_periods(cell: str | None) -> list[dict[str, str]]:
@@ -105,6 +115,7 @@ def read_meter_points(path: Path) -> list[MeterPointRecorded]:
                             "postal_address": _address(r),
                             **{column: r.get(column) or None for column in PERIOD_COLUMNS},
                             "billing_periods": _billing_periods(r.get(BILLING_COLUMN)),
+                            "time_variable_grid_fee": _yes_no(r.get(MODUL3_COLUMN)),
                         }
                         for _, r in rows
                     ),

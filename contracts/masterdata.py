@@ -49,6 +49,11 @@ class PartnerOfRecord(BaseModel):
         max_length=120,
         description="The partner's billing periods (Abrechnungszeiträume), none overlapping; none: calendar years",
     )
+    # Version 4: the partner chose the time-variable grid fee (§14a EnWG, Modul 3, only with Modul 1) for this
+    # consumption; the portal then splits their consumption by the operator's price sheet (contracts.grid_fees).
+    time_variable_grid_fee: bool = Field(
+        default=False, description="Modul 3 chosen (§14a EnWG): time-variable grid fee on this consumption"
+    )
 
     @model_validator(mode="after")
     def _period(self) -> Self:
@@ -72,10 +77,13 @@ class MeterPointRecorded(EventPayload):
     days of their own relation only. Version 1 records (no periods) mean "always".
 
     Version 3 gives each partner their billing periods (``billing_periods``); without them (and in version 1 and 2
-    records) the billing periods are calendar years."""
+    records) the billing periods are calendar years.
+
+    Version 4 says which partners chose the time-variable grid fee (``time_variable_grid_fee``, Modul 3 of §14a
+    EnWG); absent (and in earlier versions): not chosen."""
 
     EVENT_TYPE = "MeterPointRecorded"
-    SCHEMA_VERSION = 3
+    SCHEMA_VERSION = 4
 
     meter_number: MeterNumber
     malo_id: MaLoId | None = None

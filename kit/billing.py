@@ -25,6 +25,15 @@ def periods_of(point: MeterPointRecorded, partner_number: str, role: str) -> lis
     ]
 
 
+def chose_time_variable_fee(point: MeterPointRecorded, partner_number: str, role: str) -> bool:
+    """Whether a meter's record says this partner number chose the time-variable grid fee (Modul 3, version 4)."""
+    return any(
+        partner.time_variable_grid_fee
+        for partner in point.partners
+        if partner.partner_number == partner_number and partner.role == role
+    )
+
+
 def end_of(period: BillingPeriod) -> date:
     """The day after the period's last day (exclusive end)."""
     return period.last_day + ONE_DAY

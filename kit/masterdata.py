@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.masterdata import BillingPeriod, MeterPointRecorded
-from kit.billing import periods_of
+from kit.billing import chose_time_variable_fee, periods_of
 from kit.consumer import Delivered
 from kit.validity import Relation, relations_of
 
@@ -96,6 +96,13 @@ class MasterDataTable:
             for point in await self._records_of_partner(tenant, partner_number, role)
             for period in periods_of(point, partner_number, role)
         ]
+
+    async def time_variable_fee_of_partner(self, tenant: str, partner_number: str, role: str) -> bool:
+        """Whether the partner number chose the time-variable grid fee (Modul 3) in this role on any of its meters."""
+        return any(
+            chose_time_variable_fee(point, partner_number, role)
+            for point in await self._records_of_partner(tenant, partner_number, role)
+        )
 
     async def _records_of_partner(self, tenant: str, partner_number: str, role: str) -> list[MeterPointRecorded]:
         result = await self._session.exec(

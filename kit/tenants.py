@@ -5,8 +5,9 @@ import re
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.grid_fees import FeeQuarter
 from contracts.staff import PLATFORM_PORTAL
 
 DEFAULT_TENANTS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "tenants.toml"
@@ -31,6 +32,21 @@ class Tenant(BaseModel):
     primary_color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
     # Where links in mails and letters point: made from PORTAL_URL_TEMPLATE when the directory is loaded.
     portal_url: str = ""
+    # The time-variable grid fee (§14a EnWG, Modul 3) per quarter, as the operator's price sheet publishes it;
+    # none: the operator offers none (yet).
+    grid_fee_quarters: tuple[FeeQuarter, ...] = ()
+
+    @field_validator("grid_fee_quarters")
+    @classmethod
+    def _one_entry_per_quarter(cls, quarters: tuple[FeeQuarter, ...]) -> tuple[FeeQuarter, ...]:
+        names = [quarter.quarter for quarter in quarters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a quarter appears twice in grid_fee_quarters: {sorted(names)}")
+        return quarters
+
+    def grid_fee_sheet(self) -> dict[str, FeeQuarter]:
+        """The price sheet by quarter name (``2026-Q1``)."""
+        return {quarter.quarter: quarter for quarter in self.grid_fee_quarters}
 
 
 # Production: the operator's portal host; development: "http://{portal_number}.localhost:8080" (the gateway).

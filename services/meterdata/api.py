@@ -4,6 +4,7 @@ role); anything else is 403. Periods are Europe/Berlin days: ``from`` inclusive,
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import ExitStack
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_serializer
 
+from contracts.grid_fees import FeeLevel
 from kit import auth
 from kit.audit import Actor
 from kit.cpu import NoSlot, ProcessPool, Slots
@@ -24,6 +26,7 @@ from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.meterdata import domain, edifact_answers, exports, handlers
 from services.meterdata.domain import AnswerSent, MessageRefused, ReceivedInterchange, RegisterValue
+from services.meterdata.grid_fees import GridFeeSplit
 from services.meterdata.handlers import PartnerReadings, Readings
 from services.meterdata.settings import MeterdataSettings
 
@@ -36,6 +39,9 @@ EXPORTS_BUSY = "Gerade laufen viele Exporte. Bitte versuchen Sie es in wenigen S
 EXPORT_RETRY_AFTER = 5  # seconds; a three-year XLSX export takes a few
 LONG_QUERY_RUNNING = "Es läuft bereits eine große Abfrage. Bitte warten Sie, bis sie fertig ist."
 LONG_QUERIES_BUSY = "Gerade laufen viele große Abfragen. Bitte versuchen Sie es in wenigen Sekunden erneut."
+NO_TIME_VARIABLE_FEE = (
+    "Für diese Geschäftspartner-Nr. ist kein zeitvariables Netzentgelt (Modul 3 nach § 14a EnWG) vereinbart."
+)
 EXPORT_CHUNK = 64 * 1024
 # Every route's answers besides success: no or an ended token (401), a token of another operator or partner
 # (403), an unknown portal (404), invalid parameters or period (422).
@@ -236,6 +242,37 @@ def build_api(
         )
 
     @router.get(
+        "/partners/{partner_number}/grid-fees",
+        summary="Consumption and grid fee per price level of the time-variable grid fee (§14a EnWG, Modul 3)",
+        description=(
+            "For a consumption partner who chose Modul 3: the quarter hours of [`from`, `to`) (at most 93 days, the "
+            "partner's own days) split by the operator's price sheet — per quarter and level (HT, ST, NT) the local "
+            "windows, the price (ct/kWh, net), the energy and the fee (€, rounded per line) — the fee of the same "
+            "energy at the standard price (ST), and the move into NT that saves most per kWh. 404 where the partner "
+            "did not choose Modul 3 or the operator publishes no time-variable grid fee."
+        ),
+        responses=error_responses(404),
+    )
+    async def grid_fees(
+        partner_number: str,
+        claims: Claims,
+        tenant: TenantDep,
+        first: Annotated[date, Query(alias="from", description="First day (Europe/Berlin), inclusive")],
+        end: Annotated[date, Query(alias="to", description="Day after the last one, exclusive")],
+    ) -> GridFeesView:
+        authorised(claims, partner_number)
+        first, end = _period(first, end)
+        if end - first > timedelta(days=handlers.MAX_GRID_FEE_DAYS):
+            raise HTTPException(422, f"Höchstens {handlers.MAX_GRID_FEE_DAYS} Tage auf einmal.")
+        period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
+        async with units.read() as uow:
+            try:
+                found = await handlers.grid_fee_split(handlers.ShowGridFees(period, tenant.grid_fee_sheet()), uow)
+            except handlers.NoTimeVariableFee:
+                raise HTTPException(404, NO_TIME_VARIABLE_FEE) from None
+        return GridFeesView.of(partner_number, first, end, found)
+
+    @router.get(
         "/partners/{partner_number}/export",
         summary="Export a period as CSV (optionally German) or XLSX",
         response_class=Response,
@@ -313,6 +350,84 @@ class BillingPeriodsView(BaseModel):
     next: int | None
     previous: int | None
     results: list[BillingPeriodTotal]
+
+
+class FeeLineView(BaseModel):
+    quarter: str = Field(description="The price sheet's quarter, e.g. 2026-Q1")
+    level: FeeLevel = Field(description="HT (Hochlasttarif), ST (Standardtarif) or NT (Niedriglasttarif)")
+    windows: list[str] = Field(description="Local times of the level on every day of the quarter; ST: all others")
+    ct_per_kwh: Decimal = Field(description="Working price, ct/kWh net")
+    kwh: float = Field(description="Energy in the level's quarter hours (kWh, 3 decimals)")
+    eur: Decimal = Field(description="Grid fee of that energy (€, net, rounded to the cent)")
+
+
+class ShiftView(BaseModel):
+    quarter: str
+    source: FeeLevel
+    source_windows: list[str]
+    target: FeeLevel
+    target_windows: list[str]
+    saving_ct_per_kwh: Decimal = Field(description="What one kWh moved from source to target saves")
+    kwh_in_source: float = Field(description="The partner's energy in the source's windows in the period")
+    saving_eur_if_all_moved: Decimal
+
+
+class GridFeesView(BaseModel):
+    partner_number: str
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    lines: list[FeeLineView]
+    modul3_eur: Decimal = Field(description="Grid fee of the period's energy with Modul 3 (sum of the lines)")
+    standard_eur: Decimal = Field(description="The same energy at the standard working price (ST)")
+    saving_eur: Decimal = Field(description="standard_eur − modul3_eur (negative: Modul 3 cost more)")
+    present: int = Field(description="Quarter-hour values counted")
+    expected: int = Field(description="Quarter hours of the partner's days in the period")
+    quarters_without_prices: list[str] = Field(description="Quarters of the period the price sheet does not give")
+    best_shift: ShiftView | None = Field(description="The move into NT that saves most per kWh; null: no NT window")
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+    @classmethod
+    def of(cls, partner_number: str, first: date, end: date, found: GridFeeSplit) -> "GridFeesView":
+        shift = found.best_shift
+        lines = [
+            FeeLineView(
+                quarter=line.quarter,
+                level=line.level,
+                windows=list(line.windows),
+                ct_per_kwh=line.ct_per_kwh,
+                kwh=line.wh / 1000,
+                eur=line.eur,
+            )
+            for line in found.lines
+        ]
+        best = None
+        if shift is not None:
+            best = ShiftView(
+                quarter=shift.quarter,
+                source=shift.source,
+                source_windows=list(shift.source_windows),
+                target=shift.target,
+                target_windows=list(shift.target_windows),
+                saving_ct_per_kwh=shift.saving_ct_per_kwh,
+                kwh_in_source=shift.wh_in_source / 1000,
+                saving_eur_if_all_moved=shift.saving_eur_if_all_moved,
+            )
+        return cls.model_validate(
+            {
+                "partner_number": partner_number,
+                "from": first,
+                "to": end,
+                "lines": lines,
+                "modul3_eur": found.modul3_eur,
+                "standard_eur": found.standard_eur,
+                "saving_eur": found.saving_eur,
+                "present": found.present,
+                "expected": found.expected,
+                "quarters_without_prices": list(found.quarters_without_prices),
+                "best_shift": best,
+            }
+        )
 
 
 def _take(held: ExitStack, slots: Slots, key: Hashable, refusal: str) -> None:

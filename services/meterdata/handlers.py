@@ -6,7 +6,7 @@ each is one statement on a pooled connection, no transaction around it.
 """
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, Protocol
@@ -16,6 +16,7 @@ import msgspec
 from pydantic import ValidationError
 
 from contracts.common import METER_NUMBER_PATTERN
+from contracts.grid_fees import FeeQuarter
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import InterchangeAnswered, Quality, RegisterReadings
 from contracts.topics import METER_MSCONS_ANSWERS
@@ -24,7 +25,7 @@ from kit.consumer import Delivered
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitOfWork
 from kit.validity import Relation
-from services.meterdata import domain, edifact_answers
+from services.meterdata import domain, edifact_answers, grid_fees
 from services.meterdata.domain import (
     AnswerSent,
     DayTotal,
@@ -655,6 +656,31 @@ async def billing_periods(query: ShowBillingPeriods, uow: Uow) -> BillingPeriods
         bool(given),
         totals,
     )
+
+
+MAX_GRID_FEE_DAYS = 93  # a quarter (or any month) at once: 8,928 quarter hours at most
+
+
+class NoTimeVariableFee(LookupError):
+    """The partner has not chosen Modul 3, or the operator publishes no time-variable grid fee."""
+
+
+@dataclass(frozen=True)
+class ShowGridFees:
+    """A consumption partner's quarter hours of [first, end) split by the operator's Modul-3 price sheet."""
+
+    period: PartnerPeriod
+    sheet: Mapping[str, FeeQuarter]  # by quarter name (kit.tenants.Tenant.grid_fee_sheet)
+
+
+async def grid_fee_split(query: ShowGridFees, uow: Uow) -> grid_fees.GridFeeSplit:
+    """Energy and grid fee per price level on the partner's own days (kit.validity), beside the standard fee."""
+    p = query.period
+    if not query.sheet or not await uow.master_data.time_variable_fee_of_partner(p.tenant, p.partner_number, p.role):
+        raise NoTimeVariableFee(p.partner_number)
+    stored = await stored_period(ShowIntervals(p, domain.Resolution.QUARTER_HOUR), uow)
+    quarter_hours = ((b.start, b.wh if b.present else None) for b in domain.period_buckets(stored))
+    return grid_fees.split(quarter_hours, query.sheet)
 
 
 @dataclass(frozen=True)

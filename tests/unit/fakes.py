@@ -15,7 +15,7 @@ from contracts.masterdata import BillingPeriod, MeterPointRecorded
 from contracts.staff import StaffRole
 from contracts.topics import TopicSpec
 from kit.audit import Actor, AuditEntries
-from kit.billing import periods_of
+from kit.billing import chose_time_variable_fee, periods_of
 from kit.mail import Mail
 from kit.staff import StaffAccess
 from kit.uow import UnitOfWork
@@ -94,6 +94,13 @@ class FakeMasterData:
             if owner == tenant
             for found in periods_of(point, partner_number, role)
         ]
+
+    async def time_variable_fee_of_partner(self, tenant: str, partner_number: str, role: str) -> bool:
+        return any(
+            chose_time_variable_fee(point, partner_number, role)
+            for (owner, _), point in self.points.items()
+            if owner == tenant
+        )
 
     async def meters_by_location(self, tenant: str) -> dict[str, str]:
         return {p.malo_id: meter for (owner, meter), p in self.points.items() if owner == tenant and p.malo_id}

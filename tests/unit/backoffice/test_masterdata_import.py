@@ -110,3 +110,29 @@ def test_a_wrong_billing_period_is_named(tmp_path: Path, cell: str, reason: str)
 def test_files_without_billing_periods_mean_calendar_years() -> None:
     points = read_meter_points(Path("deploy/demo/masterdata-000328.csv"))
     assert all(p.billing_periods == () for point in points for p in point.partners)
+
+
+def test_the_modul3_column_says_who_chose_the_time_variable_grid_fee(tmp_path: Path) -> None:
+    csv = tmp_path / "modul3.csv"
+    csv.write_text(
+        HEADER.rstrip("\n")
+        + ",modul3\n"
+        + "1EMH0005939068,,Weg,1,12345,Ort,4711,consumption,Erika,Weg,1,12345,Ort,ja\n"
+        + "1EMH0005939069,,Weg,1,12345,Ort,4712,consumption,Hans,Weg,1,12345,Ort,\n"
+        + "1EMH0005939070,,Weg,1,12345,Ort,4713,consumption,Anna,Weg,1,12345,Ort,Nein\n",
+        encoding="utf-8",
+    )
+    chosen = {p.partners[0].partner_number: p.partners[0].time_variable_grid_fee for p in read_meter_points(csv)}
+    assert chosen == {"4711": True, "4712": False, "4713": False}
+
+
+def test_a_modul3_cell_that_is_neither_ja_nor_nein_is_named(tmp_path: Path) -> None:
+    csv = tmp_path / "modul3.csv"
+    csv.write_text(
+        HEADER.rstrip("\n")
+        + ",modul3\n"
+        + "1EMH0005939068,,Weg,1,12345,Ort,4711,consumption,Erika,Weg,1,12345,Ort,vielleicht\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportProblem, match=r"Zeile 2 \(Zähler 1EMH0005939068\): partners.0.time_variable_grid_fee"):
+        read_meter_points(csv)
