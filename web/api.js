@@ -333,6 +333,11 @@ export function billingPeriods(partnerNumber) {
   return call("meterdata", "GET", partnerPath(partnerNumber, "billing-periods"), { bearer: true });
 }
 
+/** Consumption and grid fee per price level of the time-variable grid fee (Modul 3); 404: not chosen. */
+export function gridFees(partnerNumber, { from, to }) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "grid-fees") + query({ from, to }), { bearer: true });
+}
+
 export function registers(partnerNumber, { from, to }) {
   return call("meterdata", "GET", partnerPath(partnerNumber, "registers") + query({ from, to }), { bearer: true });
 }

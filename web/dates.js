@@ -113,8 +113,15 @@ const kwhFormat = new Intl.NumberFormat("de-DE", { minimumFractionDigits: 3, max
 const numberFormat = new Intl.NumberFormat("de-DE", { maximumFractionDigits: 1 });
 const integerFormat = new Intl.NumberFormat("de-DE", { maximumFractionDigits: 0 });
 
+const euroFormat = new Intl.NumberFormat("de-DE", { style: "currency", currency: "EUR" });
+const centFormat = new Intl.NumberFormat("de-DE", { minimumFractionDigits: 2, maximumFractionDigits: 4 });
+
 export const num = {
   kwh: (value) => (value === null || value === undefined ? "–" : kwhFormat.format(value)),
+  /** "0.61" (an exact decimal from the API) → "0,61 €" */
+  euro: (decimal) => euroFormat.format(Number(decimal)),
+  /** "10.84" → "10,84" (ct/kWh) */
+  cent: (decimal) => centFormat.format(Number(decimal)),
   short: (value) => numberFormat.format(value),
   int: (value) => integerFormat.format(value),
 };

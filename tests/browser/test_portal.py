@@ -335,3 +335,59 @@ async def test_the_consumption_page_lists_billing_periods_and_says_how_far_back_
         f"{sum(quarter_hours_of(d) for d in days_in_running) * 0.1:.3f}".replace(".", ",") if days_in_running else "–"
     )
     await visit.check(page, "Verbrauch mit Abrechnungszeiträumen")
+
+
+async def test_a_modul3_customer_sees_the_grid_fee_per_level_and_where_shifting_saves_most(
+    system: System, browser: Browser, visit: Visit
+) -> None:
+    """[10 of 11] §3: a customer who chose Modul 3, a week of 100 Wh every quarter hour in the first quarter of 2026
+    (000328's price sheet: NT 01:00–04:00, HT 17:00–19:00): the week view shows energy and fee per level, the
+    standard fee beside it, and the tip to move HT consumption into NT — the same figures as the API."""
+    home = address("Wärmeweg", "3", "12345", "Musterstadt")
+    [partner] = random_partner_numbers(1)
+    point = MeterPointRecorded(
+        meter_number=random_meter_number(),
+        connection_address=home,
+        partners=(
+            PartnerOfRecord(
+                partner_number=partner, role=PartnerRole.CONSUMPTION, name="Paul Pumpe", postal_address=home,
+                time_variable_grid_fee=True,
+            ),
+        ),
+        recorded_at=datetime.now(UTC),
+    )  # fmt: skip
+    meter = point.meter_number
+    monday = date(2026, 3, 23)
+    await publish_master_data(system.kafka, TENANT, point)
+    await publish(system, *(load_day(meter, monday + timedelta(days=n), kwh=0.1) for n in range(7)))
+    await wait_until_consumed(
+        system.kafka,
+        {
+            "identity": (topics.MASTER_DATA.name,),
+            "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
+            "meterdata-ingest": (topics.METER_READINGS.name,),
+        },
+    )
+    email = f"paul.{meter.lower()}@example.org"
+    page = await browser.new_page()
+    await _register(page, system, meter, partner, email, visit, 1)
+    await _login(page, system, email, visit)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)
+    await page.goto(f"{page.url.split('?')[0]}?ansicht=woche&datum={monday.isoformat()}")
+
+    panel = page.get_by_role("region", name="Zeitvariables Netzentgelt (Modul 3)")
+    await expect(panel).to_contain_text(
+        "Netzentgelt mit Modul 3: 5,48 € · mit dem Standardpreis wären es 5,76 €. Sie sparen 0,28 €.", timeout=15_000
+    )
+    rows = panel.locator("tbody tr")
+    await expect(rows).to_have_count(3)
+    await expect(rows.nth(0)).to_have_text(re.compile(r"Hochlast \(HT\)\s*17:00–19:00 Uhr\s*10,84\s*5,600\s*0,61\s*€"))
+    await expect(rows.nth(1)).to_have_text(re.compile(r"Standard \(ST\)\s*übrige Zeit\s*8,62\s*53,200\s*4,59\s*€"))
+    await expect(rows.nth(2)).to_have_text(
+        re.compile(r"Niedriglast \(NT\)\s*01:00–04:00 Uhr\s*3,45\s*8,000\s*0,28\s*€")
+    )
+    await expect(panel).to_contain_text("spart 7,39 ct")
+    await expect(panel).to_contain_text("bis zu 0,41 € weniger")
+    await visit.check(page, "Verbrauch mit zeitvariablem Netzentgelt")
+    await page.goto(f"{page.url.split('?')[0]}?ansicht=jahr&datum={monday.isoformat()}")
+    await expect(panel).to_contain_text("bitte wählen Sie oben einen davon", timeout=15_000)

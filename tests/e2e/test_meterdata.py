@@ -575,3 +575,60 @@ async def test_billing_periods_of_master_data_or_calendar_years_on_each_partners
     async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
         other = await client.get(f"/partners/{b}/billing-periods", headers=token(system, a, "consumption"))
     assert other.status_code == 403
+
+
+async def test_a_modul3_customer_sees_consumption_and_grid_fee_per_level_to_the_cent(system: System) -> None:
+    """[10 of 11] §3: a week of 100 Wh every quarter hour, the spring day included, against 000328's price sheet
+    (2026-Q1: NT 01:00–04:00 at 3.45 ct, HT 17:00–19:00 at 10.84 ct, ST 8.62 ct): the split and the fees to the
+    cent. The feed-in partner of the same meter, a consumer who did not choose Modul 3 and a Modul-3 consumer of
+    an operator without a price sheet get 404 with the reason."""
+    home = address("Sonnenhang", "14", "12347", "Musterstadt")
+    point = meter_point(
+        random_meter_number(), "Wera Wärme", home, home, roles=(PartnerRole.CONSUMPTION, PartnerRole.FEED_IN)
+    )
+    consumption, feed_in = point.partners
+    chosen = point.model_copy(
+        update={"partners": (consumption.model_copy(update={"time_variable_grid_fee": True}), feed_in)}
+    )
+    meter, consumer, feeder = point.meter_number, consumption.partner_number, feed_in.partner_number
+    await publish_master_data(system.kafka, TENANT, chosen)
+    week = [date(2026, 3, 23) + timedelta(days=n) for n in range(7)]
+    await publish(system, *(load_day(meter, day) for day in week))
+    await wait_until_consumed(system.kafka, CONSUMED)
+
+    async def grid_fees(partner: str, role: str, first: date, end: date, tenant: str = TENANT) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+            return await client.get(
+                f"/partners/{partner}/grid-fees",
+                headers=token(system, partner, role, tenant),
+                params={"from": first.isoformat(), "to": end.isoformat()},
+            )
+
+    answer = await grid_fees(consumer, "consumption", week[0], week[-1] + timedelta(days=1))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    lines = {line["level"]: line for line in body["lines"]}
+    assert {level: (line["kwh"], line["eur"], line["windows"]) for level, line in lines.items()} == {
+        "HT": (5.6, "0.61", ["17:00–19:00"]),
+        "ST": (53.2, "4.59", []),
+        "NT": (8.0, "0.28", ["01:00–04:00"]),
+    }
+    assert (body["modul3_eur"], body["standard_eur"], body["saving_eur"]) == ("5.48", "5.76", "0.28")
+    assert (body["present"], body["expected"], body["quarters_without_prices"]) == (668, 668, [])
+    shift = body["best_shift"]
+    assert (shift["source"], shift["target"], shift["saving_ct_per_kwh"], shift["saving_eur_if_all_moved"]) == (
+        "HT", "NT", "7.39", "0.41"
+    )  # fmt: skip
+
+    refused = await grid_fees(feeder, "feed_in", week[0], week[-1])
+    assert refused.status_code == 404 and "Modul 3" in refused.json()["detail"]
+    too_long = await grid_fees(consumer, "consumption", date(2026, 1, 1), date(2026, 4, 5))
+    assert too_long.status_code == 422 and "93 Tage" in too_long.json()["detail"]
+    _, plain, _ = await prosumer(system)
+    assert (await grid_fees(plain, "consumption", week[0], week[-1])).status_code == 404
+    other = meter_point(random_meter_number(), "Hans Beispiel", home, home)
+    other_partner = other.partners[0].model_copy(update={"time_variable_grid_fee": True})
+    await publish_master_data(system.kafka, "000512", other.model_copy(update={"partners": (other_partner,)}))
+    await wait_until_consumed(system.kafka, CONSUMED)
+    elsewhere = await grid_fees(other_partner.partner_number, "consumption", week[0], week[-1], tenant="000512")
+    assert elsewhere.status_code == 404  # 000512 publishes no time-variable grid fee

@@ -1,6 +1,6 @@
 // Readings of the chosen partner number: chart (Tag/Woche/Monat/Jahr), previous-period comparison,
-// table, completeness and quality, billing periods and how far back values reach, register readings,
-// CSV/XLSX download.
+// table, completeness and quality, the time-variable grid fee (Modul 3, web/gridfees.js), billing periods and how
+// far back values reach, register readings, CSV/XLSX download.
 // Meter data wants a Bearer token from identity (api.js fetches and renews it).
 // State in the address: ?ansicht=tag|woche|monat|jahr&datum=YYYY-MM-DD&woche=stunden|tage&vergleich=1
 
@@ -8,6 +8,7 @@ import * as api from "../api.js";
 import { barChart } from "../chart.js";
 import { addDays, addMonths, berlinDay, compareDays, dayString, fmt, isoWeek, num, parseDay, today, weekday } from "../dates.js";
 import { h, notice } from "../dom.js";
+import { gridFeePanel } from "../gridfees.js";
 import { obisLabel, qualityLabel, roleLabel } from "../labels.js";
 
 const VIEWS = {
@@ -608,12 +609,14 @@ export default async function render(ctx) {
   const results = h("section", { class: "results", "aria-labelledby": "zeitraum" });
   const registers = registerPanel(partner);
   const billing = billingPanel(partner, what);
+  const gridFees = role === "consumption" ? gridFeePanel(partner) : null; // Modul 3 applies to consumption only
   const downloads = downloadPanel(partner, () => periodOf(state));
   ctx.show(
     role === "feed_in" ? "Ihre Einspeisung" : "Ihr Verbrauch",
     h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
     controls.element,
     results,
+    gridFees?.element,
     billing.element,
     registers.element,
     downloads.element,
@@ -639,6 +642,7 @@ export default async function render(ctx) {
     const stillMine = () => mine === loadCounter && ctx.isCurrent();
     results.setAttribute("aria-busy", "true");
     results.replaceChildren(h("p", { class: "status-line" }, "Die Werte werden geladen …"));
+    gridFees?.load(period, stillMine);
     const previous = state.compare ? periodOf(state, -1) : null;
     let current;
     let before = null;
