@@ -10,6 +10,8 @@ What is written:
   partner id.
 - ``web/roles.js``: the German role labels (``contracts.common.ROLE_LABELS``) as an ES module, imported by
   web/labels.js.
+- ``web/manifests/<portal number>.webmanifest``: each operator's web app manifest (the portal installs as an app
+  under the operator's name and colour); web/app.js links the one of the host's operator.
 
 The tenant colour classes in web/styles.css (``body.tenant-<portal number>``) stay hand-written: they hold
 shades (dark, comparison, soft background) chosen per operator that tenants.toml does not have; the unit
@@ -31,6 +33,7 @@ from stack.paths import REPO_ROOT
 WEB_DIR = REPO_ROOT / "web"
 TENANTS_JSON = WEB_DIR / "tenants.json"
 ROLES_JS = WEB_DIR / "roles.js"
+MANIFESTS_DIR = WEB_DIR / "manifests"
 
 # The tenant fields the portal shows, in this order in tenants.json.
 PUBLIC_TENANT_FIELDS = (
@@ -60,9 +63,35 @@ def roles_js() -> str:
     )
 
 
+def manifest(tenant: Tenant) -> str:
+    """The web app manifest of one operator's portal (installable: name, start, standalone display, icon)."""
+    return _json(
+        {
+            "name": f"{tenant.short_name} Kundenportal",
+            "short_name": tenant.short_name,
+            "description": f"Ihre Messwerte bei {tenant.name}",
+            "lang": "de",
+            "start_url": "/",
+            "scope": "/",
+            "display": "standalone",
+            "theme_color": tenant.primary_color,
+            "background_color": "#ffffff",
+            "icons": [
+                {"src": "/icon.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any"},
+                {"src": "/icon-maskable.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "maskable"},
+            ],
+        }
+    )
+
+
 def render(tenants_file: Path = DEFAULT_TENANTS_FILE) -> dict[Path, str]:
     """Every generated file and its text. The file is named explicitly: no environment variable changes it."""
-    return {TENANTS_JSON: tenants_json(list(load_tenants(tenants_file))), ROLES_JS: roles_js()}
+    tenants = list(load_tenants(tenants_file))
+    return {
+        TENANTS_JSON: tenants_json(tenants),
+        ROLES_JS: roles_js(),
+        **{MANIFESTS_DIR / f"{t.portal_number}.webmanifest": manifest(t) for t in tenants},
+    }
 
 
 def stale(rendered: dict[Path, str] | None = None) -> list[Path]:

@@ -60,7 +60,34 @@ export function session() {
 export function setSession(view) {
   current = view;
   token = null;
+  if (view === null) forgetKeptAnswers();
   for (const listener of listeners) listener(view);
+}
+
+// ---------------------------------------------------------------- offline (web/sw.js)
+
+const KEPT_ANSWERS_CACHE = "plusportal-data"; // web/sw.js keeps the customer's last answers there
+const OFFLINE_HEADER = "X-Plusportal-Offline"; // set by web/sw.js on an answer from that cache: when it was stored
+let offlineListener = () => {};
+let offlineSince = null;
+
+/** ``listener(storedAt | null)``: called when answers start or stop coming from the device instead of the network. */
+export function onOffline(listener) {
+  offlineListener = listener;
+}
+
+function noteAnswerSource(response) {
+  const stored = Number.parseInt(response.headers.get(OFFLINE_HEADER) || "", 10);
+  const since = Number.isNaN(stored) ? null : stored; // web/sw.js sends the header only on a kept answer
+  if (since !== offlineSince) {
+    offlineSince = since;
+    offlineListener(since);
+  }
+}
+
+/** Signed out (or the session ended): the kept answers are personal data and leave the device's cache. */
+function forgetKeptAnswers() {
+  if (typeof caches !== "undefined") caches.delete(KEPT_ANSWERS_CACHE).catch(() => {});
 }
 
 export function onSessionChange(listener) {
@@ -158,7 +185,15 @@ async function send(service, method, path, { json, csrf = false, auth = false, b
     body: json === undefined ? undefined : JSON.stringify(json),
   };
   for (let attempt = 0; ; attempt += 1) {
-    if (bearer) headers.Authorization = `Bearer ${await accessToken(attempt > 0)}`;
+    if (bearer) {
+      try {
+        headers.Authorization = `Bearer ${await accessToken(attempt > 0)}`;
+      } catch (error) {
+        // Offline no token can be fetched; a read may still be answered by web/sw.js from the device.
+        if (!(error instanceof ApiError && error.isNetwork && method === "GET")) throw error;
+        delete headers.Authorization;
+      }
+    }
     if (staff) headers.Authorization = `Bearer ${await staffAccessToken(attempt > 0)}`;
     let response;
     try {
@@ -166,7 +201,10 @@ async function send(service, method, path, { json, csrf = false, auth = false, b
     } catch {
       throw new ApiError(0, MESSAGES.network);
     }
-    if (response.ok) return response;
+    if (response.ok) {
+      noteAnswerSource(response);
+      return response;
+    }
     // An access token may have expired between fetching and using it: fetch a fresh one once.
     if (bearer && (response.status === 401 || response.status === 403) && attempt === 0) continue;
     if (staff && response.status === 401 && attempt === 0) continue;

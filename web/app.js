@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import { toLogin as toStaffLogin } from "./backoffice.js";
+import { fmt } from "./dates.js";
 import { h, link } from "./dom.js";
 import { partnerStatus, roleLabel } from "./labels.js";
 
@@ -65,7 +66,11 @@ async function loadTenant() {
     // without branding data the portal still works, with neutral colours
   }
   const found = portalNumber ? tenants[portalNumber] : null;
-  if (found) document.body.classList.add(`tenant-${found.portal_number}`);
+  if (found) {
+    document.body.classList.add(`tenant-${found.portal_number}`);
+    // The operator's web app manifest (stack/webconfig.py): the portal installs under its name and colour.
+    document.head.append(h("link", { rel: "manifest", href: `/manifests/${found.portal_number}.webmanifest` }));
+  }
   return { tenant: found || null, unknownPortal: Boolean(portalNumber && !found) };
 }
 
@@ -98,6 +103,31 @@ function renderFooter() {
     ),
     h("p", { class: "site-footer__operator" }, `${tenant.name} · Kundenportal für Netzkunden`),
   );
+}
+
+// ---------------------------------------------------------------- offline: the app shell and the last values
+
+/** Installs the service worker (web/sw.js): the shell and the last answers stay viewable without a network. */
+function keepForOffline() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.register("/sw.js").catch(() => {
+    // no worker (private mode, an old browser): the portal works as before, only not offline
+  });
+}
+
+/** The banner that says values come from the device, not from the network (api.onOffline). */
+function renderOffline(storedAt) {
+  const banner = document.getElementById("offline-banner");
+  if (storedAt === null) {
+    banner.hidden = true;
+    banner.replaceChildren();
+    return;
+  }
+  const when = fmt.dateTime(storedAt);
+  banner.replaceChildren(
+    h("p", null, h("strong", null, "Keine Verbindung. "), `Sie sehen die zuletzt geladenen Werte (Stand: ${when} Uhr). Neue Werte erscheinen, sobald Sie wieder online sind.`),
+  );
+  banner.hidden = false;
 }
 
 // ---------------------------------------------------------------- header: navigation and session
@@ -313,6 +343,8 @@ async function start() {
   });
   api.onStaffRefused(() => toStaffLogin(navigate, "abgelaufen"));
   api.onSessionChange(() => renderChrome());
+  api.onOffline(renderOffline);
+  keepForOffline();
   try {
     await api.loadSession();
   } catch {

@@ -3,7 +3,7 @@
 // session and its access token are in api.js.
 
 import * as api from "./api.js";
-import { h, link } from "./dom.js";
+import { h, link, scrollBox } from "./dom.js";
 
 export const LOGIN = "/backoffice/anmelden";
 
@@ -89,9 +89,8 @@ export function staffBar(ctx) {
 
 /** A table with a (visually hidden) caption, column headers and rows of cells (first cell a row header). */
 export function table(caption, columns, rows) {
-  return h(
-    "div",
-    { class: "table-scroll", role: "region", "aria-label": caption, tabindex: "0" },
+  return scrollBox(
+    caption,
     h(
       "table",
       { class: "table" },

@@ -37,6 +37,11 @@ export function s(tag, props, ...children) {
   return node;
 }
 
+/** A box that scrolls a wide table sideways on a narrow screen: reachable by keyboard (WCAG 2.1.1) and named. */
+export function scrollBox(label, ...children) {
+  return h("div", { class: "table-scroll", role: "region", "aria-label": label, tabindex: "0" }, ...children);
+}
+
 /** A paragraph with links and text mixed: para("Bitte ", link("/zugang", "neu beantragen"), "."). */
 export function link(href, text, props = {}) {
   return h("a", { href, ...props }, text);

@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { addDays, compareDays, dayString, fmt, num, parseDay } from "./dates.js";
-import { h, notice } from "./dom.js";
+import { h, notice, scrollBox } from "./dom.js";
 
 const MAX_DAYS = 93; // meter data's limit (services.meterdata.handlers.MAX_GRID_FEE_DAYS)
 const LEVELS = { HT: "Hochlast (HT)", ST: "Standard (ST)", NT: "Niedriglast (NT)" };
@@ -21,13 +21,13 @@ function quarterText(quarter) {
 
 function feeTable(answer) {
   const quarters = new Set(answer.lines.map((line) => line.quarter));
-  return h(
-    "div",
-    { class: "table-scroll" },
+  const caption = "Verbrauch und Netzentgelt je Preisstufe (Arbeitspreis, netto)";
+  return scrollBox(
+    caption,
     h(
       "table",
       { class: "table" },
-      h("caption", null, "Verbrauch und Netzentgelt je Preisstufe (Arbeitspreis, netto)"),
+      h("caption", null, caption),
       h(
         "thead",
         null,

@@ -391,3 +391,50 @@ async def test_a_modul3_customer_sees_the_grid_fee_per_level_and_where_shifting_
     await visit.check(page, "Verbrauch mit zeitvariablem Netzentgelt")
     await page.goto(f"{page.url.split('?')[0]}?ansicht=jahr&datum={monday.isoformat()}")
     await expect(panel).to_contain_text("bitte wählen Sie oben einen davon", timeout=15_000)
+
+
+async def test_on_a_phone_the_portal_installs_and_shows_the_last_values_without_a_network(
+    system: System, browser: Browser, visit: Visit
+) -> None:
+    """[10 of 11] §4: in a phone's viewport the portal links its operator's manifest and installs a service worker;
+    with the network cut, the readings page opens again from the device and says the values are the last ones
+    loaded; signing out removes the kept answers."""
+    meter, [partner] = await _customer(system, (PartnerRole.CONSUMPTION,), "Olga Offline")
+    email = f"olga.{meter.lower()}@example.org"
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    await _register(page, system, meter, partner, email, visit, 1)
+    await _login(page, system, email, visit)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)
+
+    href = await page.locator('link[rel="manifest"]').get_attribute("href")
+    assert href == f"/manifests/{TENANT}.webmanifest"
+    manifest = await page.evaluate(
+        "(href) => fetch(href).then(async (r) => ({type: r.headers.get('Content-Type'), body: await r.json()}))", href
+    )
+    assert manifest["type"].startswith("application/manifest+json")
+    assert (manifest["body"]["display"], manifest["body"]["start_url"]) == ("standalone", "/")
+    assert await page.evaluate("navigator.serviceWorker.ready.then((r) => Boolean(r.active))")
+    await page.reload()  # now through the worker, which keeps the answers
+    await expect(page.locator(".completeness").first).to_contain_text("von", timeout=15_000)
+    shown = await page.locator(".completeness").first.text_content()
+    await visit.check(page, "Verbrauch auf dem Telefon")
+
+    await context.set_offline(True)
+    await page.reload()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)
+    banner = page.get_by_role("status").filter(has_text="Keine Verbindung.")
+    await expect(banner).to_contain_text("Sie sehen die zuletzt geladenen Werte (Stand:")
+    await expect(page.locator(".completeness").first).to_have_text(shown or "")
+    await visit.check(page, "Verbrauch offline")
+
+    await context.set_offline(False)
+    await page.reload()
+    await expect(page.locator(".completeness").first).to_contain_text("von", timeout=15_000)
+    await expect(banner).to_have_count(0)
+    await page.get_by_role("button", name="Abmelden").click()
+    await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/anmelden?abgemeldet=1")
+    assert not await page.evaluate("caches.has('plusportal-data')")
+    await context.close()

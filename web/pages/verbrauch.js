@@ -7,7 +7,7 @@
 import * as api from "../api.js";
 import { barChart } from "../chart.js";
 import { addDays, addMonths, berlinDay, compareDays, dayString, fmt, isoWeek, num, parseDay, today, weekday } from "../dates.js";
-import { h, notice } from "../dom.js";
+import { h, notice, scrollBox } from "../dom.js";
 import { gridFeePanel } from "../gridfees.js";
 import { obisLabel, qualityLabel, roleLabel } from "../labels.js";
 
@@ -376,7 +376,7 @@ function valueTable(readings) {
     "details",
     { class: "table-details" },
     h("summary", null, "Werte als Tabelle anzeigen"),
-    h("div", { class: "table-scroll" }, h("table", { class: "table" }, h("caption", null, readingsCaption(readings)), h("thead", null, head), h("tbody", null, body))),
+    scrollBox(readingsCaption(readings), h("table", { class: "table" }, h("caption", null, readingsCaption(readings)), h("thead", null, head), h("tbody", null, body))),
   );
 }
 
@@ -420,9 +420,8 @@ function billingPeriodCell(row) {
 function billingTable(answer, what) {
   const calendar = answer.periods_from === "calendar_years";
   const caption = `${what} je Abrechnungszeitraum${calendar ? " (Kalenderjahre)" : ""}`;
-  return h(
-    "div",
-    { class: "table-scroll" },
+  return scrollBox(
+    caption,
     h(
       "table",
       { class: "table" },
@@ -475,9 +474,8 @@ function billingPanel(partner, what) {
 // ---------------------------------------------------------------- register readings
 
 function registerTable(caption, rows) {
-  return h(
-    "div",
-    { class: "table-scroll" },
+  return scrollBox(
+    caption,
     h(
       "table",
       { class: "table" },
