@@ -4,6 +4,7 @@ deploy/k8s/crds/, their CEL rules included), and the invariants of stack/k8s.py 
 from contracts/topics.py and stack/acls.py. The broken fixtures in tests/data/k8s/ show each check fails.
 """
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,21 @@ def test_strict_conversion_keeps_preserved_fields_open_and_nullable_values() -> 
     assert validator.is_valid({"config": {"anything": 1}, "size": "10Gi", "note": None})
     assert validator.is_valid({"size": 3})
     assert not validator.is_valid({"unknown": 1})
+
+
+# --- the image the pods run ----------------------------------------------------------------------------------
+
+DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
+
+
+def test_image_is_multi_stage_and_runs_as_the_pods_numeric_user(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    """runAsNonRoot can check only a numeric USER; the pods name the uid the image runs as (the base image's
+    pinning: tests/unit/test_compose.py)."""
+    _name, objects = overlay
+    text = DOCKERFILE.read_text()
+    assert len(re.findall(r"^FROM ", text, re.MULTILINE)) >= 2
+    assert "COPY --from=build /opt/venv /opt/venv" in text  # the final stage takes the environment, not pip
+    [(uid, gid)] = re.findall(r"^USER (\d+):(\d+)$", text, re.MULTILINE)
+    for deployment in k8s.of_kind(objects, "Deployment"):
+        context = deployment["spec"]["template"]["spec"]["securityContext"]
+        assert (context["runAsUser"], context["runAsGroup"], context["runAsNonRoot"]) == (int(uid), int(gid), True)
