@@ -646,6 +646,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["validate"]:
         failed = False
+        for problem in kustomization_problems():
+            failed = True
+            print(problem)
         for overlay in OVERLAYS:
             problems = validate_overlay(overlay)
             failed |= bool(problems)

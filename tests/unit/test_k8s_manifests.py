@@ -12,6 +12,11 @@ import pytest
 import yaml
 
 from contracts.topics import ALL_TOPICS, METER_READINGS, Principal
+from kit.settings import ServiceSettings, setting
+from services.identity.settings import IdentitySettings
+from services.letters.settings import LettersSettings
+from services.meterdata.settings import MeterdataSettings
+from services.onboarding.settings import OnboardingSettings
 from stack import k8s
 from stack.acls import grants
 from stack.paths import REPO_ROOT
@@ -117,6 +122,49 @@ def test_ingest_never_scales_past_the_readings_partitions(overlay: tuple[str, li
     partitions = k8s.topic_partitions(objects)[METER_READINGS.name]
     assert scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"] <= partitions
     assert partitions >= METER_READINGS.partitions
+
+
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "onboarding": OnboardingSettings,
+    "letters": LettersSettings,
+    "identity": IdentitySettings,
+    "meterdata": MeterdataSettings,
+}
+
+
+@pytest.mark.parametrize("service", SETTINGS)
+def test_every_setting_a_deployment_gives_is_one_its_service_reads(
+    service: str, overlay: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """A misspelt PLUSPORTAL_ variable would be ignored without a word (pydantic-settings ignores unknown ones)."""
+    _name, objects = overlay
+    [deployment] = [obj for obj in k8s.of_kind(objects, "Deployment") if obj["metadata"]["name"] == service]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", f"services.{service}.app"]
+    names = {variable["name"] for variable in container.get("env", [])}
+    for source in container.get("envFrom", []):
+        [config] = [
+            obj
+            for obj in objects
+            if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == source["configMapRef"]["name"]
+        ]
+        names |= config["data"].keys()
+    known = {setting(field) for field in SETTINGS[service].model_fields}
+    # PLUSPORTAL_<NAME>_FILE holds PLUSPORTAL_<NAME> (kit.settings.FileSecrets), unless <NAME>_FILE is a setting itself.
+    given = {name if name in known else name.removesuffix("_FILE") for name in names if name.startswith("PLUSPORTAL_")}
+    assert given <= known, given - known
+    assert {"PLUSPORTAL_DATABASE_URL", "PLUSPORTAL_KAFKA_USERNAME", "PLUSPORTAL_KAFKA_PASSWORD"} <= given
+    port = SETTINGS[service].model_fields["http_port"].default
+    assert {"name": "PLUSPORTAL_HTTP_PORT", "value": str(port)} in container["env"]
+    assert container["ports"] == [{"name": "http", "containerPort": port}]
+
+
+def test_every_service_selects_pods_of_a_deployment(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _name, objects = overlay
+    pods = [deployment["spec"]["template"]["metadata"]["labels"] for deployment in k8s.of_kind(objects, "Deployment")]
+    for service in k8s.of_kind(objects, "Service"):
+        selector = service["spec"]["selector"]
+        assert any(all(labels.get(key) == value for key, value in selector.items()) for labels in pods), service
 
 
 def test_kustomizations_have_no_remote_bases_and_generate_no_secrets() -> None:
