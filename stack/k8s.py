@@ -43,8 +43,9 @@ K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 BASE_DIR = K8S_DIR / "base"
 CRD_DIR = K8S_DIR / "crds"
 OVERLAYS = ("dev", "grid-1m", "national-53m")
-# The oldest Kubernetes the manifests are written for: built-in kinds are validated against its schemas.
-KUBERNETES_VERSION = "1.33"
+# Built-in kinds are validated against the schemas of the oldest Kubernetes the manifests are written for and of
+# the newest kubernetes-validate knows: a field or an API version one of them lacks is refused.
+KUBERNETES_VERSIONS = ("1.33", "1.37")
 KAFKA_CLUSTER = "plusportal"  # the Strimzi Kafka resource; topics and users name it in a label
 # Every topic is kept on three brokers and takes a write once two have it: one broker may be down (rolling update,
 # node drain) without stopping producers. The invariants check replicas >= min.insync.replicas + 1.
@@ -364,7 +365,7 @@ def validate_objects(objects: Iterable[Manifest], crd_dir: Path = CRD_DIR) -> Va
         name = describe(obj)
         key = (obj.get("apiVersion", ""), obj.get("kind", ""))
         validation.validated += 1
-        if key[0] not in CURRENT_API_VERSIONS:
+        if key[0] not in CURRENT_API_VERSIONS:  # e.g. policy/v1beta1: removed, or deprecated in a served CRD
             validation.problems.append(f"{name}: apiVersion {key[0]} is not one of the current ones")
         if key in crds:
             validator, resource = _validator(*key, crd_dir)
@@ -381,26 +382,27 @@ def validate_objects(objects: Iterable[Manifest], crd_dir: Path = CRD_DIR) -> Va
             validation.problems += [f"{name}: {violation}" for violation in report.violations]
             # ObjectMeta is the same for every kind: checked with Kubernetes' own schema through a ConfigMap.
             obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": obj.get("metadata", {})}
-        try:
-            validator = _kubernetes_validator(obj["apiVersion"], obj["kind"])
-        except FileNotFoundError:
-            validation.problems.append(f"{name}: no schema for {key[0]} {key[1]} (neither Kubernetes' nor a CRD)")
-            continue
-        for error in sorted(validator.iter_errors(obj), key=lambda error: list(error.absolute_path)):
-            where = ".".join(str(part) for part in error.absolute_path)
-            validation.problems.append(f"{name}: {where}: {error.message:.300}")
+        for version in KUBERNETES_VERSIONS:
+            try:
+                validator = _kubernetes_validator(obj["apiVersion"], obj["kind"], version)
+            except FileNotFoundError:
+                validation.problems.append(f"{name}: no schema for {key[0]} {key[1]} in Kubernetes {version}")
+                continue
+            for error in sorted(validator.iter_errors(obj), key=lambda error: list(error.absolute_path)):
+                where = ".".join(str(part) for part in error.absolute_path)
+                validation.problems.append(f"{name}: {where}: {error.message:.300} (Kubernetes {version})")
     return validation
 
 
 @cache
-def _kubernetes_validator(api_version: str, kind: str) -> jsonschema.Draft202012Validator:
+def _kubernetes_validator(api_version: str, kind: str, version: str) -> jsonschema.Draft202012Validator:
     """Kubernetes' own strict schema of a built-in kind, from kubernetes-validate's files (as its `validate` does,
     but loaded once: it reads the 2 MB of definitions on every call)."""
-    directory = f"kubernetes-json-schema/v{KUBERNETES_VERSION}.0-local-strict"
+    directory = f"kubernetes-json-schema/v{version}.0-local-strict"
     # rbac.authorization.k8s.io/v1 -> rbac-v1, apps/v1 -> apps-v1, v1 -> v1 (kubernetes-validate's file names)
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    schema = schema_contents(f"{directory}/{kind.lower()}-{group_version}.json", KUBERNETES_VERSION)
-    definitions = schema_contents(f"{directory}/_definitions.json", KUBERNETES_VERSION)
+    schema = schema_contents(f"{directory}/{kind.lower()}-{group_version}.json", version)
+    definitions = schema_contents(f"{directory}/_definitions.json", version)
     registry: Registry[Any] = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.Draft202012Validator(schema, registry=registry)
 

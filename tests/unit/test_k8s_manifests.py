@@ -234,6 +234,27 @@ def test_a_rule_cel_python_cannot_evaluate_fails_loudly_and_transition_rules_are
     assert "could not be evaluated" in report.violations[0]
 
 
+def test_every_cel_rule_of_the_kept_crds_compiles_with_cel_python() -> None:
+    """An operator upgrade bringing a rule cel-python cannot parse shows here, not first when an object reaches it."""
+    rules: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            rules.extend(validation["rule"] for validation in node.get("x-kubernetes-validations", []))
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    for resource in k8s.load_crds().values():
+        collect(resource.openapi)
+    assert len(rules) >= 18  # Strimzi 1.2.0, CloudNativePG v1.27.0, KEDA v2.21.0
+    for rule in rules:
+        if "oldSelf" not in rule:
+            k8s._cel_program(rule)
+
+
 def test_strict_conversion_keeps_preserved_fields_open_and_nullable_values() -> None:
     schema = k8s.to_json_schema(
         {
