@@ -71,6 +71,15 @@ def test_every_overlay_builds_with_everything_in_it(overlay: tuple[str, list[dic
     assert {obj["metadata"].get("namespace") for obj in objects} == {"plusportal"}
 
 
+def test_only_dev_runs_with_development_settings(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    """Outside dev every process refuses development-only settings (kit/settings.py) and links are https."""
+    name, objects = overlay
+    [config] = [obj for obj in k8s.of_kind(objects, "ConfigMap") if obj["metadata"]["name"] == "plusportal-platform"]
+    production = name != "dev"
+    assert (config["data"]["PLUSPORTAL_ENV"] == "production") == production
+    assert config["data"]["PLUSPORTAL_PORTAL_URL_TEMPLATE"].startswith("https://") == production
+
+
 def test_larger_overlays_keep_controllers_and_brokers_apart(overlay: tuple[str, list[dict[str, Any]]]) -> None:
     name, objects = overlay
     roles = [tuple(pool["spec"]["roles"]) for pool in k8s.of_kind(objects, "KafkaNodePool")]
