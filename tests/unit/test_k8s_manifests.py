@@ -80,6 +80,17 @@ def test_only_dev_runs_with_development_settings(overlay: tuple[str, list[dict[s
     assert config["data"]["PLUSPORTAL_PORTAL_URL_TEMPLATE"].startswith("https://") == production
 
 
+def test_same_kafka_and_postgresql_as_make_up_and_compose(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _name, objects = overlay
+    pom = re.search(r"<kafka.version>(.+)</kafka.version>", (REPO_ROOT / "deploy/kafka/pom.xml").read_text())
+    [kafka] = k8s.of_kind(objects, "Kafka")
+    assert pom and kafka["spec"]["kafka"]["version"] == pom.group(1)
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    major = compose["services"]["postgres"]["image"].removeprefix("postgres:")
+    for cluster in k8s.of_kind(objects, "Cluster"):
+        assert cluster["spec"]["imageName"].rsplit(":", 1)[1].split(".")[0] == major, cluster["metadata"]["name"]
+
+
 def test_larger_overlays_keep_controllers_and_brokers_apart(overlay: tuple[str, list[dict[str, Any]]]) -> None:
     name, objects = overlay
     roles = [tuple(pool["spec"]["roles"]) for pool in k8s.of_kind(objects, "KafkaNodePool")]
