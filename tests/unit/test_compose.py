@@ -1,8 +1,8 @@
 """docker-compose.yml is valid per the compose spec and runs the same system as `make up` (stack/up.py).
 
-No Docker needed: the file is validated with check-jsonschema's bundled compose schema and compared with
-stack.processes' description of the processes on the compose network (commands, environment, ports,
-databases, the gateway) and with stack.demo (the demo data).
+No Docker needed: the file is validated with check-jsonschema against the compose spec's schema vendored in
+deploy/compose-spec/ and compared with stack.processes' description of the processes on the compose network
+(commands, environment, ports, databases, the gateway) and with stack.demo (the demo data).
 """
 
 import json
@@ -56,6 +56,7 @@ from stack.summary import summary
 from stack.supervision import local_site
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+COMPOSE_SCHEMA = REPO_ROOT / "deploy" / "compose-spec" / "compose-spec.json"  # the official schema, vendored
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 POSTGRES_INIT = REPO_ROOT / "deploy" / "postgres-init.sql"
@@ -140,16 +141,30 @@ def python_commands(services: dict[str, dict[str, Any]]) -> list[tuple[str, list
 # --- the file itself -------------------------------------------------------------------------------------
 
 
-def test_compose_file_is_valid_per_the_compose_spec() -> None:
+def check_compose_spec(path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with the compose spec's schema vendored in the repository (deploy/compose-spec/)."""
     done = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        [sys.executable, "-m", "check_jsonschema", "--schemafile", str(COMPOSE_SCHEMA), str(path)],
         capture_output=True,
         text=True,
         check=False,
     )
     if "No module named check_jsonschema" in done.stderr:
         pytest.fail("check-jsonschema fehlt: .venv/bin/pip install check-jsonschema (gehört in die dev-Extras)")
+    return done
+
+
+def test_compose_file_is_valid_per_the_compose_spec() -> None:
+    done = check_compose_spec(COMPOSE_FILE)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_spec_refuses_a_broken_file(tmp_path: Path) -> None:
+    """The check is not a formality: a misspelt key of a service fails it."""
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE_FILE.read_text().replace("    healthcheck:\n", "    healtcheck:\n", 1))
+    done = check_compose_spec(broken)
+    assert done.returncode == 1 and "healtcheck" in done.stdout, done.stdout + done.stderr
 
 
 def test_compose_defines_every_process_of_make_up(services: dict[str, dict[str, Any]]) -> None:
@@ -484,11 +499,14 @@ def test_platform_processes_start_after_their_infrastructure(services: dict[str,
 
 
 def test_image_is_slim_pinned_and_not_root() -> None:
+    """Both stages on one base, pinned by its exact version tag (deploy/Dockerfile says why not by digest); the
+    packages pinned by constraints.txt; a numeric user that is not root (runAsNonRoot can check only a number)."""
     text = DOCKERFILE.read_text()
-    assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
-    assert "pip install -c constraints.txt ." in text
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+$", text, re.MULTILINE)
+    assert set(re.findall(r"^FROM (\S+)", text, re.MULTILINE)) == {"${PYTHON_IMAGE}"}
+    assert "pip install -c constraints.txt -r" in text and "pip install --no-deps -c constraints.txt ." in text
     users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
-    assert users and users[-1] not in {"root", "0"}
+    assert users and re.fullmatch(r"[1-9]\d*:[1-9]\d*", users[-1])
     ignored = DOCKERIGNORE.read_text().split()
     assert {".venv", "var", ".git"} <= set(ignored)
 
