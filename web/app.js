@@ -20,6 +20,7 @@ const ROUTES = {
   "/partner-waehlen": { page: "partner-waehlen", signedIn: true },
   "/verbrauch": { page: "verbrauch", signedIn: true, partner: true },
   "/konto": { page: "konto", signedIn: true },
+  "/barrierefreiheit": { page: "barrierefreiheit" },
   "/entwicklung": { page: "entwicklung", devOnly: true },
   // back-office (staff session of identity; each page sends to /backoffice/anmelden without one)
   "/backoffice": { page: "backoffice" },
@@ -101,7 +102,7 @@ function renderFooter() {
         h("li", null, "E-Mail: ", link(`mailto:${tenant.service_email}`, tenant.service_email)),
       ),
     ),
-    h("p", { class: "site-footer__operator" }, `${tenant.name} · Kundenportal für Netzkunden`),
+    h("p", { class: "site-footer__operator" }, `${tenant.name} · Kundenportal für Netzkunden · `, link("/barrierefreiheit", "Erklärung zur Barrierefreiheit")),
   );
 }
 

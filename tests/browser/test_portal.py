@@ -438,3 +438,48 @@ async def test_on_a_phone_the_portal_installs_and_shows_the_last_values_without_
     await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/anmelden?abgemeldet=1")
     assert not await page.evaluate("caches.has('plusportal-data')")
     await context.close()
+
+
+async def _tab_to(page: Page, name: str, limit: int = 40) -> None:
+    """Presses Tab until the focused element's accessible name (label, or text of a button or link) is ``name``."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(
+            "(() => { const e = document.activeElement; if (!e) return '';"
+            " const label = e.labels && e.labels.length ? e.labels[0].textContent : e.getAttribute('aria-label');"
+            " return (label || e.textContent || '').trim(); })()"
+        )
+        if focused == name:
+            return
+    raise AssertionError(f"no element named {name!r} within {limit} presses of Tab")
+
+
+async def test_sign_in_works_with_the_keyboard_alone_and_every_operator_publishes_an_accessibility_statement(
+    system: System, browser: Browser, visit: Visit
+) -> None:
+    """[10 of 11] §4 (BFSG, EN 301 549): the sign-in form's fields and button carry accessible names and are reached
+    and used with Tab, typing and Enter only; the footer links the operator's accessibility statement with its
+    contact for reporting a barrier."""
+    meter, [partner] = await _customer(system, (PartnerRole.CONSUMPTION,), "Tara Taste")
+    email = f"tara.{meter.lower()}@example.org"
+    page = await browser.new_page()
+    await _register(page, system, meter, partner, email, visit, 1)
+
+    await page.goto(system.gateway.url(TENANT) + "/anmelden")
+    await expect(page.get_by_role("textbox", name="E-Mail")).to_be_visible()
+    await expect(page.get_by_role("button", name="Anmelden")).to_be_visible()
+    await _tab_to(page, "E-Mail")
+    await page.keyboard.type(email)
+    await _tab_to(page, "Passwort")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Ihr Verbrauch", timeout=15_000)
+
+    await _tab_to(page, "Erklärung zur Barrierefreiheit", limit=200)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Erklärung zur Barrierefreiheit")
+    report = page.get_by_role("main").get_by_role("link", name="service@swm-netz.example")
+    await expect(report).to_have_attribute("href", re.compile(r"^mailto:service@swm-netz\.example\?subject="))
+    await expect(page.get_by_role("main")).to_contain_text("WCAG) 2.1, Stufe AA")
+    await expect(page.get_by_role("main")).to_contain_text("Marktüberwachungsstelle der Länder")
+    await visit.check(page, "Erklärung zur Barrierefreiheit")
