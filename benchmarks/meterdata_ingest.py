@@ -43,6 +43,7 @@ from uuid import uuid4
 import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from backoffice.smgw_simulator import Role, generate_days
 from benchmarks._stack import (
@@ -386,7 +387,8 @@ async def wait_group_stable(kafka: KafkaInstallation, group: str, members: int, 
         while True:
             [response] = await admin.describe_consumer_groups([group])
             _, _, state, _, _, found = response.groups[0][:6]
-            if state == "Stable" and len(found) == members and all(member[-1] for member in found):
+            held = [ConsumerProtocolMemberAssignment.decode(member[-1]).partitions() for member in found]
+            if state == "Stable" and len(held) == members and all(held):
                 return
             if time.monotonic() > deadline:
                 raise BenchmarkError(f"{group}: {len(found)} of {members} members, state {state}, after {timeout} s")

@@ -27,6 +27,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from benchmarks.chaos import DAYS_PER_METER, FIRST_DAY, reading_message, reading_meter, reading_values_wh
+from benchmarks.meterdata_ingest import wait_group_stable
 from contracts import topics
 from contracts.envelope import HEADER_DLT_SOURCE_TOPIC
 from contracts.letters import LetterDispatchRequested
@@ -211,27 +212,27 @@ def _printed_jobs(system: System) -> set[UUID]:
 
 # --- meter data: a process joins and leaves the ingest group mid-stream ----------------------------------
 
-READINGS_MESSAGES = 3000  # 288,000 quarter-hour values
-PRODUCE_SECONDS = 40.0
+READINGS_PER_SECOND = 75  # day messages (7,200 quarter-hour values a second): meter data keeps up easily
+STEP = 25  # messages sent, then acknowledged, at a time
 
 
-async def _produce_readings(system: System, prefix: str, sent: list[int]) -> None:
-    """The readings messages at an even pace over PRODUCE_SECONDS, each acknowledged (appended to `sent`)."""
+async def _produce_readings(system: System, prefix: str, sent: list[int], stop: asyncio.Event) -> None:
+    """Readings messages 0, 1, … at READINGS_PER_SECOND until `stop`, each acknowledged (appended to `sent`):
+    the stream goes on for as long as the processes take to start and stop, however busy the machine."""
     producer = AIOKafkaProducer(
         **system.kafka.access(Principal.SMGW_ADMINISTRATOR).client_options(), acks="all", enable_idempotence=True
     )
     await producer.start()
     try:
-        step = 50
         began = time.monotonic()
-        for first in range(0, READINGS_MESSAGES, step):
-            chunk = range(first, min(first + step, READINGS_MESSAGES))
+        while not stop.is_set():
+            chunk = range(len(sent), len(sent) + STEP)
             pending = [
                 await producer.send(topics.METER_READINGS.name, *_swap(reading_message(prefix, i))) for i in chunk
             ]
             await asyncio.gather(*pending)
             sent.extend(chunk)
-            await asyncio.sleep(max(began + PRODUCE_SECONDS * sent[-1] / READINGS_MESSAGES - time.monotonic(), 0))
+            await asyncio.sleep(max(began + len(sent) / READINGS_PER_SECOND - time.monotonic(), 0))
     finally:
         await producer.stop()
 
@@ -261,27 +262,33 @@ async def test_meterdata_processes_joining_and_leaving_the_ingest_group_store_ev
     def note(what: str) -> None:
         timeline.append(f"{time.monotonic() - began:5.1f} s, {len(sent):>5} sent: {what}")
 
-    producing = asyncio.create_task(_produce_readings(system, prefix, sent))
+    stop = asyncio.Event()
+    producing = asyncio.create_task(_produce_readings(system, prefix, sent, stop))
     try:
         await asyncio.sleep(4)
         note("second process starts")
         await asyncio.to_thread(second.start, timeout=90)
-        note("second process healthy")
-        await asyncio.sleep(6)
+        await wait_group_stable(system.kafka, INGEST_GROUP, 2, 60)
+        note("second process healthy, both hold partitions")
+        await asyncio.sleep(4)
         note("first process: SIGTERM")
         await asyncio.to_thread(first.stop)
         await asyncio.sleep(4)
         note("third process starts")
         await asyncio.to_thread(third.start, timeout=90)
-        note("third process healthy")
+        await wait_group_stable(system.kafka, INGEST_GROUP, 2, 60)
+        note("third process healthy, second and third hold partitions")
         await asyncio.sleep(4)
-        note("second process: SIGKILL")
+        note("second process: SIGKILL (its partitions wait for the session timeout)")
         await asyncio.to_thread(second.kill)
+        await asyncio.sleep(5)  # readings go on arriving for the killed process's partitions
+        stop.set()
         await producing
-        note("every message sent and acknowledged")
+        note("the last message sent and acknowledged")
         await _lag_zero(system)
         note("lag 0")
     finally:
+        stop.set()
         producing.cancel()
         second.stop()
         third.stop()
@@ -298,7 +305,7 @@ async def test_meterdata_processes_joining_and_leaving_the_ingest_group_store_ev
     )
     expected = {
         (reading_meter(prefix, i), FIRST_DAY.toordinal() + i % DAYS_PER_METER): sum(reading_values_wh(i))
-        for i in range(READINGS_MESSAGES)
+        for i in range(len(sent))
     }
     found = {(row["meter_number"], row["day"].toordinal()): int(row["total_wh"]) for row in stored}
     handled = {
@@ -313,7 +320,7 @@ async def test_meterdata_processes_joining_and_leaving_the_ingest_group_store_ev
         f"{len(sent)} day messages sent, {len(stored)} rows stored; day messages handled per process (a message"
         f" handed over uncommitted in a rebalance is handled again and replaces its day): {handled}"
     )
-    assert len(sent) == READINGS_MESSAGES
+    assert len(sent) >= 20 * READINGS_PER_SECOND  # the stream went on for the whole join, leave, join, kill
     assert max((row["copies"] for row in stored), default=0) == 1, "a meter/day stored twice"
     assert found.keys() == expected.keys(), f"{len(expected.keys() - found.keys())} days missing"
     assert found == expected, "Wh sums differ"
