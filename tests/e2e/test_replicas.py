@@ -38,6 +38,8 @@ from stack.postgres import asyncpg_dsn
 from stack.services import ServiceProcess
 from tests.conftest import System
 from tests.journeys import (
+    CUSTOMER_PASSWORD,
+    PortalClient,
     address,
     envelopes,
     eventually,
@@ -47,6 +49,7 @@ from tests.journeys import (
     publish_master_data,
     random_meter_number,
     read_topic,
+    token_from,
     wait_for_meter_point,
     wait_until_consumed,
 )
@@ -208,6 +211,53 @@ def _printed_job_list(system: System) -> list[UUID]:
 
 def _printed_jobs(system: System) -> set[UUID]:
     return set(_printed_job_list(system))
+
+
+ACCOUNTS = 6
+
+
+async def test_accounts_through_two_identity_replicas_get_one_confirmation_mail_each(
+    disposable_system: System, replicas: dict[str, ServiceProcess]
+) -> None:
+    """Asked on one identity process, confirmed on the other, signed in on the first: one mail per request, and
+    nothing a process keeps to itself is needed (links, sessions and throttles are the database's)."""
+    system = disposable_system
+    home = address("Postweg", "1", "12345", "Musterstadt")
+    points = [meter_point(random_meter_number(), "Erika Beispiel", home, home) for _ in range(ACCOUNTS)]
+    await publish_master_data(system.kafka, TENANT, *points)
+    await wait_until_consumed(system.kafka, {"identity": (topics.MASTER_DATA.name,)}, timeout=60)
+    urls = (system.identity.url, replicas["identity"].url)
+    emails = [f"konto.{point.meter_number.lower()}@example.org" for point in points]
+    for index, (point, email) in enumerate(zip(points, emails, strict=True)):
+        typed = {"meter_number": point.meter_number, "partner_number": point.partners[0].partner_number, "email": email}
+        async with PortalClient(urls[index % 2], TENANT) as browser:
+            assert (await browser.call("POST", "/access-requests", json=typed)).status_code == 202
+
+    async def links() -> list[str] | None:
+        found = {
+            to: link for m in system.mail.messages() for to in m.envelope_to for link in m.links() if "#token=" in link
+        }
+        return [found[email] for email in emails] if all(email in found for email in emails) else None
+
+    for index, (email, link) in enumerate(
+        zip(emails, await eventually(links, timeout=60, what="every link"), strict=True)
+    ):
+        async with PortalClient(urls[(index + 1) % 2], TENANT) as other:
+            completed = {"token": token_from(link), "password": CUSTOMER_PASSWORD}
+            done = await other.call("POST", "/access-requests/complete", json=completed)
+            assert done.status_code == 204, done.text
+        async with PortalClient(urls[index % 2], TENANT) as browser:
+            login = await browser.call("POST", "/sessions", json={"email": email, "password": CUSTOMER_PASSWORD})
+            assert login.status_code == 200, login.text
+    await eventually(lambda: _outboxes_empty(system), timeout=60, what="every outbox and mail outbox empty")
+    deliveries = [
+        (to, message.message()["Message-ID"])
+        for message in await asyncio.to_thread(system.mail.messages)
+        for to in message.envelope_to
+        if to in emails
+    ]
+    print(f"{ACCOUNTS} accounts through two identity replicas: {len(deliveries)} mails to them")
+    assert sorted(to for to, _ in deliveries) == sorted(emails), "a confirmation mail went twice or not at all"
 
 
 # --- meter data: a process joins and leaves the ingest group mid-stream ----------------------------------
