@@ -2,13 +2,13 @@
 
 One system of the module's own (tests/conftest.py: disposable_system, its own Kafka and fresh databases) with a
 second process of onboarding, letters and identity each — same database, same consumer groups, another HTTP
-port — and, for meter data, a second ingest process that joins and leaves the group while readings arrive.
+port — and, for meter data, ingest processes that join and leave the group (SIGTERM, SIGKILL) while readings arrive.
 
 What makes it safe (README.md, "Several processes per service"): a consumer group hands each partition to one
 process, and what a rebalance hands over uncommitted comes again — the inbox drops a duplicate event, the
 readings' upsert replaces the same meter/day; the outbox relays publish one at a time (kit.outbox), the mail
-relays lock each mail (kit.mail), identity's key schedule and meter data's partitions are kept under advisory
-locks; the letters' PDF is stored once (render_worker).
+relays lock each mail and check it is still due (kit.mail), identity's key schedule and meter data's partitions
+are kept under advisory locks, letters' render workers render only letters whose render lock they hold.
 """
 
 import asyncio
