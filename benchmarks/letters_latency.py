@@ -1,6 +1,7 @@
 """Latency of the postal path under load: form submitted → dispatch job on the letter queue.
 
-    python -m benchmarks.letters_latency [--rate 50] [--seconds 30] [--kafka HOST:PORT --database-url URL]
+    python -m benchmarks.letters_latency [--rate 50] [--seconds 30] [--replicas N]
+                                         [--kafka HOST:PORT --database-url URL]
 
 Starts its own Kafka and PostgreSQL (local processes in a temp dir, as the test fixtures do) unless
 URLs are given, creates the topics, runs a mail sink, onboarding and letters as processes, seeds one
@@ -8,6 +9,8 @@ meter per request (so every request matches automatically) and submits requests 
 rate. A consumer in this process joins LetterQueued(request_id, job_id) with LetterDispatchRequested(job_id)
 and times each request from just before its POST to the moment its job is seen on the letter queue.
 Baselines from the same run: a bare Kafka produce→consume round trip and the HTTP POST alone.
+With ``--replicas N`` N letters processes share letters' database and consumer group (the partitions of the
+onboarding topic); the report names N, the dispatch jobs per second and each process's CPU.
 
 Exit status: 0 when every request got its dispatch job (whether or not the target is met), 1 on errors
 (HTTP failures, missing jobs, a stack that does not start), 130 when interrupted.
@@ -84,6 +87,12 @@ class Stack:
     onboarding: ServiceProcess
     letters: ServiceProcess
     workdir: Path
+    letters_replicas: list[ServiceProcess] = field(default_factory=list)  # letters-2 … letters-N
+
+    @property
+    def measured(self) -> tuple[ServiceProcess, ...]:
+        """The processes whose CPU is reported."""
+        return (self.onboarding, self.letters, *self.letters_replicas)
 
 
 def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack) -> Stack:
@@ -132,7 +141,7 @@ def start_stack(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     for process in (letters, *replicas):
         process.wait_healthy()
     say(f"Services ready: onboarding {onboarding.url}, letters {letters.url}; logs in {workdir / 'logs'}")
-    return Stack(kafka, onboarding, letters, workdir)
+    return Stack(kafka, onboarding, letters, workdir, replicas)
 
 
 async def topic_partitions(kafka: KafkaInstallation, specs: Iterable[TopicSpec]) -> list[TopicPartition]:
@@ -427,6 +436,7 @@ class Results:
     observer: Observer
     kafka_rtt: list[float]
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each service during load + drain
+    letters_processes: int = 1
 
 
 def cpu_seconds(process: ServiceProcess) -> float | None:
@@ -472,7 +482,7 @@ async def run_benchmark(args: argparse.Namespace, stack: Stack) -> Results:
 
             load = [Submission(args.warmup + i, meters[args.warmup + i]) for i in range(count)]
             say(f"Load: {count} requests at {args.rate:g}/s for {args.seconds:g} s (open loop) …")
-            cpu_before = {p.name: cpu_seconds(p) for p in (stack.onboarding, stack.letters)}
+            cpu_before = {p.name: cpu_seconds(p) for p in stack.measured}
             started = time.perf_counter()
             progress = asyncio.create_task(report_progress("load", load, observer, started))
             try:
@@ -483,14 +493,14 @@ async def run_benchmark(args: argparse.Namespace, stack: Stack) -> Results:
                 progress.cancel()
                 await asyncio.gather(progress, return_exceptions=True)
             cpu = {}
-            for process in (stack.onboarding, stack.letters):
+            for process in stack.measured:
                 before, after = cpu_before[process.name], cpu_seconds(process)
                 if before is not None and after is not None:
                     cpu[process.name] = after - before
             say(f"Load: done after {time.perf_counter() - started:.1f} s.")
         finally:
             await observer.stop()
-    return Results(args.rate, args.seconds, load, observer, kafka_rtt, cpu)
+    return Results(args.rate, args.seconds, load, observer, kafka_rtt, cpu, 1 + len(stack.letters_replicas))
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -554,6 +564,13 @@ def report(results: Results) -> tuple[str, bool]:
         f"missing {missing}, HTTP errors {len(errors)}",
         f"  achieved send rate {achieved:.1f}/s (client send lag p99 {percentile(lag, 99) * 1000:.1f} ms); "
         f"dispatch jobs arrived at {throughput:.1f}/s",
+    ]
+    if results.letters_processes > 1:
+        lines.append(
+            f"  letters replicas {results.letters_processes} (one database, one consumer group):"
+            f" {throughput:.1f} dispatch jobs/s"
+        )
+    lines += [
         "",
         head + "   (ms)",
         row("submit → dispatch job", end_to_end),
@@ -640,15 +657,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add_stack_arguments(parser)
     parser.add_argument(
+        "--replicas",
         "--letters-replicas",
+        dest="letters_replicas",
         type=int,
         default=1,
-        help="letters processes sharing the work (default 1; CPU is reported for the first)",
+        help="letters processes sharing the database and consumer group (default 1; CPU is reported for each)",
     )
     parser.add_argument("--csv", type=Path, help="write one line per request (timings in ms) to this file")
     args = parser.parse_args(argv)
-    if args.rate <= 0 or args.seconds <= 0 or args.warmup < 1 or args.kafka_messages < 1:
-        parser.error("--rate and --seconds must be positive, --warmup and --kafka-messages at least 1")
+    if args.rate <= 0 or args.seconds <= 0 or args.warmup < 1 or args.kafka_messages < 1 or args.letters_replicas < 1:
+        parser.error("--rate and --seconds must be positive, --warmup, --kafka-messages and --replicas at least 1")
     return args
 
 

@@ -1,6 +1,6 @@
 """Ingest throughput of meter data: SMGW day batches on Kafka → rows in `interval_days`, and its ceiling.
 
-    python -m benchmarks.meterdata_ingest [--readings 1000000] [--days 105] [--batch 2000]
+    python -m benchmarks.meterdata_ingest [--readings 1000000] [--days 105] [--batch 2000] [--processes N]
                                           [--kafka HOST:PORT --database-url URL] [--keep-logs]
 
 Starts its own stack (Kafka, PostgreSQL, meter data as a process) unless servers are given. Generates the
@@ -14,6 +14,10 @@ and encodes them as the simulator does, before anything is timed. Then, in one r
 * Ceiling: the same messages through the service's own batch handler (`handlers.ingest`: msgspec decode, checks,
   one COPY + one upsert per batch via `MeterdataStore.upsert_days`) into a fresh database migrated with meter data's
   migrations, in this process, without Kafka, in batches of the same size.
+
+With ``--processes N``, N meter data processes share the database and the ingest consumer group (the readings
+topic's partitions); the warm-up waits until the group is stable with all N members, the end-to-end figure is
+reported with N, CPU is the processes' sum and peak memory the largest process's.
 
 Exit status: 0 when every reading was stored both ways (whether or not the targets are met), 1 on errors
 (rejected messages, missing rows, a stack that does not start), 130 when interrupted.
@@ -30,7 +34,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ from uuid import uuid4
 import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from backoffice.smgw_simulator import Role, generate_days
 from benchmarks._stack import (
@@ -94,12 +99,18 @@ class MeterdataStack:
     workdir: Path
     cleanup: contextlib.ExitStack
     external_server: bool  # --database-url: databases made here are dropped at the end
+    more: list[ServiceProcess] = field(default_factory=list)  # --processes N: meter data 2 … N, one group
 
     @property
     def pid(self) -> int:
         if self.meterdata.process is None:
             raise BenchmarkError("meter data is not running")
         return self.meterdata.process.pid
+
+    @property
+    def pids(self) -> list[int]:
+        """Every meter data process's."""
+        return [self.pid, *(p.process.pid for p in self.more if p.process is not None)]
 
     async def fresh_database(self, prefix: str) -> str:
         url = await self.server.fresh_database(prefix)
@@ -109,7 +120,12 @@ class MeterdataStack:
 
 
 def start_meterdata_stack(
-    args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack, *, batch: int = DEFAULT_BATCH
+    args: argparse.Namespace,
+    workdir: Path,
+    cleanup: contextlib.ExitStack,
+    *,
+    batch: int = DEFAULT_BATCH,
+    processes: int = 1,
 ) -> MeterdataStack:
     """Kafka, PostgreSQL, topics, a fresh database and meter data as a process (identity is not needed: the
     benchmark publishes a signing key itself when it wants one); `cleanup` stops each in reverse order."""
@@ -123,18 +139,28 @@ def start_meterdata_stack(
         smtp_port=free_port(),
         extra=kafka.environment(Principal.METERDATA),
     )
-    meterdata = ServiceProcess(
-        "meterdata",
-        "-m services.meterdata.app",
-        {**env, "PLUSPORTAL_INGEST_BATCH": str(batch)},
-        workdir / "logs" / "meterdata.log",
-        port=free_port(),
+    meterdata, *more = (
+        ServiceProcess(
+            name,
+            "-m services.meterdata.app",
+            {**env, "PLUSPORTAL_INGEST_BATCH": str(batch)},
+            workdir / "logs" / f"{name}.log",
+            port=free_port(),
+        )
+        for name in ["meterdata", *(f"meterdata-{n}" for n in range(2, processes + 1))]
     )
     cleanup.callback(meterdata.stop)  # registered first: a half-started service is stopped as well
     say("Meter data: starting …")
     meterdata.start(wait=True)  # migrates its database before it answers /health
+    for process in more:  # the database is migrated: the others only join the group
+        cleanup.callback(process.stop)
+        process.start(wait=False)
+    for process in more:
+        process.wait_healthy()
+    if more:
+        say(f"Meter data: {processes} processes in the consumer group {INGEST_GROUP}")
     say(f"Stack ready after {time.monotonic() - started:.0f} s: meter data {meterdata.url}, log {meterdata.log_path}")
-    return MeterdataStack(kafka, server, meterdata, database, workdir, cleanup, bool(args.database_url))
+    return MeterdataStack(kafka, server, meterdata, database, workdir, cleanup, bool(args.database_url), more)
 
 
 def main_with_meterdata(
@@ -143,10 +169,14 @@ def main_with_meterdata(
     name: str,
     *,
     batch: int = DEFAULT_BATCH,
+    processes: int = 1,
 ) -> int:
     """The meter-data benchmarks' stack around `body` (see _stack.run_with_stack)."""
     return run_with_stack(
-        args, lambda workdir, cleanup: start_meterdata_stack(args, workdir, cleanup, batch=batch), body, name
+        args,
+        lambda workdir, cleanup: start_meterdata_stack(args, workdir, cleanup, batch=batch, processes=processes),
+        body,
+        name,
     )
 
 
@@ -239,7 +269,7 @@ class EndToEnd:
     rss_max_sampled_mb: float = float("nan")
     peak_rss_mb: float = float("nan")
     peak_is_lifetime: bool = False  # VmHWM could not be reset: the peak since the process started
-    service_cpu: float = float("nan")  # CPU seconds of the meter data process during the run
+    service_cpu: float = float("nan")  # CPU seconds of the meter data process(es) during the run
     machine_busy: float = float("nan")  # CPUs busy on average during the run
 
 
@@ -293,9 +323,10 @@ async def produce(
         await producer.stop()
 
 
-async def sample_rss(pid: int, into: list[int], stop: asyncio.Event) -> None:
+async def sample_rss(pids: Sequence[int], into: list[int], stop: asyncio.Event) -> None:
+    """The largest process's RSS, every POLL_S."""
     while not stop.is_set():
-        rss = proc_status_kb(pid, "VmRSS")
+        rss = max((kb for pid in pids if (kb := proc_status_kb(pid, "VmRSS")) is not None), default=None)
         if rss is not None:
             into.append(rss)
         with contextlib.suppress(TimeoutError):
@@ -306,14 +337,14 @@ async def end_to_end(
     stack: MeterdataStack, messages: Sequence[tuple[bytes, bytes]], meter_prefix: str, timeout: float
 ) -> EndToEnd:
     result = EndToEnd()
-    pid = stack.pid
-    result.rss_before_mb = (proc_status_kb(pid, "VmRSS") or 0) / 1024
-    result.peak_is_lifetime = not reset_peak_rss(pid)
-    cpu_before, (busy_before, _) = process_cpu_seconds(pid), machine_cpu()
+    pids = stack.pids
+    result.rss_before_mb = max(proc_status_kb(pid, "VmRSS") or 0 for pid in pids) / 1024
+    result.peak_is_lifetime = not all([reset_peak_rss(pid) for pid in pids])
+    cpu_before, (busy_before, _) = _cpu_sum(pids), machine_cpu()
     samples: list[int] = []
     stop = asyncio.Event()
     counter = await asyncpg.connect(asyncpg_dsn(stack.database))  # opened before the clock starts
-    sampler = asyncio.create_task(sample_rss(pid, samples, stop))
+    sampler = asyncio.create_task(sample_rss(pids, samples, stop))
     try:
         ends, first_send = await produce(stack.kafka, messages)
         result.produce_seconds = time.perf_counter() - first_send
@@ -331,14 +362,39 @@ async def end_to_end(
         stop.set()
         await sampler
         await counter.close()
-    cpu_after, (busy_after, _) = process_cpu_seconds(pid), machine_cpu()
+    cpu_after, (busy_after, _) = _cpu_sum(pids), machine_cpu()
     if cpu_before is not None and cpu_after is not None:
         result.service_cpu = cpu_after - cpu_before
     result.machine_busy = (busy_after - busy_before) / result.seconds
     result.rss_max_sampled_mb = max(samples, default=0) / 1024
-    peak = proc_status_kb(pid, "VmHWM")
-    result.peak_rss_mb = max(peak or 0, max(samples, default=0)) / 1024
+    peak = max(proc_status_kb(pid, "VmHWM") or 0 for pid in pids)
+    result.peak_rss_mb = max(peak, max(samples, default=0)) / 1024
     return result
+
+
+def _cpu_sum(pids: Sequence[int]) -> float | None:
+    """The processes' CPU seconds together, None if one is unknown."""
+    seconds = [process_cpu_seconds(pid) for pid in pids]
+    return None if any(s is None for s in seconds) else sum(s for s in seconds if s is not None)
+
+
+async def wait_group_stable(kafka: KafkaInstallation, group: str, members: int, timeout: float) -> None:
+    """Until `group` is Stable with `members` members, each holding partitions (after a rebalance)."""
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options())
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            [response] = await admin.describe_consumer_groups([group])
+            _, _, state, _, _, found = response.groups[0][:6]
+            held = [ConsumerProtocolMemberAssignment.decode(member[-1]).partitions() for member in found]
+            if state == "Stable" and len(held) == members and all(held):
+                return
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"{group}: {len(found)} of {members} members, state {state}, after {timeout} s")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
 
 
 async def warm_up(stack: MeterdataStack, messages: Sequence[tuple[bytes, bytes]], meter_prefix: str) -> None:
@@ -348,6 +404,8 @@ async def warm_up(stack: MeterdataStack, messages: Sequence[tuple[bytes, bytes]]
     await wait_committed(stack.kafka, INGEST_GROUP, ends, 120)
     if await count_rows(stack.database, meter_prefix) != len(messages):
         raise BenchmarkError("the warm-up messages are not all in interval_days (see the service log)")
+    if stack.more:  # every process holds its share of the partitions before the clock starts
+        await wait_group_stable(stack.kafka, INGEST_GROUP, len(stack.pids), 120)
 
 
 # --- ceiling: the same handler without Kafka ------------------------------------------------------------
@@ -447,7 +505,7 @@ def report(args: argparse.Namespace, readings: int, messages: int, e2e: EndToEnd
         f"readings               {readings:>12,}   ({messages:,} LoadProfileDay messages: {meters} meters × "
         f"≤{args.days} days × {SLOTS} values, batch {args.batch})",
         f"end to end             {e2e_rate:>12,.0f} readings/s   {e2e.seconds:.2f} s first send → offsets committed"
-        f" and {e2e.rows:,} rows counted",
+        f" and {e2e.rows:,} rows counted" + (f", {args.processes} meter data processes" if args.processes > 1 else ""),
         f"  producer             {readings / e2e.produce_seconds:>12,.0f} readings/s   {e2e.produce_seconds:.2f} s to"
         " send and have every message acknowledged",
         f"  commits              {'':>12}   all end offsets committed after {e2e.commit_seconds:.2f} s",
@@ -528,16 +586,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--batch", type=int, default=DEFAULT_BATCH, help="PLUSPORTAL_INGEST_BATCH of meter data and ceiling"
     )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="meter data processes in one ingest consumer group (default 1)"
+    )
     add_stack_arguments(parser)
     args = parser.parse_args(argv)
-    if args.readings < SLOTS or not 1 <= args.days <= 200 or args.batch < 1:
-        parser.error(f"--readings at least {SLOTS}, --days 1..200 (no DST day after {FIRST_DAY}), --batch ≥ 1")
+    if args.readings < SLOTS or not 1 <= args.days <= 200 or args.batch < 1 or args.processes < 1:
+        parser.error(
+            f"--readings at least {SLOTS}, --days 1..200 (no DST day after {FIRST_DAY}), --batch and --processes ≥ 1"
+        )
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    return main_with_meterdata(args, lambda stack: run_benchmark(args, stack), "meterdata-ingest", batch=args.batch)
+    return main_with_meterdata(
+        args, lambda stack: run_benchmark(args, stack), "meterdata-ingest", batch=args.batch, processes=args.processes
+    )
 
 
 if __name__ == "__main__":

@@ -131,6 +131,8 @@ class MailRelay(PollingWorker):
                         select(OutgoingMail)
                         .where(col(OutgoingMail.id) == mail_id)
                         .where(col(OutgoingMail.sent_at).is_(None), col(OutgoingMail.failed_at).is_(None))
+                        # Another replica's relay may have tried it meanwhile and put the next attempt off.
+                        .where(col(OutgoingMail.next_attempt_at) <= datetime.now(UTC))
                         .with_for_update(skip_locked=True)  # another relay has it, or sent it meanwhile
                     )
                 ).first()

@@ -3,6 +3,15 @@
 ``add_event`` writes the event into the caller's transaction. ``OutboxRelay`` publishes unpublished
 rows in insertion order and marks them; if the process dies between Kafka's ack and the mark, the
 event goes out again and the consumers' inbox drops the duplicate (at-least-once + idempotent readers).
+
+Several processes of a service (replicas) share one database and so one outbox. A relay publishes a batch only
+while it holds the database's relay lock (a transaction-level advisory lock, tried, never waited for): one relay
+at a time, so the rows go out in insertion order — two relays with batches of their own would publish them side
+by side, and a key's later event could reach Kafka before its earlier one. The batch's rows are also locked
+(``FOR UPDATE SKIP LOCKED``) and marked in the same transaction, so a row is never published twice by two relays
+either; only a crash between Kafka's ack and the commit sends one again, which the inbox drops. A relay that
+finds the lock taken does nothing: the holder goes on while it finds rows, so rows committed meanwhile go out with
+its next batch (or, if its last look found none, at the next poll of any relay: at most the poll interval later).
 Each row keeps the trace context it was written in (kit.tracing): the relay publishes it in that trace.
 """
 
@@ -84,6 +93,10 @@ def document_publishers(router: KafkaRouter, *published: tuple[TopicSpec, type[E
         )
 
 
+# pg_try_advisory_xact_lock's key: one per database (each service has its own), whatever the replicas.
+RELAY_LOCK = "plusportal outbox relay"
+
+
 class OutboxRelay(PollingWorker):
     name = "outbox-relay"
 
@@ -95,7 +108,10 @@ class OutboxRelay(PollingWorker):
 
     async def run_once(self) -> int:
         async with self._db.transaction() as session:
-            # SKIP LOCKED lets several replicas share the table without publishing a row twice at once.
+            # Another replica's relay is publishing: it keeps the order, and it goes on while there are rows.
+            if not (await session.exec(select(func.pg_try_advisory_xact_lock(func.hashtext(RELAY_LOCK))))).one():
+                return 0
+            # SKIP LOCKED: a row is never taken by two relays at once, even without the lock above.
             rows = (
                 await session.exec(
                     select(OutboxMessage)

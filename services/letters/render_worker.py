@@ -10,10 +10,11 @@ Rendering runs in processes of its own (kit.cpu.ProcessPool): in this process it
 the consumer, the outbox relay and the HTTP API. Background renders run niced, so under load they take only the CPU the
 critical path leaves; a fetch waiting for its PDF renders at normal priority.
 
-Two renders of one letter may race (the worker and a fetch, two fetches, two replicas). The render itself
-holds no lock — a status report must never wait behind fpdf2 — but the result is stored only if the row has
+Two renders of one letter may race (the worker and a fetch, two fetches, two replicas' fetches). The render itself
+holds no row lock — a status report must never wait behind fpdf2 — but the result is stored only if the row has
 no PDF yet (``LetterStore.keep_pdf``: ``SELECT … FOR UPDATE``), and every caller gets the stored bytes: one
-letter, one PDF.
+letter, one PDF. The render workers of several replicas do not race each other: each takes only letters whose
+advisory render lock it holds (``LetterStore.claim_render``).
 """
 
 import asyncio
@@ -32,6 +33,7 @@ from services.letters.settings import LettersSettings
 from services.letters.store import LetterStore
 
 log = get_logger(__name__)
+CANDIDATES = 4  # letters looked at per letter a batch renders: those another replica's worker holds are skipped
 
 
 class Renderer:
@@ -122,10 +124,22 @@ class RenderWorker(PollingWorker):
         self._batch_size = max(1, batch_size)
 
     async def run_once(self) -> int:
+        # Replicas share the letters: each worker renders only letters whose render lock it holds, in a transaction
+        # kept open while they render (the renders store in transactions of their own). Without the lock the
+        # workers of two replicas took the same oldest letters and rendered each twice (one PDF kept, CPU wasted).
         async with self._db.transaction() as session:
-            due = await LetterStore(session).to_render(self._batch_size)
-        if not due:
-            return 0
+            store = LetterStore(session)
+            due = []
+            for tenant, letter_id in await store.to_render(self._batch_size * CANDIDATES):
+                if await store.claim_render(letter_id):
+                    due.append((tenant, letter_id))
+                    if len(due) == self._batch_size:
+                        break
+            if not due:
+                return 0  # nothing, or all under way in another replica (which goes on while there are more)
+            return await self._render(due)
+
+    async def _render(self, due: list[tuple[str, UUID]]) -> int:
         results = await asyncio.gather(
             *(self._renderer.stored_pdf(tenant, letter_id, urgent=False) for tenant, letter_id in due),
             return_exceptions=True,

@@ -330,6 +330,16 @@ class LetterStore:
         )
         return [(values.tenant, values.id) for values in await self._rows(query)]
 
+    async def claim_render(self, letter_id: UUID) -> bool:
+        """Tries the letter's render lock for this transaction (an advisory lock: it blocks no reader and no status
+        report). Render workers of several replicas render only the letters whose lock they hold."""
+        claimed = await self._session.exec(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))").bindparams(  # type: ignore[call-overload]
+                key=f"letters-render/{letter_id}"
+            )
+        )
+        return bool(claimed.scalar_one())
+
     async def waiting_for_rendering(self) -> tuple[int]:
         """How many letters the render worker has still to render, of every tenant (for the metrics)."""
         waiting = select(func.count()).select_from(LetterRow).where(_TO_RENDER)

@@ -1,6 +1,7 @@
 """The mail relay against a real SMTP server that refuses some recipients, on a real database."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -10,6 +11,8 @@ from uuid import uuid4
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.db import Database, migrate
 from kit.mail import Mail, MailRelay, OutgoingMail, enqueue_mail
@@ -143,3 +146,37 @@ async def test_a_mail_sent_again_after_a_crash_carries_the_same_message_id(relay
     first, again, second = ids
     assert first == again and first[0] == "first@example.org" and first[1].endswith("@example.org>")
     assert second[0] == "second@example.org" and second[1] != first[1]
+
+
+class AfterTheDueList:
+    """A relay's database on which another replica's relay runs once between the relay's list of due mails and
+    its first mail (the relays of two replicas overlapping)."""
+
+    def __init__(self, db: Database, between: Callable[[], Awaitable[object]]) -> None:
+        self._db = db
+        self._between = between
+        self._transactions = 0
+
+    @asynccontextmanager
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        self._transactions += 1
+        if self._transactions == 2:
+            await self._between()
+        async with self._db.transaction(read_only=read_only) as session:
+            yield session
+
+
+async def test_two_replicas_relays_send_a_mail_once_and_keep_its_retry_wait(relay_world: RelayWorld) -> None:
+    db, server, port = relay_world.db, relay_world.server, relay_world.port
+    async with db.transaction() as session:
+        for who in ("kunde", "busy"):
+            mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
+            enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
+    other = MailRelay(db, "127.0.0.1", port)
+    relay = MailRelay(AfterTheDueList(db, other.run_once), "127.0.0.1", port)  # type: ignore[arg-type]
+    await relay.run_once()  # both mails were due when it looked; the other relay took them before it sent
+    assert [address for e in server.received for address in e.rcpt_tos] == ["kunde@example.org"]
+    async with db.transaction() as session:
+        busy = (await session.exec(select(OutgoingMail).where(OutgoingMail.recipient == "busy@example.org"))).one()
+    # The other relay's attempt put the next one off: this relay did not try again at once.
+    assert busy.attempts == 1 and busy.next_attempt_at > datetime.now(UTC)
