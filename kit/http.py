@@ -5,7 +5,7 @@ import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kit.errors import FieldError, ValidationProblem, document_errors
 from kit.metrics import HttpMetrics, ServiceMetrics
+from kit.ratelimit import SharedHits
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 
 
@@ -38,17 +39,29 @@ def tenant_from_host(tenants: TenantDirectory) -> Callable[[Request], Awaitable[
 
 
 class RateLimit:
-    """A moving-window limit per key (client address, recipient e-mail, …), answered with 429."""
+    """A limit per key (client address, recipient e-mail, …), answered with 429: counted in this process's memory
+    (a moving window), or — given ``shared`` (kit.ratelimit) — across all processes of the service."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, shared: SharedHits | None = None, *, name: str = "") -> None:
         self._item = parse(spec)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._shared = shared
+        self._name = name or spec  # keeps two limits of one service apart in the shared table
 
     async def check(self, *key: str) -> None:
+        if self._shared is not None:
+            hits, window_end = await self._shared.hit("/".join((self._name, *key)), self._item.get_expiry())
+            if hits <= self._item.amount:
+                return
+            self._refuse(window_end)
         if await self._limiter.hit(self._item, *key):
             return
         reset_at, _ = await self._limiter.get_window_stats(self._item, *key)
-        retry_after = max(1, int(reset_at - time.time()) + 1)
+        self._refuse(reset_at)
+
+    @staticmethod
+    def _refuse(free_again_at: float) -> NoReturn:
+        retry_after = max(1, int(free_again_at - time.time()) + 1)
         raise HTTPException(
             429,
             f"Zu viele Anfragen. Bitte versuchen Sie es in {retry_after} Sekunden erneut.",

@@ -101,6 +101,20 @@ def create_ended_sessions_table_v1() -> None:
     )
 
 
+def create_rate_limit_hits_table_v1() -> None:
+    """kit.ratelimit's counters: hits per key (a SHA-256 digest) and fixed window, shared by a service's replicas."""
+    op.create_table(
+        "rate_limit_hits",
+        sa.Column("key", sa.String, primary_key=True),
+        sa.Column("window_start", _TS, primary_key=True, index=True),
+        sa.Column("hits", sa.Integer, nullable=False),
+    )
+
+
+def drop_rate_limit_hits_table_v1() -> None:
+    op.drop_table("rate_limit_hits")
+
+
 def create_audit_log_table_v1() -> None:
     """kit.audit's table, append-only: a trigger refuses every UPDATE, DELETE and TRUNCATE, whoever tries."""
     op.create_table(

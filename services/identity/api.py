@@ -14,6 +14,7 @@ from contracts.common import RegistrationCode
 from kit.errors import error_responses
 from kit.http import RateLimit, client_key, tenant_from_host
 from kit.identifiers import MeterNumberInput, PartnerNumberInput
+from kit.ratelimit import SharedHits
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.identity import handlers
@@ -133,11 +134,14 @@ def _end_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
 
 
-def build_api(units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: Deps) -> APIRouter:
+def build_api(
+    units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: Deps, hits: SharedHits | None = None
+) -> APIRouter:
+    """``hits``: where the rate limits count, shared by the replicas (kit.ratelimit; none: this process's memory)."""
     router = APIRouter()
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
-    per_client_login = RateLimit(deps.settings.limit_login_per_client)
-    per_client_requests = RateLimit(deps.settings.limit_requests_per_client)
+    per_client_login = RateLimit(deps.settings.limit_login_per_client, hits, name="login")
+    per_client_requests = RateLimit(deps.settings.limit_requests_per_client, hits, name="requests")
     # The use cases that need more than a unit of work, bound once.
     use_complete_access = partial(handlers.complete_access, deps=deps)
     use_complete_reset = partial(handlers.complete_reset, deps=deps)

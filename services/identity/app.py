@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
+from kit.ratelimit import DatabaseHits
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.tenants import Tenant
@@ -64,10 +65,11 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(units, runtime.tenants, deps))
+    hits = DatabaseHits(runtime.db)  # the rate limits count across identity's replicas
+    app.include_router(build_api(units, runtime.tenants, deps, hits))
     staff_store = partial(StaffStore, totp=TotpSecrets(settings.totp_key))
     app.include_router(
-        build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps, runtime.dead_letters)
+        build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps, runtime.dead_letters, hits)
     )
     add_health_route(app, runtime.health)
     add_metrics_route(app, runtime.metrics)

@@ -19,6 +19,7 @@ from kit.deadletter import DeadLetters, dead_letter_router
 from kit.errors import error_responses
 from kit.http import RateLimit, client_address, client_key, tenant_from_host
 from kit.links import response_links
+from kit.ratelimit import SharedHits
 from kit.tenants import Tenant, TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
 from services.identity import staff_handlers as handlers
@@ -150,14 +151,19 @@ class StaffMemberView(BaseModel):
 
 
 def build_staff_api(
-    units: UnitsOfWork[StaffDirectory], tenants: TenantDirectory, deps: Deps, dead_letters: DeadLetters
+    units: UnitsOfWork[StaffDirectory],
+    tenants: TenantDirectory,
+    deps: Deps,
+    dead_letters: DeadLetters,
+    hits: SharedHits | None = None,
 ) -> APIRouter:
     """``tenants``: the operators; the platform's own back-office (PLATFORM_PORTAL) is added here, for its staff.
-    ``dead_letters``: identity's own, listed and replayed by the operator's admins."""
+    ``dead_letters``: identity's own, listed and replayed by the operator's admins. ``hits``: where the rate
+    limits count (kit.ratelimit; none: this process's memory)."""
     router = APIRouter(tags=["staff"])
     operators = tenants
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants.with_platform(deps.settings.portal_url_template)))]
-    per_client_login = RateLimit(deps.settings.limit_login_per_client)
+    per_client_login = RateLimit(deps.settings.limit_login_per_client, hits, name="staff_login")
     use_invite = partial(handlers.invite_staff, deps=deps)
     use_reset = partial(handlers.reset_staff, deps=deps)
     use_token = partial(handlers.issue_staff_token, deps=deps)

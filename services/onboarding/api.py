@@ -15,6 +15,7 @@ from kit.errors import error_responses
 from kit.http import INT64_MAX, RateLimit, client_key, refusals_answered, tenant_from_host
 from kit.identifiers import MeterNumberInput, normalise_meter_number
 from kit.links import response_links
+from kit.ratelimit import SharedHits
 from kit.staff import StaffAccess, acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
@@ -135,12 +136,14 @@ def build_api(
     tenants: TenantDirectory,
     settings: OnboardingSettings,
     access: StaffAccess | None = None,
+    hits: SharedHits | None = None,
 ) -> APIRouter:
-    """``access``: who may use the back-office routes (default: staff tokens of identity, kit.staff)."""
+    """``access``: who may use the back-office routes (default: staff tokens of identity, kit.staff); ``hits``:
+    where the rate limits count, shared by the replicas (kit.ratelimit; none: this process's memory)."""
     router = APIRouter()
     current_tenant = tenant_from_host(tenants)
-    per_client = RateLimit(settings.limit_per_client)
-    per_email = RateLimit(settings.limit_per_email)
+    per_client = RateLimit(settings.limit_per_client, hits, name="per_client")
+    per_email = RateLimit(settings.limit_per_email, hits, name="per_email")
     TenantDep = Annotated[Tenant, Depends(current_tenant)]
 
     @router.post(

@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
+from kit.ratelimit import DatabaseHits
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.tracing import instrument
@@ -30,7 +31,7 @@ def bootstrap(settings: OnboardingSettings | None = None) -> tuple[FastAPI, Serv
         lifespan=runtime.lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(units, runtime.tenants, settings))
+    app.include_router(build_api(units, runtime.tenants, settings, hits=DatabaseHits(runtime.db)))
     app.include_router(runtime.dead_letter_api())
     add_health_route(app, runtime.health)
     add_metrics_route(app, runtime.metrics)

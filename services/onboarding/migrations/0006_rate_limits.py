@@ -1,0 +1,19 @@
+"""Rate limits shared by the service's replicas ([9 of 11] §1): kit.ratelimit counts hits in this table.
+
+Revision ID: onboarding_0006_rate_limits
+"""
+
+from kit import migrations as kit_tables
+
+revision = "onboarding_0006_rate_limits"
+down_revision = "onboarding_0005_traceparent"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    kit_tables.create_rate_limit_hits_table_v1()
+
+
+def downgrade() -> None:
+    kit_tables.drop_rate_limit_hits_table_v1()
