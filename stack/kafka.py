@@ -431,11 +431,13 @@ class KafkaNode(KafkaServer):
             )
         (self.data_dir / SCRAM_STAMP).touch()
 
-    def launch(self) -> str:
-        """Prepares and launches the JVM without waiting (the nodes wait for each other's votes); returns java."""
-        java = self._prepare()
+    def prepare(self) -> str:
+        """Ports, jars, properties and storage for the launch; returns java."""
+        return self._prepare()
+
+    def launch(self, java: str) -> None:
+        """Launches the JVM without waiting (the nodes wait for each other's votes)."""
         self._launch(java)
-        return java
 
     def wait_until_ready(self, timeout: float) -> None:
         self._wait_until_ready(timeout)
@@ -527,9 +529,15 @@ class KafkaCluster:
         starting = [node for node in self.nodes if not node.is_running()]
         with Stage(self._report, f"Kafka-Cluster: Start von {len(starting)} Knoten ({self.bootstrap_servers})"):
             try:
-                # All at once (formatting too: a JVM start each): a node is ready only once a majority votes.
+                # Formatted side by side (a JVM start each), launched all at once: a node is ready only once a
+                # majority votes. Launched from this thread: PR_SET_PDEATHSIG fires when the launching thread ends.
+                for user in (BROKER, CONTROLLER, ADMIN):  # made once, here: the nodes share them
+                    self.credentials.file(user)
+                self.cluster_id()
                 with ThreadPoolExecutor(len(starting)) as pool:
-                    list(pool.map(KafkaNode.launch, starting))
+                    javas = list(pool.map(KafkaNode.prepare, starting))
+                for node, java in zip(starting, javas, strict=True):
+                    node.launch(java)
                 for node in starting:
                     node.wait_until_ready(max(deadline - time.monotonic(), 5.0))
                 run_sync(wait_for_kafka(self.installation.admin, max(deadline - time.monotonic(), 5.0)))
