@@ -74,7 +74,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
         run_sync(provision(cluster.installation))
         yield cluster
     finally:
-        cluster.stop()
+        cluster.stop(timeout=5)  # throwaway data: no need to wait for a clean shutdown
 
 
 @pytest.fixture(scope="module")
