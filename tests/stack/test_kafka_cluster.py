@@ -25,6 +25,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from benchmarks.chaos import (
     CONSUMERS,
@@ -294,6 +295,18 @@ async def _leader(system: System, topic: str, partition: int = 0) -> int:
         await admin.close()
 
 
+async def _leader_moved(system: System, topic: str, victim: int) -> None:
+    """Until partition 0 of `topic`, led by the killed `victim`, has another leader (the failover happened)."""
+
+    async def moved() -> bool:
+        try:
+            return await _leader(system, topic) not in (victim, -1)
+        except KafkaError:  # the admin client asked the killed node: ask again
+            return False
+
+    await eventually(moved, timeout=60, what=f"a new leader of {topic}/0 instead of node {victim}")
+
+
 async def _replication(system: System, topic: str) -> set[int]:
     admin = AIOKafkaAdminClient(**system.kafka.admin.client_options())
     await admin.start()
@@ -323,14 +336,26 @@ async def test_readings_ingested_once_while_a_broker_is_killed_and_restarted(
     await asyncio.sleep(4)
     killed_at = readings.acked
     await asyncio.to_thread(cluster.kill, victim)
-    await asyncio.sleep(6)
-    await asyncio.to_thread(cluster.restart, victim)
-    restarted_at = readings.acked
+    try:
+        killed = time.monotonic()
+        await _leader_moved(cluster_system, topics.METER_READINGS.name, victim)
+
+        async def acknowledged_meanwhile() -> bool:
+            return readings.acked > killed_at + 25  # a second's worth more, all partitions
+
+        await eventually(acknowledged_meanwhile, timeout=60, what="readings acknowledged while the broker is down")
+        moved_after = time.monotonic() - killed
+        down_at = readings.acked
+    finally:
+        await asyncio.to_thread(cluster.restart, victim)
     await sending
-    assert 0 < killed_at < restarted_at  # sent before and while the broker was away (and after, while it rejoined)
+    assert 0 < killed_at < down_at < readings.acked  # sent before, while the broker was away, and after
     await _settle(cluster_system)
     sent, rows, wh_sent, wh_stored = await readings.check(cluster_system)
-    print(f"broker {victim} killed: {sent} day messages sent ({readings.resent} resent), {rows} rows stored")
+    print(
+        f"broker {victim} killed after {killed_at} messages, sends going on {moved_after:.1f} s later ({down_at}):"
+        f" {sent} day messages sent ({readings.resent} resent), {rows} rows stored"
+    )
     assert (rows, wh_stored) == (sent, wh_sent)
 
 
@@ -344,6 +369,7 @@ async def test_forms_submitted_while_a_broker_is_down_become_one_letter_each(
     try:
         await forms.submit(cluster_system, meters[:10])
         await forms.printed(cluster_system)  # two of three brokers carry on: the letters go out meanwhile
+        await _leader_moved(cluster_system, topics.ONBOARDING_REQUESTS.name, victim)
     finally:
         await asyncio.to_thread(cluster.restart, victim)
     await forms.submit(cluster_system, meters[10:])
