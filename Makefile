@@ -4,8 +4,11 @@
 install:
 	@bash deploy/bootstrap.sh
 
+# KAFKA_NODES=3: Kafka as a cluster of three nodes instead of the single node (README.md, "Kafka as a cluster").
+KAFKA_NODES ?= 1
+
 up: install
-	@.venv/bin/python -m stack.up $(ARGS)   # e.g. make up ARGS=--fresh
+	@.venv/bin/python -m stack.up --kafka-nodes $(KAFKA_NODES) $(ARGS)   # e.g. make up ARGS=--fresh
 
 lint: install
 	.venv/bin/ruff check .

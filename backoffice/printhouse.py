@@ -208,7 +208,7 @@ def build_broker(
         credentials = read_per_tenant(settings.printhouse_credentials_file) if credentials is None else credentials
         letters_url = letters_url or settings.letters_url
     broker = KafkaBroker(
-        kafka.bootstrap,
+        kafka.servers,
         security=kafka.security(),
         client_id=NAME,
         enable_idempotence=True,
@@ -330,7 +330,8 @@ async def _run(settings: PrinthouseSettings, out: Path) -> None:
 async def report_by_hand(
     kafka: KafkaAccess, tenant: str, job_id: UUID, status: DispatchStatus, reason: str | None
 ) -> None:
-    broker = KafkaBroker(kafka.bootstrap, security=kafka.security(), client_id=NAME)
+    # acks=all (with idempotence): on a cluster, a report acknowledged by the leader alone could be lost with it.
+    broker = KafkaBroker(kafka.servers, security=kafka.security(), client_id=NAME, enable_idempotence=True)
     await broker.start()
     try:
         await report(broker, tenant, job_id, status, correlation_id=uuid4(), reason=reason)

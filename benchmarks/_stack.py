@@ -40,8 +40,9 @@ from stack import StackError, free_port, run_sync
 from stack.acls import provision
 from stack.credentials import KafkaCredentials, KafkaInstallation, kafka_secrets_dir
 from stack.fixtures import DatabaseServer, _asyncpg_url, _start_local_kafka, _start_local_postgres
+from stack.kafka import CLUSTER_NODES, KafkaCluster
 from stack.mailsink import MailSink
-from stack.paths import var_dir
+from stack.paths import kafka_libs_dir, var_dir
 from stack.postgres import asyncpg_dsn, with_database
 from stack.services import ServiceProcess, service_env
 from stack.topics import wait_for_kafka
@@ -124,6 +125,9 @@ def start_servers(
     `--kafka` / `--database-url`, or local processes that `cleanup` stops."""
     if args.kafka:
         kafka = KafkaInstallation(args.kafka, KafkaCredentials(kafka_secrets_dir(var_dir())))
+    elif getattr(args, "kafka_nodes", 1) == CLUSTER_NODES:
+        say(f"Kafka: starting a local cluster of {CLUSTER_NODES} nodes (replication factor 3, min.insync.replicas 2) …")
+        kafka = _start_kafka_cluster(cleanup)
     else:
         say("Kafka: starting a local broker …")
         kafka, stop_kafka = _start_local_kafka()  # registers its own atexit stop as well
@@ -131,6 +135,17 @@ def start_servers(
     run_sync(wait_for_kafka(kafka.admin, 60))
     run_sync(provision(kafka, [*ALL_TOPICS, *extra_topics]))
     return kafka, start_database_server(args, cleanup)
+
+
+def _start_kafka_cluster(cleanup: contextlib.ExitStack) -> KafkaInstallation:
+    """stack.kafka.KafkaCluster on free ports in a temp dir; `cleanup` stops it and removes the dir."""
+    folder = Path(tempfile.mkdtemp(prefix="plusportal-bench-kafka-cluster-"))
+    cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+    ports = [(free_port(), free_port()) for _ in range(CLUSTER_NODES)]
+    cluster = KafkaCluster(folder, ports=ports, libs_dir=kafka_libs_dir(), detach=False)
+    cleanup.callback(cluster.stop)  # before the dir is removed (an ExitStack runs its callbacks in reverse)
+    cluster.start()
+    return cluster.installation
 
 
 async def prepare_meterdata_database(url: str) -> None:

@@ -2,6 +2,10 @@
 
     python -m benchmarks.meterdata_ingest [--readings 1000000] [--days 105] [--batch 2000] [--processes N]
                                           [--kafka HOST:PORT --database-url URL] [--keep-logs]
+                                          [--kafka-nodes 3]
+
+`--kafka-nodes 3` starts a three-node Kafka cluster (stack.kafka.KafkaCluster: replication factor 3,
+min.insync.replicas 2, acks=all answered once two replicas have a batch) instead of the single node.
 
 Starts its own stack (Kafka, PostgreSQL, meter data as a process) unless servers are given. Generates the
 readings with the SMGW simulator as LoadProfileDay messages (96 quarter hours each, many meters × `--days` days)
@@ -590,6 +594,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--processes", type=int, default=1, help="meter data processes in one ingest consumer group (default 1)"
     )
     add_stack_arguments(parser)
+    parser.add_argument(
+        "--kafka-nodes", type=int, choices=(1, 3), default=1, help="start one Kafka node (default) or a cluster of 3"
+    )
     args = parser.parse_args(argv)
     if args.readings < SLOTS or not 1 <= args.days <= 200 or args.batch < 1 or args.processes < 1:
         parser.error(

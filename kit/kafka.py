@@ -19,6 +19,11 @@ class KafkaAccess:
     password: str | None = field(default=None, repr=False)
 
     @property
+    def servers(self) -> list[str]:
+        """The bootstrap servers one by one: FastStream takes a string as one address (aiokafka splits commas)."""
+        return [server.strip() for server in self.bootstrap.split(",") if server.strip()]
+
+    @property
     def authenticated(self) -> bool:
         return self.username is not None and self.password is not None
 

@@ -56,7 +56,7 @@ class ServiceRuntime:
         self._migrations = migrations
         self.kafka = settings.kafka_access(name)
         self.broker = KafkaBroker(
-            self.kafka.bootstrap,
+            self.kafka.servers,
             security=self.kafka.security(),
             client_id=f"plusportal-{name}",
             enable_idempotence=True,  # broker-side de-duplication of the relay's retries

@@ -1,6 +1,6 @@
 """`plusportal-stack`: start, stop and inspect the local Kafka and PostgreSQL, create the Kafka topics.
 
-    plusportal-stack kafka start|stop|wipe|status [--port 19092] [--controller-port 19093]
+    plusportal-stack kafka start|stop|wipe|status [--port 19092] [--controller-port 19093] [--nodes 1|3]
     plusportal-stack postgres start|stop|wipe|status [--port 55432]
     plusportal-stack topics [--bootstrap 127.0.0.1:19092]
     plusportal-stack secrets            (this installation's device-cookie key and print-house credentials)
@@ -36,7 +36,7 @@ from stack.credentials import (
     registration_code_key_file,
     staff_totp_key_file,
 )
-from stack.kafka import KafkaServer, write_container_config
+from stack.kafka import CLUSTER_NODES, KafkaCluster, KafkaServer, write_container_config
 from stack.paths import var_dir
 from stack.postgres import PostgresServer
 from stack.processes import DATABASES, POSTGRES_PORT, printhouse_credentials_file
@@ -67,10 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--var", type=Path, default=None, help="var-Ordner (Standard: $PLUSPORTAL_VAR oder <repo>/var)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    kafka = commands.add_parser("kafka", help="Kafka (KRaft, ein Knoten)")
+    kafka = commands.add_parser("kafka", help="Kafka (KRaft, ein Knoten oder ein Cluster aus drei)")
     kafka.add_argument("action", choices=ACTIONS)
-    kafka.add_argument("--port", type=int, default=19092, help="Client-Port (Standard 19092)")
-    kafka.add_argument("--controller-port", type=int, default=19093, help="Controller-Port (Standard 19093)")
+    kafka.add_argument("--port", type=int, default=19092, help="Client-Port (Standard 19092; Cluster: +2 je Knoten)")
+    kafka.add_argument(
+        "--controller-port", type=int, default=19093, help="Controller-Port (Standard 19093; Cluster: +2 je Knoten)"
+    )
+    kafka.add_argument(
+        "--nodes",
+        type=int,
+        choices=(1, CLUSTER_NODES),
+        default=1,
+        help=f"1 (Standard) oder {CLUSTER_NODES}: Cluster in var/kafka-cluster/",
+    )
     kafka.add_argument("--timeout", type=float, default=60, help="Sekunden bis zum Aufgeben beim Start")
     kafka.set_defaults(handler=_kafka)
 
@@ -129,6 +138,8 @@ def _var(args: argparse.Namespace) -> Path:
 
 
 def _kafka(args: argparse.Namespace) -> int:
+    if args.nodes != 1:
+        return _kafka_cluster(args)
     server = KafkaServer(_var(args), args.port, args.controller_port)
     actions: dict[str, Callable[[], int]] = {
         "start": lambda: _kafka_start(server, args.timeout),
@@ -166,6 +177,28 @@ def _kafka_status(server: KafkaServer) -> int:
         return EXIT_NOT_RUNNING
     print(f"Kafka läuft: pid {pid}, bootstrap {server.bootstrap_servers}, Log {server.server_log}")
     return 0
+
+
+def _kafka_cluster(args: argparse.Namespace) -> int:
+    cluster = KafkaCluster(_var(args), args.port, args.controller_port)
+    if args.action == "start":
+        cluster.start(max(args.timeout, 90))
+        print(f"Kafka-Cluster läuft: bootstrap {cluster.bootstrap_servers}")
+    elif args.action == "stop":
+        print("Kafka-Cluster gestoppt." if cluster.stop() else f"Kafka-Cluster lief nicht ({cluster.root}).")
+        return 0
+    elif args.action == "wipe":
+        cluster.wipe()
+        print(f"Kafka-Cluster-Daten gelöscht: {cluster.root} (Jars in {cluster.libs_dir} bleiben).")
+        return 0
+    for node in cluster.nodes:
+        pid = node.pid()
+        state = f"läuft, pid {pid}" if pid is not None else "läuft NICHT"
+        where = f"127.0.0.1:{node.port} (Controller {node.controller_port})"
+        print(f"  Knoten {node.node_id}: {state}, {where}, Log {node.server_log}")
+    if args.action == "start":
+        print("  Topics anlegen: plusportal-stack topics (Replikationsfaktor 3, min.insync.replicas 2)")
+    return 0 if cluster.is_running() else EXIT_NOT_RUNNING
 
 
 # --- postgres ---------------------------------------------------------------------------------------

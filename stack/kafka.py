@@ -1,6 +1,7 @@
-"""A real single-node Apache Kafka (KRaft: broker and controller in one JVM), run from Maven-fetched jars.
+"""A real Apache Kafka run from Maven-fetched jars: one node (KRaft: broker and controller in one JVM), or a
+cluster of three such nodes (KafkaCluster: static quorum of three voters, replication factor 3).
 
-Layout below `<var>/kafka/`:
+Layout below `<var>/kafka/` (the cluster: `<var>/kafka-cluster/node-<id>/` each, and `cluster.id`):
     libs/               Kafka's jars (deploy/kafka/pom.xml, fetched once, shared by test brokers)
     server.properties   rendered from deploy/kafka/server.properties (holds the broker's password: mode 0600)
     data/               log.dirs: the topics and the KRaft metadata log
@@ -24,14 +25,18 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from string import Template
+from typing import Any
+
+from kafka.admin import KafkaAdminClient  # kafka-python: aiokafka has no DescribeQuorum
 
 from stack import Reporter, StackError, Stage, port_open, run_sync, say, tail, tail_file
 from stack.credentials import ADMIN, BROKER, CONTROLLER, KafkaCredentials, KafkaInstallation, kafka_secrets_dir
 from stack.paths import KAFKA_DEPLOY_DIR, kafka_libs_dir
-from stack.topics import wait_for_kafka
+from stack.topics import CLUSTER_MIN_INSYNC_REPLICAS, CLUSTER_REPLICATION_FACTOR, wait_for_kafka
 
 POM = KAFKA_DEPLOY_DIR / "pom.xml"
 PROPERTIES_TEMPLATE = KAFKA_DEPLOY_DIR / "server.properties"
@@ -69,9 +74,12 @@ class KafkaServer:
         libs_dir: Path | None = None,
         detach: bool = True,
         report: Reporter = say,
+        root: Path | None = None,
+        credentials: KafkaCredentials | None = None,
     ) -> None:
-        self.root = Path(var_dir) / "kafka"
-        self.credentials = KafkaCredentials(kafka_secrets_dir(Path(var_dir)))
+        # root/credentials: a cluster's node lives in a folder of its own and shares the cluster's credentials.
+        self.root = root if root is not None else Path(var_dir) / "kafka"
+        self.credentials = credentials or KafkaCredentials(kafka_secrets_dir(Path(var_dir)))
         self.port = port
         self.controller_port = controller_port
         # Test brokers live in temporary var dirs but reuse the repo's jars instead of copying them (their size:
@@ -97,6 +105,11 @@ class KafkaServer:
     @property
     def installation(self) -> KafkaInstallation:
         return KafkaInstallation(self.bootstrap_servers, self.credentials)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port this broker listens on (client, controller)."""
+        return (self.port, self.controller_port)
 
     # --- jars -------------------------------------------------------------------------------------
 
@@ -174,6 +187,14 @@ class KafkaServer:
             self._report(f"Kafka läuft bereits (pid {self.pid()}, {self.bootstrap_servers}).")
             run_sync(wait_for_kafka(self.installation.admin, timeout))
             return
+        java = self._prepare()
+        with Stage(self._report, f"Kafka: Start auf {self.bootstrap_servers}"):
+            self._launch(java)
+            self._wait_until_ready(timeout)
+        self._report(f"Kafka bereit: {self.bootstrap_servers}, Log {self.server_log}")
+
+    def _prepare(self) -> str:
+        """Everything before the launch: free ports, Java, jars, properties, formatted storage; returns java."""
         self._check_ports_free()
         java = _find_java()
         self.ensure_jars()
@@ -185,10 +206,21 @@ class KafkaServer:
                 f"Die Kafka-Daten in {self.data_dir} stammen von einem Broker ohne Anmeldung (vor SASL/SCRAM). "
                 "Neu beginnen mit `plusportal-stack kafka wipe` (oder `make up ARGS=--fresh`)."
             )
-        with Stage(self._report, f"Kafka: Start auf {self.bootstrap_servers}"):
-            self._launch(java)
-            self._wait_until_ready(timeout)
-        self._report(f"Kafka bereit: {self.bootstrap_servers}, Log {self.server_log}")
+        return java
+
+    def kill(self, timeout: float = 60) -> int | None:
+        """SIGKILL, as a crash: no clean shutdown. Returns once the JVM is gone and its ports are closed (its
+        threads may hold the listening sockets a moment after the main process died); the killed pid or None."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        _signal(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while not (self._wait_for_exit(pid, 0.2) and not any(port_open(port) for port in self.ports)):
+            if time.monotonic() >= deadline:
+                raise StackError(f"Kafka (pid {pid}) war {timeout:.0f} s nach SIGKILL nicht beendet.")
+        self.pid_file.unlink(missing_ok=True)
+        return pid
 
     def stop(self, timeout: float = 30) -> bool:
         """Stops the broker: SIGTERM (clean shutdown), SIGKILL after `timeout` s. False if it did not run."""
@@ -327,6 +359,264 @@ class KafkaServer:
         return True
 
 
+# --- a cluster of three ----------------------------------------------------------------------------------
+
+CLUSTER_NODES = CLUSTER_REPLICATION_FACTOR  # every node holds a replica of every partition
+CLUSTER_DIR = "kafka-cluster"
+
+
+def cluster_overrides(node_id: int, voters: str) -> dict[str, str | None]:
+    """What a node of the three-node cluster sets beyond the single node's template: its id, the static quorum
+    of three voters (instead of the dynamic one-voter quorum), and three replicas of every internal topic, two
+    of them in sync before a write counts (the platform's own topics: stack.topics)."""
+    replicas, in_sync = str(CLUSTER_NODES), str(CLUSTER_MIN_INSYNC_REPLICAS)
+    return {
+        "node.id": str(node_id),
+        "controller.quorum.bootstrap.servers": None,
+        "controller.quorum.voters": voters,
+        "default.replication.factor": replicas,
+        "min.insync.replicas": in_sync,
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": in_sync,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": in_sync,
+    }
+
+
+class KafkaNode(KafkaServer):
+    """One node of a KafkaCluster (broker and controller in one JVM), in `<cluster root>/node-<id>/`."""
+
+    def __init__(
+        self,
+        cluster: KafkaCluster,
+        node_id: int,
+        port: int,
+        controller_port: int,
+        *,
+        libs_dir: Path | None,
+        detach: bool,
+        report: Reporter,
+    ) -> None:
+        super().__init__(
+            cluster.var_dir, port, controller_port, libs_dir=libs_dir, detach=detach, report=report,
+            root=cluster.root / f"node-{node_id}", credentials=cluster.credentials,
+        )  # fmt: skip
+        self.cluster = cluster
+        self.node_id = node_id
+
+    def _render_properties(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        overrides = cluster_overrides(self.node_id, self.cluster.voters)
+        write_properties(
+            self.properties_file, self.port, self.controller_port, self.data_dir, self.credentials,
+            overrides=overrides,
+        )  # fmt: skip
+
+    def _format(self, java: str) -> None:
+        """Formats the storage for the static quorum: the cluster's id, no --standalone, the same SCRAM users on
+        every node (each node's metadata log starts from them until the quorum's log replaces it)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            java, *self._jvm_base(), "kafka.tools.StorageTool", "format",
+            "-t", self.cluster.cluster_id(), "-c", str(self.properties_file),
+            *self._scram_arguments(),
+        ]  # fmt: skip
+        with Stage(self._report, f"Kafka-Knoten {self.node_id}: Speicher wird formatiert in {self.data_dir}"):
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise StackError(
+                f"Kafka-Speicher von Knoten {self.node_id} konnte nicht formatiert werden:\n"
+                f"{tail(done.stdout + done.stderr, 20)}\nMit `plusportal-stack kafka wipe --nodes 3` neu beginnen."
+            )
+        (self.data_dir / SCRAM_STAMP).touch()
+
+    def prepare(self) -> str:
+        """Ports, jars, properties and storage for the launch; returns java."""
+        return self._prepare()
+
+    def launch(self, java: str) -> None:
+        """Launches the JVM without waiting (the nodes wait for each other's votes)."""
+        self._launch(java)
+
+    def wait_until_ready(self, timeout: float) -> None:
+        self._wait_until_ready(timeout)
+
+
+class KafkaCluster:
+    """Three local Kafka nodes, each broker and controller, with the single node's authentication (SASL/SCRAM
+    for clients and between brokers, PLAIN on the controller listener, ACLs). Node `i` (1, 2, 3) listens on
+    `port + 2(i-1)` for clients and `controller_port + 2(i-1)` for the controllers: 19092/19093, 19094/19095,
+    19096/19097 by default. Same interface as KafkaServer (start, stop, wipe, installation), plus kill and
+    restart of single nodes and the active controller, for the tests."""
+
+    def __init__(
+        self,
+        var_dir: Path,
+        port: int = 19092,
+        controller_port: int = 19093,
+        *,
+        ports: Sequence[tuple[int, int]] | None = None,
+        libs_dir: Path | None = None,
+        detach: bool = True,
+        report: Reporter = say,
+    ) -> None:
+        self.var_dir = Path(var_dir)
+        self.root = self.var_dir / CLUSTER_DIR
+        self.credentials = KafkaCredentials(kafka_secrets_dir(self.var_dir))
+        if ports is None:
+            ports = [(port + 2 * i, controller_port + 2 * i) for i in range(CLUSTER_NODES)]
+        if len(ports) != CLUSTER_NODES:
+            raise ValueError(f"a cluster has {CLUSTER_NODES} nodes, not {len(ports)}")
+        self._report = report
+        self.nodes = [
+            KafkaNode(self, node_id, client, controller, libs_dir=libs_dir, detach=detach, report=report)
+            for node_id, (client, controller) in enumerate(ports, start=1)
+        ]
+        self.libs_dir = self.nodes[0].libs_dir
+
+    @property
+    def voters(self) -> str:
+        """controller.quorum.voters: `<id>@127.0.0.1:<controller port>` of every node."""
+        return ",".join(f"{node.node_id}@127.0.0.1:{node.controller_port}" for node in self.nodes)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.bootstrap_servers for node in self.nodes)
+
+    @property
+    def installation(self) -> KafkaInstallation:
+        return KafkaInstallation(self.bootstrap_servers, self.credentials)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(port for node in self.nodes for port in node.ports)
+
+    @property
+    def server_log(self) -> Path:
+        return self.root / "node-*" / "logs" / "server.log"  # for messages: one per node
+
+    def node(self, node_id: int) -> KafkaNode:
+        return self.nodes[node_id - 1]
+
+    def cluster_id(self) -> str:
+        """The cluster's id, made once (every node is formatted with it)."""
+        path = self.root / "cluster.id"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            path.write_text(new_cluster_id() + "\n")
+        return path.read_text().strip()
+
+    def is_running(self) -> bool:
+        """True when every node runs."""
+        return all(node.is_running() for node in self.nodes)
+
+    def pid(self) -> int | None:
+        """The first node's pid when every node runs (the CLI's status), else None."""
+        return self.nodes[0].pid() if self.is_running() else None
+
+    def pids(self) -> dict[int, int | None]:
+        return {node.node_id: node.pid() for node in self.nodes}
+
+    def start(self, timeout: float = 90) -> None:
+        """Starts the nodes that do not run (formatting each on its first start) and waits until every node has
+        joined and clients can fetch metadata. Idempotent."""
+        if self.is_running():
+            self._report(f"Kafka-Cluster läuft bereits ({self.bootstrap_servers}).")
+            run_sync(wait_for_kafka(self.installation.admin, timeout))
+            return
+        deadline = time.monotonic() + timeout
+        starting = [node for node in self.nodes if not node.is_running()]
+        with Stage(self._report, f"Kafka-Cluster: Start von {len(starting)} Knoten ({self.bootstrap_servers})"):
+            try:
+                # Formatted side by side (a JVM start each), launched all at once: a node is ready only once a
+                # majority votes. Launched from this thread: PR_SET_PDEATHSIG fires when the launching thread ends.
+                for user in (BROKER, CONTROLLER, ADMIN):  # made once, here: the nodes share them
+                    self.credentials.file(user)
+                self.cluster_id()
+                with ThreadPoolExecutor(len(starting)) as pool:
+                    javas = list(pool.map(KafkaNode.prepare, starting))
+                for node, java in zip(starting, javas, strict=True):
+                    node.launch(java)
+                for node in starting:
+                    node.wait_until_ready(max(deadline - time.monotonic(), 5.0))
+                run_sync(wait_for_kafka(self.installation.admin, max(deadline - time.monotonic(), 5.0)))
+            except BaseException:
+                self.stop()
+                raise
+        self._report(f"Kafka-Cluster bereit: {self.bootstrap_servers}, Logs {self.root}/node-*/logs/server.log")
+
+    def stop(self, timeout: float = 30) -> bool:
+        """SIGTERM to every node at once (SIGKILL after `timeout` s); False if none ran."""
+        pids = {node: node.pid() for node in self.nodes}
+        running = {node: pid for node, pid in pids.items() if pid is not None}
+        for node in self.nodes:
+            if node not in running:
+                node.pid_file.unlink(missing_ok=True)
+        if not running:
+            return False
+        with Stage(self._report, f"Kafka-Cluster: Stopp ({len(running)} Knoten)"):
+            for pid in running.values():
+                _signal(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for node, pid in running.items():
+                if not node._wait_for_exit(pid, max(deadline - time.monotonic(), 0.1)):
+                    _signal(pid, signal.SIGKILL)
+                    node._wait_for_exit(pid, 10)
+                node.pid_file.unlink(missing_ok=True)
+        return True
+
+    def wipe(self) -> None:
+        """Stops every node and deletes the cluster's data, logs and id; the jars and credentials stay."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- faults, for the tests ------------------------------------------------------------------------
+
+    def kill(self, node_id: int) -> int | None:
+        """SIGKILL to one node (a crash); returns once it is gone."""
+        return self.node(node_id).kill()
+
+    def restart(self, node_id: int, timeout: float = 90) -> None:
+        """Starts a node that was killed or stopped again; returns once it has rejoined."""
+        self.node(node_id).start(timeout)
+
+    def active_controller(self, timeout: float = 30) -> int:
+        """The node id of the quorum's leader, the active controller (DescribeQuorum through a broker)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                leader = _quorum_leader(self.installation)
+                if leader >= 0:
+                    return leader
+                problem = "noch kein Leader gewählt"
+            except Exception as exc:  # a node just killed: the next look goes to another broker
+                problem = repr(exc)
+            if time.monotonic() >= deadline:
+                raise StackError(f"Kein aktiver Kafka-Controller nach {timeout:.0f} s: {problem}")
+            time.sleep(0.5)
+
+
+def _quorum_leader(kafka: KafkaInstallation) -> int:
+    admin = KafkaAdminClient(**kafka.admin.client_options(), client_id="plusportal-stack", request_timeout_ms=10_000)
+    try:
+        described = admin.describe_metadata_quorum()
+    finally:
+        admin.close()
+    return int(described["topics"][0]["partitions"][0]["leader_id"])
+
+
+def kafka_for(
+    var_dir: Path, nodes: int, port: int = 19092, controller_port: int = 19093, **options: Any
+) -> KafkaServer | KafkaCluster:
+    """The single node (nodes=1) or the three-node cluster (nodes=3) of `var_dir`."""
+    if nodes == 1:
+        return KafkaServer(var_dir, port, controller_port, **options)
+    if nodes == CLUSTER_NODES:
+        return KafkaCluster(var_dir, port, controller_port, **options)
+    raise StackError(f"Kafka läuft hier mit 1 oder {CLUSTER_NODES} Knoten, nicht mit {nodes}.")
+
+
 def write_properties(
     path: Path,
     port: int,
@@ -335,8 +625,11 @@ def write_properties(
     credentials: KafkaCredentials,
     listen_host: str = "127.0.0.1",
     advertised_host: str = "127.0.0.1",
+    overrides: Mapping[str, str | None] | None = None,
 ) -> None:
-    """deploy/kafka/server.properties rendered for one broker; only its owner may read it (passwords)."""
+    """deploy/kafka/server.properties rendered for one broker; only its owner may read it (passwords).
+
+    `overrides` replace the template's settings of the same name (None: removes it), e.g. a cluster node's."""
     text = Template(PROPERTIES_TEMPLATE.read_text()).substitute(
         LISTEN_HOST=listen_host,
         ADVERTISED_HOST=advertised_host,
@@ -346,9 +639,17 @@ def write_properties(
         BROKER_PASSWORD=credentials.password(BROKER),
         CONTROLLER_PASSWORD=credentials.password(CONTROLLER),
     )
+    if overrides:
+        text = _override(text, overrides)
     path.touch(mode=0o600)
     path.chmod(0o600)
     path.write_text(text)
+
+
+def _override(text: str, overrides: Mapping[str, str | None]) -> str:
+    kept = [line for line in text.splitlines() if line.split("=", 1)[0].strip() not in overrides]
+    added = [f"{key}={value}" for key, value in overrides.items() if value is not None]
+    return "\n".join([*kept, "", "# This node's settings (stack.kafka)", *added]) + "\n"
 
 
 def scram_arguments(credentials: KafkaCredentials) -> list[str]:

@@ -22,7 +22,7 @@ from types import FrameType
 
 from stack import StackError, Stage, port_open, run_sync, say, shown, tail
 from stack.acls import provision
-from stack.kafka import KafkaServer
+from stack.kafka import kafka_for
 from stack.postgres import PostgresServer
 from stack.processes import (
     DATABASES,
@@ -49,15 +49,24 @@ PRINTHOUSE_TIMEOUT_S = 60.0
 STATE_FILE = "up.json"  # <var>/up.json: pid of the running `make up`
 
 
-def local_site(var: Path, database_url: Callable[[str], str]) -> Site:
-    """`make up`'s site: everything on 127.0.0.1 with the fixed ports of stack.processes."""
-    return Site(var, kafka=f"127.0.0.1:{KAFKA_PORT}", database_url=database_url)
+def local_site(var: Path, database_url: Callable[[str], str], kafka: str = f"127.0.0.1:{KAFKA_PORT}") -> Site:
+    """`make up`'s site: everything on 127.0.0.1 with the fixed ports of stack.processes (`kafka`: the bootstrap
+    servers, the cluster's three with `--kafka-nodes 3`)."""
+    return Site(var, kafka=kafka, database_url=database_url)
 
 
 class Supervisor:
     """Starts the system step by step and remembers how to stop each part again."""
 
-    def __init__(self, var: Path, tenants: Sequence[str], *, fresh: bool, report: Callable[[str], None] = say) -> None:
+    def __init__(
+        self,
+        var: Path,
+        tenants: Sequence[str],
+        *,
+        fresh: bool,
+        report: Callable[[str], None] = say,
+        kafka_nodes: int = 1,
+    ) -> None:
         if not tenants:
             raise ValueError("at least one tenant (portal number) for the gateway's links")
         self.var = var
@@ -67,8 +76,9 @@ class Supervisor:
         self.logs = var / "logs"
         self.postgres = PostgresServer(var, POSTGRES_PORT, report=report)
         # Detached: the broker has its own session, so Strg+C reaches only us and we stop it last.
-        self.kafka = KafkaServer(var, KAFKA_PORT, KAFKA_CONTROLLER_PORT, detach=True, report=report)
-        self.site = local_site(var, self.postgres.url)
+        # One node, or the three-node cluster (stack.kafka.KafkaCluster: ports 19092–19097).
+        self.kafka = kafka_for(var, kafka_nodes, KAFKA_PORT, KAFKA_CONTROLLER_PORT, detach=True, report=report)
+        self.site = local_site(var, self.postgres.url, self.kafka.bootstrap_servers)
         self.processes: list[ServiceProcess] = []
         self.gateway = gateway(self.site)
         self._gateway_started = False
@@ -131,8 +141,7 @@ class Supervisor:
         if not self.postgres.is_running():
             ours[POSTGRES_PORT] = "PostgreSQL"
         if not self.kafka.is_running():
-            ours[KAFKA_PORT] = "Kafka"
-            ours[KAFKA_CONTROLLER_PORT] = "Kafka-Controller"
+            ours |= {port: "Kafka" for port in self.kafka.ports}
         for port, what in ours.items():
             if port_open(port):
                 raise StackError(

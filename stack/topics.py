@@ -24,7 +24,10 @@ TOPIC_ALREADY_EXISTS = 36
 # Sent while a freshly created partition has no leader yet; producing then would fail.
 LEADER_NOT_AVAILABLE = 5
 
-REPLICATION_FACTOR = 1  # the local and test brokers are single nodes
+# A single node keeps one replica; a cluster of three or more brokers (stack.kafka.KafkaCluster, production)
+# three, of which two must have a record before acks=all is answered: one broker may be down at any time.
+CLUSTER_REPLICATION_FACTOR = 3
+CLUSTER_MIN_INSYNC_REPLICAS = 2
 CREATE_TIMEOUT_S = 30.0  # for the broker to create topics and elect their leaders
 
 
@@ -39,14 +42,20 @@ class TopicsResult:
     partition_mismatches: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-def new_topic(spec: TopicSpec) -> NewTopic:
-    """The admin request for one topic; retention -1 keeps messages forever."""
-    return NewTopic(
-        name=spec.name,
-        num_partitions=spec.partitions,
-        replication_factor=REPLICATION_FACTOR,
-        topic_configs={"retention.ms": str(spec.retention_ms)},
-    )
+def replication(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) of the platform's topics on a cluster of `brokers`."""
+    if brokers >= CLUSTER_REPLICATION_FACTOR:
+        return CLUSTER_REPLICATION_FACTOR, CLUSTER_MIN_INSYNC_REPLICAS
+    return 1, 1
+
+
+def new_topic(spec: TopicSpec, brokers: int = 1) -> NewTopic:
+    """The admin request for one topic on a cluster of `brokers`; retention -1 keeps messages forever."""
+    factor, min_insync = replication(brokers)
+    configs = {"retention.ms": str(spec.retention_ms)}
+    if factor > 1:
+        configs["min.insync.replicas"] = str(min_insync)
+    return NewTopic(name=spec.name, num_partitions=spec.partitions, replication_factor=factor, topic_configs=configs)
 
 
 def _admin(kafka: KafkaAccess, request_timeout_ms: int = 30_000) -> AIOKafkaAdminClient:
@@ -104,10 +113,12 @@ def _quiet_aiokafka() -> Iterator[None]:
 async def create_topics(
     kafka: KafkaAccess,
     topics: Iterable[TopicSpec] = ALL_TOPICS,
+    brokers: int | None = None,
 ) -> TopicsResult:
     """Creates every topic of `topics` that does not exist yet; existing topics are left alone.
 
-    Idempotent. Returns only after each new partition has a leader, so producers can send right away.
+    Idempotent. Returns only after each new partition has a leader, so producers can send right away. The
+    replication follows the number of brokers the cluster names (`replication`); `brokers` overrides it.
     """
     specs = list(topics)
     admin = _admin(kafka)
@@ -117,7 +128,9 @@ async def create_topics(
         result = _classify(specs, described)
         missing = [spec for spec in specs if spec.name in result.created]
         if missing:
-            await _create(admin, missing)
+            if brokers is None:
+                brokers = len((await admin.describe_cluster())["brokers"])
+            await _create(admin, missing, brokers)
             await _wait_for_leaders(admin, [spec.name for spec in missing])
         return result
     finally:
@@ -138,8 +151,9 @@ def _classify(specs: list[TopicSpec], described: dict[str, dict]) -> TopicsResul
     return result
 
 
-async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
-    response = await admin.create_topics([new_topic(spec) for spec in specs], timeout_ms=int(CREATE_TIMEOUT_S * 1000))
+async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec], brokers: int) -> None:
+    requests = [new_topic(spec, brokers) for spec in specs]
+    response = await admin.create_topics(requests, timeout_ms=int(CREATE_TIMEOUT_S * 1000))
     failures = [
         f"{error['topic']}: Fehler {error['error_code']} {error.get('error_message') or ''}".strip()
         for error in response.to_object()["topic_errors"]

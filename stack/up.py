@@ -6,7 +6,10 @@ web UI, the APIs below /api/ and the dev mailbox and letters), seeds the demo ma
 readings of the demo meters and prints where to click. Strg+C (or SIGTERM) stops everything it started, in
 reverse order (the gateway first).
 
-    python -m stack.up [--fresh] [--no-seed]
+    python -m stack.up [--fresh] [--no-seed] [--kafka-nodes 1|3]
+
+`--kafka-nodes 3` (`make up KAFKA_NODES=3`, or $PLUSPORTAL_KAFKA_NODES) runs Kafka as a cluster of three nodes
+(stack.kafka.KafkaCluster, var/kafka-cluster/, ports 19092–19097) instead of the single node.
 
 The parts: stack.processes (what runs, with which environment), stack.supervision (start, watch, stop),
 stack.demo (the demo data, and waiting until the services have read it), stack.summary (the walk-through).
@@ -18,6 +21,7 @@ docker-compose.yml runs the same processes in containers (tests/unit/test_compos
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -26,9 +30,12 @@ from collections.abc import Sequence
 from backoffice.masterdata_import import ImportProblem
 from stack import StackError, say, shown
 from stack.demo import create_demo_staff, demo_tenants, seed
+from stack.kafka import CLUSTER_NODES
 from stack.paths import var_dir
 from stack.summary import summary
 from stack.supervision import Shutdown, Supervisor
+
+KAFKA_NODES_ENV = "PLUSPORTAL_KAFKA_NODES"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,12 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fresh", action="store_true", help="vorher alle Daten löschen (Kafka, PostgreSQL, Mails, Briefe, Logs)"
     )
     parser.add_argument("--no-seed", action="store_true", help="keine Demo-Stammdaten veröffentlichen")
+    parser.add_argument(
+        "--kafka-nodes",
+        type=int,
+        choices=(1, CLUSTER_NODES),
+        default=int(os.environ.get(KAFKA_NODES_ENV) or 1),
+        help=f"Kafka als ein Knoten (Standard) oder als Cluster aus {CLUSTER_NODES} Knoten (${KAFKA_NODES_ENV})",
+    )
     args = parser.parse_args(argv)
 
     shutdown = Shutdown()
     shutdown.install()
     started_at = time.monotonic()
-    supervisor = Supervisor(var_dir(), demo_tenants(), fresh=args.fresh)
+    supervisor = Supervisor(var_dir(), demo_tenants(), fresh=args.fresh, kafka_nodes=args.kafka_nodes)
     exit_code = 0
     try:
         supervisor.start()
