@@ -11,7 +11,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-
 MIGRATION_LOCK = "plusportal migrations"  # pg_advisory_xact_lock's key, hashed: one per database
 
 
