@@ -56,6 +56,11 @@ _EXPORT: dict[int | str, dict[str, Any]] = {
 }
 
 
+# A period's query parameters, as every route of a partner's values takes them.
+FirstDay = Annotated[date, Query(alias="from", description="First day (Europe/Berlin), inclusive")]
+EndDay = Annotated[date, Query(alias="to", description="Day after the last one, exclusive")]
+
+
 def _period(first: date, end: date) -> tuple[date, date]:
     if end <= first:
         raise HTTPException(422, "»to« muss nach »from« liegen (from inklusive, to exklusive).")
@@ -125,8 +130,8 @@ def build_api(
         partner_number: str,
         claims: Claims,
         tenant: TenantDep,
-        first: Annotated[date, Query(alias="from", description="First day (Europe/Berlin), inclusive")],
-        end: Annotated[date, Query(alias="to", description="Day after the last one, exclusive")],
+        first: FirstDay,
+        end: EndDay,
         resolution: domain.Resolution = domain.Resolution.DAY,
         page: Annotated[int, Query(ge=1, le=INT64_MAX - 1)] = 1,  # `next` is written too
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
@@ -174,8 +179,8 @@ def build_api(
         partner_number: str,
         claims: Claims,
         tenant: TenantDep,
-        first: Annotated[date, Query(alias="from")],
-        end: Annotated[date, Query(alias="to")],
+        first: FirstDay,
+        end: EndDay,
     ) -> dict[str, Any]:
         authorised(claims, partner_number)
         first, end = _period(first, end)
@@ -257,8 +262,8 @@ def build_api(
         partner_number: str,
         claims: Claims,
         tenant: TenantDep,
-        first: Annotated[date, Query(alias="from", description="First day (Europe/Berlin), inclusive")],
-        end: Annotated[date, Query(alias="to", description="Day after the last one, exclusive")],
+        first: FirstDay,
+        end: EndDay,
     ) -> GridFeesView:
         authorised(claims, partner_number)
         first, end = _period(first, end)
@@ -282,8 +287,8 @@ def build_api(
         partner_number: str,
         claims: Claims,
         tenant: TenantDep,
-        first: Annotated[date, Query(alias="from")],
-        end: Annotated[date, Query(alias="to")],
+        first: FirstDay,
+        end: EndDay,
         resolution: domain.Resolution = domain.Resolution.QUARTER_HOUR,
         format: Annotated[str, Query(pattern="^(csv|csv-de|xlsx)$")] = "csv",
     ) -> Response:

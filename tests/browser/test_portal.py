@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from contracts import topics
-from contracts.common import PartnerRole
+from contracts.common import PartnerRole, PostalAddress
 from contracts.masterdata import BillingPeriod, MeterPointRecorded, PartnerOfRecord
 from kit.energy_day import day_of, quarter_hours_of
 from kit.months import add_months
@@ -74,6 +74,28 @@ async def _request_form(
     await page.get_by_role("button", name="Absenden").click()
     await expect(page).to_have_url(f"{system.gateway.url(TENANT)}/antrag/gesendet")
     await visit.check(page, "Antrag gesendet")
+
+
+def _consumer_of_record(name: str, home: PostalAddress, **partner: object) -> MeterPointRecorded:
+    """A new meter with one consumption partner living at its connection address; ``partner``: more of the
+    partner's master data (billing periods, Modul 3, …)."""
+    [number] = random_partner_numbers(1)
+    return MeterPointRecorded(
+        meter_number=random_meter_number(),
+        connection_address=home,
+        partners=(
+            PartnerOfRecord.model_validate(
+                {
+                    "partner_number": number,
+                    "role": PartnerRole.CONSUMPTION,
+                    "name": name,
+                    "postal_address": home,
+                    **partner,
+                }
+            ),
+        ),
+        recorded_at=datetime.now(UTC),
+    )
 
 
 async def _register(
@@ -284,20 +306,8 @@ async def test_the_consumption_page_lists_billing_periods_and_says_how_far_back_
         BillingPeriod(first_day=add_months(month, -12), last_day=month - timedelta(days=1)),
         BillingPeriod(first_day=month, last_day=add_months(month, 12) - timedelta(days=1)),
     )
-    home = address("Lindenweg", "4", "12345", "Musterstadt")
-    [partner] = random_partner_numbers(1)
-    point = MeterPointRecorded(
-        meter_number=random_meter_number(),
-        connection_address=home,
-        partners=(
-            PartnerOfRecord(
-                partner_number=partner, role=PartnerRole.CONSUMPTION, name="Bea Beleg", postal_address=home,
-                billing_periods=periods,
-            ),
-        ),
-        recorded_at=datetime.now(UTC),
-    )  # fmt: skip
-    meter = point.meter_number
+    point = _consumer_of_record("Bea Beleg", address("Lindenweg", "4", "12345", "Musterstadt"), billing_periods=periods)
+    meter, partner = point.meter_number, point.partners[0].partner_number
     await publish_master_data(system.kafka, TENANT, point)
     await publish(system, *(load_day(meter, yesterday - timedelta(days=n), kwh=0.1) for n in range(3)))
     await wait_until_consumed(
@@ -343,20 +353,10 @@ async def test_a_modul3_customer_sees_the_grid_fee_per_level_and_where_shifting_
     """[10 of 11] §3: a customer who chose Modul 3, a week of 100 Wh every quarter hour in the first quarter of 2026
     (000328's price sheet: NT 01:00–04:00, HT 17:00–19:00): the week view shows energy and fee per level, the
     standard fee beside it, and the tip to move HT consumption into NT — the same figures as the API."""
-    home = address("Wärmeweg", "3", "12345", "Musterstadt")
-    [partner] = random_partner_numbers(1)
-    point = MeterPointRecorded(
-        meter_number=random_meter_number(),
-        connection_address=home,
-        partners=(
-            PartnerOfRecord(
-                partner_number=partner, role=PartnerRole.CONSUMPTION, name="Paul Pumpe", postal_address=home,
-                time_variable_grid_fee=True,
-            ),
-        ),
-        recorded_at=datetime.now(UTC),
-    )  # fmt: skip
-    meter = point.meter_number
+    point = _consumer_of_record(
+        "Paul Pumpe", address("Wärmeweg", "3", "12345", "Musterstadt"), time_variable_grid_fee=True
+    )
+    meter, partner = point.meter_number, point.partners[0].partner_number
     monday = date(2026, 3, 23)
     await publish_master_data(system.kafka, TENANT, point)
     await publish(system, *(load_day(meter, monday + timedelta(days=n), kwh=0.1) for n in range(7)))
