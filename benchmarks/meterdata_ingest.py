@@ -510,6 +510,8 @@ def report(args: argparse.Namespace, readings: int, messages: int, e2e: EndToEnd
         f"≤{args.days} days × {SLOTS} values, batch {args.batch})",
         f"end to end             {e2e_rate:>12,.0f} readings/s   {e2e.seconds:.2f} s first send → offsets committed"
         f" and {e2e.rows:,} rows counted" + (f", {args.processes} meter data processes" if args.processes > 1 else ""),
+        f"  per partition        {e2e_rate / METER_READINGS.partitions:>12,.0f} readings/s   of the readings topic's"
+        f" {METER_READINGS.partitions} partitions, shared by {args.processes} process(es) (docs/scaling.md)",
         f"  producer             {readings / e2e.produce_seconds:>12,.0f} readings/s   {e2e.produce_seconds:.2f} s to"
         " send and have every message acknowledged",
         f"  commits              {'':>12}   all end offsets committed after {e2e.commit_seconds:.2f} s",
