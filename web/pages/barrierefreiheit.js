@@ -25,9 +25,10 @@ export default function render(ctx) {
       "p",
       null,
       "Das Kundenportal erfüllt die Anforderungen des Barrierefreiheitsstärkungsgesetzes (BFSG) nach der Norm EN 301 549 " +
-        "und den Web Content Accessibility Guidelines (WCAG) 2.1, Stufe AA, weitgehend. Es lässt sich vollständig mit " +
-        "der Tastatur bedienen, funktioniert mit Bildschirmlesern, lässt sich bis 400 % vergrößern und passt sich an " +
-        "kleine Bildschirme an. Auch Antrag, Anmeldung und Bestätigung per E-Mail-Link sind ohne Maus möglich.",
+        "und den Web Content Accessibility Guidelines (WCAG) 2.1, Stufe AA, weitgehend. Es lässt sich mit der Tastatur " +
+        "bedienen, Überschriften, Formularfelder und Tabellen sind für Bildschirmleser beschriftet, und die Seiten " +
+        "passen sich an kleine Bildschirme und starke Vergrößerung an. Auch Antrag, Anmeldung und Bestätigung per " +
+        "E-Mail-Link sind ohne Maus möglich.",
     ),
     h("h2", null, "Was noch nicht barrierefrei ist"),
     h(
