@@ -82,7 +82,7 @@ function shiftTip(shift) {
       "p",
       null,
       h("strong", null, "Tipp: "),
-    `Jede kWh, die Sie aus ${from} in ${to} verlegen, spart ${num.cent(shift.saving_ct_per_kwh)} ct. ` +
+      `Jede kWh, die Sie aus ${from} in ${to} verlegen, spart ${num.cent(shift.saving_ct_per_kwh)} ct. ` +
         `In diesem Zeitraum haben Sie dort ${num.kwh(shift.kwh_in_source)} kWh verbraucht: bis zu ${num.euro(shift.saving_eur_if_all_moved)} weniger.`,
     ),
   );
