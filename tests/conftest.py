@@ -101,16 +101,22 @@ def disposable_system(postgres_server: DatabaseServer, tmp_path_factory: pytest.
     try:
         server.start()
         run_sync(provision(server.installation))
-        with running_system(server.installation, postgres_server, root) as running:
-            shared_clerks = dict(CLERKS)
-            CLERKS.update(_clerks(running))
-            try:
-                yield running
-            finally:
-                CLERKS.clear()
-                CLERKS.update(shared_clerks)
+        with running_system(server.installation, postgres_server, root) as running, clerks_of(running):
+            yield running
     finally:
         server.stop()
+
+
+@contextmanager
+def clerks_of(system: System) -> Iterator[None]:
+    """While inside: the journeys' clerks (tests.journeys.CLERKS) are ``system``'s own; the shared system's after."""
+    shared_clerks = dict(CLERKS)
+    CLERKS.update(_clerks(system))
+    try:
+        yield
+    finally:
+        CLERKS.clear()
+        CLERKS.update(shared_clerks)
 
 
 def _clerks(system: System) -> dict[str, StaffSignIn]:

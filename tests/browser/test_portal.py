@@ -33,6 +33,14 @@ pytestmark = pytest.mark.stack
 TENANT = "000328"
 PASSWORD = "Sonnenblumen am Deich 2026"
 
+# What a signed-in customer's pages read, consumed before the test goes on: master data (identity, meter data),
+# the signing keys and the readings.
+READ_MODELS = {
+    "identity": (topics.MASTER_DATA.name,),
+    "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
+    "meterdata-ingest": (topics.METER_READINGS.name,),
+}
+
 
 async def _customer(system: System, roles: tuple[PartnerRole, ...], name: str) -> tuple[str, list[str]]:
     record = address("Postweg", "1", "12345", "Musterstadt")
@@ -46,15 +54,7 @@ async def _customer(system: System, roles: tuple[PartnerRole, ...], name: str) -
         await publish(
             system, *(load_day(point.meter_number, yesterday - timedelta(days=i), obis=obis, kwh=0.1) for i in range(3))
         )
-    await wait_until_consumed(
-        system.kafka,
-        {
-            "onboarding": (topics.MASTER_DATA.name,),
-            "identity": (topics.MASTER_DATA.name,),
-            "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
-            "meterdata-ingest": (topics.METER_READINGS.name,),
-        },
-    )
+    await wait_until_consumed(system.kafka, {**READ_MODELS, "onboarding": (topics.MASTER_DATA.name,)})
     return point.meter_number, [p.partner_number for p in point.partners]
 
 
@@ -268,14 +268,7 @@ async def test_a_customer_who_moved_out_sees_moved_out_and_only_their_own_days(
     meter = point.meter_number
     await publish_master_data(system.kafka, TENANT, point)
     await publish(system, *(load_day(meter, last_month.replace(day=n), kwh=0.1) for n in range(10, 20)))
-    await wait_until_consumed(
-        system.kafka,
-        {
-            "identity": (topics.MASTER_DATA.name,),
-            "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
-            "meterdata-ingest": (topics.METER_READINGS.name,),
-        },
-    )
+    await wait_until_consumed(system.kafka, READ_MODELS)
     email = f"anna.{meter.lower()}@example.org"
     page = await browser.new_page()
     await _register(page, system, meter, a, email, visit, 1)
@@ -310,14 +303,7 @@ async def test_the_consumption_page_lists_billing_periods_and_says_how_far_back_
     meter, partner = point.meter_number, point.partners[0].partner_number
     await publish_master_data(system.kafka, TENANT, point)
     await publish(system, *(load_day(meter, yesterday - timedelta(days=n), kwh=0.1) for n in range(3)))
-    await wait_until_consumed(
-        system.kafka,
-        {
-            "identity": (topics.MASTER_DATA.name,),
-            "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
-            "meterdata-ingest": (topics.METER_READINGS.name,),
-        },
-    )
+    await wait_until_consumed(system.kafka, READ_MODELS)
     email = f"bea.{meter.lower()}@example.org"
     page = await browser.new_page()
     await _register(page, system, meter, partner, email, visit, 1)
@@ -360,14 +346,7 @@ async def test_a_modul3_customer_sees_the_grid_fee_per_level_and_where_shifting_
     monday = date(2026, 3, 23)
     await publish_master_data(system.kafka, TENANT, point)
     await publish(system, *(load_day(meter, monday + timedelta(days=n), kwh=0.1) for n in range(7)))
-    await wait_until_consumed(
-        system.kafka,
-        {
-            "identity": (topics.MASTER_DATA.name,),
-            "meterdata": (topics.MASTER_DATA.name, topics.IDENTITY_KEYS.name),
-            "meterdata-ingest": (topics.METER_READINGS.name,),
-        },
-    )
+    await wait_until_consumed(system.kafka, READ_MODELS)
     email = f"paul.{meter.lower()}@example.org"
     page = await browser.new_page()
     await _register(page, system, meter, partner, email, visit, 1)

@@ -45,9 +45,8 @@ from stack.fixtures import DatabaseServer
 from stack.kafka import KafkaCluster
 from stack.paths import kafka_libs_dir
 from stack.postgres import asyncpg_dsn
-from tests.conftest import TENANTS, System, _clerks, running_system
+from tests.conftest import TENANTS, System, clerks_of, running_system
 from tests.journeys import (
-    CLERKS,
     address,
     envelopes,
     eventually,
@@ -83,14 +82,9 @@ def cluster_system(
     cluster: KafkaCluster, postgres_server: DatabaseServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     """Every process of the system on the cluster (bootstrap: all three nodes)."""
-    with running_system(cluster.installation, postgres_server, tmp_path_factory.mktemp("cluster-system")) as running:
-        shared_clerks = dict(CLERKS)
-        CLERKS.update(_clerks(running))
-        try:
-            yield running
-        finally:
-            CLERKS.clear()
-            CLERKS.update(shared_clerks)
+    root = tmp_path_factory.mktemp("cluster-system")
+    with running_system(cluster.installation, postgres_server, root) as running, clerks_of(running):
+        yield running
 
 
 # --- what is sent ----------------------------------------------------------------------------------------
