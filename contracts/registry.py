@@ -1,6 +1,6 @@
 """Which event types travel on which topic. Readers ignore types they do not know."""
 
-from contracts import identity, letters, masterdata, meterdata, onboarding, topics
+from contracts import alerts, identity, letters, masterdata, meterdata, onboarding, topics
 from contracts.envelope import EventPayload
 
 EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
@@ -31,6 +31,7 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
     topics.IDENTITY_KEYS.name: (identity.SigningKeyPublished, identity.SigningKeyRevoked),
     topics.METER_READINGS.name: (meterdata.LoadProfileDay, meterdata.RegisterReadings),
     topics.METER_MSCONS_ANSWERS.name: (meterdata.InterchangeAnswered,),
+    topics.METER_ALERTS.name: (alerts.AlertRaised,),
 }
 
 ALL_EVENTS: tuple[type[EventPayload], ...] = tuple(event for events in EVENTS_BY_TOPIC.values() for event in events)

@@ -137,6 +137,15 @@ METER_MSCONS_ANSWERS = TopicSpec(
     Principal.METERDATA,
     (Principal.SMGW_ADMINISTRATOR,),
 )
+METER_ALERTS = TopicSpec(
+    "plusportal.meterdata.alerts.v1",
+    3,
+    30 * DAY_MS,
+    "tenant/partner number",
+    "Alerts a customer defined, raised as readings arrive (once per alert and day); identity mails the account.",
+    Principal.METERDATA,
+    (Principal.IDENTITY,),
+)
 DEAD_LETTER = TopicSpec(
     "plusportal.dead-letter.v1",
     1,
@@ -159,5 +168,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     METER_READINGS,
     METER_MSCONS,
     METER_MSCONS_ANSWERS,
+    METER_ALERTS,
     DEAD_LETTER,
 )

@@ -30,6 +30,7 @@ from stack.credentials import (
     KAFKA_USERS,
     KafkaCredentials,
     KafkaInstallation,
+    alert_link_key_file,
     device_cookie_secret_file,
     installation_secret,
     kafka_secrets_dir,
@@ -259,6 +260,7 @@ def _secrets(args: argparse.Namespace) -> int:
     cookie_key = installation_secret(device_cookie_secret_file(var))
     code_key = installation_secret(registration_code_key_file(var))
     installation_secret(staff_totp_key_file(var))
+    installation_secret(alert_link_key_file(var))
     credentials = printhouse_credentials_file(var)
     tenants = ensure_per_tenant(credentials, (tenant.portal_number for tenant in load_tenants()))
     print(f"Geräte-Cookie-Schlüssel: {cookie_key}; Registrierungscode-Schlüssel: {code_key}")

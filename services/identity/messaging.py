@@ -4,7 +4,7 @@ from functools import partial
 
 from faststream.kafka import KafkaRouter
 
-from contracts import identity, letters, masterdata, topics
+from contracts import alerts, identity, letters, masterdata, topics
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
@@ -19,6 +19,7 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
     consumer.on(identity.AccessRequested, partial(handlers.handle_access_request, deps=deps))
     consumer.on(identity.PasswordResetRequested, partial(handlers.handle_reset_request, deps=deps))
     consumer.on(letters.RegistrationCodeIssued, handlers.keep_registration_code)
+    consumer.on(alerts.AlertRaised, partial(handlers.mail_alert, deps=deps))
 
     router = KafkaRouter()
 
@@ -27,8 +28,10 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
         topics.MASTER_DATA.name,
         topics.IDENTITY_REQUESTS.name,
         topics.LETTERS.name,
+        topics.METER_ALERTS.name,
         group=GROUP,
-        description="Master data (valid meter/partner pairs), own access and reset requests, letters' codes",
+        description="Master data (valid meter/partner pairs), own access and reset requests, letters' codes, "
+        "meter data's alerts (mailed)",
     )
 
     document_publishers(

@@ -6,6 +6,7 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 
+from contracts import alerts as alert_events
 from contracts import identity, masterdata, meterdata, topics
 from kit.consumer import Batch, EventConsumer, without_poison
 from kit.deadletter import DeadLetters, dead_letter
@@ -15,7 +16,7 @@ from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
-from services.meterdata import handlers
+from services.meterdata import alerts, handlers
 from services.meterdata.handlers import Readings
 
 log = get_logger(__name__)
@@ -31,6 +32,8 @@ def build_router(
     tenants: TenantDirectory,
     batch: int,
     dead_letters: DeadLetters,
+    *,
+    alert_key: bytes = alerts.DEVELOPMENT_KEY,  # signs the off links of the alerts raised (MeterdataSettings)
 ) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
     consumer.on(identity.SigningKeyPublished, handlers.record_signing_key)
@@ -70,10 +73,11 @@ def build_router(
 
     async def ingest(records: Batch) -> None:
         async with units() as uow:
-            outcome = await handlers.ingest(handlers.IngestReadings(tuple(records), tenants), uow)
+            outcome = await handlers.ingest(handlers.IngestReadings(tuple(records), tenants, alert_key), uow)
         for record, reason in outcome.rejected:
             await dead_letter(broker, record, reason, INGEST_GROUP, db=units.db)
-        log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected))
+        log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected),
+                 alerts=outcome.alerts)  # fmt: skip
 
     @router.subscriber(
         topics.METER_MSCONS.name,
@@ -95,7 +99,7 @@ def build_router(
         try:
             operator = tenants.get(tenant)
             async with units() as uow:
-                command = handlers.ReceiveInterchange(record.value, tenant, operator.market_partner_id)
+                command = handlers.ReceiveInterchange(record.value, tenant, operator.market_partner_id, alert_key)
                 processed = await handlers.receive_interchange(command, uow)
         except (handlers.Unanswerable, UnknownTenant) as error:
             # No one to answer: an operator this platform does not serve, or no sender readable in the file.
@@ -116,7 +120,11 @@ def build_router(
     dead_letters.replayable(INGEST_GROUP, lambda record: ingest_without_poison((record,)))
     dead_letters.replayable(MSCONS_GROUP, mscons_without_poison)
 
-    document_publishers(router, (topics.METER_MSCONS_ANSWERS, meterdata.InterchangeAnswered))
+    document_publishers(
+        router,
+        (topics.METER_MSCONS_ANSWERS, meterdata.InterchangeAnswered),
+        (topics.METER_ALERTS, alert_events.AlertRaised),
+    )
     router.publisher(
         topics.METER_READINGS.name,
         schema=meterdata.LoadProfileDay,

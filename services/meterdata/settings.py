@@ -1,8 +1,9 @@
 import os
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from kit.settings import ServiceSettings
+from kit.settings import ServiceSettings, setting, weak_secret
+from services.meterdata.alerts import DEVELOPMENT_KEY
 
 
 class MeterdataSettings(ServiceSettings):
@@ -28,3 +29,20 @@ class MeterdataSettings(ServiceSettings):
     long_query_processes: int = 1
     long_queries_per_session: int = 2
     long_queries_per_tenant: int = 8
+    # Signs the links in alert mails that turn an alert off (services.meterdata.alerts). Kept secret: with it,
+    # anyone could turn off anyone's alerts. Without one (development, tests): a development key.
+    alert_link_key: SecretStr | None = None
+
+    @property
+    def alert_key(self) -> bytes:
+        key = self.alert_link_key
+        return key.get_secret_value().encode() if key is not None else DEVELOPMENT_KEY
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if weak_secret(self.alert_link_key):
+            problems.append(
+                f"{setting('alert_link_key')} fehlt oder ist zu kurz: mit dem Entwicklungsschlüssel ließe sich jede "
+                "Benachrichtigung über einen gefälschten Link abschalten. Zufällig erzeugen (mindestens 32 Zeichen)."
+            )
+        return problems
