@@ -186,7 +186,7 @@ def off_path(key: bytes, tenant: str, alert_id: UUID) -> str:
 
 
 def signed_off(key: bytes, tenant: str, alert_id: UUID, signature: str) -> bool:
-    return hmac.compare_digest(off_signature(key, tenant, alert_id), signature)
+    return hmac.compare_digest(off_signature(key, tenant, alert_id).encode(), signature.encode())
 
 
 def _german(number: float) -> str:

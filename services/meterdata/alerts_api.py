@@ -11,7 +11,7 @@ refused with 404, as is an alert that was removed.
 import html
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -27,6 +27,7 @@ from kit.uow import UnitsOfWork
 from services.meterdata import alerts, handlers
 from services.meterdata.handlers import Readings
 
+_PAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {"schema": {"type": "string"}}}}}
 ALERT_NOT_FOUND = "Diese Benachrichtigung gibt es nicht (mehr). Bitte laden Sie die Seite neu."
 OFF_LINK_INVALID = "Dieser Link ist ungültig. Bitte öffnen Sie den Link aus der E-Mail vollständig."
 
@@ -157,7 +158,7 @@ def build_alert_link_api(units: UnitsOfWork[Readings], tenants: TenantDirectory,
     router = APIRouter(tags=["alerts"])
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
     Alert = Annotated[UUID, Query(alias="alert")]
-    Signature = Annotated[str, Query(alias="sig", max_length=100)]
+    Signature = Annotated[str, Query(alias="sig", pattern="^[A-Za-z0-9_-]{1,100}$")]
 
     def link(tenant: Tenant, alert_id: UUID, signature: str) -> handlers.OffLink:
         return handlers.OffLink(tenant.portal_number, alert_id, signature, key)
@@ -165,8 +166,8 @@ def build_alert_link_api(units: UnitsOfWork[Readings], tenants: TenantDirectory,
     @router.get(
         "/alerts/off",
         summary="The page behind the off link of an alert mail: shows the alert and a button (changes nothing)",
-        response_class=HTMLResponse,
-        responses=error_responses(404, 422),
+        response_class=Response,
+        responses={**_PAGE, **error_responses(404, 422)},
     )
     async def confirm_off(tenant: TenantDep, alert_id: Alert, signature: Signature) -> HTMLResponse:
         try:
@@ -186,8 +187,8 @@ def build_alert_link_api(units: UnitsOfWork[Readings], tenants: TenantDirectory,
     @router.post(
         "/alerts/off",
         summary="Turn off exactly the alert the signed link names (again: nothing changes)",
-        response_class=HTMLResponse,
-        responses=error_responses(404, 422),
+        response_class=Response,
+        responses={**_PAGE, **error_responses(404, 422)},
     )
     async def switch_off(tenant: TenantDep, alert_id: Alert, signature: Signature) -> HTMLResponse:
         try:

@@ -4,6 +4,7 @@
 // Meter data wants a Bearer token from identity (api.js fetches and renews it).
 // State in the address: ?ansicht=tag|woche|monat|jahr&datum=YYYY-MM-DD&woche=stunden|tage&vergleich=1
 
+import { alertsPanel } from "../alerts.js";
 import * as api from "../api.js";
 import { barChart } from "../chart.js";
 import { addDays, addMonths, berlinDay, compareDays, dayString, fmt, isoWeek, num, parseDay, today, weekday } from "../dates.js";
@@ -609,6 +610,7 @@ export default async function render(ctx) {
   const billing = billingPanel(partner, what);
   const gridFees = role === "consumption" ? gridFeePanel(partner) : null; // Modul 3 applies to consumption only
   const downloads = downloadPanel(partner, () => periodOf(state));
+  const alerts = alertsPanel(partner, role); // web/alerts.js ([10 of 11] §2)
   ctx.show(
     role === "feed_in" ? "Ihre Einspeisung" : "Ihr Verbrauch",
     h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
@@ -618,7 +620,9 @@ export default async function render(ctx) {
     billing.element,
     registers.element,
     downloads.element,
+    alerts.element,
   );
+  alerts.load(() => ctx.isCurrent());
 
   if (!state.dayGiven && !(await startAtNewestValues(ctx, partner, state))) return;
   if (!ctx.isCurrent()) return;

@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from backoffice.smgw_simulator import malo_for, write_mscons
 from contracts.alerts import AlertKind, AlertRaised
 from contracts.common import PartnerRole, PostalAddress
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
@@ -115,6 +116,7 @@ def test_off_link_is_signed_for_one_alert_on_one_portal() -> None:
     assert not alerts.signed_off(KEY, TENANT, uuid4(), signature)  # another alert
     assert not alerts.signed_off(KEY, TENANT, alert_id, signature[:-1] + ("A" if signature[-1] != "A" else "B"))
     assert not alerts.signed_off(b"another key", TENANT, alert_id, signature)
+    assert not alerts.signed_off(KEY, TENANT, alert_id, "T\u00f3\u00a8 é")  # not even base64url: refused, no error
 
 
 # --- the use case on a fake store --------------------------------------------------------------------------
@@ -256,3 +258,24 @@ async def test_missing_data_is_raised_when_other_meters_deliver(units: FakeUnits
     for n in range(1, 6):
         await ingest(units, reading(busy, NORMAL + timedelta(days=n), 0.1))
     assert [e.period for e in raised(units)] == [first + timedelta(days=1), NORMAL + timedelta(days=1)]
+
+
+async def test_the_mscons_path_raises_alerts_too_and_a_file_delivered_again_nothing(
+    units: FakeUnits[FakeReadings],
+) -> None:
+    meter = "1EMH0000000001"
+    malo = malo_for(meter)
+    recorded = point(meter, "1000000001", PartnerRole.CONSUMPTION).model_copy(update={"malo_id": malo})
+    units.master_data.points[(TENANT, meter)] = recorded
+    await define(units, "1000000001", "consumption", AlertKind.DAILY_CONSUMPTION, 5)
+    n = quarter_hours_of(NORMAL)
+    day = LoadProfileDay(
+        meter_number=meter, obis=CONSUMPTION, day=NORMAL, values=(0.1,) * n, qualities=(Quality.TRUE_VALUE,) * n
+    )
+    data = write_mscons([day], sender_mp_id="9900000000003", receiver_mp_id="9900123000002", malo_id=malo)
+    for _ in range(2):
+        async with units() as uow:
+            command = handlers.ReceiveInterchange(data, TENANT, "9900123000002", KEY)
+            await handlers.receive_interchange(command, uow)
+    [event] = raised(units)
+    assert (event.kind, event.period, event.value) == (AlertKind.DAILY_CONSUMPTION, NORMAL, 9.6)
