@@ -622,12 +622,12 @@ export default async function render(ctx) {
     downloads.element,
     alerts.element,
   );
-  alerts.load(() => ctx.isCurrent());
 
   if (!state.dayGiven && !(await startAtNewestValues(ctx, partner, state))) return;
   if (!ctx.isCurrent()) return;
   update();
   billing.load(() => ctx.isCurrent());
+  alerts.load(() => ctx.isCurrent());
 
   function update() {
     writeState(state);
