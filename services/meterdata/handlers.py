@@ -102,7 +102,10 @@ class Readings(Protocol):
 
     async def alerts_of(self, tenant: str, partner_number: str, role: str) -> list[alerts.Alert]: ...
 
-    async def alerts_on(self, tenant: str) -> list[alerts.Alert]: ...
+    async def alerts_on(self, tenant: str, meters: Sequence[str]) -> list[alerts.Alert]:
+        """The tenant's alerts that are on and may concern readings of ``meters`` (their partners' alerts, and every
+        PV and missing-data alert)."""
+        ...
 
     async def alert(self, tenant: str, alert_id: UUID) -> alerts.Alert | None: ...
 
@@ -800,7 +803,7 @@ async def raise_alerts(days: Iterable[IntervalDay], key: bytes, uow: Uow) -> lis
             arrived.setdefault(day.tenant, {}).setdefault((day.meter_number, day.obis), set()).add(day.day)
     raised: list[alerts.Occurrence] = []
     for tenant, channels in arrived.items():
-        watched = await uow.store.alerts_on(tenant)
+        watched = await uow.store.alerts_on(tenant, sorted({meter for meter, _ in channels}))
         for alert in watched:
             for finding in await _findings(alert, channels, uow):
                 occurrence = alerts.Occurrence(

@@ -380,10 +380,22 @@ class MeterdataStore:
         )
         return [_alert(row) for row in rows.all()]
 
-    async def alerts_on(self, tenant: str) -> list[Alert]:
-        """The tenant's alerts that are on (judged as readings arrive)."""
+    async def alerts_on(self, tenant: str, meters: Sequence[str]) -> list[Alert]:
+        """The tenant's alerts that are on and may concern readings of ``meters``: those of the partners of these
+        meters (master data), and every PV and missing-data alert (judged on other meters' days too)."""
         rows = await self._session.exec(
-            select(AlertRow).where(AlertRow.tenant == tenant, col(AlertRow.off_at).is_(None))
+            select(AlertRow).where(
+                AlertRow.tenant == tenant,
+                col(AlertRow.off_at).is_(None),
+                or_(
+                    col(AlertRow.kind).in_([AlertKind.PV_WITHOUT_FEED_IN.value, AlertKind.MISSING_DATA.value]),
+                    text(
+                        "EXISTS (SELECT 1 FROM meter_points m WHERE m.tenant = alerts.tenant"
+                        " AND m.meter_number = ANY(:meters) AND m.record @> jsonb_build_object('partners',"
+                        " jsonb_build_array(jsonb_build_object('partner_number', alerts.partner_number))))"
+                    ).bindparams(meters=list(meters)),
+                ),
+            )
         )
         return [_alert(row) for row in rows.all()]
 

@@ -147,8 +147,8 @@ class FakeReadings:
             a for a in self.alerts.values() if (a.tenant, a.partner_number, a.role) == (tenant, partner_number, role)
         ]
 
-    async def alerts_on(self, tenant: str) -> list[Alert]:
-        return [a for a in self.alerts.values() if a.tenant == tenant and a.on]
+    async def alerts_on(self, tenant: str, meters: Sequence[str]) -> list[Alert]:
+        return [a for a in self.alerts.values() if a.tenant == tenant and a.on]  # the store narrows by meter
 
     async def alert(self, tenant: str, alert_id: UUID) -> Alert | None:
         found = self.alerts.get(alert_id)
