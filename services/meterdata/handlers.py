@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from contracts.alerts import AlertKind, AlertRaised
 from contracts.common import METER_NUMBER_PATTERN
 from contracts.grid_fees import FeeQuarter
-from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
+from contracts.identity import AccountDeleted, SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import InterchangeAnswered, Quality, RegisterReadings
 from contracts.topics import METER_ALERTS, METER_MSCONS_ANSWERS
 from kit import billing, energy_day, validity
@@ -110,6 +110,8 @@ class Readings(Protocol):
     async def alert(self, tenant: str, alert_id: UUID) -> alerts.Alert | None: ...
 
     async def remove_alert(self, tenant: str, partner_number: str, role: str, alert_id: UUID) -> bool: ...
+
+    async def remove_alerts_of(self, tenant: str, partner_numbers: Sequence[str]) -> None: ...
 
     async def switch_off(self, tenant: str, alert_id: UUID, now: datetime) -> None: ...
 
@@ -947,6 +949,12 @@ class ListOccurrences:
 async def list_occurrences(query: ListOccurrences, uow: Uow) -> list[alerts.Occurrence]:
     p = query.partner
     return await uow.store.occurrences_of(p.tenant, p.partner_number, p.role, query.limit)
+
+
+async def forget_alerts(event: Delivered[AccountDeleted], uow: Uow) -> None:
+    """The customer deleted their login: the alerts of its partner numbers go with it (with what they raised), so
+    that whoever registers a partner number next starts without them."""
+    await uow.store.remove_alerts_of(event.tenant.portal_number, event.payload.partner_numbers)
 
 
 class InvalidOffLink(LookupError):

@@ -39,6 +39,7 @@ def build_router(
     consumer.on(identity.SigningKeyPublished, handlers.record_signing_key)
     consumer.on(identity.SigningKeyRevoked, handlers.record_key_revocation)
     consumer.on(identity.SessionEnded, handlers.record_session_ended)
+    consumer.on(identity.AccountDeleted, handlers.forget_alerts)
     router = KafkaRouter()
 
     consumer.subscribe(
@@ -48,7 +49,7 @@ def build_router(
         topics.IDENTITY.name,
         group=GROUP,
         description="Master data (meter → partner numbers), identity's public keys and their revocations, "
-        "ended sessions",
+        "ended sessions, deleted logins (their alerts go)",
     )
 
     @router.subscriber(

@@ -415,6 +415,13 @@ class MeterdataStore:
         )  # type: ignore[call-overload]
         return found.first() is not None
 
+    async def remove_alerts_of(self, tenant: str, partner_numbers: Sequence[str]) -> None:
+        await self._session.exec(
+            text("DELETE FROM alerts WHERE tenant = :tenant AND partner_number = ANY(:partners)").bindparams(
+                tenant=tenant, partners=list(partner_numbers)
+            )
+        )  # type: ignore[call-overload]
+
     async def switch_off(self, tenant: str, alert_id: UUID, now: datetime) -> None:
         """Turned off (kept, with its occurrences); a second time changes nothing."""
         await self._session.exec(

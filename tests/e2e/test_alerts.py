@@ -21,6 +21,7 @@ from stack.postgres import asyncpg_dsn
 from tests.conftest import System
 from tests.e2e.test_meterdata import publish, token
 from tests.journeys import (
+    CUSTOMER_PASSWORD,
     address,
     envelopes,
     eventually,
@@ -202,3 +203,23 @@ async def test_another_partner_or_operator_sees_and_removes_nothing(system: Syst
     assert [a["id"] for a in await api_json(system, me, "consumption")] == [alert_id]
     assert (await api(system, "DELETE", me, "consumption", f"/{alert_id}")).status_code == 204
     assert await api_json(system, me, "consumption") == []
+
+
+async def test_a_deleted_login_takes_its_alerts_along(system: System) -> None:
+    home = address("Abschiedsweg", "2", "12345", "Musterstadt")
+    point = meter_point(random_meter_number(), "Dora Delete", home, home)
+    await publish_master_data(system.kafka, TENANT, point)
+    partner = point.partners[0].partner_number
+    email = f"dora-{uuid4().hex[:8]}@example.org"
+    browser = await register_by_hand(system.identity.url, system.mail, TENANT, point.meter_number, partner, email)
+    made = await api(system, "POST", partner, "consumption", json={"kind": "missing_data", "threshold": 3})
+    assert made.status_code == 201, made.text
+    assert [a["id"] for a in await api_json(system, partner, "consumption")] == [made.json()["id"]]
+    async with browser:
+        deleted = await browser.call("POST", "/account/delete", json={"password": CUSTOMER_PASSWORD})
+        assert deleted.status_code == 204, deleted.text
+
+    async def gone() -> bool | None:
+        return True if await api_json(system, partner, "consumption") == [] else None
+
+    await eventually(gone, what="the deleted login's alerts to be removed")

@@ -162,6 +162,11 @@ class FakeReadings:
         self.occurrences = {key: o for key, o in self.occurrences.items() if key[0] != alert_id}
         return True
 
+    async def remove_alerts_of(self, tenant: str, partner_numbers: Sequence[str]) -> None:
+        for alert in list(self.alerts.values()):
+            if alert.tenant == tenant and alert.partner_number in partner_numbers:
+                await self.remove_alert(tenant, alert.partner_number, alert.role, alert.id)
+
     async def switch_off(self, tenant: str, alert_id: UUID, now: datetime) -> None:
         found = await self.alert(tenant, alert_id)
         if found is not None and found.on:

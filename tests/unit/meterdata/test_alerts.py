@@ -10,9 +10,11 @@ import pytest
 from backoffice.smgw_simulator import malo_for, write_mscons
 from contracts.alerts import AlertKind, AlertRaised
 from contracts.common import PartnerRole, PostalAddress
+from contracts.identity import AccountDeleted
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.meterdata import LoadProfileDay, Quality
 from contracts.topics import METER_ALERTS
+from kit.consumer import Delivered
 from kit.energy_day import quarter_hours_of
 from kit.events import encode, envelope_for
 from kit.tenants import load_tenants
@@ -279,3 +281,14 @@ async def test_the_mscons_path_raises_alerts_too_and_a_file_delivered_again_noth
             await handlers.receive_interchange(command, uow)
     [event] = raised(units)
     assert (event.kind, event.period, event.value) == (AlertKind.DAILY_CONSUMPTION, NORMAL, 9.6)
+
+
+async def test_a_deleted_login_takes_the_alerts_of_its_partner_numbers_along(units: FakeUnits[FakeReadings]) -> None:
+    await define(units, "1000000001", "consumption", AlertKind.DAILY_CONSUMPTION, 5)
+    kept = await define(units, "1000000002", "consumption", AlertKind.DAILY_CONSUMPTION, 5)
+    tenant = load_tenants().get(TENANT)
+    deleted = AccountDeleted(account_id=str(uuid4()), partner_numbers=("1000000001",))
+    envelope = envelope_for(deleted, tenant=TENANT, correlation_id=uuid4())
+    async with units() as uow:
+        await handlers.forget_alerts(Delivered(envelope, deleted, tenant), uow)
+    assert list(units.store.alerts) == [kept]
