@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_serializer
 
+from contracts.consent import GRANT_SCOPES
 from contracts.grid_fees import FeeLevel
 from kit import auth
 from kit.audit import Actor
@@ -34,6 +35,7 @@ MAX_DAYS = 3 * 366 + 1
 MAX_PAGE = 40_000  # a leap year of hours fits one page (at 15 minutes, a page counts days)
 _BEARER = HTTPBearer(auto_error=False, description="Access token from identity: POST /session/token")
 SIGNED_OUT = "Ihre Anmeldung ist beendet. Bitte melden Sie sich erneut an."
+NOT_WITH_A_GRANT = "Eine Freigabe für Dritte erlaubt diese Abfrage nicht."
 EXPORT_RUNNING = "Es läuft bereits ein Export. Bitte warten Sie, bis er fertig ist."
 EXPORTS_BUSY = "Gerade laufen viele Exporte. Bitte versuchen Sie es in wenigen Sekunden erneut."
 EXPORT_RETRY_AFTER = 5  # seconds; a three-year XLSX export takes a few
@@ -108,9 +110,41 @@ def build_api(
     Claims = Annotated[auth.AccessClaims, Depends(claims_of)]
 
     def authorised(claims: auth.AccessClaims, partner_number: str) -> None:
+        """The customer's own token for this partner number. A third party's token (a grant) is refused here: it
+        reads only what ``within_grant`` lets it."""
         # The token names exactly one partner number; any other one is refused, whatever it is.
         if partner_number != claims.partner_number:
             raise HTTPException(403, "Kein Zugriff auf diese Geschäftspartner-Nr.")
+        if claims.grant is not None:
+            raise HTTPException(403, NOT_WITH_A_GRANT)
+
+    async def within_grant(
+        claims: auth.AccessClaims, partner_number: str, what: str, resolution: str, first: date, end: date
+    ) -> None:
+        """The customer's token, or a third party's whose grant covers this resolution and period; a third
+        party's read is logged for the customer (``GET /partners/{partner_number}/grant-accesses``)."""
+        if partner_number != claims.partner_number:
+            raise HTTPException(403, "Kein Zugriff auf diese Geschäftspartner-Nr.")
+        grant = claims.grant
+        if grant is None:
+            return
+        if resolution not in GRANT_SCOPES[grant.scope]:
+            raise HTTPException(403, f"Diese Freigabe umfasst keine Werte der Auflösung „{resolution}“.")
+        if first < grant.data_from:
+            raise HTTPException(403, f"Diese Freigabe umfasst Daten erst ab dem {grant.data_from:%d.%m.%Y}.")
+        access = domain.GrantAccess(
+            tenant=claims.tenant,
+            grant_id=grant.id,
+            client_id=grant.client_id,
+            partner_number=partner_number,
+            at=units.clock(),
+            what=what,
+            resolution=resolution,
+            first=first,
+            end=end,
+        )
+        async with units() as uow:
+            await handlers.log_grant_access(access, uow)
 
     @router.get(
         "/partners/{partner_number}/intervals",
@@ -136,8 +170,8 @@ def build_api(
         page: Annotated[int, Query(ge=1, le=INT64_MAX - 1)] = 1,  # `next` is written too
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
     ) -> Response:
-        authorised(claims, partner_number)
         first, end = _period(first, end)
+        await within_grant(claims, partner_number, "intervals", resolution, first, end)
         # One statement (the partner's relations to meters inside), no BEGIN/COMMIT; the token's key is cached.
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         results: list[dict[str, Any]] | orjson.Fragment
@@ -174,6 +208,29 @@ def build_api(
         }
         return Response(orjson.dumps(body), media_type="application/json")
 
+    @router.get(
+        "/partners/{partner_number}/grant-accesses",
+        summary="What third parties read with this partner's grants (newest first, at most 200)",
+        description="For the customer (not for a third party's token): each read with the grant, the third party "
+        "(`client_id`), when, what (`intervals` | `registers`), the resolution and the period [`first`, `end`).",
+    )
+    async def grant_accesses(partner_number: str, claims: Claims, tenant: TenantDep) -> list[dict[str, Any]]:
+        authorised(claims, partner_number)
+        async with units.read() as uow:
+            found = await handlers.grant_accesses(handlers.ShowGrantAccesses(tenant.portal_number, partner_number), uow)
+        return [
+            {
+                "grant_id": a.grant_id,
+                "client_id": a.client_id,
+                "at": a.at.isoformat(),
+                "what": a.what,
+                "resolution": a.resolution,
+                "first": a.first.isoformat(),
+                "end": a.end.isoformat(),
+            }
+            for a in found
+        ]
+
     @router.get("/partners/{partner_number}/registers", summary="Register readings (Zählerstände): daily and latest")
     async def registers(
         partner_number: str,
@@ -182,8 +239,8 @@ def build_api(
         first: FirstDay,
         end: EndDay,
     ) -> dict[str, Any]:
-        authorised(claims, partner_number)
         first, end = _period(first, end)
+        await within_grant(claims, partner_number, "registers", domain.Resolution.DAY, first, end)
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         async with units.read() as uow:
             found = await handlers.registers(period, uow)
