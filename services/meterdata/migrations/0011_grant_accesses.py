@@ -1,13 +1,13 @@
 """What third parties read with customers' grants ([11 of 11] §2): one row per read, shown to the customer.
 
-Revision ID: meterdata_0013_grant_accesses
+Revision ID: meterdata_0011_grant_accesses
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "meterdata_0013_grant_accesses"
-down_revision = "meterdata_0009_entries"
+revision = "meterdata_0011_grant_accesses"
+down_revision = "meterdata_0010_personal_tokens"
 branch_labels = None
 depends_on = None
 
