@@ -8,6 +8,8 @@ from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID, uuid4
 
+from contracts.identity import AccountDeleted
+from kit.consumer import Delivered
 from kit.uow import UnitOfWork
 from services.meterdata import token_domain
 from services.meterdata.token_domain import InvalidPersonalToken, PersonalToken
@@ -27,6 +29,12 @@ class Tokens(Protocol):
     async def token_for_update(self, tenant: str, partner_number: str, token_id: UUID) -> PersonalToken | None: ...
 
     async def save(self, token: PersonalToken) -> None: ...
+
+
+class RevokesAccountTokens(Protocol):
+    """What ``revoke_tokens_of_deleted_account`` needs (the meter-data consumer's store has it too)."""
+
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None: ...
 
 
 class TokenLookup(Protocol):
@@ -115,3 +123,12 @@ async def authenticate(secret: str, tenant: str, now: datetime, lookup: TokenLoo
     if token.use_to_record(now):
         await lookup.record_use(token.id, now)
     return token
+
+
+async def revoke_tokens_of_deleted_account(
+    event: Delivered[AccountDeleted], uow: UnitOfWork[RevokesAccountTokens]
+) -> None:
+    """A deleted login's tokens go with it (a redelivery changes nothing: revoked stays revoked, at its time)."""
+    await uow.store.revoke_tokens_of_account(
+        event.envelope.tenant, event.payload.account_id, event.envelope.occurred_at
+    )

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, func
+from sqlalchemy import Column, DateTime, func, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -78,6 +78,15 @@ class TokenStore:
         row = await self._session.get(PersonalTokenRow, token.id)
         assert row is not None
         row.revoked_at = token.revoked_at
+
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
+        """Every token the login made, revoked at ``at`` (a token revoked before keeps its time)."""
+        await self._session.exec(
+            update(PersonalTokenRow)
+            .where(col(PersonalTokenRow.tenant) == tenant, col(PersonalTokenRow.account_id) == account_id)
+            .where(col(PersonalTokenRow.revoked_at).is_(None))
+            .values(revoked_at=at)
+        )
 
 
 _BY_HASH = f"SELECT {', '.join(_COLUMNS)} FROM personal_tokens WHERE secret_hash = $1"

@@ -5,17 +5,21 @@ altered secret, a token trying to make tokens or to revoke — each refused."""
 
 from datetime import date, timedelta
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import httpx
 import pytest
 
+from contracts import topics
+from contracts.identity import AccountDeleted
+from kit.events import encode, envelope_for
 from services.meterdata.api import READ_ONLY_TOKEN, SCHEMA_HEADER, SCHEMA_VERSION
 from services.meterdata.token_api import INVALID
 from stack.postgres import asyncpg_dsn
 from tests.conftest import System
 from tests.e2e.test_meterdata import CONSUMED, TENANT, load_day, prosumer, publish, token
-from tests.journeys import StaffSignIn, wait_until_consumed
+from tests.journeys import StaffSignIn, produce, wait_until_consumed
 
 pytestmark = pytest.mark.stack
 DAY = date(2026, 6, 2)
@@ -201,3 +205,26 @@ async def test_each_token_has_its_own_rate_limit(system: System) -> None:
         assert answer.json()["detail"].startswith("Zu viele Anfragen.")
         other = await client.get(f"/partners/{consumption}/registers", headers=bearer(calm), params=PERIOD)
         assert other.status_code == 200
+
+
+async def test_a_deleted_logins_tokens_are_revoked(system: System) -> None:
+    _, consumption, _ = await prosumer(system)
+    account = f"account-{uuid4()}"
+    session = token(system, consumption, "consumption", account=account)
+    others = token(system, consumption, "consumption", account=f"account-{uuid4()}")  # the partner's other login
+    async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=30) as client:
+        secret = (await make(client, session, consumption))["token"]
+        kept = (await make(client, others, consumption, "Energiemanager"))["token"]
+        assert (
+            await client.get(f"/partners/{consumption}/registers", headers=bearer(secret), params=PERIOD)
+        ).is_success
+        deleted = AccountDeleted(account_id=account, partner_numbers=(consumption,))
+        envelope = envelope_for(deleted, tenant=TENANT, correlation_id=uuid4())
+        for _ in range(2):  # delivered twice: the same outcome
+            await produce(system.kafka, topics.IDENTITY.name, encode(envelope), key=account.encode())
+        await wait_until_consumed(system.kafka, CONSUMED)
+        gone = await client.get(f"/partners/{consumption}/registers", headers=bearer(secret), params=PERIOD)
+        assert gone.status_code == 401
+        still = await client.get(f"/partners/{consumption}/registers", headers=bearer(kept), params=PERIOD)
+        assert still.status_code == 200
+        assert [t["name"] for t in await listed(client, others, consumption)] == ["Energiemanager"]
