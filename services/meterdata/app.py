@@ -102,7 +102,10 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
         version="1.0.0",
         description="A partner number's readings: 15-minute values and aggregates on Europe/Berlin days with "
         "quality and completeness, register readings, CSV/XLSX export. Authorised by identity's access token "
-        "(Bearer): its tenant must be the host's, its partner number the path's.",
+        "(Bearer): its tenant must be the host's, its partner number the path's. The routes that only read also "
+        "take a customer's personal access token (`Authorization: Bearer ppt_…`, security scheme PersonalToken): "
+        "read-only, one partner number, rate-limited per token. Answers carry `schema_version` (exports: the "
+        "`Schema-Version` header); within a version fields are only ever added.",
         lifespan=lifespan,
     )
     install_error_handlers(app)

@@ -87,6 +87,23 @@ class TokenView(BaseModel):
 class IssuedTokenView(TokenView):
     token: str = Field(description="The secret: shown in this answer only, never again (only a hash is kept)")
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "id": "6f1c2b0e-9a57-4c1e-8f43-2a8e5d7c9b10",
+                    "name": "Heimautomation",
+                    "prefix": "ppt_Xq3vT9aL",
+                    "created_at": "2026-12-07T09:00:00Z",
+                    "expires_at": "2027-06-30T22:00:00Z",
+                    "last_used_at": None,
+                    "expired": False,
+                    "token": "ppt_Xq3vT9aLr2c8YwJ0mN5pQe1sUv7hKd4gBz6fAi3oTlE",
+                }
+            ]
+        }
+    }
+
 
 def customer_actor(claims: auth.AccessClaims, request: Request) -> Actor:
     """The customer's login as the actor of an audit entry (kit.audit names its fields after staff)."""
