@@ -49,6 +49,7 @@ from services.meterdata.domain import (
     Resolution,
     StoredDay,
 )
+from services.meterdata.token_store import TokenStore
 
 
 class IntervalDayRow(SQLModel, table=True):
@@ -190,6 +191,9 @@ class MeterdataStore:
 
     async def record_session_ended(self, event: Delivered[SessionEnded]) -> None:
         await auth.record_session_ended(event, self._session)
+
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
+        await TokenStore(self._session).revoke_tokens_of_account(tenant, account_id, at)
 
     # --- serving in a transaction (registers, export) ------------------------------------------------------
 

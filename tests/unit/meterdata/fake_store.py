@@ -25,6 +25,7 @@ class FakeReadings:
         self.keys: list[Delivered[SigningKeyPublished]] = []
         self.revoked: list[Delivered[SigningKeyRevoked]] = []
         self.ended: list[Delivered[SessionEnded]] = []
+        self.accounts_revoked: list[tuple[str, str, datetime]] = []  # personal tokens of deleted logins
         self.upserts = 0
         self.interchanges_received: dict[str, tuple[ReceivedInterchange, bytes]] = {}  # id → (interchange, file)
         self.partitions: dict[str, set[date]] = {"interval_days": set(), "register_readings": set()}
@@ -69,6 +70,9 @@ class FakeReadings:
 
     async def record_session_ended(self, event: Delivered[SessionEnded]) -> None:
         self.ended.append(event)
+
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
+        self.accounts_revoked.append((tenant, account_id, at))
 
     async def days_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[StoredDay]:
         found: dict[date, StoredDay] = {}
