@@ -2,7 +2,7 @@
 each, kept as SHA-256 digests only (token_domain); and kit's rate-limit counters, which count each token's
 requests across replicas (kit.ratelimit) — made only where no other revision made them already.
 
-Revision ID: meterdata_0012_personal_tokens
+Revision ID: meterdata_0010_personal_tokens
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 
 from kit import migrations as kit_tables
 
-revision = "meterdata_0012_personal_tokens"
+revision = "meterdata_0010_personal_tokens"
 down_revision = "meterdata_0009_entries"
 branch_labels = None
 depends_on = None
