@@ -387,6 +387,20 @@ export async function downloadReadings(partnerNumber, { from, to, resolution, fo
   saveBlob(await response.blob(), filenameOf(response, `messwerte-${from}-${to}.${extension}`));
 }
 
+/** The partner's personal access tokens (never their secrets): web/tokens.js. */
+export function personalTokens(partnerNumber) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "personal-tokens"), { bearer: true });
+}
+
+/** A new personal access token; its secret (`token`) is in this answer only. */
+export function createPersonalToken(partnerNumber, { name, expires_on }) {
+  return call("meterdata", "POST", partnerPath(partnerNumber, "personal-tokens"), { bearer: true, json: { name, expires_on } });
+}
+
+export function revokePersonalToken(partnerNumber, tokenId) {
+  return call("meterdata", "DELETE", partnerPath(partnerNumber, `personal-tokens/${encodeURIComponent(tokenId)}`), { bearer: true });
+}
+
 // ---------------------------------------------------------------- back-office
 
 function staffCall(service, method, path, options = {}) {

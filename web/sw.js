@@ -24,6 +24,7 @@ const SHELL = [
   "/roles.js",
   "/styles.css",
   "/tenants.json",
+  "/tokens.js",
   "/favicon.svg",
   "/icon.svg",
   "/pages/start.js",

@@ -19,21 +19,28 @@ from contracts.grid_fees import FeeLevel
 from kit import auth
 from kit.audit import Actor
 from kit.cpu import NoSlot, ProcessPool, Slots
+from kit.db import Database
 from kit.errors import error_responses
 from kit.http import INT64_MAX, tenant_from_host
 from kit.links import response_links
 from kit.staff import acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
-from services.meterdata import domain, edifact_answers, exports, handlers
+from services.meterdata import domain, edifact_answers, exports, handlers, token_api, token_domain
 from services.meterdata.domain import AnswerSent, MessageRefused, ReceivedInterchange, RegisterValue
 from services.meterdata.grid_fees import GridFeeSplit
 from services.meterdata.handlers import PartnerReadings, Readings
 from services.meterdata.settings import MeterdataSettings
+from services.meterdata.token_api import PersonalTokens
 
 MAX_DAYS = 3 * 366 + 1
 MAX_PAGE = 40_000  # a leap year of hours fits one page (at 15 minutes, a page counts days)
-_BEARER = HTTPBearer(auto_error=False, description="Access token from identity: POST /session/token")
+_BEARER = HTTPBearer(
+    auto_error=False, scheme_name="AccessToken", description="Access token from identity: POST /session/token"
+)
+READ_ONLY_TOKEN = (
+    "Mit einem persönlichen Zugangsschlüssel lassen sich nur Messwerte lesen. Bitte melden Sie sich im Portal an."
+)
 SIGNED_OUT = "Ihre Anmeldung ist beendet. Bitte melden Sie sich erneut an."
 NOT_WITH_A_GRANT = "Eine Freigabe für Dritte erlaubt diese Abfrage nicht."
 EXPORT_RUNNING = "Es läuft bereits ein Export. Bitte warten Sie, bis er fertig ist."
@@ -45,17 +52,53 @@ NO_TIME_VARIABLE_FEE = (
     "Für diese Geschäftspartner-Nr. ist kein zeitvariables Netzentgelt (Modul 3 nach § 14a EnWG) vereinbart."
 )
 EXPORT_CHUNK = 64 * 1024
+# The version of the answers' shape (JSON: `schema_version`; exports: the SCHEMA_HEADER header). Within a version
+# fields may be added, never renamed, removed or given another meaning or type, and CSV columns keep their names
+# and order; a change that breaks that is a new version, answered beside the old one for a year at least.
+SCHEMA_VERSION = "1"
+SCHEMA_HEADER = "Schema-Version"
+_SCHEMA_FIELD = "The version of this answer's shape: fields are only ever added within a version"
 # Every route's answers besides success: no or an ended token (401), a token of another operator or partner
-# (403), an unknown portal (404), invalid parameters or period (422).
-_ERRORS = error_responses(401, 403, 404, 422)
+# (403), an unknown portal (404), invalid parameters or period (422), a personal token over its rate (429).
+_ERRORS = error_responses(401, 403, 404, 422, 429)
 _EXPORT: dict[int | str, dict[str, Any]] = {
     200: {
+        "headers": {SCHEMA_HEADER: {"description": _SCHEMA_FIELD, "schema": {"type": "string", "example": "1"}}},
         "content": {
-            "text/csv": {"schema": {"type": "string"}},
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "start,end,kwh,quality,present,expected\r\n"
+                "2026-06-01T22:00:00+00:00,2026-06-01T22:15:00+00:00,0.1,220,1,1\r\n"
+                "2026-06-01T22:15:00+00:00,2026-06-01T22:30:00+00:00,0.125,67,1,1\r\n",
+            },
             exports.MEDIA_TYPES["xlsx"]: {"schema": {"type": "string"}},
-        }
+        },
     }
 }
+
+
+_INTERVALS_EXAMPLE = {
+    "schema_version": SCHEMA_VERSION,
+    "partner_number": "3236513735",
+    "role": "consumption",
+    "obis": "1-1:1.29.0",
+    "unit": "kWh",
+    "resolution": "day",
+    "from": "2026-06-01",
+    "to": "2026-06-03",
+    "count": 2,
+    "page": 1,
+    "page_size": 40000,
+    "next": None,
+    "previous": None,
+    "results": [
+        {"start": "2026-05-31T22:00:00+00:00", "end": "2026-06-01T22:00:00+00:00", "kwh": 9.6, "present": 96,
+         "expected": 96, "substitutes": 0},
+        {"start": "2026-06-01T22:00:00+00:00", "end": "2026-06-02T22:00:00+00:00", "kwh": 9.412, "present": 95,
+         "expected": 96, "substitutes": 1},
+    ],
+}  # fmt: skip
+_INTERVALS: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"example": _INTERVALS_EXAMPLE}}}}
 
 
 # A period's query parameters, as every route of a partner's values takes them.
@@ -71,6 +114,53 @@ def _period(first: date, end: date) -> tuple[date, date]:
     return first, end
 
 
+def session_claims(
+    db: Database, tenants: TenantDirectory, *, grants: bool = False
+) -> Callable[[Tenant, HTTPAuthorizationCredentials | None], Awaitable[auth.AccessClaims]]:
+    """The dependency of routes for a signed-in customer: identity's access token (a personal token: 403; a third
+    party's, for a grant: 403 unless ``grants`` — the reads then check the grant, ``within_grant``)."""
+    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
+
+    async def claims_of(
+        tenant: TenantDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+    ) -> auth.AccessClaims:
+        if credentials is None:
+            raise HTTPException(401, "Bitte melden Sie sich an.", headers={"WWW-Authenticate": "Bearer"})
+        if token_domain.is_personal_token(credentials.credentials):
+            raise HTTPException(403, READ_ONLY_TOKEN)
+        try:
+            claims = await auth.verify(db.transaction, credentials.credentials, tenant.portal_number)
+        except auth.InvalidToken as refusal:
+            if str(refusal) == "session ended":  # signed out, password changed, login deleted, grant revoked
+                raise HTTPException(401, SIGNED_OUT, headers={"WWW-Authenticate": "Bearer"}) from None
+            raise HTTPException(403, "Kein Zugriff auf diese Daten.") from None
+        if claims.grant is not None and not grants:
+            raise HTTPException(403, NOT_WITH_A_GRANT)
+        return claims
+
+    return claims_of
+
+
+def read_claims(
+    claims_of: Callable[[Tenant, HTTPAuthorizationCredentials | None], Awaitable[auth.AccessClaims]],
+    tenants: TenantDirectory,
+    personal: PersonalTokens | None,
+) -> Callable[..., Awaitable[auth.AccessClaims]]:
+    """The dependency of routes that only read: identity's access token, or a personal token (``ppt_…``)."""
+    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
+
+    async def claims(
+        tenant: TenantDep,
+        session: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(token_api.PERSONAL_BEARER)],
+    ) -> auth.AccessClaims:
+        if personal is not None and session is not None and token_domain.is_personal_token(session.credentials):
+            return await personal.claims(session.credentials, tenant.portal_number)
+        return await claims_of(tenant, session)
+
+    return claims
+
+
 def build_api(
     units: UnitsOfWork[Readings],
     readings: PartnerReadings,
@@ -78,6 +168,7 @@ def build_api(
     export_pool: ProcessPool,
     query_pool: ProcessPool,
     settings: MeterdataSettings,
+    personal: PersonalTokens | None = None,
 ) -> APIRouter:
     """``units`` for the requests in a transaction; ``readings`` for the one-statement queries;
     ``export_pool`` builds the export files, at most ``settings.exports_per_session`` at once per login and
@@ -94,20 +185,15 @@ def build_api(
     long_per_session = Slots(settings.long_queries_per_session)
     long_per_tenant = Slots(settings.long_queries_per_tenant)
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
-
-    async def claims_of(
-        tenant: TenantDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
-    ) -> auth.AccessClaims:
-        if credentials is None:
-            raise HTTPException(401, "Bitte melden Sie sich an.", headers={"WWW-Authenticate": "Bearer"})
-        try:
-            return await auth.verify(units.db.transaction, credentials.credentials, tenant.portal_number)
-        except auth.InvalidToken as refusal:
-            if str(refusal) == "session ended":  # signed out, password changed, login deleted
-                raise HTTPException(401, SIGNED_OUT, headers={"WWW-Authenticate": "Bearer"}) from None
-            raise HTTPException(403, "Kein Zugriff auf diese Daten.") from None
-
+    claims_of = session_claims(units.db, tenants)
+    # A signed-in customer (identity's token only): for routes that change something.
     Claims = Annotated[auth.AccessClaims, Depends(claims_of)]
+    # Routes that change nothing also take a personal token (token_api: read-only, one partner number) and a third
+    # party's token (a grant: only what within_grant lets it read; the others refuse it through ``authorised``).
+    with_grants = session_claims(units.db, tenants, grants=True)
+    ReadClaims = Annotated[auth.AccessClaims, Depends(read_claims(with_grants, tenants, personal))]
+    if personal is not None:
+        router.include_router(personal.router(claims_of))
 
     def authorised(claims: auth.AccessClaims, partner_number: str) -> None:
         """The customer's own token for this partner number. A third party's token (a grant) is refused here: it
@@ -158,11 +244,11 @@ def build_api(
             "over a long period are built off the serving loop: too many such queries of one login or tenant at "
             "once get 429."
         ),
-        responses=error_responses(429),
+        responses={**_INTERVALS, **error_responses(429)},
     )
     async def intervals(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         first: FirstDay,
         end: EndDay,
@@ -192,6 +278,7 @@ def build_api(
             rows = exports.interval_rows(series.buckets, resolution)
             count, results = len(rows), rows[(page - 1) * page_size : page * page_size]
         body = {
+            "schema_version": SCHEMA_VERSION,
             "partner_number": period.partner_number,
             "role": period.role,
             "obis": domain.interval_channel(period.role),
@@ -234,7 +321,7 @@ def build_api(
     @router.get("/partners/{partner_number}/registers", summary="Register readings (Zählerstände): daily and latest")
     async def registers(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         first: FirstDay,
         end: EndDay,
@@ -256,6 +343,7 @@ def build_api(
             }
 
         return {
+            "schema_version": SCHEMA_VERSION,
             "partner_number": partner_number,
             "unit": "kWh",
             "daily": [view(r) for r in found.daily],
@@ -278,7 +366,7 @@ def build_api(
     )
     async def billing_periods(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         page: Annotated[int, Query(ge=1, le=INT64_MAX - 1)] = 1,
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -317,7 +405,7 @@ def build_api(
     )
     async def grid_fees(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         first: FirstDay,
         end: EndDay,
@@ -342,7 +430,7 @@ def build_api(
     )
     async def export(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         first: FirstDay,
         end: EndDay,
@@ -361,7 +449,11 @@ def build_api(
         return StreamingResponse(
             _chunks(body),
             media_type=exports.MEDIA_TYPES[format],
-            headers={"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(len(body))},
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Length": str(len(body)),
+                SCHEMA_HEADER: SCHEMA_VERSION,
+            },
         )
 
     return router
@@ -397,6 +489,7 @@ class BillingPeriodTotal(BaseModel):
 
 
 class BillingPeriodsView(BaseModel):
+    schema_version: str = Field(default=SCHEMA_VERSION, description=_SCHEMA_FIELD)
     partner_number: str
     role: str
     obis: str
@@ -435,6 +528,7 @@ class ShiftView(BaseModel):
 
 
 class GridFeesView(BaseModel):
+    schema_version: str = Field(default=SCHEMA_VERSION, description=_SCHEMA_FIELD)
     partner_number: str
     start: date = Field(alias="from")
     end: date = Field(alias="to")

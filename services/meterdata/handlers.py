@@ -70,6 +70,10 @@ class Readings(Protocol):
 
     async def grant_accesses(self, tenant: str, partner_number: str, limit: int) -> list[domain.GrantAccess]: ...
 
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
+        """A deleted login's personal access tokens (token_handlers.revoke_tokens_of_deleted_account)."""
+        ...
+
     # The days of a partner's relations (kit.validity.within: both bounds set) are what is read of each meter.
     async def days_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[StoredDay]: ...
 

@@ -15,7 +15,7 @@ from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
-from services.meterdata import handlers
+from services.meterdata import handlers, token_handlers
 from services.meterdata.handlers import Readings
 
 log = get_logger(__name__)
@@ -37,6 +37,7 @@ def build_router(
     consumer.on(identity.SigningKeyRevoked, handlers.record_key_revocation)
     consumer.on(identity.SessionEnded, handlers.record_session_ended)
     consumer.on(consent.GrantRevoked, handlers.record_grant_revoked)
+    consumer.on(identity.AccountDeleted, token_handlers.revoke_tokens_of_deleted_account)
     router = KafkaRouter()
 
     consumer.subscribe(
@@ -46,7 +47,7 @@ def build_router(
         topics.IDENTITY.name,
         group=GROUP,
         description="Master data (meter → partner numbers), identity's public keys and their revocations, "
-        "ended sessions, revoked grants of third parties",
+        "ended sessions, deleted logins (their personal tokens are revoked), revoked grants of third parties",
     )
 
     @router.subscriber(

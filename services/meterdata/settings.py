@@ -28,3 +28,5 @@ class MeterdataSettings(ServiceSettings):
     long_query_processes: int = 1
     long_queries_per_session: int = 2
     long_queries_per_tenant: int = 8
+    # Requests per personal access token (token_api), counted across replicas (kit.ratelimit); one more is 429.
+    personal_token_rate: str = "60/minute"

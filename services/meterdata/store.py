@@ -51,6 +51,7 @@ from services.meterdata.domain import (
     Resolution,
     StoredDay,
 )
+from services.meterdata.token_store import TokenStore
 
 
 class IntervalDayRow(SQLModel, table=True):
@@ -226,6 +227,9 @@ class MeterdataStore:
             .limit(limit)
         )
         return [GrantAccess(**row.model_dump(exclude={"id"})) for row in rows.all()]
+
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
+        await TokenStore(self._session).revoke_tokens_of_account(tenant, account_id, at)
 
     # --- serving in a transaction (registers, export) ------------------------------------------------------
 

@@ -108,6 +108,13 @@ async def test_a_monthly_grant_from_june_reads_months_from_june_on_nothing_finer
         # Only reads: an export, billing periods, another partner number — refused.
         for path, params in (("/export", {"from": "2026-06-01", "to": "2026-07-01"}), ("/billing-periods", {})):
             assert (await client.read(tokens, partner, path, params)).status_code == 403
+        async with httpx.AsyncClient(base_url=system.meterdata.url, timeout=10) as meterdata:
+            bearer = {**host(TENANT), "Authorization": f"Bearer {tokens.access_token}"}
+            made = await meterdata.post(
+                f"/partners/{partner}/personal-tokens", headers=bearer, json={"name": "x", "expires_on": "2026-12-31"}
+            )
+            assert made.status_code == 403  # a grant reads; it makes no keys of its own
+            assert (await meterdata.get(f"/partners/{partner}/grant-accesses", headers=bearer)).status_code == 403
         another_partner = f"{partner[:-1]}{(int(partner[-1]) + 1) % 10}"
         assert (await client.read(tokens, another_partner, "/intervals", period(JUNE, 31, "month"))).status_code == 403
 

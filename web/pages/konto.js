@@ -4,6 +4,7 @@ import { h, link, notice } from "../dom.js";
 import { field, form, onSubmit, passwordProblems, showErrors, submitButton } from "../forms.js";
 import { partnerStatus, roleLabel } from "../labels.js";
 import { PASSWORD_HINT } from "../passwords.js";
+import { tokensSection } from "../tokens.js";
 
 function partnersSection(view) {
   return h(
@@ -166,6 +167,7 @@ export default function render(ctx) {
     h("p", { class: "lead" }, "Angemeldet mit der E-Mail-Adresse ", h("strong", null, view.email), "."),
     partnersSection(view),
     sessionsSection(),
+    tokensSection(ctx, view.partner_number),
     passwordSection(ctx),
     exportSection(ctx),
     deleteSection(ctx),

@@ -29,6 +29,8 @@ class FakeReadings:
         self.ended: list[Delivered[SessionEnded]] = []
         self.grants_revoked: list[Delivered[GrantRevoked]] = []
         self.accesses: list[GrantAccess] = []
+
+        self.accounts_revoked: list[tuple[str, str, datetime]] = []  # personal tokens of deleted logins
         self.upserts = 0
         self.interchanges_received: dict[str, tuple[ReceivedInterchange, bytes]] = {}  # id → (interchange, file)
         self.partitions: dict[str, set[date]] = {"interval_days": set(), "register_readings": set()}
@@ -83,6 +85,9 @@ class FakeReadings:
     async def grant_accesses(self, tenant: str, partner_number: str, limit: int) -> list[GrantAccess]:
         mine = [a for a in self.accesses if (a.tenant, a.partner_number) == (tenant, partner_number)]
         return sorted(mine, key=lambda a: a.at, reverse=True)[:limit]
+
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
+        self.accounts_revoked.append((tenant, account_id, at))
 
     async def days_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[StoredDay]:
         found: dict[date, StoredDay] = {}
