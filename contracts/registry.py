@@ -1,6 +1,6 @@
 """Which event types travel on which topic. Readers ignore types they do not know."""
 
-from contracts import identity, letters, masterdata, meterdata, onboarding, topics
+from contracts import consent, identity, letters, masterdata, meterdata, onboarding, topics
 from contracts.envelope import EventPayload
 
 EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
@@ -27,6 +27,9 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
         identity.PasswordChanged,
         identity.AccountDeleted,
         identity.SessionEnded,
+        consent.GrantGiven,
+        consent.GrantRevoked,
+        consent.GrantExpired,
     ),
     topics.IDENTITY_KEYS.name: (identity.SigningKeyPublished, identity.SigningKeyRevoked),
     topics.METER_READINGS.name: (meterdata.LoadProfileDay, meterdata.RegisterReadings),

@@ -96,7 +96,7 @@ IDENTITY = TopicSpec(
     90 * DAY_MS,
     "account id",
     "What happened to customer accounts: e-mail confirmed, partner linked, password changed, deleted, "
-    "session ended (its access tokens are refused from then on).",
+    "session ended (its access tokens are refused from then on); third parties' grants given, revoked, expired.",
     Principal.IDENTITY,
     (Principal.ONBOARDING, Principal.METERDATA),
 )

@@ -16,8 +16,10 @@ from kit.tenants import Tenant
 from kit.tracing import instrument
 from kit.uow import Clock, UnitsOfWork, system_clock
 from kit.worker import PollingWorker
-from services.identity import crypto, handlers
+from services.identity import consent_handlers, crypto, handlers
 from services.identity.api import build_api
+from services.identity.consent_api import build_consent_api
+from services.identity.consent_store import ConsentStore
 from services.identity.handlers import Deps
 from services.identity.messaging import build_router
 from services.identity.settings import IdentitySettings
@@ -46,13 +48,18 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
 
     runtime.on_started(publish_keys)
 
+    consents = runtime.units_of_work(ConsentStore, clock)
+    expiry = GrantExpiry(consents, settings.grant_expiry_check_s)
+
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         async with runtime.lifespan(app):
             rotation.start()
+            expiry.start()
             try:
                 yield
             finally:
+                await expiry.stop()
                 await rotation.stop()
 
     app = FastAPI(
@@ -71,6 +78,7 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
     app.include_router(
         build_staff_api(runtime.units_of_work(staff_store, clock), runtime.tenants, deps, runtime.dead_letters, hits)
     )
+    app.include_router(build_consent_api(consents, runtime.tenants, deps, hits))
     add_health_route(app, runtime.health)
     add_metrics_route(app, runtime.metrics)
     instrument(app)  # a server span per request when tracing is on (kit.tracing)
@@ -100,6 +108,20 @@ class KeyRotation(PollingWorker):
     async def run_once(self) -> int:
         await self.step()
         return 0
+
+
+class GrantExpiry(PollingWorker):
+    """Records the end of grants whose time is up (GrantExpired, each once; their tokens expire with them anyway)."""
+
+    name = "grant-expiry"
+
+    def __init__(self, units: UnitsOfWork[ConsentStore], every: float) -> None:
+        super().__init__(poll_interval=every)
+        self._units = units
+
+    async def run_once(self) -> int:
+        async with self._units() as uow:
+            return await consent_handlers.expire_grants(consent_handlers.ExpireGrants(), uow)
 
 
 def main() -> None:

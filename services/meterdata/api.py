@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_serializer
 
+from contracts.consent import GRANT_SCOPES
 from contracts.grid_fees import FeeLevel
 from kit import auth
 from kit.audit import Actor
@@ -41,6 +42,7 @@ READ_ONLY_TOKEN = (
     "Mit einem persönlichen Zugangsschlüssel lassen sich nur Messwerte lesen. Bitte melden Sie sich im Portal an."
 )
 SIGNED_OUT = "Ihre Anmeldung ist beendet. Bitte melden Sie sich erneut an."
+NOT_WITH_A_GRANT = "Eine Freigabe für Dritte erlaubt diese Abfrage nicht."
 EXPORT_RUNNING = "Es läuft bereits ein Export. Bitte warten Sie, bis er fertig ist."
 EXPORTS_BUSY = "Gerade laufen viele Exporte. Bitte versuchen Sie es in wenigen Sekunden erneut."
 EXPORT_RETRY_AFTER = 5  # seconds; a three-year XLSX export takes a few
@@ -113,9 +115,10 @@ def _period(first: date, end: date) -> tuple[date, date]:
 
 
 def session_claims(
-    db: Database, tenants: TenantDirectory
+    db: Database, tenants: TenantDirectory, *, grants: bool = False
 ) -> Callable[[Tenant, HTTPAuthorizationCredentials | None], Awaitable[auth.AccessClaims]]:
-    """The dependency of routes for a signed-in customer: identity's access token (a personal token: 403)."""
+    """The dependency of routes for a signed-in customer: identity's access token (a personal token: 403; a third
+    party's, for a grant: 403 unless ``grants`` — the reads then check the grant, ``within_grant``)."""
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
     async def claims_of(
@@ -126,11 +129,14 @@ def session_claims(
         if token_domain.is_personal_token(credentials.credentials):
             raise HTTPException(403, READ_ONLY_TOKEN)
         try:
-            return await auth.verify(db.transaction, credentials.credentials, tenant.portal_number)
+            claims = await auth.verify(db.transaction, credentials.credentials, tenant.portal_number)
         except auth.InvalidToken as refusal:
-            if str(refusal) == "session ended":  # signed out, password changed, login deleted
+            if str(refusal) == "session ended":  # signed out, password changed, login deleted, grant revoked
                 raise HTTPException(401, SIGNED_OUT, headers={"WWW-Authenticate": "Bearer"}) from None
             raise HTTPException(403, "Kein Zugriff auf diese Daten.") from None
+        if claims.grant is not None and not grants:
+            raise HTTPException(403, NOT_WITH_A_GRANT)
+        return claims
 
     return claims_of
 
@@ -181,16 +187,50 @@ def build_api(
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
     claims_of = session_claims(units.db, tenants)
     # A signed-in customer (identity's token only): for routes that change something.
-    Claims = Annotated[auth.AccessClaims, Depends(claims_of)]  # noqa: F841 -- kept for such routes
-    # Routes that change nothing also take a personal token (token_api: read-only, one partner number).
-    ReadClaims = Annotated[auth.AccessClaims, Depends(read_claims(claims_of, tenants, personal))]
+    Claims = Annotated[auth.AccessClaims, Depends(claims_of)]
+    # Routes that change nothing also take a personal token (token_api: read-only, one partner number) and a third
+    # party's token (a grant: only what within_grant lets it read; the others refuse it through ``authorised``).
+    with_grants = session_claims(units.db, tenants, grants=True)
+    ReadClaims = Annotated[auth.AccessClaims, Depends(read_claims(with_grants, tenants, personal))]
     if personal is not None:
         router.include_router(personal.router(claims_of))
 
     def authorised(claims: auth.AccessClaims, partner_number: str) -> None:
+        """The customer's own token for this partner number. A third party's token (a grant) is refused here: it
+        reads only what ``within_grant`` lets it."""
         # The token names exactly one partner number; any other one is refused, whatever it is.
         if partner_number != claims.partner_number:
             raise HTTPException(403, "Kein Zugriff auf diese Geschäftspartner-Nr.")
+        if claims.grant is not None:
+            raise HTTPException(403, NOT_WITH_A_GRANT)
+
+    async def within_grant(
+        claims: auth.AccessClaims, partner_number: str, what: str, resolution: str, first: date, end: date
+    ) -> None:
+        """The customer's token, or a third party's whose grant covers this resolution and period; a third
+        party's read is logged for the customer (``GET /partners/{partner_number}/grant-accesses``)."""
+        if partner_number != claims.partner_number:
+            raise HTTPException(403, "Kein Zugriff auf diese Geschäftspartner-Nr.")
+        grant = claims.grant
+        if grant is None:
+            return
+        if resolution not in GRANT_SCOPES[grant.scope]:
+            raise HTTPException(403, f"Diese Freigabe umfasst keine Werte der Auflösung „{resolution}“.")
+        if first < grant.data_from:
+            raise HTTPException(403, f"Diese Freigabe umfasst Daten erst ab dem {grant.data_from:%d.%m.%Y}.")
+        access = domain.GrantAccess(
+            tenant=claims.tenant,
+            grant_id=grant.id,
+            client_id=grant.client_id,
+            partner_number=partner_number,
+            at=units.clock(),
+            what=what,
+            resolution=resolution,
+            first=first,
+            end=end,
+        )
+        async with units() as uow:
+            await handlers.log_grant_access(access, uow)
 
     @router.get(
         "/partners/{partner_number}/intervals",
@@ -216,8 +256,8 @@ def build_api(
         page: Annotated[int, Query(ge=1, le=INT64_MAX - 1)] = 1,  # `next` is written too
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
     ) -> Response:
-        authorised(claims, partner_number)
         first, end = _period(first, end)
+        await within_grant(claims, partner_number, "intervals", resolution, first, end)
         # One statement (the partner's relations to meters inside), no BEGIN/COMMIT; the token's key is cached.
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         results: list[dict[str, Any]] | orjson.Fragment
@@ -255,6 +295,29 @@ def build_api(
         }
         return Response(orjson.dumps(body), media_type="application/json")
 
+    @router.get(
+        "/partners/{partner_number}/grant-accesses",
+        summary="What third parties read with this partner's grants (newest first, at most 200)",
+        description="For the customer (not for a third party's token): each read with the grant, the third party "
+        "(`client_id`), when, what (`intervals` | `registers`), the resolution and the period [`first`, `end`).",
+    )
+    async def grant_accesses(partner_number: str, claims: Claims, tenant: TenantDep) -> list[dict[str, Any]]:
+        authorised(claims, partner_number)
+        async with units.read() as uow:
+            found = await handlers.grant_accesses(handlers.ShowGrantAccesses(tenant.portal_number, partner_number), uow)
+        return [
+            {
+                "grant_id": a.grant_id,
+                "client_id": a.client_id,
+                "at": a.at.isoformat(),
+                "what": a.what,
+                "resolution": a.resolution,
+                "first": a.first.isoformat(),
+                "end": a.end.isoformat(),
+            }
+            for a in found
+        ]
+
     @router.get("/partners/{partner_number}/registers", summary="Register readings (Zählerstände): daily and latest")
     async def registers(
         partner_number: str,
@@ -263,8 +326,8 @@ def build_api(
         first: FirstDay,
         end: EndDay,
     ) -> dict[str, Any]:
-        authorised(claims, partner_number)
         first, end = _period(first, end)
+        await within_grant(claims, partner_number, "registers", domain.Resolution.DAY, first, end)
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         async with units.read() as uow:
             found = await handlers.registers(period, uow)

@@ -16,6 +16,7 @@ import msgspec
 from pydantic import ValidationError
 
 from contracts.common import METER_NUMBER_PATTERN
+from contracts.consent import GrantRevoked
 from contracts.grid_fees import FeeQuarter
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import InterchangeAnswered, Quality, RegisterReadings
@@ -62,6 +63,12 @@ class Readings(Protocol):
     async def record_key_revocation(self, event: Delivered[SigningKeyRevoked]) -> None: ...
 
     async def record_session_ended(self, event: Delivered[SessionEnded]) -> None: ...
+
+    async def record_grant_revoked(self, event: Delivered[GrantRevoked]) -> None: ...
+
+    async def add_grant_access(self, access: domain.GrantAccess) -> None: ...
+
+    async def grant_accesses(self, tenant: str, partner_number: str, limit: int) -> list[domain.GrantAccess]: ...
 
     async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
         """A deleted login's personal access tokens (token_handlers.revoke_tokens_of_deleted_account)."""
@@ -558,6 +565,30 @@ async def record_key_revocation(event: Delivered[SigningKeyRevoked], uow: Uow) -
 async def record_session_ended(event: Delivered[SessionEnded], uow: Uow) -> None:
     """A customer's session ended (logout, password change, deleted account): its tokens are refused."""
     await uow.store.record_session_ended(event)
+
+
+async def record_grant_revoked(event: Delivered[GrantRevoked], uow: Uow) -> None:
+    """A customer revoked a third party's grant: its tokens are refused (kit.auth)."""
+    await uow.store.record_grant_revoked(event)
+
+
+# --- third parties' reads ---------------------------------------------------------------------------------
+
+
+async def log_grant_access(access: domain.GrantAccess, uow: Uow) -> None:
+    """A read with a grant, for the customer to see."""
+    await uow.store.add_grant_access(access)
+
+
+@dataclass(frozen=True)
+class ShowGrantAccesses:
+    tenant: str
+    partner_number: str
+    limit: int = 200
+
+
+async def grant_accesses(query: ShowGrantAccesses, uow: Uow) -> list[domain.GrantAccess]:
+    return await uow.store.grant_accesses(query.tenant, query.partner_number, query.limit)
 
 
 # --- serving ---------------------------------------------------------------------------------------------

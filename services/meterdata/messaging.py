@@ -6,7 +6,7 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 
-from contracts import identity, masterdata, meterdata, topics
+from contracts import consent, identity, masterdata, meterdata, topics
 from kit.consumer import Batch, EventConsumer, without_poison
 from kit.deadletter import DeadLetters, dead_letter
 from kit.kafka import record_header
@@ -36,6 +36,7 @@ def build_router(
     consumer.on(identity.SigningKeyPublished, handlers.record_signing_key)
     consumer.on(identity.SigningKeyRevoked, handlers.record_key_revocation)
     consumer.on(identity.SessionEnded, handlers.record_session_ended)
+    consumer.on(consent.GrantRevoked, handlers.record_grant_revoked)
     consumer.on(identity.AccountDeleted, token_handlers.revoke_tokens_of_deleted_account)
     router = KafkaRouter()
 
@@ -46,7 +47,7 @@ def build_router(
         topics.IDENTITY.name,
         group=GROUP,
         description="Master data (meter → partner numbers), identity's public keys and their revocations, "
-        "ended sessions, deleted logins (their personal tokens are revoked)",
+        "ended sessions, deleted logins (their personal tokens are revoked), revoked grants of third parties",
     )
 
     @router.subscriber(
