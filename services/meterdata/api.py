@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_serializer
+from starlette.background import BackgroundTask
 
 from contracts.grid_fees import FeeLevel
 from kit import auth
@@ -47,6 +48,8 @@ EXPORT_CHUNK = 64 * 1024
 VALUE_REQUEST_NOT_FOUND = "Diese Anfrage nach aktuellen Werten gibt es hier nicht."
 SSE_POLL_S = 1.0  # how often an event stream reads its request again
 SSE_KEEP_ALIVE_S = 15.0  # a comment at least this often: proxies (nginx: 60 s) keep the stream open
+STREAMS_PER_SESSION = 3
+STREAMS_OPEN = "Es sind schon mehrere Fenster mit aktuellen Werten offen. Bitte schließen Sie eines davon."
 # Every route's answers besides success: no or an ended token (401), a token of another operator or partner
 # (403), an unknown portal (404), invalid parameters or period (422).
 _ERRORS = error_responses(401, 403, 404, 422)
@@ -95,6 +98,7 @@ def build_api(
     per_session, per_tenant = Slots(settings.exports_per_session), Slots(settings.exports_per_tenant)
     long_per_session = Slots(settings.long_queries_per_session)
     long_per_tenant = Slots(settings.long_queries_per_tenant)
+    streams_per_session = Slots(STREAMS_PER_SESSION)
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
 
     async def claims_of(
@@ -371,38 +375,47 @@ def build_api(
             "so no token goes into a URL). Not buffered by the gateway (X-Accel-Buffering: no)."
         ),
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}, **error_responses(404)},
+        responses={
+            200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            **error_responses(404, 429),
+        },
     )
     async def current_values_events(
         partner_number: str, request_id: UUID, claims: Claims, tenant: TenantDep
     ) -> StreamingResponse:
         authorised(claims, partner_number)
         first = await shown_request(tenant, claims, request_id)
+        held = ExitStack()  # each stream reads the database every second: a few per login at once
+        _take(held, streams_per_session, (tenant.portal_number, claims.account_id), STREAMS_OPEN)
 
         async def events() -> AsyncIterator[bytes]:
             shown: handlers.ValueRequestShown | None = first
             sent, quiet = b"", 0.0
-            # Any process may store the answer: the row is read again each poll (not an in-process signal).
-            while shown is not None:
-                data = ValueRequestView.of(shown).model_dump_json().encode()
-                if data != sent:
-                    yield b"event: state\ndata: " + data + b"\n\n"
-                    sent, quiet = data, 0.0
-                elif quiet >= SSE_KEEP_ALIVE_S:
-                    yield b": still waiting\n\n"
-                    quiet = 0.0
-                if shown.state is not current_values.RequestState.OPEN:
-                    return
-                await asyncio.sleep(SSE_POLL_S)
-                quiet += SSE_POLL_S
-                query = handlers.ShowValueRequest(tenant.portal_number, claims.partner_number, request_id)
-                async with units.read() as uow:
-                    shown = await handlers.value_request(query, uow)
+            try:
+                # Any process may store the answer: the row is read again each poll (not an in-process signal).
+                while shown is not None:
+                    data = ValueRequestView.of(shown).model_dump_json().encode()
+                    if data != sent:
+                        yield b"event: state\ndata: " + data + b"\n\n"
+                        sent, quiet = data, 0.0
+                    elif quiet >= SSE_KEEP_ALIVE_S:
+                        yield b": still waiting\n\n"
+                        quiet = 0.0
+                    if shown.state is not current_values.RequestState.OPEN:
+                        return
+                    await asyncio.sleep(SSE_POLL_S)
+                    quiet += SSE_POLL_S
+                    query = handlers.ShowValueRequest(tenant.portal_number, claims.partner_number, request_id)
+                    async with units.read() as uow:
+                        shown = await handlers.value_request(query, uow)
+            finally:
+                held.close()
 
         return StreamingResponse(
             events(),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            background=BackgroundTask(held.close),  # also when the stream never started (closing twice is fine)
         )
 
     return router

@@ -522,6 +522,9 @@ async def _store_parsed(tenant: str, parsed: ParsedInterchange, now: datetime, u
     registers = 0
     for readings in parsed.registers:
         registers += await _store_registers(uow.store, tenant, readings, now)
+    # An administrator may answer a request for current values by MSCONS as well.
+    meters = {(tenant, meter) for _, meter, _, _ in days} | {(tenant, r.meter_number) for r in parsed.registers}
+    await answer_value_requests(meters, uow)
     return len(days), registers
 
 

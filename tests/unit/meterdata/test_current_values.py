@@ -13,7 +13,7 @@ from services.meterdata.current_values import PER_PARTNER_PER_DAY, TIMEOUT, Requ
 from tests.unit.examples import METER, PARTNER, meter_point
 from tests.unit.fakes import FakeClock, FakeUnits
 from tests.unit.meterdata.fake_store import FakeReadings
-from tests.unit.meterdata.test_use_cases import TENANT, ingest, load_day, record
+from tests.unit.meterdata.test_use_cases import LOCATION_KINDS, TENANT, ingest, load_day, record
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 ASK = handlers.RequestCurrentValues(TENANT, PARTNER, "consumption")
@@ -149,3 +149,14 @@ async def test_another_partner_or_tenant_does_not_find_the_request(units: FakeUn
         for tenant, partner in (("000512", PARTNER), (TENANT, "99999999")):
             query = handlers.ShowValueRequest(tenant, partner, shown.request.id)
             assert await handlers.value_request(query, uow) is None
+
+
+async def test_an_answer_by_mscons_answers_the_request_too(units: FakeUnits[FakeReadings], clock: FakeClock) -> None:
+    await units.master_data.record(TENANT, meter_point().model_copy(update={"malo_id": "41373559241"}))
+    first = await ask(units)
+    clock.advance(timedelta(seconds=5))
+
+    async with units() as uow:
+        await handlers.receive_interchange(handlers.ReceiveInterchange(LOCATION_KINDS, TENANT, "9900123000002"), uow)
+
+    assert (await show(units, first)).state is RequestState.ANSWERED
