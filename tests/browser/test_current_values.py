@@ -4,11 +4,13 @@ available, the page polls the request's state instead."""
 
 import re
 from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 from playwright.async_api import Browser, Route, expect
 
 from kit.energy_day import BERLIN
+from services.meterdata.current_values import TIMED_OUT
 from tests.browser.conftest import Visit
 from tests.browser.test_portal import READ_MODELS, TENANT, _consumer_of_record, _login, _register
 from tests.conftest import System
@@ -58,3 +60,12 @@ async def test_current_values_arrive_on_the_page_without_a_reload(
     await expect(panel).to_contain_text("Die aktuellen Werte sind da.", timeout=60_000)
     assert polls  # the state came by polling
     assert await page.evaluate("window.samePage") is True
+
+    # No answer in time: the page says so plainly (the service's answers stood in for by the browser, as waiting
+    # out the timeout here would take minutes; the timeout itself: tests/unit/meterdata/test_current_values.py).
+    request = {"id": str(uuid4()), "state": "open", "message": None}
+    over = {**request, "state": "timed_out", "message": TIMED_OUT}
+    await page.route(re.compile(r".*/current-values$"), lambda route: route.fulfill(status=202, json=request))
+    await page.route(STATE_URL, lambda route: route.fulfill(status=200, json=over))
+    await panel.get_by_role("button", name="Aktuelle Werte abrufen").click()
+    await expect(panel).to_contain_text(TIMED_OUT, timeout=30_000)
