@@ -19,6 +19,7 @@ from kit.validity import Relation
 
 TIMEOUT = timedelta(minutes=3)  # the simulator answers at once; a real administrator within a minute or two
 PER_PARTNER_PER_DAY = 5
+KEPT = timedelta(days=90)  # a partner's requests are forgotten after this (with their next request)
 
 ALREADY_OPEN = "Die aktuellen Werte sind schon angefordert. Bitte warten Sie, bis sie da sind."
 TOO_MANY_TODAY = (

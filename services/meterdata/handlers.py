@@ -60,6 +60,8 @@ class ValueRequests(Protocol):
 
     async def add_value_request(self, request: ValueRequest) -> None: ...
 
+    async def forget_value_requests(self, tenant: str, partner_number: str, before: datetime) -> None: ...
+
     async def value_request(self, tenant: str, partner_number: str, request_id: UUID) -> ValueRequest | None: ...
 
     async def answer_value_requests(
@@ -831,6 +833,7 @@ async def request_current_values(command: RequestCurrentValues, uow: Uow) -> Val
         unanswered,
         made_today,
     )
+    await uow.store.forget_value_requests(command.tenant, command.partner_number, now - current_values.KEPT)
     await uow.store.add_value_request(request)
     uow.publish_recorded(
         request,

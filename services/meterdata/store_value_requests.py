@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import Column, DateTime, text
-from sqlmodel import Field, SQLModel, col, func, select
+from sqlmodel import Field, SQLModel, col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.meterdata.current_values import ValueRequest
@@ -84,6 +84,15 @@ class ValueRequestStore:
                 since=request.since,
                 requested_at=request.requested_at,
                 answered_at=request.answered_at,
+            )
+        )
+
+    async def forget_value_requests(self, tenant: str, partner_number: str, before: datetime) -> None:
+        await self._session.exec(
+            delete(ValueRequestRow).where(
+                col(ValueRequestRow.tenant) == tenant,
+                col(ValueRequestRow.partner_number) == partner_number,
+                col(ValueRequestRow.requested_at) < before,
             )
         )
 

@@ -35,6 +35,13 @@ class FakeValueRequests:
     async def add_value_request(self, request: ValueRequest) -> None:
         self.value_requests[request.id] = replace(request, events=[])
 
+    async def forget_value_requests(self, tenant: str, partner_number: str, before: datetime) -> None:
+        self.value_requests = {
+            key: r
+            for key, r in self.value_requests.items()
+            if not ((r.tenant, r.partner_number) == (tenant, partner_number) and r.requested_at < before)
+        }
+
     async def value_request(self, tenant: str, partner_number: str, request_id: UUID) -> ValueRequest | None:
         found = self.value_requests.get(request_id)
         if found is None or (found.tenant, found.partner_number) != (tenant, partner_number):

@@ -160,3 +160,15 @@ async def test_an_answer_by_mscons_answers_the_request_too(units: FakeUnits[Fake
         await handlers.receive_interchange(handlers.ReceiveInterchange(LOCATION_KINDS, TENANT, "9900123000002"), uow)
 
     assert (await show(units, first)).state is RequestState.ANSWERED
+
+
+async def test_a_partners_requests_are_forgotten_after_a_while(
+    units: FakeUnits[FakeReadings], clock: FakeClock
+) -> None:
+    old = await ask(units)
+    clock.advance(current_values.KEPT + timedelta(minutes=1))
+
+    await ask(units)
+
+    assert old.request.id not in units.store.value_requests
+    assert len(units.store.value_requests) == 1
