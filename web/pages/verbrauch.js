@@ -611,7 +611,11 @@ export default async function render(ctx) {
   const gridFees = role === "consumption" ? gridFeePanel(partner) : null; // Modul 3 applies to consumption only
   const downloads = downloadPanel(partner, () => periodOf(state));
   // Current values on request: once they have arrived, today's values are shown (web/currentvalues.js).
-  const current = currentValuesPanel(partner, () => Object.assign(state, { view: "tag", day: today() }) && update(), () => ctx.isCurrent());
+  const showToday = () => {
+    Object.assign(state, { view: "tag", day: today() });
+    update();
+  };
+  const current = currentValuesPanel(partner, showToday, () => ctx.isCurrent());
   ctx.show(
     role === "feed_in" ? "Ihre Einspeisung" : "Ihr Verbrauch",
     h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
