@@ -34,6 +34,7 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
     topics.IDENTITY_KEYS.name: (identity.SigningKeyPublished, identity.SigningKeyRevoked),
     topics.METER_READINGS.name: (meterdata.LoadProfileDay, meterdata.RegisterReadings),
     topics.METER_MSCONS_ANSWERS.name: (meterdata.InterchangeAnswered,),
+    topics.METER_VALUE_REQUESTS.name: (meterdata.CurrentValuesRequested,),
 }
 
 ALL_EVENTS: tuple[type[EventPayload], ...] = tuple(event for events in EVENTS_BY_TOPIC.values() for event in events)

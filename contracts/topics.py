@@ -137,6 +137,16 @@ METER_MSCONS_ANSWERS = TopicSpec(
     Principal.METERDATA,
     (Principal.SMGW_ADMINISTRATOR,),
 )
+METER_VALUE_REQUESTS = TopicSpec(
+    "plusportal.meterdata.value-requests.v1",
+    3,
+    7 * DAY_MS,
+    "tenant/meter number",
+    "A customer's request for the meter's current values (§61 MsbG): the SMGW administrator answers with readings "
+    "on the readings topic.",
+    Principal.METERDATA,
+    (Principal.SMGW_ADMINISTRATOR,),
+)
 DEAD_LETTER = TopicSpec(
     "plusportal.dead-letter.v1",
     1,
@@ -159,5 +169,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     METER_READINGS,
     METER_MSCONS,
     METER_MSCONS_ANSWERS,
+    METER_VALUE_REQUESTS,
     DEAD_LETTER,
 )

@@ -401,6 +401,55 @@ export function revokePersonalToken(partnerNumber, tokenId) {
   return call("meterdata", "DELETE", partnerPath(partnerNumber, `personal-tokens/${encodeURIComponent(tokenId)}`), { bearer: true });
 }
 
+// ---------------------------------------------------------------- current values on request (web/currentvalues.js)
+
+/** Ask the metering point operator for the meter's current values: the request ({id, state, …}); 409/429 say why not. */
+export function requestCurrentValues(partnerNumber) {
+  return call("meterdata", "POST", partnerPath(partnerNumber, "current-values"), { bearer: true });
+}
+
+/** The request's state: open, answered or timed_out. */
+export function currentValuesRequest(partnerNumber, requestId) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, `current-values/${encodeURIComponent(requestId)}`), { bearer: true });
+}
+
+/**
+ * Follow the request's server-sent events until it is over: onState(request) for each state. Read with fetch (the
+ * access token goes in the Authorization header, never into a URL as EventSource would need). Resolves with the last
+ * state; rejects when the stream is not available or breaks (the caller falls back to polling).
+ */
+export async function followCurrentValuesRequest(partnerNumber, requestId, onState, signal) {
+  const path = partnerPath(partnerNumber, `current-values/${encodeURIComponent(requestId)}/events`);
+  const response = await send("meterdata", "GET", path, { bearer: true, accept: "text/event-stream" });
+  if (!response.body || typeof TextDecoderStream === "undefined") throw new ApiError(0, MESSAGES.network);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const stop = () => reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", stop);
+  let buffer = "";
+  let last = null;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = block.split("\n").filter((line) => line.startsWith("data: ")).map((line) => line.slice(6)).join("\n");
+        if (data) {
+          last = JSON.parse(data);
+          onState(last);
+        }
+      }
+    }
+  } finally {
+    signal?.removeEventListener("abort", stop);
+  }
+  if (!last || last.state === "open") throw new ApiError(0, MESSAGES.network); // ended early: poll instead
+  return last;
+}
+
 // ---------------------------------------------------------------- back-office
 
 function staffCall(service, method, path, options = {}) {

@@ -15,6 +15,7 @@ const SHELL = [
   "/api.js",
   "/backoffice.js",
   "/chart.js",
+  "/currentvalues.js",
   "/dates.js",
   "/dom.js",
   "/forms.js",

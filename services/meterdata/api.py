@@ -1,6 +1,7 @@
 """Meter data's HTTP API: a partner's values, authorised by identity's access token (tenant, partner,
 role); anything else is 403. Periods are Europe/Berlin days: ``from`` inclusive, ``to`` exclusive."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import ExitStack
 from datetime import date, datetime, timedelta
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_serializer
+from starlette.background import BackgroundTask
 
 from contracts.consent import GRANT_SCOPES
 from contracts.grid_fees import FeeLevel
@@ -26,7 +28,7 @@ from kit.links import response_links
 from kit.staff import acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
-from services.meterdata import domain, edifact_answers, exports, handlers, token_api, token_domain
+from services.meterdata import current_values, domain, edifact_answers, exports, handlers, token_api, token_domain
 from services.meterdata.domain import AnswerSent, MessageRefused, ReceivedInterchange, RegisterValue
 from services.meterdata.grid_fees import GridFeeSplit
 from services.meterdata.handlers import PartnerReadings, Readings
@@ -58,6 +60,11 @@ EXPORT_CHUNK = 64 * 1024
 SCHEMA_VERSION = "1"
 SCHEMA_HEADER = "Schema-Version"
 _SCHEMA_FIELD = "The version of this answer's shape: fields are only ever added within a version"
+VALUE_REQUEST_NOT_FOUND = "Diese Anfrage nach aktuellen Werten gibt es hier nicht."
+SSE_POLL_S = 1.0  # how often an event stream reads its request again
+SSE_KEEP_ALIVE_S = 15.0  # a comment at least this often: proxies (nginx: 60 s) keep the stream open
+STREAMS_PER_SESSION = 3
+STREAMS_OPEN = "Es sind schon mehrere Fenster mit aktuellen Werten offen. Bitte schließen Sie eines davon."
 # Every route's answers besides success: no or an ended token (401), a token of another operator or partner
 # (403), an unknown portal (404), invalid parameters or period (422), a personal token over its rate (429).
 _ERRORS = error_responses(401, 403, 404, 422, 429)
@@ -184,6 +191,7 @@ def build_api(
     per_session, per_tenant = Slots(settings.exports_per_session), Slots(settings.exports_per_tenant)
     long_per_session = Slots(settings.long_queries_per_session)
     long_per_tenant = Slots(settings.long_queries_per_tenant)
+    streams_per_session = Slots(STREAMS_PER_SESSION)
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
     claims_of = session_claims(units.db, tenants)
     # A signed-in customer (identity's token only): for routes that change something.
@@ -456,7 +464,139 @@ def build_api(
             },
         )
 
+    # --- current values on request ([10 of 11] §1) ------------------------------------------------------------
+
+    @router.post(
+        "/partners/{partner_number}/current-values",
+        status_code=202,
+        summary="Ask the SMGW administrator for the meter's current values (§61(2) MsbG)",
+        description=(
+            "Asks for the values of the partner's meter since the last delivery; they arrive as readings and are "
+            "then served by `/intervals` and `/registers`. Follow the request with GET `…/current-values/{id}` or "
+            f"its event stream. One open request per meter (409), at most {current_values.PER_PARTNER_PER_DAY} per "
+            f"partner number and day (429); a request not answered within "
+            f"{int(current_values.TIMEOUT.total_seconds() // 60)} minutes is `timed_out`. 404: no meter today."
+        ),
+        responses=error_responses(404, 409, 429),
+    )
+    async def request_current_values(partner_number: str, claims: Claims, tenant: TenantDep) -> ValueRequestView:
+        authorised(claims, partner_number)
+        command = handlers.RequestCurrentValues(tenant.portal_number, claims.partner_number, claims.role)
+        try:
+            async with units() as uow:
+                shown = await handlers.request_current_values(command, uow)
+        except handlers.NoMeterToday:
+            raise HTTPException(404, current_values.NO_METER) from None
+        except current_values.Refused as refusal:
+            headers = None
+            if refusal.status == 429:
+                wait = current_values.next_reset(units.clock()) - units.clock()
+                headers = {"Retry-After": str(max(1, int(wait.total_seconds())))}
+            raise HTTPException(refusal.status, str(refusal), headers=headers) from None
+        return ValueRequestView.of(shown)
+
+    async def shown_request(tenant: Tenant, claims: auth.AccessClaims, request_id: UUID) -> handlers.ValueRequestShown:
+        query = handlers.ShowValueRequest(tenant.portal_number, claims.partner_number, request_id)
+        async with units.read() as uow:
+            shown = await handlers.value_request(query, uow)
+        if shown is None:
+            raise HTTPException(404, VALUE_REQUEST_NOT_FOUND)
+        return shown
+
+    @router.get(
+        "/partners/{partner_number}/current-values/{request_id}",
+        summary="The state of a request for current values (open, answered, timed_out)",
+        responses=error_responses(404),
+    )
+    async def current_values_request(
+        partner_number: str, request_id: UUID, claims: Claims, tenant: TenantDep
+    ) -> ValueRequestView:
+        authorised(claims, partner_number)
+        return ValueRequestView.of(await shown_request(tenant, claims, request_id))
+
+    @router.get(
+        "/partners/{partner_number}/current-values/{request_id}/events",
+        summary="The request's state as server-sent events, until it is answered or timed out",
+        description=(
+            "`text/event-stream`: an event `state` with the request (as the GET gives it) now and whenever it "
+            "changes, comments as keep-alive; the stream ends once the request is `answered` or `timed_out`. "
+            "Authorised like every route here (Bearer: the portal reads the stream with fetch, not EventSource, "
+            "so no token goes into a URL). Not buffered by the gateway (X-Accel-Buffering: no)."
+        ),
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            **error_responses(404, 429),
+        },
+    )
+    async def current_values_events(
+        partner_number: str, request_id: UUID, claims: Claims, tenant: TenantDep
+    ) -> StreamingResponse:
+        authorised(claims, partner_number)
+        first = await shown_request(tenant, claims, request_id)
+        held = ExitStack()  # each stream reads the database every second: a few per login at once
+        _take(held, streams_per_session, (tenant.portal_number, claims.account_id), STREAMS_OPEN)
+
+        async def events() -> AsyncIterator[bytes]:
+            shown: handlers.ValueRequestShown | None = first
+            sent, quiet = b"", 0.0
+            try:
+                # Any process may store the answer: the row is read again each poll (not an in-process signal).
+                while shown is not None:
+                    data = ValueRequestView.of(shown).model_dump_json().encode()
+                    if data != sent:
+                        yield b"event: state\ndata: " + data + b"\n\n"
+                        sent, quiet = data, 0.0
+                    elif quiet >= SSE_KEEP_ALIVE_S:
+                        yield b": still waiting\n\n"
+                        quiet = 0.0
+                    if shown.state is not current_values.RequestState.OPEN:
+                        return
+                    await asyncio.sleep(SSE_POLL_S)
+                    quiet += SSE_POLL_S
+                    query = handlers.ShowValueRequest(tenant.portal_number, claims.partner_number, request_id)
+                    async with units.read() as uow:
+                        shown = await handlers.value_request(query, uow)
+            finally:
+                held.close()
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            background=BackgroundTask(held.close),  # also when the stream never started (closing twice is fine)
+        )
+
     return router
+
+
+class ValueRequestView(BaseModel):
+    """A request for the meter's current values and how far it got."""
+
+    id: UUID
+    partner_number: str
+    meter_number: str
+    state: current_values.RequestState = Field(description="open, answered or timed_out")
+    since: datetime = Field(description="The values asked for start here: the last reading held when asked")
+    requested_at: datetime
+    answered_at: datetime | None = Field(description="When readings of the meter arrived after the request")
+    deadline: datetime = Field(description="An open request times out at this instant")
+    message: str | None = Field(description="What the customer reads when it is over without values (German)")
+
+    @classmethod
+    def of(cls, shown: "handlers.ValueRequestShown") -> "ValueRequestView":
+        r = shown.request
+        return cls(
+            id=r.id,
+            partner_number=r.partner_number,
+            meter_number=r.meter_number,
+            state=shown.state,
+            since=r.since,
+            requested_at=r.requested_at,
+            answered_at=r.answered_at,
+            deadline=r.deadline,
+            message=shown.message,
+        )
 
 
 class BillingPeriodTotal(BaseModel):

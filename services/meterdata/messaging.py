@@ -75,7 +75,8 @@ def build_router(
             outcome = await handlers.ingest(handlers.IngestReadings(tuple(records), tenants), uow)
         for record, reason in outcome.rejected:
             await dead_letter(broker, record, reason, INGEST_GROUP, db=units.db)
-        log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected))
+        log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected),
+                 answered=outcome.answered)  # fmt: skip
 
     @router.subscriber(
         topics.METER_MSCONS.name,
@@ -118,7 +119,11 @@ def build_router(
     dead_letters.replayable(INGEST_GROUP, lambda record: ingest_without_poison((record,)))
     dead_letters.replayable(MSCONS_GROUP, mscons_without_poison)
 
-    document_publishers(router, (topics.METER_MSCONS_ANSWERS, meterdata.InterchangeAnswered))
+    document_publishers(
+        router,
+        (topics.METER_MSCONS_ANSWERS, meterdata.InterchangeAnswered),
+        (topics.METER_VALUE_REQUESTS, meterdata.CurrentValuesRequested),
+    )
     router.publisher(
         topics.METER_READINGS.name,
         schema=meterdata.LoadProfileDay,

@@ -51,6 +51,7 @@ from services.meterdata.domain import (
     Resolution,
     StoredDay,
 )
+from services.meterdata.store_value_requests import ValueRequestStore
 from services.meterdata.token_store import TokenStore
 
 
@@ -132,7 +133,7 @@ PARTITIONED_TABLES = (IntervalDayRow.__tablename__, RegisterReadingRow.__tablena
 DAY_COLUMNS = IntervalDay._fields  # the COPY takes domain.IntervalDay tuples as they are
 
 
-class MeterdataStore:
+class MeterdataStore(ValueRequestStore):
     """handlers.Readings on PostgreSQL, in the unit of work's transaction."""
 
     def __init__(self, session: AsyncSession) -> None:

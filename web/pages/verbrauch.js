@@ -7,6 +7,7 @@
 import * as api from "../api.js";
 import { barChart } from "../chart.js";
 import { addDays, addMonths, berlinDay, compareDays, dayString, fmt, isoWeek, num, parseDay, today, weekday } from "../dates.js";
+import { currentValuesPanel } from "../currentvalues.js";
 import { h, notice, scrollBox } from "../dom.js";
 import { gridFeePanel } from "../gridfees.js";
 import { obisLabel, qualityLabel, roleLabel } from "../labels.js";
@@ -609,9 +610,16 @@ export default async function render(ctx) {
   const billing = billingPanel(partner, what);
   const gridFees = role === "consumption" ? gridFeePanel(partner) : null; // Modul 3 applies to consumption only
   const downloads = downloadPanel(partner, () => periodOf(state));
+  // Current values on request: once they have arrived, today's values are shown (web/currentvalues.js).
+  const showToday = () => {
+    Object.assign(state, { view: "tag", day: today() });
+    update();
+  };
+  const current = currentValuesPanel(partner, showToday, () => ctx.isCurrent());
   ctx.show(
     role === "feed_in" ? "Ihre Einspeisung" : "Ihr Verbrauch",
     h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
+    current.element,
     controls.element,
     results,
     gridFees?.element,

@@ -18,10 +18,12 @@ from services.meterdata.domain import (
     StoredDay,
     total_of,
 )
+from tests.unit.meterdata.fake_value_requests import FakeValueRequests
 
 
-class FakeReadings:
+class FakeReadings(FakeValueRequests):
     def __init__(self) -> None:
+        super().__init__()
         self.days: dict[tuple[str, str, str, date], IntervalDay] = {}
         self.registers: dict[tuple[str, str, str, datetime], RegisterValue] = {}
         self.keys: list[Delivered[SigningKeyPublished]] = []
