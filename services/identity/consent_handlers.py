@@ -27,6 +27,7 @@ from services.identity.consent_domain import (
     ThirdParty,
     approve,
     asked,
+    narrower_scopes,
 )
 from services.identity.consent_oauth import ConsentProtocol, Loaded, ProtocolRequest
 from services.identity.handlers import Identities, SignedIn, Signer
@@ -126,6 +127,7 @@ class ConsentView:
     redirect_host: str
     scope: str
     scope_label: str
+    scope_choices: list[dict[str, str]]  # the asked scope and the coarser ones: what the customer may approve
     data_from: date
     days: int
     partners: list[dict[str, str]]
@@ -175,6 +177,9 @@ async def show_consent(query: ShowConsent, uow: Uow) -> ConsentView:
         redirect_host=consent_oauth.redirect_host(request.args.get("redirect_uri") or party.redirect_uris[0]),
         scope=requested.scope,
         scope_label=GRANT_SCOPE_LABELS[requested.scope],
+        scope_choices=[
+            {"scope": scope, "label": GRANT_SCOPE_LABELS[scope]} for scope in narrower_scopes(requested.scope)
+        ],
         data_from=requested.data_from,
         days=requested.days,
         partners=[{"partner_number": link.partner_number, "role": link.role} for link in query.signed_in.account.links],
