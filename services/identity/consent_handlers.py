@@ -12,9 +12,10 @@ from uuid import uuid4
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from contracts.consent import GRANT_SCOPE_LABELS
-from contracts.identity import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER
+from contracts.identity import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, AccountDeleted
 from contracts.topics import IDENTITY
 from kit import energy_day
+from kit.consumer import Delivered
 from kit.uow import UnitOfWork
 from services.identity import consent_oauth
 from services.identity.consent_domain import (
@@ -347,6 +348,16 @@ async def revoke_grant(command: RevokeGrant, uow: Uow) -> None:
     grant.revoke(uow.now(), "customer")
     await uow.store.save_grant(grant)
     _publish(uow, grant)
+
+
+async def end_grants_of_deleted_account(event: Delivered[AccountDeleted], uow: Uow) -> None:
+    """A deleted login's grants end (GrantRevoked, "account-deleted"): each once, also when delivered again."""
+    now = uow.now()
+    for grant in await uow.store.grants_of(event.envelope.tenant, event.payload.account_id):
+        if grant.usable(now):
+            grant.revoke(now, "account-deleted")
+            await uow.store.save_grant(grant)
+            _publish(uow, grant)
 
 
 @dataclass(frozen=True)
