@@ -98,7 +98,7 @@ IDENTITY = TopicSpec(
     "What happened to customer accounts: e-mail confirmed, partner linked, password changed, deleted, "
     "session ended (its access tokens are refused from then on); third parties' grants given, revoked, expired.",
     Principal.IDENTITY,
-    (Principal.ONBOARDING, Principal.METERDATA),
+    (Principal.IDENTITY, Principal.ONBOARDING, Principal.METERDATA),  # identity: a deleted login's grants end
 )
 IDENTITY_KEYS = TopicSpec(
     "plusportal.identity.keys.v1",

@@ -401,6 +401,32 @@ export function revokePersonalToken(partnerNumber, tokenId) {
   return call("meterdata", "DELETE", partnerPath(partnerNumber, `personal-tokens/${encodeURIComponent(tokenId)}`), { bearer: true });
 }
 
+// ---------------------------------------------------------------- consent for third parties (web/grants.js)
+
+/** What a third party asks for (the consent page): who, which data, for how long; 400 when the request is invalid. */
+export function inspectConsent(query) {
+  return call("identity", "POST", "/oauth/consent/inspect", { json: { query }, auth: true });
+}
+
+/** Approve or refuse: where the browser goes next ({redirect_to}: the third party, with a code or an error). */
+export function decideConsent(decision) {
+  return call("identity", "POST", "/oauth/consent", { json: decision, csrf: true, auth: true });
+}
+
+/** The login's grants to third parties: pending, active, ended. */
+export function grants() {
+  return call("identity", "GET", "/account/grants", { auth: true });
+}
+
+export function revokeGrant(grantId) {
+  return call("identity", "POST", `/account/grants/${encodeURIComponent(grantId)}/revoke`, { csrf: true, auth: true });
+}
+
+/** What third parties read with the chosen partner number's grants (newest first). */
+export function grantAccesses(partnerNumber) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "grant-accesses"), { bearer: true });
+}
+
 // ---------------------------------------------------------------- current values on request (web/currentvalues.js)
 
 /** Ask the metering point operator for the meter's current values: the request ({id, state, …}); 409/429 say why not. */

@@ -19,6 +19,7 @@ const SHELL = [
   "/dates.js",
   "/dom.js",
   "/forms.js",
+  "/grants.js",
   "/gridfees.js",
   "/labels.js",
   "/passwords.js",

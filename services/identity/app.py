@@ -26,7 +26,7 @@ from services.identity.settings import IdentitySettings
 from services.identity.staff_api import build_staff_api
 from services.identity.staff_crypto import TotpSecrets
 from services.identity.staff_store import StaffStore
-from services.identity.store import IdentityStore, SigningKeyStore
+from services.identity.store import SigningKeyStore
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -37,7 +37,8 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
     runtime = ServiceRuntime(NAME, settings, settings.database_url, MIGRATIONS)
     keyring = crypto.Keyring(settings.signing_key_file)
     deps = Deps(settings, keyring, crypto.DeviceCookies(settings.device_cookie_secret))
-    units = runtime.units_of_work(IdentityStore, clock)
+    # Identity's store with the consent tables: its consumer also ends a deleted login's grants.
+    units = runtime.units_of_work(ConsentStore, clock)
     runtime.include(build_router(runtime.consumer(units), deps))
     rotation = KeyRotation(
         runtime.units_of_work(SigningKeyStore, clock), keyring, tuple(runtime.tenants), settings.signing_key_check_s

@@ -48,6 +48,7 @@ class ConsentPage(BaseModel):
     redirect_host: str = Field(description="Where the browser goes back to")
     scope: str
     scope_label: str
+    scope_choices: list[dict[str, str]] = Field(description="The asked scope and the coarser ones, finest first")
     data_from: date
     days: int
     partners: list[dict[str, str]]

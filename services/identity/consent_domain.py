@@ -135,6 +135,11 @@ def asked(scope: str, data_from: date | None, days: int | None, today: date) -> 
     return Asked(scopes[0], data_from or today, chosen_days)
 
 
+def narrower_scopes(scope: str) -> list[str]:
+    """The scopes a customer may approve for ``scope``: itself and every coarser one (finest first)."""
+    return [other for other in GRANT_SCOPES if set(GRANT_SCOPES[other]) <= set(GRANT_SCOPES[scope])]
+
+
 def approve(
     grant_id: str,
     request: Asked,
@@ -148,7 +153,7 @@ def approve(
     role = partners.get(choice.partner_number)
     if role is None:
         raise ConsentRefused("Diese Geschäftspartner-Nr. gehört nicht zu Ihrem Zugang.")
-    if choice.scope not in GRANT_SCOPES or not set(GRANT_SCOPES[choice.scope]) <= set(GRANT_SCOPES[request.scope]):
+    if choice.scope not in narrower_scopes(request.scope):
         raise ConsentRefused("Sie können nur so fein oder gröber freigeben, wie angefragt wurde.")
     if choice.data_from < request.data_from:
         raise ConsentRefused("Sie können Daten erst ab dem angefragten Tag oder später freigeben.")

@@ -12,9 +12,10 @@ from uuid import uuid4
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from contracts.consent import GRANT_SCOPE_LABELS
-from contracts.identity import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER
+from contracts.identity import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, AccountDeleted
 from contracts.topics import IDENTITY
 from kit import energy_day
+from kit.consumer import Delivered
 from kit.uow import UnitOfWork
 from services.identity import consent_oauth
 from services.identity.consent_domain import (
@@ -27,6 +28,7 @@ from services.identity.consent_domain import (
     ThirdParty,
     approve,
     asked,
+    narrower_scopes,
 )
 from services.identity.consent_oauth import ConsentProtocol, Loaded, ProtocolRequest
 from services.identity.handlers import Identities, SignedIn, Signer
@@ -126,6 +128,7 @@ class ConsentView:
     redirect_host: str
     scope: str
     scope_label: str
+    scope_choices: list[dict[str, str]]  # the asked scope and the coarser ones: what the customer may approve
     data_from: date
     days: int
     partners: list[dict[str, str]]
@@ -175,6 +178,9 @@ async def show_consent(query: ShowConsent, uow: Uow) -> ConsentView:
         redirect_host=consent_oauth.redirect_host(request.args.get("redirect_uri") or party.redirect_uris[0]),
         scope=requested.scope,
         scope_label=GRANT_SCOPE_LABELS[requested.scope],
+        scope_choices=[
+            {"scope": scope, "label": GRANT_SCOPE_LABELS[scope]} for scope in narrower_scopes(requested.scope)
+        ],
         data_from=requested.data_from,
         days=requested.days,
         partners=[{"partner_number": link.partner_number, "role": link.role} for link in query.signed_in.account.links],
@@ -342,6 +348,16 @@ async def revoke_grant(command: RevokeGrant, uow: Uow) -> None:
     grant.revoke(uow.now(), "customer")
     await uow.store.save_grant(grant)
     _publish(uow, grant)
+
+
+async def end_grants_of_deleted_account(event: Delivered[AccountDeleted], uow: Uow) -> None:
+    """A deleted login's grants end (GrantRevoked, "account-deleted"): each once, also when delivered again."""
+    now = uow.now()
+    for grant in await uow.store.grants_of(event.envelope.tenant, event.payload.account_id):
+        if grant.usable(now):
+            grant.revoke(now, "account-deleted")
+            await uow.store.save_grant(grant)
+            _publish(uow, grant)
 
 
 @dataclass(frozen=True)

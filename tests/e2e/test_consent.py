@@ -14,7 +14,14 @@ from services.identity.consent_handlers import Registered
 from services.identity.settings import IdentitySettings
 from services.identity.staff_cli import register_third_party
 from tests.conftest import System
-from tests.journeys import PortalClient, eventually, host, register_by_hand, submit_matching_request
+from tests.journeys import (
+    CUSTOMER_PASSWORD,
+    PortalClient,
+    eventually,
+    host,
+    register_by_hand,
+    submit_matching_request,
+)
 
 TENANT, OTHER_TENANT = "000328", "000512"
 REDIRECT = "https://app.sonnenhaus.example/plusportal/callback"
@@ -247,3 +254,21 @@ async def test_a_grants_token_is_refused_at_another_operator(system: System) -> 
                 client.portal_url, client.client_id, client.client_secret, REDIRECT,
                 identity_url=system.identity.url, headers=host(OTHER_TENANT),
             ).refresh(tokens)  # fmt: skip
+
+
+async def test_a_deleted_logins_grants_end_and_their_tokens_are_refused(system: System) -> None:
+    browser, partner = await customer(system)
+    async with browser:
+        client = third_party(system, await registered(system))
+        tokens = await granted(system, browser, partner, client, "meterdata:day")
+        deleted = await browser.call("POST", "/account/delete", json={"password": CUSTOMER_PASSWORD})
+        assert deleted.status_code == 204, deleted.text
+
+    async def refused() -> bool | None:
+        answer = await client.read(tokens, partner, "/intervals", period(date.today(), 1, "day"))
+        return True if answer.status_code in (401, 403) else None
+
+    await eventually(refused, timeout=20, what="the deleted login's grant token refused")
+    with pytest.raises(ThirdPartyError) as raised:
+        await client.refresh(tokens)
+    assert raised.value.error == "invalid_grant"

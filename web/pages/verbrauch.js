@@ -10,7 +10,7 @@ import { addDays, addMonths, berlinDay, compareDays, dayString, fmt, isoWeek, nu
 import { currentValuesPanel } from "../currentvalues.js";
 import { h, notice, scrollBox } from "../dom.js";
 import { gridFeePanel } from "../gridfees.js";
-import { obisLabel, qualityLabel, roleLabel } from "../labels.js";
+import { obisLabel, qualityLabel, RESOLUTION_NAMES, roleLabel } from "../labels.js";
 
 const VIEWS = {
   tag: {
@@ -51,7 +51,6 @@ const VIEWS = {
   },
 };
 
-const RESOLUTION_NAMES = { "15min": "Viertelstundenwerte", hour: "Stundenwerte", day: "Tageswerte", month: "Monatswerte" };
 
 // ---------------------------------------------------------------- state in the address
 
