@@ -69,7 +69,10 @@ def bootstrap(settings: IdentitySettings | None = None, clock: Clock = system_cl
         description="Zugang beantragen (meter + partner number + e-mail), confirmation link, password, login per "
         "partner number, reset, account data. The tenant is named by the host: <portal number>.plusportal.de. "
         "Sessions are cookies (__Host-, Secure, HttpOnly, SameSite=Strict); state changes need the X-CSRF-Token "
-        "header; other services accept short-lived ES256 access tokens verified with the published keys.",
+        "header; other services accept short-lived ES256 access tokens verified with the published keys. Third parties "
+        "with a customer's consent: OAuth 2.0 authorisation code with PKCE S256 — authorisation endpoint the portal's "
+        "page /freigabe, token endpoint POST /oauth/token, metadata GET /.well-known/oauth-authorization-server "
+        "(README, 'Daten für Dritte').",
         lifespan=lifespan,
     )
     install_error_handlers(app)

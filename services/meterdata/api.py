@@ -12,11 +12,11 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2AuthorizationCodeBearer
 from pydantic import BaseModel, Field, field_serializer
 from starlette.background import BackgroundTask
 
-from contracts.consent import GRANT_SCOPES
+from contracts.consent import GRANT_SCOPE_LABELS, GRANT_SCOPES
 from contracts.grid_fees import FeeLevel
 from kit import auth
 from kit.audit import Actor
@@ -39,6 +39,20 @@ MAX_DAYS = 3 * 366 + 1
 MAX_PAGE = 40_000  # a leap year of hours fits one page (at 15 minutes, a page counts days)
 _BEARER = HTTPBearer(
     auto_error=False, scheme_name="AccessToken", description="Access token from identity: POST /session/token"
+)
+# A third party with a customer's grant (README "Daten für Dritte"): OAuth 2.0 authorisation code with PKCE at the
+# operator's portal. Documented as a scheme of the read routes; its token is read as any Bearer (read_claims).
+_THIRD_PARTY = OAuth2AuthorizationCodeBearer(
+    authorizationUrl="/freigabe",
+    tokenUrl="/api/identity/oauth/token",
+    refreshUrl="/api/identity/oauth/token",
+    scopes=GRANT_SCOPE_LABELS,
+    scheme_name="ThirdPartyGrant",
+    description="A third party's access token for a customer's grant (identity's token endpoint; PKCE S256 "
+    "required; URLs relative to the operator's portal, e.g. https://000328.plusportal.de). Reads only what the "
+    "grant names: its scope's resolutions of `/intervals` (and `/registers` unless `meterdata:month`), from its first "
+    "day; every other route answers 403.",
+    auto_error=False,
 )
 READ_ONLY_TOKEN = (
     "Mit einem persönlichen Zugangsschlüssel lassen sich nur Messwerte lesen. Bitte melden Sie sich im Portal an."
@@ -160,6 +174,7 @@ def read_claims(
         tenant: TenantDep,
         session: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
         _: Annotated[HTTPAuthorizationCredentials | None, Depends(token_api.PERSONAL_BEARER)],
+        __: Annotated[str | None, Depends(_THIRD_PARTY)],
     ) -> auth.AccessClaims:
         if personal is not None and session is not None and token_domain.is_personal_token(session.credentials):
             return await personal.claims(session.credentials, tenant.portal_number)
