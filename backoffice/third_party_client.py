@@ -10,15 +10,20 @@ portal's public HTTP interface is used; the tests drive the whole flow with it.
     tokens = await client.refresh(tokens)   # a new refresh token each time: the old one is spent
 """
 
+import argparse
+import asyncio
 import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+
+from contracts.consent import GRANT_SCOPES
 
 
 @dataclass(frozen=True)
@@ -128,3 +133,74 @@ class ThirdPartyClient:
             return await http.get(
                 f"{self.meterdata_url}/partners/{partner_number}{path}", params=params, headers=headers
             )
+
+
+# --- a try-out for developers: the whole flow against a running portal (README "Daten für Dritte") -----------------
+
+
+def _catch_redirect(port: int) -> str:
+    """Serves the redirect URI on the loopback once: the URL the customer's browser came back with."""
+    arrived: list[str] = []
+
+    class Callback(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            arrived.append(f"http://127.0.0.1:{port}{self.path}")
+            body = "Danke – Sie können dieses Fenster schließen.".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    with HTTPServer(("127.0.0.1", port), Callback) as server:
+        while not arrived:
+            server.handle_request()
+    return arrived[0]
+
+
+async def _try_out(args: argparse.Namespace) -> None:
+    redirect = f"http://127.0.0.1:{args.port}/callback"
+    client = ThirdPartyClient(args.portal, args.client_id, args.client_secret, redirect)
+    start = client.authorisation(args.scope, data_from=args.data_from, days=args.days)
+    print("Öffnen Sie im Browser (als Kundin oder Kunde angemeldet):")
+    print(f"  {start.url}")
+    print(f"Warte auf die Rückkehr nach {redirect} …", flush=True)
+    back = await asyncio.to_thread(_catch_redirect, args.port)
+    tokens = await client.exchange(client.code_from(back, start), start)
+    print(f"Freigabe erhalten: {tokens.scope}, Zugriffstoken für {tokens.expires_in} s")
+    first = args.data_from or date.today() - timedelta(days=7)
+    resolution = "month" if "day" not in GRANT_SCOPES[tokens.scope] else "day"
+    period = {"from": first.isoformat(), "to": date.today().isoformat(), "resolution": resolution}
+    answer = await client.read(tokens, args.partner, "/intervals", period)
+    print(f"GET /intervals {period} → {answer.status_code}")
+    print(answer.text[:2000])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m backoffice.third_party_client",
+        description="Tries the consent flow as a third party: prints the consent page's address, catches the "
+        "redirect on the loopback, exchanges the code and reads the granted values. Register the client first with "
+        "redirect URI http://127.0.0.1:<port>/callback (plusportal-staff register-third-party).",
+    )
+    parser.add_argument("--portal", required=True, help="e.g. http://000328.localhost:8080")
+    parser.add_argument("--client-id", required=True)
+    parser.add_argument("--client-secret", default=None, help="omit for a public client")
+    parser.add_argument("--partner", required=True, help="the partner number the customer will choose")
+    parser.add_argument(
+        "--scope", default="meterdata:day", choices=("meterdata:15min", "meterdata:day", "meterdata:month")
+    )
+    parser.add_argument("--data-from", type=date.fromisoformat, default=None)
+    parser.add_argument("--days", type=int, default=None)
+    parser.add_argument("--port", type=int, default=8765)
+    try:
+        asyncio.run(_try_out(parser.parse_args(argv)))
+    except ThirdPartyError as error:
+        raise SystemExit(f"Abgelehnt oder fehlgeschlagen: {error}") from None
+
+
+if __name__ == "__main__":
+    main()
