@@ -163,7 +163,13 @@ def _catch_redirect(port: int) -> str:
 
 async def _try_out(args: argparse.Namespace) -> None:
     redirect = f"http://127.0.0.1:{args.port}/callback"
-    client = ThirdPartyClient(args.portal, args.client_id, args.client_secret, redirect)
+    portal = urlsplit(args.portal)
+    api: dict[str, Any] = {}
+    if (portal.hostname or "").endswith(".localhost"):  # browsers resolve *.localhost, Python's resolver may not
+        gateway = f"{portal.scheme}://127.0.0.1:{portal.port or 80}/api"
+        api = {"identity_url": f"{gateway}/identity", "meterdata_url": f"{gateway}/meterdata"}
+        api["headers"] = {"Host": portal.netloc}
+    client = ThirdPartyClient(args.portal, args.client_id, args.client_secret, redirect, **api)
     start = client.authorisation(args.scope, data_from=args.data_from, days=args.days)
     print("Öffnen Sie im Browser (als Kundin oder Kunde angemeldet):")
     print(f"  {start.url}")
