@@ -10,13 +10,23 @@ what the grid delivers beyond its own PV and feeds in the rest. A few substitute
 and gaps (Z30, null) appear; registers (1-1:1.8.0 / 2.8.0) count the true energy, so they never run
 backwards and match the interval sums on days without substitutes or gaps. The same --seed gives the same
 values. Daylight-saving days have 92 and 100 quarter hours.
+
+As a running process it also answers the platform's requests for current values, as a real administrator's system
+would (§61(2) MsbG): it takes CurrentValuesRequested from ``plusportal.meterdata.value-requests.v1`` and at once
+publishes the meter's readings since the request's ``since`` on the readings topic (the day so far as a
+LoadProfileDay, register readings up to the last quarter hour before the request), simulated from ``--origin`` with
+``--seed`` (`make up`'s demo readings: the same values).
+
+    python -m backoffice.smgw_simulator answer --origin 2025-01-01 --seed 1
 """
 
 import argparse
 import asyncio
 import hashlib
 import math
+import os
 import random
+import signal
 import sys
 import time
 from collections import defaultdict
@@ -29,22 +39,28 @@ from typing import Literal, get_args
 from uuid import uuid4
 
 from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
 
-from contracts.envelope import HEADER_TENANT, EventPayload
+from contracts.envelope import HEADER_TENANT, Envelope, EventPayload
 from contracts.meterdata import (
     CONSUMPTION_INTERVAL,
     FEED_IN_INTERVAL,
+    CurrentValuesRequested,
     LoadProfileDay,
     Quality,
     RegisterReading,
     RegisterReadings,
 )
-from contracts.topics import METER_MSCONS, METER_READINGS, Principal
-from kit.energy_day import BERLIN, QUARTER_HOUR_SECONDS, epoch_bounds
+from contracts.topics import METER_MSCONS, METER_READINGS, METER_VALUE_REQUESTS, Principal
+from kit.deadletter import dead_letter
+from kit.energy_day import BERLIN, QUARTER_HOUR_SECONDS, day_of_epoch, epoch_bounds
 from kit.events import encode, envelope_for
 from kit.identifiers import malo_check_digit, meter_number_problem, normalise_meter_number
 from kit.kafka import KafkaAccess
-from kit.settings import KafkaSettings
+from kit.logging import configure_logging
+from kit.settings import KafkaSettings, load_settings
 
 Role = Literal["consumption", "feed_in", "both"]
 CONSUMPTION_REGISTER = "1-1:1.8.0"
@@ -356,7 +372,120 @@ async def publish(
         await producer.stop()
 
 
+# ------------------------------------------------------------------------------------ current values on request
+
+ANSWER_GROUP = f"{Principal.SMGW_ADMINISTRATOR}-value-requests"  # groups of a principal start with its name
+ANSWER_READY_LINE = "SMGW-Simulator beantwortet Anfragen nach aktuellen Werten"
+MAX_ANSWER_DAYS = 2  # full days before today an answer holds at most (a real administrator: what it has)
+
+
+def role_of(interval_channels: Sequence[str]) -> Role:
+    channels = set(interval_channels)
+    if channels >= {CONSUMPTION_INTERVAL, FEED_IN_INTERVAL}:
+        return "both"
+    return "feed_in" if channels == {FEED_IN_INTERVAL} else "consumption"
+
+
+def current_values(
+    meter_number: str, role: Role, since: datetime, now: datetime, *, origin: date, seed: int
+) -> list[EventPayload]:
+    """The meter's readings after ``since`` up to ``now``, as the simulation from ``origin`` gives them: register
+    readings (midnights and the last quarter hour before ``now``), then the days from ``since``'s (at most
+    MAX_ANSWER_DAYS before today) to today, today's quarter hours after ``now`` without a value (Z30)."""
+    today = day_of_epoch(int(now.timestamp()))
+    first = max(day_of_epoch(int(since.timestamp())), today - timedelta(days=MAX_ANSWER_DAYS))
+    origin = min(origin, first)
+    count = (today - origin).days + 1
+    start, slots = epoch_bounds(today)
+    done = max(0, min(slots, int((now.timestamp() - start) // QUARTER_HOUR_SECONDS)))  # quarter hours ended
+    channels = {channel.register: channel for channel in _simulate(meter_number, role, origin, count, seed)}
+    registers: list[EventPayload] = []
+    for series in generate_registers(meter_number, role, origin, count, seed):
+        midnight = series.readings[count - 1]  # today's 00:00 (the first reading is origin's)
+        counted = midnight.value + sum(channels[series.obis].true_wh[-1][:done]) / 1000
+        latest = RegisterReading(read_at=_instant(start + done * QUARTER_HOUR_SECONDS), value=round(counted, 3))
+        kept = [r for r in series.readings[:count] if since < r.read_at <= now]
+        kept += [latest] if done and since < latest.read_at else []
+        if kept:
+            registers.append(RegisterReadings(meter_number=meter_number, obis=series.obis, readings=tuple(kept)))
+    days: list[EventPayload] = []
+    for day in generate_days(meter_number, role, origin, count, seed):
+        if day.day < first:
+            continue
+        if day.day == today:  # what has not been measured yet has no value
+            values = day.values[:done] + (None,) * (slots - done)
+            qualities = day.qualities[:done] + (Quality.MISSING,) * (slots - done)
+            status = None if day.status is None else day.status[:done] + (None,) * (slots - done)
+            day = day.model_copy(update={"values": values, "qualities": qualities, "status": status})
+        days.append(day)
+    return [*registers, *days]
+
+
+def build_answering_broker(kafka: KafkaAccess, origin: date, seed: int) -> KafkaBroker:
+    """A consumer of the request topic (as the SMGW administrator) that answers each request on the readings
+    topic; a request redelivered is answered again with the same readings (the request's time is the answer's
+    "now"), which the platform stores once."""
+    broker = KafkaBroker(kafka.servers, security=kafka.security(), client_id="smgw-simulator", enable_idempotence=True)
+
+    @broker.subscriber(
+        METER_VALUE_REQUESTS.name,
+        group_id=ANSWER_GROUP,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="smgw-simulator",
+        description="Answers requests for current values with the meter's readings since the last delivery",
+    )
+    async def on_request(message: KafkaMessage) -> None:
+        record = message.raw_message
+        try:
+            envelope = Envelope.model_validate_json(record.value)  # type: ignore[union-attr]
+            request = CurrentValuesRequested.model_validate(envelope.payload)
+        except ValidationError as error:
+            await dead_letter(broker, record, f"value request: {error.error_count()} validation errors",
+                              ANSWER_GROUP, db=None)  # fmt: skip
+            return
+        role = role_of(request.interval_channels)
+        now = request.requested_at.astimezone(UTC)
+        payloads = current_values(request.meter_number, role, request.since, now, origin=origin, seed=seed)
+        key = f"{envelope.tenant}/{request.meter_number}".encode()
+        for payload in payloads:
+            answer = envelope_for(
+                payload, tenant=envelope.tenant, correlation_id=envelope.correlation_id, causation_id=envelope.event_id
+            )
+            await broker.publish(encode(answer), METER_READINGS.name, key=key)
+        print(f"Anfrage {request.request_id} beantwortet: {len(payloads)} Nachrichten", flush=True)
+
+    broker.publisher(METER_READINGS.name, schema=LoadProfileDay, title="readings (answers to value requests)")
+    return broker
+
+
+async def _answer(kafka: KafkaAccess, origin: date, seed: int) -> None:
+    broker = build_answering_broker(kafka, origin, seed)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await broker.start()
+    print(ANSWER_READY_LINE, flush=True)
+    await stop.wait()
+    await broker.stop()
+
+
+def answer_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m backoffice.smgw_simulator answer")
+    parser.add_argument("--origin", type=date.fromisoformat, default=date(2025, 1, 1), help="first simulated day")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    log_json = os.environ.get("PLUSPORTAL_LOG_JSON")  # same switch as the services
+    configure_logging("smgw-simulator", json=None if log_json is None else log_json.lower() in ("1", "true"))
+    settings = load_settings(KafkaSettings)
+    asyncio.run(_answer(settings.kafka_access(Principal.SMGW_ADMINISTRATOR), args.origin, args.seed))
+
+
 def main(argv: list[str] | None = None) -> None:
+    if argv and argv[0] == "answer":
+        answer_main(argv[1:])
+        return
     parser = argparse.ArgumentParser(prog="python -m backoffice.smgw_simulator", description=__doc__.split("\n")[0])
     parser.add_argument("--tenant", required=True, help="portal number of the grid operator, e.g. 000328")
     parser.add_argument("--meter", required=True, help="meter number, e.g. 1EMH0005939068")

@@ -5,6 +5,7 @@ set of register readings. Values in kWh; times in UTC; the energy day runs 00:00
 from datetime import date
 from enum import StrEnum
 from typing import Literal
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -85,3 +86,19 @@ class InterchangeAnswered(EventPayload):
     receiver: str = Field(description="The received interchange's sender: the answer's UNB recipient")
     accepted: bool = Field(description="CONTRL: acknowledged (UCI 7) or rejected (4); APERAK: always false")
     edifact: str = Field(description="The answer's interchange as EDIFACT text (UNA … UNZ), UNOC")
+
+
+class CurrentValuesRequested(EventPayload):
+    """A customer asked for the meter's current values (§61(2) MsbG: on request, within 15 minutes): the SMGW
+    administrator sends the meter's readings since ``since`` at once, as LoadProfileDay (the day so far) and
+    RegisterReadings on the readings topic. Keyed by tenant/meter number; the tenant is the envelope's."""
+
+    EVENT_TYPE = "CurrentValuesRequested"
+
+    request_id: UUID
+    meter_number: MeterNumber
+    since: AwareDatetime = Field(description="The last instant the platform holds values of the meter for (UTC)")
+    requested_at: AwareDatetime
+    interval_channels: tuple[str, ...] = Field(
+        default=(CONSUMPTION_INTERVAL,), description="The interval channels (OBIS) asked for: 1-1:1.29.0, 1-1:2.29.0"
+    )

@@ -1,6 +1,6 @@
 """Which event types travel on which topic. Readers ignore types they do not know."""
 
-from contracts import alerts, identity, letters, masterdata, meterdata, onboarding, topics
+from contracts import alerts, consent, identity, letters, masterdata, meterdata, onboarding, topics
 from contracts.envelope import EventPayload
 
 EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
@@ -27,10 +27,14 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
         identity.PasswordChanged,
         identity.AccountDeleted,
         identity.SessionEnded,
+        consent.GrantGiven,
+        consent.GrantRevoked,
+        consent.GrantExpired,
     ),
     topics.IDENTITY_KEYS.name: (identity.SigningKeyPublished, identity.SigningKeyRevoked),
     topics.METER_READINGS.name: (meterdata.LoadProfileDay, meterdata.RegisterReadings),
     topics.METER_MSCONS_ANSWERS.name: (meterdata.InterchangeAnswered,),
+    topics.METER_VALUE_REQUESTS.name: (meterdata.CurrentValuesRequested,),
     topics.METER_ALERTS.name: (alerts.AlertRaised,),
 }
 

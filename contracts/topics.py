@@ -96,9 +96,9 @@ IDENTITY = TopicSpec(
     90 * DAY_MS,
     "account id",
     "What happened to customer accounts: e-mail confirmed, partner linked, password changed, deleted, "
-    "session ended (its access tokens are refused from then on).",
+    "session ended (its access tokens are refused from then on); third parties' grants given, revoked, expired.",
     Principal.IDENTITY,
-    (Principal.ONBOARDING, Principal.METERDATA),
+    (Principal.IDENTITY, Principal.ONBOARDING, Principal.METERDATA),  # identity: a deleted login's grants end
 )
 IDENTITY_KEYS = TopicSpec(
     "plusportal.identity.keys.v1",
@@ -137,6 +137,16 @@ METER_MSCONS_ANSWERS = TopicSpec(
     Principal.METERDATA,
     (Principal.SMGW_ADMINISTRATOR,),
 )
+METER_VALUE_REQUESTS = TopicSpec(
+    "plusportal.meterdata.value-requests.v1",
+    3,
+    7 * DAY_MS,
+    "tenant/meter number",
+    "A customer's request for the meter's current values (§61 MsbG): the SMGW administrator answers with readings "
+    "on the readings topic.",
+    Principal.METERDATA,
+    (Principal.SMGW_ADMINISTRATOR,),
+)
 METER_ALERTS = TopicSpec(
     "plusportal.meterdata.alerts.v1",
     3,
@@ -168,6 +178,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     METER_READINGS,
     METER_MSCONS,
     METER_MSCONS_ANSWERS,
+    METER_VALUE_REQUESTS,
     METER_ALERTS,
     DEAD_LETTER,
 )

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jwt
@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contracts.consent import GRANT_SCOPES, GRANT_SESSION_PREFIX, GrantRevoked
 from contracts.identity import (
     ACCESS_TOKEN_AUDIENCE,
     ACCESS_TOKEN_ISSUER,
@@ -133,16 +134,36 @@ async def record_key_revocation(event: Delivered[SigningKeyRevoked], session: As
 async def record_session_ended(event: Delivered[SessionEnded], session: AsyncSession) -> None:
     """Keeps an ended session until its last token would have expired anyway (an older one is not kept, and
     those whose tokens have expired meanwhile go: the table holds minutes' worth of ended sessions)."""
-    until, now = event.payload.tokens_valid_until, datetime.now(UTC)
+    await _keep_ended(session, event.envelope.tenant, event.payload.sid, event.payload.tokens_valid_until, event)
+
+
+async def record_grant_revoked(event: Delivered[GrantRevoked], session: AsyncSession) -> None:
+    """A third party's grant revoked: its tokens (their ``sid`` names the grant) are refused like an ended
+    session's."""
+    sid = GRANT_SESSION_PREFIX + event.payload.grant_id
+    await _keep_ended(session, event.envelope.tenant, sid, event.payload.tokens_valid_until, event)
+
+
+async def _keep_ended(session: AsyncSession, tenant: str, sid: str, until: datetime, event: Delivered[Any]) -> None:
+    now = datetime.now(UTC)
     await session.exec(delete(EndedSessionRow).where(col(EndedSessionRow.tokens_valid_until) <= now))
     if until <= now:
         return
-    tenant, sid = event.envelope.tenant, event.payload.sid
     statement = insert(EndedSessionRow).values(
         tenant=tenant, sid=sid, tokens_valid_until=until, ended_at=event.envelope.occurred_at
     )
     await session.exec(statement.on_conflict_do_nothing())
     _ENDED[(tenant, sid)] = until.timestamp()
+
+
+@dataclass(frozen=True)
+class GrantClaims:
+    """What a third party's token may read (contracts.consent): one scope, from one day on."""
+
+    id: str
+    client_id: str
+    scope: str
+    data_from: date
 
 
 @dataclass(frozen=True)
@@ -152,6 +173,7 @@ class AccessClaims:
     role: str
     account_id: str
     session: str
+    grant: GrantClaims | None = None  # a third party's token: only what the grant names
 
 
 class InvalidToken(Exception):
@@ -333,7 +355,12 @@ async def _verify_reading(session: AsyncSession, token: str, tenant: str) -> Acc
     if decoded["tenant"] != tenant:
         raise InvalidToken("other tenant")
     verified = AccessClaims(
-        decoded["tenant"], decoded["partner"], decoded["role"], decoded["sub"], decoded.get("sid", "")
+        decoded["tenant"],
+        decoded["partner"],
+        decoded["role"],
+        decoded["sub"],
+        decoded.get("sid", ""),
+        _grant_claims(decoded.get("grant")),
     )
     if (tenant, verified.session) in ended:
         raise InvalidToken("session ended")
@@ -342,6 +369,20 @@ async def _verify_reading(session: AsyncSession, token: str, tenant: str) -> Acc
     until = min(float(decoded["exp"]), key.expires_at or float("inf"))
     _VERIFIED[(tenant, token)] = (verified, until, kid)
     return verified
+
+
+def _grant_claims(grant: Any) -> GrantClaims | None:
+    if grant is None:
+        return None
+    try:
+        found = GrantClaims(
+            str(grant["id"]), str(grant["client"]), str(grant["scope"]), date.fromisoformat(grant["from"])
+        )
+    except (TypeError, KeyError, ValueError):
+        raise InvalidToken("grant claims") from None
+    if found.scope not in GRANT_SCOPES:
+        raise InvalidToken("grant scope")
+    return found
 
 
 # --- staff access tokens (back-office) -------------------------------------------------------------------

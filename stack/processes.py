@@ -48,6 +48,7 @@ DATABASES = ("onboarding", "letters", "identity", "meterdata")  # one per servic
 WEB_ROOT = REPO_ROOT / "web"  # the web UI the gateway serves at /
 # Without an HTTP port the print house is ready once its log shows this line.
 PRINTHOUSE_READY_LINE = "Druckerei läuft"
+SMGW_SIMULATOR_READY_LINE = "SMGW-Simulator beantwortet Anfragen"  # backoffice.smgw_simulator.ANSWER_READY_LINE
 # Tests send many requests from one address: the limits must stay out of their way.
 TEST_RATE_LIMITS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
@@ -169,7 +170,7 @@ def mailsink(site: Site) -> ProcessSpec:
 
 
 def platform_processes(site: Site) -> tuple[ProcessSpec, ...]:
-    """The services and the reference print house, in start order."""
+    """The services, the reference print house and the SMGW simulator answering value requests, in start order."""
     testing = site.purpose is Purpose.TEST
     letters_port = site.http_ports["letters"]
     letters_url = f"http://{site.host('letters')}:{letters_port}"
@@ -212,7 +213,16 @@ def platform_processes(site: Site) -> tuple[ProcessSpec, ...]:
         ("run", "--out", str(printed_dir(site.var))),
         ready_line=PRINTHOUSE_READY_LINE,
     )
-    return (*services, printhouse)
+    # The SMGW administrator's side of "current values on request": answers at once with simulated readings
+    # (from the demo readings' origin and seed, its defaults: the same values as stack.demo publishes).
+    smgw = ProcessSpec(
+        "smgw-simulator",
+        "backoffice.smgw_simulator",
+        _platform_environment(site, Principal.SMGW_ADMINISTRATOR, None, {}),
+        ("answer",),
+        ready_line=SMGW_SIMULATOR_READY_LINE,
+    )
+    return (*services, printhouse, smgw)
 
 
 def gateway(site: Site) -> Gateway:

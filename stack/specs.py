@@ -8,7 +8,7 @@ What is written (sorted keys, 2-space indent, UTF-8, trailing newline, so diffs 
 - ``contracts/schemas/<EventType>.v<SCHEMA_VERSION>.json`` for every event of ``contracts.registry``, and
   ``contracts/schemas/Envelope.v1.json``. Files of older schema versions are never touched or deleted: the
   unit tests compare them with today's models (additive evolution only).
-- ``docs/asyncapi/{onboarding,letters,identity,meterdata,printhouse}.json`` from the FastStream brokers
+- ``docs/asyncapi/{onboarding,letters,identity,meterdata,printhouse,smgw-simulator}.json`` from the FastStream brokers
   (AsyncAPI 3.0.0).
 - ``docs/openapi/{onboarding,letters,identity,meterdata}.json`` from the FastAPI apps.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -270,6 +271,12 @@ def _printhouse_broker() -> KafkaBroker:
     return build_broker(KafkaAccess(SPEC_KAFKA_BOOTSTRAP, "printhouse", "-"), Path("var/letters/printed"))
 
 
+def _smgw_simulator_broker() -> KafkaBroker:
+    from backoffice.smgw_simulator import build_answering_broker
+
+    return build_answering_broker(KafkaAccess(SPEC_KAFKA_BOOTSTRAP, "smgw", "-"), date(2025, 1, 1), 1)
+
+
 def service_documents() -> dict[Path, Document]:
     documents: dict[Path, Document] = {}
     services: Sequence[tuple[str, Callable[[], tuple[Any, KafkaBroker]]]] = (
@@ -292,6 +299,12 @@ def service_documents() -> dict[Path, Document]:
         title="Plusportal reference print house – Kafka",
         version="1.0.0",
         description=f"Takes dispatch jobs from the letter queue and reports their status. {ENVELOPE_NOTE}",
+    )
+    documents[ASYNCAPI_DIR / "smgw-simulator.json"] = asyncapi(
+        _smgw_simulator_broker(),
+        title="Plusportal SMGW simulator – Kafka",
+        version="1.0.0",
+        description=f"Answers requests for current values with the meter's readings. {ENVELOPE_NOTE}",
     )
     return documents
 

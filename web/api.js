@@ -405,6 +405,95 @@ export async function downloadReadings(partnerNumber, { from, to, resolution, fo
   saveBlob(await response.blob(), filenameOf(response, `messwerte-${from}-${to}.${extension}`));
 }
 
+/** The partner's personal access tokens (never their secrets): web/tokens.js. */
+export function personalTokens(partnerNumber) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "personal-tokens"), { bearer: true });
+}
+
+/** A new personal access token; its secret (`token`) is in this answer only. */
+export function createPersonalToken(partnerNumber, { name, expires_on }) {
+  return call("meterdata", "POST", partnerPath(partnerNumber, "personal-tokens"), { bearer: true, json: { name, expires_on } });
+}
+
+export function revokePersonalToken(partnerNumber, tokenId) {
+  return call("meterdata", "DELETE", partnerPath(partnerNumber, `personal-tokens/${encodeURIComponent(tokenId)}`), { bearer: true });
+}
+
+// ---------------------------------------------------------------- consent for third parties (web/grants.js)
+
+/** What a third party asks for (the consent page): who, which data, for how long; 400 when the request is invalid. */
+export function inspectConsent(query) {
+  return call("identity", "POST", "/oauth/consent/inspect", { json: { query }, auth: true });
+}
+
+/** Approve or refuse: where the browser goes next ({redirect_to}: the third party, with a code or an error). */
+export function decideConsent(decision) {
+  return call("identity", "POST", "/oauth/consent", { json: decision, csrf: true, auth: true });
+}
+
+/** The login's grants to third parties: pending, active, ended. */
+export function grants() {
+  return call("identity", "GET", "/account/grants", { auth: true });
+}
+
+export function revokeGrant(grantId) {
+  return call("identity", "POST", `/account/grants/${encodeURIComponent(grantId)}/revoke`, { csrf: true, auth: true });
+}
+
+/** What third parties read with the chosen partner number's grants (newest first). */
+export function grantAccesses(partnerNumber) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "grant-accesses"), { bearer: true });
+}
+
+// ---------------------------------------------------------------- current values on request (web/currentvalues.js)
+
+/** Ask the metering point operator for the meter's current values: the request ({id, state, …}); 409/429 say why not. */
+export function requestCurrentValues(partnerNumber) {
+  return call("meterdata", "POST", partnerPath(partnerNumber, "current-values"), { bearer: true });
+}
+
+/** The request's state: open, answered or timed_out. */
+export function currentValuesRequest(partnerNumber, requestId) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, `current-values/${encodeURIComponent(requestId)}`), { bearer: true });
+}
+
+/**
+ * Follow the request's server-sent events until it is over: onState(request) for each state. Read with fetch (the
+ * access token goes in the Authorization header, never into a URL as EventSource would need). Resolves with the last
+ * state; rejects when the stream is not available or breaks (the caller falls back to polling).
+ */
+export async function followCurrentValuesRequest(partnerNumber, requestId, onState, signal) {
+  const path = partnerPath(partnerNumber, `current-values/${encodeURIComponent(requestId)}/events`);
+  const response = await send("meterdata", "GET", path, { bearer: true, accept: "text/event-stream" });
+  if (!response.body || typeof TextDecoderStream === "undefined") throw new ApiError(0, MESSAGES.network);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const stop = () => reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", stop);
+  let buffer = "";
+  let last = null;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = block.split("\n").filter((line) => line.startsWith("data: ")).map((line) => line.slice(6)).join("\n");
+        if (data) {
+          last = JSON.parse(data);
+          onState(last);
+        }
+      }
+    }
+  } finally {
+    signal?.removeEventListener("abort", stop);
+  }
+  if (!last || last.state === "open") throw new ApiError(0, MESSAGES.network); // ended early: poll instead
+  return last;
+}
+
 // ---------------------------------------------------------------- back-office
 
 function staffCall(service, method, path, options = {}) {

@@ -20,6 +20,7 @@ const ROUTES = {
   "/partner-waehlen": { page: "partner-waehlen", signedIn: true },
   "/verbrauch": { page: "verbrauch", signedIn: true, partner: true },
   "/konto": { page: "konto", signedIn: true },
+  "/freigabe": { page: "freigabe", signedIn: true }, // a third party's request for data (OAuth authorisation endpoint)
   "/barrierefreiheit": { page: "barrierefreiheit" },
   "/entwicklung": { page: "entwicklung", devOnly: true },
   // back-office (staff session of identity; each page sends to /backoffice/anmelden without one)

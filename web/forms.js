@@ -239,6 +239,9 @@ export function values(formElement) {
   for (const element of formElement.elements) {
     if (!element.name || !isShown(element)) continue;
     if (element.type === "checkbox") result[element.name] = element.checked;
+    else if (element.type === "radio") {
+      if (element.checked) result[element.name] = element.value; // a group: the chosen one's value
+    }
     else if (element.type === "password") result[element.name] = element.value; // never changed
     else result[element.name] = element.value.trim();
   }

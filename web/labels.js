@@ -73,3 +73,13 @@ export const LETTER_STATUS = {
 export function label(map, value) {
   return map[value] || value;
 }
+
+/** The values of one resolution of meter data's /intervals, as a customer reads them. */
+export const RESOLUTION_NAMES = {
+  "15min": "Viertelstundenwerte",
+  hour: "Stundenwerte",
+  day: "Tageswerte",
+  week: "Wochenwerte",
+  month: "Monatswerte",
+  year: "Jahreswerte",
+};

@@ -134,12 +134,39 @@ def _end_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
 
 
+def signed_in(
+    units: UnitsOfWork[Any],
+    tenant_of: Callable[..., Awaitable[Tenant]],
+    csrf: bool,
+    find: Callable[[handlers.CurrentSession, handlers.Uow], Awaitable[Found | None]],
+) -> Callable[..., Awaitable[Found]]:
+    """The session of the cookie, as ``find`` returns it; state changes also need the CSRF token as a header.
+    ``tenant_of``: the routes' own dependency that finds the tenant (resolved once per request)."""
+
+    async def resolve(
+        tenant: Annotated[Tenant, Depends(tenant_of)],
+        cookie: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+        csrf_token: Annotated[str | None, Header(alias="X-CSRF-Token")] = None,
+    ) -> Found:
+        async with units() as uow:  # an expired session found is ended: committed, though refused
+            found = await find(handlers.CurrentSession(tenant, cookie), uow)
+        if found is None:
+            raise HTTPException(401, "Bitte melden Sie sich an.")
+        current = found.session if isinstance(found, handlers.SignedIn) else found
+        if csrf and csrf_token != current.csrf_token:
+            raise HTTPException(403, "Sicherheitsprüfung fehlgeschlagen. Bitte laden Sie die Seite neu.")
+        return found
+
+    return resolve
+
+
 def build_api(
     units: UnitsOfWork[Identities], tenants: TenantDirectory, deps: Deps, hits: SharedHits | None = None
 ) -> APIRouter:
     """``hits``: where the rate limits count, shared by the replicas (kit.ratelimit; none: this process's memory)."""
     router = APIRouter()
-    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
+    tenant_of = tenant_from_host(tenants)
+    TenantDep = Annotated[Tenant, Depends(tenant_of)]
     per_client_login = RateLimit(deps.settings.limit_login_per_client, hits, name="login")
     per_client_requests = RateLimit(deps.settings.limit_requests_per_client, hits, name="requests")
     # The use cases that need more than a unit of work, bound once.
@@ -149,30 +176,9 @@ def build_api(
     use_access_token = partial(handlers.issue_access_token, deps=deps)
     use_change_password = partial(handlers.change_password, deps=deps)
 
-    def signed_in(
-        csrf: bool, find: Callable[[handlers.CurrentSession, handlers.Uow], Awaitable[Found | None]]
-    ) -> Callable[..., Awaitable[Found]]:
-        """The session of the cookie, as ``find`` returns it; state changes also need the CSRF token as a header."""
-
-        async def resolve(
-            tenant: TenantDep,
-            cookie: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
-            csrf_token: Annotated[str | None, Header(alias="X-CSRF-Token")] = None,
-        ) -> Found:
-            async with units() as uow:  # an expired session found is ended: committed, though refused
-                found = await find(handlers.CurrentSession(tenant, cookie), uow)
-            if found is None:
-                raise HTTPException(401, "Bitte melden Sie sich an.")
-            current = found.session if isinstance(found, handlers.SignedIn) else found
-            if csrf and csrf_token != current.csrf_token:
-                raise HTTPException(403, "Sicherheitsprüfung fehlgeschlagen. Bitte laden Sie die Seite neu.")
-            return found
-
-        return resolve
-
-    Session = Annotated[BrowserSession, Depends(signed_in(False, handlers.current_session))]
-    SessionCsrf = Annotated[BrowserSession, Depends(signed_in(True, handlers.current_session))]
-    WithAccount = Annotated[handlers.SignedIn, Depends(signed_in(False, handlers.show_session))]
+    Session = Annotated[BrowserSession, Depends(signed_in(units, tenant_of, False, handlers.current_session))]
+    SessionCsrf = Annotated[BrowserSession, Depends(signed_in(units, tenant_of, True, handlers.current_session))]
+    WithAccount = Annotated[handlers.SignedIn, Depends(signed_in(units, tenant_of, False, handlers.show_session))]
 
     @router.post(
         "/access-requests",

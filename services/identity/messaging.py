@@ -4,11 +4,11 @@ from functools import partial
 
 from faststream.kafka import KafkaRouter
 
-from contracts import alerts, identity, letters, masterdata, topics
+from contracts import alerts, consent, identity, letters, masterdata, topics
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
-from services.identity import handlers
+from services.identity import consent_handlers, handlers
 from services.identity.handlers import Deps
 
 GROUP = "identity"
@@ -19,6 +19,7 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
     consumer.on(identity.AccessRequested, partial(handlers.handle_access_request, deps=deps))
     consumer.on(identity.PasswordResetRequested, partial(handlers.handle_reset_request, deps=deps))
     consumer.on(letters.RegistrationCodeIssued, handlers.keep_registration_code)
+    consumer.on(identity.AccountDeleted, consent_handlers.end_grants_of_deleted_account)
     consumer.on(alerts.AlertRaised, partial(handlers.mail_alert, deps=deps))
 
     router = KafkaRouter()
@@ -28,10 +29,11 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
         topics.MASTER_DATA.name,
         topics.IDENTITY_REQUESTS.name,
         topics.LETTERS.name,
+        topics.IDENTITY.name,
         topics.METER_ALERTS.name,
         group=GROUP,
         description="Master data (valid meter/partner pairs), own access and reset requests, letters' codes, "
-        "meter data's alerts (mailed)",
+        "own deleted logins (their grants to third parties end), meter data's alerts (mailed)",
     )
 
     document_publishers(
@@ -43,6 +45,9 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
         (topics.IDENTITY, identity.PasswordChanged),
         (topics.IDENTITY, identity.AccountDeleted),
         (topics.IDENTITY, identity.SessionEnded),
+        (topics.IDENTITY, consent.GrantGiven),
+        (topics.IDENTITY, consent.GrantRevoked),
+        (topics.IDENTITY, consent.GrantExpired),
         (topics.IDENTITY_KEYS, identity.SigningKeyPublished),
         (topics.IDENTITY_KEYS, identity.SigningKeyRevoked),
     )

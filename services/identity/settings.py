@@ -18,6 +18,7 @@ class IdentitySettings(ServiceSettings):
     # Keys rotate (domain.KEY_SIGNS_FOR); later keys live in the folder signing-keys/ next to that file. The
     # schedule is checked this often (seconds): a revocation by the platform's CLI is honoured within it.
     signing_key_check_s: float = 5.0
+    grant_expiry_check_s: float = 60.0  # GrantExpired within a minute of a grant's end
     # Signs the device cookies (OWASP device-cookie scheme); `make up` generates one per installation. Without
     # one (development only) each process draws its own: known browsers are then forgotten on restart.
     device_cookie_secret: SecretStr | None = None

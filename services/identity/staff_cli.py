@@ -11,6 +11,13 @@ prints a one-time set-up link (72 h): the admin opens it, sets a password and sc
 makes a platform operator: signed in at the platform's own back-office (000000.plusportal.de, API
 ``/staff/tenants``), they list the operators and invite an operator's admin — and see no operator's data.
 
+    plusportal-staff register-third-party --tenant 000328 --name "Sonnenhaus Energiemanager GmbH" \
+        --contact api@sonnenhaus.example --redirect-uri https://app.sonnenhaus.example/plusportal/callback
+
+registers a third party (an energy service company) with one operator: it may then ask that operator's customers
+for access to their data (OAuth 2.0 with PKCE, README "Daten für Dritte"). Prints the client id and, unless
+``--public``, the client secret, once.
+
     plusportal-staff revoke-key <kid>
 
 revokes a signing key everywhere (a key that leaked): SigningKeyRevoked goes out on the keys topic for every
@@ -24,6 +31,7 @@ import argparse
 import asyncio
 import re
 from functools import partial
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from contracts.staff import PLATFORM_PORTAL, STAFF_ROLE_LABELS, StaffRole
@@ -31,8 +39,9 @@ from kit.db import Database, upgrade_database
 from kit.settings import load_settings
 from kit.tenants import TenantDirectory, load_tenants
 from kit.uow import UnitsOfWork, system_clock
-from services.identity import crypto, handlers, staff_handlers
+from services.identity import consent_handlers, crypto, handlers, staff_handlers
 from services.identity.app import MIGRATIONS
+from services.identity.consent_store import ConsentStore
 from services.identity.handlers import Deps
 from services.identity.settings import IdentitySettings
 from services.identity.staff_crypto import TotpSecrets
@@ -81,6 +90,21 @@ async def create_ready(
         await db.engine.dispose()
 
 
+async def register_third_party(
+    settings: IdentitySettings, tenant: str, name: str, contact: str, redirect_uris: tuple[str, ...], public: bool
+) -> consent_handlers.Registered:
+    """A third party registered with ``tenant``: its client id and (confidential clients) secret."""
+    await asyncio.to_thread(upgrade_database, settings.database_url, MIGRATIONS)
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        load_tenants(settings.tenants_file, settings.portal_url_template).get(tenant)
+        command = consent_handlers.RegisterThirdParty(tenant, name, contact, redirect_uris, public)
+        async with UnitsOfWork(db, ConsentStore)() as uow:
+            return await consent_handlers.register_third_party(command, uow)
+    finally:
+        await db.engine.dispose()
+
+
 async def revoke_key(settings: IdentitySettings, kid: str, reason: str = "compromised") -> handlers.RevokedKey:
     """Revokes the key ``kid`` for every operator (handlers.revoke_signing_key); its private half is deleted."""
     await asyncio.to_thread(upgrade_database, settings.database_url, MIGRATIONS)
@@ -95,6 +119,15 @@ async def revoke_key(settings: IdentitySettings, kid: str, reason: str = "compro
         return revoked
     finally:
         await db.engine.dispose()
+
+
+def _redirect_uri_allowed(uri: str) -> bool:
+    """https, or http on the loopback (RFC 8252 §7.3: native apps and development); no fragment (RFC 6749 §3.1.2)."""
+    parts = urlsplit(uri)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    return (
+        bool(parts.netloc) and not parts.fragment and (parts.scheme == "https" or (parts.scheme == "http" and loopback))
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,8 +145,28 @@ def main(argv: list[str] | None = None) -> None:
     revoke = commands.add_parser("revoke-key", help="revoke a signing key everywhere (it leaked): by its kid")
     revoke.add_argument("kid", help="the key's kid (RFC 7638 thumbprint), as in /.well-known/jwks.json")
     revoke.add_argument("--reason", default="compromised")
+    third = commands.add_parser(
+        "register-third-party", help="a third party that may ask this operator's customers for their data (OAuth)"
+    )
+    third.add_argument("--tenant", required=True, help="portal number, e.g. 000328")
+    third.add_argument("--name", required=True, help="shown to customers on the consent page")
+    third.add_argument("--contact", required=True, help="an e-mail address or URL customers can reach")
+    third.add_argument("--redirect-uri", required=True, action="append", help="exact; repeat for several")
+    third.add_argument("--public", action="store_true", help="an app without a secret (PKCE alone)")
     args = parser.parse_args(argv)
     settings = load_settings(IdentitySettings)
+    if args.command == "register-third-party":
+        bad = [uri for uri in args.redirect_uri if not _redirect_uri_allowed(uri)]
+        if bad:
+            raise SystemExit(f"Weiterleitungsadressen müssen https:// sein (http nur für localhost): {', '.join(bad)}")
+        registered = asyncio.run(
+            register_third_party(settings, args.tenant, args.name, args.contact, tuple(args.redirect_uri), args.public)
+        )
+        print(f"Drittanbieter „{args.name}“ für {args.tenant} registriert.")
+        print(f"client_id: {registered.client_id}")
+        if registered.client_secret:
+            print(f"client_secret (nur jetzt sichtbar): {registered.client_secret}")
+        return
     if args.command == "revoke-key":
         if not KID.fullmatch(args.kid):
             raise SystemExit("Das ist kein Schlüssel-Kennzeichen (kid): 43 Zeichen aus A–Z, a–z, 0–9, - und _.")

@@ -1,6 +1,7 @@
 """Meter data's HTTP API: a partner's values, authorised by identity's access token (tenant, partner,
 role); anything else is 403. Periods are Europe/Berlin days: ``from`` inclusive, ``to`` exclusive."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import ExitStack
 from datetime import date, datetime, timedelta
@@ -11,30 +12,63 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2AuthorizationCodeBearer
 from pydantic import BaseModel, Field, field_serializer
+from starlette.background import BackgroundTask
 
+from contracts.consent import GRANT_SCOPE_LABELS, GRANT_SCOPES
 from contracts.grid_fees import FeeLevel
 from kit import auth
 from kit.audit import Actor
 from kit.cpu import NoSlot, ProcessPool, Slots
+from kit.db import Database
 from kit.errors import error_responses
 from kit.http import INT64_MAX, tenant_from_host
 from kit.links import response_links
 from kit.staff import acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
-from services.meterdata import alerts, domain, edifact_answers, exports, handlers
+from services.meterdata import (
+    alerts,
+    current_values,
+    domain,
+    edifact_answers,
+    exports,
+    handlers,
+    token_api,
+    token_domain,
+)
 from services.meterdata.alerts_api import add_alert_routes
 from services.meterdata.domain import AnswerSent, MessageRefused, ReceivedInterchange, RegisterValue
 from services.meterdata.grid_fees import GridFeeSplit
 from services.meterdata.handlers import PartnerReadings, Readings
 from services.meterdata.settings import MeterdataSettings
+from services.meterdata.token_api import PersonalTokens
 
 MAX_DAYS = 3 * 366 + 1
 MAX_PAGE = 40_000  # a leap year of hours fits one page (at 15 minutes, a page counts days)
-_BEARER = HTTPBearer(auto_error=False, description="Access token from identity: POST /session/token")
+_BEARER = HTTPBearer(
+    auto_error=False, scheme_name="AccessToken", description="Access token from identity: POST /session/token"
+)
+# A third party with a customer's grant (README "Daten für Dritte"): OAuth 2.0 authorisation code with PKCE at the
+# operator's portal. Documented as a scheme of the read routes; its token is read as any Bearer (read_claims).
+_THIRD_PARTY = OAuth2AuthorizationCodeBearer(
+    authorizationUrl="/freigabe",
+    tokenUrl="/api/identity/oauth/token",
+    refreshUrl="/api/identity/oauth/token",
+    scopes=GRANT_SCOPE_LABELS,
+    scheme_name="ThirdPartyGrant",
+    description="A third party's access token for a customer's grant (identity's token endpoint; PKCE S256 "
+    "required; URLs relative to the operator's portal, e.g. https://000328.plusportal.de). Reads only what the "
+    "grant names: its scope's resolutions of `/intervals` (and `/registers` unless `meterdata:month`), from its first "
+    "day; every other route answers 403.",
+    auto_error=False,
+)
+READ_ONLY_TOKEN = (
+    "Mit einem persönlichen Zugangsschlüssel lassen sich nur Messwerte lesen. Bitte melden Sie sich im Portal an."
+)
 SIGNED_OUT = "Ihre Anmeldung ist beendet. Bitte melden Sie sich erneut an."
+NOT_WITH_A_GRANT = "Eine Freigabe für Dritte erlaubt diese Abfrage nicht."
 EXPORT_RUNNING = "Es läuft bereits ein Export. Bitte warten Sie, bis er fertig ist."
 EXPORTS_BUSY = "Gerade laufen viele Exporte. Bitte versuchen Sie es in wenigen Sekunden erneut."
 EXPORT_RETRY_AFTER = 5  # seconds; a three-year XLSX export takes a few
@@ -44,17 +78,58 @@ NO_TIME_VARIABLE_FEE = (
     "Für diese Geschäftspartner-Nr. ist kein zeitvariables Netzentgelt (Modul 3 nach § 14a EnWG) vereinbart."
 )
 EXPORT_CHUNK = 64 * 1024
+# The version of the answers' shape (JSON: `schema_version`; exports: the SCHEMA_HEADER header). Within a version
+# fields may be added, never renamed, removed or given another meaning or type, and CSV columns keep their names
+# and order; a change that breaks that is a new version, answered beside the old one for a year at least.
+SCHEMA_VERSION = "1"
+SCHEMA_HEADER = "Schema-Version"
+_SCHEMA_FIELD = "The version of this answer's shape: fields are only ever added within a version"
+VALUE_REQUEST_NOT_FOUND = "Diese Anfrage nach aktuellen Werten gibt es hier nicht."
+SSE_POLL_S = 1.0  # how often an event stream reads its request again
+SSE_KEEP_ALIVE_S = 15.0  # a comment at least this often: proxies (nginx: 60 s) keep the stream open
+STREAMS_PER_SESSION = 3
+STREAMS_OPEN = "Es sind schon mehrere Fenster mit aktuellen Werten offen. Bitte schließen Sie eines davon."
 # Every route's answers besides success: no or an ended token (401), a token of another operator or partner
-# (403), an unknown portal (404), invalid parameters or period (422).
-_ERRORS = error_responses(401, 403, 404, 422)
+# (403), an unknown portal (404), invalid parameters or period (422), a personal token over its rate (429).
+_ERRORS = error_responses(401, 403, 404, 422, 429)
 _EXPORT: dict[int | str, dict[str, Any]] = {
     200: {
+        "headers": {SCHEMA_HEADER: {"description": _SCHEMA_FIELD, "schema": {"type": "string", "example": "1"}}},
         "content": {
-            "text/csv": {"schema": {"type": "string"}},
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "start,end,kwh,quality,present,expected\r\n"
+                "2026-06-01T22:00:00+00:00,2026-06-01T22:15:00+00:00,0.1,220,1,1\r\n"
+                "2026-06-01T22:15:00+00:00,2026-06-01T22:30:00+00:00,0.125,67,1,1\r\n",
+            },
             exports.MEDIA_TYPES["xlsx"]: {"schema": {"type": "string"}},
-        }
+        },
     }
 }
+
+
+_INTERVALS_EXAMPLE = {
+    "schema_version": SCHEMA_VERSION,
+    "partner_number": "3236513735",
+    "role": "consumption",
+    "obis": "1-1:1.29.0",
+    "unit": "kWh",
+    "resolution": "day",
+    "from": "2026-06-01",
+    "to": "2026-06-03",
+    "count": 2,
+    "page": 1,
+    "page_size": 40000,
+    "next": None,
+    "previous": None,
+    "results": [
+        {"start": "2026-05-31T22:00:00+00:00", "end": "2026-06-01T22:00:00+00:00", "kwh": 9.6, "present": 96,
+         "expected": 96, "substitutes": 0},
+        {"start": "2026-06-01T22:00:00+00:00", "end": "2026-06-02T22:00:00+00:00", "kwh": 9.412, "present": 95,
+         "expected": 96, "substitutes": 1},
+    ],
+}  # fmt: skip
+_INTERVALS: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"example": _INTERVALS_EXAMPLE}}}}
 
 
 # A period's query parameters, as every route of a partner's values takes them.
@@ -70,6 +145,54 @@ def _period(first: date, end: date) -> tuple[date, date]:
     return first, end
 
 
+def session_claims(
+    db: Database, tenants: TenantDirectory, *, grants: bool = False
+) -> Callable[[Tenant, HTTPAuthorizationCredentials | None], Awaitable[auth.AccessClaims]]:
+    """The dependency of routes for a signed-in customer: identity's access token (a personal token: 403; a third
+    party's, for a grant: 403 unless ``grants`` — the reads then check the grant, ``within_grant``)."""
+    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
+
+    async def claims_of(
+        tenant: TenantDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+    ) -> auth.AccessClaims:
+        if credentials is None:
+            raise HTTPException(401, "Bitte melden Sie sich an.", headers={"WWW-Authenticate": "Bearer"})
+        if token_domain.is_personal_token(credentials.credentials):
+            raise HTTPException(403, READ_ONLY_TOKEN)
+        try:
+            claims = await auth.verify(db.transaction, credentials.credentials, tenant.portal_number)
+        except auth.InvalidToken as refusal:
+            if str(refusal) == "session ended":  # signed out, password changed, login deleted, grant revoked
+                raise HTTPException(401, SIGNED_OUT, headers={"WWW-Authenticate": "Bearer"}) from None
+            raise HTTPException(403, "Kein Zugriff auf diese Daten.") from None
+        if claims.grant is not None and not grants:
+            raise HTTPException(403, NOT_WITH_A_GRANT)
+        return claims
+
+    return claims_of
+
+
+def read_claims(
+    claims_of: Callable[[Tenant, HTTPAuthorizationCredentials | None], Awaitable[auth.AccessClaims]],
+    tenants: TenantDirectory,
+    personal: PersonalTokens | None,
+) -> Callable[..., Awaitable[auth.AccessClaims]]:
+    """The dependency of routes that only read: identity's access token, or a personal token (``ppt_…``)."""
+    TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
+
+    async def claims(
+        tenant: TenantDep,
+        session: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(token_api.PERSONAL_BEARER)],
+        __: Annotated[str | None, Depends(_THIRD_PARTY)],
+    ) -> auth.AccessClaims:
+        if personal is not None and session is not None and token_domain.is_personal_token(session.credentials):
+            return await personal.claims(session.credentials, tenant.portal_number)
+        return await claims_of(tenant, session)
+
+    return claims
+
+
 def build_api(
     units: UnitsOfWork[Readings],
     readings: PartnerReadings,
@@ -77,6 +200,7 @@ def build_api(
     export_pool: ProcessPool,
     query_pool: ProcessPool,
     settings: MeterdataSettings,
+    personal: PersonalTokens | None = None,
 ) -> APIRouter:
     """``units`` for the requests in a transaction; ``readings`` for the one-statement queries;
     ``export_pool`` builds the export files, at most ``settings.exports_per_session`` at once per login and
@@ -92,26 +216,54 @@ def build_api(
     per_session, per_tenant = Slots(settings.exports_per_session), Slots(settings.exports_per_tenant)
     long_per_session = Slots(settings.long_queries_per_session)
     long_per_tenant = Slots(settings.long_queries_per_tenant)
+    streams_per_session = Slots(STREAMS_PER_SESSION)
     TenantDep = Annotated[Tenant, Depends(tenant_from_host(tenants))]
-
-    async def claims_of(
-        tenant: TenantDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
-    ) -> auth.AccessClaims:
-        if credentials is None:
-            raise HTTPException(401, "Bitte melden Sie sich an.", headers={"WWW-Authenticate": "Bearer"})
-        try:
-            return await auth.verify(units.db.transaction, credentials.credentials, tenant.portal_number)
-        except auth.InvalidToken as refusal:
-            if str(refusal) == "session ended":  # signed out, password changed, login deleted
-                raise HTTPException(401, SIGNED_OUT, headers={"WWW-Authenticate": "Bearer"}) from None
-            raise HTTPException(403, "Kein Zugriff auf diese Daten.") from None
-
+    claims_of = session_claims(units.db, tenants)
+    # A signed-in customer (identity's token only): for routes that change something.
     Claims = Annotated[auth.AccessClaims, Depends(claims_of)]
+    # Routes that change nothing also take a personal token (token_api: read-only, one partner number) and a third
+    # party's token (a grant: only what within_grant lets it read; the others refuse it through ``authorised``).
+    with_grants = session_claims(units.db, tenants, grants=True)
+    ReadClaims = Annotated[auth.AccessClaims, Depends(read_claims(with_grants, tenants, personal))]
+    if personal is not None:
+        router.include_router(personal.router(claims_of))
 
     def authorised(claims: auth.AccessClaims, partner_number: str) -> None:
+        """The customer's own token for this partner number. A third party's token (a grant) is refused here: it
+        reads only what ``within_grant`` lets it."""
         # The token names exactly one partner number; any other one is refused, whatever it is.
         if partner_number != claims.partner_number:
             raise HTTPException(403, "Kein Zugriff auf diese Geschäftspartner-Nr.")
+        if claims.grant is not None:
+            raise HTTPException(403, NOT_WITH_A_GRANT)
+
+    async def within_grant(
+        claims: auth.AccessClaims, partner_number: str, what: str, resolution: str, first: date, end: date
+    ) -> None:
+        """The customer's token, or a third party's whose grant covers this resolution and period; a third
+        party's read is logged for the customer (``GET /partners/{partner_number}/grant-accesses``)."""
+        if partner_number != claims.partner_number:
+            raise HTTPException(403, "Kein Zugriff auf diese Geschäftspartner-Nr.")
+        grant = claims.grant
+        if grant is None:
+            return
+        if resolution not in GRANT_SCOPES[grant.scope]:
+            raise HTTPException(403, f"Diese Freigabe umfasst keine Werte der Auflösung „{resolution}“.")
+        if first < grant.data_from:
+            raise HTTPException(403, f"Diese Freigabe umfasst Daten erst ab dem {grant.data_from:%d.%m.%Y}.")
+        access = domain.GrantAccess(
+            tenant=claims.tenant,
+            grant_id=grant.id,
+            client_id=grant.client_id,
+            partner_number=partner_number,
+            at=units.clock(),
+            what=what,
+            resolution=resolution,
+            first=first,
+            end=end,
+        )
+        async with units() as uow:
+            await handlers.log_grant_access(access, uow)
 
     @router.get(
         "/partners/{partner_number}/intervals",
@@ -125,11 +277,11 @@ def build_api(
             "over a long period are built off the serving loop: too many such queries of one login or tenant at "
             "once get 429."
         ),
-        responses=error_responses(429),
+        responses={**_INTERVALS, **error_responses(429)},
     )
     async def intervals(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         first: FirstDay,
         end: EndDay,
@@ -137,8 +289,8 @@ def build_api(
         page: Annotated[int, Query(ge=1, le=INT64_MAX - 1)] = 1,  # `next` is written too
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
     ) -> Response:
-        authorised(claims, partner_number)
         first, end = _period(first, end)
+        await within_grant(claims, partner_number, "intervals", resolution, first, end)
         # One statement (the partner's relations to meters inside), no BEGIN/COMMIT; the token's key is cached.
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         results: list[dict[str, Any]] | orjson.Fragment
@@ -159,6 +311,7 @@ def build_api(
             rows = exports.interval_rows(series.buckets, resolution)
             count, results = len(rows), rows[(page - 1) * page_size : page * page_size]
         body = {
+            "schema_version": SCHEMA_VERSION,
             "partner_number": period.partner_number,
             "role": period.role,
             "obis": domain.interval_channel(period.role),
@@ -175,16 +328,39 @@ def build_api(
         }
         return Response(orjson.dumps(body), media_type="application/json")
 
+    @router.get(
+        "/partners/{partner_number}/grant-accesses",
+        summary="What third parties read with this partner's grants (newest first, at most 200)",
+        description="For the customer (not for a third party's token): each read with the grant, the third party "
+        "(`client_id`), when, what (`intervals` | `registers`), the resolution and the period [`first`, `end`).",
+    )
+    async def grant_accesses(partner_number: str, claims: Claims, tenant: TenantDep) -> list[dict[str, Any]]:
+        authorised(claims, partner_number)
+        async with units.read() as uow:
+            found = await handlers.grant_accesses(handlers.ShowGrantAccesses(tenant.portal_number, partner_number), uow)
+        return [
+            {
+                "grant_id": a.grant_id,
+                "client_id": a.client_id,
+                "at": a.at.isoformat(),
+                "what": a.what,
+                "resolution": a.resolution,
+                "first": a.first.isoformat(),
+                "end": a.end.isoformat(),
+            }
+            for a in found
+        ]
+
     @router.get("/partners/{partner_number}/registers", summary="Register readings (Zählerstände): daily and latest")
     async def registers(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         first: FirstDay,
         end: EndDay,
     ) -> dict[str, Any]:
-        authorised(claims, partner_number)
         first, end = _period(first, end)
+        await within_grant(claims, partner_number, "registers", domain.Resolution.DAY, first, end)
         period = handlers.PartnerPeriod(tenant.portal_number, claims.partner_number, claims.role, first, end)
         async with units.read() as uow:
             found = await handlers.registers(period, uow)
@@ -200,6 +376,7 @@ def build_api(
             }
 
         return {
+            "schema_version": SCHEMA_VERSION,
             "partner_number": partner_number,
             "unit": "kWh",
             "daily": [view(r) for r in found.daily],
@@ -222,7 +399,7 @@ def build_api(
     )
     async def billing_periods(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         page: Annotated[int, Query(ge=1, le=INT64_MAX - 1)] = 1,
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -261,7 +438,7 @@ def build_api(
     )
     async def grid_fees(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         first: FirstDay,
         end: EndDay,
@@ -286,7 +463,7 @@ def build_api(
     )
     async def export(
         partner_number: str,
-        claims: Claims,
+        claims: ReadClaims,
         tenant: TenantDep,
         first: FirstDay,
         end: EndDay,
@@ -305,11 +482,147 @@ def build_api(
         return StreamingResponse(
             _chunks(body),
             media_type=exports.MEDIA_TYPES[format],
-            headers={"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(len(body))},
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Length": str(len(body)),
+                SCHEMA_HEADER: SCHEMA_VERSION,
+            },
+        )
+
+    # --- current values on request ([10 of 11] §1) ------------------------------------------------------------
+
+    @router.post(
+        "/partners/{partner_number}/current-values",
+        status_code=202,
+        summary="Ask the SMGW administrator for the meter's current values (§61(2) MsbG)",
+        description=(
+            "Asks for the values of the partner's meter since the last delivery; they arrive as readings and are "
+            "then served by `/intervals` and `/registers`. Follow the request with GET `…/current-values/{id}` or "
+            f"its event stream. One open request per meter (409), at most {current_values.PER_PARTNER_PER_DAY} per "
+            f"partner number and day (429); a request not answered within "
+            f"{int(current_values.TIMEOUT.total_seconds() // 60)} minutes is `timed_out`. 404: no meter today."
+        ),
+        responses=error_responses(404, 409, 429),
+    )
+    async def request_current_values(partner_number: str, claims: Claims, tenant: TenantDep) -> ValueRequestView:
+        authorised(claims, partner_number)
+        command = handlers.RequestCurrentValues(tenant.portal_number, claims.partner_number, claims.role)
+        try:
+            async with units() as uow:
+                shown = await handlers.request_current_values(command, uow)
+        except handlers.NoMeterToday:
+            raise HTTPException(404, current_values.NO_METER) from None
+        except current_values.Refused as refusal:
+            headers = None
+            if refusal.status == 429:
+                wait = current_values.next_reset(units.clock()) - units.clock()
+                headers = {"Retry-After": str(max(1, int(wait.total_seconds())))}
+            raise HTTPException(refusal.status, str(refusal), headers=headers) from None
+        return ValueRequestView.of(shown)
+
+    async def shown_request(tenant: Tenant, claims: auth.AccessClaims, request_id: UUID) -> handlers.ValueRequestShown:
+        query = handlers.ShowValueRequest(tenant.portal_number, claims.partner_number, request_id)
+        async with units.read() as uow:
+            shown = await handlers.value_request(query, uow)
+        if shown is None:
+            raise HTTPException(404, VALUE_REQUEST_NOT_FOUND)
+        return shown
+
+    @router.get(
+        "/partners/{partner_number}/current-values/{request_id}",
+        summary="The state of a request for current values (open, answered, timed_out)",
+        responses=error_responses(404),
+    )
+    async def current_values_request(
+        partner_number: str, request_id: UUID, claims: Claims, tenant: TenantDep
+    ) -> ValueRequestView:
+        authorised(claims, partner_number)
+        return ValueRequestView.of(await shown_request(tenant, claims, request_id))
+
+    @router.get(
+        "/partners/{partner_number}/current-values/{request_id}/events",
+        summary="The request's state as server-sent events, until it is answered or timed out",
+        description=(
+            "`text/event-stream`: an event `state` with the request (as the GET gives it) now and whenever it "
+            "changes, comments as keep-alive; the stream ends once the request is `answered` or `timed_out`. "
+            "Authorised like every route here (Bearer: the portal reads the stream with fetch, not EventSource, "
+            "so no token goes into a URL). Not buffered by the gateway (X-Accel-Buffering: no)."
+        ),
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            **error_responses(404, 429),
+        },
+    )
+    async def current_values_events(
+        partner_number: str, request_id: UUID, claims: Claims, tenant: TenantDep
+    ) -> StreamingResponse:
+        authorised(claims, partner_number)
+        first = await shown_request(tenant, claims, request_id)
+        held = ExitStack()  # each stream reads the database every second: a few per login at once
+        _take(held, streams_per_session, (tenant.portal_number, claims.account_id), STREAMS_OPEN)
+
+        async def events() -> AsyncIterator[bytes]:
+            shown: handlers.ValueRequestShown | None = first
+            sent, quiet = b"", 0.0
+            try:
+                # Any process may store the answer: the row is read again each poll (not an in-process signal).
+                while shown is not None:
+                    data = ValueRequestView.of(shown).model_dump_json().encode()
+                    if data != sent:
+                        yield b"event: state\ndata: " + data + b"\n\n"
+                        sent, quiet = data, 0.0
+                    elif quiet >= SSE_KEEP_ALIVE_S:
+                        yield b": still waiting\n\n"
+                        quiet = 0.0
+                    if shown.state is not current_values.RequestState.OPEN:
+                        return
+                    await asyncio.sleep(SSE_POLL_S)
+                    quiet += SSE_POLL_S
+                    query = handlers.ShowValueRequest(tenant.portal_number, claims.partner_number, request_id)
+                    async with units.read() as uow:
+                        shown = await handlers.value_request(query, uow)
+            finally:
+                held.close()
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            background=BackgroundTask(held.close),  # also when the stream never started (closing twice is fine)
         )
 
     add_alert_routes(router, units, claims_of, tenants, authorised)  # [10 of 11] §2
     return router
+
+
+class ValueRequestView(BaseModel):
+    """A request for the meter's current values and how far it got."""
+
+    id: UUID
+    partner_number: str
+    meter_number: str
+    state: current_values.RequestState = Field(description="open, answered or timed_out")
+    since: datetime = Field(description="The values asked for start here: the last reading held when asked")
+    requested_at: datetime
+    answered_at: datetime | None = Field(description="When readings of the meter arrived after the request")
+    deadline: datetime = Field(description="An open request times out at this instant")
+    message: str | None = Field(description="What the customer reads when it is over without values (German)")
+
+    @classmethod
+    def of(cls, shown: "handlers.ValueRequestShown") -> "ValueRequestView":
+        r = shown.request
+        return cls(
+            id=r.id,
+            partner_number=r.partner_number,
+            meter_number=r.meter_number,
+            state=shown.state,
+            since=r.since,
+            requested_at=r.requested_at,
+            answered_at=r.answered_at,
+            deadline=r.deadline,
+            message=shown.message,
+        )
 
 
 class BillingPeriodTotal(BaseModel):
@@ -342,6 +655,7 @@ class BillingPeriodTotal(BaseModel):
 
 
 class BillingPeriodsView(BaseModel):
+    schema_version: str = Field(default=SCHEMA_VERSION, description=_SCHEMA_FIELD)
     partner_number: str
     role: str
     obis: str
@@ -380,6 +694,7 @@ class ShiftView(BaseModel):
 
 
 class GridFeesView(BaseModel):
+    schema_version: str = Field(default=SCHEMA_VERSION, description=_SCHEMA_FIELD)
     partner_number: str
     start: date = Field(alias="from")
     end: date = Field(alias="to")

@@ -19,9 +19,10 @@ from contracts.staff import StaffRole
 from contracts.topics import METER_MSCONS, Principal
 from kit.audit import audit_router
 from kit.cpu import ProcessPool
-from kit.http import add_health_route, add_metrics_route, install_error_handlers, serve
+from kit.http import RateLimit, add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.kafka import KafkaAccess
 from kit.logging import get_logger
+from kit.ratelimit import DatabaseHits
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
 from kit.staff import StaffAccess
@@ -36,6 +37,8 @@ from services.meterdata.messaging import build_router
 from services.meterdata.mscons import MsconsError, parse_mscons
 from services.meterdata.settings import MeterdataSettings
 from services.meterdata.store import MeterdataStore, PartnerQueries
+from services.meterdata.token_api import PersonalTokens
+from services.meterdata.token_store import TokenQueries, TokenStore
 
 log = get_logger(__name__)
 NAME = "meterdata"
@@ -101,11 +104,21 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
         version="1.0.0",
         description="A partner number's readings: 15-minute values and aggregates on Europe/Berlin days with "
         "quality and completeness, register readings, CSV/XLSX export. Authorised by identity's access token "
-        "(Bearer): its tenant must be the host's, its partner number the path's.",
+        "(Bearer): its tenant must be the host's, its partner number the path's. The routes that only read also "
+        "take a customer's personal access token (`Authorization: Bearer ppt_…`, security scheme PersonalToken): "
+        "read-only, one partner number, rate-limited per token. Answers carry `schema_version` (exports: the "
+        "`Schema-Version` header); within a version fields are only ever added.",
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(build_api(units, PartnerQueries(runtime.db), runtime.tenants, export_pool, query_pool, settings))
+    personal = PersonalTokens(
+        runtime.units_of_work(TokenStore),
+        TokenQueries(runtime.db),
+        RateLimit(settings.personal_token_rate, DatabaseHits(runtime.db), name="personal-token"),
+    )
+    app.include_router(
+        build_api(units, PartnerQueries(runtime.db), runtime.tenants, export_pool, query_pool, settings, personal)
+    )
     app.include_router(runtime.dead_letter_api())
     staff = StaffAccess(runtime.db, runtime.tenants)
     clerks = staff.allow(StaffRole.CLERK, StaffRole.ADMIN)

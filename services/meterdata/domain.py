@@ -640,3 +640,18 @@ class ReceivedInterchange:
         if self.refused and not self.accepted:
             return "refused"
         return "partly_refused" if self.refused else "accepted"
+
+
+@dataclass(frozen=True)
+class GrantAccess:
+    """What a third party read with a customer's grant (contracts.consent): logged, shown to the customer."""
+
+    tenant: str
+    grant_id: str
+    client_id: str
+    partner_number: str
+    at: datetime
+    what: str  # the route's name: intervals | registers
+    resolution: str
+    first: date
+    end: date

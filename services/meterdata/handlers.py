@@ -6,7 +6,7 @@ each is one statement on a pooled connection, no transaction around it.
 """
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
@@ -17,16 +17,18 @@ from pydantic import ValidationError
 
 from contracts.alerts import AlertKind, AlertRaised
 from contracts.common import METER_NUMBER_PATTERN
+from contracts.consent import GrantRevoked
 from contracts.grid_fees import FeeQuarter
 from contracts.identity import AccountDeleted, SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import InterchangeAnswered, Quality, RegisterReadings
-from contracts.topics import METER_ALERTS, METER_MSCONS_ANSWERS
+from contracts.topics import METER_ALERTS, METER_MSCONS_ANSWERS, METER_VALUE_REQUESTS
 from kit import billing, energy_day, validity
 from kit.consumer import Delivered
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitOfWork
 from kit.validity import Relation
-from services.meterdata import alerts, domain, edifact_answers, grid_fees
+from services.meterdata import alerts, current_values, domain, edifact_answers, grid_fees
+from services.meterdata.current_values import ValueRequest
 from services.meterdata.domain import (
     AnswerSent,
     DayTotal,
@@ -49,7 +51,27 @@ from services.meterdata.mscons import (
 )
 
 
-class Readings(Protocol):
+class ValueRequests(Protocol):
+    """The store's part for current values on request (store_value_requests.ValueRequestStore; a fake in tests)."""
+
+    async def unanswered_requests_of_meter(self, tenant: str, meter_number: str) -> list[ValueRequest]: ...
+
+    async def requests_of_partner_since(self, tenant: str, partner_number: str, since: datetime) -> int: ...
+
+    async def last_register_at(self, tenant: str, meter_number: str, channels: Sequence[str]) -> datetime | None: ...
+
+    async def add_value_request(self, request: ValueRequest) -> None: ...
+
+    async def forget_value_requests(self, tenant: str, partner_number: str, before: datetime) -> None: ...
+
+    async def value_request(self, tenant: str, partner_number: str, request_id: UUID) -> ValueRequest | None: ...
+
+    async def answer_value_requests(
+        self, meters: Collection[tuple[str, str]], answered_at: datetime, asked_after: datetime
+    ) -> int: ...
+
+
+class Readings(ValueRequests, Protocol):
     """What the use cases need of the store (store.MeterdataStore; a fake in the unit tests)."""
 
     async def upsert_days(self, days: Sequence[IntervalDay]) -> None: ...
@@ -63,6 +85,16 @@ class Readings(Protocol):
     async def record_key_revocation(self, event: Delivered[SigningKeyRevoked]) -> None: ...
 
     async def record_session_ended(self, event: Delivered[SessionEnded]) -> None: ...
+
+    async def record_grant_revoked(self, event: Delivered[GrantRevoked]) -> None: ...
+
+    async def add_grant_access(self, access: domain.GrantAccess) -> None: ...
+
+    async def grant_accesses(self, tenant: str, partner_number: str, limit: int) -> list[domain.GrantAccess]: ...
+
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
+        """A deleted login's personal access tokens (token_handlers.revoke_tokens_of_deleted_account)."""
+        ...
 
     # The days of a partner's relations (kit.validity.within: both bounds set) are what is read of each meter.
     async def days_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[StoredDay]: ...
@@ -201,6 +233,7 @@ class Ingested:
     registers: int = 0
     alerts: int = 0  # alerts raised
     rejected: list[tuple[Any, str]] = field(default_factory=list)  # (Kafka record, reason)
+    answered: int = 0  # requests for current values these readings answered
 
 
 async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
@@ -212,6 +245,7 @@ async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
     (kit.consumer.without_poison takes those)."""
     outcome = Ingested()
     days: dict[tuple[str, str, str, date], IntervalDay] = {}
+    meters: set[tuple[str, str]] = set()  # (tenant, meter) of the readings stored: they answer open requests
     now = uow.now()
     tenants = command.tenants
     for record in command.records:
@@ -223,6 +257,7 @@ async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
             elif envelope.event_type == "RegisterReadings":
                 readings = RegisterReadings.model_validate_json(bytes(envelope.payload))
                 outcome.registers += await _store_registers(uow.store, envelope.tenant, readings, now)
+                meters.add((envelope.tenant, readings.meter_number))
         # msgspec raises UnicodeDecodeError, not DecodeError, for a string that is not UTF-8.
         except (msgspec.DecodeError, UnicodeDecodeError, ValidationError, UnknownTenant, Refused) as error:
             outcome.rejected.append((record, _reason(error)))
@@ -230,6 +265,8 @@ async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
         await uow.store.upsert_days(list(days.values()))
         outcome.alerts = len(await raise_alerts(days.values(), command.alert_key, uow))
     outcome.days = len(days)
+    meters.update((tenant, meter) for tenant, meter, _, _ in days)
+    outcome.answered = await answer_value_requests(meters, uow)
     return outcome
 
 
@@ -543,6 +580,9 @@ async def _store_parsed(
     registers = 0
     for readings in parsed.registers:
         registers += await _store_registers(uow.store, tenant, readings, now)
+    # An administrator may answer a request for current values by MSCONS as well.
+    meters = {(tenant, meter) for _, meter, _, _ in days} | {(tenant, r.meter_number) for r in parsed.registers}
+    await answer_value_requests(meters, uow)
     return len(days), registers
 
 
@@ -599,6 +639,30 @@ async def record_key_revocation(event: Delivered[SigningKeyRevoked], uow: Uow) -
 async def record_session_ended(event: Delivered[SessionEnded], uow: Uow) -> None:
     """A customer's session ended (logout, password change, deleted account): its tokens are refused."""
     await uow.store.record_session_ended(event)
+
+
+async def record_grant_revoked(event: Delivered[GrantRevoked], uow: Uow) -> None:
+    """A customer revoked a third party's grant: its tokens are refused (kit.auth)."""
+    await uow.store.record_grant_revoked(event)
+
+
+# --- third parties' reads ---------------------------------------------------------------------------------
+
+
+async def log_grant_access(access: domain.GrantAccess, uow: Uow) -> None:
+    """A read with a grant, for the customer to see."""
+    await uow.store.add_grant_access(access)
+
+
+@dataclass(frozen=True)
+class ShowGrantAccesses:
+    tenant: str
+    partner_number: str
+    limit: int = 200
+
+
+async def grant_accesses(query: ShowGrantAccesses, uow: Uow) -> list[domain.GrantAccess]:
+    return await uow.store.grant_accesses(query.tenant, query.partner_number, query.limit)
 
 
 # --- serving ---------------------------------------------------------------------------------------------
@@ -789,6 +853,88 @@ async def registers(query: PartnerPeriod, uow: Uow) -> Registers:
         per_day[(row.meter_number, row.obis, energy_day.day_of(row.read_at))] = row  # ordered: last wins
     latest = await uow.store.latest_registers(query.tenant, domain.windows(relations), channels)
     return Registers(list(per_day.values()), latest)
+
+
+# --- current values on request ([10 of 11] §1) -------------------------------------------------------------
+
+
+async def answer_value_requests(meters: Collection[tuple[str, str]], uow: Uow) -> int:
+    """Readings of these (tenant, meter) were stored in this transaction: the meters' open requests are answered."""
+    now = uow.now()
+    return await uow.store.answer_value_requests(meters, now, current_values.answerable_since(now))
+
+
+class NoMeterToday(LookupError):
+    """The partner number has no meter today: there is nothing to ask the administrator for."""
+
+
+@dataclass(frozen=True)
+class RequestCurrentValues:
+    tenant: str
+    partner_number: str
+    role: str
+
+
+@dataclass(frozen=True)
+class ValueRequestShown:
+    request: ValueRequest
+    state: current_values.RequestState
+    message: str | None  # what the customer reads when it is over without values
+    now: datetime
+
+
+def _shown(request: ValueRequest, now: datetime) -> ValueRequestShown:
+    return ValueRequestShown(request, request.state(now), request.message(now), now)
+
+
+async def request_current_values(command: RequestCurrentValues, uow: Uow) -> ValueRequestShown:
+    """Ask the SMGW administrator for the meter's values since the last delivery (the event through the outbox,
+    with the request). Raises NoMeterToday and current_values.Refused (one open per meter, the day's limit)."""
+    now = uow.now()
+    today = energy_day.day_of(now)
+    relations = await uow.master_data.relations_of_partner(command.tenant, command.partner_number, command.role)
+    meter = current_values.meter_today(relations, today)
+    if meter is None:
+        raise NoMeterToday(command.partner_number)
+    unanswered = await uow.store.unanswered_requests_of_meter(command.tenant, meter)
+    made_today = await uow.store.requests_of_partner_since(
+        command.tenant, command.partner_number, energy_day.day_start(today)
+    )
+    last = await uow.store.last_register_at(command.tenant, meter, domain.register_channels(command.role))
+    request = current_values.request_values(
+        uuid4(),
+        command.tenant,
+        command.partner_number,
+        command.role,
+        meter,
+        domain.interval_channel(command.role),
+        current_values.since_of(last, now),
+        now,
+        unanswered,
+        made_today,
+    )
+    await uow.store.forget_value_requests(command.tenant, command.partner_number, now - current_values.KEPT)
+    await uow.store.add_value_request(request)
+    uow.publish_recorded(
+        request,
+        lambda _: (METER_VALUE_REQUESTS, f"{command.tenant}/{meter}"),
+        tenant=command.tenant,
+        correlation_id=request.id,
+    )
+    return _shown(request, now)
+
+
+@dataclass(frozen=True)
+class ShowValueRequest:
+    tenant: str
+    partner_number: str
+    request_id: UUID
+
+
+async def value_request(query: ShowValueRequest, uow: Uow) -> ValueRequestShown | None:
+    """The partner's request at this tenant (None: no such request of theirs)."""
+    found = await uow.store.value_request(query.tenant, query.partner_number, query.request_id)
+    return None if found is None else _shown(found, uow.now())
 
 
 # --- alerts ([10 of 11] §2): judged as readings arrive, raised once per alert and period ------------------------

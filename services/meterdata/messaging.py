@@ -7,7 +7,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 
 from contracts import alerts as alert_events
-from contracts import identity, masterdata, meterdata, topics
+from contracts import consent, identity, masterdata, meterdata, topics
 from kit.consumer import Batch, EventConsumer, without_poison
 from kit.deadletter import DeadLetters, dead_letter
 from kit.kafka import record_header
@@ -16,7 +16,7 @@ from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
-from services.meterdata import alerts, handlers
+from services.meterdata import alerts, handlers, token_handlers
 from services.meterdata.handlers import Readings
 
 log = get_logger(__name__)
@@ -39,6 +39,8 @@ def build_router(
     consumer.on(identity.SigningKeyPublished, handlers.record_signing_key)
     consumer.on(identity.SigningKeyRevoked, handlers.record_key_revocation)
     consumer.on(identity.SessionEnded, handlers.record_session_ended)
+    consumer.on(consent.GrantRevoked, handlers.record_grant_revoked)
+    consumer.on(identity.AccountDeleted, token_handlers.revoke_tokens_of_deleted_account)
     consumer.on(identity.AccountDeleted, handlers.forget_alerts)
     router = KafkaRouter()
 
@@ -49,7 +51,8 @@ def build_router(
         topics.IDENTITY.name,
         group=GROUP,
         description="Master data (meter → partner numbers), identity's public keys and their revocations, "
-        "ended sessions, deleted logins (their alerts go)",
+        "ended sessions, deleted logins (their personal tokens are revoked, their alerts go), revoked grants of third "
+        "parties",
     )
 
     @router.subscriber(
@@ -78,7 +81,7 @@ def build_router(
         for record, reason in outcome.rejected:
             await dead_letter(broker, record, reason, INGEST_GROUP, db=units.db)
         log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected),
-                 alerts=outcome.alerts)  # fmt: skip
+                 answered=outcome.answered, alerts=outcome.alerts)  # fmt: skip
 
     @router.subscriber(
         topics.METER_MSCONS.name,
@@ -124,6 +127,7 @@ def build_router(
     document_publishers(
         router,
         (topics.METER_MSCONS_ANSWERS, meterdata.InterchangeAnswered),
+        (topics.METER_VALUE_REQUESTS, meterdata.CurrentValuesRequested),
         (topics.METER_ALERTS, alert_events.AlertRaised),
     )
     router.publisher(

@@ -29,6 +29,8 @@ class MeterdataSettings(ServiceSettings):
     long_query_processes: int = 1
     long_queries_per_session: int = 2
     long_queries_per_tenant: int = 8
+    # Requests per personal access token (token_api), counted across replicas (kit.ratelimit); one more is 429.
+    personal_token_rate: str = "60/minute"
     # Signs the links in alert mails that turn an alert off (services.meterdata.alerts). Kept secret: with it,
     # anyone could turn off anyone's alerts. Without one (development, tests): a development key.
     alert_link_key: SecretStr | None = None

@@ -30,6 +30,7 @@ from sqlmodel import Field, SQLModel, and_, col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.alerts import AlertKind
+from contracts.consent import GrantRevoked
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import Quality
 from kit import auth, partitions
@@ -42,6 +43,7 @@ from services.meterdata.domain import (
     QUALITY_CODES,
     AnswerSent,
     DayTotal,
+    GrantAccess,
     IntervalDay,
     MessageRefused,
     MeterWindow,
@@ -51,6 +53,8 @@ from services.meterdata.domain import (
     Resolution,
     StoredDay,
 )
+from services.meterdata.store_value_requests import ValueRequestStore
+from services.meterdata.token_store import TokenStore
 
 
 class IntervalDayRow(SQLModel, table=True):
@@ -109,6 +113,23 @@ class ReceivedInterchangeRow(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+class GrantAccessRow(SQLModel, table=True):
+    """A third party's read with a customer's grant (domain.GrantAccess)."""
+
+    __tablename__ = "grant_accesses"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str
+    grant_id: str
+    client_id: str
+    partner_number: str
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    what: str
+    resolution: str
+    first: date
+    end: date
+
+
 class AlertRow(SQLModel, table=True):
     """A customer's alert on a partner number (services.meterdata.alerts)."""
 
@@ -145,7 +166,7 @@ PARTITIONED_TABLES = (IntervalDayRow.__tablename__, RegisterReadingRow.__tablena
 DAY_COLUMNS = IntervalDay._fields  # the COPY takes domain.IntervalDay tuples as they are
 
 
-class MeterdataStore:
+class MeterdataStore(ValueRequestStore):
     """handlers.Readings on PostgreSQL, in the unit of work's transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
@@ -223,6 +244,26 @@ class MeterdataStore:
 
     async def record_session_ended(self, event: Delivered[SessionEnded]) -> None:
         await auth.record_session_ended(event, self._session)
+
+    async def record_grant_revoked(self, event: Delivered[GrantRevoked]) -> None:
+        await auth.record_grant_revoked(event, self._session)
+
+    # --- third parties' reads ---
+
+    async def add_grant_access(self, access: GrantAccess) -> None:
+        self._session.add(GrantAccessRow(**asdict(access)))
+
+    async def grant_accesses(self, tenant: str, partner_number: str, limit: int) -> list[GrantAccess]:
+        rows = await self._session.exec(
+            select(GrantAccessRow)
+            .where(GrantAccessRow.tenant == tenant, GrantAccessRow.partner_number == partner_number)
+            .order_by(col(GrantAccessRow.at).desc())
+            .limit(limit)
+        )
+        return [GrantAccess(**row.model_dump(exclude={"id"})) for row in rows.all()]
+
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
+        await TokenStore(self._session).revoke_tokens_of_account(tenant, account_id, at)
 
     # --- serving in a transaction (registers, export) ------------------------------------------------------
 

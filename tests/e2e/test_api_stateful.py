@@ -22,6 +22,7 @@ from hypothesis.stateful import Bundle
 from schemathesis.generation import GenerationMode
 from schemathesis.generation.meta import TestPhase
 from schemathesis.generation.stateful.state_machine import APIStateMachine, StepInput
+from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.stateful import transition
 
 from tests.conformance import CHECKS, DOCUMENTS, SERVICES, Credentials, Operation, authenticate, signed_in
@@ -37,7 +38,14 @@ SCENARIOS = settings(
     suppress_health_check=list(HealthCheck),
 )
 CONFIG = schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}})
-SCHEMAS = {service: schemathesis.openapi.from_dict(DOCUMENTS[service], config=CONFIG) for service in SERVICES}
+SCHEMAS: dict[str, BaseSchema] = {
+    service: schemathesis.openapi.from_dict(DOCUMENTS[service], config=CONFIG) for service in SERVICES
+}
+# The customer's grants are not followed to their revocation: the list is empty for the signed-in customer (no
+# sequence can make a grant: that takes a registered third party's request), and hypothesis refuses the state
+# machine whose rule for an empty list draws differently from case to case. Revocation: tests/e2e/test_consent.py
+# and, on its own, tests/e2e/test_api_conformance.py.
+SCHEMAS["identity"] = SCHEMAS["identity"].exclude(method="POST", path="/account/grants/{grant_id}/revoke")
 # Operations that start sequences although schemathesis' dependency analysis does not take them for a start: it
 # reads the form's `submission_id` and `connection_address` as references to resources no operation creates. Sent
 # with a valid body (a new meter each time): the form's checks go beyond its schema (the meter number's form,

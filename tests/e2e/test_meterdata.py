@@ -45,13 +45,14 @@ CONSUMED = {
 }
 
 
-def token(system: System, partner: str, role: str, tenant: str = TENANT) -> dict[str, str]:
-    """An access token signed with identity's own key (the one identity publishes on the keys topic)."""
+def token(system: System, partner: str, role: str, tenant: str = TENANT, account: str = "test") -> dict[str, str]:
+    """An access token signed with identity's own key (the one identity publishes on the keys topic), of the login
+    ``account``."""
     now = datetime.now(UTC)
     claims = {
         "iss": "plusportal-identity",
         "aud": "plusportal",
-        "sub": "test",
+        "sub": account,
         "tenant": tenant,
         "partner": partner,
         "role": role,

@@ -24,6 +24,7 @@ TEST_ONLY = {
     "identity": {"PLUSPORTAL_LIMIT_LOGIN_PER_CLIENT", "PLUSPORTAL_LIMIT_REQUESTS_PER_CLIENT", TRACES},
     "meterdata": {TRACES},
     "printhouse": {TRACES},
+    "smgw-simulator": {TRACES},
 }
 TRY_OUT_ONLY: dict[str, set[str]] = {}  # no development secrets: both generate their own (prepare_credentials)
 
@@ -35,7 +36,7 @@ def site(purpose: Purpose) -> Site:
 def test_the_tests_run_the_processes_of_make_up_with_their_own_settings() -> None:
     tried = {spec.name: spec for spec in platform_processes(site(Purpose.TRY_OUT))}
     tested = {spec.name: spec for spec in platform_processes(site(Purpose.TEST))}
-    assert list(tested) == list(tried) == [*DATABASES, "printhouse"]
+    assert list(tested) == list(tried) == [*DATABASES, "printhouse", "smgw-simulator"]
     for name, spec in tested.items():
         ours = tried[name]
         assert (spec.argv, spec.port, spec.database, spec.ready_line) == (

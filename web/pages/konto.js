@@ -1,9 +1,12 @@
-// Account: linked partner numbers, add one, change password, download my data, delete my login.
+// Account: linked partner numbers, add one, signed-in devices, personal keys, grants to third parties, change
+// password, download my data, delete my login.
 import * as api from "../api.js";
 import { h, link, notice } from "../dom.js";
 import { field, form, onSubmit, passwordProblems, showErrors, submitButton } from "../forms.js";
 import { partnerStatus, roleLabel } from "../labels.js";
 import { PASSWORD_HINT } from "../passwords.js";
+import { grantsSection } from "../grants.js";
+import { tokensSection } from "../tokens.js";
 
 function partnersSection(view) {
   return h(
@@ -166,6 +169,8 @@ export default function render(ctx) {
     h("p", { class: "lead" }, "Angemeldet mit der E-Mail-Adresse ", h("strong", null, view.email), "."),
     partnersSection(view),
     sessionsSection(),
+    tokensSection(ctx, view.partner_number),
+    grantsSection(ctx, view.partner_number),
     passwordSection(ctx),
     exportSection(ctx),
     deleteSection(ctx),

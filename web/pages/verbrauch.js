@@ -8,9 +8,10 @@ import { alertsPanel } from "../alerts.js";
 import * as api from "../api.js";
 import { barChart } from "../chart.js";
 import { addDays, addMonths, berlinDay, compareDays, dayString, fmt, isoWeek, num, parseDay, today, weekday } from "../dates.js";
+import { currentValuesPanel } from "../currentvalues.js";
 import { h, notice, scrollBox } from "../dom.js";
 import { gridFeePanel } from "../gridfees.js";
-import { obisLabel, qualityLabel, roleLabel } from "../labels.js";
+import { obisLabel, qualityLabel, RESOLUTION_NAMES, roleLabel } from "../labels.js";
 
 const VIEWS = {
   tag: {
@@ -51,7 +52,6 @@ const VIEWS = {
   },
 };
 
-const RESOLUTION_NAMES = { "15min": "Viertelstundenwerte", hour: "Stundenwerte", day: "Tageswerte", month: "Monatswerte" };
 
 // ---------------------------------------------------------------- state in the address
 
@@ -610,10 +610,17 @@ export default async function render(ctx) {
   const billing = billingPanel(partner, what);
   const gridFees = role === "consumption" ? gridFeePanel(partner) : null; // Modul 3 applies to consumption only
   const downloads = downloadPanel(partner, () => periodOf(state));
+  // Current values on request: once they have arrived, today's values are shown (web/currentvalues.js).
+  const showToday = () => {
+    Object.assign(state, { view: "tag", day: today() });
+    update();
+  };
+  const current = currentValuesPanel(partner, showToday, () => ctx.isCurrent());
   const alerts = alertsPanel(partner, role); // web/alerts.js ([10 of 11] §2)
   ctx.show(
     role === "feed_in" ? "Ihre Einspeisung" : "Ihr Verbrauch",
     h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
+    current.element,
     controls.element,
     results,
     gridFees?.element,

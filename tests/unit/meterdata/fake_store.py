@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from uuid import UUID
 
+from contracts.consent import GrantRevoked
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from kit.consumer import Delivered
 from kit.months import month_of
@@ -12,6 +13,7 @@ from kit.validity import Relation
 from services.meterdata.alerts import Alert, Occurrence, PeerGroup
 from services.meterdata.domain import (
     DayTotal,
+    GrantAccess,
     IntervalDay,
     MeterWindow,
     ReceivedInterchange,
@@ -19,15 +21,21 @@ from services.meterdata.domain import (
     StoredDay,
     total_of,
 )
+from tests.unit.meterdata.fake_value_requests import FakeValueRequests
 
 
-class FakeReadings:
+class FakeReadings(FakeValueRequests):
     def __init__(self) -> None:
+        super().__init__()
         self.days: dict[tuple[str, str, str, date], IntervalDay] = {}
         self.registers: dict[tuple[str, str, str, datetime], RegisterValue] = {}
         self.keys: list[Delivered[SigningKeyPublished]] = []
         self.revoked: list[Delivered[SigningKeyRevoked]] = []
         self.ended: list[Delivered[SessionEnded]] = []
+        self.grants_revoked: list[Delivered[GrantRevoked]] = []
+        self.accesses: list[GrantAccess] = []
+
+        self.accounts_revoked: list[tuple[str, str, datetime]] = []  # personal tokens of deleted logins
         self.upserts = 0
         self.interchanges_received: dict[str, tuple[ReceivedInterchange, bytes]] = {}  # id → (interchange, file)
         self.partitions: dict[str, set[date]] = {"interval_days": set(), "register_readings": set()}
@@ -75,6 +83,19 @@ class FakeReadings:
 
     async def record_session_ended(self, event: Delivered[SessionEnded]) -> None:
         self.ended.append(event)
+
+    async def record_grant_revoked(self, event: Delivered[GrantRevoked]) -> None:
+        self.grants_revoked.append(event)
+
+    async def add_grant_access(self, access: GrantAccess) -> None:
+        self.accesses.append(access)
+
+    async def grant_accesses(self, tenant: str, partner_number: str, limit: int) -> list[GrantAccess]:
+        mine = [a for a in self.accesses if (a.tenant, a.partner_number) == (tenant, partner_number)]
+        return sorted(mine, key=lambda a: a.at, reverse=True)[:limit]
+
+    async def revoke_tokens_of_account(self, tenant: str, account_id: str, at: datetime) -> None:
+        self.accounts_revoked.append((tenant, account_id, at))
 
     async def days_of(self, tenant: str, relations: Sequence[Relation], obis: str) -> list[StoredDay]:
         found: dict[date, StoredDay] = {}

@@ -2,14 +2,14 @@
 and their occurrences, unique per alert and period (the day, or a gap's first day), so that a redelivery or a
 re-evaluation of the same readings never raises one twice.
 
-Revision ID: meterdata_0011_alerts
+Revision ID: meterdata_0013_alerts
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "meterdata_0011_alerts"
-down_revision = "meterdata_0009_entries"
+revision = "meterdata_0013_alerts"
+down_revision = "meterdata_0012_value_requests"
 branch_labels = None
 depends_on = None
 
