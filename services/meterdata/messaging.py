@@ -8,7 +8,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 
 from contracts import alerts as alert_events
 from contracts import consent, identity, masterdata, meterdata, topics
-from kit.consumer import Batch, EventConsumer, without_poison
+from kit.consumer import Batch, Delivered, EventConsumer, without_poison
 from kit.deadletter import DeadLetters, dead_letter
 from kit.kafka import record_header
 from kit.logging import get_logger
@@ -23,6 +23,13 @@ log = get_logger(__name__)
 GROUP = "meterdata"
 INGEST_GROUP = "meterdata-ingest"
 MSCONS_GROUP = f"{GROUP}-mscons"
+
+
+async def account_deleted(event: Delivered[identity.AccountDeleted], uow: Any) -> None:
+    """A deleted login: its personal tokens are revoked and its partner numbers' alerts go, in one transaction (the
+    consumer takes one handler per event type)."""
+    await token_handlers.revoke_tokens_of_deleted_account(event, uow)
+    await handlers.forget_alerts(event, uow)
 
 
 def build_router(
@@ -40,8 +47,7 @@ def build_router(
     consumer.on(identity.SigningKeyRevoked, handlers.record_key_revocation)
     consumer.on(identity.SessionEnded, handlers.record_session_ended)
     consumer.on(consent.GrantRevoked, handlers.record_grant_revoked)
-    consumer.on(identity.AccountDeleted, token_handlers.revoke_tokens_of_deleted_account)
-    consumer.on(identity.AccountDeleted, handlers.forget_alerts)
+    consumer.on(identity.AccountDeleted, account_deleted)
     router = KafkaRouter()
 
     consumer.subscribe(
