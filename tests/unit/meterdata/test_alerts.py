@@ -21,6 +21,7 @@ from kit.tenants import load_tenants
 from services.meterdata import alerts, handlers
 from services.meterdata.alerts import Alert, PeerGroup
 from services.meterdata.domain import StoredDay
+from services.meterdata.messaging import account_deleted
 from tests.unit.fakes import FakeClock, FakeUnits
 from tests.unit.meterdata.fake_store import FakeReadings
 
@@ -289,6 +290,7 @@ async def test_a_deleted_login_takes_the_alerts_of_its_partner_numbers_along(uni
     tenant = load_tenants().get(TENANT)
     deleted = AccountDeleted(account_id=str(uuid4()), partner_numbers=("1000000001",))
     envelope = envelope_for(deleted, tenant=TENANT, correlation_id=uuid4())
-    async with units() as uow:
-        await handlers.forget_alerts(Delivered(envelope, deleted, tenant), uow)
+    async with units() as uow:  # the one AccountDeleted handler of meter data's consumer
+        await account_deleted(Delivered(envelope, deleted, tenant), uow)
     assert list(units.store.alerts) == [kept]
+    assert [(t, a) for t, a, _ in units.store.accounts_revoked] == [(TENANT, deleted.account_id)]  # tokens too
