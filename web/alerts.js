@@ -113,7 +113,9 @@ export function alertsPanel(partner, role) {
           try {
             await api.removeAlert(partner, alert.id);
           } catch (error) {
-            list.prepend(notice("error", h("p", null, error.message)));
+            await load(stillMine);
+            list.prepend(notice("error", h("p", null, `Die Benachrichtigung konnte nicht entfernt werden. ${error.message}`)));
+            return;
           }
           await load(stillMine);
         });
