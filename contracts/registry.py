@@ -1,6 +1,6 @@
 """Which event types travel on which topic. Readers ignore types they do not know."""
 
-from contracts import consent, identity, letters, masterdata, meterdata, onboarding, topics
+from contracts import alerts, consent, identity, letters, masterdata, meterdata, onboarding, topics
 from contracts.envelope import EventPayload
 
 EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
@@ -35,6 +35,7 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[EventPayload], ...]] = {
     topics.METER_READINGS.name: (meterdata.LoadProfileDay, meterdata.RegisterReadings),
     topics.METER_MSCONS_ANSWERS.name: (meterdata.InterchangeAnswered,),
     topics.METER_VALUE_REQUESTS.name: (meterdata.CurrentValuesRequested,),
+    topics.METER_ALERTS.name: (alerts.AlertRaised,),
 }
 
 ALL_EVENTS: tuple[type[EventPayload], ...] = tuple(event for events in EVENTS_BY_TOPIC.values() for event in events)

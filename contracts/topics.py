@@ -147,6 +147,15 @@ METER_VALUE_REQUESTS = TopicSpec(
     Principal.METERDATA,
     (Principal.SMGW_ADMINISTRATOR,),
 )
+METER_ALERTS = TopicSpec(
+    "plusportal.meterdata.alerts.v1",
+    3,
+    30 * DAY_MS,
+    "tenant/partner number",
+    "Alerts a customer defined, raised as readings arrive (once per alert and day); identity mails the account.",
+    Principal.METERDATA,
+    (Principal.IDENTITY,),
+)
 DEAD_LETTER = TopicSpec(
     "plusportal.dead-letter.v1",
     1,
@@ -170,5 +179,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     METER_MSCONS,
     METER_MSCONS_ANSWERS,
     METER_VALUE_REQUESTS,
+    METER_ALERTS,
     DEAD_LETTER,
 )

@@ -30,12 +30,14 @@ from stack.credentials import (
     KAFKA_USERS,
     KafkaCredentials,
     KafkaInstallation,
+    alert_link_key_file,
     device_cookie_secret_file,
     installation_secret,
     kafka_secrets_dir,
     registration_code_key_file,
     staff_totp_key_file,
 )
+from stack.demo import DEMO_METER, DEMO_TENANT, publish_yesterday_again
 from stack.kafka import CLUSTER_NODES, KafkaCluster, KafkaServer, write_container_config
 from stack.paths import var_dir
 from stack.postgres import PostgresServer
@@ -127,7 +129,23 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("--group", action="append", default=None, help="nur diese Gruppe (mehrfach möglich)")
     reset.add_argument("--bootstrap", default="127.0.0.1:19092", help="Kafka-Adresse (Standard 127.0.0.1:19092)")
     reset.set_defaults(handler=_reset_offsets)
+
+    again = commands.add_parser(
+        "demo-yesterday",
+        help="die Demo-Messwerte von gestern erneut senden (gleiche Werte): neue Benachrichtigungen lösen dann aus",
+    )
+    again.add_argument("--tenant", default=DEMO_TENANT, help=f"Portalnummer (Standard {DEMO_TENANT})")
+    again.add_argument("--meter", default=DEMO_METER, help=f"Zählernummer (Standard {DEMO_METER}, Erika Mustermann)")
+    again.add_argument("--bootstrap", default="127.0.0.1:19092", help="Kafka-Adresse (Standard 127.0.0.1:19092)")
+    again.set_defaults(handler=_demo_yesterday)
     return parser
+
+
+def _demo_yesterday(args: argparse.Namespace) -> int:
+    kafka = KafkaInstallation(args.bootstrap, KafkaCredentials(kafka_secrets_dir(_var(args))))
+    day = publish_yesterday_again(kafka.access(Principal.SMGW_ADMINISTRATOR), args.tenant, args.meter)
+    print(f"Messwerte vom {day:%d.%m.%Y} für {args.tenant}/{args.meter} erneut gesendet.")
+    return 0
 
 
 def _var(args: argparse.Namespace) -> Path:
@@ -259,6 +277,7 @@ def _secrets(args: argparse.Namespace) -> int:
     cookie_key = installation_secret(device_cookie_secret_file(var))
     code_key = installation_secret(registration_code_key_file(var))
     installation_secret(staff_totp_key_file(var))
+    installation_secret(alert_link_key_file(var))
     credentials = printhouse_credentials_file(var)
     tenants = ensure_per_tenant(credentials, (tenant.portal_number for tenant in load_tenants()))
     print(f"Geräte-Cookie-Schlüssel: {cookie_key}; Registrierungscode-Schlüssel: {code_key}")

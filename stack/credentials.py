@@ -42,6 +42,11 @@ def registration_code_key_file(var: Path) -> Path:
     return var / "secrets" / "letters" / "registration-code-key"
 
 
+def alert_link_key_file(var: Path) -> Path:
+    """Meter data's key for the off links in alert mails (PLUSPORTAL_ALERT_LINK_KEY_FILE)."""
+    return var / "secrets" / "meterdata" / "alert-link-key"
+
+
 def installation_secret(path: Path) -> Path:
     """`path`, holding 256 random bits (mode 0600) written on first use: a secret of this installation alone."""
     if not path.exists():

@@ -176,6 +176,19 @@ def _publish_readings(kafka: KafkaAccess, meters: list[DemoMeter], report: Calla
         run_sync(smgw_publish(kafka, METER_READINGS.name, messages, []))
 
 
+def publish_yesterday_again(kafka: KafkaAccess, tenant: str, meter_number: str) -> date:
+    """The demo meter's readings of yesterday once more, the same as seeded (same values and revision: the stored
+    data stays as it is). Alerts ("Benachrichtigungen") are judged as readings arrive, so one defined in the portal
+    since then is judged on this day — the walk-through's way to an alert mail. Returns the day."""
+    yesterday = datetime.now(BERLIN).date() - timedelta(days=1)
+    [meter] = [m for m in demo_meters() if (m.tenant, m.meter_number) == (tenant, meter_number)]
+    days = [p for p in demo_readings(meter, yesterday, yesterday) if isinstance(p, LoadProfileDay)]
+    key = f"{tenant}/{meter_number}".encode()
+    messages = [(key, encode(envelope_for(day, tenant=tenant, correlation_id=uuid4()))) for day in days]
+    run_sync(smgw_publish(kafka, METER_READINGS.name, messages, []))
+    return yesterday
+
+
 def _wait(
     kafka: KafkaAccess,
     readers: Sequence[tuple[str, str]],

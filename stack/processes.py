@@ -22,6 +22,7 @@ from types import MappingProxyType
 from contracts.topics import Principal
 from kit.credentials import ensure_per_tenant
 from stack.credentials import (
+    alert_link_key_file,
     credential_environment,
     device_cookie_secret_file,
     installation_secret,
@@ -150,6 +151,7 @@ def prepare_credentials(site: Site, tenants: Iterable[str]) -> dict[str, str]:
     installation_secret(device_cookie_secret_file(site.var))
     installation_secret(staff_totp_key_file(site.var))
     installation_secret(registration_code_key_file(site.var))
+    installation_secret(alert_link_key_file(site.var))
     return ensure_per_tenant(printhouse_credentials_file(site.var), tenants)
 
 
@@ -186,7 +188,8 @@ def platform_processes(site: Site) -> tuple[ProcessSpec, ...]:
         "PLUSPORTAL_DEVICE_COOKIE_SECRET_FILE": str(device_cookie_secret_file(site.var)),
         "PLUSPORTAL_STAFF_TOTP_KEY_FILE": str(staff_totp_key_file(site.var)),
     }
-    extra: dict[str, Mapping[str, str]] = {"letters": letters_env, "identity": identity_env}
+    meterdata_env = {"PLUSPORTAL_ALERT_LINK_KEY_FILE": str(alert_link_key_file(site.var))}
+    extra: dict[str, Mapping[str, str]] = {"letters": letters_env, "identity": identity_env, "meterdata": meterdata_env}
     if testing:
         for name, limits in TEST_RATE_LIMITS.items():
             extra[name] = {**extra.get(name, {}), **limits}

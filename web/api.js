@@ -376,6 +376,24 @@ export function gridFees(partnerNumber, { from, to }) {
   return call("meterdata", "GET", partnerPath(partnerNumber, "grid-fees") + query({ from, to }), { bearer: true });
 }
 
+/** The partner number's alerts ("Benachrichtigungen"), web/alerts.js. */
+export function alerts(partnerNumber) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "alerts"), { bearer: true });
+}
+
+export function addAlert(partnerNumber, { kind, threshold }) {
+  return call("meterdata", "POST", partnerPath(partnerNumber, "alerts"), { bearer: true, json: { kind, threshold } });
+}
+
+export function removeAlert(partnerNumber, alertId) {
+  return call("meterdata", "DELETE", partnerPath(partnerNumber, `alerts/${encodeURIComponent(alertId)}`), { bearer: true });
+}
+
+/** The partner number's raised alerts, newest first. */
+export function alertOccurrences(partnerNumber) {
+  return call("meterdata", "GET", partnerPath(partnerNumber, "alerts/occurrences"), { bearer: true });
+}
+
 export function registers(partnerNumber, { from, to }) {
   return call("meterdata", "GET", partnerPath(partnerNumber, "registers") + query({ from, to }), { bearer: true });
 }

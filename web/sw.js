@@ -11,6 +11,7 @@ const OFFLINE_HEADER = "X-Plusportal-Offline"; // also read in web/api.js
 // tests/unit/test_web_offline.py, checks that no import is missing).
 const SHELL = [
   "/",
+  "/alerts.js",
   "/app.js",
   "/api.js",
   "/backoffice.js",

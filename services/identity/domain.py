@@ -417,6 +417,9 @@ def _signed(operator: str, phone: str, lines: list[str]) -> str:
     )
 
 
+signed_mail = _signed  # for the mails of other modules (alert_mails)
+
+
 def confirmation_mail(operator: str, phone: str, link: str, partner_number: str, adding: bool) -> MailText:
     ending = partner_number[-4:]
     if adding:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
+from contracts.alerts import AlertRaised
 from contracts.envelope import EventPayload
 from contracts.identity import (
     ACCESS_TOKEN_AUDIENCE,
@@ -31,7 +32,7 @@ from kit.mail import Mail
 from kit.registration import registration_code_hash
 from kit.tenants import Tenant
 from kit.uow import UnitOfWork
-from services.identity import crypto, domain
+from services.identity import alert_mails, crypto, domain
 from services.identity.domain import (
     AccessAttempt,
     AccessFailures,
@@ -323,6 +324,17 @@ async def handle_reset_request(event: Delivered[PasswordResetRequested], uow: Uo
     link = f"{tenant.portal_url}/passwort-neu#token={token}"
     text = domain.reset_mail(tenant.name, tenant.service_phone, link)
     await _mail(uow, deps, tenant, email, text, "password-reset", event.envelope.correlation_id)
+
+
+async def mail_alert(event: Delivered[AlertRaised], uow: Uow, *, deps: Deps) -> None:
+    """Meter data raised an alert ([10 of 11] §2): the account linked to the partner number gets a mail (once: the
+    consumer de-duplicates the event, meter data raises each occurrence once)."""
+    tenant, raised = event.tenant, event.payload
+    owner = await uow.store.owner_of(tenant.portal_number, raised.partner_number)
+    if owner is None:
+        return  # no account for the partner number (any more): nobody to tell
+    text = alert_mails.alert_mail(tenant.name, tenant.service_phone, tenant.portal_url, raised)
+    await _mail(uow, deps, tenant, owner.email, text, "alert", event.envelope.correlation_id)
 
 
 # --- links from e-mails ---------------------------------------------------------------------------------

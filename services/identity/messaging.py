@@ -4,7 +4,7 @@ from functools import partial
 
 from faststream.kafka import KafkaRouter
 
-from contracts import consent, identity, letters, masterdata, topics
+from contracts import alerts, consent, identity, letters, masterdata, topics
 from kit.consumer import EventConsumer
 from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
@@ -20,6 +20,7 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
     consumer.on(identity.PasswordResetRequested, partial(handlers.handle_reset_request, deps=deps))
     consumer.on(letters.RegistrationCodeIssued, handlers.keep_registration_code)
     consumer.on(identity.AccountDeleted, consent_handlers.end_grants_of_deleted_account)
+    consumer.on(alerts.AlertRaised, partial(handlers.mail_alert, deps=deps))
 
     router = KafkaRouter()
 
@@ -29,9 +30,10 @@ def build_router(consumer: EventConsumer, deps: Deps) -> KafkaRouter:
         topics.IDENTITY_REQUESTS.name,
         topics.LETTERS.name,
         topics.IDENTITY.name,
+        topics.METER_ALERTS.name,
         group=GROUP,
         description="Master data (valid meter/partner pairs), own access and reset requests, letters' codes, "
-        "own deleted logins (their grants to third parties end)",
+        "own deleted logins (their grants to third parties end), meter data's alerts (mailed)",
     )
 
     document_publishers(

@@ -28,7 +28,17 @@ from kit.links import response_links
 from kit.staff import acting
 from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
-from services.meterdata import current_values, domain, edifact_answers, exports, handlers, token_api, token_domain
+from services.meterdata import (
+    alerts,
+    current_values,
+    domain,
+    edifact_answers,
+    exports,
+    handlers,
+    token_api,
+    token_domain,
+)
+from services.meterdata.alerts_api import add_alert_routes
 from services.meterdata.domain import AnswerSent, MessageRefused, ReceivedInterchange, RegisterValue
 from services.meterdata.grid_fees import GridFeeSplit
 from services.meterdata.handlers import PartnerReadings, Readings
@@ -582,6 +592,7 @@ def build_api(
             background=BackgroundTask(held.close),  # also when the stream never started (closing twice is fine)
         )
 
+    add_alert_routes(router, units, claims_of, tenants, authorised)  # [10 of 11] §2
     return router
 
 
@@ -847,7 +858,10 @@ INTERCHANGE_NOT_FOUND = "Diese Übertragungsdatei gibt es hier nicht. Bitte lade
 
 
 def build_backoffice_api(
-    units: UnitsOfWork[Readings], tenants: TenantDirectory, staff: Callable[..., Awaitable[Actor]]
+    units: UnitsOfWork[Readings],
+    tenants: TenantDirectory,
+    staff: Callable[..., Awaitable[Actor]],
+    alert_key: bytes = alerts.DEVELOPMENT_KEY,  # signs the off links of alerts a reprocess raises
 ) -> APIRouter:
     """The operator's received MSCONS interchanges for its clerks and admins (``staff``: kit.staff's dependency)."""
     router = APIRouter(tags=["back-office"])
@@ -881,7 +895,9 @@ def build_backoffice_api(
         responses=error_responses(401, 403, 404, 409, 422),
     )
     async def reprocess(interchange_id: UUID, actor: Staff, tenant: TenantDep) -> ReprocessedView:
-        command = handlers.ReprocessInterchange(tenant.portal_number, str(interchange_id), tenant.market_partner_id)
+        command = handlers.ReprocessInterchange(
+            tenant.portal_number, str(interchange_id), tenant.market_partner_id, alert_key
+        )
         try:
             async with acting(units, actor, "interchange.reprocessed", "interchange", str(interchange_id)) as uow:
                 done = await handlers.reprocess_interchange(command, uow)

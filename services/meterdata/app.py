@@ -30,6 +30,7 @@ from kit.tracing import instrument
 from kit.uow import UnitsOfWork
 from kit.worker import PollingWorker
 from services.meterdata import handlers
+from services.meterdata.alerts_api import build_alert_link_api
 from services.meterdata.api import build_api, build_backoffice_api
 from services.meterdata.handlers import Readings
 from services.meterdata.messaging import build_router
@@ -75,6 +76,7 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
             runtime.tenants,
             settings.ingest_batch,
             runtime.dead_letters,
+            alert_key=settings.alert_key,
         )
     )
     partitions = PartitionMaintenance(units)
@@ -119,7 +121,9 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     )
     app.include_router(runtime.dead_letter_api())
     staff = StaffAccess(runtime.db, runtime.tenants)
-    app.include_router(build_backoffice_api(units, runtime.tenants, staff.allow(StaffRole.CLERK, StaffRole.ADMIN)))
+    clerks = staff.allow(StaffRole.CLERK, StaffRole.ADMIN)
+    app.include_router(build_backoffice_api(units, runtime.tenants, clerks, settings.alert_key))
+    app.include_router(build_alert_link_api(units, runtime.tenants, settings.alert_key))
     admins = staff.allow(StaffRole.ADMIN)
     app.include_router(audit_router(lambda: runtime.db, admins))  # where the replays of dead letters are written
     add_health_route(app, runtime.health)

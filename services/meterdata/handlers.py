@@ -6,27 +6,28 @@ each is one statement on a pooled connection, no transaction around it.
 """
 
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 from uuid import UUID, uuid4
 
 import msgspec
 from pydantic import ValidationError
 
+from contracts.alerts import AlertKind, AlertRaised
 from contracts.common import METER_NUMBER_PATTERN
 from contracts.consent import GrantRevoked
 from contracts.grid_fees import FeeQuarter
-from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
+from contracts.identity import AccountDeleted, SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import InterchangeAnswered, Quality, RegisterReadings
-from contracts.topics import METER_MSCONS_ANSWERS, METER_VALUE_REQUESTS
+from contracts.topics import METER_ALERTS, METER_MSCONS_ANSWERS, METER_VALUE_REQUESTS
 from kit import billing, energy_day, validity
 from kit.consumer import Delivered
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitOfWork
 from kit.validity import Relation
-from services.meterdata import current_values, domain, edifact_answers, grid_fees
+from services.meterdata import alerts, current_values, domain, edifact_answers, grid_fees
 from services.meterdata.current_values import ValueRequest
 from services.meterdata.domain import (
     AnswerSent,
@@ -127,6 +128,39 @@ class Readings(ValueRequests, Protocol):
         ...
 
     async def interchanges(self, tenant: str, limit: int) -> list[ReceivedInterchange]: ...
+
+    # Alerts ([10 of 11] §2; services.meterdata.alerts)
+    async def add_alert(self, alert: alerts.Alert) -> None: ...
+
+    async def alerts_of(self, tenant: str, partner_number: str, role: str) -> list[alerts.Alert]: ...
+
+    async def alerts_on(self, tenant: str, meters: Sequence[str]) -> list[alerts.Alert]:
+        """The tenant's alerts that are on and may concern readings of ``meters`` (their partners' alerts, and every
+        PV and missing-data alert)."""
+        ...
+
+    async def alert(self, tenant: str, alert_id: UUID) -> alerts.Alert | None: ...
+
+    async def remove_alert(self, tenant: str, partner_number: str, role: str, alert_id: UUID) -> bool: ...
+
+    async def remove_alerts_of(self, tenant: str, partner_numbers: Sequence[str]) -> None: ...
+
+    async def switch_off(self, tenant: str, alert_id: UUID, now: datetime) -> None: ...
+
+    async def record_occurrence(self, occurrence: alerts.Occurrence) -> bool:
+        """False when the alert was raised for that period before (nothing written)."""
+        ...
+
+    async def occurrences_of(
+        self, tenant: str, partner_number: str, role: str, limit: int
+    ) -> list[alerts.Occurrence]: ...
+
+    async def last_day_with_data(self, tenant: str, relations: Sequence[Relation], obis: str) -> date | None: ...
+
+    async def peer_group(
+        self, tenant: str, obis: str, day: date, area: str, leave_out: Sequence[str]
+    ) -> alerts.PeerGroup: ...
+
     async def partition_months(self) -> dict[str, list[date]]: ...
 
     async def change_partitions(self, table: str, create: Sequence[date], drop: Sequence[date]) -> None: ...
@@ -190,12 +224,14 @@ class IngestReadings:
 
     records: Sequence[Any]
     tenants: TenantDirectory
+    alert_key: bytes = alerts.DEVELOPMENT_KEY  # signs the off links of the alerts raised (MeterdataSettings)
 
 
 @dataclass
 class Ingested:
     days: int = 0
     registers: int = 0
+    alerts: int = 0  # alerts raised
     rejected: list[tuple[Any, str]] = field(default_factory=list)  # (Kafka record, reason)
     answered: int = 0  # requests for current values these readings answered
 
@@ -227,6 +263,7 @@ async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
             outcome.rejected.append((record, _reason(error)))
     if days:
         await uow.store.upsert_days(list(days.values()))
+        outcome.alerts = len(await raise_alerts(days.values(), command.alert_key, uow))
     outcome.days = len(days)
     meters.update((tenant, meter) for tenant, meter, _, _ in days)
     outcome.answered = await answer_value_requests(meters, uow)
@@ -299,6 +336,7 @@ class ReceiveInterchange:
     data: bytes
     tenant: str
     market_partner_id: str
+    alert_key: bytes = alerts.DEVELOPMENT_KEY  # signs the off links of the alerts raised (MeterdataSettings)
 
 
 @dataclass(frozen=True)
@@ -345,7 +383,7 @@ async def receive_interchange(command: ReceiveInterchange, uow: Uow) -> Intercha
         )
         duplicate.header = header
         return await _rejected(received, command.data, command.market_partner_id, duplicate, uow.now(), uow)
-    return await _process(received, command.data, command.market_partner_id, uow)
+    return await _process(received, command.data, command.market_partner_id, uow, command.alert_key)
 
 
 @dataclass(frozen=True)
@@ -353,6 +391,7 @@ class ReprocessInterchange:
     tenant: str
     interchange_id: str
     market_partner_id: str
+    alert_key: bytes = alerts.DEVELOPMENT_KEY
 
 
 async def reprocess_interchange(command: ReprocessInterchange, uow: Uow) -> InterchangeProcessed:
@@ -366,10 +405,13 @@ async def reprocess_interchange(command: ReprocessInterchange, uow: Uow) -> Inte
     received, data = found
     if received.not_reprocessable is not None:
         raise NotReprocessable(received.not_reprocessable)
-    return await _process(replace(received, reprocessed=received.reprocessed + 1), data, command.market_partner_id, uow)
+    again = replace(received, reprocessed=received.reprocessed + 1)
+    return await _process(again, data, command.market_partner_id, uow, command.alert_key)
 
 
-async def _process(received: ReceivedInterchange, data: bytes, operator: str, uow: Uow) -> InterchangeProcessed:
+async def _process(
+    received: ReceivedInterchange, data: bytes, operator: str, uow: Uow, alert_key: bytes
+) -> InterchangeProcessed:
     now = uow.now()
     meter_of = await uow.master_data.meters_by_location(received.tenant)
     stored_before = {(name.partition("/")[0], name.partition("/")[2]) for name in received.accepted}
@@ -392,7 +434,7 @@ async def _process(received: ReceivedInterchange, data: bytes, operator: str, uo
         ]
         days, registers = 0, 0
     else:
-        days, registers = await _store_parsed(received.tenant, parsed, now, uow)
+        days, registers = await _store_parsed(received.tenant, parsed, now, uow, alert_key)
     refused_now = {(r.interchange, r.message) for r in refusals}
     accepted = {
         f"{m.interchange}/{m.message}" for m in parsed.messages if (m.interchange, m.message) not in refused_now
@@ -523,7 +565,9 @@ def _readings_problem(parsed: ParsedInterchange, now: datetime) -> str | None:
     return None
 
 
-async def _store_parsed(tenant: str, parsed: ParsedInterchange, now: datetime, uow: Uow) -> tuple[int, int]:
+async def _store_parsed(
+    tenant: str, parsed: ParsedInterchange, now: datetime, uow: Uow, alert_key: bytes
+) -> tuple[int, int]:
     days = {
         (tenant, day.meter_number, day.obis, day.day): domain.interval_day(
             tenant, day.meter_number, day.obis, day.day, day.revision, day.values, day.qualities, now
@@ -532,6 +576,7 @@ async def _store_parsed(tenant: str, parsed: ParsedInterchange, now: datetime, u
     }
     if days:
         await uow.store.upsert_days(list(days.values()))
+        await raise_alerts(days.values(), alert_key, uow)
     registers = 0
     for readings in parsed.registers:
         registers += await _store_registers(uow.store, tenant, readings, now)
@@ -890,3 +935,200 @@ async def value_request(query: ShowValueRequest, uow: Uow) -> ValueRequestShown 
     """The partner's request at this tenant (None: no such request of theirs)."""
     found = await uow.store.value_request(query.tenant, query.partner_number, query.request_id)
     return None if found is None else _shown(found, uow.now())
+
+
+# --- alerts ([10 of 11] §2): judged as readings arrive, raised once per alert and period ------------------------
+
+
+async def raise_alerts(days: Iterable[IntervalDay], key: bytes, uow: Uow) -> list[alerts.Occurrence]:
+    """Judge the alerts that are on against the days just stored (services.meterdata.alerts): in the transaction
+    that stored them, each occurrence recorded once per alert and period (a unique key: a redelivery or
+    re-evaluation raises nothing again) and ``AlertRaised`` put into the outbox with it."""
+    today = energy_day.day_of(uow.now())
+    arrived: dict[str, dict[tuple[str, str], set[date]]] = {}  # tenant → (meter, channel) → days
+    for day in days:
+        if alerts.judged(day.day, today):
+            arrived.setdefault(day.tenant, {}).setdefault((day.meter_number, day.obis), set()).add(day.day)
+    raised: list[alerts.Occurrence] = []
+    for tenant, channels in arrived.items():
+        watched = await uow.store.alerts_on(tenant, sorted({meter for meter, _ in channels}))
+        for alert in watched:
+            for finding in await _findings(alert, channels, uow):
+                occurrence = alerts.Occurrence(
+                    uuid4(), alert.id, tenant, alert.partner_number, alert.role, alert.kind, alert.threshold,
+                    finding.period, finding.value, finding.peers, uow.now(),
+                )  # fmt: skip
+                if await uow.store.record_occurrence(occurrence):
+                    _publish_alert(occurrence, key, uow)
+                    raised.append(occurrence)
+    return raised
+
+
+async def _findings(
+    alert: alerts.Alert, arrived: Mapping[tuple[str, str], set[date]], uow: Uow
+) -> list[alerts.Finding]:
+    """What the alert's rule finds on the days that arrived for its tenant."""
+    obis = domain.interval_channel(alert.role)
+    relations = await uow.master_data.relations_of_partner(alert.tenant, alert.partner_number, alert.role)
+    if not relations:
+        return []
+    if alert.kind == AlertKind.MISSING_DATA:
+        newest = max(day for found in arrived.values() for day in found)
+        since = newest - timedelta(days=400)  # the last value further back counts as none
+        seen = validity.within(relations, since, newest + timedelta(days=1))
+        if not seen:
+            return []  # the partner has no relation on these days: nothing can be missing
+        last = await uow.store.last_day_with_data(alert.tenant, seen, obis)
+        found = alerts.missing_data(alert, last, newest)
+        return [found] if found else []
+    if alert.kind == AlertKind.PV_WITHOUT_FEED_IN:
+        # The partner's own day or any other PV system's day of the area may arrive last: judged on either.
+        candidates = {day for (_, channel), found in arrived.items() if channel == obis for day in found}
+    else:
+        mine = {r.meter_number for r in relations}
+        candidates = {day for (meter, channel), found in arrived.items() if channel == obis and meter in mine
+                      for day in found}  # fmt: skip
+    findings = []
+    for day in sorted(candidates):
+        seen = validity.within(relations, day, day + timedelta(days=1))
+        stored = await uow.store.days_of(alert.tenant, seen, obis) if seen else []
+        if not stored:
+            continue
+        [own] = stored
+        if alert.kind == AlertKind.DAILY_CONSUMPTION:
+            found = alerts.daily_consumption(alert, own)
+        elif alert.kind == AlertKind.NIGHT_BASE_LOAD:
+            found = alerts.night_base_load(alert, own)
+        else:
+            found = await _pv_finding(alert, own, seen, obis, uow)
+        if found is not None:
+            findings.append(found)
+    return findings
+
+
+async def _pv_finding(
+    alert: alerts.Alert, own: StoredDay, seen: Sequence[Relation], obis: str, uow: Uow
+) -> alerts.Finding | None:
+    if not alerts.without_feed_in(own):
+        return None  # fed in (or the day is not complete): no need to ask for the area
+    point = await uow.master_data.find(alert.tenant, seen[0].meter_number)
+    if point is None:
+        return None
+    area = alerts.postcode_area(point.connection_address.postcode)
+    peers = await uow.store.peer_group(alert.tenant, obis, own.day, area, [r.meter_number for r in seen])
+    return alerts.pv_without_feed_in(alert, own, peers)
+
+
+def _publish_alert(occurrence: alerts.Occurrence, key: bytes, uow: Uow) -> None:
+    event = AlertRaised(
+        alert_id=str(occurrence.alert_id),
+        occurrence_id=str(occurrence.id),
+        partner_number=occurrence.partner_number,
+        role=occurrence.role,  # type: ignore[arg-type]
+        kind=occurrence.kind,
+        threshold=occurrence.threshold,
+        period=occurrence.period,
+        value=occurrence.value,
+        peers=occurrence.peers,
+        off_path=alerts.off_path(key, occurrence.tenant, occurrence.alert_id),
+    )
+    key_of = f"{occurrence.tenant}/{occurrence.partner_number}"
+    uow.publish(METER_ALERTS, key_of, event, tenant=occurrence.tenant, correlation_id=occurrence.id)
+
+
+@dataclass(frozen=True)
+class PartnerAlerts:
+    """A partner number's alerts (in the role the access token names)."""
+
+    tenant: str
+    partner_number: str
+    role: str
+
+
+class AlertRefused(ValueError):
+    """The alert cannot be made (the reason in German, for the customer)."""
+
+
+@dataclass(frozen=True)
+class DefineAlert:
+    partner: PartnerAlerts
+    kind: AlertKind
+    threshold: float
+    account_id: str  # who makes it (the access token's subject)
+
+
+async def define_alert(command: DefineAlert, uow: Uow) -> alerts.Alert:
+    p = command.partner
+    existing = await uow.store.alerts_of(p.tenant, p.partner_number, p.role)
+    if problem := alerts.definition_problem(command.kind, command.threshold, p.role, len(existing)):
+        raise AlertRefused(problem)
+    alert = alerts.Alert(
+        uuid4(), p.tenant, p.partner_number, p.role, command.kind, command.threshold, command.account_id, uow.now()
+    )
+    await uow.store.add_alert(alert)
+    return alert
+
+
+async def list_alerts(query: PartnerAlerts, uow: Uow) -> list[alerts.Alert]:
+    return await uow.store.alerts_of(query.tenant, query.partner_number, query.role)
+
+
+@dataclass(frozen=True)
+class RemoveAlert:
+    partner: PartnerAlerts
+    alert_id: UUID
+
+
+async def remove_alert(command: RemoveAlert, uow: Uow) -> None:
+    """Raises LookupError when the partner has no such alert (another partner's or tenant's included)."""
+    p = command.partner
+    if not await uow.store.remove_alert(p.tenant, p.partner_number, p.role, command.alert_id):
+        raise LookupError(str(command.alert_id))
+
+
+@dataclass(frozen=True)
+class ListOccurrences:
+    partner: PartnerAlerts
+    limit: int = 100
+
+
+async def list_occurrences(query: ListOccurrences, uow: Uow) -> list[alerts.Occurrence]:
+    p = query.partner
+    return await uow.store.occurrences_of(p.tenant, p.partner_number, p.role, query.limit)
+
+
+async def forget_alerts(event: Delivered[AccountDeleted], uow: Uow) -> None:
+    """The customer deleted their login: the alerts of its partner numbers go with it (with what they raised), so
+    that whoever registers a partner number next starts without them."""
+    await uow.store.remove_alerts_of(event.tenant.portal_number, event.payload.partner_numbers)
+
+
+class InvalidOffLink(LookupError):
+    """The link is not signed for this alert on this portal, or the alert is gone."""
+
+
+@dataclass(frozen=True)
+class OffLink:
+    """The link from an alert's mail, on the portal (tenant) it was opened on."""
+
+    tenant: str
+    alert_id: UUID
+    signature: str
+    key: bytes
+
+
+async def alert_of_link(query: OffLink, uow: Uow) -> alerts.Alert:
+    """The alert the link names (shown before it is turned off: opening the link changes nothing)."""
+    if not alerts.signed_off(query.key, query.tenant, query.alert_id, query.signature):
+        raise InvalidOffLink(str(query.alert_id))
+    found = await uow.store.alert(query.tenant, query.alert_id)
+    if found is None:
+        raise InvalidOffLink(str(query.alert_id))
+    return found
+
+
+async def switch_alert_off(command: OffLink, uow: Uow) -> alerts.Alert:
+    """Turns exactly the link's alert off; again: nothing changes."""
+    found = await alert_of_link(command, uow)
+    await uow.store.switch_off(command.tenant, command.alert_id, uow.now())
+    return found if found.off_at else replace(found, off_at=uow.now())

@@ -6,8 +6,9 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 
+from contracts import alerts as alert_events
 from contracts import consent, identity, masterdata, meterdata, topics
-from kit.consumer import Batch, EventConsumer, without_poison
+from kit.consumer import Batch, Delivered, EventConsumer, without_poison
 from kit.deadletter import DeadLetters, dead_letter
 from kit.kafka import record_header
 from kit.logging import get_logger
@@ -15,13 +16,20 @@ from kit.masterdata import record_meter_point
 from kit.outbox import document_publishers
 from kit.tenants import TenantDirectory, UnknownTenant
 from kit.uow import UnitsOfWork
-from services.meterdata import handlers, token_handlers
+from services.meterdata import alerts, handlers, token_handlers
 from services.meterdata.handlers import Readings
 
 log = get_logger(__name__)
 GROUP = "meterdata"
 INGEST_GROUP = "meterdata-ingest"
 MSCONS_GROUP = f"{GROUP}-mscons"
+
+
+async def account_deleted(event: Delivered[identity.AccountDeleted], uow: Any) -> None:
+    """A deleted login: its personal tokens are revoked and its partner numbers' alerts go, in one transaction (the
+    consumer takes one handler per event type)."""
+    await token_handlers.revoke_tokens_of_deleted_account(event, uow)
+    await handlers.forget_alerts(event, uow)
 
 
 def build_router(
@@ -31,13 +39,15 @@ def build_router(
     tenants: TenantDirectory,
     batch: int,
     dead_letters: DeadLetters,
+    *,
+    alert_key: bytes = alerts.DEVELOPMENT_KEY,  # signs the off links of the alerts raised (MeterdataSettings)
 ) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
     consumer.on(identity.SigningKeyPublished, handlers.record_signing_key)
     consumer.on(identity.SigningKeyRevoked, handlers.record_key_revocation)
     consumer.on(identity.SessionEnded, handlers.record_session_ended)
     consumer.on(consent.GrantRevoked, handlers.record_grant_revoked)
-    consumer.on(identity.AccountDeleted, token_handlers.revoke_tokens_of_deleted_account)
+    consumer.on(identity.AccountDeleted, account_deleted)
     router = KafkaRouter()
 
     consumer.subscribe(
@@ -47,7 +57,8 @@ def build_router(
         topics.IDENTITY.name,
         group=GROUP,
         description="Master data (meter → partner numbers), identity's public keys and their revocations, "
-        "ended sessions, deleted logins (their personal tokens are revoked), revoked grants of third parties",
+        "ended sessions, deleted logins (their personal tokens are revoked, their alerts go), revoked grants of third "
+        "parties",
     )
 
     @router.subscriber(
@@ -72,11 +83,11 @@ def build_router(
 
     async def ingest(records: Batch) -> None:
         async with units() as uow:
-            outcome = await handlers.ingest(handlers.IngestReadings(tuple(records), tenants), uow)
+            outcome = await handlers.ingest(handlers.IngestReadings(tuple(records), tenants, alert_key), uow)
         for record, reason in outcome.rejected:
             await dead_letter(broker, record, reason, INGEST_GROUP, db=units.db)
         log.info("readings_ingested", days=outcome.days, registers=outcome.registers, rejected=len(outcome.rejected),
-                 answered=outcome.answered)  # fmt: skip
+                 answered=outcome.answered, alerts=outcome.alerts)  # fmt: skip
 
     @router.subscriber(
         topics.METER_MSCONS.name,
@@ -98,7 +109,7 @@ def build_router(
         try:
             operator = tenants.get(tenant)
             async with units() as uow:
-                command = handlers.ReceiveInterchange(record.value, tenant, operator.market_partner_id)
+                command = handlers.ReceiveInterchange(record.value, tenant, operator.market_partner_id, alert_key)
                 processed = await handlers.receive_interchange(command, uow)
         except (handlers.Unanswerable, UnknownTenant) as error:
             # No one to answer: an operator this platform does not serve, or no sender readable in the file.
@@ -123,6 +134,7 @@ def build_router(
         router,
         (topics.METER_MSCONS_ANSWERS, meterdata.InterchangeAnswered),
         (topics.METER_VALUE_REQUESTS, meterdata.CurrentValuesRequested),
+        (topics.METER_ALERTS, alert_events.AlertRaised),
     )
     router.publisher(
         topics.METER_READINGS.name,

@@ -1,8 +1,9 @@
 import os
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from kit.settings import ServiceSettings
+from kit.settings import ServiceSettings, setting, weak_secret
+from services.meterdata.alerts import DEVELOPMENT_KEY
 
 
 class MeterdataSettings(ServiceSettings):
@@ -30,3 +31,20 @@ class MeterdataSettings(ServiceSettings):
     long_queries_per_tenant: int = 8
     # Requests per personal access token (token_api), counted across replicas (kit.ratelimit); one more is 429.
     personal_token_rate: str = "60/minute"
+    # Signs the links in alert mails that turn an alert off (services.meterdata.alerts). Kept secret: with it,
+    # anyone could turn off anyone's alerts. Without one (development, tests): a development key.
+    alert_link_key: SecretStr | None = None
+
+    @property
+    def alert_key(self) -> bytes:
+        key = self.alert_link_key
+        return key.get_secret_value().encode() if key is not None else DEVELOPMENT_KEY
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if weak_secret(self.alert_link_key):
+            problems.append(
+                f"{setting('alert_link_key')} fehlt oder ist zu kurz: mit dem Entwicklungsschlüssel ließe sich jede "
+                "Benachrichtigung über einen gefälschten Link abschalten. Zufällig erzeugen (mindestens 32 Zeichen)."
+            )
+        return problems

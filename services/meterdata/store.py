@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlmodel import Field, SQLModel, and_, col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contracts.alerts import AlertKind
 from contracts.consent import GrantRevoked
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from contracts.meterdata import Quality
@@ -37,6 +38,7 @@ from kit.consumer import Delivered
 from kit.db import Database
 from kit.masterdata import partner_probe, partner_relations_sql
 from kit.validity import Relation, within
+from services.meterdata.alerts import Alert, Occurrence, PeerGroup
 from services.meterdata.domain import (
     QUALITY_CODES,
     AnswerSent,
@@ -126,6 +128,37 @@ class GrantAccessRow(SQLModel, table=True):
     resolution: str
     first: date
     end: date
+
+
+class AlertRow(SQLModel, table=True):
+    """A customer's alert on a partner number (services.meterdata.alerts)."""
+
+    __tablename__ = "alerts"
+
+    id: UUID = Field(primary_key=True)
+    tenant: str
+    partner_number: str
+    role: str
+    kind: str
+    threshold: float
+    created_by: str
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    off_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class AlertOccurrenceRow(SQLModel, table=True):
+    """A raised alert: once per alert and period (the unique key)."""
+
+    __tablename__ = "alert_occurrences"
+    __table_args__ = (UniqueConstraint("alert_id", "period", name="alert_occurrences_once"),)
+
+    id: UUID = Field(primary_key=True)
+    alert_id: UUID = Field(foreign_key="alerts.id")
+    tenant: str
+    period: date = Field(sa_column=Column(Date, nullable=False))
+    value: float
+    peers: int | None = None
+    raised_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 # Partitioned by month (kit.partitions): interval days by their energy day, register readings by UTC month.
@@ -374,12 +407,153 @@ class MeterdataStore(ValueRequestStore):
         )
         return [_received(row) for row in rows.all()]
 
+    # --- alerts ([10 of 11] §2) -------------------------------------------------------------------------------
+
+    async def add_alert(self, alert: Alert) -> None:
+        self._session.add(AlertRow(**{**asdict(alert), "kind": alert.kind.value}))
+
+    async def alerts_of(self, tenant: str, partner_number: str, role: str) -> list[Alert]:
+        """The partner number's alerts in the role, oldest first (turned-off ones included)."""
+        rows = await self._session.exec(
+            select(AlertRow)
+            .where(AlertRow.tenant == tenant, AlertRow.partner_number == partner_number, AlertRow.role == role)
+            .order_by(col(AlertRow.created_at), col(AlertRow.id))
+        )
+        return [_alert(row) for row in rows.all()]
+
+    async def alerts_on(self, tenant: str, meters: Sequence[str]) -> list[Alert]:
+        """The tenant's alerts that are on and may concern readings of ``meters``: those of the partners of these
+        meters (master data), and every PV and missing-data alert (judged on other meters' days too)."""
+        rows = await self._session.exec(
+            select(AlertRow).where(
+                AlertRow.tenant == tenant,
+                col(AlertRow.off_at).is_(None),
+                or_(
+                    col(AlertRow.kind).in_([AlertKind.PV_WITHOUT_FEED_IN.value, AlertKind.MISSING_DATA.value]),
+                    text(
+                        "EXISTS (SELECT 1 FROM meter_points m WHERE m.tenant = alerts.tenant"
+                        " AND m.meter_number = ANY(:meters) AND m.record @> jsonb_build_object('partners',"
+                        " jsonb_build_array(jsonb_build_object('partner_number', alerts.partner_number))))"
+                    ).bindparams(meters=list(meters)),
+                ),
+            )
+        )
+        return [_alert(row) for row in rows.all()]
+
+    async def alert(self, tenant: str, alert_id: UUID) -> Alert | None:
+        row = (
+            await self._session.exec(select(AlertRow).where(AlertRow.tenant == tenant, AlertRow.id == alert_id))
+        ).first()
+        return None if row is None else _alert(row)
+
+    async def remove_alert(self, tenant: str, partner_number: str, role: str, alert_id: UUID) -> bool:
+        """Removes the alert and its occurrences; False when the partner has no such alert."""
+        found = await self._session.exec(
+            text(
+                "DELETE FROM alerts WHERE tenant = :tenant AND partner_number = :partner AND role = :role"
+                " AND id = :id RETURNING id"
+            ).bindparams(tenant=tenant, partner=partner_number, role=role, id=alert_id)
+        )  # type: ignore[call-overload]
+        return found.first() is not None
+
+    async def remove_alerts_of(self, tenant: str, partner_numbers: Sequence[str]) -> None:
+        await self._session.exec(
+            text("DELETE FROM alerts WHERE tenant = :tenant AND partner_number = ANY(:partners)").bindparams(
+                tenant=tenant, partners=list(partner_numbers)
+            )
+        )  # type: ignore[call-overload]
+
+    async def switch_off(self, tenant: str, alert_id: UUID, now: datetime) -> None:
+        """Turned off (kept, with its occurrences); a second time changes nothing."""
+        await self._session.exec(
+            update(AlertRow)
+            .where(col(AlertRow.tenant) == tenant, col(AlertRow.id) == alert_id, col(AlertRow.off_at).is_(None))
+            .values(off_at=now)
+        )
+
+    async def record_occurrence(self, occurrence: Occurrence) -> bool:
+        """False when the alert was raised for that period before (nothing written)."""
+        statement = (
+            insert(AlertOccurrenceRow)
+            .values(
+                id=occurrence.id,
+                alert_id=occurrence.alert_id,
+                tenant=occurrence.tenant,
+                period=occurrence.period,
+                value=occurrence.value,
+                peers=occurrence.peers,
+                raised_at=occurrence.raised_at,
+            )
+            .on_conflict_do_nothing(constraint="alert_occurrences_once")
+            .returning(col(AlertOccurrenceRow.id))
+        )
+        return (await self._session.exec(statement)).first() is not None
+
+    async def occurrences_of(self, tenant: str, partner_number: str, role: str, limit: int) -> list[Occurrence]:
+        """The partner's raised alerts, newest first."""
+        rows = await self._session.exec(
+            select(AlertOccurrenceRow, AlertRow)
+            .join(AlertRow, col(AlertRow.id) == col(AlertOccurrenceRow.alert_id))
+            .where(
+                AlertOccurrenceRow.tenant == tenant,
+                AlertRow.tenant == tenant,
+                AlertRow.partner_number == partner_number,
+                AlertRow.role == role,
+            )
+            .order_by(col(AlertOccurrenceRow.raised_at).desc(), col(AlertOccurrenceRow.period).desc())
+            .limit(limit)
+        )
+        return [_occurrence(o, a) for o, a in rows.all()]
+
+    async def last_day_with_data(self, tenant: str, relations: Sequence[Relation], obis: str) -> date | None:
+        """The newest day with a value on the relations' days (both bounds set: kit.validity.within)."""
+        if not relations:
+            return None
+        rows = await self._fetch(
+            f"SELECT max(day) FROM interval_days d WHERE {_ON_RELATIONS} AND d.present > 0",
+            tenant,
+            obis,
+            *_relation_arrays(relations),
+        )
+        return rows[0][0] if rows else None
+
+    async def peer_group(self, tenant: str, obis: str, day: date, area: str, leave_out: Sequence[str]) -> PeerGroup:
+        """The meters of the postcode area (connection address, master data) that sent the day on the channel,
+        and how many of them have energy on it; ``leave_out``'s meters not counted."""
+        rows = await self._fetch(
+            "SELECT count(*), count(*) FILTER (WHERE d.total_wh > 0) FROM interval_days d"
+            " JOIN meter_points m ON m.tenant = d.tenant AND m.meter_number = d.meter_number"
+            " WHERE d.tenant = $1 AND d.obis = $2 AND d.day = $3 AND d.present > 0"
+            " AND left(m.record->'connection_address'->>'postcode', length($4)) = $4"
+            " AND NOT d.meter_number = ANY($5::text[])",
+            tenant,
+            obis,
+            day,
+            area,
+            list(leave_out),
+        )
+        return PeerGroup(int(rows[0][0]), int(rows[0][1]))
+
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
         """A read through asyncpg on the session's connection (the transaction SQLAlchemy opened on it)."""
         connection = await self._session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         assert raw is not None
         return list(await raw.fetch(query, *args))
+
+
+def _alert(row: AlertRow) -> Alert:
+    return Alert(
+        row.id, row.tenant, row.partner_number, row.role, AlertKind(row.kind), row.threshold, row.created_by,
+        row.created_at, row.off_at,
+    )  # fmt: skip
+
+
+def _occurrence(o: AlertOccurrenceRow, a: AlertRow) -> Occurrence:
+    return Occurrence(
+        o.id, a.id, a.tenant, a.partner_number, a.role, AlertKind(a.kind), a.threshold, o.period, o.value,
+        o.peers, o.raised_at,
+    )  # fmt: skip
 
 
 def _received(row: Any) -> ReceivedInterchange:

@@ -39,7 +39,7 @@ REFUSED = {
         "PLUSPORTAL_SIGNING_KEY_FILE",
         "PLUSPORTAL_STAFF_TOTP_KEY",
     },
-    "meterdata": {"PLUSPORTAL_KAFKA_PASSWORD", "PLUSPORTAL_DATABASE_URL"},
+    "meterdata": {"PLUSPORTAL_KAFKA_PASSWORD", "PLUSPORTAL_DATABASE_URL", "PLUSPORTAL_ALERT_LINK_KEY"},
     "printhouse": {"PLUSPORTAL_KAFKA_PASSWORD", "PLUSPORTAL_LETTERS_URL", "PLUSPORTAL_PRINTHOUSE_CREDENTIALS_FILE"},
 }
 
@@ -68,6 +68,7 @@ def test_make_up_settings_are_refused_in_production(name: str, tmp_path: Path) -
         env["PLUSPORTAL_DEVICE_COOKIE_SECRET"] = "dev-only-device-cookie-secret"  # … or copies the old example
         env["PLUSPORTAL_SIGNING_KEY_FILE"] = "var/identity/signing-key.pem"  # inside the repository
     env.pop("PLUSPORTAL_REGISTRATION_CODE_KEY_FILE", None)  # letters then derives codes from the development key
+    env.pop("PLUSPORTAL_ALERT_LINK_KEY_FILE", None)  # meter data then signs alert links with the development key
     finished = start_in_production(list(spec.argv), env)
     assert finished.returncode == 2, finished.stderr
     assert finished.stderr.startswith("Plusportal startet nicht.\nPLUSPORTAL_ENV=production"), finished.stderr

@@ -4,6 +4,7 @@
 // Meter data wants a Bearer token from identity (api.js fetches and renews it).
 // State in the address: ?ansicht=tag|woche|monat|jahr&datum=YYYY-MM-DD&woche=stunden|tage&vergleich=1
 
+import { alertsPanel } from "../alerts.js";
 import * as api from "../api.js";
 import { barChart } from "../chart.js";
 import { addDays, addMonths, berlinDay, compareDays, dayString, fmt, isoWeek, num, parseDay, today, weekday } from "../dates.js";
@@ -615,6 +616,7 @@ export default async function render(ctx) {
     update();
   };
   const current = currentValuesPanel(partner, showToday, () => ctx.isCurrent());
+  const alerts = alertsPanel(partner, role); // web/alerts.js ([10 of 11] §2)
   ctx.show(
     role === "feed_in" ? "Ihre Einspeisung" : "Ihr Verbrauch",
     h("p", { class: "lead" }, `Geschäftspartner-Nr. ${partner} · ${roleLabel(role)}`),
@@ -625,12 +627,14 @@ export default async function render(ctx) {
     billing.element,
     registers.element,
     downloads.element,
+    alerts.element,
   );
 
   if (!state.dayGiven && !(await startAtNewestValues(ctx, partner, state))) return;
   if (!ctx.isCurrent()) return;
   update();
   billing.load(() => ctx.isCurrent());
+  alerts.load(() => ctx.isCurrent());
 
   function update() {
     writeState(state);

@@ -1,13 +1,16 @@
 """Meter data's store in memory (handlers.Readings), for unit tests of the use cases."""
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from uuid import UUID
 
 from contracts.consent import GrantRevoked
 from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevoked
 from kit.consumer import Delivered
 from kit.months import month_of
 from kit.validity import Relation
+from services.meterdata.alerts import Alert, Occurrence, PeerGroup
 from services.meterdata.domain import (
     DayTotal,
     GrantAccess,
@@ -36,6 +39,9 @@ class FakeReadings(FakeValueRequests):
         self.upserts = 0
         self.interchanges_received: dict[str, tuple[ReceivedInterchange, bytes]] = {}  # id → (interchange, file)
         self.partitions: dict[str, set[date]] = {"interval_days": set(), "register_readings": set()}
+        self.alerts: dict[UUID, Alert] = {}
+        self.occurrences: dict[tuple[UUID, date], Occurrence] = {}  # the unique key: alert and period
+        self.postcodes: dict[tuple[str, str], str] = {}  # (tenant, meter) → connection postcode (master data)
 
     async def upsert_days(self, days: Sequence[IntervalDay]) -> None:
         self.upserts += 1
@@ -153,6 +159,69 @@ class FakeReadings(FakeValueRequests):
     async def interchanges(self, tenant: str, limit: int) -> list[ReceivedInterchange]:
         found = [r for r, _ in self.interchanges_received.values() if r.tenant == tenant]
         return sorted(found, key=lambda r: r.received_at, reverse=True)[:limit]
+
+    async def add_alert(self, alert: Alert) -> None:
+        self.alerts[alert.id] = alert
+
+    async def alerts_of(self, tenant: str, partner_number: str, role: str) -> list[Alert]:
+        return [
+            a for a in self.alerts.values() if (a.tenant, a.partner_number, a.role) == (tenant, partner_number, role)
+        ]
+
+    async def alerts_on(self, tenant: str, meters: Sequence[str]) -> list[Alert]:
+        return [a for a in self.alerts.values() if a.tenant == tenant and a.on]  # the store narrows by meter
+
+    async def alert(self, tenant: str, alert_id: UUID) -> Alert | None:
+        found = self.alerts.get(alert_id)
+        return found if found is not None and found.tenant == tenant else None
+
+    async def remove_alert(self, tenant: str, partner_number: str, role: str, alert_id: UUID) -> bool:
+        found = self.alerts.get(alert_id)
+        if found is None or (found.tenant, found.partner_number, found.role) != (tenant, partner_number, role):
+            return False
+        del self.alerts[alert_id]
+        self.occurrences = {key: o for key, o in self.occurrences.items() if key[0] != alert_id}
+        return True
+
+    async def remove_alerts_of(self, tenant: str, partner_numbers: Sequence[str]) -> None:
+        for alert in list(self.alerts.values()):
+            if alert.tenant == tenant and alert.partner_number in partner_numbers:
+                await self.remove_alert(tenant, alert.partner_number, alert.role, alert.id)
+
+    async def switch_off(self, tenant: str, alert_id: UUID, now: datetime) -> None:
+        found = await self.alert(tenant, alert_id)
+        if found is not None and found.on:
+            self.alerts[alert_id] = replace(found, off_at=now)
+
+    async def record_occurrence(self, occurrence: Occurrence) -> bool:
+        key = (occurrence.alert_id, occurrence.period)
+        if key in self.occurrences:
+            return False
+        self.occurrences[key] = occurrence
+        return True
+
+    async def occurrences_of(self, tenant: str, partner_number: str, role: str, limit: int) -> list[Occurrence]:
+        found = [
+            o
+            for o in self.occurrences.values()
+            if (o.tenant, o.partner_number, o.role) == (tenant, partner_number, role)
+        ]
+        return sorted(found, key=lambda o: (o.raised_at, o.period), reverse=True)[:limit]
+
+    async def last_day_with_data(self, tenant: str, relations: Sequence[Relation], obis: str) -> date | None:
+        days = [s.day for s in await self.days_of(tenant, relations, obis) if any(v is not None for v in s.values_wh)]
+        return max(days) if days else None
+
+    async def peer_group(self, tenant: str, obis: str, day: date, area: str, leave_out: Sequence[str]) -> PeerGroup:
+        sent = [
+            d
+            for (t, m, o, on), d in self.days.items()
+            if (t, o, on) == (tenant, obis, day)
+            and m not in leave_out
+            and self.postcodes.get((t, m), "").startswith(area)
+            and d.present > 0
+        ]
+        return PeerGroup(len(sent), sum(1 for d in sent if d.total_wh > 0))
 
 
 def _inside(reading: RegisterValue, windows: Sequence[MeterWindow]) -> bool:
