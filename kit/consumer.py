@@ -96,6 +96,10 @@ class EventConsumer:
         self._carried = {topic: {event.EVENT_TYPE for event in events} for topic, events in carried_by.items()}
 
     def on(self, payload_type: type[P], handler: Callable[[Delivered[P], Any], Awaitable[None]]) -> None:
+        """``handler`` handles every event of this type; one handler per type (a second one would silently replace
+        the first: refused — write one handler that does both)."""
+        if payload_type.EVENT_TYPE in self._handlers:
+            raise ValueError(f"{self.name}: {payload_type.EVENT_TYPE} has a handler already")
         self._handlers[payload_type.EVENT_TYPE] = (payload_type, handler)
 
     def subscribe(self, router: KafkaRouter, *topics: str, group: str, description: str) -> None:

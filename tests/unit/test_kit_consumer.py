@@ -102,3 +102,18 @@ async def test_an_event_type_is_taken_only_from_the_topic_that_carries_it() -> N
     [refused] = dead
     assert refused.headers[headers.HEADER_DLT_ERROR] == "SigningKeyPublished: event type not carried by this topic"
     assert refused.headers[headers.HEADER_DLT_SOURCE_TOPIC] == MASTER_DATA.name
+
+
+def test_a_second_handler_for_one_event_type_is_refused_not_silently_swapped() -> None:
+    units = UnitsOfWork(NoDatabase(), lambda session: session)  # type: ignore[arg-type]
+    consumer = EventConsumer("test", units, KafkaBroker(), load_tenants())
+
+    async def first(*_: Any) -> None: ...
+
+    consumer.on(SigningKeyPublished, first)
+    try:
+        consumer.on(SigningKeyPublished, first)
+    except ValueError as refused:
+        assert "SigningKeyPublished has a handler already" in str(refused)
+    else:
+        raise AssertionError("a second handler was taken")
