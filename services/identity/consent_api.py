@@ -4,7 +4,7 @@ calls (inspect, decide) and the customer's grants ("Freigaben"). The consent pag
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -20,7 +20,7 @@ from kit.tenants import Tenant, TenantDirectory
 from kit.uow import UnitsOfWork
 from services.identity import consent_handlers, handlers
 from services.identity.api import SIGNED_IN_ERRORS, STATE_CHANGE_ERRORS, signed_in
-from services.identity.consent_domain import Chosen, ConsentRefused, GrantStatus
+from services.identity.consent_domain import Chosen, ConsentRefused
 from services.identity.consent_handlers import Consents
 from services.identity.handlers import Deps
 
@@ -41,36 +41,8 @@ class ConsentDecision(BaseModel):
     days: int | None = Field(default=None, ge=1, le=MAX_GRANT_DAYS, description="As asked, or fewer")
 
 
-class ConsentPage(BaseModel):
-    client_id: str
-    client_name: str
-    contact: str
-    redirect_host: str = Field(description="Where the browser goes back to")
-    scope: str
-    scope_label: str
-    scope_choices: list[dict[str, str]] = Field(description="The asked scope and the coarser ones, finest first")
-    data_from: date
-    days: int
-    partners: list[dict[str, str]]
-
-
 class Redirect(BaseModel):
     redirect_to: str
-
-
-class GrantEntry(BaseModel):
-    id: str
-    client_id: str
-    client_name: str
-    partner_number: str
-    scope: str
-    scope_label: str
-    data_from: date
-    valid_until: datetime
-    created_at: datetime
-    status: GrantStatus
-    ended_at: datetime | None
-    end_reason: str | None
 
 
 class TokenBody(BaseModel):
@@ -126,10 +98,9 @@ def build_consent_api(
         summary="What a third party asks for (the consent page shows it); 400 when the request is not valid",
         responses=error_responses(400, *SIGNED_IN_ERRORS),
     )
-    async def inspect(form: ConsentQuery, signed: WithAccount) -> ConsentPage:
+    async def inspect(form: ConsentQuery, signed: WithAccount) -> consent_handlers.ConsentView:
         async with _refusing(), units.read() as uow:
-            view = await consent_handlers.show_consent(consent_handlers.ShowConsent(signed, form.query), uow)
-        return ConsentPage(**view.__dict__)
+            return await consent_handlers.show_consent(consent_handlers.ShowConsent(signed, form.query), uow)
 
     @router.post(
         "/oauth/consent",
@@ -182,11 +153,10 @@ def build_consent_api(
         summary="My grants to third parties (Freigaben): pending, active, ended",
         responses=error_responses(*SIGNED_IN_ERRORS),
     )
-    async def list_grants(signed: WithAccount) -> list[GrantEntry]:
+    async def list_grants(signed: WithAccount) -> list[consent_handlers.GrantView]:
         query = consent_handlers.OwnGrants(signed.session.tenant, str(signed.account.id))
         async with units.read() as uow:
-            found = await consent_handlers.grants(query, uow)
-        return [GrantEntry(**view.__dict__) for view in found]
+            return await consent_handlers.grants(query, uow)
 
     @router.post(
         "/account/grants/{grant_id}/revoke",

@@ -240,22 +240,18 @@ async def exchange_token(command: ExchangeToken, uow: Uow, *, signer: Signer) ->
     if client_id:
         loaded.client = await uow.store.third_party(tenant, client_id)
     replayed: Grant | None = None
-    if (code := request.form.get("code")) and request.form.get("grant_type") == "authorization_code":
-        loaded.code = await uow.store.code(tenant, consent_oauth.secret_hash(code))
-        if loaded.code is not None:
-            grant = await uow.store.grant(tenant, loaded.code.grant_id, lock=True)
-            if loaded.code.used_at is not None:
-                replayed = grant
-            elif grant is not None and grant.usable(now):
-                loaded.grant = grant
-    if (refresh := request.form.get("refresh_token")) and request.form.get("grant_type") == "refresh_token":
-        loaded.refresh_token = await uow.store.refresh_token(tenant, consent_oauth.secret_hash(refresh))
-        if loaded.refresh_token is not None:
-            grant = await uow.store.grant(tenant, loaded.refresh_token.grant_id, lock=True)
-            if loaded.refresh_token.used_at is not None:
-                replayed = grant
-            elif grant is not None and grant.usable(now):
-                loaded.grant = grant
+    credential: IssuedCode | IssuedRefreshToken | None = None
+    grant_type = request.form.get("grant_type")
+    if grant_type == "authorization_code" and (code := request.form.get("code")):
+        loaded.code = credential = await uow.store.code(tenant, consent_oauth.secret_hash(code))
+    elif grant_type == "refresh_token" and (refresh := request.form.get("refresh_token")):
+        loaded.refresh_token = credential = await uow.store.refresh_token(tenant, consent_oauth.secret_hash(refresh))
+    if credential is not None:
+        grant = await uow.store.grant(tenant, credential.grant_id, lock=True)
+        if credential.used_at is not None:
+            replayed = grant
+        elif grant is not None and grant.usable(now):
+            loaded.grant = grant
     protocol = ConsentProtocol(loaded, _signing(signer, now))
     status, body, headers = consent_oauth.token_response(protocol, request)
     client_known = status != 401 and body.get("error") != "invalid_client"  # the client authenticated itself
