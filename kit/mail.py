@@ -43,6 +43,8 @@ class OutgoingMail(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     failed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     last_error: str | None = None
+    # RFC 8058 one-click unsubscribe: mail programs offer a button that POSTs to it (alert mails: turn it off).
+    unsubscribe_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class Mail:
     subject: str
     text: str
     purpose: str
+    # A link that ends what the mail is about with one POST (RFC 8058: headers List-Unsubscribe and
+    # List-Unsubscribe-Post); its target must change nothing on GET (mail scanners fetch links).
+    unsubscribe_url: str | None = None
 
 
 def enqueue_mail(
@@ -73,6 +78,7 @@ def enqueue_mail(
             text=mail.text,
             created_at=created_at or now,
             next_attempt_at=now,
+            unsubscribe_url=mail.unsubscribe_url,
         )
     )
     return mail_id
@@ -148,6 +154,9 @@ class MailRelay(PollingWorker):
         # The same Message-ID every time this mail is sent: SMTP has no idempotency, so a mail the server took
         # just before a crash (sent_at not committed) goes again — and the recipient's mail system can tell.
         message["Message-ID"] = message_id(mail.id, mail.sender)
+        if mail.unsubscribe_url:
+            message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(mail.text)
         mail.attempts += 1
         try:

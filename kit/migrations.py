@@ -54,6 +54,15 @@ def create_mail_outbox_table_v1() -> None:
     )
 
 
+def add_mail_unsubscribe_url_v1() -> None:
+    """kit.mail's RFC 8058 one-click link (alert mails)."""
+    op.add_column("mail_outbox", sa.Column("unsubscribe_url", sa.String))
+
+
+def drop_mail_unsubscribe_url_v1() -> None:
+    op.drop_column("mail_outbox", "unsubscribe_url")
+
+
 def create_meter_points_table_v1() -> None:
     op.create_table(
         "meter_points",

@@ -17,6 +17,7 @@ def alert_mail(operator: str, phone: str, portal_url: str, raised: AlertRaised) 
     unit = ALERT_UNITS[raised.kind]
     limit = f"{_number(raised.threshold)} {unit}"
     ending = raised.partner_number[-4:]
+    off_link = f"{portal_url}{raised.off_path}"
     match raised.kind:
         case AlertKind.DAILY_CONSUMPTION:
             subject = "Hoher Tagesverbrauch"
@@ -52,6 +53,7 @@ def alert_mail(operator: str, phone: str, portal_url: str, raised: AlertRaised) 
         f"Ihre Werte im Kundenportal: {portal_url}/verbrauch",
         "",
         "Diese Benachrichtigung möchten Sie nicht mehr? Hier schalten Sie sie mit einem Klick aus:",
-        f"{portal_url}{raised.off_path}",
+        off_link,
     ]
-    return MailText(subject, signed_mail(operator, phone, lines))
+    # Mail programs that know RFC 8058 also offer the off link as their own button (one POST, no page).
+    return MailText(subject, signed_mail(operator, phone, lines), unsubscribe_url=off_link)

@@ -398,6 +398,7 @@ def live_since(now: datetime) -> LiveSince:
 class MailText:
     subject: str
     text: str
+    unsubscribe_url: str | None = None  # one click in the mail program ends what the mail is about (RFC 8058)
 
 
 def _signed(operator: str, phone: str, lines: list[str]) -> str:

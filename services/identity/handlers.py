@@ -180,7 +180,7 @@ async def _mail(
             log.info("mail_withheld", purpose=purpose)  # the requester got the same answer as everyone
             return
     sender = f"Kundenportal {tenant.short_name}"
-    mail = Mail(sender, deps.settings.sender_email, to, text.subject, text.text, purpose)
+    mail = Mail(sender, deps.settings.sender_email, to, text.subject, text.text, purpose, text.unsubscribe_url)
     uow.send_mail(mail, tenant=tenant.portal_number, correlation_id=correlation_id)
 
 

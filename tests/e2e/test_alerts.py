@@ -170,6 +170,23 @@ async def test_each_kind_is_raised_once_mailed_and_turned_off_with_the_signed_li
     states = {a["kind"]: a["on"] for a in await api_json(system, consumer, "consumption")}
     assert states == {"daily_consumption": False, "night_base_load": True, "missing_data": True}
 
+    # The mail program's own button (RFC 8058): one POST to the List-Unsubscribe address, no page in between.
+    [night] = [m for m in to_hanna if m.subject == "Hohe Grundlast in der Nacht"]
+    headers = night.message().get("List-Unsubscribe"), night.message().get("List-Unsubscribe-Post")
+    assert headers[1] == "List-Unsubscribe=One-Click"
+    one_click = str(headers[0]).strip("<>")
+    assert f"alert={defined['night_base_load']}" in one_click and one_click in night.links()
+    parts = urlsplit(one_click)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{system.gateway.port}", timeout=30) as mail_program:
+        clicked = await mail_program.post(
+            f"{parts.path}?{parts.query}",
+            headers={"Host": f"{TENANT}.localhost"},
+            data={"List-Unsubscribe": "One-Click"},
+        )
+    assert clicked.status_code == 200, clicked.text
+    states = {a["kind"]: a["on"] for a in await api_json(system, consumer, "consumption")}
+    assert states == {"daily_consumption": False, "night_base_load": False, "missing_data": True}
+
 
 async def api_json(system: System, partner: str, role: str, path: str = "") -> Any:
     response = await api(system, "GET", partner, role, path)

@@ -29,6 +29,7 @@ def test_the_mail_says_what_happened_with_both_links() -> None:
     assert "…0001" in mail.text and "1000000001" not in mail.text
     assert "https://portal.example/verbrauch" in mail.text
     assert f"https://portal.example{event.off_path}" in mail.text
+    assert mail.unsubscribe_url == f"https://portal.example{event.off_path}"  # RFC 8058: the mail program's button
 
 
 def test_each_kind_has_its_mail() -> None:
