@@ -3,8 +3,8 @@
 // the chosen partner number, and a revoke button (the third party's tokens are refused within seconds).
 
 import * as api from "./api.js";
-import { fmt, parseDay } from "./dates.js";
-import { h, notice } from "./dom.js";
+import { berlinDay, fmt, parseDay } from "./dates.js";
+import { h, notice, scrollBox } from "./dom.js";
 import { RESOLUTION_NAMES } from "./labels.js";
 
 const STATUS = { pending: "Erteilt, noch nicht abgeholt", active: "Aktiv", ended: "Beendet" };
@@ -14,6 +14,11 @@ const ENDED_BECAUSE = {
   "refresh-token-reused": "aus Sicherheitsgründen beendet",
   "account-deleted": "Zugang gelöscht",
 };
+
+/** "meterdata:day" → "Tageswerte": the finest values the grant lets the third party read. */
+function scopeName(scope) {
+  return RESOLUTION_NAMES[scope.split(":")[1]] || scope;
+}
 
 function statusText(grant) {
   if (grant.status !== "ended") return STATUS[grant.status];
@@ -29,49 +34,42 @@ function lastAccess(grant, accesses, partnerNumber) {
 
 function grantTable(items, accesses, partnerNumber, revoke) {
   if (!items.length) return h("p", null, "Sie haben keinem Anbieter Daten freigegeben.");
-  return h(
+  const head = h(
+    "tr",
+    null,
+    h("th", { scope: "col" }, "Anbieter"),
+    h("th", { scope: "col" }, "Geschäftspartner-Nr."),
+    h("th", { scope: "col" }, "Daten"),
+    h("th", { scope: "col" }, "Gültig bis"),
+    h("th", { scope: "col" }, "Stand"),
+    h("th", { scope: "col" }, "Letzter Zugriff"),
+  );
+  const rows = items.map((grant) => {
+    let action = null;
+    if (grant.status !== "ended") {
+      action = h("button", { type: "button", class: "button button--danger button--small" }, "Widerrufen");
+      action.setAttribute("aria-label", `Freigabe für ${grant.client_name} widerrufen`);
+      action.addEventListener("click", () => revoke(grant, action));
+    }
+    return h(
+      "tr",
+      null,
+      h("th", { scope: "row" }, grant.client_name),
+      h("td", null, grant.partner_number),
+      h("td", { title: grant.scope_label }, `${scopeName(grant.scope)} ab ${fmt.dayNumeric(parseDay(grant.data_from))}`),
+      h("td", null, fmt.dayNumeric(berlinDay(grant.valid_until))),
+      h("td", null, statusText(grant), action ? h("div", null, action) : null),
+      h("td", null, lastAccess(grant, accesses, partnerNumber)),
+    );
+  });
+  const table = h(
     "table",
     { class: "table" },
     h("caption", { class: "visually-hidden" }, "Ihre Freigaben für Dritte"),
-    h(
-      "thead",
-      null,
-      h(
-        "tr",
-        null,
-        h("th", { scope: "col" }, "Anbieter"),
-        h("th", { scope: "col" }, "Geschäftspartner-Nr."),
-        h("th", { scope: "col" }, "Daten"),
-        h("th", { scope: "col" }, "Gültig bis"),
-        h("th", { scope: "col" }, "Stand"),
-        h("th", { scope: "col" }, "Letzter Zugriff"),
-        h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Aktion")),
-      ),
-    ),
-    h(
-      "tbody",
-      null,
-      items.map((grant) => {
-        let action = null;
-        if (grant.status !== "ended") {
-          action = h("button", { type: "button", class: "button button--danger button--small" }, "Widerrufen");
-          action.setAttribute("aria-label", `Freigabe für ${grant.client_name} widerrufen`);
-          action.addEventListener("click", () => revoke(grant, action));
-        }
-        return h(
-          "tr",
-          null,
-          h("th", { scope: "row" }, grant.client_name),
-          h("td", null, grant.partner_number),
-          h("td", null, `${grant.scope_label}, ab ${fmt.dayNumeric(parseDay(grant.data_from))}`),
-          h("td", null, fmt.dateTime(grant.valid_until)),
-          h("td", null, statusText(grant)),
-          h("td", null, lastAccess(grant, accesses, partnerNumber)),
-          h("td", null, action),
-        );
-      }),
-    ),
+    h("thead", null, head),
+    h("tbody", null, rows),
   );
+  return scrollBox("Tabelle der Freigaben (seitlich verschiebbar)", table);
 }
 
 function accessList(grants, accesses) {
