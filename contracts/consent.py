@@ -59,7 +59,9 @@ class GrantRevoked(EventPayload):
 
     grant_id: str
     partner_number: PartnerNumber
-    reason: str = Field(description="customer | refresh-token-reused | account-deleted")
+    reason: str = Field(
+        description="customer | replayed (a code or refresh token presented a second time) | account-deleted"
+    )
     tokens_valid_until: AwareDatetime = Field(description="Its last access token expires by then")
 
 

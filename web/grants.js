@@ -11,7 +11,7 @@ const STATUS = { pending: "Erteilt, noch nicht abgeholt", active: "Aktiv", ended
 const ENDED_BECAUSE = {
   customer: "von Ihnen widerrufen",
   expired: "abgelaufen",
-  "refresh-token-reused": "aus Sicherheitsgründen beendet",
+  "replayed": "aus Sicherheitsgründen beendet",
   "account-deleted": "Zugang gelöscht",
 };
 

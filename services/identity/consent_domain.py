@@ -88,7 +88,7 @@ class Grant:
     created_at: datetime
     activated_at: datetime | None = None
     ended_at: datetime | None = None
-    end_reason: str | None = None  # customer | refresh-token-reused | account-deleted | expired
+    end_reason: str | None = None  # customer | replayed | account-deleted | expired
     events: list[EventPayload] = field(default_factory=list)
 
     def status(self, now: datetime) -> GrantStatus:

@@ -256,7 +256,7 @@ async def exchange_token(command: ExchangeToken, uow: Uow, *, signer: Signer) ->
     status, body, headers = consent_oauth.token_response(protocol, request)
     client_known = status != 401 and body.get("error") != "invalid_client"  # the client authenticated itself
     if replayed is not None and client_known and loaded.client and replayed.client_id == loaded.client.client_id:
-        replayed.revoke(now, "refresh-token-reused")
+        replayed.revoke(now, "replayed")
         await uow.store.save_grant(replayed)
         _publish(uow, replayed)
     issued = protocol.issued

@@ -171,7 +171,7 @@ async def test_refresh_tokens_rotate_and_a_replayed_one_ends_the_grant(system: S
             await client.refresh(first)  # stolen and used by someone else, or replayed: the grant ends
         assert replayed.value.error == "invalid_grant"
         [grant] = (await browser.call("GET", "/account/grants")).json()
-        assert (grant["status"], grant["end_reason"]) == ("ended", "refresh-token-reused")
+        assert (grant["status"], grant["end_reason"]) == ("ended", "replayed")
         with pytest.raises(ThirdPartyError):
             await client.refresh(second)
 
@@ -196,6 +196,15 @@ async def test_codes_are_bound_to_the_client_the_verifier_and_one_use(system: Sy
                 identity_url=system.identity.url, headers=host(TENANT),
             ).exchange(code, start)  # fmt: skip
         assert wrong_secret.value.status == 401
+
+        tokens = await client.exchange(code, start)  # the refused attempts did not use it up
+        with pytest.raises(ThirdPartyError) as again:
+            await client.exchange(code, start)  # once only: a second use ends the grant (someone else has it)
+        assert again.value.error == "invalid_grant"
+        [grant] = (await browser.call("GET", "/account/grants")).json()
+        assert (grant["status"], grant["end_reason"]) == ("ended", "replayed")
+        with pytest.raises(ThirdPartyError):
+            await client.refresh(tokens)
 
 
 async def test_the_consent_page_refuses_what_it_must_not_follow_or_widen(system: System) -> None:
