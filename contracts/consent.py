@@ -60,7 +60,8 @@ class GrantRevoked(EventPayload):
     grant_id: str
     partner_number: PartnerNumber
     reason: str = Field(
-        description="customer | replayed (a code or refresh token presented a second time) | account-deleted"
+        description="customer | replayed (a code or refresh token presented a second time) | account-deleted | "
+        "third-party-disabled"
     )
     tokens_valid_until: AwareDatetime = Field(description="Its last access token expires by then")
 

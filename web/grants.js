@@ -13,6 +13,7 @@ const ENDED_BECAUSE = {
   expired: "abgelaufen",
   "replayed": "aus Sicherheitsgründen beendet",
   "account-deleted": "Zugang gelöscht",
+  "third-party-disabled": "Anbieter vom Netzbetreiber gesperrt",
 };
 
 /** "meterdata:day" → "Tageswerte": the finest values the grant lets the third party read. */

@@ -37,7 +37,8 @@ class ConsentRefused(ValueError):
 
 @dataclass(frozen=True)
 class ThirdParty:
-    """A registered client: confidential (a secret, stored as its hash) or public (PKCE alone)."""
+    """A registered client: confidential (a secret, stored as its hash) or public (PKCE alone). Disabled by the
+    platform operator (``disabled_at``): it asks nobody and gets no token any more; its grants end."""
 
     client_id: str
     tenant: str
@@ -46,6 +47,7 @@ class ThirdParty:
     redirect_uris: tuple[str, ...]
     secret_hash: str | None
     created_at: datetime
+    disabled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Grant:
     created_at: datetime
     activated_at: datetime | None = None
     ended_at: datetime | None = None
-    end_reason: str | None = None  # customer | replayed | account-deleted | expired
+    end_reason: str | None = None  # customer | replayed | account-deleted | third-party-disabled | expired
     events: list[EventPayload] = field(default_factory=list)
 
     def status(self, now: datetime) -> GrantStatus:

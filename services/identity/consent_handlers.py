@@ -39,6 +39,8 @@ class Consents(Identities, Protocol):
 
     async def add_third_party(self, party: ThirdParty) -> None: ...
     async def third_party(self, tenant: str, client_id: str) -> ThirdParty | None: ...
+    async def disable_third_party(self, tenant: str, client_id: str, at: datetime) -> bool: ...
+    async def grants_of_client(self, tenant: str, client_id: str) -> list[Grant]: ...
     async def add_grant(self, grant: Grant) -> None: ...
     async def save_grant(self, grant: Grant) -> None: ...
     async def grant(self, tenant: str, grant_id: str, *, lock: bool = False) -> Grant | None: ...
@@ -139,7 +141,7 @@ async def _validated(query: str, signed_in: SignedIn, uow: Uow) -> tuple[Consent
     request = ProtocolRequest("GET", query)
     client_id = request.args.get("client_id", "")
     party = await uow.store.third_party(tenant, client_id) if client_id else None
-    if party is None:
+    if party is None or party.disabled_at is not None:
         raise ProtocolRefused("Dieser Anbieter ist bei Ihrem Netzbetreiber nicht registriert.")
     protocol = ConsentProtocol(Loaded(tenant, uow.now(), client=party), lambda claims, until: "")
     try:
@@ -213,6 +215,30 @@ async def decide_consent(command: DecideConsent, uow: Uow) -> str:
     return location
 
 
+@dataclass(frozen=True)
+class DisableThirdParty:
+    tenant: str
+    client_id: str
+
+
+async def disable_third_party(command: DisableThirdParty, uow: Uow) -> int:
+    """The platform operator stops a third party (misuse, end of contract): it asks nobody and gets no token any
+    more, and every grant to it ends now (GrantRevoked, "third-party-disabled"). How many grants ended; LookupError
+    when no such third party is registered with the operator."""
+    if await uow.store.third_party(command.tenant, command.client_id) is None:
+        raise LookupError(command.client_id)
+    now = uow.now()
+    await uow.store.disable_third_party(command.tenant, command.client_id, now)
+    ended = 0
+    for grant in await uow.store.grants_of_client(command.tenant, command.client_id):
+        if grant.usable(now):
+            grant.revoke(now, "third-party-disabled")
+            await uow.store.save_grant(grant)
+            _publish(uow, grant)
+            ended += 1
+    return ended
+
+
 # --- the third party exchanges a code or a refresh token -----------------------------------------------------
 
 
@@ -238,7 +264,8 @@ async def exchange_token(command: ExchangeToken, uow: Uow, *, signer: Signer) ->
     loaded = Loaded(tenant, now)
     client_id = request.form.get("client_id") or _basic_client_id(command.authorization)
     if client_id:
-        loaded.client = await uow.store.third_party(tenant, client_id)
+        party = await uow.store.third_party(tenant, client_id)
+        loaded.client = party if party is not None and party.disabled_at is None else None
     replayed: Grant | None = None
     credential: IssuedCode | IssuedRefreshToken | None = None
     grant_type = request.form.get("grant_type")

@@ -28,6 +28,7 @@ class ThirdPartyRow(SQLModel, table=True):
     redirect_uris: list[str] = Field(sa_column=Column(ARRAY(sa.String), nullable=False))
     secret_hash: str | None = None
     created_at: datetime = Field(sa_column=_ts())
+    disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class GrantRow(SQLModel, table=True):
@@ -92,6 +93,14 @@ class ConsentStore(IdentityStore):
         row["redirect_uris"] = list(party.redirect_uris)
         await self._core(sa.insert(_parties).values(**row))
 
+    async def disable_third_party(self, tenant: str, client_id: str, at: datetime) -> bool:
+        statement = (
+            update(_parties)
+            .where(_parties.c.tenant == tenant, _parties.c.client_id == client_id, _parties.c.disabled_at.is_(None))
+            .values(disabled_at=at)
+        )
+        return bool((await self._core(statement)).rowcount)
+
     async def third_party(self, tenant: str, client_id: str) -> ThirdParty | None:
         statement = sa.select(_parties).where(_parties.c.tenant == tenant, _parties.c.client_id == client_id)
         row = (await self._core(statement)).mappings().first()
@@ -122,6 +131,10 @@ class ConsentStore(IdentityStore):
             .order_by(_grants.c.created_at.desc())
         )
         return [_grant(row) for row in (await self._core(statement)).mappings()]
+
+    async def grants_of_client(self, tenant: str, client_id: str) -> list[Grant]:
+        statement = sa.select(_grants).where(_grants.c.tenant == tenant, _grants.c.client_id == client_id)
+        return [_grant(row) for row in (await self._core(statement.with_for_update())).mappings()]
 
     async def grants_past_their_end(self, now: datetime, limit: int) -> list[Grant]:
         statement = (

@@ -18,6 +18,11 @@ registers a third party (an energy service company) with one operator: it may th
 for access to their data (OAuth 2.0 with PKCE, README "Daten für Dritte"). Prints the client id and, unless
 ``--public``, the client secret, once.
 
+    plusportal-staff disable-third-party --tenant 000328 --client-id tp_…
+
+stops a third party (misuse, end of contract): it asks nobody and gets no token any more, and every grant to it
+ends at once (its tokens are refused within seconds everywhere).
+
     plusportal-staff revoke-key <kid>
 
 revokes a signing key everywhere (a key that leaked): SigningKeyRevoked goes out on the keys topic for every
@@ -105,6 +110,19 @@ async def register_third_party(
         await db.engine.dispose()
 
 
+async def disable_third_party(settings: IdentitySettings, tenant: str, client_id: str) -> int:
+    """Stops the third party at ``tenant``: how many grants ended (LookupError: no such third party there)."""
+    await asyncio.to_thread(upgrade_database, settings.database_url, MIGRATIONS)
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        async with UnitsOfWork(db, ConsentStore)() as uow:
+            return await consent_handlers.disable_third_party(
+                consent_handlers.DisableThirdParty(tenant, client_id), uow
+            )
+    finally:
+        await db.engine.dispose()
+
+
 async def revoke_key(settings: IdentitySettings, kid: str, reason: str = "compromised") -> handlers.RevokedKey:
     """Revokes the key ``kid`` for every operator (handlers.revoke_signing_key); its private half is deleted."""
     await asyncio.to_thread(upgrade_database, settings.database_url, MIGRATIONS)
@@ -153,8 +171,18 @@ def main(argv: list[str] | None = None) -> None:
     third.add_argument("--contact", required=True, help="an e-mail address or URL customers can reach")
     third.add_argument("--redirect-uri", required=True, action="append", help="exact; repeat for several")
     third.add_argument("--public", action="store_true", help="an app without a secret (PKCE alone)")
+    disable = commands.add_parser("disable-third-party", help="stop a third party: no tokens, its grants end")
+    disable.add_argument("--tenant", required=True, help="portal number, e.g. 000328")
+    disable.add_argument("--client-id", required=True)
     args = parser.parse_args(argv)
     settings = load_settings(IdentitySettings)
+    if args.command == "disable-third-party":
+        try:
+            ended = asyncio.run(disable_third_party(settings, args.tenant, args.client_id))
+        except LookupError:
+            raise SystemExit(f"Bei {args.tenant} ist kein Drittanbieter {args.client_id} registriert.") from None
+        print(f"Drittanbieter {args.client_id} bei {args.tenant} gesperrt; {ended} Freigabe(n) beendet.")
+        return
     if args.command == "register-third-party":
         bad = [uri for uri in args.redirect_uri if not _redirect_uri_allowed(uri)]
         if bad:

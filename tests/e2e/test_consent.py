@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from backoffice.third_party_client import AuthorisationStart, ThirdPartyClient, ThirdPartyError, Tokens
 from services.identity.consent_handlers import Registered
 from services.identity.settings import IdentitySettings
-from services.identity.staff_cli import register_third_party
+from services.identity.staff_cli import disable_third_party, register_third_party
 from tests.conftest import System
 from tests.journeys import (
     CUSTOMER_PASSWORD,
@@ -281,3 +281,29 @@ async def test_a_deleted_logins_grants_end_and_their_tokens_are_refused(system: 
     with pytest.raises(ThirdPartyError) as raised:
         await client.refresh(tokens)
     assert raised.value.error == "invalid_grant"
+
+
+async def test_a_disabled_third_party_gets_no_token_its_grants_end_and_it_asks_nobody(system: System) -> None:
+    browser, partner = await customer(system)
+    async with browser:
+        party = await registered(system)
+        client = third_party(system, party)
+        tokens = await granted(system, browser, partner, client, "meterdata:day")
+        settings = IdentitySettings(database_url=system.identity_db, staff_totp_key=SecretStr(system.staff_totp_key))
+        assert await disable_third_party(settings, TENANT, party.client_id) == 1
+
+        async def refused() -> bool | None:
+            answer = await client.read(tokens, partner, "/intervals", period(date.today(), 1, "day"))
+            return True if answer.status_code in (401, 403) else None
+
+        await eventually(refused, timeout=10, what="the disabled third party's token refused")
+        with pytest.raises(ThirdPartyError):
+            await client.refresh(tokens)
+        asked = await browser.call(
+            "POST", "/oauth/consent/inspect", json={"query": query_of(client.authorisation("meterdata:day"))}
+        )
+        assert asked.status_code == 400 and "nicht registriert" in asked.json()["detail"]
+        [grant] = (await browser.call("GET", "/account/grants")).json()
+        assert (grant["status"], grant["end_reason"]) == ("ended", "third-party-disabled")
+        with pytest.raises(LookupError):
+            await disable_third_party(settings, OTHER_TENANT, party.client_id)  # not registered there

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("redirect_uris", ARRAY(sa.String), nullable=False),
         sa.Column("secret_hash", sa.String),
         sa.Column("created_at", _TS, nullable=False),
+        sa.Column("disabled_at", _TS),
     )
     op.create_table(
         "grants",
