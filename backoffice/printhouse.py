@@ -168,7 +168,9 @@ def print_job(out: Path, tenant: str, job: LetterDispatchRequested, pdf: bytes |
         partial.write_bytes(pdf)
         os.replace(partial, target)  # atomic: a reader never sees half a letter
         meta = job.model_dump(mode="json", exclude={"pdf_base64"})
-        target.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        partial_meta = target.with_suffix(".json.part")
+        partial_meta.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(partial_meta, target.with_suffix(".json"))  # the address data too: never read half written
     return target
 
 

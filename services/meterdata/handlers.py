@@ -245,7 +245,6 @@ async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
     (kit.consumer.without_poison takes those)."""
     outcome = Ingested()
     days: dict[tuple[str, str, str, date], IntervalDay] = {}
-    meters: set[tuple[str, str]] = set()  # (tenant, meter) of the readings stored: they answer open requests
     now = uow.now()
     tenants = command.tenants
     for record in command.records:
@@ -257,7 +256,6 @@ async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
             elif envelope.event_type == "RegisterReadings":
                 readings = RegisterReadings.model_validate_json(bytes(envelope.payload))
                 outcome.registers += await _store_registers(uow.store, envelope.tenant, readings, now)
-                meters.add((envelope.tenant, readings.meter_number))
         # msgspec raises UnicodeDecodeError, not DecodeError, for a string that is not UTF-8.
         except (msgspec.DecodeError, UnicodeDecodeError, ValidationError, UnknownTenant, Refused) as error:
             outcome.rejected.append((record, _reason(error)))
@@ -265,8 +263,7 @@ async def ingest(command: IngestReadings, uow: Uow) -> Ingested:
         await uow.store.upsert_days(list(days.values()))
         outcome.alerts = len(await raise_alerts(days.values(), command.alert_key, uow))
     outcome.days = len(days)
-    meters.update((tenant, meter) for tenant, meter, _, _ in days)
-    outcome.answered = await answer_value_requests(meters, uow)
+    outcome.answered = await answer_value_requests({(tenant, meter) for tenant, meter, _, _ in days}, uow)
     return outcome
 
 
@@ -581,8 +578,7 @@ async def _store_parsed(
     for readings in parsed.registers:
         registers += await _store_registers(uow.store, tenant, readings, now)
     # An administrator may answer a request for current values by MSCONS as well.
-    meters = {(tenant, meter) for _, meter, _, _ in days} | {(tenant, r.meter_number) for r in parsed.registers}
-    await answer_value_requests(meters, uow)
+    await answer_value_requests({(tenant, meter) for _, meter, _, _ in days}, uow)
     return len(days), registers
 
 
@@ -859,7 +855,10 @@ async def registers(query: PartnerPeriod, uow: Uow) -> Registers:
 
 
 async def answer_value_requests(meters: Collection[tuple[str, str]], uow: Uow) -> int:
-    """Readings of these (tenant, meter) were stored in this transaction: the meters' open requests are answered."""
+    """Interval days of these (tenant, meter) were stored in this transaction: the meters' open requests are
+    answered. Register readings alone answer nothing: the page shows the quarter hours once a request is answered,
+    and an answer's register readings come first on the meter's partition (backoffice.smgw_simulator), so they are
+    stored by then."""
     now = uow.now()
     return await uow.store.answer_value_requests(meters, now, current_values.answerable_since(now))
 

@@ -90,15 +90,25 @@ async def test_one_open_request_per_meter_until_it_is_answered(
     assert (await ask(units)).state is RequestState.OPEN  # answered: the next one may be asked
 
 
+async def test_register_readings_alone_answer_nothing_the_days_values_do(
+    units: FakeUnits[FakeReadings], clock: FakeClock
+) -> None:
+    first = await ask(units)
+    clock.advance(timedelta(seconds=5))
+    assert (await ingest(units, record(readings_now(clock)))).answered == 0  # the page would find no quarter hour
+    assert (await show(units, first)).state is RequestState.OPEN
+    assert (await ingest(units, record(load_day(clock().date())))).answered == 1
+
+
 async def test_a_redelivered_answer_changes_nothing(units: FakeUnits[FakeReadings], clock: FakeClock) -> None:
     first = await ask(units)
     clock.advance(timedelta(seconds=5))
-    answer = record(readings_now(clock))
-    await ingest(units, answer)
+    answer = (record(readings_now(clock)), record(load_day(clock().date())))
+    assert (await ingest(units, *answer)).answered == 1
     answered_at = (await show(units, first)).request.answered_at
     clock.advance(timedelta(seconds=5))
 
-    again = await ingest(units, answer)
+    again = await ingest(units, *answer)
 
     assert again.answered == 0
     assert (await show(units, first)).request.answered_at == answered_at
@@ -116,7 +126,7 @@ async def test_an_unanswered_request_times_out_with_a_plain_message(
     over = await show(units, first)
 
     assert (over.state, over.message) == (RequestState.TIMED_OUT, current_values.TIMED_OUT)
-    await ingest(units, record(readings_now(clock)))  # too late: it stays timed out
+    await ingest(units, record(load_day(clock().date())))  # too late: it stays timed out
     assert (await show(units, first)).state is RequestState.TIMED_OUT
     assert (await ask(units)).state is RequestState.OPEN  # a timed-out request no longer blocks the meter
 
