@@ -7,7 +7,6 @@ hands it to a :class:`ConsentProtocol` made for that request; Authlib's callback
 save in ``issued``, which the use case writes in its transaction afterwards. No I/O happens in here.
 """
 
-import hashlib
 import hmac
 import secrets
 from collections import defaultdict
@@ -39,15 +38,15 @@ from services.identity.consent_domain import (
     ThirdParty,
     access_token_claims,
 )
+from services.identity.crypto import token_hash
 
 # Recognisable prefixes, so that secret scanners find leaked ones (and people tell them apart).
 CLIENT_SECRET_PREFIX = "pps_"
 REFRESH_TOKEN_PREFIX = "ppr_"
 
 
-def secret_hash(secret: str) -> str:
-    """A random secret's SHA-256 (random, high-entropy values need no slow hash)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+# A random secret's SHA-256, as identity keeps its one-time links' tokens (high-entropy values need no slow hash).
+secret_hash = token_hash
 
 
 def new_secret(prefix: str) -> str:
