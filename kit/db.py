@@ -30,6 +30,11 @@ class Database:
         self._reads: asyncpg.Pool | None = None
         self._reads_opening = asyncio.Lock()
 
+    @property
+    def driver_dsn(self) -> str:
+        """The URL as asyncpg takes it (for a connection of its own beside the pools)."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """A transaction: commits when the block ends normally, rolls back otherwise. ``read_only`` begins it
@@ -45,8 +50,9 @@ class Database:
         if self._reads is None:
             async with self._reads_opening:
                 if self._reads is None:
-                    dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-                    self._reads = await asyncpg.create_pool(dsn, min_size=1, max_size=_READ_POOL, reset=_unchanged)
+                    self._reads = await asyncpg.create_pool(
+                        self.driver_dsn, min_size=1, max_size=_READ_POOL, reset=_unchanged
+                    )
         async with self._reads.acquire() as connection:
             return list(await connection.fetch(query, *args))
 

@@ -22,6 +22,7 @@ from kit.cpu import ProcessPool
 from kit.http import RateLimit, add_health_route, add_metrics_route, install_error_handlers, serve
 from kit.kafka import KafkaAccess
 from kit.logging import get_logger
+from kit.notified_cache import NotifiedCache
 from kit.ratelimit import DatabaseHits
 from kit.runtime import ServiceRuntime, setup_process_logging
 from kit.settings import load_settings
@@ -36,7 +37,7 @@ from services.meterdata.handlers import Readings
 from services.meterdata.messaging import build_router
 from services.meterdata.mscons import MsconsError, parse_mscons
 from services.meterdata.settings import MeterdataSettings
-from services.meterdata.store import MeterdataStore, PartnerQueries
+from services.meterdata.store import CHANGES_CHANNEL, MeterdataStore, PartnerQueries
 from services.meterdata.token_api import PersonalTokens
 from services.meterdata.token_store import TokenQueries, TokenStore
 
@@ -85,6 +86,11 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
     export_pool = ProcessPool("exports", settings.export_processes, settings.export_nice)
     # Not the exports' pool: a long hourly view should not wait behind four three-year XLSX files.
     query_pool = ProcessPool("long-queries", settings.long_query_processes, settings.export_nice)
+    kept_totals = (
+        NotifiedCache[Any, Any](runtime.db.driver_dsn, CHANGES_CHANNEL, max_entries=settings.kept_totals)
+        if settings.kept_totals
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -92,10 +98,14 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
             export_pool.start()
             query_pool.start()
             partitions.start()
+            if kept_totals is not None:
+                kept_totals.start()
             try:
                 yield
             finally:
                 await partitions.stop()
+                if kept_totals is not None:
+                    await kept_totals.stop()
                 await export_pool.stop()
                 await query_pool.stop()
 
@@ -117,7 +127,9 @@ def bootstrap(settings: MeterdataSettings | None = None) -> tuple[FastAPI, Servi
         RateLimit(settings.personal_token_rate, DatabaseHits(runtime.db), name="personal-token"),
     )
     app.include_router(
-        build_api(units, PartnerQueries(runtime.db), runtime.tenants, export_pool, query_pool, settings, personal)
+        build_api(
+            units, PartnerQueries(runtime.db, kept_totals), runtime.tenants, export_pool, query_pool, settings, personal
+        )
     )
     app.include_router(runtime.dead_letter_api())
     staff = StaffAccess(runtime.db, runtime.tenants)

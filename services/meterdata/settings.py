@@ -29,6 +29,9 @@ class MeterdataSettings(ServiceSettings):
     long_query_processes: int = 1
     long_queries_per_session: int = 2
     long_queries_per_tenant: int = 8
+    # Totals per day … year answered from memory until a day or master data they were built from changes
+    # (kit.notified_cache, told by PostgreSQL): how many answers a process keeps at most; 0 keeps none.
+    kept_totals: int = 20_000
     # Requests per personal access token (token_api), counted across replicas (kit.ratelimit); one more is 429.
     personal_token_rate: str = "60/minute"
     # Signs the links in alert mails that turn an alert off (services.meterdata.alerts). Kept secret: with it,

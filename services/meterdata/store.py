@@ -37,6 +37,7 @@ from kit import auth, partitions
 from kit.consumer import Delivered
 from kit.db import Database
 from kit.masterdata import partner_probe, partner_relations_sql
+from kit.notified_cache import ANYTHING, NotifiedCache
 from kit.validity import Relation, within
 from services.meterdata.alerts import Alert, Occurrence, PeerGroup
 from services.meterdata.domain import (
@@ -161,6 +162,11 @@ class AlertOccurrenceRow(SQLModel, table=True):
     raised_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+# Triggers on interval_days and meter_points (migration meterdata_0014) notify this channel of the meters whose days
+# or master data a commit changed (kit.notified_cache): the answers kept in memory (PartnerQueries) are dropped.
+CHANGES_CHANNEL = "meterdata_changes"
+BucketTotals = tuple[list[DayTotal] | None, list[Relation]]
+
 # Partitioned by month (kit.partitions): interval days by their energy day, register readings by UTC month.
 PARTITIONED_TABLES = (IntervalDayRow.__tablename__, RegisterReadingRow.__tablename__)
 DAY_COLUMNS = IntervalDay._fields  # the COPY takes domain.IntervalDay tuples as they are
@@ -233,6 +239,11 @@ class MeterdataStore(ValueRequestStore):
         connection = await self._session.connection()
         await partitions.create_months(connection, table, create)
         await partitions.drop_months(connection, table, drop)
+        if drop:  # days gone without a trigger firing: every answer kept in memory goes too
+            await connection.execute(
+                text("SELECT pg_notify(:channel, :notice)"),
+                {"channel": CHANGES_CHANNEL, "notice": f"{ANYTHING} {ANYTHING}"},
+            )
 
     # --- keys -------------------------------------------------------------------------------------------
 
@@ -697,8 +708,9 @@ class PartnerQueries:
     """handlers.PartnerReadings on PostgreSQL: each answer one statement on a pooled connection (two where two
     meters may hold the same day)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, totals: NotifiedCache[tuple[Any, ...], BucketTotals] | None = None) -> None:
         self._db = db
+        self._totals = totals
 
     async def days(
         self, tenant: str, partner_number: str, role: str, obis: str, first: date, end: date
@@ -736,12 +748,19 @@ class PartnerQueries:
         (day … year) and relation in the database, each sum dated by its first day (for domain.totals), in one
         statement; None when two meters may hold the same day (a meter change inside a day: a slot filled by both
         counts once, so the values decide)."""
+        key = (tenant, partner_number, role, obis, first, end, resolution)
+        if self._totals is not None and (kept := self._totals.get(key)) is not None:
+            return kept
+        generation = self._totals.generation if self._totals is not None else 0
         rows, relations = await self._partner_rows(
             BUCKET_TOTALS_SQL, tenant, partner_number, role, obis, first, end, resolution.value
         )
         if _meters_may_share_a_day(relations, first, end):
             return None, relations
-        return [DayTotal(row[0], row[1], row[2], row[3]) for row in rows], relations
+        answer = [DayTotal(row[0], row[1], row[2], row[3]) for row in rows], relations
+        if self._totals is not None:  # until a day of these meters or any master data of the tenant changes
+            self._totals.put(key, answer, tenant, {r.meter_number for r in relations}, generation)
+        return answer
 
     async def _partner_rows(
         self,
