@@ -158,11 +158,16 @@ async def test_redelivery_and_corrections(system: System) -> None:
     meter, consumption, _ = await prosumer(system)
     day = date(2026, 6, 1)
     await publish(system, load_day(meter, day, kwh=0.1, revision=1), load_day(meter, day, kwh=0.1, revision=1))
+    await wait_until_consumed(system.kafka, CONSUMED)
+    for resolution in ("day", "month"):  # asked before the correction: answers meter data keeps in memory
+        result = (await intervals(system, consumption, "consumption", day, day + timedelta(days=1), resolution)).json()
+        assert result["results"][0]["kwh"] == pytest.approx(9.6)
     await publish(system, load_day(meter, day, kwh=0.2, revision=2))
     await publish(system, load_day(meter, day, kwh=0.9, revision=0))  # an old revision arriving late
     await wait_until_consumed(system.kafka, CONSUMED)
-    result = (await intervals(system, consumption, "consumption", day, day + timedelta(days=1), "day")).json()
-    assert result["results"][0]["kwh"] == pytest.approx(19.2)
+    for resolution in ("day", "month"):
+        result = (await intervals(system, consumption, "consumption", day, day + timedelta(days=1), resolution)).json()
+        assert result["results"][0]["kwh"] == pytest.approx(19.2)
 
 
 async def test_partner_isolation(system: System) -> None:
