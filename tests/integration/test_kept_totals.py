@@ -12,14 +12,12 @@ import pytest
 from contracts.common import PartnerRole
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.meterdata import Quality
-from kit.db import Database, migrate
+from kit.db import Database
 from kit.energy_day import quarter_hours_of
 from kit.notified_cache import NotifiedCache
 from kit.uow import UnitsOfWork
 from services.meterdata import domain, handlers
-from services.meterdata.app import MIGRATIONS
 from services.meterdata.store import CHANGES_CHANNEL, BucketTotals, MeterdataStore, PartnerQueries
-from stack.fixtures import DatabaseServer
 from tests.journeys import eventually
 from tests.unit.examples import HOME
 from tests.unit.fakes import FakeClock
@@ -33,21 +31,32 @@ NOW = datetime(2026, 7, 2, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def meterdata_db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
-    url = await postgres_server.fresh_database("kept_totals")
-    await migrate(url, MIGRATIONS)
-    database = Database(url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
 async def cache(meterdata_db: Database) -> AsyncIterator[NotifiedCache[Any, BucketTotals]]:
     kept = NotifiedCache[Any, BucketTotals](meterdata_db.driver_dsn, CHANGES_CHANNEL, retry_seconds=0.1)
     kept.start()
     await until(lambda: kept.listening)
     yield kept
     await kept.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+async def units(
+    meterdata_db: Database, cache: NotifiedCache[Any, BucketTotals], clock: FakeClock
+) -> UnitsOfWork[MeterdataStore]:
+    """Meter data's units of work on a database holding two partners' meters and two days of one of them."""
+    made = UnitsOfWork(meterdata_db, MeterdataStore, clock=clock)
+    await noticed(made, cache, setup)
+    return made
+
+
+@pytest.fixture
+def queries(meterdata_db: Database, cache: NotifiedCache[Any, BucketTotals]) -> PartnerQueries:
+    return PartnerQueries(meterdata_db, cache)
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -98,11 +107,10 @@ def kwh_of(answer: BucketTotals) -> list[int]:
 
 
 async def test_an_answer_is_kept_until_its_meters_days_or_the_tenants_master_data_change(
-    meterdata_db: Database, cache: NotifiedCache[Any, BucketTotals]
+    cache: NotifiedCache[Any, BucketTotals],
+    units: UnitsOfWork[MeterdataStore],
+    queries: PartnerQueries,
 ) -> None:
-    units = UnitsOfWork(meterdata_db, MeterdataStore, clock=FakeClock(NOW))
-    await noticed(units, cache, setup)
-    queries = PartnerQueries(meterdata_db, cache)
 
     async def notice_after(write: Callable[[Any], Any]) -> None:
         await noticed(units, cache, write)
@@ -135,11 +143,11 @@ async def test_an_answer_is_kept_until_its_meters_days_or_the_tenants_master_dat
 
 
 async def test_nothing_is_kept_while_a_notice_came_or_nobody_listens(
-    meterdata_db: Database, cache: NotifiedCache[Any, BucketTotals]
+    meterdata_db: Database,
+    cache: NotifiedCache[Any, BucketTotals],
+    units: UnitsOfWork[MeterdataStore],
+    queries: PartnerQueries,
 ) -> None:
-    units = UnitsOfWork(meterdata_db, MeterdataStore, clock=FakeClock(NOW))
-    await noticed(units, cache, setup)
-    queries = PartnerQueries(meterdata_db, cache)
 
     read_before = cache.generation
     cache.changed(f"{TENANT} {METER}")  # as if a day came while the answer was read
@@ -161,12 +169,11 @@ async def test_nothing_is_kept_while_a_notice_came_or_nobody_listens(
 
 
 async def test_a_dropped_month_drops_every_answer_kept(
-    meterdata_db: Database, cache: NotifiedCache[Any, BucketTotals]
+    cache: NotifiedCache[Any, BucketTotals],
+    units: UnitsOfWork[MeterdataStore],
+    queries: PartnerQueries,
+    clock: FakeClock,
 ) -> None:
-    clock = FakeClock(NOW)
-    units = UnitsOfWork(meterdata_db, MeterdataStore, clock=clock)
-    await noticed(units, cache, setup)
-    queries = PartnerQueries(meterdata_db, cache)
     kept = await months(queries)
     assert len(cache) == 1
 

@@ -3,7 +3,6 @@ longer kept is dropped whole with its rows, the months kept and their readings s
 and ingest and queries work across the partitions. The rule itself is domain.partition_plan (unit tests)."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -23,15 +22,6 @@ from tests.unit.fakes import FakeClock
 
 pytestmark = pytest.mark.stack
 TENANT, METER, OBIS = "000328", "1EMH0005939068", "1-1:1.29.0"
-
-
-@pytest.fixture
-async def meterdata_db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
-    url = await postgres_server.fresh_database("partitions")
-    await migrate(url, MIGRATIONS)
-    database = Database(url)
-    yield database
-    await database.dispose()
 
 
 def stored_day(day: date, now: datetime) -> IntervalDay:

@@ -6,7 +6,6 @@ upsert (an older revision does not), a day stored while it ran comes as arrays, 
 per bucket in the statement give the buckets the days give, split where a relation ends or begins, across DST days
 and year ends."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,13 +16,11 @@ from contracts.common import PartnerRole
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
 from contracts.meterdata import Quality
 from kit import validity
-from kit.db import Database, migrate
+from kit.db import Database
 from kit.energy_day import day_start, quarter_hours_of
 from kit.uow import UnitsOfWork
 from services.meterdata import domain, handlers
-from services.meterdata.app import MIGRATIONS
 from services.meterdata.store import MeterdataStore, PartnerQueries
-from stack.fixtures import DatabaseServer
 from tests.unit.examples import HOME
 from tests.unit.fakes import FakeClock
 
@@ -33,15 +30,6 @@ OLD_METER, NEW_METER = "1EMH0005939068", "1EMH0005939069"
 CHANGE = date(2026, 6, 10)  # the new meter is fitted during this day: both meters hold some of its values
 BEFORE, AFTER = CHANGE - timedelta(days=1), CHANGE + timedelta(days=1)
 END = AFTER + timedelta(days=1)
-
-
-@pytest.fixture
-async def meterdata_db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
-    url = await postgres_server.fresh_database("partner_queries")
-    await migrate(url, MIGRATIONS)
-    database = Database(url)
-    yield database
-    await database.dispose()
 
 
 def point(meter: str, *partners: tuple[str, date | None, date | None]) -> MeterPointRecorded:

@@ -1,6 +1,5 @@
 """The unit of work on a real PostgreSQL: what a commit tells the relays, and read-only units that cannot lock."""
 
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
@@ -8,23 +7,12 @@ from sqlalchemy.exc import DBAPIError
 
 from contracts.identity import PasswordResetRequested
 from contracts.topics import IDENTITY_REQUESTS
-from kit.db import Database, migrate
+from kit.db import Database
 from kit.mail import Mail
 from kit.uow import UnitsOfWork, Written
-from services.onboarding.app import MIGRATIONS
 from services.onboarding.store import RequestStore
-from stack.fixtures import DatabaseServer
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-async def db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
-    url = await postgres_server.fresh_database("uow")
-    await migrate(url, MIGRATIONS)
-    database = Database(url)
-    yield database
-    await database.dispose()
 
 
 async def test_a_commit_tells_what_it_wrote_so_only_relays_with_work_wake(db: Database) -> None:
