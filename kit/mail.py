@@ -5,16 +5,17 @@ recorded as failed permanently, not retried. After sending, the body is deleted 
 the row keeps who/when/what subject for the record.
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
+from typing import Any
 from uuid import UUID, uuid4
 
 import aiosmtplib
 from sqlalchemy import Column, DateTime, Text
-from sqlmodel import Field, SQLModel, col, func, select
+from sqlmodel import Field, SQLModel, col, func, insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.db import Database
@@ -60,28 +61,37 @@ class Mail:
     unsubscribe_url: str | None = None
 
 
+def mail_row(mail: Mail, *, tenant: str, correlation_id: UUID, created_at: datetime | None = None) -> dict[str, Any]:
+    """The outbox row of a mail, as column values. ``created_at``: when the use case sent it, by its clock (counted
+    by ``mails_to``); it goes out at once."""
+    now = datetime.now(UTC)
+    return {
+        "id": uuid4(),
+        "tenant": tenant,
+        "correlation_id": correlation_id,
+        "purpose": mail.purpose,
+        "sender": formataddr((mail.sender_name, mail.sender_address)),
+        "recipient": mail.recipient,
+        "subject": mail.subject,
+        "text": mail.text,
+        "created_at": created_at or now,
+        "next_attempt_at": now,
+        "attempts": 0,
+        "unsubscribe_url": mail.unsubscribe_url,
+    }
+
+
 def enqueue_mail(
     session: AsyncSession, mail: Mail, *, tenant: str, correlation_id: UUID, created_at: datetime | None = None
 ) -> UUID:
-    """``created_at``: when the use case sent it, by its clock (counted by ``mails_to``); it goes out at once."""
-    now = datetime.now(UTC)
-    mail_id = uuid4()
-    session.add(
-        OutgoingMail(
-            id=mail_id,
-            tenant=tenant,
-            correlation_id=correlation_id,
-            purpose=mail.purpose,
-            sender=formataddr((mail.sender_name, mail.sender_address)),
-            recipient=mail.recipient,
-            subject=mail.subject,
-            text=mail.text,
-            created_at=created_at or now,
-            next_attempt_at=now,
-            unsubscribe_url=mail.unsubscribe_url,
-        )
-    )
-    return mail_id
+    row = mail_row(mail, tenant=tenant, correlation_id=correlation_id, created_at=created_at)
+    session.add(OutgoingMail(**row))
+    return row["id"]
+
+
+async def insert_mails(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows of ``mail_row`` in one statement."""
+    await session.exec(insert(OutgoingMail).values(list(rows)))
 
 
 async def mails_to(

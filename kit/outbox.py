@@ -15,13 +15,14 @@ its next batch (or, if its last look found none, at the next poll of any relay: 
 Each row keeps the trace context it was written in (kit.tracing): the relay publishes it in that trace.
 """
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from faststream.kafka import KafkaBroker, KafkaRouter
 from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary
-from sqlmodel import Field, SQLModel, col, func, select
+from sqlmodel import Field, SQLModel, col, func, insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import HEADER_CORRELATION_ID, HEADER_EVENT_TYPE, HEADER_TENANT, EventPayload
@@ -48,6 +49,30 @@ class OutboxMessage(SQLModel, table=True):
     traceparent: str | None = None  # W3C, of the span the row was written in (None: tracing was off)
 
 
+def event_row(
+    topic: TopicSpec,
+    key: str,
+    payload: EventPayload,
+    *,
+    tenant: str,
+    correlation_id: UUID,
+    causation_id: UUID | None = None,
+) -> dict[str, Any]:
+    """The outbox row of an event, as column values (no ``seq``: the database numbers the rows as they come)."""
+    envelope = envelope_for(payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id)
+    return {
+        "event_id": envelope.event_id,
+        "topic": topic.name,
+        "message_key": key,
+        "event_type": envelope.event_type,
+        "tenant": tenant,
+        "correlation_id": correlation_id,
+        "body": encode(envelope),
+        "created_at": envelope.occurred_at,
+        "traceparent": current_traceparent(),
+    }
+
+
 def add_event(
     session: AsyncSession,
     topic: TopicSpec,
@@ -58,21 +83,14 @@ def add_event(
     correlation_id: UUID,
     causation_id: UUID | None = None,
 ) -> UUID:
-    envelope = envelope_for(payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id)
-    session.add(
-        OutboxMessage(
-            event_id=envelope.event_id,
-            topic=topic.name,
-            message_key=key,
-            event_type=envelope.event_type,
-            tenant=tenant,
-            correlation_id=correlation_id,
-            body=encode(envelope),
-            created_at=envelope.occurred_at,
-            traceparent=current_traceparent(),
-        )
-    )
-    return envelope.event_id
+    row = event_row(topic, key, payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id)
+    session.add(OutboxMessage(**row))
+    return row["event_id"]
+
+
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows of ``event_row`` in one statement; their ``seq`` follows the order given."""
+    await session.exec(insert(OutboxMessage).values(list(rows)))
 
 
 async def backlog(session: AsyncSession) -> tuple[int, float]:
