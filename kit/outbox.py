@@ -21,8 +21,9 @@ from typing import Any
 from uuid import UUID
 
 from faststream.kafka import KafkaBroker, KafkaRouter
-from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary
-from sqlmodel import Field, SQLModel, col, func, insert, select
+from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Field, SQLModel, col, func, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import HEADER_CORRELATION_ID, HEADER_EVENT_TYPE, HEADER_TENANT, EventPayload
@@ -126,14 +127,15 @@ class OutboxRelay(PollingWorker):
 
     async def run_once(self) -> int:
         async with self._db.transaction() as session:
-            # Another replica's relay is publishing: it keeps the order, and it goes on while there are rows.
-            if not (await session.exec(select(func.pg_try_advisory_xact_lock(func.hashtext(RELAY_LOCK))))).one():
-                return 0
-            # SKIP LOCKED: a row is never taken by two relays at once, even without the lock above.
+            # The relay lock, tried once before any row is read (an uncorrelated subquery: PostgreSQL's InitPlan),
+            # in the same statement. Not held: another replica's relay is publishing — it keeps the order, and it
+            # goes on while there are rows — and this one finds none.
+            holds_lock = select(func.pg_try_advisory_xact_lock(func.hashtext(RELAY_LOCK))).scalar_subquery()
+            # SKIP LOCKED: a row is never taken by two relays at once, even without the lock.
             rows = (
                 await session.exec(
                     select(OutboxMessage)
-                    .where(col(OutboxMessage.published_at).is_(None))
+                    .where(holds_lock, col(OutboxMessage.published_at).is_(None))
                     .order_by(col(OutboxMessage.seq))
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
@@ -144,9 +146,14 @@ class OutboxRelay(PollingWorker):
             futures = [await self._publish(row) for row in rows]
             for future in futures:
                 await future  # raises if Kafka did not take it: the transaction rolls back, rows stay
-            now = datetime.now(UTC)
-            for row in rows:
-                row.published_at = now
+            # One statement for the batch (the ORM's flush sends an UPDATE per row, as an executemany).
+            published = bindparam("published", [row.seq for row in rows], type_=ARRAY(BigInteger))
+            await session.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.seq) == any_(published))
+                .values(published_at=datetime.now(UTC))
+                .execution_options(synchronize_session=False)
+            )
             return len(rows)
 
     async def _publish(self, row: OutboxMessage) -> Any:
