@@ -92,8 +92,9 @@ def enqueue_mail(
 
 
 async def insert_mails(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows of ``mail_row`` in one statement."""
-    await session.exec(insert(OutgoingMail).values(list(rows)))
+    """Rows of ``mail_row`` in one statement, an executemany (compiled once: a multi-row VALUES
+    would be compiled anew each time)."""
+    await session.exec(insert(OutgoingMail), params=list(rows))
 
 
 async def mails_to(

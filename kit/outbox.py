@@ -90,8 +90,9 @@ def add_event(
 
 
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows of ``event_row`` in one statement; their ``seq`` follows the order given."""
-    await session.exec(insert(OutboxMessage).values(list(rows)))
+    """Rows of ``event_row`` in one statement, an executemany (compiled once: a multi-row VALUES would be
+    compiled anew each time); their ``seq`` follows the order given."""
+    await session.exec(insert(OutboxMessage), params=list(rows))
 
 
 async def backlog(session: AsyncSession) -> tuple[int, float]:

@@ -142,9 +142,8 @@ class Written:
 
 class SessionOutbox:
     """The outbox and mail tables (kit.outbox, kit.mail) in the unit of work's transaction. It keeps the rows
-    until the transaction ends and then writes each table's in one Core statement (``write``): the ORM's flush of
-    the same rows cost more Python than the statement. It counts what it wrote, so that a commit wakes only the
-    relays that have work."""
+    until the transaction ends and then writes each table's with one INSERT (``write``), as plain rows: no ORM
+    objects to make and flush. It counts what it wrote, so that a commit wakes only the relays that have work."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
