@@ -3,12 +3,13 @@
 A redelivered event finds its id already there and changes nothing.
 """
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Field, SQLModel, col
+from sqlalchemy import Column, DateTime, Uuid, bindparam, func, literal
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -22,11 +23,20 @@ class InboxEntry(SQLModel, table=True):
 
 async def first_delivery(session: AsyncSession, consumer: str, event_id: UUID) -> bool:
     """True when this consumer has not handled the event before (and records that it now does)."""
+    return event_id in await first_deliveries(session, consumer, [event_id])
+
+
+async def first_deliveries(session: AsyncSession, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+    """Those of the events this consumer has not handled before (and records that it now does): one statement
+    for a whole batch. An id given twice is recorded, and returned, once."""
+    ids = bindparam("event_ids", list(event_ids), type_=ARRAY(Uuid()))
     statement = (
         insert(InboxEntry)
-        .values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
+        .from_select(
+            ["consumer", "event_id", "processed_at"],
+            select(literal(consumer), func.unnest(ids), literal(datetime.now(UTC), DateTime(timezone=True))),
+        )
         .on_conflict_do_nothing()
         .returning(col(InboxEntry.event_id))
     )
-    result = await session.exec(statement)
-    return result.first() is not None
+    return set((await session.exec(statement)).scalars())

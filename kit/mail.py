@@ -5,16 +5,19 @@ recorded as failed permanently, not retried. After sending, the body is deleted 
 the row keeps who/when/what subject for the record.
 """
 
-from collections.abc import Collection
+import asyncio
+import socket
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
+from typing import Any
 from uuid import UUID, uuid4
 
 import aiosmtplib
 from sqlalchemy import Column, DateTime, Text
-from sqlmodel import Field, SQLModel, col, func, select
+from sqlmodel import Field, SQLModel, col, func, insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.db import Database
@@ -60,28 +63,38 @@ class Mail:
     unsubscribe_url: str | None = None
 
 
+def mail_row(mail: Mail, *, tenant: str, correlation_id: UUID, created_at: datetime | None = None) -> dict[str, Any]:
+    """The outbox row of a mail, as column values. ``created_at``: when the use case sent it, by its clock (counted
+    by ``mails_to``); it goes out at once."""
+    now = datetime.now(UTC)
+    return {
+        "id": uuid4(),
+        "tenant": tenant,
+        "correlation_id": correlation_id,
+        "purpose": mail.purpose,
+        "sender": formataddr((mail.sender_name, mail.sender_address)),
+        "recipient": mail.recipient,
+        "subject": mail.subject,
+        "text": mail.text,
+        "created_at": created_at or now,
+        "next_attempt_at": now,
+        "attempts": 0,
+        "unsubscribe_url": mail.unsubscribe_url,
+    }
+
+
 def enqueue_mail(
     session: AsyncSession, mail: Mail, *, tenant: str, correlation_id: UUID, created_at: datetime | None = None
 ) -> UUID:
-    """``created_at``: when the use case sent it, by its clock (counted by ``mails_to``); it goes out at once."""
-    now = datetime.now(UTC)
-    mail_id = uuid4()
-    session.add(
-        OutgoingMail(
-            id=mail_id,
-            tenant=tenant,
-            correlation_id=correlation_id,
-            purpose=mail.purpose,
-            sender=formataddr((mail.sender_name, mail.sender_address)),
-            recipient=mail.recipient,
-            subject=mail.subject,
-            text=mail.text,
-            created_at=created_at or now,
-            next_attempt_at=now,
-            unsubscribe_url=mail.unsubscribe_url,
-        )
-    )
-    return mail_id
+    row = mail_row(mail, tenant=tenant, correlation_id=correlation_id, created_at=created_at)
+    session.add(OutgoingMail(**row))
+    return row["id"]
+
+
+async def insert_mails(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows of ``mail_row`` in one statement, an executemany (compiled once: a multi-row VALUES
+    would be compiled anew each time)."""
+    await session.exec(insert(OutgoingMail), params=list(rows))
 
 
 async def mails_to(
@@ -103,6 +116,13 @@ async def backlog(session: AsyncSession) -> tuple[int]:
     return (int((await session.exec(waiting)).one()),)
 
 
+# The mails the relay has to send now, oldest first (OutgoingMail's table).
+_DUE = (
+    "SELECT id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1"
+    " ORDER BY created_at LIMIT 50"
+)
+
+
 def _retry_wait(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 3600))
 
@@ -115,18 +135,11 @@ class MailRelay(PollingWorker):
         self._db = db
         self._smtp_host = smtp_host
         self._smtp_port = smtp_port
+        self._local_hostname: str | None = None  # the name in EHLO: socket.getfqdn(), looked up once
 
     async def run_once(self) -> int:
-        async with self._db.transaction() as session:
-            due = (
-                await session.exec(
-                    select(OutgoingMail.id)
-                    .where(col(OutgoingMail.sent_at).is_(None), col(OutgoingMail.failed_at).is_(None))
-                    .where(col(OutgoingMail.next_attempt_at) <= datetime.now(UTC))
-                    .order_by(col(OutgoingMail.created_at))
-                    .limit(50)
-                )
-            ).all()
+        # One statement, no transaction around it (kit.db.Database.fetch): each mail is checked again below.
+        due = [mail_id for (mail_id,) in await self._db.fetch(_DUE, datetime.now(UTC))]
         # Each mail in its own transaction, committed right after the SMTP server took it: with one transaction
         # for the batch, a database crash before its commit sent every mail of the batch again (the chaos run,
         # benchmarks/README.md). SMTP is outside the database, so one mail can still go twice, never a batch.
@@ -160,7 +173,15 @@ class MailRelay(PollingWorker):
         message.set_content(mail.text)
         mail.attempts += 1
         try:
-            await aiosmtplib.send(message, hostname=self._smtp_host, port=self._smtp_port, timeout=10)
+            if self._local_hostname is None:
+                self._local_hostname = await asyncio.to_thread(socket.getfqdn)  # aiosmtplib's default, per mail
+            await aiosmtplib.send(
+                message,
+                hostname=self._smtp_host,
+                port=self._smtp_port,
+                local_hostname=self._local_hostname,
+                timeout=10,
+            )
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as error:
             code = getattr(error, "code", 0) or _first_code(error)
             if 500 <= code < 600:

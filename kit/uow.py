@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,9 +23,9 @@ from contracts.masterdata import BillingPeriod, MeterPointRecorded
 from contracts.topics import TopicSpec
 from kit.audit import AuditEntries, AuditEntry, AuditTrail, SessionAuditTrail
 from kit.db import Database
-from kit.mail import Mail, enqueue_mail, mails_to
+from kit.mail import Mail, insert_mails, mail_row, mails_to
 from kit.masterdata import MasterDataTable
-from kit.outbox import add_event
+from kit.outbox import event_row, insert_events
 from kit.validity import Relation
 
 Clock = Callable[[], datetime]
@@ -141,11 +141,14 @@ class Written:
 
 
 class SessionOutbox:
-    """The outbox and mail tables (kit.outbox, kit.mail) in the unit of work's transaction. It counts what
-    it wrote, so that a commit wakes only the relays that have work."""
+    """The outbox and mail tables (kit.outbox, kit.mail) in the unit of work's transaction. It keeps the rows
+    until the transaction ends and then writes each table's with one INSERT (``write``), as plain rows: no ORM
+    objects to make and flush. It counts what it wrote, so that a commit wakes only the relays that have work."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._events: list[dict[str, Any]] = []
+        self._mails: list[dict[str, Any]] = []
         self.events = 0
         self.mails = 0
 
@@ -159,17 +162,27 @@ class SessionOutbox:
         correlation_id: UUID,
         causation_id: UUID | None,
     ) -> None:
-        add_event(
-            self._session, topic, key, payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id
+        self._events.append(
+            event_row(topic, key, payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id)
         )
         self.events += 1
 
     def add_mail(self, mail: Mail, *, tenant: str, correlation_id: UUID, now: datetime) -> None:
-        enqueue_mail(self._session, mail, tenant=tenant, correlation_id=correlation_id, created_at=now)
+        self._mails.append(mail_row(mail, tenant=tenant, correlation_id=correlation_id, created_at=now))
         self.mails += 1
 
     async def mails_to(self, tenant: str, recipient: str, purposes: Collection[str], since: datetime) -> int:
+        await self.write()  # the mails of this transaction count too
         return await mails_to(self._session, tenant, recipient, purposes, since)
+
+    async def write(self) -> None:
+        """The rows added since the last write, into the transaction: one statement per table."""
+        if self._events:
+            await insert_events(self._session, self._events)
+            self._events = []
+        if self._mails:
+            await insert_mails(self._session, self._mails)
+            self._mails = []
 
 
 _OUTBOX = "plusportal.outbox"  # the transaction's SessionOutbox in session.info, shared by its units of work
@@ -200,6 +213,7 @@ class UnitsOfWork(Generic[S]):
         normally, then ``after_commit`` hears what it wrote; rolled back otherwise."""
         async with self.db.transaction() as session:
             yield session
+            await _write_outbox(session)
         outbox = session.info.get(_OUTBOX)
         self.after_commit(Written(outbox.events, outbox.mails) if outbox else Written())
 
@@ -222,3 +236,11 @@ class UnitsOfWork(Generic[S]):
         nothing to send afterwards."""
         async with self.db.transaction(read_only=True) as session:
             yield self.bind(session)
+            await _write_outbox(session)  # nothing, or PostgreSQL refuses it (a use case that reads must not send)
+
+
+async def _write_outbox(session: AsyncSession) -> None:
+    """Before the commit: the events and mails the transaction's units of work added."""
+    outbox = session.info.get(_OUTBOX)
+    if outbox is not None:
+        await outbox.write()

@@ -138,11 +138,13 @@ async def queue_letter(event: Delivered[PartnerNumberRequestMatched], uow: Uow, 
         meter_number=matched.meter_number,
         grants=matched.partner_numbers,
     )
-    uow.store.add(letter, uow.now())
     record = await uow.master_data.find(tenant.portal_number, matched.meter_number)
     if record is not None:  # otherwise our master data is behind onboarding's: it follows shortly
         posted = await _posted_for_meter(uow, tenant, matched.meter_number)
         _post(uow, letter, record, tenant, posting, posted)
+    # Added after the queries: stored as it is now in one INSERT (added before them, the session's autoflush
+    # stored it first as it was, and the commit sent an UPDATE).
+    uow.store.add(letter, uow.now())
     _save(uow, letter, event.envelope.event_id)
 
 

@@ -48,13 +48,27 @@ def _to_domain(row: RequestRow) -> PartnerNumberRequest:
     )
 
 
+# A new request's row, unless its form made one before (the statement is built once, the values are its parameters).
+_ADD_UNLESS_SUBMITTED = (
+    insert(RequestRow).on_conflict_do_nothing(index_elements=["tenant", "submission_id"]).returning(col(RequestRow.id))
+)
+
+
+def _changing(request: PartnerNumberRequest, now: datetime) -> dict[str, Any]:
+    """The columns a request's changes are stored in."""
+    return {
+        "status": request.status,
+        "meter_number": request.meter_number,
+        "customer": request.customer.model_dump(mode="json"),
+        "grants": [g.model_dump(mode="json") for g in request.grants],
+        "note": request.note,
+        "updated_at": now,
+    }
+
+
 def _apply(request: PartnerNumberRequest, row: RequestRow, now: datetime) -> None:
-    row.status = request.status
-    row.meter_number = request.meter_number
-    row.customer = request.customer.model_dump(mode="json")
-    row.grants = [g.model_dump(mode="json") for g in request.grants]
-    row.note = request.note
-    row.updated_at = now
+    for column, value in _changing(request, now).items():
+        setattr(row, column, value)
 
 
 class RequestStore:
@@ -99,26 +113,15 @@ class RequestStore:
         earlier request's id. One statement in the usual case (the unique submission id decides)."""
         if request.submission_id is None:
             raise ValueError("a stored request needs its submission id")
-        row = RequestRow(
-            id=request.id,
-            tenant=request.tenant,
-            submission_id=request.submission_id,
-            correlation_id=request.correlation_id,
-            status=request.status,
-            meter_number=request.meter_number,
-            customer={},
-            created_at=now,
-            updated_at=now,
-        )
-        _apply(request, row, now)
-        values = row.model_dump()
-        statement = (
-            insert(RequestRow)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["tenant", "submission_id"])
-            .returning(col(RequestRow.id))
-        )
-        if (await self._session.exec(statement)).first() is not None:
+        values = {
+            "id": request.id,
+            "tenant": request.tenant,
+            "submission_id": request.submission_id,
+            "correlation_id": request.correlation_id,
+            "created_at": now,
+            **_changing(request, now),
+        }
+        if (await self._session.exec(_ADD_UNLESS_SUBMITTED, params=values)).first() is not None:
             return None
         earlier = await self._session.exec(
             select(RequestRow.id).where(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -155,12 +156,17 @@ class AfterTheDueList:
     def __init__(self, db: Database, between: Callable[[], Awaitable[object]]) -> None:
         self._db = db
         self._between = between
-        self._transactions = 0
+        self._listed = False
+        self._overlapped = False
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        self._listed = True  # the list of due mails
+        return await self._db.fetch(query, *args)
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        self._transactions += 1
-        if self._transactions == 2:
+        if self._listed and not self._overlapped:  # the first mail's
+            self._overlapped = True
             await self._between()
         async with self._db.transaction(read_only=read_only) as session:
             yield session

@@ -1,16 +1,24 @@
-"""The unit of work on a real PostgreSQL: what a commit tells the relays, and read-only units that cannot lock."""
+"""The unit of work on a real PostgreSQL: what a commit tells the relays, read-only units that cannot lock, the
+outbox's rows, and a repeated form."""
 
+import json
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import col, select
 
 from contracts.identity import PasswordResetRequested
+from contracts.onboarding import RequestingCustomer
 from contracts.topics import IDENTITY_REQUESTS
 from kit.db import Database
-from kit.mail import Mail
+from kit.mail import Mail, OutgoingMail
+from kit.outbox import OutboxMessage
 from kit.uow import UnitsOfWork, Written
+from services.onboarding.domain import PartnerNumberRequest
 from services.onboarding.store import RequestStore
+from tests.unit.examples import HOME, METER
 
 pytestmark = pytest.mark.stack
 
@@ -41,3 +49,37 @@ async def test_a_read_only_unit_of_work_cannot_take_a_row_lock(db: Database) -> 
             await uow.store.for_change("000328", uuid4())  # SELECT … FOR UPDATE
     async with units.read() as uow:
         assert await uow.store.summaries("000328", None, 10, 0) == []
+
+
+async def test_the_outbox_keeps_the_order_of_events_and_counts_the_transactions_own_mails(db: Database) -> None:
+    units = UnitsOfWork(db, RequestStore)
+    events = [PasswordResetRequested(email=f"kunde{n}@example.org") for n in range(3)]
+    mail = Mail("Kundenportal", "portal@example.org", "erika@example.org", "Betreff", "Text", "test")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    async with units() as uow:
+        for event in events:
+            uow.publish(IDENTITY_REQUESTS, "key", event, tenant="000328", correlation_id=uuid4())
+        uow.send_mail(mail, tenant="000328", correlation_id=uuid4())
+        assert await uow.mails_to("000328", "erika@example.org", ["test"], since) == 1
+        uow.send_mail(mail, tenant="000328", correlation_id=uuid4())
+    async with db.transaction() as session:
+        bodies = (await session.exec(select(OutboxMessage.body).order_by(col(OutboxMessage.seq)))).all()
+        mails = (await session.exec(select(OutgoingMail))).all()
+    assert [json.loads(body)["payload"]["email"] for body in bodies] == [event.email for event in events]
+    assert len(mails) == 2 and all(m.attempts == 0 and m.sent_at is None for m in mails)
+
+
+async def test_a_repeated_form_is_stored_once_and_answered_with_the_first_request(db: Database) -> None:
+    units = UnitsOfWork(db, RequestStore)
+    customer = RequestingCustomer(
+        first_name="Erika", last_name="Mustermann", email="erika@example.org", postal_address=HOME
+    )
+    submission, now = uuid4(), datetime.now(UTC)
+    first = PartnerNumberRequest.submit(uuid4(), "000328", METER, customer, submission_id=submission)
+    again = PartnerNumberRequest.submit(uuid4(), "000328", METER, customer, submission_id=submission)
+    async with units() as uow:
+        assert await uow.store.add_unless_submitted(first, now) is None
+    async with units() as uow:
+        assert await uow.store.add_unless_submitted(again, now) == first.id
+        stored = await uow.store.summary("000328", first.id)
+    assert stored is not None and stored.request.customer == customer and stored.request.status == first.status
