@@ -83,14 +83,6 @@ def mail_row(mail: Mail, *, tenant: str, correlation_id: UUID, created_at: datet
     }
 
 
-def enqueue_mail(
-    session: AsyncSession, mail: Mail, *, tenant: str, correlation_id: UUID, created_at: datetime | None = None
-) -> UUID:
-    row = mail_row(mail, tenant=tenant, correlation_id=correlation_id, created_at=created_at)
-    session.add(OutgoingMail(**row))
-    return row["id"]
-
-
 async def insert_mails(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Rows of ``mail_row`` in one statement, an executemany (compiled once: a multi-row VALUES
     would be compiled anew each time)."""

@@ -1,8 +1,9 @@
 """Transactional outbox: events are stored with the state change and published after commit.
 
-``add_event`` writes the event into the caller's transaction. ``OutboxRelay`` publishes unpublished
-rows in insertion order and marks them; if the process dies between Kafka's ack and the mark, the
-event goes out again and the consumers' inbox drops the duplicate (at-least-once + idempotent readers).
+``event_row`` makes an event's row; the unit of work writes it in the caller's transaction (``insert_events``).
+``OutboxRelay`` publishes unpublished rows in insertion order and marks them; if the process dies between Kafka's
+ack and the mark, the event goes out again and the consumers' inbox drops the duplicate (at-least-once +
+idempotent readers).
 
 Several processes of a service (replicas) share one database and so one outbox. A relay publishes a batch only
 while it holds the database's relay lock (a transaction-level advisory lock, tried, never waited for): one relay
@@ -72,21 +73,6 @@ def event_row(
         "created_at": envelope.occurred_at,
         "traceparent": current_traceparent(),
     }
-
-
-def add_event(
-    session: AsyncSession,
-    topic: TopicSpec,
-    key: str,
-    payload: EventPayload,
-    *,
-    tenant: str,
-    correlation_id: UUID,
-    causation_id: UUID | None = None,
-) -> UUID:
-    row = event_row(topic, key, payload, tenant=tenant, correlation_id=correlation_id, causation_id=causation_id)
-    session.add(OutboxMessage(**row))
-    return row["event_id"]
 
 
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from kit.db import Database, migrate
+from services.identity.app import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.meterdata.app import MIGRATIONS as METERDATA_MIGRATIONS
 from services.onboarding.app import MIGRATIONS as ONBOARDING_MIGRATIONS
 from stack.fixtures import DatabaseServer
@@ -31,4 +32,11 @@ async def db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
 async def meterdata_db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
     """A fresh database with meter data's migrations."""
     async for database in _fresh(postgres_server, "meterdata", METERDATA_MIGRATIONS):
+        yield database
+
+
+@pytest.fixture
+async def identity_db(postgres_server: DatabaseServer) -> AsyncIterator[Database]:
+    """A fresh database with identity's migrations."""
+    async for database in _fresh(postgres_server, "identity", IDENTITY_MIGRATIONS):
         yield database

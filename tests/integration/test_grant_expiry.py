@@ -2,8 +2,6 @@
 use case records GrantExpired once (not again on the next round), and the grant's refresh token is refused from
 then on; a grant still running is left alone."""
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -11,42 +9,29 @@ from uuid import uuid4
 import pytest
 from sqlmodel import col, select
 
-from kit.db import Database, migrate
+from kit.db import Database
 from kit.outbox import OutboxMessage
 from kit.uow import UnitsOfWork
 from services.identity import consent_handlers, crypto
-from services.identity.app import MIGRATIONS
 from services.identity.consent_domain import Asked, Chosen, GrantStatus, IssuedRefreshToken, ThirdParty, approve
 from services.identity.consent_oauth import REFRESH_TOKEN_PREFIX, new_secret, secret_hash
 from services.identity.consent_store import ConsentStore
-from stack.fixtures import DatabaseServer
+from tests.unit.fakes import FakeClock
 
 pytestmark = pytest.mark.stack
 TENANT = "000328"
 
 
-@dataclass
-class FakeClock:
-    now: datetime = field(default_factory=lambda: datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-async def units(postgres_server: DatabaseServer) -> AsyncIterator[tuple[UnitsOfWork[ConsentStore], FakeClock]]:
-    url = await postgres_server.fresh_database("grant_expiry")
-    await migrate(url, MIGRATIONS)
-    db = Database(url)
-    clock = FakeClock()
-    yield UnitsOfWork(db, ConsentStore, clock=clock), clock
-    await db.dispose()
+def units(identity_db: Database) -> tuple[UnitsOfWork[ConsentStore], FakeClock]:
+    clock = FakeClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    return UnitsOfWork(identity_db, ConsentStore, clock=clock), clock
 
 
 async def a_grant(units: UnitsOfWork[ConsentStore], clock: FakeClock, days: int) -> tuple[str, str]:
     """A grant of ``days`` days and its refresh token (the secret)."""
     party = ThirdParty("tp_test", TENANT, "Sonnenhaus", "api@sonnenhaus.example", ("https://a.example/cb",), None,
-                       clock.now)  # fmt: skip
+                       clock.current)  # fmt: skip
     grant = approve(
         str(uuid4()),
         Asked("meterdata:day", date(2026, 6, 1), days),
@@ -54,7 +39,7 @@ async def a_grant(units: UnitsOfWork[ConsentStore], clock: FakeClock, days: int)
         party,
         str(uuid4()),
         {"4100012345": "consumption"},
-        clock.now,
+        clock.current,
     )
     refresh = new_secret(REFRESH_TOKEN_PREFIX)
     async with units() as uow:
@@ -62,7 +47,7 @@ async def a_grant(units: UnitsOfWork[ConsentStore], clock: FakeClock, days: int)
             await uow.store.add_third_party(party)
         await uow.store.add_grant(grant)
         await uow.store.add_refresh_token(
-            IssuedRefreshToken(secret_hash(refresh), TENANT, grant.id, party.client_id, clock.now)
+            IssuedRefreshToken(secret_hash(refresh), TENANT, grant.id, party.client_id, clock.current)
         )
     return grant.id, refresh
 
@@ -73,7 +58,7 @@ async def test_a_grant_whose_time_is_up_is_recorded_expired_once_and_its_refresh
     uow_of, clock = units
     short, refresh = await a_grant(uow_of, clock, days=1)
     running, running_refresh = await a_grant(uow_of, clock, days=30)
-    clock.now += timedelta(days=2)
+    clock.current += timedelta(days=2)
 
     for expected in (1, 0):  # the next round finds nothing more
         async with uow_of() as uow:
@@ -81,8 +66,8 @@ async def test_a_grant_whose_time_is_up_is_recorded_expired_once_and_its_refresh
     async with uow_of.read() as uow:
         ended, still = await uow.store.grant(TENANT, short), await uow.store.grant(TENANT, running)
     assert ended is not None and still is not None
-    assert (ended.status(clock.now), ended.end_reason) == (GrantStatus.ENDED, "expired")
-    assert still.status(clock.now) == GrantStatus.PENDING
+    assert (ended.status(clock.current), ended.end_reason) == (GrantStatus.ENDED, "expired")
+    assert still.status(clock.current) == GrantStatus.PENDING
     async with uow_of.transaction() as session:
         events = (await session.exec(select(OutboxMessage.event_type).order_by(col(OutboxMessage.seq)))).all()
     assert list(events) == ["GrantExpired"]  # the grants were stored here directly, their GrantGiven not sent

@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -11,31 +11,19 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import col, select
 
-from kit.db import Database, migrate
+from kit.db import Database
 from kit.outbox import OutboxMessage
 from kit.tenants import Tenant, load_tenants
 from kit.uow import UnitsOfWork
 from services.identity import crypto, handlers, store
-from services.identity.app import MIGRATIONS
 from services.identity.domain import Account, BrowserSession
 from services.identity.handlers import Deps, LoginRefused, NewSession
 from services.identity.settings import IdentitySettings
 from services.identity.store import IdentityStore
-from stack.fixtures import DatabaseServer
+from tests.unit.fakes import FakeClock
 
 pytestmark = pytest.mark.stack
 PASSWORD = "Sonnenblumen am Deich 2026"
-
-
-@dataclass
-class FakeClock:
-    now: datetime = field(default_factory=lambda: datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 @dataclass
@@ -48,16 +36,13 @@ class World:
 
 
 @pytest.fixture
-async def world(postgres_server: DatabaseServer, tmp_path: Path) -> AsyncIterator[World]:
-    url = await postgres_server.fresh_database("identity_rules")
-    await migrate(url, MIGRATIONS)
-    db = Database(url)
-    clock = FakeClock()
+async def world(identity_db: Database, tmp_path: Path) -> AsyncIterator[World]:
+    db = identity_db
+    clock = FakeClock(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
     tenants = load_tenants()
     settings = IdentitySettings.model_construct(signing_key_file=tmp_path / "key.pem")
     deps = Deps(settings, crypto.TokenSigner(tmp_path / "key.pem"), crypto.DeviceCookies(SecretStr("test-cookie-key")))
     yield World(db, UnitsOfWork(db, IdentityStore, clock=clock), deps, clock, tenants.get("000328"))
-    await db.dispose()
 
 
 async def _account(world: World, email: str) -> None:
@@ -212,11 +197,11 @@ async def test_sessions_end_after_30_minutes_idle_and_12_hours_in_all(world: Wor
     assert isinstance(new, NewSession)
     for _ in range(30):  # active every 25 minutes: fine until the absolute limit
         world.clock.advance(timedelta(minutes=25))
-        if world.clock.now - new.session.created_at > timedelta(hours=12):
+        if world.clock.current - new.session.created_at > timedelta(hours=12):
             assert await _current_session(world, new.token) is None
             break
         seen = await _current_session(world, new.token)
-        assert seen and seen.last_seen_at == world.clock.now
+        assert seen and seen.last_seen_at == world.clock.current
     else:
         pytest.fail("the absolute limit never ended the session")
     again = await _login(world, email, PASSWORD)
@@ -274,7 +259,7 @@ async def test_the_key_schedule_rotates_and_revokes_on_the_database_with_one_suc
             return await handlers.rotate_signing_keys(handlers.RotateSigningKeys(tenants), uow, keyring=keyring)
 
     [first] = await step()
-    world.clock.now = first.signs_until - handlers.domain.KEY_PUBLISHED_AHEAD
+    world.clock.current = first.signs_until - handlers.domain.KEY_PUBLISHED_AHEAD
     results = await asyncio.gather(step(), step(), step())
     assert [len(keys) for keys in results] == [2, 2, 2]
     async with keys_units.read() as uow:

@@ -16,7 +16,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.db import Database, migrate
-from kit.mail import Mail, MailRelay, OutgoingMail, enqueue_mail
+from kit.mail import Mail, MailRelay, OutgoingMail, insert_mails, mail_row
 from services.onboarding.app import MIGRATIONS
 from stack.fixtures import DatabaseServer
 from tests.conftest import free_port
@@ -70,16 +70,17 @@ async def relay_world(postgres_server: DatabaseServer) -> AsyncIterator[RelayWor
 
 async def test_sent_failed_permanently_and_retried_later(relay_world: RelayWorld, tmp_path: Path) -> None:
     db, server, port = relay_world.db, relay_world.server, relay_world.port
+    rows = {
+        who: mail_row(
+            Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test"),
+            tenant="000328",
+            correlation_id=uuid4(),
+        )
+        for who in ("ok", "unknown", "busy")
+    }
     async with db.transaction() as session:
-        ids = {
-            who: enqueue_mail(
-                session,
-                Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test"),
-                tenant="000328",
-                correlation_id=uuid4(),
-            )
-            for who in ("ok", "unknown", "busy")
-        }
+        await insert_mails(session, list(rows.values()))
+    ids = {who: row["id"] for who, row in rows.items()}
     relay = MailRelay(db, "127.0.0.1", port)
     assert await relay.run_once() == 3
     async with db.transaction() as session:
@@ -113,7 +114,7 @@ async def test_a_crash_mid_batch_sends_no_mail_twice(relay_world: RelayWorld) ->
     async with db.transaction() as session:
         for who in ("first", "second", "third"):
             mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
-            enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
+            await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
     with pytest.raises(ConnectionResetError):
         await CrashAfterFirstMail(db, "127.0.0.1", port).run_once()
     assert await MailRelay(db, "127.0.0.1", port).run_once() == 2  # the first is recorded as sent
@@ -136,7 +137,7 @@ async def test_a_mail_sent_again_after_a_crash_carries_the_same_message_id(relay
     async with db.transaction() as session:
         for who in ("first", "second"):
             mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
-            enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
+            await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
     with pytest.raises(ConnectionResetError):
         await CrashBeforeCommit(db, "127.0.0.1", port).run_once()
     assert await MailRelay(db, "127.0.0.1", port).run_once() == 2
@@ -177,7 +178,7 @@ async def test_two_replicas_relays_send_a_mail_once_and_keep_its_retry_wait(rela
     async with db.transaction() as session:
         for who in ("kunde", "busy"):
             mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
-            enqueue_mail(session, mail, tenant="000328", correlation_id=uuid4())
+            await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
     other = MailRelay(db, "127.0.0.1", port)
     relay = MailRelay(AfterTheDueList(db, other.run_once), "127.0.0.1", port)  # type: ignore[arg-type]
     await relay.run_once()  # both mails were due when it looked; the other relay took them before it sent

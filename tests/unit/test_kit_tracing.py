@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -22,7 +21,7 @@ from contracts.topics import ONBOARDING_REQUESTS
 from kit import tracing
 from kit.kafka import record_header
 from kit.logging import configure_logging
-from kit.outbox import OutboxMessage, OutboxRelay, add_event
+from kit.outbox import OutboxMessage, OutboxRelay, event_row
 
 
 @pytest.fixture
@@ -41,30 +40,19 @@ def parse(traceparent: str) -> tuple[str, str]:
     return trace_id, span_id
 
 
-class Session:
-    def __init__(self) -> None:
-        self.added: list[Any] = []
-
-    def add(self, row: Any) -> None:
-        self.added.append(row)
-
-
-def outbox_row(session: Session) -> OutboxMessage:
+def outbox_row() -> OutboxMessage:
     payload = PartnerNumberRequestRejected(request_id=uuid4(), reason="test")
-    add_event(session, ONBOARDING_REQUESTS, "key", payload, tenant="000328", correlation_id=uuid4())  # type: ignore[arg-type]
-    (row,) = session.added
-    assert isinstance(row, OutboxMessage)
-    return row
+    return OutboxMessage(**event_row(ONBOARDING_REQUESTS, "key", payload, tenant="000328", correlation_id=uuid4()))
 
 
 def test_without_tracing_no_context_is_stored() -> None:
     assert tracing.current_traceparent() is None
-    assert outbox_row(Session()).traceparent is None
+    assert outbox_row().traceparent is None
 
 
 def test_the_outbox_row_keeps_the_context_of_the_span_it_was_written_in(spans: InMemorySpanExporter) -> None:
     with tracing.consume_span("handle", None, {}):
-        row = outbox_row(Session())
+        row = outbox_row()
     (span,) = spans.get_finished_spans()
     assert row.traceparent is not None
     assert parse(row.traceparent) == (f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}")
@@ -83,7 +71,7 @@ def test_a_consumer_span_is_the_child_of_the_records_traceparent(spans: InMemory
 
 async def test_the_relay_publishes_a_row_in_the_trace_it_was_written_in(spans: InMemorySpanExporter) -> None:
     with tracing.consume_span("use case", None, {}):
-        row = outbox_row(Session())
+        row = outbox_row()
     (use_case,) = spans.get_finished_spans()
     row.created_at = datetime.now(UTC)
     broker = KafkaBroker(middlewares=tracing.kafka_middlewares())
@@ -106,10 +94,13 @@ async def test_the_relay_publishes_a_row_in_the_trace_it_was_written_in(spans: I
 
 
 def test_log_lines_carry_the_trace_and_span_id(spans: InMemorySpanExporter, capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("test", json=True)
-    structlog.get_logger("test").info("outside")
-    with tracing.consume_span("handle", None, {}):
-        structlog.get_logger("test").info("inside")
+    configure_logging("test", json=True)  # writes to capsys's stderr, closed after this test: reset below
+    try:
+        structlog.get_logger("test").info("outside")
+        with tracing.consume_span("handle", None, {}):
+            structlog.get_logger("test").info("inside")
+    finally:
+        structlog.reset_defaults()
     (span,) = spans.get_finished_spans()
     outside, inside = (json.loads(line) for line in capsys.readouterr().err.splitlines()[-2:])
     assert "trace_id" not in outside
