@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from backoffice.masterdata_import import publish_meter_points
 from contracts.common import PartnerRole, PostalAddress
 from contracts.masterdata import MeterPointRecorded, PartnerOfRecord
-from contracts.topics import ALL_TOPICS, Principal
+from contracts.topics import ALL_TOPICS, MASTER_DATA, Principal
 from kit.kafka import KafkaAccess
 from stack.credentials import KafkaInstallation
 from stack.mailsink import MailSink
@@ -257,6 +257,8 @@ async def submit_matching_request(
     }
     async with httpx.AsyncClient(base_url=onboarding_url, timeout=10) as client:
         await wait_for_meter_point(client, tenant, point.meter_number)
+        # The letter's numbers are typed at identity next, which answers a meter it does not know with silence.
+        await wait_until_consumed(kafka, {"identity": (MASTER_DATA.name,)})
         response = await client.post(
             "/requests", headers=host(tenant), json=form(point.meter_number, first, last, typed, email)
         )
