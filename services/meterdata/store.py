@@ -35,7 +35,7 @@ from contracts.identity import SessionEnded, SigningKeyPublished, SigningKeyRevo
 from contracts.meterdata import Quality
 from kit import auth, partitions
 from kit.consumer import Delivered
-from kit.db import Database
+from kit.db import Database, driver
 from kit.masterdata import partner_probe, partner_relations_sql
 from kit.notified_cache import ANYTHING, NotifiedCache
 from kit.validity import Relation, within
@@ -183,12 +183,7 @@ class MeterdataStore(ValueRequestStore):
     async def upsert_days(self, days: Sequence[IntervalDay]) -> None:
         """COPY into a staging table, then one upsert: a higher (or equal: redelivery) revision replaces,
         a lower one changes nothing. ``days`` hold one per key (the caller keeps the newest)."""
-        connection = await self._session.connection()
-        # A statement through SQLAlchemy first: it opens the transaction that the raw COPY below then joins
-        # (asyncpg would otherwise autocommit each raw statement, and ON COMMIT would empty the staging table).
-        await connection.exec_driver_sql("SELECT 1")
-        raw = (await connection.get_raw_connection()).driver_connection
-        assert raw is not None
+        raw = await driver(self._session)
         await raw.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staging_days (LIKE interval_days INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
@@ -546,11 +541,8 @@ class MeterdataStore(ValueRequestStore):
         return PeerGroup(int(rows[0][0]), int(rows[0][1]))
 
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
-        """A read through asyncpg on the session's connection (the transaction SQLAlchemy opened on it)."""
-        connection = await self._session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        assert raw is not None
-        return list(await raw.fetch(query, *args))
+        """A read through asyncpg in the unit of work's transaction."""
+        return list(await (await driver(self._session)).fetch(query, *args))
 
 
 def _alert(row: AlertRow) -> Alert:

@@ -5,14 +5,16 @@ import json
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from contracts.identity import PasswordResetRequested
 from contracts.onboarding import RequestingCustomer
 from contracts.topics import IDENTITY_REQUESTS
-from kit.db import Database
+from kit.db import Database, driver
 from kit.mail import Mail, OutgoingMail
 from kit.outbox import OutboxMessage
 from kit.uow import UnitsOfWork, Written
@@ -49,6 +51,27 @@ async def test_a_read_only_unit_of_work_cannot_take_a_row_lock(db: Database) -> 
             await uow.store.for_change("000328", uuid4())  # SELECT … FOR UPDATE
     async with units.read() as uow:
         assert await uow.store.summaries("000328", None, 10, 0) == []
+
+
+async def test_driver_and_orm_statements_share_the_transaction_from_its_first_statement(db: Database) -> None:
+    seen = "SELECT count(*) FROM partner_number_requests WHERE tenant = 'x-driver'"
+    add = (
+        "INSERT INTO partner_number_requests (id, tenant, submission_id, correlation_id, status, meter_number,"
+        " customer, grants, created_at, updated_at) VALUES ($1, 'x-driver', $2, $3, 'received', 'm', '{}', '[]',"
+        " now(), now())"
+    )
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await (await driver(session)).execute(add, uuid4(), uuid4(), uuid4())  # before any ORM statement
+            assert (await session.exec(text(seen))).scalar() == 1  # type: ignore[call-overload]
+            raise RuntimeError("the use case failed")
+    async with db.transaction() as session:
+        assert await (await driver(session)).fetchval(seen) == 0  # rolled back with the transaction
+        await (await driver(session)).execute(add, uuid4(), uuid4(), uuid4())
+    async with db.transaction(read_only=True) as session:
+        assert (await session.exec(text(seen))).scalar() == 1  # type: ignore[call-overload]
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await (await driver(session)).execute(add, uuid4(), uuid4(), uuid4())
 
 
 async def test_the_outbox_keeps_the_order_of_events_and_counts_the_transactions_own_mails(db: Database) -> None:
