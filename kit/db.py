@@ -5,7 +5,7 @@ Every service owns its own database; its schema changes are Alembic migrations k
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -51,8 +51,9 @@ class Database:
                 await session.flush()
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        """One read-only statement outside any transaction, on a small asyncpg pool of its own: a hot read
-        (a customer's meter data) skips the ORM pool's checkout and sends no BEGIN/COMMIT."""
+        """One statement outside any transaction (a write commits by itself), on a small asyncpg pool of its own:
+        a hot read (a customer's meter data) or a relay's claim skips the ORM pool's checkout and sends no
+        BEGIN/COMMIT."""
         if self._reads is None:
             async with self._reads_opening:
                 if self._reads is None:
@@ -84,6 +85,12 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
     connection = (await (await session.connection()).get_raw_connection()).driver_connection
     assert connection is not None
     return connection
+
+
+def insert_sql(table: str, columns: Sequence[str]) -> str:
+    """``INSERT INTO table (columns) VALUES ($1, …)`` for the driver's connection (``driver``)."""
+    placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
 
 
 _READ_POOL = 4  # connections for Database.fetch, beside the ORM pool's

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, Uuid, bindparam, func, literal
-from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlmodel import Field, SQLModel, col, select
+from sqlalchemy import Column, DateTime
+from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from kit.db import driver
 
 
 class InboxEntry(SQLModel, table=True):
@@ -26,17 +27,15 @@ async def first_delivery(session: AsyncSession, consumer: str, event_id: UUID) -
     return event_id in await first_deliveries(session, consumer, [event_id])
 
 
+# The batch's ids not recorded before, recorded now (an id given twice is recorded once).
+_RECORD_NEW = (
+    "INSERT INTO inbox (consumer, event_id, processed_at) SELECT $1, id, $3 FROM unnest($2::uuid[]) AS id"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+)
+
+
 async def first_deliveries(session: AsyncSession, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
     """Those of the events this consumer has not handled before (and records that it now does): one statement
-    for a whole batch. An id given twice is recorded, and returned, once."""
-    ids = bindparam("event_ids", list(event_ids), type_=ARRAY(Uuid()))
-    statement = (
-        insert(InboxEntry)
-        .from_select(
-            ["consumer", "event_id", "processed_at"],
-            select(literal(consumer), func.unnest(ids), literal(datetime.now(UTC), DateTime(timezone=True))),
-        )
-        .on_conflict_do_nothing()
-        .returning(col(InboxEntry.event_id))
-    )
-    return set((await session.exec(statement)).scalars())
+    for a whole batch, on the driver's connection. An id given twice is recorded, and returned, once."""
+    rows = await (await driver(session)).fetch(_RECORD_NEW, consumer, list(event_ids), datetime.now(UTC))
+    return {UUID(bytes=row[0].bytes) for row in rows}

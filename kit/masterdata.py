@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from contracts.masterdata import BillingPeriod, MeterPointRecorded
 from kit.billing import chose_time_variable_fee, periods_of
 from kit.consumer import Delivered
+from kit.db import driver
 from kit.validity import Relation, relations_of
 
 if TYPE_CHECKING:
@@ -54,6 +55,10 @@ def partner_probe(partner_number: str, role: str) -> str:
     return json.dumps({"partners": [{"partner_number": partner_number, "role": role}]})
 
 
+# The record as JSON text, parsed by pydantic in one step (on every form's path).
+_FIND = "SELECT record::text FROM meter_points WHERE tenant = $1 AND meter_number = $2"
+
+
 class MasterDataTable:
     """The read model on the unit of work's session (kit.uow.MasterData)."""
 
@@ -61,8 +66,8 @@ class MasterDataTable:
         self._session = session
 
     async def find(self, tenant: str, meter_number: str) -> MeterPointRecorded | None:
-        row = await self._session.get(MeterPointRow, (tenant, meter_number))
-        return MeterPointRecorded.model_validate(row.record) if row else None
+        record = await (await driver(self._session)).fetchval(_FIND, tenant, meter_number)
+        return MeterPointRecorded.model_validate_json(record) if record is not None else None
 
     async def record(self, tenant: str, point: MeterPointRecorded) -> None:
         values = {

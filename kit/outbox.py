@@ -10,26 +10,26 @@ while it holds the database's relay lock (a transaction-level advisory lock, tri
 at a time, so the rows go out in insertion order — two relays with batches of their own would publish them side
 by side, and a key's later event could reach Kafka before its earlier one. The batch's rows are also locked
 (``FOR UPDATE SKIP LOCKED``) and marked in the same transaction, so a row is never published twice by two relays
-either; only a crash between Kafka's ack and the commit sends one again, which the inbox drops. A relay that
-finds the lock taken does nothing: the holder goes on while it finds rows, so rows committed meanwhile go out with
-its next batch (or, if its last look found none, at the next poll of any relay: at most the poll interval later).
+either; only a crash between Kafka's ack and the commit sends one again, which the inbox drops. A relay woken by
+its own process's commit that finds the lock taken tries again as soon as the holder's batch is through: the holder
+looks again only after a full batch or when its own process woke it, so it may not see those rows.
 Each row keeps the trace context it was written in (kit.tracing): the relay publishes it in that trace.
 """
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from faststream.kafka import KafkaBroker, KafkaRouter
-from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary, any_, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlmodel import Field, SQLModel, col, func, insert, select, update
+from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary
+from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import HEADER_CORRELATION_ID, HEADER_EVENT_TYPE, HEADER_TENANT, EventPayload
 from contracts.topics import TopicSpec
-from kit.db import Database
+from kit.db import Database, driver, insert_sql
 from kit.events import encode, envelope_for
 from kit.tracing import TRACEPARENT, continued, current_traceparent
 from kit.worker import PollingWorker
@@ -75,10 +75,15 @@ def event_row(
     }
 
 
+_ROW_COLUMNS = ("event_id", "topic", "message_key", "event_type", "tenant", "correlation_id", "body", "created_at",
+                "traceparent")  # fmt: skip
+_INSERT = insert_sql("outbox", _ROW_COLUMNS)
+
+
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows of ``event_row`` in one statement, an executemany (compiled once: a multi-row VALUES would be
-    compiled anew each time); their ``seq`` follows the order given."""
-    await session.exec(insert(OutboxMessage), params=list(rows))
+    """Rows of ``event_row`` in one statement on the driver's connection, an executemany (one prepared
+    statement, sent in one round trip); their ``seq`` follows the order given."""
+    await (await driver(session)).executemany(_INSERT, [tuple(row[c] for c in _ROW_COLUMNS) for row in rows])
 
 
 async def backlog(session: AsyncSession) -> tuple[int, float]:
@@ -103,6 +108,20 @@ def document_publishers(router: KafkaRouter, *published: tuple[TopicSpec, type[E
 RELAY_LOCK = "plusportal outbox relay"
 
 
+# A batch of unpublished rows, in order. The relay lock is tried once before any row is read (an uncorrelated
+# subquery: PostgreSQL's InitPlan), in the same statement. Not held: another replica's relay is publishing — it
+# keeps the order, and it goes on while there are rows — and this one finds none. SKIP LOCKED: a row is never
+# taken by two relays at once, even without the lock.
+_TAKE_BATCH = (
+    "SELECT seq, topic, message_key, event_type, tenant, correlation_id, body, traceparent FROM outbox"
+    " WHERE (SELECT pg_try_advisory_xact_lock(hashtext($1))) AND published_at IS NULL"
+    " ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED"
+)
+_MARK_PUBLISHED = "UPDATE outbox SET published_at = $2 WHERE seq = ANY($1::bigint[])"
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext($1))"  # true also when this transaction holds it already
+LOCK_RETRY_S = 0.01
+
+
 class OutboxRelay(PollingWorker):
     name = "outbox-relay"
 
@@ -110,48 +129,35 @@ class OutboxRelay(PollingWorker):
         super().__init__(**kwargs)
         self._db = db
         self._broker = broker
-        self._batch_size = batch_size
+        self.batch_limit = batch_size
 
     async def run_once(self) -> int:
-        async with self._db.transaction() as session:
-            # The relay lock, tried once before any row is read (an uncorrelated subquery: PostgreSQL's InitPlan),
-            # in the same statement. Not held: another replica's relay is publishing — it keeps the order, and it
-            # goes on while there are rows — and this one finds none.
-            holds_lock = select(func.pg_try_advisory_xact_lock(func.hashtext(RELAY_LOCK))).scalar_subquery()
-            # SKIP LOCKED: a row is never taken by two relays at once, even without the lock.
-            rows = (
-                await session.exec(
-                    select(OutboxMessage)
-                    .where(holds_lock, col(OutboxMessage.published_at).is_(None))
-                    .order_by(col(OutboxMessage.seq))
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            futures = [await self._publish(row) for row in rows]
-            for future in futures:
-                await future  # raises if Kafka did not take it: the transaction rolls back, rows stay
-            # One statement for the batch (the ORM's flush sends an UPDATE per row, as an executemany).
-            published = bindparam("published", [row.seq for row in rows], type_=ARRAY(BigInteger))
-            await session.exec(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.seq) == any_(published))
-                .values(published_at=datetime.now(UTC))
-                .execution_options(synchronize_session=False)
-            )
-            return len(rows)
+        while True:
+            async with self._db.transaction() as session:
+                connection = await driver(session)
+                rows = await connection.fetch(_TAKE_BATCH, RELAY_LOCK, self.batch_limit)
+                if rows:
+                    futures = [await self._publish(row) for row in rows]
+                    for future in futures:
+                        await future  # raises if Kafka did not take it: the transaction rolls back, rows stay
+                    await connection.execute(_MARK_PUBLISHED, [row["seq"] for row in rows], datetime.now(UTC))
+                    return len(rows)
+                if await connection.fetchval(_TRY_LOCK, RELAY_LOCK):
+                    return 0  # nothing to publish
+            # Another replica's relay holds the lock: rows this process committed meanwhile may not be in its batch
+            # (and it ends after a smaller one), so this relay tries again as soon as that batch is through.
+            await asyncio.sleep(LOCK_RETRY_S)
 
-    async def _publish(self, row: OutboxMessage) -> Any:
+    async def _publish(self, row: Mapping[str, Any]) -> Any:
         headers = {
-            HEADER_EVENT_TYPE: row.event_type,
-            HEADER_TENANT: row.tenant,
-            HEADER_CORRELATION_ID: str(row.correlation_id),
+            HEADER_EVENT_TYPE: row["event_type"],
+            HEADER_TENANT: row["tenant"],
+            HEADER_CORRELATION_ID: str(row["correlation_id"]),
         }
-        if row.traceparent:
-            headers[TRACEPARENT] = row.traceparent  # with tracing on, the middleware puts its publish span's here
-        with continued(row.traceparent):
+        traceparent = row["traceparent"]
+        if traceparent:
+            headers[TRACEPARENT] = traceparent  # with tracing on, the middleware puts its publish span's here
+        with continued(traceparent):
             return await self._broker.publish(
-                row.body, row.topic, key=row.message_key.encode(), headers=headers, no_confirm=True
+                row["body"], row["topic"], key=row["message_key"].encode(), headers=headers, no_confirm=True
             )

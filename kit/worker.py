@@ -15,6 +15,10 @@ log = get_logger(__name__)
 
 class PollingWorker(ABC):
     name = "worker"
+    # The most items a batch takes. Given, a smaller batch is the end of the work unless the worker was woken while
+    # it ran (no look that finds nothing: the relays' share of every form); None: a batch with any items means
+    # there may be more.
+    batch_limit: int | None = None
 
     def __init__(self, *, poll_interval: float = 1.0, error_backoff: float = 1.0) -> None:
         self._poll_interval = poll_interval
@@ -52,7 +56,7 @@ class PollingWorker(ABC):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if handled:
+            if handled and (self.batch_limit is None or handled >= self.batch_limit or self._wake.is_set()):
                 continue  # there may be more
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)

@@ -41,7 +41,7 @@ class Requests(Protocol):
         """Stores the request, or returns the id of the request its form made before (storing nothing)."""
         ...
 
-    def save(self, request: PartnerNumberRequest, now: datetime) -> None: ...
+    async def save(self, request: PartnerNumberRequest, now: datetime) -> None: ...
 
     async def summary(self, tenant: str, request_id: UUID) -> RequestSummary | None: ...
 
@@ -174,7 +174,7 @@ async def approve_request(command: ApproveRequest, uow: Uow) -> None:
     request.approve(
         command.meter_number, tuple(PartnerNumberGrant(partner_number=p.partner_number, role=p.role) for p in chosen)
     )
-    uow.store.save(request, uow.now())
+    await uow.store.save(request, uow.now())
     _publish(uow, request)
 
 
@@ -190,7 +190,7 @@ async def reject_request(command: RejectRequest, uow: Uow) -> None:
     if request is None:
         raise NotFound("Antrag nicht gefunden.")
     request.reject(command.reason)
-    uow.store.save(request, uow.now())
+    await uow.store.save(request, uow.now())
     _publish(uow, request)
 
 
@@ -201,7 +201,7 @@ async def record_registration(event: Delivered[PartnerLinked], uow: Uow) -> None
     """Identity linked the partner number to a login: the requests that granted it are done."""
     for request in await uow.store.granting(event.tenant.portal_number, event.payload.partner_number):
         request.partner_registered()
-        uow.store.save(request, uow.now())
+        await uow.store.save(request, uow.now())
 
 
 async def record_letter_progress(event: Delivered, uow: Uow) -> None:
@@ -211,4 +211,4 @@ async def record_letter_progress(event: Delivered, uow: Uow) -> None:
         return  # not ours (another onboarding installation shares the topic)
     reason = event.payload.reason if isinstance(event.payload, LetterReturned | LetterFailed) else None
     request.letter_progressed(event.envelope.event_type, reason)
-    uow.store.save(request, uow.now())
+    await uow.store.save(request, uow.now())

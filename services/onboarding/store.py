@@ -1,11 +1,16 @@
-"""Onboarding's table and the store on it: requests in and out as domain objects. Every query is scoped by tenant."""
+"""Onboarding's table and the store on it: requests in and out as domain objects. Every query is scoped by tenant.
+The statements on a form's path (the new request, a letter's progress) go on the driver's connection (kit.db.driver);
+the back-office's lists use the ORM."""
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic import TypeAdapter
 from sqlalchemy import Column, DateTime, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,6 +19,7 @@ from contracts.identity import SigningKeyPublished, SigningKeyRevoked
 from contracts.onboarding import RequestingCustomer
 from kit import auth
 from kit.consumer import Delivered
+from kit.db import driver, insert_sql
 from services.onboarding.domain import PartnerNumberRequest, RequestStatus, RequestSummary
 
 
@@ -48,10 +54,42 @@ def _to_domain(row: RequestRow) -> PartnerNumberRequest:
     )
 
 
-# A new request's row, unless its form made one before (the statement is built once, the values are its parameters).
+# A new request's row, unless its form made one before (on every form's path: sent on the driver's connection).
+_ADDED_COLUMNS = ("id", "tenant", "submission_id", "correlation_id", "created_at", "status", "meter_number", "customer",
+                  "grants", "note", "updated_at")  # fmt: skip
 _ADD_UNLESS_SUBMITTED = (
-    insert(RequestRow).on_conflict_do_nothing(index_elements=["tenant", "submission_id"]).returning(col(RequestRow.id))
+    insert_sql("partner_number_requests", _ADDED_COLUMNS)
+    + " ON CONFLICT (tenant, submission_id) DO NOTHING RETURNING id"
 )
+
+
+# A request loaded for a change, and its change: on every letter event's path, sent on the driver's connection
+# (JSON columns as text, parsed by pydantic).
+_LOADED = (
+    "SELECT id, tenant, meter_number, customer::text, status, grants::text, note, submission_id, correlation_id"
+    " FROM partner_number_requests"
+)
+_FOR_CHANGE = f"{_LOADED} WHERE tenant = $1 AND id = $2 FOR UPDATE"
+_GRANTING = f"{_LOADED} WHERE tenant = $1 AND grants @> $2::jsonb FOR UPDATE"
+_SAVE = (
+    "UPDATE partner_number_requests SET status = $3, meter_number = $4, customer = $5, grants = $6, note = $7,"
+    " updated_at = $8 WHERE tenant = $1 AND id = $2"
+)
+_GRANTS = TypeAdapter(tuple[PartnerNumberGrant, ...])
+
+
+def _from_record(found: Mapping[str, Any]) -> PartnerNumberRequest:
+    return PartnerNumberRequest(
+        id=found["id"],
+        tenant=found["tenant"],
+        meter_number=found["meter_number"],
+        customer=RequestingCustomer.model_validate_json(found["customer"]),
+        status=RequestStatus(found["status"]),
+        grants=_GRANTS.validate_json(found["grants"]),
+        note=found["note"],
+        submission_id=found["submission_id"],
+        correlation_id=found["correlation_id"],
+    )
 
 
 def _changing(request: PartnerNumberRequest, now: datetime) -> dict[str, Any]:
@@ -66,17 +104,11 @@ def _changing(request: PartnerNumberRequest, now: datetime) -> dict[str, Any]:
     }
 
 
-def _apply(request: PartnerNumberRequest, row: RequestRow, now: datetime) -> None:
-    for column, value in _changing(request, now).items():
-        setattr(row, column, value)
-
-
 class RequestStore:
     """handlers.Requests on PostgreSQL. Requests loaded for a change are locked until the commit."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._loaded: dict[UUID, RequestRow] = {}  # the rows behind the requests handed out for a change
 
     async def record_signing_key(self, event: Delivered[SigningKeyPublished]) -> None:
         """Identity's public key, to verify staff tokens locally (kit.auth, kit.staff)."""
@@ -94,34 +126,25 @@ class RequestStore:
         return _to_domain(row) if row else None
 
     async def for_change(self, tenant: str, request_id: UUID) -> PartnerNumberRequest | None:
-        result = await self._session.exec(
-            select(RequestRow).where(RequestRow.tenant == tenant, RequestRow.id == request_id).with_for_update()
-        )
-        return self._handed_out(result.first())
+        found = await (await driver(self._session)).fetchrow(_FOR_CHANGE, tenant, request_id)
+        return _from_record(found) if found is not None else None
 
     async def granting(self, tenant: str, partner_number: str) -> list[PartnerNumberRequest]:
         """For a change: the requests that granted this partner number."""
-        result = await self._session.exec(
-            select(RequestRow)
-            .where(RequestRow.tenant == tenant, col(RequestRow.grants).contains([{"partner_number": partner_number}]))
-            .with_for_update()
-        )
-        return [request for row in result.all() if (request := self._handed_out(row))]
+        probe = json.dumps([{"partner_number": partner_number}])
+        return [_from_record(found) for found in await (await driver(self._session)).fetch(_GRANTING, tenant, probe)]
 
     async def add_unless_submitted(self, request: PartnerNumberRequest, now: datetime) -> UUID | None:
         """Stores a new request — or, when its form was submitted before, stores nothing and returns the
         earlier request's id. One statement in the usual case (the unique submission id decides)."""
         if request.submission_id is None:
             raise ValueError("a stored request needs its submission id")
-        values = {
-            "id": request.id,
-            "tenant": request.tenant,
-            "submission_id": request.submission_id,
-            "correlation_id": request.correlation_id,
-            "created_at": now,
-            **_changing(request, now),
-        }
-        if (await self._session.exec(_ADD_UNLESS_SUBMITTED, params=values)).first() is not None:
+        row = {"id": request.id, "tenant": request.tenant, "submission_id": request.submission_id,
+               "correlation_id": request.correlation_id, "created_at": now, **_changing(request, now)}  # fmt: skip
+        # The driver's connection takes jsonb parameters as JSON text.
+        row["customer"], row["grants"] = json.dumps(row["customer"]), json.dumps(row["grants"])
+        added = await (await driver(self._session)).fetchval(_ADD_UNLESS_SUBMITTED, *(row[c] for c in _ADDED_COLUMNS))
+        if added is not None:
             return None
         earlier = await self._session.exec(
             select(RequestRow.id).where(
@@ -130,8 +153,12 @@ class RequestStore:
         )
         return earlier.one()
 
-    def save(self, request: PartnerNumberRequest, now: datetime) -> None:
-        _apply(request, self._loaded[request.id], now)
+    async def save(self, request: PartnerNumberRequest, now: datetime) -> None:
+        changed = _changing(request, now)
+        await (await driver(self._session)).execute(
+            _SAVE, request.tenant, request.id, changed["status"], changed["meter_number"],
+            json.dumps(changed["customer"]), json.dumps(changed["grants"]), changed["note"], now,
+        )  # fmt: skip
 
     async def summary(self, tenant: str, request_id: UUID) -> RequestSummary | None:
         result = await self._session.exec(
@@ -148,12 +175,6 @@ class RequestStore:
             query = query.where(RequestRow.status == status)
         query = query.order_by(col(RequestRow.created_at).desc()).limit(limit).offset(offset)
         return [_summary(row) for row in (await self._session.exec(query)).all()]
-
-    def _handed_out(self, row: RequestRow | None) -> PartnerNumberRequest | None:
-        if row is None:
-            return None
-        self._loaded[row.id] = row
-        return _to_domain(row)
 
 
 def _summary(row: RequestRow) -> RequestSummary:

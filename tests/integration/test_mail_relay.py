@@ -1,7 +1,7 @@
 """The mail relay against a real SMTP server that refuses some recipients, on a real database."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -13,7 +13,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from kit.db import Database, migrate
 from kit.mail import Mail, MailRelay, OutgoingMail, insert_mails, mail_row
@@ -29,6 +28,7 @@ class PickyServer:
 
     def __init__(self) -> None:
         self.received: list[Envelope] = []
+        self.connections: list[SMTP] = []  # the server side of each connection a mail came on, in order
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -42,6 +42,8 @@ class PickyServer:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.received.append(envelope)
+        if server not in self.connections:
+            self.connections.append(server)
         return "250 OK"
 
 
@@ -52,14 +54,15 @@ class RelayWorld:
     db: Database
     server: PickyServer
     port: int
+    controller: Controller
 
 
 @pytest.fixture
 async def relay_world(postgres_server: DatabaseServer) -> AsyncIterator[RelayWorld]:
     url = await postgres_server.fresh_database("mail_relay")
     await migrate(url, MIGRATIONS)
-    world = RelayWorld(Database(url), PickyServer(), free_port())
-    controller = Controller(world.server, hostname="127.0.0.1", port=world.port)
+    controller = Controller(PickyServer(), hostname="127.0.0.1", port=free_port())
+    world = RelayWorld(Database(url), controller.handler, controller.port, controller)
     controller.start()
     try:
         yield world
@@ -91,6 +94,41 @@ async def test_sent_failed_permanently_and_retried_later(relay_world: RelayWorld
     assert busy.next_attempt_at > datetime.now(UTC)  # retried later, not lost
     assert [e.rcpt_tos for e in server.received] == [["ok@example.org"]]
     assert await relay.run_once() == 0  # nothing due right now
+
+
+async def test_mails_in_a_row_share_a_connection_and_one_the_server_closed_costs_no_attempt(
+    relay_world: RelayWorld,
+) -> None:
+    db, server = relay_world.db, relay_world.server
+    relay = MailRelay(db, "127.0.0.1", relay_world.port)
+
+    async def send(who: str) -> OutgoingMail | None:
+        row = mail_row(Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test"),
+                       tenant="000328", correlation_id=uuid4())  # fmt: skip
+        async with db.transaction() as session:
+            await insert_mails(session, [row])
+        assert await relay.run_once() == 1
+        async with db.transaction() as session:
+            return await session.get(OutgoingMail, row["id"])
+
+    try:
+        first, second = await send("erste"), await send("zweite")
+        assert len(server.connections) == 1  # the second mail came on the first one's connection
+        # The server ends the idle connection (as a server's timeout does).
+        relay_world.controller.loop.call_soon_threadsafe(server.connections[0].transport.close)  # type: ignore[union-attr]
+        await asyncio.sleep(0.05)
+        third = await send("dritte")
+    finally:
+        await relay.stop()
+    assert [m and (m.sent_at is not None, m.attempts, m.last_error) for m in (first, second, third)] == [
+        (True, 1, None)
+    ] * 3  # the closed connection cost the third mail no attempt and no retry wait
+    assert len(server.connections) == 2
+    assert [e.rcpt_tos for e in server.received] == [
+        ["erste@example.org"],
+        ["zweite@example.org"],
+        ["dritte@example.org"],
+    ]
 
 
 class CrashAfterFirstMail(MailRelay):
@@ -150,27 +188,20 @@ async def test_a_mail_sent_again_after_a_crash_carries_the_same_message_id(relay
     assert second[0] == "second@example.org" and second[1] != first[1]
 
 
-class AfterTheDueList:
-    """A relay's database on which another replica's relay runs once between the relay's list of due mails and
-    its first mail (the relays of two replicas overlapping)."""
+class AfterTheClaim:
+    """A relay's database on which another replica's relay runs once right after the relay claimed the due mails,
+    before it sends the first (the relays of two replicas overlapping)."""
 
-    def __init__(self, db: Database, between: Callable[[], Awaitable[object]]) -> None:
+    def __init__(self, db: Database, between: Callable[[], Awaitable[int]]) -> None:
         self._db = db
         self._between = between
-        self._listed = False
-        self._overlapped = False
+        self.other_handled: int | None = None
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
-        self._listed = True  # the list of due mails
-        return await self._db.fetch(query, *args)
-
-    @asynccontextmanager
-    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        if self._listed and not self._overlapped:  # the first mail's
-            self._overlapped = True
-            await self._between()
-        async with self._db.transaction(read_only=read_only) as session:
-            yield session
+        rows = await self._db.fetch(query, *args)
+        if self.other_handled is None:  # the claim
+            self.other_handled = await self._between()
+        return rows
 
 
 async def test_two_replicas_relays_send_a_mail_once_and_keep_its_retry_wait(relay_world: RelayWorld) -> None:
@@ -180,10 +211,12 @@ async def test_two_replicas_relays_send_a_mail_once_and_keep_its_retry_wait(rela
             mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
             await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
     other = MailRelay(db, "127.0.0.1", port)
-    relay = MailRelay(AfterTheDueList(db, other.run_once), "127.0.0.1", port)  # type: ignore[arg-type]
-    await relay.run_once()  # both mails were due when it looked; the other relay took them before it sent
+    overlapping = AfterTheClaim(db, other.run_once)
+    relay = MailRelay(overlapping, "127.0.0.1", port)  # type: ignore[arg-type]
+    assert await relay.run_once() == 2
+    assert overlapping.other_handled == 0  # the claimed mails were not due for the other relay
     assert [address for e in server.received for address in e.rcpt_tos] == ["kunde@example.org"]
     async with db.transaction() as session:
         busy = (await session.exec(select(OutgoingMail).where(OutgoingMail.recipient == "busy@example.org"))).one()
-    # The other relay's attempt put the next one off: this relay did not try again at once.
+    # The attempt put the next one off (and the other relay did not try it in between).
     assert busy.attempts == 1 and busy.next_attempt_at > datetime.now(UTC)

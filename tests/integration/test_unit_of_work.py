@@ -8,7 +8,6 @@ from uuid import uuid4
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from contracts.identity import PasswordResetRequested
@@ -46,7 +45,7 @@ async def test_a_commit_tells_what_it_wrote_so_only_relays_with_work_wake(db: Da
 
 async def test_a_read_only_unit_of_work_cannot_take_a_row_lock(db: Database) -> None:
     units = UnitsOfWork(db, RequestStore)
-    with pytest.raises(DBAPIError, match="read-only transaction"):
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
         async with units.read() as uow:
             await uow.store.for_change("000328", uuid4())  # SELECT … FOR UPDATE
     async with units.read() as uow:

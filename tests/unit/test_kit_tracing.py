@@ -82,7 +82,7 @@ async def test_the_relay_publishes_a_row_in_the_trace_it_was_written_in(spans: I
         received.append(record_header(message.raw_message, tracing.TRACEPARENT))
 
     async with TestKafkaBroker(broker):
-        await OutboxRelay(None, broker)._publish(row)  # type: ignore[arg-type]
+        await OutboxRelay(None, broker)._publish(row.model_dump())  # type: ignore[arg-type]
 
     (header,) = received
     assert header is not None

@@ -35,7 +35,7 @@ class FakeRequests:
             if r.tenant == tenant and any(g.partner_number == partner_number for g in r.grants)
         ]
 
-    def save(self, request: PartnerNumberRequest, now: datetime) -> None:
+    async def save(self, request: PartnerNumberRequest, now: datetime) -> None:
         created = self.rows[request.id][1]
         self.rows[request.id] = (_copy(request), created, now)
 
