@@ -12,7 +12,9 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.message import Message
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr, parseaddr
 from typing import Any
 from uuid import UUID, uuid4
@@ -136,6 +138,27 @@ CLAIM_LEASE = timedelta(minutes=1)
 SMTP_KEPT_FOR = 2.0
 
 
+_TEXT = Charset("utf-8")
+_TEXT.body_encoding = QP  # quoted-printable, as EmailMessage.set_content chooses for German text
+
+
+def as_message(mail: OutgoingMail) -> Message:
+    """The mail as sent. Built with the email package's classic API: the same headers and body as EmailMessage
+    would write, at a tenth of its CPU (its header parsing was a third of the relay's per mail)."""
+    message = MIMENonMultipart("text", "plain")
+    message.set_payload(mail.text, _TEXT)
+    message["From"] = mail.sender  # formataddr's: non-ASCII names are encoded already
+    message["To"] = mail.recipient  # non-ASCII text in a header is written as RFC 2047 encoded words
+    message["Subject"] = mail.subject
+    # The same Message-ID every time this mail is sent: SMTP has no idempotency, so a mail the server took
+    # just before a crash (sent_at not committed) goes again — and the recipient's mail system can tell.
+    message["Message-ID"] = message_id(mail.id, mail.sender)
+    if mail.unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return message
+
+
 def _retry_wait(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 3600))
 
@@ -184,20 +207,9 @@ class MailRelay(PollingWorker):
         await self._close_smtp()
 
     async def _send(self, mail: OutgoingMail) -> None:
-        message = EmailMessage()
-        message["From"] = mail.sender
-        message["To"] = mail.recipient
-        message["Subject"] = mail.subject
-        # The same Message-ID every time this mail is sent: SMTP has no idempotency, so a mail the server took
-        # just before a crash (sent_at not committed) goes again — and the recipient's mail system can tell.
-        message["Message-ID"] = message_id(mail.id, mail.sender)
-        if mail.unsubscribe_url:
-            message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
-            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message.set_content(mail.text)
         mail.attempts += 1
         try:
-            await self._deliver(message)
+            await self._deliver(as_message(mail))
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as error:
             code = getattr(error, "code", 0) or _first_code(error)
             if 500 <= code < 600:
@@ -213,7 +225,7 @@ class MailRelay(PollingWorker):
             mail.text = ""  # sent: the body is not needed any more
             log.info("mail_sent", mail_id=str(mail.id), purpose=mail.purpose)
 
-    async def _deliver(self, message: EmailMessage) -> None:
+    async def _deliver(self, message: Message) -> None:
         """Sends on the connection kept from the last mail while it is fresh, else on a new one. A kept connection
         the server has closed meanwhile costs the mail no attempt: it goes on a new connection at once. After any
         other failure the connection is given up (its state is unknown)."""
