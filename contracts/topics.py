@@ -52,7 +52,7 @@ ONBOARDING_REQUESTS = TopicSpec(
     "request id",
     "What happens to a customer's request for their partner number.",
     Principal.ONBOARDING,
-    (Principal.ONBOARDING, Principal.LETTERS),
+    (Principal.LETTERS,),
 )
 LETTER_QUEUE = TopicSpec(
     "plusportal.letters.queue.v1",

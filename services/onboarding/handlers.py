@@ -14,7 +14,7 @@ from contracts.envelope import EventPayload
 from contracts.identity import PartnerLinked
 from contracts.letters import LetterFailed, LetterReturned
 from contracts.masterdata import MeterPointRecorded
-from contracts.onboarding import PartnerNumberRequested, RequestingCustomer
+from contracts.onboarding import RequestingCustomer
 from contracts.topics import ONBOARDING_REQUESTS, TopicSpec
 from kit import energy_day, validity
 from kit.consumer import Delivered
@@ -94,15 +94,12 @@ async def submit_request(command: SubmitRequest, uow: Uow) -> Submitted:
     if earlier:  # a double submit (reload, double click) gets the same request back, and nothing happens again
         return Submitted(earlier, first_time=False)
     _publish(uow, request)
+    # The copy by e-mail, in the same transaction: it goes once the request is stored, and only then.
+    subject, text = copy_of_message(command.tenant.name, command.tenant.service_phone, request)
+    sender = (command.tenant.sender_name, command.tenant.sender_email)
+    mail = Mail(*sender, str(command.customer.email), subject, text, "request-copy")
+    uow.send_mail(mail, tenant=tenant, correlation_id=request.correlation_id)
     return Submitted(request.id, first_time=True)
-
-
-async def send_copy_of_message(event: Delivered[PartnerNumberRequested], uow: Uow) -> None:
-    tenant, payload = event.tenant, event.payload
-    request = PartnerNumberRequest(payload.request_id, tenant.portal_number, payload.meter_number, payload.customer)
-    subject, text = copy_of_message(tenant.name, tenant.service_phone, request)
-    mail = Mail(tenant.sender_name, tenant.sender_email, str(payload.customer.email), subject, text, "request-copy")
-    uow.send_mail(mail, tenant=tenant.portal_number, correlation_id=event.envelope.correlation_id)
 
 
 # --- the back-office review -----------------------------------------------------------------------------

@@ -14,7 +14,6 @@ GROUP = "onboarding"
 
 def build_router(consumer: EventConsumer) -> KafkaRouter:
     consumer.on(masterdata.MeterPointRecorded, record_meter_point)
-    consumer.on(onboarding.PartnerNumberRequested, handlers.send_copy_of_message)
     for letter_event in (
         letters.LetterQueued,
         letters.LetterDispatched,
@@ -31,12 +30,11 @@ def build_router(consumer: EventConsumer) -> KafkaRouter:
     consumer.subscribe(
         router,
         topics.MASTER_DATA.name,
-        topics.ONBOARDING_REQUESTS.name,
         topics.LETTERS.name,
         topics.IDENTITY.name,
         topics.IDENTITY_KEYS.name,
         group=GROUP,
-        description="Master data, own request events (copy e-mail), letter progress, registrations, identity's keys",
+        description="Master data, letter progress, registrations, identity's keys",
     )
 
     document_publishers(

@@ -59,7 +59,7 @@ TENANT = "000328"
 FORMS = 10
 REPLICATED = ("onboarding", "letters", "identity")
 GROUPS = {
-    "onboarding": (topics.MASTER_DATA.name, topics.ONBOARDING_REQUESTS.name, topics.LETTERS.name),
+    "onboarding": (topics.MASTER_DATA.name, topics.LETTERS.name),
     "letters": (topics.MASTER_DATA.name, topics.ONBOARDING_REQUESTS.name, topics.LETTER_DISPATCH_STATUS.name),
     "identity": (topics.MASTER_DATA.name, topics.IDENTITY_REQUESTS.name, topics.LETTERS.name),
     "printhouse": (topics.LETTER_QUEUE.name,),

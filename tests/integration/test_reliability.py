@@ -47,7 +47,7 @@ pytestmark = pytest.mark.stack
 TENANT = "000328"
 OTHER = "000512"
 CONSUMERS = {
-    "onboarding": (topics.MASTER_DATA.name, topics.ONBOARDING_REQUESTS.name, topics.LETTERS.name, topics.IDENTITY.name),
+    "onboarding": (topics.MASTER_DATA.name, topics.LETTERS.name, topics.IDENTITY.name),
     "letters": (topics.MASTER_DATA.name, topics.ONBOARDING_REQUESTS.name, topics.LETTER_DISPATCH_STATUS.name),
     "printhouse": (topics.LETTER_QUEUE.name,),
 }

@@ -62,7 +62,7 @@ pytestmark = pytest.mark.stack
 TENANT = "000328"
 TENANTS = ("000328", "000512")
 CONSUMERS = {
-    "onboarding": (topics.MASTER_DATA.name, topics.ONBOARDING_REQUESTS.name, topics.LETTERS.name),
+    "onboarding": (topics.MASTER_DATA.name, topics.LETTERS.name),
     "letters": (topics.MASTER_DATA.name, topics.ONBOARDING_REQUESTS.name, topics.LETTER_DISPATCH_STATUS.name),
     "printhouse": (topics.LETTER_QUEUE.name,),
 }

@@ -110,12 +110,12 @@ async def test_another_tenant_does_not_find_the_request(units: FakeUnits[FakeReq
 async def test_the_copy_mail_goes_to_the_form_address_and_letter_news_move_the_status(
     units: FakeUnits[FakeRequests],
 ) -> None:
-    submitted = await submit(units)
-    [requested] = units.outbox.of_type(PartnerNumberRequested)
-    async with units() as uow:
-        await handlers.send_copy_of_message(delivered(requested), uow)
-    [mail] = units.outbox.mails
+    form = uuid4()
+    submitted = await submit(units, submission_id=form)
+    [mail] = units.outbox.mails  # written with the request, in its transaction
     assert mail.recipient == "erika@example.org" and mail.purpose == "request-copy"
+    assert not (await submit(units, submission_id=form)).first_time
+    assert len(units.outbox.mails) == 1  # a double submit sends no second copy
     job = uuid4()
     for news in (
         LetterQueued(request_id=submitted.request_id, job_id=job),
