@@ -37,7 +37,7 @@ from services.letters.letter_pdf import validate_content
 class Letters(Protocol):
     """What the use cases need of the store (store.LetterStore; a fake in the unit tests)."""
 
-    async def of_request(self, tenant: str, request_id: UUID) -> Letter | None: ...
+    async def has_letter(self, tenant: str, request_id: UUID) -> bool: ...
 
     async def for_change(self, tenant: str, letter_id: UUID) -> Letter | None: ...
 
@@ -128,7 +128,7 @@ def _post(
 
 async def queue_letter(event: Delivered[PartnerNumberRequestMatched], uow: Uow, *, posting: Posting) -> None:
     tenant, matched = event.tenant, event.payload
-    if await uow.store.of_request(tenant.portal_number, matched.request_id):
+    if await uow.store.has_letter(tenant.portal_number, matched.request_id):
         return  # exactly one letter per request, even if the request is matched again
     letter = Letter(
         id=uuid4(),

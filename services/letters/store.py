@@ -17,6 +17,7 @@ from contracts.identity import SigningKeyPublished, SigningKeyRevoked
 from contracts.letters import DispatchStatusReported, RecipientAddress
 from kit import auth
 from kit.consumer import Delivered
+from kit.db import driver
 from services.letters.domain import (
     RENDERABLE,
     Letter,
@@ -53,6 +54,13 @@ class LetterRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
+
+# On every matched request's path, sent on the driver's connection (kit.db.driver).
+_HAS_LETTER = "SELECT EXISTS (SELECT 1 FROM letters WHERE tenant = $1 AND request_id = $2)"
+_LOCK_METER = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_POSTED_FOR_METER = (
+    "SELECT reference, posted_at, status FROM letters WHERE tenant = $1 AND meter_number = $2 AND posted_at >= $3"
+)
 
 # domain.needs_render in SQL, spelled exactly as the partial index ix_letters_to_render (migration 0002) so
 # the planner can use it; literal, not bound, because a generic plan cannot match parameters to the index.
@@ -167,12 +175,8 @@ class LetterStore:
         """Identity revoked a key: staff tokens it signed are refused from now on (kit.auth)."""
         await auth.record_key_revocation(event, self._session)
 
-    async def of_request(self, tenant: str, request_id: UUID) -> Letter | None:
-        result = await self._session.exec(
-            select(LetterRow).where(LetterRow.tenant == tenant, LetterRow.request_id == request_id)
-        )
-        row = result.first()
-        return _to_domain(row) if row else None
+    async def has_letter(self, tenant: str, request_id: UUID) -> bool:
+        return bool(await (await driver(self._session)).fetchval(_HAS_LETTER, tenant, request_id))
 
     async def for_change(self, tenant: str, letter_id: UUID) -> Letter | None:
         result = await self._session.exec(
@@ -198,17 +202,10 @@ class LetterStore:
         """The meter's letters whose job went out at ``since`` or later. First takes the meter's transaction
         lock: a second request for the meter, decided at the same time, waits for this commit and then sees
         the letter (row locks cannot do it: the letter to wait for may not be a row yet)."""
-        await self._session.exec(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))").bindparams(  # type: ignore[call-overload]
-                key=f"letters-per-meter/{tenant}/{meter_number}"
-            )
-        )
-        query = select_columns(col(LetterRow.reference), col(LetterRow.posted_at), col(LetterRow.status)).where(
-            col(LetterRow.tenant) == tenant,
-            col(LetterRow.meter_number) == meter_number,
-            col(LetterRow.posted_at) >= since,
-        )
-        return [PostedLetter(v.reference, v.posted_at, LetterStatus(v.status)) for v in await self._rows(query)]
+        connection = await driver(self._session)
+        await connection.execute(_LOCK_METER, f"letters-per-meter/{tenant}/{meter_number}")
+        rows = await connection.fetch(_POSTED_FOR_METER, tenant, meter_number, since)
+        return [PostedLetter(row["reference"], row["posted_at"], LetterStatus(row["status"])) for row in rows]
 
     def add(self, letter: Letter, now: datetime) -> None:
         row = LetterRow(

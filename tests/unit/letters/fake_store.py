@@ -24,8 +24,8 @@ class FakeLetters:
         self.reports: dict[UUID, list[StatusReport]] = {}
         self.tasks: dict[UUID, tuple[str, TaskView, datetime | None]] = {}
 
-    async def of_request(self, tenant: str, request_id: UUID) -> Letter | None:
-        return next((_copy(x) for x in self.letters.values() if (x.tenant, x.request_id) == (tenant, request_id)), None)
+    async def has_letter(self, tenant: str, request_id: UUID) -> bool:
+        return any((x.tenant, x.request_id) == (tenant, request_id) for x in self.letters.values())
 
     async def for_change(self, tenant: str, letter_id: UUID) -> Letter | None:
         letter = self.letters.get(letter_id)
