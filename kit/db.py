@@ -54,14 +54,24 @@ class Database:
         """One statement outside any transaction (a write commits by itself), on a small asyncpg pool of its own:
         a hot read (a customer's meter data) or a relay's claim skips the ORM pool's checkout and sends no
         BEGIN/COMMIT."""
+        async with (await self._driver_pool()).acquire() as connection:
+            return list(await connection.fetch(query, *args))
+
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction on that pool, for a mechanism that needs no ORM (the outbox relay): half the CPU of
+        ``transaction`` around the same statements."""
+        async with (await self._driver_pool()).acquire() as connection, connection.transaction():
+            yield connection
+
+    async def _driver_pool(self) -> asyncpg.Pool:
         if self._reads is None:
             async with self._reads_opening:
                 if self._reads is None:
                     self._reads = await asyncpg.create_pool(
                         self.driver_dsn, min_size=1, max_size=_READ_POOL, reset=_unchanged
                     )
-        async with self._reads.acquire() as connection:
-            return list(await connection.fetch(query, *args))
+        return self._reads
 
     async def reachable(self, timeout: float = 2.0) -> bool:
         """Whether the database answers at all (an outage, as opposed to one statement failing)."""
@@ -93,12 +103,12 @@ def insert_sql(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
 
 
-_READ_POOL = 4  # connections for Database.fetch, beside the ORM pool's
+_READ_POOL = 5  # connections for Database.fetch and driver_transaction (one relay), beside the ORM pool's
 
 
 async def _unchanged(connection: asyncpg.Connection) -> None:
-    """Database.fetch's statements change no session state, so a connection goes back to its pool without the
-    round trip of asyncpg's reset."""
+    """The pool's statements change no session state (a transaction's locks end with it), so a connection goes
+    back without the round trip of asyncpg's reset."""
 
 
 def _alembic_config(url: str, versions_dir: Path) -> Config:

@@ -133,8 +133,7 @@ class OutboxRelay(PollingWorker):
 
     async def run_once(self) -> int:
         while True:
-            async with self._db.transaction() as session:
-                connection = await driver(session)
+            async with self._db.driver_transaction() as connection:
                 rows = await connection.fetch(_TAKE_BATCH, RELAY_LOCK, self.batch_limit)
                 if rows:
                     futures = [await self._publish(row) for row in rows]
