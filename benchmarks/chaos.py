@@ -102,7 +102,6 @@ FAULTS = (*SERVICES, "kafka", "postgres", "connection-cut")
 CONSUMERS: dict[str, tuple[str, ...]] = {
     ONBOARDING_GROUP: (
         topics.MASTER_DATA.name,
-        topics.ONBOARDING_REQUESTS.name,
         topics.LETTERS.name,
         topics.IDENTITY.name,
         topics.IDENTITY_KEYS.name,

@@ -1,6 +1,6 @@
 """Onboarding's table and the store on it: requests in and out as domain objects. Every query is scoped by tenant.
-The statements on a form's path (the new request, a letter's progress) go on the driver's connection (kit.db.driver);
-the back-office's lists use the ORM."""
+The store's statements are plain SQL on the unit of work's connection (kit.db.driver): they are on every form's and
+letter event's path, where SQLAlchemy's statement machinery cost more CPU than the statements."""
 
 import json
 from collections.abc import Mapping
@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import TypeAdapter
 from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.common import PartnerNumberGrant
@@ -40,20 +40,6 @@ class RequestRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-def _to_domain(row: RequestRow) -> PartnerNumberRequest:
-    return PartnerNumberRequest(
-        id=row.id,
-        tenant=row.tenant,
-        meter_number=row.meter_number,
-        customer=RequestingCustomer.model_validate(row.customer),
-        status=RequestStatus(row.status),
-        grants=tuple(PartnerNumberGrant.model_validate(g) for g in row.grants),
-        note=row.note,
-        submission_id=row.submission_id,
-        correlation_id=row.correlation_id,
-    )
-
-
 # A new request's row, unless its form made one before (on every form's path: sent on the driver's connection).
 _ADDED_COLUMNS = ("id", "tenant", "submission_id", "correlation_id", "created_at", "status", "meter_number", "customer",
                   "grants", "note", "updated_at")  # fmt: skip
@@ -63,14 +49,17 @@ _ADD_UNLESS_SUBMITTED = (
 )
 
 
-# A request loaded for a change, and its change: on every letter event's path, sent on the driver's connection
-# (JSON columns as text, parsed by pydantic).
+# A request as loaded (JSON columns as text, parsed by pydantic), and a change of it.
 _LOADED = (
-    "SELECT id, tenant, meter_number, customer::text, status, grants::text, note, submission_id, correlation_id"
-    " FROM partner_number_requests"
+    "SELECT id, tenant, meter_number, customer::text, status, grants::text, note, submission_id, correlation_id,"
+    " created_at, updated_at FROM partner_number_requests"
 )
 _FOR_CHANGE = f"{_LOADED} WHERE tenant = $1 AND id = $2 FOR UPDATE"
 _GRANTING = f"{_LOADED} WHERE tenant = $1 AND grants @> $2::jsonb FOR UPDATE"
+_BY_SUBMISSION = f"{_LOADED} WHERE tenant = $1 AND submission_id = $2"
+_BY_ID = f"{_LOADED} WHERE tenant = $1 AND id = $2"
+# Newest first, of one status or ($2 NULL) all.
+_PAGE = f"{_LOADED} WHERE tenant = $1 AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC LIMIT $3 OFFSET $4"
 _SAVE = (
     "UPDATE partner_number_requests SET status = $3, meter_number = $4, customer = $5, grants = $6, note = $7,"
     " updated_at = $8 WHERE tenant = $1 AND id = $2"
@@ -119,11 +108,8 @@ class RequestStore:
         await auth.record_key_revocation(event, self._session)
 
     async def by_submission(self, tenant: str, submission_id: UUID) -> PartnerNumberRequest | None:
-        result = await self._session.exec(
-            select(RequestRow).where(RequestRow.tenant == tenant, RequestRow.submission_id == submission_id)
-        )
-        row = result.first()
-        return _to_domain(row) if row else None
+        found = await (await driver(self._session)).fetchrow(_BY_SUBMISSION, tenant, submission_id)
+        return _from_record(found) if found is not None else None
 
     async def for_change(self, tenant: str, request_id: UUID) -> PartnerNumberRequest | None:
         found = await (await driver(self._session)).fetchrow(_FOR_CHANGE, tenant, request_id)
@@ -146,12 +132,9 @@ class RequestStore:
         added = await (await driver(self._session)).fetchval(_ADD_UNLESS_SUBMITTED, *(row[c] for c in _ADDED_COLUMNS))
         if added is not None:
             return None
-        earlier = await self._session.exec(
-            select(RequestRow.id).where(
-                RequestRow.tenant == request.tenant, RequestRow.submission_id == request.submission_id
-            )
-        )
-        return earlier.one()
+        earlier = await self.by_submission(request.tenant, request.submission_id)
+        assert earlier is not None  # the conflict was on its row
+        return earlier.id
 
     async def save(self, request: PartnerNumberRequest, now: datetime) -> None:
         changed = _changing(request, now)
@@ -161,21 +144,15 @@ class RequestStore:
         )  # fmt: skip
 
     async def summary(self, tenant: str, request_id: UUID) -> RequestSummary | None:
-        result = await self._session.exec(
-            select(RequestRow).where(RequestRow.tenant == tenant, RequestRow.id == request_id)
-        )
-        row = result.first()
-        return _summary(row) if row else None
+        found = await (await driver(self._session)).fetchrow(_BY_ID, tenant, request_id)
+        return _summary(found) if found is not None else None
 
     async def summaries(
         self, tenant: str, status: RequestStatus | None, limit: int, offset: int
     ) -> list[RequestSummary]:
-        query = select(RequestRow).where(RequestRow.tenant == tenant)
-        if status:
-            query = query.where(RequestRow.status == status)
-        query = query.order_by(col(RequestRow.created_at).desc()).limit(limit).offset(offset)
-        return [_summary(row) for row in (await self._session.exec(query)).all()]
+        rows = await (await driver(self._session)).fetch(_PAGE, tenant, status.value if status else None, limit, offset)
+        return [_summary(found) for found in rows]
 
 
-def _summary(row: RequestRow) -> RequestSummary:
-    return RequestSummary(_to_domain(row), row.created_at, row.updated_at)
+def _summary(found: Mapping[str, Any]) -> RequestSummary:
+    return RequestSummary(_from_record(found), found["created_at"], found["updated_at"])

@@ -14,8 +14,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlmodel import select
 
+import kit.mail
 from kit.db import Database, migrate
-from kit.mail import Mail, MailRelay, OutgoingMail, insert_mails, mail_row
+from kit.mail import CLAIM_LEASE, Mail, MailRelay, OutgoingMail, insert_mails, mail_row
 from services.onboarding.app import MIGRATIONS
 from stack.fixtures import DatabaseServer
 from tests.conftest import free_port
@@ -158,6 +159,51 @@ async def test_a_crash_mid_batch_sends_no_mail_twice(relay_world: RelayWorld) ->
     assert await MailRelay(db, "127.0.0.1", port).run_once() == 2  # the first is recorded as sent
     received = sorted(address for e in server.received for address in e.rcpt_tos)
     assert received == ["first@example.org", "second@example.org", "third@example.org"]
+
+
+class DatabaseGoneAfterTheClaim:
+    """A relay's database that stops answering after it claimed the due mails (the process dies with them)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._claimed = False
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        if self._claimed:
+            raise ConnectionResetError("database connection lost")
+        self._claimed = True
+        return await self._db.fetch(query, *args)
+
+
+async def test_mails_claimed_by_a_relay_that_died_are_due_again_after_the_lease(relay_world: RelayWorld) -> None:
+    db, server, port = relay_world.db, relay_world.server, relay_world.port
+    async with db.transaction() as session:
+        mail = Mail("Netz", "netz@example.org", "kunde@example.org", "Betreff", "Text", "test")
+        await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
+    with pytest.raises(ConnectionResetError):
+        await MailRelay(DatabaseGoneAfterTheClaim(db), "127.0.0.1", port).run_once()  # type: ignore[arg-type]
+    assert len(server.received) == 1  # sent, but its outcome was never recorded
+    relay = MailRelay(db, "127.0.0.1", port)
+    assert await relay.run_once() == 0  # claimed: not due for another relay during the lease
+    await db.fetch("UPDATE mail_outbox SET next_attempt_at = next_attempt_at - $1::interval", CLAIM_LEASE)
+    assert await relay.run_once() == 1  # the lease is over: it goes again (same Message-ID, see below)
+    assert [e.rcpt_tos for e in server.received] == [["kunde@example.org"]] * 2
+
+
+async def test_mails_not_begun_within_the_sending_window_go_back_at_once(
+    relay_world: RelayWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, server, port = relay_world.db, relay_world.server, relay_world.port
+    async with db.transaction() as session:
+        for who in ("first", "second"):
+            mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
+            await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
+    relay = MailRelay(db, "127.0.0.1", port)
+    monkeypatch.setattr(kit.mail, "SENDING_WINDOW_S", -1.0)  # the window is over before the first mail
+    assert await relay.run_once() == 2 and server.received == []
+    monkeypatch.undo()
+    assert await relay.run_once() == 2  # handed back due at once, not after the lease
+    assert sorted(e.rcpt_tos[0] for e in server.received) == ["first@example.org", "second@example.org"]
 
 
 class CrashBeforeCommit(MailRelay):

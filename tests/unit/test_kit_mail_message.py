@@ -27,7 +27,7 @@ def test_a_mail_reads_back_with_its_german_text_sender_name_and_one_click_header
         next_attempt_at=datetime.now(UTC),
         subject="Ihre Anfrage für Zähler 1EMH0000000001",
         text=text,
-        unsubscribe_url="https://000328.plusportal.de/api/meterdata/alerts/off?x=1",
+        unsubscribe_url="https://000328.plusportal.de/api/meterdata/alerts/off?alert=" + "a" * 36 + "&sig=" + "s" * 43,
     )
     raw = flatten_message(as_message(mail))  # as aiosmtplib sends it
     assert raw.isascii()  # no 8-bit data for a server without SMTPUTF8
@@ -37,6 +37,7 @@ def test_a_mail_reads_back_with_its_german_text_sender_name_and_one_click_header
     assert read["From"].addresses[0].display_name == "Stadtwerke Münster Netz"
     assert read["To"] == "erika@example.org"
     assert read["Message-ID"] == message_id(mail.id, mail.sender)
+    assert f"\nList-Unsubscribe: <{mail.unsubscribe_url}>\n".encode() in raw  # on one line, as mail programs expect
     assert read["List-Unsubscribe"] == f"<{mail.unsubscribe_url}>"
     assert read["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert read.get_content_type() == "text/plain" and read["Content-Transfer-Encoding"] == "quoted-printable"
