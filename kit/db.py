@@ -48,7 +48,8 @@ class Database:
             connection = await driver(session)
             async with connection.transaction(readonly=read_only):
                 yield session
-                await session.flush()
+                if session.new or session.dirty or session.deleted:  # a flush with nothing to write costs a hop too
+                    await session.flush()
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         """One statement outside any transaction (a write commits by itself), on a small asyncpg pool of its own:
@@ -94,9 +95,11 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
     statement machinery (which costs more CPU than the round trip itself) and is part of the transaction."""
     if (kept := session.info.get(_DRIVER)) is not None:
         return kept
-    connection = (await (await session.connection()).get_raw_connection()).driver_connection
+    # The checked-out pool connection of the session's Connection: read as attributes, not through
+    # AsyncConnection.get_raw_connection, which is one more greenlet hop for the same object.
+    connection = (await session.connection()).sync_connection.connection.driver_connection  # type: ignore[union-attr]
     assert connection is not None
-    session.info[_DRIVER] = connection  # asking SQLAlchemy again costs two greenlet hops per statement
+    session.info[_DRIVER] = connection  # asking SQLAlchemy again costs greenlet hops per statement
     return connection
 
 
