@@ -72,6 +72,14 @@ async def relay_world(postgres_server: DatabaseServer) -> AsyncIterator[RelayWor
         await world.db.dispose()
 
 
+async def store_mails(db: Database, *recipients: str) -> None:
+    """One mail to ``<recipient>@example.org`` each, in this order, as a use case stores them."""
+    async with db.transaction() as session:
+        for who in recipients:
+            mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
+            await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
+
+
 async def test_sent_failed_permanently_and_retried_later(relay_world: RelayWorld, tmp_path: Path) -> None:
     db, server, port = relay_world.db, relay_world.server, relay_world.port
     rows = {
@@ -150,10 +158,7 @@ async def test_a_crash_mid_batch_sends_no_mail_twice(relay_world: RelayWorld) ->
     """The chaos run's finding: with one transaction per batch, a crash after the SMTP server took the first
     mails rolled back their `sent_at`, and the next run sent them again."""
     db, server, port = relay_world.db, relay_world.server, relay_world.port
-    async with db.transaction() as session:
-        for who in ("first", "second", "third"):
-            mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
-            await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
+    await store_mails(db, "first", "second", "third")
     with pytest.raises(ConnectionResetError):
         await CrashAfterFirstMail(db, "127.0.0.1", port).run_once()
     assert await MailRelay(db, "127.0.0.1", port).run_once() == 2  # the first is recorded as sent
@@ -177,9 +182,7 @@ class DatabaseGoneAfterTheClaim:
 
 async def test_mails_claimed_by_a_relay_that_died_are_due_again_after_the_lease(relay_world: RelayWorld) -> None:
     db, server, port = relay_world.db, relay_world.server, relay_world.port
-    async with db.transaction() as session:
-        mail = Mail("Netz", "netz@example.org", "kunde@example.org", "Betreff", "Text", "test")
-        await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
+    await store_mails(db, "kunde")
     with pytest.raises(ConnectionResetError):
         await MailRelay(DatabaseGoneAfterTheClaim(db), "127.0.0.1", port).run_once()  # type: ignore[arg-type]
     assert len(server.received) == 1  # sent, but its outcome was never recorded
@@ -194,10 +197,7 @@ async def test_mails_not_begun_within_the_sending_window_go_back_at_once(
     relay_world: RelayWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, server, port = relay_world.db, relay_world.server, relay_world.port
-    async with db.transaction() as session:
-        for who in ("first", "second"):
-            mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
-            await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
+    await store_mails(db, "first", "second")
     relay = MailRelay(db, "127.0.0.1", port)
     monkeypatch.setattr(kit.mail, "SENDING_WINDOW_S", -1.0)  # the window is over before the first mail
     assert await relay.run_once() == 2 and server.received == []
@@ -218,10 +218,7 @@ async def test_a_mail_sent_again_after_a_crash_carries_the_same_message_id(relay
     """SMTP cannot be part of the transaction: a crash between the server's 250 and the commit sends the mail again.
     It goes as the same message (one Message-ID, from the outbox row), so the recipient's mail system can tell."""
     db, server, port = relay_world.db, relay_world.server, relay_world.port
-    async with db.transaction() as session:
-        for who in ("first", "second"):
-            mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
-            await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
+    await store_mails(db, "first", "second")
     with pytest.raises(ConnectionResetError):
         await CrashBeforeCommit(db, "127.0.0.1", port).run_once()
     assert await MailRelay(db, "127.0.0.1", port).run_once() == 2
@@ -252,10 +249,7 @@ class AfterTheClaim:
 
 async def test_two_replicas_relays_send_a_mail_once_and_keep_its_retry_wait(relay_world: RelayWorld) -> None:
     db, server, port = relay_world.db, relay_world.server, relay_world.port
-    async with db.transaction() as session:
-        for who in ("kunde", "busy"):
-            mail = Mail("Netz", "netz@example.org", f"{who}@example.org", "Betreff", "Text", "test")
-            await insert_mails(session, [mail_row(mail, tenant="000328", correlation_id=uuid4())])
+    await store_mails(db, "kunde", "busy")
     other = MailRelay(db, "127.0.0.1", port)
     overlapping = AfterTheClaim(db, other.run_once)
     relay = MailRelay(overlapping, "127.0.0.1", port)  # type: ignore[arg-type]
