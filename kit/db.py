@@ -112,6 +112,16 @@ def insert_sql(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
 
 
+async def insert_rows(
+    session: AsyncSession, table: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Rows (column → value) into ``table`` with one executemany on the unit of work's driver connection: one
+    prepared statement, sent in one round trip."""
+    await (await driver(session)).executemany(
+        insert_sql(table, columns), [tuple(row[column] for column in columns) for row in rows]
+    )
+
+
 _READ_POOL = 5  # connections for Database.fetch and driver_transaction (one relay), beside the ORM pool's
 
 

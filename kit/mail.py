@@ -24,7 +24,7 @@ from sqlalchemy import Column, DateTime, Text
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from kit.db import Database, driver, insert_sql
+from kit.db import Database, driver, insert_rows
 from kit.logging import get_logger
 from kit.worker import PollingWorker
 
@@ -89,7 +89,6 @@ def mail_row(mail: Mail, *, tenant: str, correlation_id: UUID, created_at: datet
 
 _ROW_COLUMNS = ("id", "tenant", "correlation_id", "purpose", "sender", "recipient", "subject", "text", "created_at",
                 "next_attempt_at", "attempts", "unsubscribe_url")  # fmt: skip
-_INSERT = insert_sql("mail_outbox", _ROW_COLUMNS)
 _COUNT_TO = (
     "SELECT count(*) FROM mail_outbox"
     " WHERE tenant = $1 AND recipient = $2 AND purpose = ANY($3::text[]) AND created_at > $4"
@@ -99,7 +98,7 @@ _COUNT_TO = (
 async def insert_mails(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Rows of ``mail_row`` in one statement on the driver's connection, an executemany (one prepared
     statement, sent in one round trip)."""
-    await (await driver(session)).executemany(_INSERT, [tuple(row[c] for c in _ROW_COLUMNS) for row in rows])
+    await insert_rows(session, "mail_outbox", _ROW_COLUMNS, rows)
 
 
 async def mails_to(

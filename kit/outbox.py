@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import HEADER_CORRELATION_ID, HEADER_EVENT_TYPE, HEADER_TENANT, EventPayload
 from contracts.topics import TopicSpec
-from kit.db import Database, driver, insert_sql
+from kit.db import Database, insert_rows
 from kit.events import encode, envelope_for
 from kit.tracing import TRACEPARENT, continued, current_traceparent
 from kit.worker import PollingWorker
@@ -77,13 +77,12 @@ def event_row(
 
 _ROW_COLUMNS = ("event_id", "topic", "message_key", "event_type", "tenant", "correlation_id", "body", "created_at",
                 "traceparent")  # fmt: skip
-_INSERT = insert_sql("outbox", _ROW_COLUMNS)
 
 
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Rows of ``event_row`` in one statement on the driver's connection, an executemany (one prepared
     statement, sent in one round trip); their ``seq`` follows the order given."""
-    await (await driver(session)).executemany(_INSERT, [tuple(row[c] for c in _ROW_COLUMNS) for row in rows])
+    await insert_rows(session, "outbox", _ROW_COLUMNS, rows)
 
 
 async def backlog(session: AsyncSession) -> tuple[int, float]:
