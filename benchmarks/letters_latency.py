@@ -593,7 +593,7 @@ def report(results: Results) -> tuple[str, bool]:
             "",
             "  service CPU during load and drain: "
             + ", ".join(
-                f"{name} {seconds:.1f} s ({seconds / done * 1000:.0f} ms per request)"
+                f"{name} {seconds:.1f} s ({seconds / done * 1000:.1f} ms per request)"
                 for name, seconds in results.cpu.items()
             ),
         ]

@@ -13,8 +13,10 @@ from typing import Any
 import asyncpg
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 _ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
@@ -24,12 +26,14 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         # No pre-ping: it costs a round trip per checkout; a dropped connection fails the unit of work, which
-        # the consumer retries and HTTP clients see as a 5xx to repeat.
+        # the consumer retries and HTTP clients see as a 5xx to repeat. One the driver knows is closed is
+        # replaced on checkout (``discard_closed``, no round trip).
         # AUTOCOMMIT: SQLAlchemy begins and ends no transactions of its own; ``transaction`` begins them on the
         # driver's connection, so a unit of work's raw asyncpg statements (``driver``) are inside from the start.
         self.engine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, isolation_level="AUTOCOMMIT"
         )
+        event.listen(self.engine.sync_engine, "checkout", discard_closed)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._reads: asyncpg.Pool | None = None
         self._reads_opening = asyncio.Lock()
@@ -88,6 +92,17 @@ class Database:
             await self._reads.close()
             self._reads = None
         await self.engine.dispose()
+
+
+def discard_closed(_dbapi_connection: object, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+    """On checkout: a pooled connection the server closed (a terminated backend, a restarted server) is replaced
+    by a new one. ``transaction`` begins on the driver's connection, outside SQLAlchemy's disconnect handling,
+    and AUTOCOMMIT's reset on return sends nothing, so without this such a connection went back to the pool
+    after its failed BEGIN and failed every unit of work (and /health) until pool_recycle, unless a statement
+    sent through SQLAlchemy happened to meet one and invalidated the pool."""
+    connection = record.driver_connection
+    if connection is not None and connection.is_closed():
+        raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 async def driver(session: AsyncSession) -> asyncpg.Connection:

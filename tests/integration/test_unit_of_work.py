@@ -1,6 +1,7 @@
 """The unit of work on a real PostgreSQL: what a commit tells the relays, read-only units that cannot lock, the
 outbox's rows, and a repeated form."""
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -71,6 +72,24 @@ async def test_driver_and_orm_statements_share_the_transaction_from_its_first_st
         assert (await session.exec(text(seen))).scalar() == 1  # type: ignore[call-overload]
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             await (await driver(session)).execute(add, uuid4(), uuid4(), uuid4())
+
+
+async def test_a_connection_the_server_ended_while_idle_is_replaced_not_handed_out_again(db: Database) -> None:
+    """A cut (pg_terminate_backend, a restarted server) while the service is idle: the next unit of work gets a
+    new connection. Before, the dead one went back to the pool and every unit of work — /health too — failed
+    until pool_recycle (found by the chaos run's last fault, which came after the load)."""
+    async with db.transaction() as session:
+        backend = await (await driver(session)).fetchval("SELECT pg_backend_pid()")
+    [[ended]] = await db.fetch("SELECT pg_terminate_backend($1)", backend)
+    assert ended
+    for _ in range(100):  # the driver notices when the loop reads the closed socket
+        if not await db.fetch("SELECT 1 FROM pg_stat_activity WHERE pid = $1", backend):
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
+    for _ in range(3):
+        async with db.transaction() as session:
+            assert await (await driver(session)).fetchval("SELECT pg_backend_pid()") != backend
 
 
 async def test_the_outbox_keeps_the_order_of_events_and_counts_the_transactions_own_mails(db: Database) -> None:
