@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, DateTime, text
+from sqlalchemy import Column, DateTime
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -57,6 +57,7 @@ def partner_probe(partner_number: str, role: str) -> str:
 
 # The record as JSON text, parsed by pydantic in one step (on every form's path).
 _FIND = "SELECT record::text FROM meter_points WHERE tenant = $1 AND meter_number = $2"
+_OF_PARTNER = "SELECT record::text FROM meter_points WHERE tenant = $1 AND record @> $2::jsonb ORDER BY meter_number"
 
 
 class MasterDataTable:
@@ -110,13 +111,8 @@ class MasterDataTable:
         )
 
     async def _records_of_partner(self, tenant: str, partner_number: str, role: str) -> list[MeterPointRecorded]:
-        result = await self._session.exec(
-            text(
-                "SELECT record FROM meter_points WHERE tenant = :tenant AND record @> CAST(:probe AS jsonb)"
-                " ORDER BY meter_number"
-            ).bindparams(tenant=tenant, probe=partner_probe(partner_number, role))
-        )  # type: ignore[call-overload]
-        return [MeterPointRecorded.model_validate(record) for (record,) in result.all()]
+        records = await (await driver(self._session)).fetch(_OF_PARTNER, tenant, partner_probe(partner_number, role))
+        return [MeterPointRecorded.model_validate_json(record) for (record,) in records]
 
     async def meters_by_location(self, tenant: str) -> dict[str, str]:
         """Meter number per market location (MaLo) in the tenant's master data."""

@@ -1,7 +1,8 @@
 """Identity's tables and the store on them: accounts, links, throttles and sessions in and out as domain objects.
 Every query is scoped by tenant."""
 
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -12,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from kit.db import driver, insert_sql
 from services.identity.domain import (
     AccessAlert,
     AccessAttempt,
@@ -157,6 +159,23 @@ _failures: sa.Table = PartnerFailureRow.__table__  # type: ignore[attr-defined]
 _codes: sa.Table = RegistrationCodeRow.__table__  # type: ignore[attr-defined]
 _alerts: sa.Table = AccessAlertRow.__table__  # type: ignore[attr-defined]
 
+# The statements of a login, sent on the driver's connection (kit.db.driver): through SQLAlchemy each cost more
+# Python than its round trip.
+_ACCOUNT_COLUMNS = ("id", "tenant", "email", "password_hash", "created_at", "password_changed_at")
+_LINK_COLUMNS = ("partner_number", "meter_number", "role", "linked_at")  # PartnerLink's fields, in order
+_ACCOUNT_WITH_LINKS = (
+    f"SELECT {', '.join('a.' + column for column in _ACCOUNT_COLUMNS)},"
+    f" {', '.join('l.' + column for column in _LINK_COLUMNS)}"
+    " FROM accounts a LEFT JOIN partner_links l ON l.tenant = a.tenant AND l.account_id = a.id"
+    " WHERE a.tenant = $1 AND {} ORDER BY l.linked_at"
+)
+_ACCOUNT_BY_EMAIL = _ACCOUNT_WITH_LINKS.format("a.email = $2")
+_ACCOUNT_BY_ID = _ACCOUNT_WITH_LINKS.format("a.id = $2")
+_THROTTLE_CREATED = "INSERT INTO login_throttle (tenant, email_key, failures) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING"
+_THROTTLE_LOCKED = "SELECT failures, wait_until FROM login_throttle WHERE tenant = $1 AND email_key = $2 FOR UPDATE"
+_THROTTLE_SAVED = "UPDATE login_throttle SET failures = $3, wait_until = $4 WHERE tenant = $1 AND email_key = $2"
+_SESSION_COLUMNS = tuple(field.name for field in fields(BrowserSession))
+
 
 def _one_time_link(row: TokenRow) -> OneTimeLink:
     return OneTimeLink(
@@ -173,19 +192,9 @@ def _one_time_link(row: TokenRow) -> OneTimeLink:
     )
 
 
-def _browser_session(row: Any) -> BrowserSession:
-    """From an ORM row or a Core row of the sessions table (same attribute names)."""
-    return BrowserSession(
-        id_hash=row.id_hash,
-        tenant=row.tenant,
-        account_id=row.account_id,
-        partner_number=row.partner_number,
-        role=row.role,
-        csrf_token=row.csrf_token,
-        created_at=row.created_at,
-        last_seen_at=row.last_seen_at,
-        user_agent=row.user_agent,
-    )
+def _browser_session(row: Mapping[Any, Any]) -> BrowserSession:
+    """From a Core row mapping or a driver's record of the sessions table."""
+    return BrowserSession(**{column: row[column] for column in _SESSION_COLUMNS})
 
 
 class IdentityStore:
@@ -210,10 +219,10 @@ class IdentityStore:
     # --- accounts and their partner numbers ---
 
     async def account_by_email(self, tenant: str, email: str) -> Account | None:
-        return await self._account_where(_accounts.c.tenant == tenant, _accounts.c.email == email)
+        return self._account_of(await (await driver(self._session)).fetch(_ACCOUNT_BY_EMAIL, tenant, email))
 
     async def account(self, tenant: str, account_id: UUID) -> Account | None:
-        return await self._account_where(_accounts.c.tenant == tenant, _accounts.c.id == account_id)
+        return self._account_of(await (await driver(self._session)).fetch(_ACCOUNT_BY_ID, tenant, account_id))
 
     async def owner_of(self, tenant: str, partner_number: str) -> Account | None:
         """The login this partner number belongs to, if any."""
@@ -225,13 +234,7 @@ class IdentityStore:
     async def _account_where(self, *conditions: Any) -> Account | None:
         """The account with its links in one query (links oldest first)."""
         statement = (
-            sa.select(
-                _accounts,
-                _links.c.partner_number,
-                _links.c.meter_number,
-                _links.c.role,
-                _links.c.linked_at,
-            )
+            sa.select(_accounts, *(_links.c[column] for column in _LINK_COLUMNS))
             .select_from(
                 _accounts.outerjoin(
                     _links, (_links.c.tenant == _accounts.c.tenant) & (_links.c.account_id == _accounts.c.id)
@@ -240,21 +243,16 @@ class IdentityStore:
             .where(*conditions)
             .order_by(_links.c.linked_at)
         )
-        rows = (await self._core(statement)).all()
+        return self._account_of((await self._core(statement)).mappings().all())
+
+    def _account_of(self, rows: Sequence[Mapping[Any, Any]]) -> Account | None:
+        """An account from its rows joined with its links (Core mappings or the driver's records)."""
         if not rows:
             return None
         first = rows[0]
-        links = [PartnerLink(r.partner_number, r.meter_number, r.role, r.linked_at) for r in rows if r.partner_number]
-        self._stored_links[first.id] = {link.partner_number for link in links}
-        return Account(
-            id=first.id,
-            tenant=first.tenant,
-            email=first.email,
-            password_hash=first.password_hash,
-            created_at=first.created_at,
-            password_changed_at=first.password_changed_at,
-            links=links,
-        )
+        links = [PartnerLink(*(row[column] for column in _LINK_COLUMNS)) for row in rows if row["partner_number"]]
+        self._stored_links[first["id"]] = {link.partner_number for link in links}
+        return Account(**{column: first[column] for column in _ACCOUNT_COLUMNS}, links=links)
 
     async def add_account(self, account: Account) -> None:
         # Executed at once: the unique (tenant, e-mail) constraint speaks now, not at commit.
@@ -462,25 +460,20 @@ class IdentityStore:
         """The e-mail's back-off, locked. Created first if missing — with ON CONFLICT, so that parallel
         first logins for one e-mail wait for each other instead of one failing (which would tell an attacker
         that this e-mail had no row yet, i.e. was never used)."""
-        await self._core(insert(_throttles).values(tenant=tenant, email_key=key, failures=0).on_conflict_do_nothing())
-        row = (
-            await self._core(
-                sa.select(_throttles.c.failures, _throttles.c.wait_until)
-                .where(_throttles.c.tenant == tenant, _throttles.c.email_key == key)
-                .with_for_update()
-            )
-        ).one()
-        self._throttles[(tenant, key)] = LoginThrottle(tenant, key, row.failures, row.wait_until)
-        return LoginThrottle(tenant, key, row.failures, row.wait_until)
+        connection = await driver(self._session)
+        if (row := await connection.fetchrow(_THROTTLE_LOCKED, tenant, key)) is None:  # one round trip when known
+            await connection.execute(_THROTTLE_CREATED, tenant, key)  # waits for a parallel first login's commit
+            row = await connection.fetchrow(_THROTTLE_LOCKED, tenant, key)
+        failures, wait_until = row
+        self._throttles[(tenant, key)] = LoginThrottle(tenant, key, failures, wait_until)
+        return LoginThrottle(tenant, key, failures, wait_until)
 
     async def save_throttle(self, throttle: LoginThrottle) -> None:
         key = (throttle.tenant, throttle.email_key)
         if self._throttles.get(key) == throttle:
             return  # unchanged (a right password with no failures before): no row version to write
-        await self._core(
-            update(_throttles)
-            .where(_throttles.c.tenant == throttle.tenant, _throttles.c.email_key == throttle.email_key)
-            .values(failures=throttle.failures, wait_until=throttle.wait_until)
+        await (await driver(self._session)).execute(
+            _THROTTLE_SAVED, throttle.tenant, throttle.email_key, throttle.failures, throttle.wait_until
         )
         self._throttles[key] = replace(throttle)
 
@@ -505,35 +498,23 @@ class IdentityStore:
     # --- browser sessions ---
 
     async def add_session(self, browser: BrowserSession) -> None:
-        await self._core(
-            insert(self.sessions_table).values(
-                id_hash=browser.id_hash,
-                tenant=browser.tenant,
-                account_id=browser.account_id,
-                partner_number=browser.partner_number,
-                role=browser.role,
-                csrf_token=browser.csrf_token,
-                created_at=browser.created_at,
-                last_seen_at=browser.last_seen_at,
-                user_agent=browser.user_agent,
-            )
+        await (await driver(self._session)).execute(
+            insert_sql(self.sessions_table.name, _SESSION_COLUMNS),
+            *(getattr(browser, column) for column in _SESSION_COLUMNS),
         )
 
     async def touch_session(self, tenant: str, id_hash: str, now: datetime, live: LiveSince) -> BrowserSession | None:
         """The live session, seen now — one statement; an expired one is deleted."""
-        touched = (
-            await self._core(
-                update(table := self.sessions_table)
-                .where(
-                    table.c.id_hash == id_hash,
-                    table.c.tenant == tenant,
-                    table.c.last_seen_at >= live.last_seen,
-                    table.c.created_at >= live.created,
-                )
-                .values(last_seen_at=now)
-                .returning(*table.c)
-            )
-        ).first()
+        touched = await (await driver(self._session)).fetchrow(
+            f"UPDATE {self.sessions_table.name} SET last_seen_at = $3"
+            " WHERE id_hash = $1 AND tenant = $2 AND last_seen_at >= $4 AND created_at >= $5"
+            f" RETURNING {', '.join(_SESSION_COLUMNS)}",
+            id_hash,
+            tenant,
+            now,
+            live.last_seen,
+            live.created,
+        )
         if touched is None:
             await self.end_session(tenant, id_hash)  # expired (or unknown: then nothing to delete)
             return None
@@ -550,7 +531,7 @@ class IdentityStore:
             .where(table.c.tenant == tenant, table.c.account_id == account_id)
             .order_by(table.c.created_at)
         )
-        return [_browser_session(row) for row in result.all()]
+        return [_browser_session(row) for row in result.mappings().all()]
 
     async def end_sessions(self, tenant: str, account_id: UUID, keep: str | None = None) -> None:
         table = self.sessions_table
