@@ -3,7 +3,7 @@ errors that say what is wrong without echoing personal data, the health endpoint
 
 import ipaddress
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
@@ -58,6 +58,23 @@ class RateLimit:
             return
         reset_at, _ = await self._limiter.get_window_stats(self._item, *key)
         self._refuse(reset_at)
+
+    async def check_then(self, key: Sequence[str], then: "RateLimit", then_key: Sequence[str]) -> None:
+        """This limit, then ``then`` — counted only when this one lets the request through (a refused client
+        does not use up an e-mail's allowance). One round trip when both count in the same shared table."""
+        if self._shared is None or then._shared is not self._shared:
+            await self.check(*key)
+            await then.check(*then_key)
+            return
+        (hits, window_end), counted = await self._shared.hit_in_turn(
+            ("/".join((self._name, *key)), self._item.get_expiry(), self._item.amount),
+            ("/".join((then._name, *then_key)), then._item.get_expiry()),
+        )
+        if hits > self._item.amount:
+            self._refuse(window_end)
+        assert counted is not None
+        if counted[0] > then._item.amount:
+            self._refuse(counted[1])
 
     @staticmethod
     def _refuse(free_again_at: float) -> NoReturn:

@@ -155,10 +155,11 @@ def build_api(
         responses={**error_responses(404, 422, 429), **SUBMITTED_LINKS},
     )
     async def submit(form: RequestForm, tenant: TenantDep, request: Request) -> Accepted:
-        await per_client.check(tenant.portal_number, client_key(request))
+        client = (tenant.portal_number, client_key(request))
         if form.website:  # filled only by bots: answer like a success, keep nothing
+            await per_client.check(*client)
             return Accepted(request_id=form.submission_id)
-        await per_email.check(tenant.portal_number, str(form.email).lower())
+        await per_client.check_then(client, per_email, (tenant.portal_number, str(form.email).lower()))
         command = handlers.SubmitRequest(tenant, form.submission_id, form.meter_number, form.customer())
         async with units() as uow:
             submitted = await handlers.submit_request(command, uow)
