@@ -1,12 +1,13 @@
 """Rate limits that hold across the processes of a service (replicas): hits counted in the service's database.
 
-``kit.http.RateLimit`` counts in memory unless it is given a ``SharedHits``: with two replicas behind the gateway
-a memory count lets a client through twice as often — for onboarding's per-e-mail limit that is twice as many copy
+``kit.http.RateLimit`` counts in memory unless it is given a ``SharedHits``: with two replicas behind the gateway a
+memory count lets a client through twice as often — for onboarding's per-e-mail limit that is twice as many copy
 e-mails to someone else's address. ``DatabaseHits`` keeps one counter per key and fixed window in the table
 ``rate_limit_hits`` (``kit.migrations.create_rate_limit_hits_table_v1``): one upsert per limited request, no
-transaction around it. The key is stored as a SHA-256 digest (an e-mail address is personal data). A fixed window
-lets up to twice the limit through across a window's edge; for a limit against abuse that is enough, and it costs
-one row per key and window. Windows that ended a day ago are deleted now and then by the requests themselves.
+transaction around it; two limits of one request (onboarding's client, then e-mail) in one statement
+(``hit_in_turn``). The key is stored as a SHA-256 digest (an e-mail address is personal data). A fixed window lets
+up to twice the limit through across a window's edge; for a limit against abuse that is enough, and it costs one
+row per key and window. Windows that ended a day ago are deleted now and then by the requests themselves.
 """
 
 import hashlib
