@@ -4,8 +4,8 @@ A service registers one handler per event type it cares about; event types it do
 skipped (other consumers' events share the topic; newer producers may add types). An event type is taken
 only from the topic that carries it (contracts.registry): the broker lets only a topic's owner write it, so
 an event that turns up elsewhere — a signing key on the master-data topic — was not written by its owner and
-goes to the dead-letter topic. Subscribers stay thin: they hand the raw Kafka message — one record or a batch
-of them — to ``EventConsumer.handle``.
+goes to the dead-letter topic. Subscribers stay thin: they take the Kafka records — one or a batch, as
+``records_of`` hands them over — to ``EventConsumer.handle``.
 
 A batch is handled in one transaction (one commit, and FastStream commits the offsets once after it):
 per-message transactions and offset commits capped the letters consumer at ~45 events/s on 2 cores.
@@ -46,6 +46,18 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 P = TypeVar("P", bound=EventPayload)
+
+
+Batch = Sequence[Any]  # Kafka ConsumerRecords
+
+
+async def records_of(message: KafkaMessage) -> Batch:
+    """Every subscriber's decoder: the Kafka records as they came (one, or a batch), handed to the handler as its
+    body. FastStream's own decoder JSON-parsed every value for nothing (the consumers read them with the
+    contracts), and a handler that asked for FastStream's ``message`` got it from the context in a worker
+    thread: a thread hop per delivery (benchmarks/README.md, "Choices in the code")."""
+    raw = message.raw_message
+    return raw if isinstance(raw, tuple | list) else (raw,)  # a batch: a tuple (aiokafka), a list (TestKafkaBroker)
 
 
 @dataclass(frozen=True)
@@ -113,17 +125,16 @@ class EventConsumer:
             auto_offset_reset="earliest",
             batch=True,
             max_records=self.MAX_BATCH,
+            decoder=records_of,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=group,
             description=description,
         )
-        async def on_event(message: KafkaMessage) -> None:
-            await self.handle(message)
+        async def on_event(records: Any) -> None:  # Batch: Any, so FastStream checks nothing of it
+            await self.handle(records)
 
-    async def handle(self, message: KafkaMessage) -> None:
-        """Handle one record, or a batch from a ``batch=True`` subscriber."""
-        raw: Any = message.raw_message
-        records = raw if isinstance(raw, tuple) else (raw,)
+    async def handle(self, records: Batch) -> None:
+        """Handle the records of one delivery (one, or a ``batch=True`` subscriber's batch)."""
         work: list[_Work] = []
         for record in records:
             decoded = await self._decode(record)
@@ -251,8 +262,6 @@ def _describe(error: Exception) -> str:
 
 
 # --- the one mechanism: no record stops a partition (EventConsumer's events, and consumers of their own) -------
-
-Batch = Sequence[Any]  # Kafka ConsumerRecords
 
 
 async def without_poison(

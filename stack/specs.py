@@ -156,7 +156,7 @@ def describe_envelopes(document: Document) -> Document:
         name = _ref_name(message.get("payload", {}).get("$ref", ""))
         if name in events:
             carried: tuple[type[EventPayload], ...] = (events[name],)
-        elif name == "EmptyPayload":
+        elif name in _RAW_RECORDS or name.endswith(_RAW_RECORDS_SUFFIX):
             carried = EVENTS_BY_TOPIC.get(topic_of_message.get(key, ""), ())
         else:
             continue  # not one of ours: leave it as FastStream wrote it
@@ -185,9 +185,17 @@ def describe_envelopes(document: Document) -> Document:
             channel["x-event-types"] = list(dict.fromkeys(types))
         describe_topic(channel)
 
-    if "#/components/schemas/EmptyPayload" not in json.dumps(document):
-        schemas.pop("EmptyPayload", None)
+    written = json.dumps(document)
+    for name in [name for name in schemas if name in _RAW_RECORDS or name.endswith(_RAW_RECORDS_SUFFIX)]:
+        if f"#/components/schemas/{name}" not in written:
+            schemas.pop(name)
     return document
+
+
+# What FastStream names the payload of a handler that takes the Kafka records as they came (kit.consumer.records_of:
+# "<title>:Message:Payload") or no body at all: the envelopes of the topic's events, as the registry says.
+_RAW_RECORDS = ("EmptyPayload",)
+_RAW_RECORDS_SUFFIX = ":Message:Payload"
 
 
 TOPICS_BY_NAME = {topic.name: topic for topic in ALL_TOPICS}

@@ -4,11 +4,11 @@ and one commit per batch, offsets committed after); MSCONS files one by one."""
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
+from faststream.kafka import KafkaBroker, KafkaRouter
 
 from contracts import alerts as alert_events
 from contracts import consent, identity, masterdata, meterdata, topics
-from kit.consumer import Batch, Delivered, EventConsumer, without_poison
+from kit.consumer import Batch, Delivered, EventConsumer, records_of, without_poison
 from kit.deadletter import DeadLetters, dead_letter
 from kit.kafka import record_header
 from kit.logging import get_logger
@@ -70,12 +70,12 @@ def build_router(
         # Day messages are several kB: with aiokafka's 1 MB per partition the consumer waited between fetches
         # (benchmarks/README.md, "Choices in the code").
         max_partition_fetch_bytes=8 * 1024 * 1024,
+        decoder=records_of,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="meterdata-ingest",
         description="LoadProfileDay and RegisterReadings from the SMGW administrator, in batches",
     )
-    async def on_readings(message: KafkaMessage) -> None:
-        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+    async def on_readings(records: Any) -> None:  # Batch (records_of)
         await ingest_without_poison(records)
 
     async def ingest_without_poison(records: Batch) -> None:
@@ -93,12 +93,14 @@ def build_router(
         topics.METER_MSCONS.name,
         group_id=MSCONS_GROUP,
         auto_offset_reset="earliest",
+        decoder=records_of,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="meterdata-mscons",
         description="Raw EDIFACT MSCONS interchanges; the Kafka header 'tenant' names the grid operator",
     )
-    async def on_mscons(message: KafkaMessage) -> None:
-        await mscons_without_poison(message.raw_message)
+    async def on_mscons(records: Any) -> None:  # Batch (records_of): one record
+        [record] = records
+        await mscons_without_poison(record)
 
     async def mscons_without_poison(record: Any) -> None:
         await without_poison(MSCONS_GROUP, (record,), ingest_file, db=units.db, broker=broker)

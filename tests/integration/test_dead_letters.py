@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 
 from contracts.masterdata import MeterPointRecorded
 from contracts.staff import PLATFORM_PORTAL, StaffRole
@@ -63,10 +63,10 @@ class Consuming:
         done, seen = asyncio.Event(), 0
 
         @_batch_subscriber(self.broker, topic)
-        async def on_events(message: KafkaMessage) -> None:
+        async def on_events(records: Any) -> None:
             nonlocal seen
-            await consumer.handle(message)
-            seen += len(message.raw_message) if isinstance(message.raw_message, tuple) else 1
+            await consumer.handle(records)
+            seen += len(records)
             if seen >= len(values):
                 done.set()
 

@@ -9,14 +9,14 @@ from uuid import uuid4
 import pytest
 from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from contracts.envelope import HEADER_DLT_CONSUMER, HEADER_DLT_ERROR, HEADER_DLT_SOURCE_TOPIC
 from contracts.masterdata import MeterPointRecorded
 from contracts.topics import DAY_MS, DEAD_LETTER, TopicSpec
-from kit.consumer import DatabaseUnavailable, Delivered, EventConsumer, RefusedEvent
+from kit.consumer import DatabaseUnavailable, Delivered, EventConsumer, RefusedEvent, records_of
 from kit.db import Database
 from kit.events import encode, envelope_for
 from kit.masterdata import MeterPointRow, record_meter_point
@@ -66,10 +66,10 @@ async def _run_batch(kafka: KafkaInstallation, db: Database, values: list[bytes]
     seen = 0
 
     @_batch_subscriber(broker, topic)
-    async def on_events(message: KafkaMessage) -> None:
+    async def on_events(records: Any) -> None:
         nonlocal seen
-        await consumer.handle(message)
-        seen += len(message.raw_message) if isinstance(message.raw_message, tuple) else 1
+        await consumer.handle(records)
+        seen += len(records)
         if seen >= len(values):
             done.set()
 
@@ -102,6 +102,7 @@ def _batch_subscriber(broker: KafkaBroker, topic: TopicSpec) -> Any:
         auto_offset_reset="earliest",
         batch=True,
         max_records=EventConsumer.MAX_BATCH,
+        decoder=records_of,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
 
@@ -221,10 +222,10 @@ async def test_a_database_outage_delays_events_and_dead_letters_none(kafka: Kafk
     outages = 0
 
     @_batch_subscriber(broker, topic)
-    async def on_events(message: KafkaMessage) -> None:
+    async def on_events(records: Any) -> None:
         nonlocal outages
         try:
-            await consumer.handle(message)
+            await consumer.handle(records)
         except DatabaseUnavailable:
             outages += 1
             raise  # FastStream does not commit and delivers the records again

@@ -5,15 +5,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter, TestKafkaBroker
 
 from contracts import envelope as headers
 from contracts.identity import SigningKeyPublished
 from contracts.masterdata import MeterPointRecorded
 from contracts.topics import DEAD_LETTER, MASTER_DATA
-from kit.consumer import EventConsumer
+from kit.consumer import EventConsumer, records_of
 from kit.tenants import load_tenants
 from kit.uow import UnitsOfWork
 from stack.paths import REPO_ROOT
@@ -48,9 +49,9 @@ async def test_malformed_and_invalid_messages_are_dead_lettered_with_reason_and_
     consumer.on(MeterPointRecorded, never)
     dead: list[KafkaMessage] = []
 
-    @broker.subscriber(MASTER_DATA.name, group_id="test", ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_event(message: KafkaMessage) -> None:
-        await consumer.handle(message)
+    @broker.subscriber(MASTER_DATA.name, group_id="test", decoder=records_of, ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def on_event(records: Any) -> None:
+        await consumer.handle(records)
 
     @broker.subscriber(DEAD_LETTER.name)
     async def on_dead(message: KafkaMessage) -> None:
@@ -88,9 +89,9 @@ async def test_an_event_type_is_taken_only_from_the_topic_that_carries_it() -> N
     consumer.on(SigningKeyPublished, never)
     dead: list[KafkaMessage] = []
 
-    @broker.subscriber(MASTER_DATA.name, group_id="test", ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_event(message: KafkaMessage) -> None:
-        await consumer.handle(message)
+    @broker.subscriber(MASTER_DATA.name, group_id="test", decoder=records_of, ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def on_event(records: Any) -> None:
+        await consumer.handle(records)
 
     @broker.subscriber(DEAD_LETTER.name)
     async def on_dead(message: KafkaMessage) -> None:
@@ -114,3 +115,31 @@ def test_a_second_handler_for_one_event_type_is_refused_not_silently_swapped() -
     consumer.on(SigningKeyPublished, first)
     with pytest.raises(ValueError, match="SigningKeyPublished has a handler already"):
         consumer.on(SigningKeyPublished, first)
+
+
+async def test_the_subscriber_hands_the_records_over_on_the_loop_as_they_came(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kit.consumer.records_of: the handler gets the Kafka records themselves. FastStream's own way — a handler
+    parameter ``message`` — is resolved from its context in a worker thread (one thread hop per delivery), and its
+    decoder parsed every value as JSON for nothing."""
+    hops: list[Any] = []
+    run_in_thread = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await run_in_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    broker, router = KafkaBroker(), KafkaRouter()
+    consumer = EventConsumer("test", UnitsOfWork(NoDatabase(), lambda session: session), broker, load_tenants())  # type: ignore[arg-type]
+    delivered: list[list[bytes]] = []
+
+    async def handle(records: Any) -> None:
+        delivered.append([record.value for record in records])
+
+    monkeypatch.setattr(consumer, "handle", handle)
+    consumer.subscribe(router, MASTER_DATA.name, group="test", description="")
+    broker.include_router(router)
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(b"{not json", MASTER_DATA.name, key=b"k1")
+    assert delivered == [[b"{not json"]]
+    assert hops == []
