@@ -1,7 +1,7 @@
 """Identity's tables and the store on them: accounts, links, throttles and sessions in and out as domain objects.
 Every query is scoped by tenant."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
@@ -159,8 +159,8 @@ _failures: sa.Table = PartnerFailureRow.__table__  # type: ignore[attr-defined]
 _codes: sa.Table = RegistrationCodeRow.__table__  # type: ignore[attr-defined]
 _alerts: sa.Table = AccessAlertRow.__table__  # type: ignore[attr-defined]
 
-# The statements of a login, sent on the driver's connection (kit.db.driver): through SQLAlchemy each cost more
-# Python than its round trip.
+# A login's statements and the account loads, sent on the driver's connection (kit.db.driver): through
+# SQLAlchemy each cost more Python than its round trip.
 _ACCOUNT_COLUMNS = ("id", "tenant", "email", "password_hash", "created_at", "password_changed_at")
 _LINK_COLUMNS = ("partner_number", "meter_number", "role", "linked_at")  # PartnerLink's fields, in order
 _ACCOUNT_WITH_LINKS = (
@@ -171,6 +171,9 @@ _ACCOUNT_WITH_LINKS = (
 )
 _ACCOUNT_BY_EMAIL = _ACCOUNT_WITH_LINKS.format("a.email = $2")
 _ACCOUNT_BY_ID = _ACCOUNT_WITH_LINKS.format("a.id = $2")
+_ACCOUNT_BY_PARTNER = _ACCOUNT_WITH_LINKS.format(
+    "a.id = (SELECT account_id FROM partner_links WHERE tenant = $1 AND partner_number = $2)"
+)
 _THROTTLE_CREATED = "INSERT INTO login_throttle (tenant, email_key, failures) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING"
 _THROTTLE_LOCKED = "SELECT failures, wait_until FROM login_throttle WHERE tenant = $1 AND email_key = $2 FOR UPDATE"
 _THROTTLE_SAVED = "UPDATE login_throttle SET failures = $3, wait_until = $4 WHERE tenant = $1 AND email_key = $2"
@@ -219,34 +222,18 @@ class IdentityStore:
     # --- accounts and their partner numbers ---
 
     async def account_by_email(self, tenant: str, email: str) -> Account | None:
-        return self._account_of(await (await driver(self._session)).fetch(_ACCOUNT_BY_EMAIL, tenant, email))
+        return await self._account_where(_ACCOUNT_BY_EMAIL, tenant, email)
 
     async def account(self, tenant: str, account_id: UUID) -> Account | None:
-        return self._account_of(await (await driver(self._session)).fetch(_ACCOUNT_BY_ID, tenant, account_id))
+        return await self._account_where(_ACCOUNT_BY_ID, tenant, account_id)
 
     async def owner_of(self, tenant: str, partner_number: str) -> Account | None:
         """The login this partner number belongs to, if any."""
-        owner_id = sa.select(_links.c.account_id).where(
-            _links.c.tenant == tenant, _links.c.partner_number == partner_number
-        )
-        return await self._account_where(_accounts.c.tenant == tenant, _accounts.c.id == owner_id.scalar_subquery())
+        return await self._account_where(_ACCOUNT_BY_PARTNER, tenant, partner_number)
 
-    async def _account_where(self, *conditions: Any) -> Account | None:
+    async def _account_where(self, query: str, tenant: str, value: Any) -> Account | None:
         """The account with its links in one query (links oldest first)."""
-        statement = (
-            sa.select(_accounts, *(_links.c[column] for column in _LINK_COLUMNS))
-            .select_from(
-                _accounts.outerjoin(
-                    _links, (_links.c.tenant == _accounts.c.tenant) & (_links.c.account_id == _accounts.c.id)
-                )
-            )
-            .where(*conditions)
-            .order_by(_links.c.linked_at)
-        )
-        return self._account_of((await self._core(statement)).mappings().all())
-
-    def _account_of(self, rows: Sequence[Mapping[Any, Any]]) -> Account | None:
-        """An account from its rows joined with its links (Core mappings or the driver's records)."""
+        rows = await (await driver(self._session)).fetch(query, tenant, value)
         if not rows:
             return None
         first = rows[0]
