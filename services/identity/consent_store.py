@@ -6,16 +6,12 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Column, Date, DateTime, update
+from sqlalchemy import Column, Date, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
 from services.identity.consent_domain import Grant, IssuedCode, IssuedRefreshToken, ThirdParty
-from services.identity.store import IdentityStore
-
-
-def _ts(nullable: bool = False) -> Column:
-    return Column(DateTime(timezone=True), nullable=nullable)
+from services.identity.store import IdentityStore, timestamp_column
 
 
 class ThirdPartyRow(SQLModel, table=True):
@@ -27,8 +23,8 @@ class ThirdPartyRow(SQLModel, table=True):
     contact: str
     redirect_uris: list[str] = Field(sa_column=Column(ARRAY(sa.String), nullable=False))
     secret_hash: str | None = None
-    created_at: datetime = Field(sa_column=_ts())
-    disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=timestamp_column())
+    disabled_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
 
 
 class GrantRow(SQLModel, table=True):
@@ -43,10 +39,10 @@ class GrantRow(SQLModel, table=True):
     role: str
     scope: str
     data_from: date = Field(sa_column=Column(Date, nullable=False))
-    valid_until: datetime = Field(sa_column=_ts())
-    created_at: datetime = Field(sa_column=_ts())
-    activated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    valid_until: datetime = Field(sa_column=timestamp_column())
+    created_at: datetime = Field(sa_column=timestamp_column())
+    activated_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
+    ended_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
     end_reason: str | None = None
 
 
@@ -61,8 +57,8 @@ class GrantCodeRow(SQLModel, table=True):
     scope: str
     code_challenge: str
     code_challenge_method: str
-    expires_at: datetime = Field(sa_column=_ts())
-    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    expires_at: datetime = Field(sa_column=timestamp_column())
+    used_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
 
 
 class GrantRefreshTokenRow(SQLModel, table=True):
@@ -72,8 +68,8 @@ class GrantRefreshTokenRow(SQLModel, table=True):
     tenant: str
     grant_id: str
     client_id: str
-    issued_at: datetime = Field(sa_column=_ts())
-    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    issued_at: datetime = Field(sa_column=timestamp_column())
+    used_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
 
 
 _parties: sa.Table = ThirdPartyRow.__table__  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlalchemy import Column, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,11 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from contracts.staff import StaffRole
 from services.identity.staff_crypto import TotpSecrets
 from services.identity.staff_domain import StaffMember, StaffStatus
-from services.identity.store import IdentityStore
-
-
-def _ts(nullable: bool = False) -> Column:
-    return Column(DateTime(timezone=True), nullable=nullable)
+from services.identity.store import IdentityStore, SessionColumns, timestamp_column
 
 
 class StaffMemberRow(SQLModel, table=True):
@@ -36,24 +32,14 @@ class StaffMemberRow(SQLModel, table=True):
     totp_last_step: int | None = None
     recovery_hashes: list[str] = Field(sa_column=Column(ARRAY(sa.String), nullable=False))
     setup_hash: str | None = Field(default=None, unique=True)
-    setup_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    created_at: datetime = Field(sa_column=_ts())
+    setup_expires_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
+    created_at: datetime = Field(sa_column=timestamp_column())
 
 
-class StaffSessionRow(SQLModel, table=True):
-    """Same columns as identity's customer sessions (account_id: the staff member), in a table of their own."""
+class StaffSessionRow(SessionColumns, table=True):
+    """Identity's session columns (account_id: the staff member), in a table of their own."""
 
     __tablename__ = "staff_sessions"
-
-    id_hash: str = Field(primary_key=True)
-    tenant: str
-    account_id: UUID = Field(index=True)
-    partner_number: str | None = None
-    role: str | None = None
-    csrf_token: str
-    created_at: datetime = Field(sa_column=_ts())
-    last_seen_at: datetime = Field(sa_column=_ts())
-    user_agent: str | None = None
 
 
 _members: sa.Table = StaffMemberRow.__table__  # type: ignore[attr-defined]

@@ -31,7 +31,8 @@ from services.identity.domain import (
 )
 
 
-def _ts(nullable: bool = False, index: bool = False) -> Column:
+def timestamp_column(nullable: bool = False, index: bool = False) -> Column:
+    """A ``timestamptz`` column (a new Column each call: SQLAlchemy gives a column to one table only)."""
     return Column(DateTime(timezone=True), nullable=nullable, index=index)
 
 
@@ -45,8 +46,8 @@ class AccountRow(SQLModel, table=True):
     tenant: str
     email: str
     password_hash: str
-    created_at: datetime = Field(sa_column=_ts())
-    password_changed_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=timestamp_column())
+    password_changed_at: datetime = Field(sa_column=timestamp_column())
 
 
 class PartnerLinkRow(SQLModel, table=True):
@@ -57,7 +58,7 @@ class PartnerLinkRow(SQLModel, table=True):
     account_id: UUID = Field(index=True)
     meter_number: str
     role: str
-    linked_at: datetime = Field(sa_column=_ts())
+    linked_at: datetime = Field(sa_column=timestamp_column())
 
 
 class TokenRow(SQLModel, table=True):
@@ -73,9 +74,9 @@ class TokenRow(SQLModel, table=True):
     meter_number: str | None = None
     partner_number: str | None = Field(default=None, index=True)
     role: str | None = None
-    created_at: datetime = Field(sa_column=_ts())
-    expires_at: datetime = Field(sa_column=_ts())
-    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=timestamp_column())
+    expires_at: datetime = Field(sa_column=timestamp_column())
+    used_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
 
 
 class PartnerFailureRow(SQLModel, table=True):
@@ -88,7 +89,7 @@ class PartnerFailureRow(SQLModel, table=True):
     partner_number: str = Field(index=True)
     meter_number: str | None = None
     email_key: str | None = None
-    failed_at: datetime = Field(sa_column=_ts())
+    failed_at: datetime = Field(sa_column=timestamp_column())
 
 
 class RegistrationCodeRow(SQLModel, table=True):
@@ -100,8 +101,8 @@ class RegistrationCodeRow(SQLModel, table=True):
     tenant: str
     meter_number: str
     partner_number: str
-    expires_at: datetime = Field(sa_column=_ts())
-    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    expires_at: datetime = Field(sa_column=timestamp_column())
+    used_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
 
 
 class AccessAlertRow(SQLModel, table=True):
@@ -112,8 +113,8 @@ class AccessAlertRow(SQLModel, table=True):
     tenant: str = Field(primary_key=True)
     scope: str = Field(primary_key=True)  # domain.HoldScope
     meter_number: str = Field(primary_key=True)
-    raised_at: datetime = Field(sa_column=_ts())
-    last_held_at: datetime = Field(sa_column=_ts())
+    raised_at: datetime = Field(sa_column=timestamp_column())
+    last_held_at: datetime = Field(sa_column=timestamp_column())
     held_requests: int = 0
 
 
@@ -125,7 +126,7 @@ class LoginThrottleRow(SQLModel, table=True):
     tenant: str = Field(primary_key=True)
     email_key: str = Field(primary_key=True)
     failures: int = 0
-    wait_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    wait_until: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
 
 
 class DeviceFailureRow(SQLModel, table=True):
@@ -135,8 +136,8 @@ class DeviceFailureRow(SQLModel, table=True):
     failures: int = 0
 
 
-class SessionRow(SQLModel, table=True):
-    __tablename__ = "sessions"
+class SessionColumns(SQLModel):
+    """A browser session's columns: the customers' table below, the staff's in staff_store."""
 
     id_hash: str = Field(primary_key=True)
     tenant: str
@@ -144,9 +145,13 @@ class SessionRow(SQLModel, table=True):
     partner_number: str | None = None
     role: str | None = None
     csrf_token: str
-    created_at: datetime = Field(sa_column=_ts())
-    last_seen_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    last_seen_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     user_agent: str | None = None
+
+
+class SessionRow(SessionColumns, table=True):
+    __tablename__ = "sessions"
 
 
 # The tables for Core statements (sqlalchemy's select: sqlmodel's is typed for ORM entities).
@@ -537,11 +542,11 @@ class SigningKeyScheduleRow(SQLModel, table=True):
     __tablename__ = "signing_key_schedule"
 
     kid: str = Field(primary_key=True)
-    not_before: datetime = Field(sa_column=_ts())
-    signs_until: datetime = Field(sa_column=_ts())
-    expires_at: datetime = Field(sa_column=_ts())
-    created_at: datetime = Field(sa_column=_ts())
-    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    not_before: datetime = Field(sa_column=timestamp_column())
+    signs_until: datetime = Field(sa_column=timestamp_column())
+    expires_at: datetime = Field(sa_column=timestamp_column())
+    created_at: datetime = Field(sa_column=timestamp_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
 
 
 # Held for the transaction by whoever changes the schedule (the service, the platform's CLI): one successor only.
