@@ -52,6 +52,14 @@ def test_dispatch_status_moves_forward_only(
     assert next_status(current, reported) == expected
 
 
+@pytest.mark.parametrize("reported", list(DispatchStatus))
+def test_every_status_the_print_house_reports_moves_a_queued_letter_to_the_same_named_status(
+    reported: DispatchStatus,
+) -> None:
+    """LetterStatus spells the contract's DispatchStatus values again (an enum cannot extend another): they agree."""
+    assert next_status(LetterStatus.QUEUED, reported) == LetterStatus(reported.value)
+
+
 def test_the_letter_goes_to_the_consumption_partners_address_of_record() -> None:
     grants = (
         PartnerNumberGrant(partner_number="2222", role=PartnerRole.FEED_IN),
