@@ -145,6 +145,7 @@ class SessionColumns(SQLModel):
     partner_number: str | None = None
     role: str | None = None
     csrf_token: str
+    # sa_type, not timestamp_column: both tables inherit these fields, and a Column object belongs to one table.
     created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     last_seen_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     user_agent: str | None = None
