@@ -168,7 +168,7 @@ _alerts: sa.Table = AccessAlertRow.__table__  # type: ignore[attr-defined]
 # A login's statements and the account loads, sent on the driver's connection (kit.db.driver): through
 # SQLAlchemy each cost more Python than its round trip.
 _ACCOUNT_COLUMNS = ("id", "tenant", "email", "password_hash", "created_at", "password_changed_at")
-_LINK_COLUMNS = ("partner_number", "meter_number", "role", "linked_at")  # PartnerLink's fields, in order
+_LINK_COLUMNS = tuple(field.name for field in fields(PartnerLink))
 _ACCOUNT_WITH_LINKS = (
     f"SELECT {', '.join('a.' + column for column in _ACCOUNT_COLUMNS)},"
     f" {', '.join('l.' + column for column in _LINK_COLUMNS)}"
@@ -199,6 +199,10 @@ def _one_time_link(row: TokenRow) -> OneTimeLink:
         partner_number=row.partner_number,
         role=row.role,
     )
+
+
+def _partner_link(row: Mapping[Any, Any]) -> PartnerLink:
+    return PartnerLink(**{column: row[column] for column in _LINK_COLUMNS})
 
 
 def _browser_session(row: Mapping[Any, Any]) -> BrowserSession:
@@ -243,7 +247,7 @@ class IdentityStore:
         if not rows:
             return None
         first = rows[0]
-        links = [PartnerLink(*(row[column] for column in _LINK_COLUMNS)) for row in rows if row["partner_number"]]
+        links = [_partner_link(row) for row in rows if row["partner_number"]]
         self._stored_links[first["id"]] = {link.partner_number for link in links}
         return Account(**{column: first[column] for column in _ACCOUNT_COLUMNS}, links=links)
 
